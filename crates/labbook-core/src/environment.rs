@@ -1,0 +1,234 @@
+//! What a run records about where it ran: host, OS, program, CPU, memory, git, the Rust
+//! toolchain, and the program's `Cargo.lock` as its requirements file. Collected on the
+//! worker thread so `init` stays fast.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::git::{self, GitInfo};
+use crate::value::Value;
+use crate::wire::proto::{self, EnvironmentRecord, GitRepoRecord};
+
+/// The machine's hostname, from the kernel.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}
+
+pub(crate) fn git_info(disabled: bool) -> Option<GitInfo> {
+    if disabled {
+        return None;
+    }
+    git::discover(&std::env::current_dir().ok()?)
+}
+
+pub(crate) fn git_record(info: &GitInfo) -> GitRepoRecord {
+    GitRepoRecord {
+        remote_url: info.remote.clone(),
+        commit: info.commit.clone(),
+    }
+}
+
+/// The environment record (→ `wandb-metadata.json`).
+pub(crate) fn environment_record(
+    started_unix: f64,
+    host: &str,
+    git: Option<&GitInfo>,
+    writer_id: &str,
+) -> EnvironmentRecord {
+    let mut args = std::env::args();
+    let program = args.next().unwrap_or_default();
+    let (physical, logical, model) = cpu_info();
+    let memory = mem_total_bytes().map(|total| proto::MemoryInfo { total });
+    EnvironmentRecord {
+        os: os_string(),
+        started_at: Some(proto::timestamp(started_unix)),
+        args: args.collect(),
+        program: program.clone(),
+        code_path: String::new(),
+        code_path_local: String::new(),
+        git: git.map(git_record),
+        root: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        host: host.to_owned(),
+        username: std::env::var("USER").unwrap_or_default(),
+        executable: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        cpu_count: physical,
+        cpu_count_logical: logical,
+        disk: HashMap::new(),
+        memory,
+        cpu: Some(proto::CpuInfo {
+            count: physical,
+            count_logical: logical,
+            model,
+        }),
+        slurm: std::env::vars()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("SLURM_")
+                    .map(|s| (s.to_ascii_lowercase(), v))
+            })
+            .collect(),
+        writer_id: writer_id.to_owned(),
+    }
+}
+
+/// `Linux-<kernel release>-<arch>`, in the shape of Python's `platform.platform()`.
+fn os_string() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{}-{}-{}",
+        capitalized(std::env::consts::OS),
+        release.trim(),
+        std::env::consts::ARCH
+    )
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// (physical cores, logical CPUs, model name) from `/proc/cpuinfo`.
+fn cpu_info() -> (u32, u32, String) {
+    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let mut logical = 0u32;
+    let mut model = String::new();
+    let mut cores = std::collections::HashSet::new();
+    let mut physical_id = String::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        match k {
+            "processor" => logical += 1,
+            "model name" if model.is_empty() => model = v.to_owned(),
+            "physical id" => physical_id = v.to_owned(),
+            "core id" => {
+                cores.insert((physical_id.clone(), v.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    if logical == 0 {
+        logical = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    }
+    let physical = if cores.is_empty() {
+        logical
+    } else {
+        cores.len() as u32
+    };
+    (physical, logical, model)
+}
+
+fn mem_total_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// What labbook adds under the config's `_wandb.labbook`: the toolchain and build of the
+/// program, which W&B's environment record has no fields for.
+pub(crate) fn labbook_info(features: &[String]) -> Value {
+    Value::map([
+        ("version", Value::from(env!("CARGO_PKG_VERSION"))),
+        ("rustc", Value::from(env!("LABBOOK_RUSTC_VERSION"))),
+        ("target", Value::from(env!("LABBOOK_TARGET"))),
+        (
+            "profile",
+            Value::from(if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }),
+        ),
+        ("features", Value::from(features.to_vec())),
+    ])
+}
+
+/// Finds the program's `Cargo.lock`: next to the crate being run (`CARGO_MANIFEST_DIR`
+/// under `cargo run`/`cargo test`) or above the executable or the working directory.
+pub(crate) fn find_cargo_lock() -> Option<PathBuf> {
+    let mut starts: Vec<PathBuf> = Vec::new();
+    if let Ok(d) = std::env::var("CARGO_MANIFEST_DIR") {
+        starts.push(d.into());
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(parent) = exe.parent()
+    {
+        starts.push(parent.to_owned());
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    starts.iter().find_map(|s| {
+        s.ancestors()
+            .map(|a| a.join("Cargo.lock"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// `name==version` lines from a `Cargo.lock`, the shape of a pip requirements file.
+pub(crate) fn requirements_from_lock(path: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Lock {
+        #[serde(default)]
+        package: Vec<Package>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Package {
+        name: String,
+        version: String,
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let lock: Lock = toml::from_str(&text).ok()?;
+    let mut lines: Vec<String> = lock
+        .package
+        .iter()
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    Some(lines.join("\n") + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_lock_becomes_requirements_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("Cargo.lock");
+        std::fs::write(
+            &p,
+            "version = 4\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\nsource = \"x\"\n\n[[package]]\nname = \"anyhow\"\nversion = \"1.0.1\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            requirements_from_lock(&p).unwrap(),
+            "anyhow==1.0.1\nserde==1.0.200\n"
+        );
+    }
+
+    #[test]
+    fn this_crate_finds_its_workspace_lock() {
+        assert!(find_cargo_lock().is_some());
+    }
+
+    #[test]
+    fn the_environment_record_describes_this_machine() {
+        let r = environment_record(1.7e9, "h", None, "w");
+        assert!(r.os.starts_with("Linux-"), "{}", r.os);
+        assert!(r.cpu_count_logical >= 1 && r.cpu_count >= 1);
+        assert!(r.memory.unwrap().total > 0);
+    }
+}

@@ -1,0 +1,110 @@
+//! The one error type of the engine.
+
+use std::path::PathBuf;
+
+use crate::report::RunReport;
+
+/// Everything that can go wrong in labbook-core.
+///
+/// Each variant names the key, value, step or file at fault, so a long training job can
+/// match on it, warn and go on.
+///
+/// ```
+/// # use labbook_core::{Error, Settings, Value};
+/// # let run = labbook_core::init(Settings::new("p").mode(labbook_core::Mode::Disabled))?;
+/// match run.log_at(3, [("loss", Value::from(0.5))]) {
+///     Err(Error::StepBackwards { step, current }) => eprintln!("skipped step {step} < {current}"),
+///     other => other?,
+/// }
+/// # Ok::<(), labbook_core::Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `log_at` was given a step lower than the run's current step. Nothing was logged.
+    #[error(
+        "step {step} is lower than the current step {current}: steps must not go backwards, so these values were not logged"
+    )]
+    StepBackwards {
+        /// The step that was asked for.
+        step: u64,
+        /// The run's current step.
+        current: u64,
+    },
+    /// A key was empty, too long, or otherwise unusable.
+    #[error("invalid key {key:?}: {reason}")]
+    InvalidKey {
+        /// The offending key (cut to 300 bytes).
+        key: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A setting or environment variable had a value labbook cannot use.
+    #[error("invalid setting {name}: {reason}")]
+    InvalidSetting {
+        /// The setting or variable name, e.g. `WANDB_MODE`.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The asked-for mode is not available in this build.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A file or directory could not be read or written.
+    #[error("{context} {path}: {source}")]
+    Io {
+        /// What labbook was doing.
+        context: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config could not be turned into the requested type.
+    #[error("the run config does not match the requested type: {0}")]
+    ConfigType(#[source] serde_json::Error),
+    /// The run was already finished (or is finishing) when this call came.
+    #[error("the run {run_id} is already finished; nothing more can be logged to it")]
+    Finished {
+        /// The run's id.
+        run_id: String,
+    },
+    /// The background worker stopped after an error; what was written before it is intact.
+    #[error("the run's writer failed and stopped: {0}")]
+    WorkerFailed(String),
+    /// The lossy queue was full and this call's values were dropped (and counted).
+    #[error("the logging queue is full; this call's values were dropped (lossy mode)")]
+    Dropped,
+    /// `finish` completed, but the run hit errors on the way; the report says what was kept.
+    #[error("run {} finished with errors: {}", .report.run_id, .report.errors.join("; "))]
+    FinishedWithErrors {
+        /// What was written, where, and the errors.
+        report: Box<RunReport>,
+    },
+    /// A transaction-log file is not a W&B log or is corrupt.
+    #[error("{path}: {reason}")]
+    CorruptLog {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the byte offset.
+        reason: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            context,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The tracking engine of labbook: experiment tracking for Rust ML, written in W&B's own
+//! offline format.
+//!
+//! # Overview
+//!
+//! [`init`] starts a [`Run`] from [`Settings`]. The run writes
+//! `<dir>/wandb/offline-run-YYYYMMDD_HHMMSS-<id>/run-<id>.wandb`, a transaction log in the
+//! format of the official W&B client, so `wandb sync <run dir>` uploads it unchanged.
+//!
+//! [`Run::log`] costs well under a microsecond: it moves the values into a queue bounded in
+//! bytes, and a worker thread encodes and writes them. When the worker falls a whole queue
+//! behind, `log` waits (nothing is lost) and the wait is counted in the [`RunReport`].
+//!
+//! ```
+//! use labbook_core::{Metric, Settings, Summary, Value};
+//! # let dir = tempfile::tempdir()?;
+//! let run = labbook_core::init(Settings::new("quickstart").dir(dir.path()).quiet(true))?;
+//! run.define_metric(Metric::new("val/loss").summary(Summary::Min))?;
+//! for step in 0..10 {
+//!     let loss = 1.0 / (step + 1) as f64;
+//!     labbook_core::log!(run, "train/loss" => loss, "lr" => 0.01)?;
+//! }
+//! run.set_summary("best/epoch", 3)?;
+//! let report = run.finish()?;
+//! assert_eq!(report.rows, 10);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Modes
+//!
+//! Offline is the default. `WANDB_MODE=disabled` (or [`Mode::Disabled`]) gives a run that
+//! costs nearly nothing. Online streaming is not in this release: asking for it is an error.
+//!
+//! *Requires Rust 1.95 or newer; Linux is the supported platform.*
+
+#![warn(missing_docs)]
+
+mod banner;
+mod config;
+mod environment;
+mod error;
+mod git;
+mod history;
+mod key;
+mod lifecycle;
+mod macros;
+mod metric;
+mod report;
+mod run;
+mod settings;
+mod store;
+mod summary;
+pub mod wire;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use config::REDACTED;
+pub use error::{Error, Result};
+pub use key::{Key, MAX_KEY_BYTES};
+pub use metric::{Goal, Metric, Summary};
+pub use report::RunReport;
+pub use run::{AlertLevel, Run};
+pub use settings::{Backpressure, Console, Mode, OnError, SCORE_PLACEHOLDER, Settings};
+pub use value::Value;
+pub use worker::SavePolicy;
+
+mod value;
+
+/// Starts a run.
+///
+/// Returns within milliseconds: the run directory and its log are created here (so an
+/// unwritable directory is an error now, not later), and everything slower (git, the
+/// environment record, `Cargo.lock`) happens on the worker, which still writes the run
+/// record first.
+///
+/// With [`OnError::Degrade`], a failure to start gives a disabled run and one warning.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let run = labbook_core::init(labbook_core::Settings::new("my-project").dir(dir.path()).quiet(true))?;
+/// # run.finish()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn init(settings: Settings) -> Result<Run> {
+    let degrade = settings.on_error == OnError::Degrade;
+    match start(settings) {
+        Err(e) if degrade => {
+            tracing::warn!(target: "labbook", "labbook could not start the run ({e}); logging is disabled for this run");
+            Ok(Run::disabled())
+        }
+        other => other,
+    }
+}
+
+fn start(settings: Settings) -> Result<Run> {
+    let s = settings.resolve()?;
+    match s.mode {
+        Mode::Disabled => return Ok(Run::disabled_with(s.config, s.run_id)),
+        Mode::Online => {
+            return Err(Error::Unsupported(
+                "online mode is not available in this labbook release; use WANDB_MODE=offline (the default) and upload with `wandb sync <run dir>`"
+                    .into(),
+            ));
+        }
+        Mode::Offline => {}
+    }
+    let started = Instant::now();
+    let now = chrono::Local::now();
+    let started_unix = now.timestamp_micros() as f64 / 1e6;
+    let (dir, file) = store::RunDir::create(&s.root, &s.run_id, now)?;
+    for w in &s.config_warnings {
+        tracing::warn!(target: "labbook", "{w}");
+    }
+    let shared = Arc::new(worker::Shared::new(s.queue_bytes));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let parts_dir = dir.clone();
+    let start = worker::Start {
+        settings: s.clone(),
+        dir,
+        file,
+        started,
+        started_unix,
+    };
+    let worker_shared = shared.clone();
+    let handle = std::thread::Builder::new()
+        .name("labbook-worker".into())
+        .spawn(move || worker::Worker::new(start, rx, worker_shared).run())
+        .map_err(Error::io(
+            "could not start the worker thread for",
+            parts_dir.dir.clone(),
+        ))?;
+    if !s.quiet {
+        banner::started(&s.run_id, &s.name, &parts_dir.dir);
+    }
+    if s.handle_signals {
+        lifecycle::handle_signals();
+    }
+    Ok(Run::active(run::ActiveParts {
+        id: s.run_id,
+        dir: parts_dir.dir,
+        files_dir: parts_dir.files,
+        name: s.name,
+        tx,
+        shared,
+        config: s.config,
+        redact_secrets: s.redact_secrets,
+        warnings: s.config_warnings,
+        worker: handle,
+        on_error: s.on_error,
+        backpressure: s.backpressure,
+        finish_timeout: s.finish_timeout,
+        quiet: s.quiet,
+        started,
+    }))
+}

@@ -1,0 +1,689 @@
+//! `Run`: the cheap, cloneable handle a training loop logs through.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::banner;
+use crate::config;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::lifecycle;
+use crate::metric::Metric;
+use crate::report::RunReport;
+use crate::settings::{Backpressure, OnError};
+use crate::value::Value;
+use crate::wire::proto;
+use crate::worker::{Envelope, Msg, SavePolicy, Shared, WorkerReport};
+
+/// How loud an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertLevel {
+    /// For information.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something is wrong.
+    Error,
+}
+
+/// A run: log metrics, summary, config and alerts to it from any thread.
+///
+/// `Run` is `Clone + Send + Sync` and cheap to clone; every clone logs to the same run.
+/// Each call is atomic: rows logged from several threads interleave, never mix.
+///
+/// # Call sequence
+///
+/// ```text
+/// init(settings) -> Run
+///   log / log_at / define_metric / set_summary / update_config / alert / save   (any order, any thread)
+///   flush                                                                       (optional barrier)
+/// finish -> RunReport         (or drop the last handle: finished for you, exit code 1 while panicking)
+/// ```
+///
+/// ```
+/// use labbook_core::{Settings, Value};
+/// # let dir = tempfile::tempdir()?;
+/// let run = labbook_core::init(Settings::new("demo").dir(dir.path()).quiet(true))?;
+/// for step in 0..3 {
+///     run.log([("loss", Value::from(1.0 / (step + 1) as f64)), ("step_time_ms", 12.into())])?;
+/// }
+/// let report = run.finish()?;
+/// assert_eq!(report.rows, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Run {
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Disabled(Arc<DisabledRun>),
+    Active(Arc<Inner>),
+}
+
+pub(crate) struct DisabledRun {
+    config: Mutex<Vec<(String, Value)>>,
+    id: String,
+}
+
+struct Hot {
+    /// The step the next `log` commits, or the step of the open row.
+    current: u64,
+    finished: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    steps_refused: AtomicU64,
+    dropped: AtomicU64,
+    blocked_ns: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    id: String,
+    dir: PathBuf,
+    files_dir: PathBuf,
+    name: String,
+    hot: Mutex<Hot>,
+    tx: Sender<Envelope>,
+    shared: Arc<Shared>,
+    counters: Counters,
+    config: Mutex<Vec<(String, Value)>>,
+    redact_secrets: bool,
+    warnings: Mutex<Vec<String>>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    report: OnceLock<RunReport>,
+    on_error: OnError,
+    backpressure: Backpressure,
+    finish_timeout: Duration,
+    quiet: bool,
+    started: Instant,
+    warned_failure: AtomicBool,
+}
+
+/// What `Run::active` needs from `init`.
+pub(crate) struct ActiveParts {
+    pub id: String,
+    pub dir: PathBuf,
+    pub files_dir: PathBuf,
+    pub name: String,
+    pub tx: Sender<Envelope>,
+    pub shared: Arc<Shared>,
+    pub config: Vec<(String, Value)>,
+    pub redact_secrets: bool,
+    pub warnings: Vec<String>,
+    pub worker: std::thread::JoinHandle<()>,
+    pub on_error: OnError,
+    pub backpressure: Backpressure,
+    pub finish_timeout: Duration,
+    pub quiet: bool,
+    pub started: Instant,
+}
+
+impl Run {
+    /// A run that logs nothing and costs nearly nothing: no thread, no file, no allocation
+    /// per call. `config_as` still returns the config.
+    pub fn disabled() -> Run {
+        Run::disabled_with(Vec::new(), String::new())
+    }
+
+    pub(crate) fn disabled_with(config: Vec<(String, Value)>, id: String) -> Run {
+        Run {
+            kind: Kind::Disabled(Arc::new(DisabledRun {
+                config: Mutex::new(config),
+                id,
+            })),
+        }
+    }
+
+    pub(crate) fn active(p: ActiveParts) -> Run {
+        let inner = Arc::new(Inner {
+            id: p.id,
+            dir: p.dir,
+            files_dir: p.files_dir,
+            name: p.name,
+            hot: Mutex::new(Hot {
+                current: 0,
+                finished: false,
+            }),
+            tx: p.tx,
+            shared: p.shared,
+            counters: Counters::default(),
+            config: Mutex::new(p.config),
+            redact_secrets: p.redact_secrets,
+            warnings: Mutex::new(p.warnings),
+            worker: Mutex::new(Some(p.worker)),
+            report: OnceLock::new(),
+            on_error: p.on_error,
+            backpressure: p.backpressure,
+            finish_timeout: p.finish_timeout,
+            quiet: p.quiet,
+            started: p.started,
+            warned_failure: AtomicBool::new(false),
+        });
+        lifecycle::register(&inner);
+        Run {
+            kind: Kind::Active(inner),
+        }
+    }
+
+    /// Whether this run logs nothing.
+    pub fn is_disabled(&self) -> bool {
+        matches!(self.kind, Kind::Disabled(_))
+    }
+
+    /// The run id (empty for [`Run::disabled`]).
+    pub fn id(&self) -> &str {
+        match &self.kind {
+            Kind::Disabled(d) => &d.id,
+            Kind::Active(i) => &i.id,
+        }
+    }
+
+    /// The run directory, if the run writes one.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Disabled(_) => None,
+            Kind::Active(i) => Some(&i.dir),
+        }
+    }
+
+    /// The run's `files/` directory: files put there are part of the run (W&B's `run.dir`).
+    pub fn files_dir(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Disabled(_) => None,
+            Kind::Active(i) => Some(&i.files_dir),
+        }
+    }
+
+    /// Logs one row and commits it: the row gets the current step, and the next row the
+    /// step after it.
+    ///
+    /// ```
+    /// # let run = labbook_core::Run::disabled();
+    /// use labbook_core::Value;
+    /// run.log([("train/loss", 0.41.into()), ("train/acc", Value::from(0.87))])?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn log<K, I>(&self, items: I) -> Result<()>
+    where
+        K: Into<Key>,
+        I: IntoIterator<Item = (K, Value)>,
+    {
+        match &self.kind {
+            Kind::Disabled(_) => Ok(()),
+            Kind::Active(inner) => inner.log(None, items),
+        }
+    }
+
+    /// Adds values to the row at `step`. Calls at the same step merge; a higher step commits
+    /// the open row first. A step lower than the current one is refused with
+    /// [`Error::StepBackwards`] (and counted in the report) and nothing is logged.
+    ///
+    /// ```
+    /// # let run = labbook_core::Run::disabled();
+    /// use labbook_core::{Error, Value};
+    /// run.log_at(120, [("val/loss", Value::from(0.5))])?;
+    /// run.log_at(120, [("val/acc", Value::from(0.9))])?; // same row
+    /// if let Err(Error::StepBackwards { step, current }) = run.log_at(100, [("x", 1.into())]) {
+    ///     eprintln!("step {step} < {current}: skipped");
+    /// }
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn log_at<K, I>(&self, step: u64, items: I) -> Result<()>
+    where
+        K: Into<Key>,
+        I: IntoIterator<Item = (K, Value)>,
+    {
+        match &self.kind {
+            Kind::Disabled(_) => Ok(()),
+            Kind::Active(inner) => inner.log(Some(step), items),
+        }
+    }
+
+    /// The step the next `log` will commit (or the step of the row `log_at` opened).
+    pub fn step(&self) -> u64 {
+        match &self.kind {
+            Kind::Disabled(_) => 0,
+            Kind::Active(i) => i.hot.lock().current,
+        }
+    }
+
+    /// Defines how a metric is summarized and plotted (W&B's `define_metric`).
+    ///
+    /// ```
+    /// # let run = labbook_core::Run::disabled();
+    /// use labbook_core::{Metric, Summary};
+    /// run.define_metric(Metric::new("val/*").step_metric("epoch").summary(Summary::Min))?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn define_metric(&self, metric: Metric) -> Result<()> {
+        metric.validate()?;
+        match &self.kind {
+            Kind::Disabled(_) => Ok(()),
+            Kind::Active(i) => i.send(Msg::Metric(metric), 256),
+        }
+    }
+
+    /// Sets a summary value directly; it stands until the key is logged again.
+    ///
+    /// ```
+    /// # let run = labbook_core::Run::disabled();
+    /// run.set_summary("best/acc", 0.91)?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn set_summary(&self, key: impl Into<Key>, value: impl Into<Value>) -> Result<()> {
+        let key = key.into();
+        key.validate()?;
+        let value = value.into();
+        match &self.kind {
+            Kind::Disabled(_) => Ok(()),
+            Kind::Active(i) => {
+                let bytes = 64 + key.as_str().len() + value.approx_bytes();
+                i.send(Msg::Summary(vec![(key, value)]), bytes)
+            }
+        }
+    }
+
+    /// Adds to (or changes) the config mid-run. Unserializable fields are left out with a
+    /// warning in the report.
+    pub fn update_config<T: Serialize + ?Sized>(&self, extra: &T) -> Result<()> {
+        let s = config::serialize(extra);
+        let mut items = s.items;
+        let redact = match &self.kind {
+            Kind::Disabled(_) => true,
+            Kind::Active(i) => i.redact_secrets,
+        };
+        if redact {
+            config::redact(&mut items);
+        }
+        for w in &s.warnings {
+            tracing::warn!(target: "labbook", "{w}");
+        }
+        match &self.kind {
+            Kind::Disabled(d) => {
+                config::merge_top_level(&mut d.config.lock(), items);
+                Ok(())
+            }
+            Kind::Active(i) => {
+                i.warnings.lock().extend(s.warnings);
+                config::merge_top_level(&mut i.config.lock(), items.clone());
+                let bytes = 64
+                    + items
+                        .iter()
+                        .map(|(k, v)| k.len() + v.approx_bytes())
+                        .sum::<usize>();
+                i.send(Msg::Config(items), bytes)
+            }
+        }
+    }
+
+    /// The config as the run sees it (builder config, overrides, sweep values), as `T`.
+    ///
+    /// ```
+    /// # use labbook_core::{Settings, Mode};
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Cfg { lr: f64, layers: u32 }
+    /// let run = labbook_core::init(
+    ///     Settings::new("p").mode(Mode::Disabled).config(&Cfg { lr: 0.1, layers: 2 }).overrides(["layers=4"]),
+    /// )?;
+    /// assert_eq!(run.config_as::<Cfg>()?, Cfg { lr: 0.1, layers: 4 });
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn config_as<T: DeserializeOwned>(&self) -> Result<T> {
+        let items = match &self.kind {
+            Kind::Disabled(d) => d.config.lock().clone(),
+            Kind::Active(i) => i.config.lock().clone(),
+        };
+        serde_json::from_value(Value::Map(items).to_serde_json()).map_err(Error::ConfigType)
+    }
+
+    /// Sends an alert (W&B emails or Slacks it once the run is synced).
+    pub fn alert(&self, title: &str, text: &str, level: AlertLevel) -> Result<()> {
+        self.alert_with_wait(title, text, level, Duration::from_secs(60))
+    }
+
+    /// [`Run::alert`] with the minimum time between two alerts of the same title.
+    pub fn alert_with_wait(
+        &self,
+        title: &str,
+        text: &str,
+        level: AlertLevel,
+        wait: Duration,
+    ) -> Result<()> {
+        if title.is_empty() {
+            return Err(Error::InvalidKey {
+                key: String::new(),
+                reason: "an alert needs a title",
+            });
+        }
+        let Kind::Active(i) = &self.kind else {
+            return Ok(());
+        };
+        let level = match level {
+            AlertLevel::Info => "INFO",
+            AlertLevel::Warn => "WARN",
+            AlertLevel::Error => "ERROR",
+        };
+        let record = proto::AlertRecord {
+            title: title.to_owned(),
+            text: text.to_owned(),
+            level: level.to_owned(),
+            wait_duration: wait.as_millis().min(i64::MAX as u128) as i64,
+        };
+        i.send(Msg::Alert(record), 64 + title.len() + text.len())
+    }
+
+    /// Keeps files matching a glob (relative to the working directory) with the run: they
+    /// are copied into `files/` and uploaded by `wandb sync`.
+    ///
+    /// ```
+    /// # let run = labbook_core::Run::disabled();
+    /// use labbook_core::SavePolicy;
+    /// run.save("checkpoints/*.safetensors", SavePolicy::End)?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn save(&self, pattern: &str, policy: SavePolicy) -> Result<()> {
+        glob::Pattern::new(pattern).map_err(|e| Error::InvalidSetting {
+            name: format!("save pattern {pattern:?}"),
+            reason: e.to_string(),
+        })?;
+        let Kind::Active(i) = &self.kind else {
+            return Ok(());
+        };
+        i.send(
+            Msg::Save {
+                pattern: pattern.to_owned(),
+                policy,
+            },
+            64 + pattern.len(),
+        )
+    }
+
+    /// Waits until everything logged so far (every committed row) is written to the OS.
+    pub fn flush(&self) -> Result<()> {
+        match &self.kind {
+            Kind::Disabled(_) => Ok(()),
+            Kind::Active(i) => i.flush(i.finish_timeout),
+        }
+    }
+
+    /// Finishes the run: commits the open row, writes the summary and the exit record,
+    /// syncs the log to disk, and reports. Later calls return the same report; logging
+    /// after it is an error.
+    pub fn finish(&self) -> Result<RunReport> {
+        match &self.kind {
+            Kind::Disabled(d) => Ok(disabled_report(&d.id)),
+            Kind::Active(i) => i.finish_checked(0, false),
+        }
+    }
+}
+
+fn disabled_report(id: &str) -> RunReport {
+    RunReport {
+        run_id: id.to_owned(),
+        name: String::new(),
+        dir: PathBuf::new(),
+        rows: 0,
+        bytes: 0,
+        steps_refused: 0,
+        dropped: 0,
+        blocked: Duration::ZERO,
+        exit_code: 0,
+        preempted: false,
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        duration: Duration::ZERO,
+    }
+}
+
+impl Inner {
+    fn log<K, I>(&self, step: Option<u64>, items: I) -> Result<()>
+    where
+        K: Into<Key>,
+        I: IntoIterator<Item = (K, Value)>,
+    {
+        let at = Instant::now();
+        let items: Vec<(Key, Value)> = items.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        let mut bytes = 64;
+        for (k, v) in &items {
+            k.validate()?;
+            bytes += k.as_str().len() + v.approx_bytes();
+        }
+        let mut hot = self.hot.lock();
+        if hot.finished {
+            return Err(Error::Finished {
+                run_id: self.id.clone(),
+            });
+        }
+        let (step, commit) = match step {
+            None => (hot.current, true),
+            Some(s) if s < hot.current => {
+                self.counters.steps_refused.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::StepBackwards {
+                    step: s,
+                    current: hot.current,
+                });
+            }
+            Some(s) => (s, false),
+        };
+        self.enqueue(
+            Msg::Log {
+                step,
+                commit,
+                items,
+                at,
+            },
+            bytes,
+        )?;
+        hot.current = if commit { step + 1 } else { step };
+        Ok(())
+    }
+
+    /// Sends a non-history entry, holding the lock so it is ordered with rows.
+    fn send(&self, msg: Msg, bytes: usize) -> Result<()> {
+        let hot = self.hot.lock();
+        if hot.finished {
+            return Err(Error::Finished {
+                run_id: self.id.clone(),
+            });
+        }
+        self.enqueue(msg, bytes)
+    }
+
+    /// Puts an entry on the queue; the caller holds `hot`. Waits (counted) when the queue
+    /// is full, or drops (counted) in lossy mode.
+    fn enqueue(&self, msg: Msg, bytes: usize) -> Result<()> {
+        if self.shared.has_failed() {
+            return self.writer_failed();
+        }
+        if !self.shared.has_room(bytes) {
+            if self.backpressure == Backpressure::Drop {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Dropped);
+            }
+            let t = Instant::now();
+            self.shared.wait_for_room(bytes);
+            self.counters
+                .blocked_ns
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            if self.shared.has_failed() {
+                return self.writer_failed();
+            }
+        }
+        self.shared.reserve(bytes);
+        if self.tx.send(Envelope { msg, bytes }).is_err() {
+            return self.writer_failed();
+        }
+        Ok(())
+    }
+
+    fn writer_failed(&self) -> Result<()> {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if self.on_error == OnError::Degrade {
+            if !self.warned_failure.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "labbook",
+                    "run {}: {}; logging goes on without recording (degrade mode)",
+                    self.id,
+                    self.shared.failure()
+                );
+            }
+            return Ok(());
+        }
+        Err(Error::WorkerFailed(self.shared.failure()))
+    }
+
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(Msg::Flush(tx), 64)?;
+        match rx.recv_timeout(timeout) {
+            Ok(()) if !self.shared.has_failed() => Ok(()),
+            Ok(()) => self.writer_failed(),
+            Err(_) => self.writer_failed(),
+        }
+    }
+
+    fn finish_checked(&self, exit_code: i32, preempted: bool) -> Result<RunReport> {
+        let report = self.finish(exit_code, preempted);
+        if !report.errors.is_empty() && self.on_error == OnError::Fail {
+            return Err(Error::FinishedWithErrors {
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Finishes once; every later call returns the first report.
+    pub(crate) fn finish(&self, exit_code: i32, preempted: bool) -> RunReport {
+        let mut hot = self.hot.lock();
+        if hot.finished {
+            drop(hot);
+            return self.wait_report();
+        }
+        hot.finished = true;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let sent = self
+            .tx
+            .send(Envelope {
+                msg: Msg::Finish {
+                    exit_code,
+                    preempted,
+                    reply: tx,
+                },
+                bytes: 0,
+            })
+            .is_ok();
+        drop(hot);
+        let mut worker = match (sent, rx.recv_timeout(self.finish_timeout)) {
+            (true, Ok(w)) => {
+                if let Some(h) = self.worker.lock().take() {
+                    let _ = h.join();
+                }
+                w
+            }
+            (true, Err(_)) => WorkerReport {
+                errors: vec![format!(
+                    "finish timed out after {:?}; the worker is still writing, and the log keeps every whole record",
+                    self.finish_timeout
+                )],
+                ..WorkerReport::default()
+            },
+            (false, _) => WorkerReport {
+                errors: vec![self.shared.failure()],
+                ..WorkerReport::default()
+            },
+        };
+        if self.shared.has_failed() && worker.errors.is_empty() {
+            worker.errors.push(self.shared.failure());
+        }
+        let mut warnings = std::mem::take(&mut *self.warnings.lock());
+        warnings.extend(worker.warnings);
+        let report = RunReport {
+            run_id: self.id.clone(),
+            name: if worker.name.is_empty() {
+                self.name.clone()
+            } else {
+                worker.name
+            },
+            dir: self.dir.clone(),
+            rows: worker.rows,
+            bytes: worker.bytes,
+            steps_refused: self.counters.steps_refused.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
+            blocked: Duration::from_nanos(self.counters.blocked_ns.load(Ordering::Relaxed)),
+            exit_code,
+            preempted,
+            warnings,
+            errors: worker.errors,
+            duration: self.started.elapsed(),
+        };
+        if !self.quiet {
+            banner::finished(&report);
+        }
+        let _ = self.report.set(report.clone());
+        lifecycle::unregister(self);
+        report
+    }
+
+    fn wait_report(&self) -> RunReport {
+        let deadline = Instant::now() + self.finish_timeout + Duration::from_secs(1);
+        loop {
+            if let Some(r) = self.report.get() {
+                return r.clone();
+            }
+            if Instant::now() > deadline {
+                let mut r = disabled_report(&self.id);
+                r.dir = self.dir.clone();
+                r.errors
+                    .push("another thread is still finishing this run".into());
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// [`Inner::flush`] from a panic hook: skipped when this thread holds the run's lock
+    /// (the panic came from inside labbook), which would otherwise deadlock.
+    pub(crate) fn flush_from_hook(&self, wait: Duration) -> Result<()> {
+        if self.hot.try_lock_for(Duration::from_millis(100)).is_none() {
+            return Ok(());
+        }
+        self.flush(wait)
+    }
+
+    /// [`Inner::finish`] from a panic hook, with the same guard as `flush_from_hook`.
+    pub(crate) fn finish_from_hook(&self, exit_code: i32, wait: Duration) {
+        if self
+            .hot
+            .try_lock_for(wait.min(Duration::from_millis(100)))
+            .is_none()
+        {
+            return;
+        }
+        self.finish(exit_code, false);
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.hot.lock().finished
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.hot.get_mut().finished {
+            let code = if std::thread::panicking() { 1 } else { 0 };
+            self.finish(code, false);
+        }
+    }
+}

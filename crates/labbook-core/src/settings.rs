@@ -1,0 +1,833 @@
+//! Run settings: the builder, then W&B's environment variables (and `.env` files and the
+//! `wandb/settings` file), then defaults.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{self, Serialized};
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// Where a run goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Stream to a W&B server while writing locally. Not available yet: asking for it is an
+    /// error, never a silent fallback.
+    Online,
+    /// Write the run locally, for `wandb sync` later. The default.
+    Offline,
+    /// Log nothing: no thread, no file, no allocation per call.
+    Disabled,
+}
+
+/// What `init` and the worker do when something fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Return the error (the default).
+    #[default]
+    Fail,
+    /// Warn once and go on with a disabled run, so training continues.
+    Degrade,
+}
+
+/// What `log` does when the worker has fallen a whole queue behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backpressure {
+    /// Wait for room; nothing is lost and the wait is counted (the default).
+    #[default]
+    Block,
+    /// Drop the call's values and count them.
+    Drop,
+}
+
+/// Console capture, as `WANDB_CONSOLE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    /// Capture when possible (the default).
+    Auto,
+    /// Do not capture.
+    Off,
+    /// Capture by wrapping the process's writers.
+    Wrap,
+    /// Capture by redirecting the file descriptors.
+    Redirect,
+}
+
+/// The builder for [`init`](crate::init).
+///
+/// Every value set here wins over the environment; anything not set comes from W&B's
+/// variables (`WANDB_PROJECT`, `WANDB_DIR`, `WANDB_MODE`, ...), then `.env.local`/`.env` in
+/// the working directory, then the `wandb/settings` files, then defaults.
+///
+/// ```
+/// use labbook_core::{Mode, Settings};
+/// let s = Settings::new("my-project")
+///     .dir("runs")
+///     .name("baseline")
+///     .tags(["cnn", "synthetic"])
+///     .group("ablation-1")
+///     .job_type("train")
+///     .mode(Mode::Offline);
+/// # let _ = s;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Settings {
+    project: Option<String>,
+    entity: Option<String>,
+    dir: Option<PathBuf>,
+    name: Option<String>,
+    notes: Option<String>,
+    tags: Option<Vec<String>>,
+    group: Option<String>,
+    job_type: Option<String>,
+    run_id: Option<String>,
+    mode: Option<Mode>,
+    config: Serialized,
+    overrides: Vec<String>,
+    quiet: Option<bool>,
+    console: Option<Console>,
+    disable_git: Option<bool>,
+    pub(crate) on_error: OnError,
+    backpressure: Backpressure,
+    queue_bytes: usize,
+    redact_secrets: bool,
+    score_metrics: Vec<String>,
+    handle_signals: bool,
+    flush_interval: Duration,
+    finish_timeout: Duration,
+    features: Vec<String>,
+    env_vars: Option<HashMap<String, String>>,
+    dotenv_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            project: None,
+            entity: None,
+            dir: None,
+            name: None,
+            notes: None,
+            tags: None,
+            group: None,
+            job_type: None,
+            run_id: None,
+            mode: None,
+            config: Serialized::default(),
+            overrides: Vec::new(),
+            quiet: None,
+            console: None,
+            disable_git: None,
+            on_error: OnError::Fail,
+            backpressure: Backpressure::Block,
+            queue_bytes: 32 << 20,
+            redact_secrets: true,
+            score_metrics: Vec::new(),
+            handle_signals: true,
+            flush_interval: Duration::from_secs(1),
+            finish_timeout: Duration::from_secs(60),
+            features: Vec::new(),
+            env_vars: None,
+            dotenv_dir: None,
+        }
+    }
+}
+
+/// The text in a run name that `finish` replaces with the final score.
+pub const SCORE_PLACEHOLDER: &str = "SCORE_PLACEHOLDER";
+
+impl Settings {
+    /// Settings for a run in `project`.
+    pub fn new(project: impl Into<String>) -> Settings {
+        Settings {
+            project: Some(project.into()),
+            ..Settings::default()
+        }
+    }
+
+    /// The W&B entity (user or team) the run belongs to once synced.
+    pub fn entity(mut self, entity: impl Into<String>) -> Settings {
+        self.entity = Some(entity.into());
+        self
+    }
+
+    /// The root directory: runs go to `<dir>/wandb/`. Default: `WANDB_DIR`, else the
+    /// working directory.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Settings {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The run's display name. A name containing [`SCORE_PLACEHOLDER`] is completed at
+    /// `finish` from [`Settings::score_metrics`].
+    pub fn name(mut self, name: impl Into<String>) -> Settings {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Why this run exists.
+    pub fn notes(mut self, notes: impl Into<String>) -> Settings {
+        self.notes = Some(notes.into());
+        self
+    }
+
+    /// Tags (at most 64 characters each).
+    pub fn tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Settings {
+        self.tags = Some(tags.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The group the run belongs to (e.g. one ablation).
+    pub fn group(mut self, group: impl Into<String>) -> Settings {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// The kind of job (`train`, `eval`, ...).
+    pub fn job_type(mut self, job_type: impl Into<String>) -> Settings {
+        self.job_type = Some(job_type.into());
+        self
+    }
+
+    /// A run id of your own instead of a random 8-character one.
+    pub fn run_id(mut self, id: impl Into<String>) -> Settings {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Offline (the default), disabled, or online.
+    pub fn mode(mut self, mode: Mode) -> Settings {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The run config, from any `Serialize`: nested structs, enums, maps. A field serde
+    /// cannot serialize is left out with a warning (in the run report); `init` still
+    /// succeeds.
+    pub fn config<T: Serialize + ?Sized>(mut self, config: &T) -> Settings {
+        self.config = config::serialize(config);
+        self
+    }
+
+    /// `a.b=value` overrides applied over the config (the value is JSON if it parses as
+    /// JSON, else text). Sweep values still win over them.
+    pub fn overrides<T: Into<String>>(
+        mut self,
+        overrides: impl IntoIterator<Item = T>,
+    ) -> Settings {
+        self.overrides.extend(overrides.into_iter().map(Into::into));
+        self
+    }
+
+    /// Silences the start and finish banner (also `WANDB_SILENT=true`).
+    pub fn quiet(mut self, quiet: bool) -> Settings {
+        self.quiet = Some(quiet);
+        self
+    }
+
+    /// Console capture mode (also `WANDB_CONSOLE`).
+    pub fn console(mut self, console: Console) -> Settings {
+        self.console = Some(console);
+        self
+    }
+
+    /// Whether to skip reading the git commit and remote (also `WANDB_DISABLE_GIT`).
+    pub fn disable_git(mut self, disable: bool) -> Settings {
+        self.disable_git = Some(disable);
+        self
+    }
+
+    /// What to do when the run cannot start or its writer fails.
+    pub fn on_error(mut self, on_error: OnError) -> Settings {
+        self.on_error = on_error;
+        self
+    }
+
+    /// What `log` does when the queue is full.
+    pub fn backpressure(mut self, backpressure: Backpressure) -> Settings {
+        self.backpressure = backpressure;
+        self
+    }
+
+    /// The queue's bound in bytes (default 32 MiB).
+    pub fn queue_bytes(mut self, bytes: usize) -> Settings {
+        self.queue_bytes = bytes.max(1);
+        self
+    }
+
+    /// Whether config values under secret-looking keys (`api_key`, `token`, `password`,
+    /// ...) are written as `"<redacted>"` (default: yes).
+    pub fn redact_secrets(mut self, redact: bool) -> Settings {
+        self.redact_secrets = redact;
+        self
+    }
+
+    /// Summary metrics that replace [`SCORE_PLACEHOLDER`] in the name at `finish`, e.g.
+    /// `["val/hmean"]` turns `resnet_SCORE_PLACEHOLDER` into `resnet_hmean0.812`.
+    pub fn score_metrics<T: Into<String>>(mut self, keys: impl IntoIterator<Item = T>) -> Settings {
+        self.score_metrics = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether SIGINT/SIGTERM finish the run (preempted, exit code 128+signal) before the
+    /// process dies as it would have (default: yes). Turn off if your program handles these
+    /// signals itself, and call `finish` from your handler.
+    pub fn handle_signals(mut self, handle: bool) -> Settings {
+        self.handle_signals = handle;
+        self
+    }
+
+    /// How often the worker hands written records to the OS (default 1 s).
+    pub fn flush_interval(mut self, every: Duration) -> Settings {
+        self.flush_interval = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long `finish` (and `flush`) wait for the worker (default 60 s).
+    pub fn finish_timeout(mut self, timeout: Duration) -> Settings {
+        self.finish_timeout = timeout;
+        self
+    }
+
+    /// Resolves settings from these variables instead of the process environment (tests,
+    /// or a launcher that passes its own environment).
+    pub fn env_vars<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Settings {
+        self.env_vars = Some(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    /// Where `.env.local` and `.env` are looked for (default: the working directory).
+    pub fn dotenv_dir(mut self, dir: impl Into<PathBuf>) -> Settings {
+        self.dotenv_dir = Some(dir.into());
+        self
+    }
+
+    /// Records enabled cargo features of the program in the run metadata (the `labbook`
+    /// facade does this for its own features).
+    #[doc(hidden)]
+    pub fn features<T: Into<String>>(mut self, features: impl IntoIterator<Item = T>) -> Settings {
+        self.features.extend(features.into_iter().map(Into::into));
+        self
+    }
+
+    /// `--dir`, else `WANDB_DIR`, else the working directory.
+    fn root_dir(&self, env: &Env) -> Result<PathBuf> {
+        match (&self.dir, env.get("WANDB_DIR")) {
+            (Some(d), _) => Ok(d.clone()),
+            (None, Some(d)) if !d.is_empty() => Ok(PathBuf::from(d)),
+            _ => std::env::current_dir()
+                .map_err(Error::io("could not read", "the working directory")),
+        }
+    }
+
+    /// Resolves every setting. Errors name the setting or variable at fault.
+    pub(crate) fn resolve(&self) -> Result<Resolved> {
+        let env = Env::load(self)?;
+        let mode = resolve_mode(self, &env)?;
+        let root = self.root_dir(&env)?;
+        let files = SettingsFiles::load(&env, &root)?;
+        let pick = |own: &Option<String>, var: &str, file_key: Option<&str>| -> String {
+            own.clone()
+                .or_else(|| env.get(var).map(str::to_owned))
+                .or_else(|| file_key.and_then(|k| files.get(k)))
+                .unwrap_or_default()
+        };
+        let run_id = match self
+            .run_id
+            .clone()
+            .or_else(|| env.get("WANDB_RUN_ID").map(str::to_owned))
+        {
+            Some(id) => {
+                validate_run_id(&id)?;
+                id
+            }
+            None => random_run_id(),
+        };
+        let tags = match &self.tags {
+            Some(t) => t.clone(),
+            None => env
+                .get("WANDB_TAGS")
+                .map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        if let Some(t) = tags.iter().find(|t| t.chars().count() > 64 || t.is_empty()) {
+            return Err(Error::InvalidSetting {
+                name: "tags".into(),
+                reason: format!("tag {t:?} must be 1 to 64 characters long"),
+            });
+        }
+        let quiet = match self.quiet {
+            Some(q) => q,
+            None => {
+                env.flag("WANDB_SILENT")?.unwrap_or(false)
+                    || env.flag("WANDB_QUIET")?.unwrap_or(false)
+            }
+        };
+        let console = match self.console {
+            Some(c) => c,
+            None => match env.get("WANDB_CONSOLE").map(|s| s.to_ascii_lowercase()) {
+                None => Console::Auto,
+                Some(v) => match v.as_str() {
+                    "" | "auto" => Console::Auto,
+                    "off" => Console::Off,
+                    "wrap" | "wrap_raw" | "wrap_emu" => Console::Wrap,
+                    "redirect" => Console::Redirect,
+                    _ => {
+                        return Err(Error::InvalidSetting {
+                            name: "WANDB_CONSOLE".into(),
+                            reason: format!(
+                                "{v:?} is not one of auto, off, wrap, redirect, wrap_raw, wrap_emu"
+                            ),
+                        });
+                    }
+                },
+            },
+        };
+        let disable_git = match self.disable_git {
+            Some(d) => d,
+            None => env.flag("WANDB_DISABLE_GIT")?.unwrap_or(false),
+        };
+
+        let mut config_items = self.config.items.clone();
+        let config_warnings = self.config.warnings.clone();
+        for o in &self.overrides {
+            let (path, value) = config::parse_override(o).ok_or_else(|| Error::InvalidSetting {
+                name: format!("override {o:?}"),
+                reason: "an override must look like `a.b=value`".into(),
+            })?;
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            config::set_path(&mut config_items, &path, value);
+        }
+        let sweep_id = env.get("WANDB_SWEEP_ID").unwrap_or_default().to_owned();
+        if let Some(p) = env.get("WANDB_SWEEP_PARAM_PATH").filter(|p| !p.is_empty()) {
+            config::merge_top_level(&mut config_items, read_sweep_params(Path::new(p))?);
+        }
+        if self.redact_secrets {
+            config::redact(&mut config_items);
+        }
+
+        Ok(Resolved {
+            mode,
+            project: pick(&self.project, "WANDB_PROJECT", Some("project")),
+            entity: pick(&self.entity, "WANDB_ENTITY", Some("entity")),
+            root,
+            run_id,
+            name: pick(&self.name, "WANDB_NAME", None),
+            notes: pick(&self.notes, "WANDB_NOTES", None),
+            tags,
+            group: pick(&self.group, "WANDB_RUN_GROUP", None),
+            job_type: pick(&self.job_type, "WANDB_JOB_TYPE", None),
+            sweep_id,
+            quiet,
+            console,
+            disable_git,
+            config: config_items,
+            config_warnings,
+            redact_secrets: self.redact_secrets,
+            on_error: self.on_error,
+            backpressure: self.backpressure,
+            queue_bytes: self.queue_bytes,
+            score_metrics: self.score_metrics.clone(),
+            handle_signals: self.handle_signals,
+            flush_interval: self.flush_interval,
+            finish_timeout: self.finish_timeout,
+            features: self.features.clone(),
+        })
+    }
+}
+
+/// Settings after the builder, environment and defaults were combined.
+#[derive(Clone, Debug)]
+pub(crate) struct Resolved {
+    pub mode: Mode,
+    pub project: String,
+    pub entity: String,
+    pub root: PathBuf,
+    pub run_id: String,
+    pub name: String,
+    pub notes: String,
+    pub tags: Vec<String>,
+    pub group: String,
+    pub job_type: String,
+    pub sweep_id: String,
+    pub quiet: bool,
+    #[allow(dead_code)] // read by console capture (issue 7)
+    pub console: Console,
+    pub disable_git: bool,
+    pub config: Vec<(String, Value)>,
+    pub config_warnings: Vec<String>,
+    pub redact_secrets: bool,
+    pub on_error: OnError,
+    pub backpressure: Backpressure,
+    pub queue_bytes: usize,
+    pub score_metrics: Vec<String>,
+    pub handle_signals: bool,
+    pub flush_interval: Duration,
+    pub finish_timeout: Duration,
+    pub features: Vec<String>,
+}
+
+fn resolve_mode(s: &Settings, env: &Env) -> Result<Mode> {
+    if let Some(m) = s.mode {
+        return Ok(m);
+    }
+    if env.flag("WANDB_DISABLED")?.unwrap_or(false) {
+        return Ok(Mode::Disabled);
+    }
+    let (text, source) = match env.get("WANDB_MODE") {
+        Some(m) => (m.to_owned(), "WANDB_MODE"),
+        None => match SettingsFiles::load(env, &s.root_dir(env)?)?.get("mode") {
+            Some(m) => (m, "mode in the wandb settings file"),
+            None => return Ok(Mode::Offline),
+        },
+    };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "offline" | "dryrun" => Ok(Mode::Offline),
+        "online" | "run" => Ok(Mode::Online),
+        "disabled" => Ok(Mode::Disabled),
+        other => Err(Error::InvalidSetting {
+            name: source.into(),
+            reason: format!("{other:?} is not one of online, offline, disabled, dryrun"),
+        }),
+    }
+}
+
+/// The variables settings come from: the process environment (or the injected map) over
+/// `.env.local` over `.env`.
+struct Env {
+    vars: HashMap<String, String>,
+    dotenv: HashMap<String, String>,
+}
+
+impl Env {
+    fn load(s: &Settings) -> Result<Env> {
+        let vars = match &s.env_vars {
+            Some(v) => v.clone(),
+            None => std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        };
+        let dir = match &s.dotenv_dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir().unwrap_or_default(),
+        };
+        let mut dotenv = HashMap::new();
+        for name in [".env", ".env.local"] {
+            let path = dir.join(name);
+            if !path.is_file() {
+                continue;
+            }
+            let iter = dotenvy::from_path_iter(&path).map_err(|e| Error::InvalidSetting {
+                name: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            for item in iter {
+                let (k, v) = item.map_err(|e| Error::InvalidSetting {
+                    name: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                dotenv.insert(k, v);
+            }
+        }
+        Ok(Env { vars, dotenv })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .or_else(|| self.dotenv.get(name))
+            .map(String::as_str)
+    }
+
+    fn flag(&self, name: &str) -> Result<Option<bool>> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "y" | "t" => Ok(Some(true)),
+            "" | "0" | "false" | "no" | "off" | "n" | "f" => Ok(Some(false)),
+            _ => Err(Error::InvalidSetting {
+                name: name.into(),
+                reason: format!("{v:?} is not a boolean (use true or false)"),
+            }),
+        }
+    }
+}
+
+/// The `[default]` section of `wandb/settings` (workspace) over the global settings file
+/// (`$WANDB_CONFIG_DIR/settings`, default `~/.config/wandb/settings`), as `wandb offline`
+/// and `wandb online` write them.
+struct SettingsFiles {
+    values: HashMap<String, String>,
+}
+
+impl SettingsFiles {
+    fn load(env: &Env, root: &Path) -> Result<SettingsFiles> {
+        let global_dir = match env.get("WANDB_CONFIG_DIR") {
+            Some(d) => Some(PathBuf::from(d)),
+            None => env
+                .get("HOME")
+                .map(|h| Path::new(h).join(".config").join("wandb")),
+        };
+        let mut values = HashMap::new();
+        let candidates = [
+            global_dir.map(|d| d.join("settings")),
+            Some(root.join("wandb").join("settings")),
+        ];
+        for path in candidates.into_iter().flatten() {
+            if !path.is_file() {
+                continue;
+            }
+            let ini = ini::Ini::load_from_file(&path).map_err(|e| Error::InvalidSetting {
+                name: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if let Some(section) = ini.section(Some("default")) {
+                for (k, v) in section.iter() {
+                    values.insert(k.to_ascii_lowercase(), v.to_owned());
+                }
+            }
+        }
+        Ok(SettingsFiles { values })
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.values.get(key).filter(|v| !v.is_empty()).cloned()
+    }
+}
+
+/// Reads the parameter file a W&B sweep agent writes: `{name: {value: v}}` in YAML.
+fn read_sweep_params(path: &Path) -> Result<Vec<(String, Value)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(Error::io("could not read the sweep parameter file", path))?;
+    let bad = |reason: String| Error::InvalidSetting {
+        name: format!("WANDB_SWEEP_PARAM_PATH ({})", path.display()),
+        reason,
+    };
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Object(map) = doc else {
+        return Err(bad("the file is not a mapping of parameter names".into()));
+    };
+    let mut out = Vec::new();
+    for (k, v) in map {
+        if k == "wandb_version" || k == "_wandb" {
+            continue;
+        }
+        let value = match v {
+            serde_json::Value::Object(mut o) if o.contains_key("value") => {
+                o.remove("value").unwrap_or_default()
+            }
+            other => other,
+        };
+        out.push((k, Value::from(value)));
+    }
+    Ok(out)
+}
+
+fn validate_run_id(id: &str) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::InvalidSetting {
+            name: "run id".into(),
+            reason: format!("{id:?} {reason}"),
+        })
+    };
+    if id.trim().is_empty() {
+        return bad("is empty");
+    }
+    if id.trim() != id {
+        return bad("has leading or trailing whitespace");
+    }
+    if let Some(c) = id.chars().find(|c| ":;,#?/'".contains(*c)) {
+        return bad(&format!(
+            "contains {c:?}; run ids must not contain any of :;,#?/'"
+        ));
+    }
+    if id.len() > 128 {
+        return bad("is longer than 128 bytes");
+    }
+    Ok(())
+}
+
+/// 8 characters from `[a-z0-9]`, as the official client makes them.
+pub(crate) fn random_run_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = fastrand::Rng::new();
+    (0..8)
+        .map(|_| ALPHABET[rng.usize(..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_env(vars: &[(&str, &str)]) -> Settings {
+        let dir = tempfile::tempdir().unwrap().keep();
+        Settings::default()
+            .env_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .dotenv_dir(dir)
+    }
+
+    #[test]
+    fn wandb_variables_fill_what_the_builder_left_open() {
+        let s = with_env(&[
+            ("WANDB_PROJECT", "envproj"),
+            ("WANDB_ENTITY", "team"),
+            ("WANDB_RUN_ID", "abc123"),
+            ("WANDB_NAME", "envname"),
+            ("WANDB_NOTES", "n"),
+            ("WANDB_TAGS", "a, b,,c"),
+            ("WANDB_RUN_GROUP", "g"),
+            ("WANDB_JOB_TYPE", "eval"),
+            ("WANDB_SILENT", "true"),
+            ("WANDB_DISABLE_GIT", "1"),
+            ("WANDB_DIR", "/tmp/somewhere"),
+            ("WANDB_SWEEP_ID", "sw1"),
+        ]);
+        let r = s.clone().name("builder").resolve().unwrap();
+        assert_eq!(r.project, "envproj");
+        assert_eq!(r.entity, "team");
+        assert_eq!(r.run_id, "abc123");
+        assert_eq!(r.name, "builder");
+        assert_eq!(r.tags, vec!["a", "b", "c"]);
+        assert_eq!(
+            (r.group.as_str(), r.job_type.as_str(), r.notes.as_str()),
+            ("g", "eval", "n")
+        );
+        assert!(r.quiet && r.disable_git);
+        assert_eq!(r.root, PathBuf::from("/tmp/somewhere"));
+        assert_eq!(r.sweep_id, "sw1");
+        assert_eq!(r.mode, Mode::Offline);
+    }
+
+    #[test]
+    fn modes_parse_as_wandb_spells_them() {
+        for (v, m) in [
+            ("offline", Mode::Offline),
+            ("dryrun", Mode::Offline),
+            ("disabled", Mode::Disabled),
+            ("online", Mode::Online),
+            ("run", Mode::Online),
+        ] {
+            assert_eq!(
+                with_env(&[("WANDB_MODE", v)]).resolve().unwrap().mode,
+                m,
+                "{v}"
+            );
+        }
+        assert_eq!(
+            with_env(&[("WANDB_DISABLED", "true"), ("WANDB_MODE", "offline")])
+                .resolve()
+                .unwrap()
+                .mode,
+            Mode::Disabled
+        );
+        let e = with_env(&[("WANDB_MODE", "sometimes")])
+            .resolve()
+            .unwrap_err();
+        assert!(e.to_string().contains("WANDB_MODE"), "{e}");
+        let e = with_env(&[("WANDB_DISABLED", "maybe")])
+            .resolve()
+            .unwrap_err();
+        assert!(e.to_string().contains("WANDB_DISABLED"), "{e}");
+        assert_eq!(with_env(&[]).resolve().unwrap().mode, Mode::Offline);
+    }
+
+    #[test]
+    fn dotenv_files_fill_in_but_the_real_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "WANDB_PROJECT=fromdotenv\nWANDB_NOTES=dotenv\nWANDB_JOB_TYPE=dotenv\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".env.local"), "WANDB_NOTES=local\n").unwrap();
+        let r = Settings::default()
+            .env_vars([("WANDB_JOB_TYPE", "real")])
+            .dotenv_dir(dir.path())
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            (r.project.as_str(), r.notes.as_str(), r.job_type.as_str()),
+            ("fromdotenv", "local", "real")
+        );
+    }
+
+    #[test]
+    fn the_settings_file_written_by_wandb_offline_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("wandb")).unwrap();
+        std::fs::write(
+            root.path().join("wandb/settings"),
+            "[default]\nmode = disabled\nproject = fromfile\n",
+        )
+        .unwrap();
+        let cfg = tempfile::tempdir().unwrap();
+        let s = Settings::default()
+            .env_vars([("WANDB_CONFIG_DIR", cfg.path().to_str().unwrap())])
+            .dotenv_dir(cfg.path())
+            .dir(root.path());
+        assert_eq!(s.resolve().unwrap().mode, Mode::Disabled);
+        assert_eq!(s.resolve().unwrap().project, "fromfile");
+    }
+
+    #[test]
+    fn bad_run_ids_and_tags_are_refused_with_the_reason() {
+        let e = with_env(&[("WANDB_RUN_ID", "a/b")]).resolve().unwrap_err();
+        assert!(e.to_string().contains("must not contain"), "{e}");
+        let e = with_env(&[]).tags(["x".repeat(65)]).resolve().unwrap_err();
+        assert!(e.to_string().contains("64 characters"), "{e}");
+        let id = random_run_id();
+        assert_eq!(id.len(), 8);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+    }
+
+    #[test]
+    fn sweep_parameters_win_over_builder_config_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config-abc.yaml");
+        std::fs::write(
+            &p,
+            "wandb_version: 1\nlr:\n  value: 0.05\nlayers:\n  value: [8, 16]\n",
+        )
+        .unwrap();
+        let r = with_env(&[("WANDB_SWEEP_PARAM_PATH", p.to_str().unwrap())])
+            .config(&serde_json::json!({"lr": 0.1, "batch": 32, "api_key": "k"}))
+            .overrides(["lr=0.2", "batch=64"])
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            Value::Map(r.config).to_serde_json(),
+            serde_json::json!({"lr": 0.05, "batch": 64, "api_key": "<redacted>", "layers": [8, 16]})
+        );
+        let e = with_env(&[("WANDB_SWEEP_PARAM_PATH", "/nonexistent/x.yaml")])
+            .resolve()
+            .unwrap_err();
+        assert!(e.to_string().contains("sweep parameter file"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_override_names_itself() {
+        let e = with_env(&[]).overrides(["nonsense"]).resolve().unwrap_err();
+        assert!(e.to_string().contains("nonsense"), "{e}");
+    }
+}

@@ -1,0 +1,109 @@
+//! The run directory, laid out as the official client lays it out (protocol §3):
+//! `<root>/wandb/offline-run-YYYYMMDD_HHMMSS-<id>/{run-<id>.wandb, files/, logs/, tmp/}`.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local};
+
+use crate::error::{Error, Result};
+
+/// The paths of one run.
+#[derive(Clone, Debug)]
+pub(crate) struct RunDir {
+    /// `<root>/wandb/offline-run-...`.
+    pub dir: PathBuf,
+    /// `files/`: everything uploaded is relative to it.
+    pub files: PathBuf,
+    /// `run-<id>.wandb`.
+    pub log: PathBuf,
+}
+
+impl RunDir {
+    /// Creates the run directory and its transaction log (never overwriting one), and points
+    /// `latest-run` at it.
+    pub fn create(root: &Path, run_id: &str, started: DateTime<Local>) -> Result<(RunDir, File)> {
+        let wandb = if root.join(".wandb").is_dir() {
+            root.join(".wandb")
+        } else {
+            root.join("wandb")
+        };
+        let name = format!("offline-run-{}-{run_id}", started.format("%Y%m%d_%H%M%S"));
+        let dir = wandb.join(&name);
+        let files = dir.join("files");
+        for d in [&files, &dir.join("logs"), &dir.join("tmp").join("code")] {
+            std::fs::create_dir_all(d)
+                .map_err(Error::io("could not create the run directory", d.clone()))?;
+        }
+        let log = dir.join(format!("run-{run_id}.wandb"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&log)
+            .map_err(Error::io(
+                "could not create the transaction log",
+                log.clone(),
+            ))?;
+        if let Err(e) = point_latest_run(&wandb, &name) {
+            tracing::warn!(target: "labbook", "could not update {}/latest-run: {e}", wandb.display());
+        }
+        Ok((RunDir { dir, files, log }, file))
+    }
+}
+
+/// Replaces the `latest-run` link atomically: a new link under a temporary name, renamed
+/// over the old one.
+fn point_latest_run(wandb: &Path, name: &str) -> std::io::Result<()> {
+    let tmp = wandb.join(format!(".latest-run.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(name, &tmp)?;
+    std::fs::rename(&tmp, wandb.join("latest-run"))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees
+/// half a file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(Error::io("could not write", tmp.clone()))?;
+    std::fs::rename(&tmp, path).map_err(Error::io("could not write", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_matches_the_official_client() {
+        let root = tempfile::tempdir().unwrap();
+        let t = Local::now();
+        let (rd, _f) = RunDir::create(root.path(), "abc12345", t).unwrap();
+        let name = rd.dir.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(
+            name.starts_with("offline-run-") && name.ends_with("-abc12345"),
+            "{name}"
+        );
+        assert_eq!(name.len(), "offline-run-YYYYMMDD_HHMMSS-abc12345".len());
+        assert!(rd.files.is_dir() && rd.dir.join("logs").is_dir());
+        assert_eq!(rd.log.file_name().unwrap(), "run-abc12345.wandb");
+        let latest = std::fs::read_link(root.path().join("wandb/latest-run")).unwrap();
+        assert_eq!(latest, PathBuf::from(&name));
+        // A second run moves the link; the first run's log is never reopened.
+        let (rd2, _f2) = RunDir::create(root.path(), "zzz99999", t).unwrap();
+        let latest = std::fs::read_link(root.path().join("wandb/latest-run")).unwrap();
+        assert_eq!(latest, PathBuf::from(rd2.dir.file_name().unwrap()));
+        assert!(RunDir::create(root.path(), "abc12345", t).is_err());
+    }
+
+    #[test]
+    fn an_unwritable_root_is_an_error_naming_the_path() {
+        let root = tempfile::tempdir().unwrap();
+        let blocker = root.path().join("file");
+        std::fs::write(&blocker, b"x").unwrap();
+        let e = RunDir::create(&blocker, "abc", Local::now()).unwrap_err();
+        assert!(
+            e.to_string().contains("could not create the run directory"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("file"), "{e}");
+    }
+}

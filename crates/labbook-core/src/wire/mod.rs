@@ -1,0 +1,8 @@
+//! W&B's transaction-log format: the protobuf records, their framing, and a reader.
+
+mod framing;
+pub mod proto;
+mod reader;
+
+pub use framing::{BLOCK_SIZE, FILE_HEADER, Framer};
+pub use reader::{LogContents, LogEnd, parse_log, read_log};

@@ -1,0 +1,716 @@
+//! The background thread: takes queue entries, builds records, and writes them to the
+//! transaction log in whole-record batches, at least once per flush interval.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Condvar, Mutex};
+use prost::Message as _;
+
+use crate::environment;
+use crate::history::{History, Stamp};
+use crate::key::Key;
+use crate::metric::Metric;
+use crate::settings::{Resolved, SCORE_PLACEHOLDER};
+use crate::store::{RunDir, write_atomically};
+use crate::summary::SummaryState;
+use crate::value::Value;
+use crate::wire::Framer;
+use crate::wire::proto::{self, Record, RecordType};
+
+/// How a saved file is uploaded, as W&B's `run.save(policy=...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavePolicy {
+    /// Copy now and upload soon.
+    Now,
+    /// Copy and upload at the end of the run (matches files that appear during the run).
+    End,
+    /// Copy now and again at the end, so the final version is kept.
+    Live,
+}
+
+impl SavePolicy {
+    fn proto(self) -> i32 {
+        match self {
+            SavePolicy::Now => 0,
+            SavePolicy::End => 1,
+            SavePolicy::Live => 2,
+        }
+    }
+}
+
+/// One queue entry.
+pub(crate) enum Msg {
+    Log {
+        step: u64,
+        commit: bool,
+        items: Vec<(Key, Value)>,
+        at: Instant,
+    },
+    Summary(Vec<(Key, Value)>),
+    Config(Vec<(String, Value)>),
+    Metric(Metric),
+    Alert(proto::AlertRecord),
+    Save {
+        pattern: String,
+        policy: SavePolicy,
+    },
+    Flush(Sender<()>),
+    Finish {
+        exit_code: i32,
+        preempted: bool,
+        reply: Sender<WorkerReport>,
+    },
+}
+
+pub(crate) struct Envelope {
+    pub msg: Msg,
+    pub bytes: usize,
+}
+
+/// What the worker hands back at finish.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerReport {
+    pub rows: u64,
+    pub bytes: u64,
+    pub name: String,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// State shared by the run handle and the worker: the byte budget of the queue and the
+/// worker's failure.
+pub(crate) struct Shared {
+    queued: AtomicUsize,
+    capacity: usize,
+    waiting: AtomicBool,
+    lock: Mutex<()>,
+    room: Condvar,
+    failed: AtomicBool,
+    failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub fn new(capacity: usize) -> Shared {
+        Shared {
+            queued: AtomicUsize::new(0),
+            capacity,
+            waiting: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Whether `bytes` more fit (an entry always fits into an empty queue).
+    pub fn has_room(&self, bytes: usize) -> bool {
+        let q = self.queued.load(Ordering::Acquire);
+        q == 0 || q + bytes <= self.capacity
+    }
+
+    /// Waits until `bytes` fit, or the worker failed. Only one sender calls this at a time
+    /// (senders hold the run's lock), so the check cannot race with another sender.
+    pub fn wait_for_room(&self, bytes: usize) {
+        let mut guard = self.lock.lock();
+        self.waiting.store(true, Ordering::SeqCst);
+        while !self.has_room(bytes) && !self.has_failed() {
+            self.room.wait_for(&mut guard, Duration::from_millis(50));
+        }
+        self.waiting.store(false, Ordering::SeqCst);
+    }
+
+    pub fn reserve(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn release(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        if self.waiting.load(Ordering::SeqCst) {
+            let _g = self.lock.lock();
+            self.room.notify_all();
+        }
+    }
+
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    pub fn failure(&self) -> String {
+        self.failure
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "the writer stopped".into())
+    }
+
+    fn fail(&self, why: String) {
+        let mut f = self.failure.lock();
+        if f.is_none() {
+            *f = Some(why);
+        }
+        self.failed.store(true, Ordering::Release);
+        let _g = self.lock.lock();
+        self.room.notify_all();
+    }
+}
+
+/// Everything the worker needs to start a run.
+pub(crate) struct Start {
+    pub settings: Resolved,
+    pub dir: RunDir,
+    pub file: File,
+    pub started: Instant,
+    pub started_unix: f64,
+}
+
+/// Pending bytes above this are written without waiting for the flush interval.
+const WRITE_THRESHOLD: usize = 4 << 20;
+
+pub(crate) struct Worker {
+    rx: Receiver<Envelope>,
+    shared: Arc<Shared>,
+    s: Resolved,
+    dir: RunDir,
+    file: File,
+    framer: Framer,
+    scratch: Vec<u8>,
+    written: u64,
+    num: i64,
+    history: History,
+    summary: SummaryState,
+    out: Vec<RecordType>,
+    run_record: proto::RunRecord,
+    env_record: Option<proto::EnvironmentRecord>,
+    at_end: Vec<(String, SavePolicy)>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    started: Instant,
+    started_unix: f64,
+    dirty: bool,
+}
+
+impl Worker {
+    pub fn new(start: Start, rx: Receiver<Envelope>, shared: Arc<Shared>) -> Worker {
+        let s = start.settings;
+        Worker {
+            rx,
+            shared,
+            run_record: proto::RunRecord {
+                run_id: s.run_id.clone(),
+                entity: s.entity.clone(),
+                project: s.project.clone(),
+                run_group: s.group.clone(),
+                job_type: s.job_type.clone(),
+                display_name: s.name.clone(),
+                notes: s.notes.clone(),
+                tags: s.tags.clone(),
+                sweep_id: s.sweep_id.clone(),
+                start_time: Some(proto::timestamp(start.started_unix)),
+                ..Default::default()
+            },
+            s,
+            dir: start.dir,
+            file: start.file,
+            framer: Framer::new_file(),
+            scratch: Vec::with_capacity(4096),
+            written: 0,
+            num: 0,
+            history: History::default(),
+            summary: SummaryState::default(),
+            out: Vec::new(),
+            env_record: None,
+            at_end: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            started: start.started,
+            started_unix: start.started_unix,
+            dirty: true,
+        }
+    }
+
+    /// The thread's body. Returns when the run is finished or every handle is gone.
+    pub fn run(mut self) {
+        self.write_preamble();
+        let interval = self.s.flush_interval;
+        let mut deadline = Instant::now() + interval;
+        loop {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(timeout) {
+                Ok(env) => {
+                    if self.handle(env) {
+                        return;
+                    }
+                    // Drain what is already queued before looking at the clock again.
+                    for _ in 0..4096 {
+                        match self.rx.try_recv() {
+                            Ok(env) => {
+                                if self.handle(env) {
+                                    return;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Every handle vanished without finishing (they finish on drop, so this
+                    // is a process going down): close the run as failed.
+                    self.finish(1, false);
+                    return;
+                }
+            }
+            if self.framer.pending().len() >= WRITE_THRESHOLD {
+                self.write_out();
+            }
+            if Instant::now() >= deadline {
+                self.tick();
+                deadline = Instant::now() + interval;
+            }
+        }
+    }
+
+    /// Handles one entry; `true` when the run is finished.
+    fn handle(&mut self, env: Envelope) -> bool {
+        let Envelope { msg, bytes } = env;
+        let done = match msg {
+            Msg::Log {
+                step,
+                commit,
+                items,
+                at,
+            } => {
+                let stamp = self.stamp(at);
+                self.history
+                    .log(step, commit, items, stamp, &mut self.summary, &mut self.out);
+                self.emit_out();
+                false
+            }
+            Msg::Summary(items) => {
+                for (k, v) in items {
+                    self.summary.set(k.as_str(), v);
+                }
+                false
+            }
+            Msg::Config(items) => {
+                let update = items.iter().map(|(k, v)| item(k, v)).collect();
+                self.emit(RecordType::Config(proto::ConfigRecord {
+                    update,
+                    remove: vec![],
+                }));
+                false
+            }
+            Msg::Metric(m) => {
+                self.history.define(m, &mut self.summary, &mut self.out);
+                self.emit_out();
+                false
+            }
+            Msg::Alert(a) => {
+                self.emit(RecordType::Alert(a));
+                false
+            }
+            Msg::Save { pattern, policy } => {
+                if policy != SavePolicy::End {
+                    self.save_matches(&pattern, policy);
+                }
+                if policy != SavePolicy::Now {
+                    self.at_end.push((pattern, policy));
+                }
+                false
+            }
+            Msg::Flush(reply) => {
+                self.write_summary();
+                self.write_out();
+                let _ = reply.send(());
+                false
+            }
+            Msg::Finish {
+                exit_code,
+                preempted,
+                reply,
+            } => {
+                let report = self.finish(exit_code, preempted);
+                let _ = reply.send(report);
+                true
+            }
+        };
+        self.shared.release(bytes);
+        done
+    }
+
+    fn stamp(&self, at: Instant) -> Stamp {
+        let runtime = at.saturating_duration_since(self.started).as_secs_f64();
+        Stamp {
+            runtime,
+            unix: self.started_unix + runtime,
+        }
+    }
+
+    fn write_preamble(&mut self) {
+        self.emit(RecordType::Header(proto::HeaderRecord {
+            version_info: Some(proto::VersionInfo {
+                producer: format!("labbook {}", env!("CARGO_PKG_VERSION")),
+                min_consumer: String::new(),
+            }),
+        }));
+        let host = environment::hostname();
+        let git = environment::git_info(self.s.disable_git);
+        let mut config: Vec<proto::ConfigItem> =
+            self.s.config.iter().map(|(k, v)| item(k, v)).collect();
+        config.push(item(
+            "_wandb",
+            &Value::map([("labbook", environment::labbook_info(&self.s.features))]),
+        ));
+        self.run_record.host = host.clone();
+        self.run_record.git = git.as_ref().map(environment::git_record);
+        let mut run = self.run_record.clone();
+        run.config = Some(proto::ConfigRecord {
+            update: config,
+            remove: vec![],
+        });
+        self.emit(RecordType::Run(run));
+        let writer_id = crate::settings::random_run_id();
+        let env =
+            environment::environment_record(self.started_unix, &host, git.as_ref(), &writer_id);
+        self.emit(RecordType::Environment(env.clone()));
+        self.env_record = Some(env);
+        if let Some(lock) = environment::find_cargo_lock()
+            && let Some(req) = environment::requirements_from_lock(&lock)
+        {
+            let path = self.dir.files.join("requirements.txt");
+            match std::fs::write(&path, req) {
+                Ok(()) => self.emit(RecordType::Files(proto::FilesRecord {
+                    files: vec![proto::FilesItem {
+                        path: "requirements.txt".into(),
+                        policy: 0,
+                        r#type: 1,
+                    }],
+                })),
+                Err(e) => self
+                    .warnings
+                    .push(format!("could not write {}: {e}", path.display())),
+            }
+        }
+        self.write_out();
+    }
+
+    fn emit_out(&mut self) {
+        let mut out = std::mem::take(&mut self.out);
+        for r in out.drain(..) {
+            self.emit(r);
+        }
+        self.out = out;
+    }
+
+    fn emit(&mut self, record: RecordType) {
+        self.num += 1;
+        let r = Record {
+            num: self.num,
+            record_type: Some(record),
+        };
+        self.scratch.clear();
+        // Encoding into a Vec cannot fail: it grows as needed.
+        let _ = r.encode(&mut self.scratch);
+        self.framer.append(&self.scratch);
+        self.dirty = true;
+    }
+
+    /// Hands pending bytes to the OS. On failure the file is cut back to the last whole
+    /// batch, so everything written before stays readable, and the worker stops writing.
+    fn write_out(&mut self) {
+        if self.framer.pending().is_empty() {
+            return;
+        }
+        if self.shared.has_failed() {
+            self.framer.clear_pending();
+            return;
+        }
+        match self.file.write_all(self.framer.pending()) {
+            Ok(()) => {
+                self.written += self.framer.pending().len() as u64;
+                self.framer.clear_pending();
+            }
+            Err(e) => {
+                let why = format!("could not write {}: {e}", self.dir.log.display());
+                let _ = self.file.set_len(self.written);
+                tracing::error!(target: "labbook", "{why}; the run keeps what was written before");
+                self.errors.push(why.clone());
+                self.shared.fail(why);
+                self.framer.clear_pending();
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        self.write_summary();
+        if self.dirty {
+            self.write_out();
+            self.dirty = false;
+        }
+    }
+
+    /// Writes the summary keys that changed since the last summary record.
+    fn write_summary(&mut self) {
+        if !self.summary.is_dirty() {
+            return;
+        }
+        let metrics = &self.history.metrics;
+        let delta = self.summary.take_delta(|k| metrics.get(k));
+        let mut update: Vec<proto::SummaryItem> =
+            delta.update.iter().map(|(k, v)| item(k, v)).collect();
+        let runtime = self.started.elapsed().as_secs();
+        update.push(proto::SummaryItem {
+            key: String::new(),
+            nested_key: vec!["_wandb".into(), "runtime".into()],
+            value_json: runtime.to_string(),
+        });
+        let remove = delta
+            .remove
+            .into_iter()
+            .map(|k| proto::SummaryItem {
+                key: k,
+                nested_key: vec![],
+                value_json: String::new(),
+            })
+            .collect();
+        self.emit(RecordType::Summary(proto::SummaryRecord { update, remove }));
+    }
+
+    fn save_matches(&mut self, pattern: &str, policy: SavePolicy) {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let paths = match glob::glob(pattern) {
+            Ok(p) => p,
+            Err(e) => {
+                self.warnings
+                    .push(format!("save pattern {pattern:?} is invalid: {e}"));
+                return;
+            }
+        };
+        let mut items = Vec::new();
+        for path in paths.flatten().filter(|p| p.is_file()) {
+            match self.copy_into_files(&path, &cwd) {
+                Ok(rel) => items.push(proto::FilesItem {
+                    path: rel,
+                    policy: policy.proto(),
+                    r#type: 0,
+                }),
+                Err(e) => self.warnings.push(e),
+            }
+        }
+        if items.is_empty() {
+            self.warnings
+                .push(format!("save pattern {pattern:?} matched no files"));
+            return;
+        }
+        self.emit(RecordType::Files(proto::FilesRecord { files: items }));
+    }
+
+    /// Copies a file into `files/` (a copy, so changing the original later changes nothing)
+    /// and returns its path relative to `files/`.
+    fn copy_into_files(&self, path: &Path, cwd: &Path) -> Result<String, String> {
+        let abs = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            cwd.join(path)
+        };
+        if let Ok(rel) = abs.strip_prefix(&self.dir.files) {
+            return Ok(slash_path(rel));
+        }
+        let rel: PathBuf = match abs.strip_prefix(cwd) {
+            Ok(r) => r.to_owned(),
+            Err(_) => PathBuf::from(abs.file_name().unwrap_or_default()),
+        };
+        let dest = self.dir.files.join(&rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("could not save {}: {e}", abs.display()))?;
+        }
+        std::fs::copy(&abs, &dest).map_err(|e| format!("could not save {}: {e}", abs.display()))?;
+        Ok(slash_path(&rel))
+    }
+
+    fn finish(&mut self, exit_code: i32, preempted: bool) -> WorkerReport {
+        self.history.commit(&mut self.summary, &mut self.out);
+        self.emit_out();
+        for (pattern, policy) in std::mem::take(&mut self.at_end) {
+            self.save_matches(&pattern, policy);
+        }
+        self.write_summary();
+        let metrics = &self.history.metrics;
+        let summary = self.summary.snapshot(|k| metrics.get(k));
+        let name = self.final_name(&summary);
+        if name != self.run_record.display_name {
+            let mut update = self.run_record.clone();
+            update.display_name = name.clone();
+            self.emit(RecordType::Run(update));
+        }
+        if preempted {
+            self.emit(RecordType::Preempting(proto::RunPreemptingRecord {}));
+        }
+        let runtime = self.started.elapsed().as_secs().min(i32::MAX as u64) as i32;
+        self.emit(RecordType::Exit(proto::RunExitRecord {
+            exit_code,
+            runtime,
+        }));
+        self.write_out();
+        if !self.shared.has_failed()
+            && let Err(e) = self.file.sync_all()
+        {
+            self.errors.push(format!(
+                "could not sync {} to disk: {e}",
+                self.dir.log.display()
+            ));
+        }
+        self.write_human_files(&summary);
+        WorkerReport {
+            rows: self.history.rows(),
+            bytes: self.written,
+            name,
+            errors: std::mem::take(&mut self.errors),
+            warnings: std::mem::take(&mut self.warnings),
+        }
+    }
+
+    /// Completes a name containing [`SCORE_PLACEHOLDER`] from the chosen summary metrics,
+    /// e.g. `resnet_SCORE_PLACEHOLDER` -> `resnet_hmean0.812`.
+    fn final_name(&self, summary: &[(String, Value)]) -> String {
+        let name = &self.run_record.display_name;
+        if !name.contains(SCORE_PLACEHOLDER) {
+            return name.clone();
+        }
+        let score: Vec<String> = self
+            .s
+            .score_metrics
+            .iter()
+            .filter_map(|key| {
+                let v = summary.iter().find(|(k, _)| k == key)?.1.clone();
+                let x = score_of(&v)?;
+                let short = key.rsplit('/').next().unwrap_or(key);
+                Some(format!("{short}{x:.3}"))
+            })
+            .collect();
+        if score.is_empty() {
+            // No finite score: drop the placeholder and the separator before it.
+            let cut = name.replace(SCORE_PLACEHOLDER, "");
+            return cut.trim_end_matches(['_', '-', ' ']).to_owned();
+        }
+        name.replace(SCORE_PLACEHOLDER, &score.join("_"))
+    }
+
+    fn write_human_files(&mut self, summary: &[(String, Value)]) {
+        let files = self.dir.files.clone();
+        let mut config = serde_json::Map::new();
+        for (k, v) in &self.s.config {
+            config.insert(k.clone(), serde_json::json!({ "value": v.to_serde_json() }));
+        }
+        config.insert(
+            "_wandb".into(),
+            serde_json::json!({"value": {"labbook": environment::labbook_info(&self.s.features).to_serde_json()}}),
+        );
+        let yaml = serde_yaml_ng::to_string(&serde_json::Value::Object(config)).unwrap_or_default();
+        let mut summary_json = String::new();
+        let mut all = summary.to_vec();
+        all.push((
+            "_wandb".into(),
+            Value::map([("runtime", Value::from(self.started.elapsed().as_secs()))]),
+        ));
+        Value::Map(all).write_json(&mut summary_json);
+        let metadata = self
+            .env_record
+            .as_ref()
+            .map(metadata_json)
+            .unwrap_or_default();
+        for (name, bytes) in [
+            ("config.yaml", yaml.into_bytes()),
+            ("wandb-summary.json", summary_json.into_bytes()),
+            ("wandb-metadata.json", metadata.into_bytes()),
+        ] {
+            if let Err(e) = write_atomically(&files.join(name), &bytes) {
+                self.warnings.push(e.to_string());
+            }
+        }
+    }
+}
+
+/// The number a summary value stands for: itself, or best/last/max/min/mean/first of an
+/// aggregate; only finite numbers count.
+fn score_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Map(items) => ["best", "last", "max", "min", "mean", "first"]
+            .iter()
+            .find_map(|want| {
+                items
+                    .iter()
+                    .find(|(k, _)| k == want)
+                    .and_then(|(_, v)| v.as_f64())
+            }),
+        other => other.as_f64(),
+    }
+    .filter(|x| x.is_finite())
+}
+
+fn item(key: &str, value: &Value) -> proto::SummaryItem {
+    proto::SummaryItem {
+        key: key.to_owned(),
+        nested_key: vec![],
+        value_json: value.to_json(),
+    }
+}
+
+fn slash_path(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `wandb-metadata.json` for people reading the run directory; `wandb sync` writes its
+/// own from the environment record.
+fn metadata_json(e: &proto::EnvironmentRecord) -> String {
+    let mut m = serde_json::json!({
+        "os": e.os,
+        "host": e.host,
+        "program": e.program,
+        "args": e.args,
+        "executable": e.executable,
+        "root": e.root,
+        "username": e.username,
+        "cpu_count": e.cpu_count,
+        "cpu_count_logical": e.cpu_count_logical,
+        "writerId": e.writer_id,
+    });
+    if let Some(mem) = &e.memory {
+        m["memory"] = serde_json::json!({ "total": mem.total.to_string() });
+    }
+    if let Some(cpu) = &e.cpu {
+        m["cpu"] = serde_json::json!({ "count": cpu.count, "countLogical": cpu.count_logical, "model": cpu.model });
+    }
+    if let Some(g) = &e.git {
+        m["git"] = serde_json::json!({ "remote": g.remote_url, "commit": g.commit });
+    }
+    if !e.slurm.is_empty() {
+        m["slurm"] = serde_json::json!(e.slurm);
+    }
+    serde_json::to_string_pretty(&m).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_come_from_finite_summaries() {
+        assert_eq!(score_of(&Value::from(0.8123)), Some(0.8123));
+        assert_eq!(
+            score_of(&Value::map([("min", 0.2.into()), ("best", 0.9.into())])),
+            Some(0.9)
+        );
+        assert_eq!(score_of(&Value::from(f64::NAN)), None);
+        assert_eq!(score_of(&Value::from("x")), None);
+    }
+}

@@ -1,0 +1,40 @@
+//! labbook: experiment tracking for Rust ML, compatible with Weights & Biases.
+//!
+//! Every run is written locally first, in W&B's own transaction-log format, so the official
+//! `wandb sync` uploads it unchanged. Logging a row costs well under a microsecond and never
+//! waits for disk or network.
+//!
+//! ```
+//! use labbook::{Settings, Value};
+//! # let dir = tempfile::tempdir()?;
+//! let run = labbook::init(Settings::new("my-project").dir(dir.path()).quiet(true))?;
+//! run.log([("train/loss", 0.41.into()), ("train/acc", Value::from(0.87))])?;
+//! labbook::log!(run, "val/loss" => 0.5)?;
+//! let report = run.finish()?;
+//! println!("wrote {} rows to {}", report.rows, report.dir().display());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Crate features
+//!
+//! `burn`, `candle` and `tch` are reserved for the framework adapters, which land in later
+//! releases; today turning one on only records it in the run's metadata.
+
+#![warn(missing_docs)]
+
+pub use labbook_core::*;
+
+/// The labbook features this program was built with, recorded in every run.
+const FEATURES: &[&str] = &[
+    #[cfg(feature = "burn")]
+    "burn",
+    #[cfg(feature = "candle")]
+    "candle",
+    #[cfg(feature = "tch")]
+    "tch",
+];
+
+/// Starts a run; see [`labbook_core::init`]. Records the enabled labbook features.
+pub fn init(settings: Settings) -> Result<Run> {
+    labbook_core::init(settings.features(FEATURES.iter().copied()))
+}
