@@ -429,6 +429,16 @@ impl Run {
     }
 }
 
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("id", &self.id())
+            .field("dir", &self.dir())
+            .field("disabled", &self.is_disabled())
+            .finish_non_exhaustive()
+    }
+}
+
 fn disabled_report(id: &str) -> RunReport {
     RunReport {
         run_id: id.to_owned(),
@@ -462,9 +472,8 @@ impl Inner {
         }
         let mut hot = self.hot.lock();
         if hot.finished {
-            return Err(Error::Finished {
-                run_id: self.id.clone(),
-            });
+            drop(hot);
+            return Err(self.finished_error());
         }
         let (step, commit) = match step {
             None => (hot.current, true),
@@ -490,13 +499,22 @@ impl Inner {
         Ok(())
     }
 
+    /// The error for a call after `finish`. A finish from another thread (a signal, say)
+    /// may still be writing: wait for it, so a loop that stops on this error cannot end the
+    /// process under the worker.
+    fn finished_error(&self) -> Error {
+        self.wait_report();
+        Error::Finished {
+            run_id: self.id.clone(),
+        }
+    }
+
     /// Sends a non-history entry, holding the lock so it is ordered with rows.
     fn send(&self, msg: Msg, bytes: usize) -> Result<()> {
         let hot = self.hot.lock();
         if hot.finished {
-            return Err(Error::Finished {
-                run_id: self.id.clone(),
-            });
+            drop(hot);
+            return Err(self.finished_error());
         }
         self.enqueue(msg, bytes)
     }

@@ -430,15 +430,36 @@ impl Worker {
             self.framer.clear_pending();
             return;
         }
-        match self.file.write_all(self.framer.pending()) {
+        let pending = self.framer.pending();
+        let mut done = 0;
+        let result = loop {
+            if done == pending.len() {
+                break Ok(());
+            }
+            match self.file.write(&pending[done..]) {
+                Ok(0) => {
+                    break Err(std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "the file took no more bytes",
+                    ));
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
             Ok(()) => {
-                self.written += self.framer.pending().len() as u64;
+                self.written += done as u64;
                 self.framer.clear_pending();
             }
             Err(e) => {
-                let why = format!("could not write {}: {e}", self.dir.log.display());
+                // Keep every record that reached the file whole; cut the partial one.
+                let keep = self.framer.whole_records_within(done);
+                self.written += keep as u64;
                 let _ = self.file.set_len(self.written);
-                tracing::error!(target: "labbook", "{why}; the run keeps what was written before");
+                let why = format!("could not write {}: {e}", self.dir.log.display());
+                tracing::error!(target: "labbook", "{why}; the run keeps the {} bytes written before", self.written);
                 self.errors.push(why.clone());
                 self.shared.fail(why);
                 self.framer.clear_pending();

@@ -45,6 +45,8 @@ pub struct Framer {
     /// Absolute offset in the file of the end of `buf`.
     pos: u64,
     buf: Vec<u8>,
+    /// Where each pending record ends in `buf`, so a failed write can keep whole records.
+    ends: Vec<usize>,
 }
 
 impl Framer {
@@ -53,6 +55,7 @@ impl Framer {
         Framer {
             pos: FILE_HEADER.len() as u64,
             buf: FILE_HEADER.to_vec(),
+            ends: vec![FILE_HEADER.len()],
         }
     }
 
@@ -69,6 +72,17 @@ impl Framer {
     /// Forgets pending bytes after they were written.
     pub fn clear_pending(&mut self) {
         self.buf.clear();
+        self.ends.clear();
+    }
+
+    /// The longest prefix of the first `n` pending bytes that ends at a record boundary.
+    pub fn whole_records_within(&self, n: usize) -> usize {
+        self.ends
+            .iter()
+            .copied()
+            .take_while(|&e| e <= n)
+            .last()
+            .unwrap_or(0)
     }
 
     /// Appends one record, split into chunks at block boundaries.
@@ -112,6 +126,7 @@ impl Framer {
             rest = tail;
             first = false;
             if matches!(kind, ChunkType::Full | ChunkType::Last) {
+                self.ends.push(self.buf.len());
                 return;
             }
         }
@@ -121,6 +136,18 @@ impl Framer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_boundaries_are_known_for_partial_writes() {
+        let mut f = Framer::new_file();
+        f.append(b"abc");
+        f.append(b"defg");
+        assert_eq!(f.whole_records_within(6), 0);
+        assert_eq!(f.whole_records_within(7), 7);
+        assert_eq!(f.whole_records_within(7 + 10 - 1), 7);
+        assert_eq!(f.whole_records_within(17), 17);
+        assert_eq!(f.whole_records_within(100), 28);
+    }
 
     #[test]
     fn a_new_file_starts_with_the_wandb_header() {

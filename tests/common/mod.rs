@@ -1,0 +1,161 @@
+//! Reading a run back for tests: every record, the rows, the merged summary and config.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use labbook::wire::proto::{self, RecordType};
+use labbook::wire::{LogEnd, read_log};
+
+/// A run as read back from its transaction log. Values are kept as the JSON text written,
+/// so tests compare exactly what W&B will read.
+#[derive(Debug)]
+pub struct RunData {
+    pub dir: PathBuf,
+    pub records: Vec<proto::Record>,
+    pub end: LogEnd,
+    /// Each history row: key -> value_json (including `_step`, `_runtime`, `_timestamp`).
+    pub rows: Vec<BTreeMap<String, String>>,
+    /// The summary after applying every summary record: dotted path -> value_json.
+    pub summary: BTreeMap<String, String>,
+    /// The config after the run record and every config record: key -> value_json.
+    pub config: BTreeMap<String, String>,
+    pub runs: Vec<proto::RunRecord>,
+    pub exit: Option<proto::RunExitRecord>,
+    pub metrics: Vec<proto::MetricRecord>,
+    pub alerts: Vec<proto::AlertRecord>,
+    pub files: Vec<proto::FilesItem>,
+    pub preempted: bool,
+}
+
+impl RunData {
+    pub fn run(&self) -> &proto::RunRecord {
+        &self.runs[0]
+    }
+
+    /// The value of `key` in every row that has it.
+    pub fn column(&self, key: &str) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter_map(|r| r.get(key).map(String::as_str))
+            .collect()
+    }
+
+    pub fn steps(&self) -> Vec<u64> {
+        self.column("_step")
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect()
+    }
+}
+
+fn path_of(key: &str, nested: &[String]) -> String {
+    if nested.is_empty() {
+        key.to_owned()
+    } else {
+        nested.join(".")
+    }
+}
+
+/// Reads the single run under `dir` (a run directory).
+pub fn read_run(dir: &Path) -> RunData {
+    let log = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wandb"))
+        .unwrap_or_else(|| panic!("no .wandb file in {}", dir.display()));
+    let contents = read_log(&log).unwrap();
+    let mut d = RunData {
+        dir: dir.to_owned(),
+        records: contents.records.clone(),
+        end: contents.end,
+        rows: vec![],
+        summary: BTreeMap::new(),
+        config: BTreeMap::new(),
+        runs: vec![],
+        exit: None,
+        metrics: vec![],
+        alerts: vec![],
+        files: vec![],
+        preempted: false,
+    };
+    for (i, r) in contents.records.iter().enumerate() {
+        assert_eq!(r.num, i as i64 + 1, "records are numbered from 1");
+        match r.record_type.clone() {
+            Some(RecordType::History(h)) => {
+                let row: BTreeMap<String, String> = h
+                    .item
+                    .iter()
+                    .map(|it| (path_of(&it.key, &it.nested_key), it.value_json.clone()))
+                    .collect();
+                let step: i64 = row["_step"].parse().unwrap();
+                assert_eq!(h.step.map(|s| s.num), Some(step), "step.num matches _step");
+                d.rows.push(row);
+            }
+            Some(RecordType::Summary(s)) => {
+                for it in s.update {
+                    d.summary
+                        .insert(path_of(&it.key, &it.nested_key), it.value_json);
+                }
+                for it in s.remove {
+                    d.summary.remove(&path_of(&it.key, &it.nested_key));
+                }
+            }
+            Some(RecordType::Config(c)) => {
+                for it in c.update {
+                    d.config
+                        .insert(path_of(&it.key, &it.nested_key), it.value_json);
+                }
+            }
+            Some(RecordType::Run(run)) => {
+                if let Some(c) = &run.config {
+                    for it in &c.update {
+                        d.config
+                            .insert(path_of(&it.key, &it.nested_key), it.value_json.clone());
+                    }
+                }
+                d.runs.push(run);
+            }
+            Some(RecordType::Exit(e)) => d.exit = Some(e),
+            Some(RecordType::Metric(m)) => d.metrics.push(m),
+            Some(RecordType::Alert(a)) => d.alerts.push(a),
+            Some(RecordType::Files(f)) => d.files.extend(f.files),
+            Some(RecordType::Preempting(_)) => d.preempted = true,
+            _ => {}
+        }
+    }
+    d
+}
+
+/// The only run directory under `<root>/wandb/`.
+pub fn only_run_dir(root: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(root.join("wandb"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("offline-run-")
+        })
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one run under {}: {dirs:?}",
+        root.display()
+    );
+    dirs.into_iter().next().unwrap()
+}
+
+/// Settings for a test run in `dir`: quiet, no signal handling, no process environment.
+pub fn settings(dir: &Path) -> labbook::Settings {
+    labbook::Settings::new("tests")
+        .dir(dir)
+        .quiet(true)
+        .handle_signals(false)
+        .env_vars(Vec::<(String, String)>::new())
+        .dotenv_dir(dir)
+}
