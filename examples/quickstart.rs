@@ -81,7 +81,11 @@ fn main() -> Result<()> {
         epochs: 8,
         batch_size: 32,
         lr: 0.1,
-        schedule: Schedule::Cosine { min_lr: 0.005 },
+        schedule: if std::env::args().any(|a| a == "--constant-lr") {
+            Schedule::Constant
+        } else {
+            Schedule::Cosine { min_lr: 0.005 }
+        },
         features: 16,
         train_samples: 4096,
         val_samples: 1024,

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The one test command: sets up what the tests need (the official wandb client in a
+# virtualenv, for the compatibility tests), then checks formatting and lints, runs every
+# test, and runs the quickstart example as the README's main job. Prints each phase's time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${LABBOOK_CACHE:-$HOME/.cache/labbook}"
+WANDB_VERSION="0.31.0"
+export LABBOOK_WANDB_VENV="${LABBOOK_WANDB_VENV:-$CACHE/venv-wandb-$WANDB_VERSION}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+mkdir -p "$CACHE"
+
+phase_start=$(date +%s)
+suite_start=$phase_start
+timings=()
+phase() {
+    local now
+    now=$(date +%s)
+    timings+=("$(printf '%-28s %4ss' "$1" "$((now - phase_start))")")
+    phase_start=$now
+}
+
+echo "== python: wandb $WANDB_VERSION in $LABBOOK_WANDB_VENV"
+if ! "$LABBOOK_WANDB_VENV/bin/python" -c "import wandb, sys; sys.exit(wandb.__version__ != '$WANDB_VERSION')" 2>/dev/null; then
+    rm -rf "$LABBOOK_WANDB_VENV"
+    python3 -m venv "$LABBOOK_WANDB_VENV"
+    "$LABBOOK_WANDB_VENV/bin/pip" install --quiet --disable-pip-version-check "wandb==$WANDB_VERSION"
+fi
+"$LABBOOK_WANDB_VENV/bin/wandb" --version
+phase "python venv"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+phase "fmt"
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+phase "clippy"
+
+echo "== cargo test (unit, integration, compatibility, doc tests)"
+cargo test --workspace -- --include-ignored
+phase "tests"
+
+echo "== the main job: cargo run --example quickstart"
+job_dir=$(mktemp -d)
+trap 'rm -rf "$job_dir"' EXIT
+(cd "$job_dir" && cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --example quickstart)
+"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/wandb/latest-run" \
+    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['exit_code']==0, s; print('wandb-core reads the quickstart run:', s['state'], s['step'] + 1, 'steps')"
+phase "quickstart"
+
+echo
+echo "== phase times"
+printf '%s\n' "${timings[@]}"
+echo "total                        $(( $(date +%s) - suite_start ))s"
