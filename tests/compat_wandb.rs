@@ -22,7 +22,11 @@ fn venv() -> PathBuf {
 }
 
 fn run_tool(program: &Path, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).env("WANDB_SILENT", "true").output().unwrap();
+    let out = Command::new(program)
+        .args(args)
+        .env("WANDB_SILENT", "true")
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{} {args:?} failed: {}\n{}",
@@ -45,8 +49,15 @@ fn write_sample_run(root: &Path) -> PathBuf {
             .config(&json!({"lr": 0.01, "model": {"depth": 3, "act": "gelu"}, "layers": [1, 2]})),
     )
     .unwrap();
-    run.define_metric(Metric::new("val/*").step_metric("epoch")).unwrap();
-    run.define_metric(Metric::new("acc").summary(Summary::Max).summary(Summary::Best).goal(Goal::Maximize)).unwrap();
+    run.define_metric(Metric::new("val/*").step_metric("epoch"))
+        .unwrap();
+    run.define_metric(
+        Metric::new("acc")
+            .summary(Summary::Max)
+            .summary(Summary::Best)
+            .goal(Goal::Maximize),
+    )
+    .unwrap();
     for step in 0..300u64 {
         let f = step as f64;
         run.log([
@@ -55,16 +66,33 @@ fn write_sample_run(root: &Path) -> PathBuf {
             ("text", Value::from(format!("ünïcode {step}"))),
             ("big", Value::from(1u64 << 60)),
             ("flag", Value::from(step % 2 == 0)),
-            ("nested", Value::map([("a", Value::from(step)), ("b/c", Value::from(0.5))])),
+            (
+                "nested",
+                Value::map([("a", Value::from(step)), ("b/c", Value::from(0.5))]),
+            ),
             // A large value, so some records span blocks.
-            ("blob", Value::from("x".repeat(if step % 50 == 0 { 70_000 } else { 10 }))),
+            (
+                "blob",
+                Value::from("x".repeat(if step % 50 == 0 { 70_000 } else { 10 })),
+            ),
         ])
         .unwrap();
         if step % 100 == 99 {
-            run.log_at(step + 1, [("val/loss", Value::from(0.5)), ("epoch", Value::from(step / 100))]).unwrap();
+            run.log_at(
+                step + 1,
+                [
+                    ("val/loss", Value::from(0.5)),
+                    ("epoch", Value::from(step / 100)),
+                ],
+            )
+            .unwrap();
         }
     }
-    run.log([("nan", Value::from(f64::NAN)), ("inf", Value::from(f64::INFINITY))]).unwrap();
+    run.log([
+        ("nan", Value::from(f64::NAN)),
+        ("inf", Value::from(f64::INFINITY)),
+    ])
+    .unwrap();
     run.set_summary("best", 42).unwrap();
     run.update_config(&json!({"extra": "v"})).unwrap();
     run.alert("T", "txt", labbook::AlertLevel::Warn).unwrap();
@@ -79,14 +107,27 @@ fn the_official_protobuf_classes_decode_every_record_as_labbook_wrote_it() {
     let dir = write_sample_run(tmp.path());
     let ours = read_run(&dir);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/dump_records.py");
-    let dump = run_tool(&venv().join("bin/python"), &[script.to_str().unwrap(), dir.to_str().unwrap()]);
-    let theirs: Vec<J> = dump.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let dump = run_tool(
+        &venv().join("bin/python"),
+        &[script.to_str().unwrap(), dir.to_str().unwrap()],
+    );
+    let theirs: Vec<J> = dump
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(theirs.len(), ours.records.len(), "same number of records");
     assert!(theirs.iter().all(|r| r.get("_torn_tail_at").is_none()));
 
     let kinds: Vec<&str> = theirs
         .iter()
-        .map(|r| r.as_object().unwrap().keys().find(|k| *k != "num").unwrap().as_str())
+        .map(|r| {
+            r.as_object()
+                .unwrap()
+                .keys()
+                .find(|k| *k != "num")
+                .unwrap()
+                .as_str()
+        })
         .collect();
     assert_eq!(&kinds[..3], &["header", "run", "environment"]);
     assert_eq!(kinds.last(), Some(&"exit"));
@@ -110,10 +151,17 @@ fn the_official_protobuf_classes_decode_every_record_as_labbook_wrote_it() {
     assert_eq!(run["run_id"], ours.run().run_id.as_str());
     assert_eq!(run["display_name"], "compat");
     assert_eq!(run["tags"], json!(["t1", "t2"]));
-    assert_eq!((run["run_group"].as_str(), run["job_type"].as_str()), (Some("grp"), Some("train")));
+    assert_eq!(
+        (run["run_group"].as_str(), run["job_type"].as_str()),
+        (Some("grp"), Some("train"))
+    );
     assert!(run["start_time"].is_string());
     let exit = theirs.iter().find_map(|r| r.get("exit")).unwrap();
-    assert_eq!(exit.get("exit_code"), None, "exit code 0 is the proto3 default");
+    assert_eq!(
+        exit.get("exit_code"),
+        None,
+        "exit code 0 is the proto3 default"
+    );
     let alert = theirs.iter().find_map(|r| r.get("alert")).unwrap();
     assert_eq!(alert["level"], "WARN");
     assert_eq!(alert["wait_duration"], "60000");
@@ -126,9 +174,20 @@ fn the_official_protobuf_classes_decode_every_record_as_labbook_wrote_it() {
 fn wandb_core_reads_the_run_as_finished_with_its_summary_and_config() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = write_sample_run(tmp.path());
-    let out = run_tool(&venv().join("bin/wandb"), &["leet", "inspect", "--summary", "--json", dir.to_str().unwrap()]);
+    let out = run_tool(
+        &venv().join("bin/wandb"),
+        &[
+            "leet",
+            "inspect",
+            "--summary",
+            "--json",
+            dir.to_str().unwrap(),
+        ],
+    );
     // wandb-core prints NaN/Infinity as bare tokens, which JSON proper has no room for.
-    let text = out.replace(": NaN", ": \"NaN\"").replace(": Infinity", ": \"Infinity\"");
+    let text = out
+        .replace(": NaN", ": \"NaN\"")
+        .replace(": Infinity", ": \"Infinity\"");
     let s: J = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(s["state"], "finished");
     assert_eq!(s["exit_code"], 0);
@@ -141,7 +200,10 @@ fn wandb_core_reads_the_run_as_finished_with_its_summary_and_config() {
     assert_eq!(summary["best"], 42);
     assert_eq!(summary["loss"], 1.0 / 300.0);
     // The f32 keeps its shortest form (0.99666667), not 0.996666669845581.
-    let acc_max: f64 = Value::from((299.0f64 / 300.0) as f32).to_json().parse().unwrap();
+    let acc_max: f64 = Value::from((299.0f64 / 300.0) as f32)
+        .to_json()
+        .parse()
+        .unwrap();
     assert_eq!(summary["acc"]["max"], acc_max);
     assert_eq!(summary["acc"]["best"], acc_max);
     assert_eq!(summary["nan"], "NaN");
@@ -150,7 +212,10 @@ fn wandb_core_reads_the_run_as_finished_with_its_summary_and_config() {
     assert_eq!(summary["_step"], 300);
 
     // Every record, through the official Go reader.
-    let all = run_tool(&venv().join("bin/wandb"), &["leet", "inspect", "--json", dir.to_str().unwrap()]);
+    let all = run_tool(
+        &venv().join("bin/wandb"),
+        &["leet", "inspect", "--json", dir.to_str().unwrap()],
+    );
     let ours = read_run(&dir);
     assert_eq!(all.lines().count(), ours.records.len());
 }

@@ -10,7 +10,7 @@ use crate::key::Key;
 use crate::metric::Metric;
 use crate::summary::SummaryState;
 use crate::value::Value;
-use crate::wire::proto::{HistoryItem, HistoryRecord, HistoryStep, RecordType};
+use crate::wire::proto::RecordType;
 
 /// When a value was logged: seconds since the run started and Unix seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,6 +59,21 @@ impl Metrics {
     }
 }
 
+/// What committing rows and defining metrics produce, in order.
+#[derive(Debug)]
+pub(crate) enum Emit {
+    Record(RecordType),
+    Row(CommittedRow),
+}
+
+/// A history row ready to encode: its items, then `_step`, `_runtime`, `_timestamp`.
+#[derive(Debug)]
+pub(crate) struct CommittedRow {
+    pub step: u64,
+    pub items: Vec<(Key, Value)>,
+    pub stamp: Stamp,
+}
+
 #[derive(Debug)]
 struct Row {
     step: u64,
@@ -91,7 +106,7 @@ impl History {
         items: Vec<(Key, Value)>,
         stamp: Stamp,
         summary: &mut SummaryState,
-        out: &mut Vec<RecordType>,
+        out: &mut Vec<Emit>,
     ) {
         if self.open.as_ref().is_some_and(|r| r.step != step) {
             self.commit(summary, out);
@@ -111,13 +126,8 @@ impl History {
     }
 
     /// Adds a metric definition and writes its record.
-    pub fn define(
-        &mut self,
-        metric: Metric,
-        summary: &mut SummaryState,
-        out: &mut Vec<RecordType>,
-    ) {
-        out.push(RecordType::Metric(metric.to_record(None)));
+    pub fn define(&mut self, metric: Metric, summary: &mut SummaryState, out: &mut Vec<Emit>) {
+        out.push(Emit::Record(RecordType::Metric(metric.to_record(None))));
         summary.touch_matching(&metric);
         if metric.is_glob() {
             let prefix = metric.glob_prefix();
@@ -136,7 +146,7 @@ impl History {
     }
 
     /// Commits the open row, if any.
-    pub fn commit(&mut self, summary: &mut SummaryState, out: &mut Vec<RecordType>) {
+    pub fn commit(&mut self, summary: &mut SummaryState, out: &mut Vec<Emit>) {
         let Some(mut row) = self.open.take() else {
             return;
         };
@@ -168,46 +178,21 @@ impl History {
         }
         row.items.extend(inserted);
 
-        let mut items = Vec::with_capacity(row.items.len() + 3);
         for (k, v) in &row.items {
             summary.observe(k.as_str(), v);
-            items.push(HistoryItem {
-                key: k.as_str().to_owned(),
-                nested_key: Vec::new(),
-                value_json: v.to_json(),
-            });
         }
-        let step_json = row.step.to_string();
-        let runtime = Value::F64(row.stamp.runtime).to_json();
-        let unix = Value::F64(row.stamp.unix).to_json();
         summary.observe("_step", &Value::from(row.step));
         summary.observe("_runtime", &Value::F64(row.stamp.runtime));
         summary.observe("_timestamp", &Value::F64(row.stamp.unix));
-        items.push(HistoryItem {
-            key: "_step".into(),
-            nested_key: Vec::new(),
-            value_json: step_json,
-        });
-        items.push(HistoryItem {
-            key: "_runtime".into(),
-            nested_key: Vec::new(),
-            value_json: runtime,
-        });
-        items.push(HistoryItem {
-            key: "_timestamp".into(),
-            nested_key: Vec::new(),
-            value_json: unix,
-        });
-        out.push(RecordType::History(HistoryRecord {
-            item: items,
-            step: Some(HistoryStep {
-                num: row.step as i64,
-            }),
+        out.push(Emit::Row(CommittedRow {
+            step: row.step,
+            items: row.items.into_iter().collect(),
+            stamp: row.stamp,
         }));
         self.rows += 1;
     }
 
-    fn expand_globs(&mut self, row: &Row, out: &mut Vec<RecordType>) {
+    fn expand_globs(&mut self, row: &Row, out: &mut Vec<Emit>) {
         if self.metrics.globs.is_empty() {
             return;
         }
@@ -215,7 +200,9 @@ impl History {
             let Some(glob) = self.metrics.glob_for(key.as_str()) else {
                 continue;
             };
-            out.push(RecordType::Metric(glob.to_record(Some(key.as_str()))));
+            out.push(Emit::Record(RecordType::Metric(
+                glob.to_record(Some(key.as_str())),
+            )));
             let concrete = Metric {
                 name: key.as_str().to_owned(),
                 ..glob.clone()
@@ -239,21 +226,16 @@ mod tests {
         }
     }
 
-    fn rows(out: &[RecordType]) -> Vec<serde_json::Value> {
+    fn rows(out: &[Emit]) -> Vec<serde_json::Value> {
         out.iter()
             .filter_map(|r| match r {
-                RecordType::History(h) => {
-                    let mut m = serde_json::Map::new();
-                    for it in &h.item {
-                        if it.key == "_runtime" || it.key == "_timestamp" {
-                            continue;
-                        }
-                        m.insert(
-                            it.key.clone(),
-                            serde_json::from_str(&it.value_json).unwrap(),
-                        );
-                    }
-                    assert_eq!(h.step.as_ref().unwrap().num, m["_step"].as_i64().unwrap());
+                Emit::Row(row) => {
+                    let mut m: serde_json::Map<String, serde_json::Value> = row
+                        .items
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_serde_json()))
+                        .collect();
+                    m.insert("_step".into(), row.step.into());
                     Some(serde_json::Value::Object(m))
                 }
                 _ => None,
@@ -261,10 +243,10 @@ mod tests {
             .collect()
     }
 
-    fn metric_records(out: &[RecordType]) -> Vec<MetricRecord> {
+    fn metric_records(out: &[Emit]) -> Vec<MetricRecord> {
         out.iter()
             .filter_map(|r| match r {
-                RecordType::Metric(m) => Some(m.clone()),
+                Emit::Record(RecordType::Metric(m)) => Some(m.clone()),
                 _ => None,
             })
             .collect()

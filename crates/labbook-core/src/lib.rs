@@ -114,7 +114,6 @@ fn start(settings: Settings) -> Result<Run> {
         tracing::warn!(target: "labbook", "{w}");
     }
     let shared = Arc::new(worker::Shared::new(s.queue_bytes));
-    let (tx, rx) = crossbeam_channel::unbounded();
     let parts_dir = dir.clone();
     let start = worker::Start {
         settings: s.clone(),
@@ -126,7 +125,7 @@ fn start(settings: Settings) -> Result<Run> {
     let worker_shared = shared.clone();
     let handle = std::thread::Builder::new()
         .name("labbook-worker".into())
-        .spawn(move || worker::Worker::new(start, rx, worker_shared).run())
+        .spawn(move || worker::Worker::new(start, worker_shared).run())
         .map_err(Error::io(
             "could not start the worker thread for",
             parts_dir.dir.clone(),
@@ -142,7 +141,6 @@ fn start(settings: Settings) -> Result<Run> {
         dir: parts_dir.dir,
         files_dir: parts_dir.files,
         name: s.name,
-        tx,
         shared,
         config: s.config,
         redact_secrets: s.redact_secrets,

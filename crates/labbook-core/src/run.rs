@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,7 +92,6 @@ pub(crate) struct Inner {
     files_dir: PathBuf,
     name: String,
     hot: Mutex<Hot>,
-    tx: Sender<Envelope>,
     shared: Arc<Shared>,
     counters: Counters,
     config: Mutex<Vec<(String, Value)>>,
@@ -115,7 +113,6 @@ pub(crate) struct ActiveParts {
     pub dir: PathBuf,
     pub files_dir: PathBuf,
     pub name: String,
-    pub tx: Sender<Envelope>,
     pub shared: Arc<Shared>,
     pub config: Vec<(String, Value)>,
     pub redact_secrets: bool,
@@ -154,7 +151,6 @@ impl Run {
                 current: 0,
                 finished: false,
             }),
-            tx: p.tx,
             shared: p.shared,
             counters: Counters::default(),
             config: Mutex::new(p.config),
@@ -539,10 +535,8 @@ impl Inner {
                 return self.writer_failed();
             }
         }
-        self.shared.reserve(bytes);
-        if self.tx.send(Envelope { msg, bytes }).is_err() {
-            return self.writer_failed();
-        }
+        let urgent = matches!(msg, Msg::Flush(_));
+        self.shared.push(Envelope { msg, bytes }, urgent);
         Ok(())
     }
 
@@ -591,17 +585,23 @@ impl Inner {
         }
         hot.finished = true;
         let (tx, rx) = crossbeam_channel::bounded(1);
+        // A worker that died (it cannot, short of a bug) would never answer.
         let sent = self
-            .tx
-            .send(Envelope {
+            .worker
+            .lock()
+            .as_ref()
+            .is_some_and(|h| !h.is_finished());
+        self.shared.push(
+            Envelope {
                 msg: Msg::Finish {
                     exit_code,
                     preempted,
                     reply: tx,
                 },
                 bytes: 0,
-            })
-            .is_ok();
+            },
+            true,
+        );
         drop(hot);
         let mut worker = match (sent, rx.recv_timeout(self.finish_timeout)) {
             (true, Ok(w)) => {

@@ -4,24 +4,25 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
+use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
 use prost::Message as _;
 
 use crate::environment;
-use crate::history::{History, Stamp};
+use crate::history::{Emit, History, Stamp};
 use crate::key::Key;
 use crate::metric::Metric;
 use crate::settings::{Resolved, SCORE_PLACEHOLDER};
 use crate::store::{RunDir, write_atomically};
 use crate::summary::SummaryState;
 use crate::value::Value;
-use crate::wire::Framer;
 use crate::wire::proto::{self, Record, RecordType};
+use crate::wire::{Framer, RowEncoder};
 
 /// How a saved file is uploaded, as W&B's `run.save(policy=...)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +87,10 @@ pub(crate) struct WorkerReport {
 /// State shared by the run handle and the worker: the byte budget of the queue and the
 /// worker's failure.
 pub(crate) struct Shared {
+    /// The queue itself. Pushing never wakes the worker (a futex wake costs the training
+    /// thread a microsecond or more); the worker polls, and urgent entries unpark it.
+    queue: SegQueue<Envelope>,
+    worker: OnceLock<std::thread::Thread>,
     queued: AtomicUsize,
     capacity: usize,
     waiting: AtomicBool,
@@ -98,6 +103,8 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new(capacity: usize) -> Shared {
         Shared {
+            queue: SegQueue::new(),
+            worker: OnceLock::new(),
             queued: AtomicUsize::new(0),
             capacity,
             waiting: AtomicBool::new(false),
@@ -117,6 +124,7 @@ impl Shared {
     /// Waits until `bytes` fit, or the worker failed. Only one sender calls this at a time
     /// (senders hold the run's lock), so the check cannot race with another sender.
     pub fn wait_for_room(&self, bytes: usize) {
+        self.wake();
         let mut guard = self.lock.lock();
         self.waiting.store(true, Ordering::SeqCst);
         while !self.has_room(bytes) && !self.has_failed() {
@@ -125,8 +133,22 @@ impl Shared {
         self.waiting.store(false, Ordering::SeqCst);
     }
 
-    pub fn reserve(&self, bytes: usize) {
-        self.queued.fetch_add(bytes, Ordering::AcqRel);
+    /// Queues an entry. `urgent` (flush, finish) wakes the worker now; so does a queue
+    /// more than half full, so the worker drains it before senders have to wait.
+    pub fn push(&self, env: Envelope, urgent: bool) {
+        let bytes = env.bytes;
+        let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
+        self.queue.push(env);
+        let half = self.capacity / 2;
+        if urgent || (before <= half && before + bytes > half) {
+            self.wake();
+        }
+    }
+
+    pub fn wake(&self) {
+        if let Some(t) = self.worker.get() {
+            t.unpark();
+        }
     }
 
     fn release(&self, bytes: usize) {
@@ -168,11 +190,23 @@ pub(crate) struct Start {
     pub started_unix: f64,
 }
 
+/// How often an idle worker looks at the queue. Senders never wake it for rows.
+const IDLE_POLL: Duration = Duration::from_millis(5);
+
+/// Marks the run failed if the worker thread panics, so `log` stops queueing.
+struct FailOnPanic(Arc<Shared>);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        self.0
+            .fail("the labbook worker thread stopped unexpectedly".into());
+    }
+}
+
 /// Pending bytes above this are written without waiting for the flush interval.
 const WRITE_THRESHOLD: usize = 4 << 20;
 
 pub(crate) struct Worker {
-    rx: Receiver<Envelope>,
     shared: Arc<Shared>,
     s: Resolved,
     dir: RunDir,
@@ -183,7 +217,8 @@ pub(crate) struct Worker {
     num: i64,
     history: History,
     summary: SummaryState,
-    out: Vec<RecordType>,
+    out: Vec<Emit>,
+    rows: RowEncoder,
     run_record: proto::RunRecord,
     env_record: Option<proto::EnvironmentRecord>,
     at_end: Vec<(String, SavePolicy)>,
@@ -195,10 +230,9 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(start: Start, rx: Receiver<Envelope>, shared: Arc<Shared>) -> Worker {
+    pub fn new(start: Start, shared: Arc<Shared>) -> Worker {
         let s = start.settings;
         Worker {
-            rx,
             shared,
             run_record: proto::RunRecord {
                 run_id: s.run_id.clone(),
@@ -223,6 +257,7 @@ impl Worker {
             history: History::default(),
             summary: SummaryState::default(),
             out: Vec::new(),
+            rows: RowEncoder::default(),
             env_record: None,
             at_end: Vec::new(),
             errors: Vec::new(),
@@ -233,44 +268,35 @@ impl Worker {
         }
     }
 
-    /// The thread's body. Returns when the run is finished or every handle is gone.
+    /// The thread's body. Returns when the run is finished.
     pub fn run(mut self) {
+        let _ = self.shared.worker.set(std::thread::current());
+        let guard = FailOnPanic(self.shared.clone());
         self.write_preamble();
         let interval = self.s.flush_interval;
         let mut deadline = Instant::now() + interval;
         loop {
-            let timeout = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(timeout) {
-                Ok(env) => {
-                    if self.handle(env) {
-                        return;
-                    }
-                    // Drain what is already queued before looking at the clock again.
-                    for _ in 0..4096 {
-                        match self.rx.try_recv() {
-                            Ok(env) => {
-                                if self.handle(env) {
-                                    return;
-                                }
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    // Every handle vanished without finishing (they finish on drop, so this
-                    // is a process going down): close the run as failed.
-                    self.finish(1, false);
+            let mut handled = 0;
+            while let Some(env) = self.shared.queue.pop() {
+                if self.handle(env) {
+                    std::mem::forget(guard);
                     return;
+                }
+                handled += 1;
+                if handled % 1024 == 0 && self.framer.pending().len() >= WRITE_THRESHOLD {
+                    self.write_out();
                 }
             }
             if self.framer.pending().len() >= WRITE_THRESHOLD {
                 self.write_out();
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 self.tick();
-                deadline = Instant::now() + interval;
+                deadline = now + interval;
+            }
+            if handled == 0 {
+                std::thread::park_timeout(deadline.saturating_duration_since(now).min(IDLE_POLL));
             }
         }
     }
@@ -401,8 +427,22 @@ impl Worker {
 
     fn emit_out(&mut self) {
         let mut out = std::mem::take(&mut self.out);
-        for r in out.drain(..) {
-            self.emit(r);
+        for e in out.drain(..) {
+            match e {
+                Emit::Record(r) => self.emit(r),
+                Emit::Row(row) => {
+                    self.num += 1;
+                    let bytes = self.rows.encode(
+                        self.num,
+                        row.step,
+                        &row.items,
+                        row.stamp.runtime,
+                        row.stamp.unix,
+                    );
+                    self.framer.append(bytes);
+                    self.dirty = true;
+                }
+            }
         }
         self.out = out;
     }
