@@ -62,7 +62,7 @@ impl Metrics {
 /// What committing rows and defining metrics produce, in order.
 #[derive(Debug)]
 pub(crate) enum Emit {
-    Record(RecordType),
+    Record(Box<RecordType>),
     Row(CommittedRow),
 }
 
@@ -127,7 +127,9 @@ impl History {
 
     /// Adds a metric definition and writes its record.
     pub fn define(&mut self, metric: Metric, summary: &mut SummaryState, out: &mut Vec<Emit>) {
-        out.push(Emit::Record(RecordType::Metric(metric.to_record(None))));
+        out.push(Emit::Record(Box::new(RecordType::Metric(
+            metric.to_record(None),
+        ))));
         summary.touch_matching(&metric);
         if metric.is_glob() {
             let prefix = metric.glob_prefix();
@@ -200,9 +202,9 @@ impl History {
             let Some(glob) = self.metrics.glob_for(key.as_str()) else {
                 continue;
             };
-            out.push(Emit::Record(RecordType::Metric(
+            out.push(Emit::Record(Box::new(RecordType::Metric(
                 glob.to_record(Some(key.as_str())),
-            )));
+            ))));
             let concrete = Metric {
                 name: key.as_str().to_owned(),
                 ..glob.clone()
@@ -246,7 +248,10 @@ mod tests {
     fn metric_records(out: &[Emit]) -> Vec<MetricRecord> {
         out.iter()
             .filter_map(|r| match r {
-                Emit::Record(RecordType::Metric(m)) => Some(m.clone()),
+                Emit::Record(r) => match r.as_ref() {
+                    RecordType::Metric(m) => Some(m.clone()),
+                    _ => None,
+                },
                 _ => None,
             })
             .collect()

@@ -429,7 +429,7 @@ impl Worker {
         let mut out = std::mem::take(&mut self.out);
         for e in out.drain(..) {
             match e {
-                Emit::Record(r) => self.emit(r),
+                Emit::Record(r) => self.emit(*r),
                 Emit::Row(row) => {
                     self.num += 1;
                     let bytes = self.rows.encode(
