@@ -51,6 +51,17 @@ trap 'rm -rf "$job_dir"' EXIT
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['exit_code']==0, s; print('wandb-core reads the quickstart run:', s['state'], s['step'] + 1, 'steps')"
 phase "quickstart"
 
+echo "== panic = \"abort\": the panic hook closes the run"
+abort_dir="$job_dir/abort"
+cargo build --quiet --profile panic-abort --example panic_abort
+if "$CARGO_TARGET_DIR/panic-abort/examples/panic_abort" "$abort_dir" 2>/dev/null; then
+    echo "panic_abort exited 0; it should have aborted" >&2
+    exit 1
+fi
+"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$abort_dir/wandb/latest-run" \
+    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['exit_code']==1 and s['step']==99, s; print('aborted run closed with exit code', s['exit_code'], 'after', s['step'] + 1, 'steps')"
+phase "panic=abort check"
+
 echo
 echo "== phase times"
 printf '%s\n' "${timings[@]}"
