@@ -52,11 +52,16 @@ impl Key {
     }
 }
 
+/// Keys the run writes itself in every row and summary.
+const RESERVED: &[&str] = &["_step", "_runtime", "_timestamp", "_wandb"];
+
 pub(crate) fn validate_key(s: &str) -> Result<()> {
     let reason = if s.is_empty() {
         "a key must not be empty"
     } else if s.len() > MAX_KEY_BYTES {
         "a key must be at most 256 bytes"
+    } else if RESERVED.contains(&s) {
+        "this key is reserved: labbook writes _step, _runtime, _timestamp and _wandb itself"
     } else {
         return Ok(());
     };
@@ -156,5 +161,8 @@ mod tests {
         let e = Key::from(long).validate().unwrap_err();
         assert!(e.to_string().contains("at most 256 bytes"), "{e}");
         assert!(Key::from("k".repeat(256)).validate().is_ok());
+        let e = Key::from("_step").validate().unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
+        assert!(Key::from("_private").validate().is_ok());
     }
 }
