@@ -219,3 +219,41 @@ fn wandb_core_reads_the_run_as_finished_with_its_summary_and_config() {
     let ours = read_run(&dir);
     assert_eq!(all.lines().count(), ours.records.len());
 }
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn labbooks_reader_reads_a_run_written_by_the_official_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = r#"
+import wandb
+run = wandb.init(project="p", name="official", config={"lr": 0.1})
+for i in range(50):
+    run.log({"loss": 1.0 / (i + 1), "nested": {"a": i}, "blob": "x" * (70000 if i == 10 else 1)})
+run.summary["best"] = 42
+run.finish()
+"#;
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", script])
+        .env("WANDB_MODE", "offline")
+        .env("WANDB_DIR", tmp.path())
+        .env("HOME", tmp.path())
+        .env("WANDB_SILENT", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = read_run(&only_run_dir(tmp.path()));
+    assert_eq!(d.end, labbook::wire::LogEnd::Clean);
+    assert_eq!(d.rows.len(), 50);
+    assert_eq!(d.steps(), (0..50).collect::<Vec<u64>>());
+    // The official client writes every item in nested_key form: `nested` arrives as `nested.a`.
+    assert_eq!(d.rows[49]["nested.a"], "49");
+    assert_eq!(d.rows[10]["blob"].len(), 70_002);
+    assert_eq!(d.run().display_name, "official");
+    assert_eq!(d.config["lr"], "0.1");
+    assert_eq!(d.summary["best"], "42");
+    assert_eq!(d.exit.as_ref().map(|e| e.exit_code), Some(0));
+}
