@@ -6,11 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${LABBOOK_CACHE:-$HOME/.cache/labbook}"
-WANDB_VERSION="0.31.0"
-export LABBOOK_WANDB_VENV="${LABBOOK_WANDB_VENV:-$CACHE/venv-wandb-$WANDB_VERSION}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-mkdir -p "$CACHE"
 
 phase_start=$(date +%s)
 suite_start=$phase_start
@@ -22,12 +19,8 @@ phase() {
     phase_start=$now
 }
 
-echo "== python: wandb $WANDB_VERSION in $LABBOOK_WANDB_VENV"
-if ! "$LABBOOK_WANDB_VENV/bin/python" -c "import wandb, sys; sys.exit(wandb.__version__ != '$WANDB_VERSION')" 2>/dev/null; then
-    rm -rf "$LABBOOK_WANDB_VENV"
-    python3 -m venv "$LABBOOK_WANDB_VENV"
-    "$LABBOOK_WANDB_VENV/bin/pip" install --quiet --disable-pip-version-check "wandb==$WANDB_VERSION"
-fi
+echo "== python: the official wandb client in a virtualenv"
+source scripts/lib/venv.sh
 "$LABBOOK_WANDB_VENV/bin/wandb" --version
 phase "python venv"
 
