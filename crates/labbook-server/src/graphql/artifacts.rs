@@ -131,3 +131,24 @@ pub(crate) fn use_artifact(state: &AppState, vars: &Vars) -> Result<Value, ApiEr
     }
     Ok(json!({"useArtifact": {"artifact": {"id": id}}}))
 }
+
+/// `ArtifactType`: the type of the artifact `name` (`collection[:version]`) in a project,
+/// or a null artifact when there is none.
+pub(crate) fn artifact_type(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let name = vars.require("name")?;
+    let collection = name.split(':').next().unwrap_or_default();
+    let (entity, project) = (vars.str("entity"), vars.str("project"));
+    let artifact_type = state
+        .storage
+        .artifacts()
+        .into_iter()
+        .rev()
+        .find(|a| {
+            a.collection.as_deref() == Some(collection)
+                && (project.is_none() || a.project == project)
+                && (entity.is_none() || a.entity == entity)
+        })
+        .and_then(|a| a.artifact_type);
+    let artifact = artifact_type.map(|name| json!({"artifactType": {"name": name}}));
+    Ok(json!({"project": {"artifact": artifact}}))
+}

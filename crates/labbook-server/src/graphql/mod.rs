@@ -93,6 +93,7 @@ fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiEr
         "CreateArtifactFiles" => artifacts::create_files(state, vars),
         "CommitArtifact" => artifacts::commit(state, vars),
         "UseArtifact" => artifacts::use_artifact(state, vars),
+        "ArtifactType" => artifacts::artifact_type(state, vars),
         other => {
             tracing::debug!(operation = other, "unknown GraphQL operation");
             Ok(json!({}))
