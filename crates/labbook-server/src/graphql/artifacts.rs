@@ -1,0 +1,154 @@
+//! Artifact operations: CreateArtifact, CreateArtifactManifest, CreateArtifactFiles,
+//! CommitArtifact, UseArtifact. Upload URLs point back at this server.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::{Vars, encode_path};
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::storage::RunKey;
+
+pub(crate) fn create(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let input = vars.input();
+    let id = URL_SAFE_NO_PAD.encode(format!("Artifact:{}", state.storage.next_id()));
+    let aliases: Vec<String> = match input.get("aliases") {
+        Some(Value::Array(aliases)) => aliases
+            .iter()
+            .filter_map(|a| a.get("alias").and_then(Value::as_str).map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    state.storage.update_artifact(&id, &mut |artifact| {
+        artifact.entity = input.str("entityName");
+        artifact.project = input.str("projectName");
+        artifact.artifact_type = input.str("artifactTypeName");
+        artifact.collection = input.str("artifactCollectionName");
+        artifact.run = input.str("runName");
+        artifact.digest = input.str("digest");
+        artifact.metadata = input.str("metadata");
+        artifact.aliases = aliases.clone();
+    });
+    Ok(json!({"createArtifact": {"artifact": {
+        "id": id,
+        "state": "PENDING",
+        "digest": input.str("digest"),
+        "artifactSequence": {"id": URL_SAFE_NO_PAD.encode("ArtifactSequence:1"), "latestArtifact": null},
+    }}}))
+}
+
+fn known_artifact(state: &AppState, id: &str) -> Result<(), ApiError> {
+    match state.storage.artifact(id) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::bad(format!("no artifact with id `{id}`"))),
+    }
+}
+
+pub(crate) fn create_manifest(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let input = vars.input();
+    let id = input.require("artifactID")?;
+    known_artifact(state, &id)?;
+    let include_upload = input
+        .get("includeUpload")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let upload_url =
+        include_upload.then(|| format!("{}/upload-manifest/{}", state.base_url, encode_path(&id)));
+    Ok(json!({"createArtifactManifest": {"artifactManifest": {
+        "id": URL_SAFE_NO_PAD.encode(format!("ArtifactManifest:{id}")),
+        "file": {
+            "id": URL_SAFE_NO_PAD.encode(format!("File:{id}/wandb_manifest.json")),
+            "name": "wandb_manifest.json",
+            "displayName": "wandb_manifest.json",
+            "uploadUrl": upload_url,
+            "uploadHeaders": [],
+        },
+    }}}))
+}
+
+pub(crate) fn create_files(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let input = vars.input();
+    let Some(Value::Array(files)) = input.get("artifactFiles") else {
+        return Err(ApiError::bad(
+            "CreateArtifactFiles needs a list `artifactFiles`",
+        ));
+    };
+    let mut edges = Vec::with_capacity(files.len());
+    for file in files {
+        let field = |name: &str| {
+            file.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::bad(format!("artifact file needs a string `{name}`")))
+        };
+        let (id, name) = (field("artifactID")?, field("name")?);
+        known_artifact(state, &id)?;
+        let url = format!(
+            "{}/upload-artifact/{}/{}",
+            state.base_url,
+            encode_path(&id),
+            encode_path(&name)
+        );
+        edges.push(json!({"node": {
+            "id": URL_SAFE_NO_PAD.encode(format!("File:{id}/{name}")),
+            "name": name,
+            "displayName": name,
+            "uploadUrl": url,
+            "uploadHeaders": [],
+            "uploadMultipartUrls": null,
+            "storagePath": format!("wandb_artifacts/{id}/{name}"),
+            "artifact": {"id": id},
+        }}));
+    }
+    Ok(json!({"createArtifactFiles": {"files": {"edges": edges}}}))
+}
+
+pub(crate) fn commit(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let id = vars.input().require("artifactID")?;
+    known_artifact(state, &id)?;
+    let mut digest = None;
+    state.storage.update_artifact(&id, &mut |artifact| {
+        artifact.state = "COMMITTED".to_owned();
+        digest = artifact.digest.clone();
+    });
+    Ok(json!({"commitArtifact": {"artifact": {"id": id, "digest": digest, "state": "COMMITTED"}}}))
+}
+
+pub(crate) fn use_artifact(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let input = vars.input();
+    let id = input.require("artifactID")?;
+    known_artifact(state, &id)?;
+    if let (Some(entity), Some(project), Some(run)) = (
+        input.str("entityName"),
+        input.str("projectName"),
+        input.str("runName"),
+    ) {
+        let key = RunKey::new(entity, project, run);
+        state
+            .storage
+            .update_run(&key, &mut |run| run.used_artifacts.push(id.clone()));
+    }
+    Ok(json!({"useArtifact": {"artifact": {"id": id}}}))
+}
+
+/// `ArtifactType`: the type of the artifact `name` (`collection[:version]`) in a project,
+/// or a null artifact when there is none.
+pub(crate) fn artifact_type(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let name = vars.require("name")?;
+    let collection = name.split(':').next().unwrap_or_default();
+    let (entity, project) = (vars.str("entity"), vars.str("project"));
+    let artifact_type = state
+        .storage
+        .artifacts()
+        .into_iter()
+        .rev()
+        .find(|a| {
+            a.collection.as_deref() == Some(collection)
+                && (project.is_none() || a.project == project)
+                && (entity.is_none() || a.entity == entity)
+        })
+        .and_then(|a| a.artifact_type);
+    let artifact = artifact_type.map(|name| json!({"artifactType": {"name": name}}));
+    Ok(json!({"project": {"artifact": artifact}}))
+}

@@ -1,0 +1,149 @@
+//! `POST /graphql`: parse the request, pick the operation, answer it.
+
+mod artifacts;
+mod runs;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::server::{AppState, Operation};
+
+/// A GraphQL request body.
+#[derive(Debug, Deserialize)]
+struct GraphqlRequest {
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    variables: Option<Map<String, Value>>,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+/// The variables of one request, with typed getters.
+pub(crate) struct Vars(Map<String, Value>);
+
+impl Vars {
+    /// A string variable, `None` when absent or null.
+    pub(crate) fn str(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    /// A required string variable.
+    pub(crate) fn require(&self, name: &str) -> Result<String, ApiError> {
+        self.str(name)
+            .ok_or_else(|| ApiError::bad(format!("variable `{name}` must be a string")))
+    }
+
+    /// Any variable, `None` when absent or null.
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    /// The `input` object if the operation takes one, else the variables themselves.
+    pub(crate) fn input(&self) -> Vars {
+        match self.0.get("input") {
+            Some(Value::Object(input)) => Vars(input.clone()),
+            _ => Vars(self.0.clone()),
+        }
+    }
+}
+
+/// Handles `POST /graphql`.
+pub(crate) async fn handle(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    auth::check(&headers, &state.api_key)?;
+    let request: GraphqlRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("GraphQL body is not a JSON request: {e}")))?;
+    let operation = request
+        .operation_name
+        .filter(|name| !name.is_empty())
+        .or_else(|| sniff_operation(&request.query))
+        .unwrap_or_default();
+    let vars = Vars(request.variables.unwrap_or_default());
+    let data = answer(&state, &operation, &vars)?;
+    let mut response = Json(json!({ "data": data })).into_response();
+    response.extensions_mut().insert(Operation(operation));
+    Ok(response)
+}
+
+/// The `data` for `operation`; unknown operations get `{}`.
+fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiError> {
+    match operation {
+        "Viewer" => Ok(runs::viewer(state)),
+        "ServerFeaturesQuery" => Ok(runs::server_features(state)),
+        "UpsertBucket" => runs::upsert_bucket(state, vars),
+        "OrganizationCoreWeaveOrganizationID" => Ok(runs::organization(vars)),
+        "CreateRunFiles" => runs::create_run_files(state, vars),
+        "NotifyScriptableRunAlert" => runs::alert(state, vars),
+        "RunResumeStatus" => runs::resume_status(state, vars),
+        "CreateArtifact" => artifacts::create(state, vars),
+        "CreateArtifactManifest" => artifacts::create_manifest(state, vars),
+        "CreateArtifactFiles" => artifacts::create_files(state, vars),
+        "CommitArtifact" => artifacts::commit(state, vars),
+        "UseArtifact" => artifacts::use_artifact(state, vars),
+        "ArtifactType" => artifacts::artifact_type(state, vars),
+        other => {
+            tracing::debug!(operation = other, "unknown GraphQL operation");
+            Ok(json!({}))
+        }
+    }
+}
+
+/// The name after the first `query` or `mutation` keyword, if the body gave none.
+fn sniff_operation(query: &str) -> Option<String> {
+    let mut words = query.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+    while let Some(word) = words.next() {
+        if word == "query" || word == "mutation" {
+            return words.find(|w| !w.is_empty()).map(str::to_owned);
+        }
+    }
+    None
+}
+
+/// Percent-encodes what cannot stand in a URL path as is (keeps `/`).
+pub(crate) fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_the_operation_name() {
+        assert_eq!(
+            sniff_operation("mutation UpsertBucket($id: String) { x }").as_deref(),
+            Some("UpsertBucket")
+        );
+        assert_eq!(
+            sniff_operation("query  Viewer { viewer { id } }").as_deref(),
+            Some("Viewer")
+        );
+        assert_eq!(sniff_operation("{ viewer { id } }"), None);
+    }
+
+    #[test]
+    fn encodes_odd_characters_only() {
+        assert_eq!(encode_path("media/a b%.png"), "media/a%20b%25.png");
+    }
+}

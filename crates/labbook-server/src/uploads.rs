@@ -1,0 +1,57 @@
+//! `PUT /upload/...`: presigned-style uploads (no auth), kept per run or per artifact.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::storage::{JsonLine, RunKey};
+
+/// `PUT /upload/{entity}/{project}/{run}/{*path}`: a run file.
+pub(crate) async fn run_file(
+    State(state): State<Arc<AppState>>,
+    Path((entity, project, run, path)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> StatusCode {
+    let key = RunKey::new(entity, project, run);
+    tracing::debug!(?key, %path, bytes = body.len(), "run file uploaded");
+    state.storage.update_run(&key, &mut |run| {
+        run.files.insert(path.clone(), body.to_vec());
+    });
+    StatusCode::OK
+}
+
+/// `PUT /upload-artifact/{artifact}/{*path}`: a file of an artifact.
+pub(crate) async fn artifact_file(
+    State(state): State<Arc<AppState>>,
+    Path((artifact, path)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    if state.storage.artifact(&artifact).is_none() {
+        return Err(ApiError::bad(format!("no artifact with id `{artifact}`")));
+    }
+    state.storage.update_artifact(&artifact, &mut |a| {
+        a.files.insert(path.clone(), body.to_vec());
+    });
+    Ok(StatusCode::OK)
+}
+
+/// `PUT /upload-manifest/{artifact}`: an artifact's `wandb_manifest.json`.
+pub(crate) async fn artifact_manifest(
+    State(state): State<Arc<AppState>>,
+    Path(artifact): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    if state.storage.artifact(&artifact).is_none() {
+        return Err(ApiError::bad(format!("no artifact with id `{artifact}`")));
+    }
+    let text =
+        String::from_utf8(body.to_vec()).map_err(|_| ApiError::bad("the manifest is not UTF-8"))?;
+    state.storage.update_artifact(&artifact, &mut |a| {
+        a.manifest = Some(JsonLine::parse(text.clone()));
+    });
+    Ok(StatusCode::OK)
+}

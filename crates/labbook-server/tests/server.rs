@@ -1,0 +1,429 @@
+//! The server over HTTP, with reqwest as the client: auth, GraphQL answers, file_stream
+//! offsets, gzip, uploads, artifacts, bad requests, and data kept over a restart.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use labbook_server::{MemoryStorage, Server, ServerConfig, Storage};
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::{Value, json};
+
+const KEY: &str = "0123456789012345678901234567890123456789abcd";
+
+fn start() -> labbook_server::RunningServer {
+    Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap()
+}
+
+fn auth(request: RequestBuilder, key: &str) -> RequestBuilder {
+    request.header(
+        "Authorization",
+        format!("Basic {}", STANDARD.encode(format!("api:{key}"))),
+    )
+}
+
+fn graphql(base: &str, operation: &str, variables: Value) -> Value {
+    let response = auth(Client::new().post(format!("{base}/graphql")), KEY)
+        .json(&json!({"query": format!("mutation {operation} {{ x }}"), "variables": variables, "operationName": operation}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{operation}");
+    response.json().unwrap()
+}
+
+fn stream(base: &str, run: &str, body: Value) -> StatusCode {
+    auth(
+        Client::new().post(format!("{base}/files/ent1/proj/{run}/file_stream")),
+        KEY,
+    )
+    .json(&body)
+    .send()
+    .unwrap()
+    .status()
+}
+
+fn upsert(base: &str, run: &str) -> Value {
+    graphql(
+        base,
+        "UpsertBucket",
+        json!({"name": run, "project": "proj", "entity": null, "config": "{\"lr\":{\"value\":0.1}}",
+               "tags": ["a", "b"], "groupName": "g", "jobType": "train", "notes": "n", "host": "h"}),
+    )
+}
+
+#[test]
+fn graphql_and_file_stream_need_the_api_key() {
+    let server = start();
+    let base = server.base_url();
+    let client = Client::new();
+    let no_auth = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": "query Viewer { viewer { id } }"}))
+        .send()
+        .unwrap();
+    assert_eq!(no_auth.status(), StatusCode::UNAUTHORIZED);
+    let wrong = auth(client.post(format!("{base}/graphql")), "wrong")
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let stream = client
+        .post(format!("{base}/files/e/p/r/file_stream"))
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::UNAUTHORIZED);
+    // Upload URLs are presigned-style: no auth.
+    let put = client
+        .put(format!("{base}/upload/e/p/r/media/x.bin"))
+        .body(vec![1u8, 2, 3])
+        .send()
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let run = server.storage().run("e", "p", "r").unwrap();
+    assert_eq!(run.files["media/x.bin"], [1, 2, 3]);
+    let statuses: Vec<u16> = server
+        .storage()
+        .requests()
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 200]);
+}
+
+#[test]
+fn graphql_operations_answer_and_store() {
+    let server = start();
+    let base = server.base_url();
+    let viewer = graphql(&base, "Viewer", json!({}));
+    assert_eq!(viewer["data"]["viewer"]["entity"], "ent1");
+    let features = graphql(&base, "ServerFeaturesQuery", json!({}));
+    assert_eq!(features["data"]["serverInfo"]["features"], json!([]));
+
+    let answer = upsert(&base, "run1");
+    let bucket = &answer["data"]["upsertBucket"]["bucket"];
+    assert_eq!(bucket["name"], "run1");
+    assert_eq!(bucket["project"]["name"], "proj");
+    assert_eq!(bucket["project"]["entity"]["name"], "ent1");
+    assert!(
+        bucket["displayName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+    );
+    assert_eq!(answer["data"]["upsertBucket"]["inserted"], true);
+    // A later upsert with only the config changes only the config.
+    let again = graphql(
+        &base,
+        "UpsertBucket",
+        json!({"name": "run1", "project": "proj", "displayName": "shown",
+        "config": "{\"lr\":{\"value\":0.2},\"bs\":{\"value\":8}}"}),
+    );
+    assert_eq!(again["data"]["upsertBucket"]["inserted"], false);
+    assert_eq!(
+        again["data"]["upsertBucket"]["bucket"]["displayName"],
+        "shown"
+    );
+
+    let files = graphql(
+        &base,
+        "CreateRunFiles",
+        json!({"entity": "ent1", "project": "proj", "run": "run1", "files": ["config.yaml", "media/images/a b.png"]}),
+    );
+    let urls = &files["data"]["createRunFiles"]["files"];
+    assert_eq!(urls[0]["name"], "config.yaml");
+    let url = urls[1]["uploadUrl"].as_str().unwrap();
+    assert_eq!(
+        url,
+        format!("{base}/upload/ent1/proj/run1/media/images/a%20b.png")
+    );
+    assert_eq!(
+        Client::new().put(url).body("png").send().unwrap().status(),
+        StatusCode::OK
+    );
+
+    graphql(
+        &base,
+        "NotifyScriptableRunAlert",
+        json!({"entityName": "ent1", "projectName": "proj", "runName": "run1",
+        "title": "T", "text": "txt", "severity": "WARN", "waitDuration": 60000}),
+    );
+    let unknown = graphql(&base, "SomethingNew", json!({}));
+    assert_eq!(unknown, json!({"data": {}}));
+    let resume = graphql(
+        &base,
+        "RunResumeStatus",
+        json!({"entity": "ent1", "project": "proj", "name": "nope"}),
+    );
+    assert_eq!(resume["data"]["model"]["bucket"], Value::Null);
+
+    let run = server.storage().run("ent1", "proj", "run1").unwrap();
+    assert_eq!(run.display_name.as_deref(), Some("shown"));
+    assert_eq!(run.tags, ["a", "b"]);
+    assert_eq!(
+        (
+            run.group.as_deref(),
+            run.job_type.as_deref(),
+            run.notes.as_deref()
+        ),
+        (Some("g"), Some("train"), Some("n"))
+    );
+    assert_eq!(run.config_value("lr"), Some(&json!(0.2)));
+    assert_eq!(run.config_value("bs"), Some(&json!(8)));
+    assert_eq!(run.upserts, 2);
+    assert_eq!(run.files["media/images/a b.png"], b"png");
+    assert_eq!(run.alerts[0].title, "T");
+    assert_eq!(run.alerts[0].severity.as_deref(), Some("WARN"));
+    let ops: Vec<_> = server
+        .storage()
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.operation)
+        .collect();
+    assert!(ops.contains(&"SomethingNew".to_owned()), "{ops:?}");
+}
+
+#[test]
+fn file_stream_offsets_are_checked() {
+    let server = start();
+    let base = server.base_url();
+    upsert(&base, "r");
+    let ok = stream(
+        &base,
+        "r",
+        json!({"files": {
+        "wandb-history.jsonl": {"offset": 0, "content": ["{\"_step\":0,\"loss\":NaN}", "{\"_step\":1,\"loss\":0.5}"]},
+        "wandb-events.jsonl": {"offset": 0, "content": ["{\"system.cpu\":1}"]},
+        "output.log": {"offset": 0, "content": ["a", "progress 1"]},
+        "wandb-summary.json": {"offset": 0, "content": ["{\"loss\":0.5}"]}}}),
+    );
+    assert_eq!(ok, StatusCode::OK);
+    // Console lines may be re-sent at an earlier offset; summary replaces.
+    stream(
+        &base,
+        "r",
+        json!({"files": {
+        "output.log": {"offset": 1, "content": ["progress 2", "b"]},
+        "wandb-summary.json": {"offset": 0, "content": ["{\"loss\":0.25}"]},
+        "wandb-history.jsonl": {"offset": 2, "content": ["{\"_step\":2,\"loss\":0.25}"]}}}),
+    );
+    assert!(server.storage().violations().is_empty());
+    // A repeat and a skip are recorded.
+    stream(
+        &base,
+        "r",
+        json!({"files": {"wandb-history.jsonl": {"offset": 2, "content": ["{\"_step\":2,\"loss\":0.2}"]}}}),
+    );
+    stream(
+        &base,
+        "r",
+        json!({"files": {"wandb-events.jsonl": {"offset": 3, "content": ["{}"]}},
+        "uploaded": ["config.yaml"], "preempting": true}),
+    );
+    stream(&base, "r", json!({"complete": true, "exitcode": 3}));
+
+    let violations = server.storage().violations();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert_eq!(
+        (
+            violations[0].file.as_str(),
+            violations[0].expected,
+            violations[0].received
+        ),
+        ("wandb-history.jsonl", 3, 2)
+    );
+    assert_eq!(
+        (
+            violations[1].file.as_str(),
+            violations[1].expected,
+            violations[1].received
+        ),
+        ("wandb-events.jsonl", 1, 3)
+    );
+    let run = server.storage().run("ent1", "proj", "r").unwrap();
+    assert_eq!(run.history.len(), 3);
+    assert_eq!(run.history[0].raw, "{\"_step\":0,\"loss\":NaN}");
+    assert_eq!(
+        run.history_values("loss"),
+        [&json!("NaN"), &json!(0.5), &json!(0.2)]
+    );
+    assert_eq!(run.events.len(), 2);
+    assert_eq!(run.output, ["a", "progress 2", "b"]);
+    assert_eq!(run.summary_json(), Some(&json!({"loss": 0.25})));
+    assert_eq!(run.uploaded, ["config.yaml"]);
+    assert!(run.preempting && run.complete);
+    assert_eq!(run.exit_code, Some(3));
+}
+
+#[test]
+fn file_stream_accepts_gzip_and_rejects_garbage() {
+    let server = start();
+    let base = server.base_url();
+    let body = json!({"files": {"wandb-history.jsonl": {"offset": 0, "content": ["{\"_step\":0,\"x\":1}"]}}});
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(body.to_string().as_bytes()).unwrap();
+    let url = format!("{base}/files/ent1/proj/g/file_stream");
+    let response = auth(Client::new().post(&url), KEY)
+        .header("Content-Encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().unwrap(), json!({}));
+    assert_eq!(
+        server
+            .storage()
+            .run("ent1", "proj", "g")
+            .unwrap()
+            .history_values("x"),
+        [&json!(1)]
+    );
+
+    for (encoding, body) in [
+        ("gzip", b"not gzip".to_vec()),
+        ("identity", b"{not json".to_vec()),
+    ] {
+        let response = auth(Client::new().post(&url), KEY)
+            .header("Content-Encoding", encoding)
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.text().unwrap().contains("error"));
+    }
+    let bad_graphql = auth(Client::new().post(format!("{base}/graphql")), KEY)
+        .body("[1,2")
+        .send()
+        .unwrap();
+    assert_eq!(bad_graphql.status(), StatusCode::BAD_REQUEST);
+    let missing_var = auth(Client::new().post(format!("{base}/graphql")), KEY)
+        .json(
+            &json!({"operationName": "CreateRunFiles", "query": "", "variables": {"entity": "e"}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(missing_var.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn artifacts_are_stored_with_manifest_and_files() {
+    let server = start();
+    let base = server.base_url();
+    let created = graphql(
+        &base,
+        "CreateArtifact",
+        json!({"input": {"entityName": "ent1", "projectName": "proj",
+        "artifactTypeName": "dataset", "artifactCollectionName": "data", "runName": "r", "digest": "abc",
+        "aliases": [{"artifactCollectionName": "data", "alias": "latest"}]}}),
+    );
+    let id = created["data"]["createArtifact"]["artifact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let files = graphql(
+        &base,
+        "CreateArtifactFiles",
+        json!({"input": {"artifactFiles": [
+        {"artifactID": id, "name": "data.txt", "md5": "x"}], "storageLayout": "V2"}}),
+    );
+    let url = files["data"]["createArtifactFiles"]["files"]["edges"][0]["node"]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Client::new()
+        .put(url)
+        .body("data123")
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let manifest = graphql(
+        &base,
+        "CreateArtifactManifest",
+        json!({"artifactID": id, "name": "wandb_manifest.json", "digest": "d", "includeUpload": true}),
+    );
+    let url = manifest["data"]["createArtifactManifest"]["artifactManifest"]["file"]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Client::new()
+        .put(url)
+        .body("{\"version\":1,\"contents\":{}}")
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    graphql(&base, "CommitArtifact", json!({"artifactID": id}));
+    graphql(
+        &base,
+        "UseArtifact",
+        json!({"input": {"artifactID": id, "entityName": "ent1", "projectName": "proj", "runName": "r"}}),
+    );
+
+    let artifact = server.storage().artifact(&id).unwrap();
+    assert_eq!(artifact.state, "COMMITTED");
+    assert_eq!(artifact.collection.as_deref(), Some("data"));
+    assert_eq!(artifact.aliases, ["latest"]);
+    assert_eq!(artifact.files["data.txt"], b"data123");
+    assert_eq!(artifact.manifest.unwrap().json.unwrap()["version"], 1);
+    assert_eq!(
+        server
+            .storage()
+            .run("ent1", "proj", "r")
+            .unwrap()
+            .used_artifacts,
+        [id]
+    );
+}
+
+#[test]
+fn restart_on_the_same_storage_keeps_the_data() {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let first = Server::start(
+        ServerConfig::new(KEY)
+            .entity("ent1")
+            .storage(storage.clone()),
+    )
+    .unwrap();
+    let old_base = first.base_url();
+    upsert(&old_base, "kept");
+    stream(
+        &old_base,
+        "kept",
+        json!({"files": {"wandb-history.jsonl": {"offset": 0, "content": ["{\"_step\":0}"]}}}),
+    );
+    first.shutdown();
+    assert!(
+        Client::new()
+            .post(format!("{old_base}/graphql"))
+            .send()
+            .is_err(),
+        "the old listener is closed"
+    );
+
+    let second = Server::start(
+        ServerConfig::new(KEY)
+            .entity("ent1")
+            .storage(storage.clone()),
+    )
+    .unwrap();
+    let base = second.base_url();
+    let answer = upsert(&base, "kept");
+    assert_eq!(answer["data"]["upsertBucket"]["inserted"], false);
+    assert_eq!(
+        answer["data"]["upsertBucket"]["bucket"]["historyLineCount"],
+        1
+    );
+    stream(
+        &base,
+        "kept",
+        json!({"files": {"wandb-history.jsonl": {"offset": 1, "content": ["{\"_step\":1}"]}}}),
+    );
+    drop(second);
+    let run = storage.run("ent1", "proj", "kept").unwrap();
+    assert_eq!(run.history.len(), 2);
+    assert!(storage.violations().is_empty());
+}

@@ -1,0 +1,121 @@
+//! The official client (wandb 0.31.0) runs online against the server: `init` -> `log`
+//! (scalars, an image, a table) -> summary -> config update -> alert -> `finish`, and the
+//! server must hold exactly what was logged, with no offset violations.
+//!
+//! Needs the virtualenv that `scripts/test.sh` sets up (`LABBOOK_WANDB_VENV`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use labbook_server::{Server, ServerConfig};
+use serde_json::json;
+
+const KEY: &str = "labbook0123456789abcdefghijklmnopqrstuvwxyz";
+
+fn venv() -> PathBuf {
+    let venv = std::env::var("LABBOOK_WANDB_VENV").expect(
+        "LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)",
+    );
+    PathBuf::from(venv)
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn official_client_online_run_is_stored_exactly() {
+    let venv = venv();
+    let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/online_run.py");
+    let out = Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg("proj-online")
+        .env("WANDB_BASE_URL", server.base_url())
+        .env("WANDB_API_KEY", KEY)
+        .env("WANDB_MODE", "online")
+        .env("HOME", home.path())
+        .env("WANDB_DIR", home.path())
+        .env_remove("WANDB_ENTITY")
+        .env_remove("WANDB_PROJECT")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_id = stdout.lines().last().unwrap().trim().to_owned();
+    let storage = server.storage();
+    let run = storage
+        .run("ent1", "proj-online", &run_id)
+        .unwrap_or_else(|| panic!("no run {run_id}; have {:?}", storage.runs()));
+
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    // History: 5 scalar rows, then the image row and the table row.
+    assert_eq!(run.history.len(), 7, "{:#?}", run.history);
+    let steps: Vec<_> = run.history_values("_step").into_iter().cloned().collect();
+    assert_eq!(steps, (0..7).map(|s| json!(s)).collect::<Vec<_>>());
+    let losses: Vec<f64> = run
+        .history_values("loss")
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    assert_eq!(losses, [1.0, 0.5, 1.0 / 3.0, 0.25, 0.2]);
+    let accs: Vec<f64> = run
+        .history_values("acc")
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    assert_eq!(accs, [0.0, 0.1, 0.2, 0.3, 0.4]);
+    let image = run.history[5].get("sample").expect("image row");
+    assert_eq!(image["_type"], "image-file");
+    let image_path = image["path"].as_str().unwrap();
+    assert!(image_path.starts_with("media/images/"), "{image_path}");
+    let table = run.history[6].get("preds").expect("table row");
+    assert_eq!(table["_type"], "table-file");
+    let table_path = table["path"].as_str().unwrap();
+
+    // Files: the image and the table uploaded to the paths history names.
+    let png = run.files.get(image_path).expect("image uploaded");
+    assert!(png.starts_with(b"\x89PNG"));
+    let table_json: serde_json::Value =
+        serde_json::from_slice(run.files.get(table_path).expect("table uploaded")).unwrap();
+    assert_eq!(table_json["columns"], json!(["a", "b"]));
+    assert_eq!(table_json["data"], json!([[1, "x"], [2, "y"]]));
+    for file in ["config.yaml", "wandb-summary.json", "wandb-metadata.json"] {
+        assert!(
+            run.files.contains_key(file),
+            "{file} not uploaded: {:?}",
+            run.files.keys()
+        );
+    }
+    assert!(
+        run.uploaded.iter().any(|p| p == image_path),
+        "{:?}",
+        run.uploaded
+    );
+
+    // Summary and config, including the update.
+    let summary = run.summary_json().expect("summary");
+    assert_eq!(summary["best_acc"], 0.9);
+    assert_eq!(summary["loss"], 0.2);
+    assert_eq!(summary["sample"]["path"], image_path);
+    assert_eq!(run.config_value("lr"), Some(&json!(0.01)));
+    assert_eq!(run.config_value("layers"), Some(&json!([1, 2])));
+    assert_eq!(run.config_value("model"), Some(&json!({"depth": 3})));
+    assert_eq!(run.config_value("batch_size"), Some(&json!(32)));
+
+    assert_eq!(run.alerts.len(), 1);
+    assert_eq!(
+        (run.alerts[0].title.as_str(), run.alerts[0].text.as_str()),
+        ("T", "done soon")
+    );
+    assert_eq!(run.alerts[0].severity.as_deref(), Some("WARN"));
+    assert!(run.display_name.is_some());
+    assert!(run.complete);
+    assert_eq!(run.exit_code, Some(0));
+}
