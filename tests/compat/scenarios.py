@@ -1,0 +1,154 @@
+"""The official client's half of the compatibility suite (tests/compat_suite.rs).
+
+usage: python scenarios.py SCENARIO
+
+Writes one offline run under $WANDB_DIR with the official `wandb` client. Each scenario
+here has a twin in tests/compat_suite.rs that logs the same logical run through labbook;
+both runs are then uploaded with `wandb sync` into labbook-server and compared.
+"""
+
+import sys
+
+import numpy as np
+import wandb
+
+
+def scalars(n):
+    run = wandb.init(project="compat")
+    for i in range(n):
+        run.log({"loss": 1.0 / (i + 1), "acc": i / n, "lr": 0.001 / (1 + i // 100)})
+    run.finish()
+
+
+def scalars_10k():
+    scalars(10_000)
+
+
+def rows_100k():
+    scalars(100_000)
+
+
+def steps():
+    run = wandb.init(project="compat")
+    run.log({"a": 1})
+    run.log({"x": 1.5}, step=5)
+    run.log({"y": 2.5}, step=5)
+    run.log({"z": 3}, step=7)
+    run.log({"w": 1})  # joins step 7 and commits it
+    run.log({"back": 1}, step=3)  # dropped by wandb with a warning; refused by labbook
+    run.log({"after": 1})
+    run.finish()
+
+
+def nested_keys():
+    run = wandb.init(project="compat")
+    for i in range(3):
+        run.log({"a/b": i, "a.b": i * 2, "nested": {"x": i, "y": {"z": i + 0.5}}, "list": [1, 2, i]})
+    run.finish()
+
+
+def nan_inf():
+    run = wandb.init(project="compat")
+    run.log({"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"), "ok": 1.0})
+    run.log({"nan": 1.0, "inf": 2.0, "ninf": 3.0, "ok": float("nan")})
+    run.finish()
+
+
+def f32_values():
+    run = wandb.init(project="compat")
+    for i in range(5):
+        run.log({"f32": np.float32(0.41) * np.float32(i + 1), "third": np.float32(1) / np.float32(3)})
+    run.finish()
+
+
+def unicode():
+    run = wandb.init(project="compat", config={"名前": "値", "emoji": "🚀"})
+    run.log({"損失/訓練": 0.5, "ключ": 1, "text": "héllo ✓ \"quoted\" \\ back"})
+    run.finish()
+
+
+def big_config():
+    config = {
+        "lr": 0.01,
+        "epochs": 30,
+        "model": {
+            "depth": 4,
+            "activation": {"LeakyRelu": {"slope": 0.1}},
+            "norm": "Batch",
+            "widths": [32, 64, 128, 256],
+            "heads": [{"name": "cls", "classes": 10}, {"name": "box", "classes": 4}],
+        },
+        "optimizer": {"Adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-08}},
+        "schedule": {"Cosine": [0.0001, 1000]},
+        "augment": {"flip": True, "crop": None, "scales": [0.5, 1.0, 2.0]},
+        "by_layer": {str(i): 0.5 ** i for i in range(12)},
+    }
+    run = wandb.init(project="compat", config=config)
+    run.log({"loss": 1.0})
+    run.finish()
+
+
+def define_metric():
+    run = wandb.init(project="compat")
+    run.define_metric("val/*", step_metric="epoch")
+    run.define_metric("acc", summary="max")
+    run.define_metric("loss", summary="min,max,mean,last")
+    run.define_metric("f", summary="first")
+    run.define_metric("h", summary="none")
+    for i in range(6):
+        row = {"acc": [0.5, 0.9, 0.7, 0.8, 0.6, 0.65][i], "loss": [3.0, 1.0, 2.0, 0.5, 4.0, 1.5][i], "f": i, "h": i}
+        if i % 2 == 1:
+            row["epoch"] = i // 2 + 1
+        if i >= 2:
+            row["val/loss"] = 1.0 / i
+        run.log(row)
+    run.finish()
+
+
+def config_summary_midrun():
+    run = wandb.init(project="compat", config={"lr": 0.1})
+    run.log({"loss": 1.0})
+    run.config.update({"extra": "v", "batch": 64})
+    run.summary["best"] = 42
+    run.log({"loss": 0.5})
+    run.summary["note"] = "done"
+    run.finish()
+
+
+def rename():
+    run = wandb.init(project="compat", name="model_SCORE_PLACEHOLDER")
+    run.log({"val/acc": 0.9123})
+    run.name = "model_acc0.912"
+    run.finish()
+
+
+def alert():
+    run = wandb.init(project="compat")
+    run.log({"loss": 1.0})
+    run.alert(title="diverged", text="loss is NaN", level=wandb.AlertLevel.WARN)
+    run.finish()
+
+
+def wandb_env():
+    # WANDB_PROJECT, WANDB_NAME, WANDB_TAGS, WANDB_RUN_GROUP, WANDB_JOB_TYPE and WANDB_NOTES
+    # come from the environment the suite sets.
+    run = wandb.init()
+    run.log({"loss": 1.0})
+    run.finish()
+
+
+def block_edges():
+    run = wandb.init(project="compat")
+    for i in range(40):
+        size = 32_768 - 7 * (i % 8) - 90 if i % 5 else 100_000
+        run.log({"blob": "x" * size, "i": i})
+    run.finish()
+
+
+SCENARIOS = {name: fn for name, fn in globals().items() if callable(fn) and fn.__module__ == "__main__"}
+
+if __name__ == "__main__":
+    name = sys.argv[1]
+    if name not in SCENARIOS or name in ("scalars", "main"):
+        raise SystemExit(f"unknown scenario {name!r}")
+    SCENARIOS[name]()

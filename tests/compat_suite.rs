@@ -1,0 +1,906 @@
+//! The compatibility suite: the same logical run, logged once through labbook and once
+//! through the official client (`tests/compat/scenarios.py`), both uploaded with the
+//! official `wandb sync` into labbook-server, must arrive the same: history rows, summary,
+//! config (with the `_wandb` entries that carry meaning), files, run metadata, alerts and
+//! exit code. Every accepted difference is listed with its reason in
+//! `tests/compat/allowed-differences.toml`; anything else fails.
+//!
+//! Needs the wandb 0.31.0 virtualenv (`LABBOOK_WANDB_VENV`), so the tests are ignored by a
+//! plain `cargo test`; `scripts/test.sh` runs them. The official client's runs are cached
+//! under `~/.cache/labbook/compat-ref/` by wandb version, scenario and script contents.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use labbook::wire::proto::{self, Record, RecordType};
+use labbook::wire::{BLOCK_SIZE, Framer};
+use labbook::{Error, Metric, Settings, Summary, Value};
+use labbook_server::{RunState, Server, ServerConfig};
+use prost::Message as _;
+use serde_json::{Value as J, json};
+
+const KEY: &str = "compat0123456789abcdefghijklmnopqrstuvwxyz";
+const WANDB_VERSION: &str = "0.31.0";
+
+fn venv() -> PathBuf {
+    PathBuf::from(
+        std::env::var("LABBOOK_WANDB_VENV")
+            .expect("LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)"),
+    )
+}
+
+fn compat_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat")
+}
+
+/// Settings for a labbook scenario run under `root`, isolated from the environment.
+fn settings(root: &Path) -> Settings {
+    Settings::new("compat")
+        .dir(root)
+        .quiet(true)
+        .handle_signals(false)
+        .env_vars(Vec::<(String, String)>::new())
+        .dotenv_dir(root)
+}
+
+fn only_run_dir(root: &Path) -> PathBuf {
+    common::only_run_dir(root)
+}
+
+/// The official client's run for `scenario`, from the cache or made now; returns a fresh
+/// copy (sync marks what it uploaded).
+fn reference_run(scenario: &str, env: &[(&str, &str)], into: &Path) -> PathBuf {
+    let script = std::fs::read(compat_dir().join("scenarios.py")).unwrap();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (script, env).hash(&mut h);
+    let cache_root = std::env::var("LABBOOK_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/labbook"));
+    let cached = cache_root.join(format!(
+        "compat-ref/wandb-{WANDB_VERSION}/{scenario}-{:016x}",
+        h.finish()
+    ));
+    if !cached.join("wandb").is_dir() {
+        let tmp = cache_root.join(format!("compat-ref/tmp-{scenario}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let out = Command::new(venv().join("bin/python"))
+            .arg(compat_dir().join("scenarios.py"))
+            .arg(scenario)
+            .envs(env.iter().copied())
+            .env("WANDB_MODE", "offline")
+            .env("WANDB_DIR", &tmp)
+            .env("HOME", &tmp)
+            .env("WANDB_SILENT", "true")
+            .env("WANDB_CONSOLE", "off")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scenario {scenario} failed in Python:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Keep only the run itself, without the symlinks and logs the client leaves around.
+        let run = only_run_dir(&tmp);
+        let dest = tmp.join("keep/wandb").join(run.file_name().unwrap());
+        copy_dir(&run, &dest);
+        let _ = std::fs::remove_dir_all(&cached);
+        std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+        std::fs::rename(tmp.join("keep"), &cached).unwrap();
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    let run = only_run_dir(&cached);
+    let dest = into.join("wandb").join(run.file_name().unwrap());
+    copy_dir(&run, &dest);
+    dest
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let ty = e.file_type().unwrap();
+        let dest = to.join(e.file_name());
+        if ty.is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else if ty.is_file() {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Uploads `run_dir` with the official `wandb sync` into a fresh server; returns what the
+/// server holds and what sync printed.
+fn sync(run_dir: &Path) -> (RunState, String) {
+    let server = Server::start(
+        ServerConfig::new(KEY)
+            .entity("ent")
+            .features(["EXPAND_DEFINED_METRIC_GLOBS"]),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(venv().join("bin/wandb"))
+        .arg("sync")
+        .arg(run_dir)
+        .env("WANDB_BASE_URL", server.base_url())
+        .env("WANDB_API_KEY", KEY)
+        .env("HOME", home.path())
+        .env_remove("WANDB_ENTITY")
+        .env_remove("WANDB_PROJECT")
+        .env_remove("WANDB_MODE")
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "wandb sync {} failed:\n{printed}",
+        run_dir.display()
+    );
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "file_stream offsets: {:?}",
+        storage.violations()
+    );
+    let runs = storage.runs();
+    assert_eq!(runs.len(), 1, "one run per sync: {printed}");
+    (runs.into_iter().next().unwrap(), printed)
+}
+
+/// Flattens what the server holds into `section|path` -> value.
+fn flatten(state: &RunState) -> BTreeMap<String, J> {
+    let mut out = BTreeMap::new();
+    let meta = json!({
+        "run_id": state.name,
+        "project": state.project,
+        "display_name": state.display_name,
+        "tags": state.tags,
+        "group": state.group,
+        "job_type": state.job_type,
+        "notes": state.notes,
+        "complete": state.complete,
+        "exit_code": state.exit_code,
+    });
+    flat("meta", &meta, &mut out);
+    if let Some(J::Object(config)) = &state.config {
+        for (k, v) in config {
+            let mut v = v.get("value").cloned().unwrap_or_else(|| v.clone());
+            if k == "_wandb"
+                && let Some(J::Array(m)) = v.get_mut("m")
+            {
+                // The order of `_wandb.m` comes from a Go map: compare it as a set.
+                m.sort_by_key(|e| e.to_string());
+            }
+            flat(&format!("config|{k}"), &v, &mut out);
+        }
+    }
+    if let Some(s) = state.summary_json() {
+        flat("summary", s, &mut out);
+    }
+    for (i, line) in state.history.iter().enumerate() {
+        flat(
+            &format!("history|{i}"),
+            line.json.as_ref().unwrap_or(&J::Null),
+            &mut out,
+        );
+    }
+    for name in state.files.keys() {
+        out.insert(format!("files|{name}"), J::Bool(true));
+    }
+    for (i, a) in state.alerts.iter().enumerate() {
+        flat(
+            &format!("alerts|{i}"),
+            &json!({"title": a.title, "text": a.text, "severity": a.severity, "wait": a.wait_duration}),
+            &mut out,
+        );
+    }
+    out
+}
+
+fn flat(prefix: &str, v: &J, out: &mut BTreeMap<String, J>) {
+    match v {
+        J::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                flat(&format!("{prefix}|{k}"), v, out);
+            }
+        }
+        J::Array(a) if !a.is_empty() => {
+            for (i, v) in a.iter().enumerate() {
+                flat(&format!("{prefix}|{i}"), v, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_owned(), v.clone());
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Allowed {
+    allow: Vec<Allow>,
+}
+
+#[derive(serde::Deserialize)]
+struct Allow {
+    paths: Vec<String>,
+    kind: String,
+    #[serde(default)]
+    scenarios: Vec<String>,
+    #[allow(dead_code)] // documentation for people
+    reason: String,
+}
+
+/// Paths where `ours` and `theirs` differ beyond the allowed differences.
+fn differences(
+    scenario: &str,
+    ours: &BTreeMap<String, J>,
+    theirs: &BTreeMap<String, J>,
+) -> Vec<String> {
+    let text = std::fs::read_to_string(compat_dir().join("allowed-differences.toml")).unwrap();
+    let allowed: Allowed = toml::from_str(&text).unwrap();
+    let rule = |path: &str| {
+        allowed.allow.iter().find(|a| {
+            (a.scenarios.is_empty() || a.scenarios.iter().any(|s| s == scenario))
+                && a.paths.iter().any(|p| glob_match(p, path))
+        })
+    };
+    let mut keys: Vec<&String> = ours.keys().chain(theirs.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut diffs = Vec::new();
+    for k in keys {
+        let (a, b) = (ours.get(k), theirs.get(k));
+        if a == b || numbers_equal(a, b) {
+            continue;
+        }
+        match rule(k).map(|r| r.kind.as_str()) {
+            Some("ignore") => continue,
+            Some("f32") if as_f32(a).is_some() && as_f32(a) == as_f32(b) => continue,
+            _ => diffs.push(format!("{k}: labbook {a:?} vs wandb {b:?}")),
+        }
+    }
+    diffs
+}
+
+/// 1 and 1.0 are the same number; JSON text may differ in how it writes them.
+fn numbers_equal(a: Option<&J>, b: Option<&J>) -> bool {
+    match (a.and_then(J::as_f64), b.and_then(J::as_f64)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn as_f32(v: Option<&J>) -> Option<u32> {
+    v.and_then(J::as_f64).map(|x| (x as f32).to_bits())
+}
+
+/// `*` matches any run of characters.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Runs one scenario both ways, compares what arrives, and returns what arrived of the
+/// labbook run (so a scenario can also check that the data it cares about is there at all).
+fn check(
+    scenario: &str,
+    env: &[(&str, &str)],
+    labbook_run: impl FnOnce(&Path),
+) -> BTreeMap<String, J> {
+    let tmp = tempfile::tempdir().unwrap();
+    let ours_root = tmp.path().join("labbook");
+    labbook_run(&ours_root);
+    let (ours, printed) = sync(&only_run_dir(&ours_root));
+    let lowered = printed.to_lowercase();
+    for word in ["warn", "error", "skip"] {
+        assert!(
+            !lowered.contains(word),
+            "wandb sync said {word:?} about the labbook run:\n{printed}"
+        );
+    }
+    let theirs_dir = reference_run(scenario, env, &tmp.path().join("wandb"));
+    let (theirs, _) = sync(&theirs_dir);
+    let (a, b) = (flatten(&ours), flatten(&theirs));
+    let diffs = differences(scenario, &a, &b);
+    let shown: Vec<&String> = diffs.iter().take(30).collect();
+    assert!(
+        diffs.is_empty(),
+        "{scenario}: {} differences, the first {}:\n{shown:#?}",
+        diffs.len(),
+        shown.len()
+    );
+    a
+}
+
+/// Asserts `path` arrived with `value`.
+fn expect(arrived: &BTreeMap<String, J>, path: &str, value: J) {
+    let got = arrived.get(path);
+    if numbers_equal(got, Some(&value)) {
+        return;
+    }
+    assert_eq!(
+        got,
+        Some(&value),
+        "{path}; arrived: {:?}",
+        arrived.keys().take(40).collect::<Vec<_>>()
+    );
+}
+
+fn log(run: &labbook::Run, items: Vec<(&'static str, Value)>) {
+    run.log(items).unwrap();
+}
+
+fn scalars(root: &Path, n: u64) {
+    let run = labbook::init(settings(root)).unwrap();
+    for i in 0..n {
+        log(
+            &run,
+            vec![
+                ("loss", Value::from(1.0 / (i + 1) as f64)),
+                ("acc", Value::from(i as f64 / n as f64)),
+                ("lr", Value::from(0.001 / (1 + i / 100) as f64)),
+            ],
+        );
+    }
+    run.finish().unwrap();
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn scalars_10k() {
+    let a = check("scalars_10k", &[], |root| scalars(root, 10_000));
+    expect(&a, "history|9999|loss", json!(1e-4));
+    expect(&a, "history|9999|_step", json!(9999));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn rows_100k() {
+    let a = check("rows_100k", &[], |root| scalars(root, 100_000));
+    expect(&a, "history|99999|_step", json!(99_999));
+    expect(&a, "summary|_step", json!(99_999));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn explicit_and_merged_steps() {
+    let a = check("steps", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        log(&run, vec![("a", 1.into())]);
+        run.log_at(5, [("x", Value::from(1.5))]).unwrap();
+        run.log_at(5, [("y", Value::from(2.5))]).unwrap();
+        run.log_at(7, [("z", Value::from(3))]).unwrap();
+        log(&run, vec![("w", 1.into())]);
+        // On purpose: wandb drops a backward step with a printed warning; labbook refuses it
+        // with an error the caller sees. Either way nothing is uploaded for it.
+        assert!(matches!(
+            run.log_at(3, [("back", Value::from(1))]),
+            Err(Error::StepBackwards {
+                step: 3,
+                current: 8
+            })
+        ));
+        log(&run, vec![("after", 1.into())]);
+        run.finish().unwrap();
+    });
+    expect(&a, "history|3|after", json!(1));
+    expect(&a, "history|2|_step", json!(7));
+    expect(&a, "history|1|y", json!(2.5));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn nested_and_slashed_keys() {
+    let a = check("nested_keys", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        for i in 0..3i64 {
+            log(
+                &run,
+                vec![
+                    ("a/b", i.into()),
+                    ("a.b", (i * 2).into()),
+                    (
+                        "nested",
+                        Value::map([
+                            ("x", i.into()),
+                            ("y", Value::map([("z", Value::from(i as f64 + 0.5))])),
+                        ]),
+                    ),
+                    ("list", Value::from(vec![1, 2, i])),
+                ],
+            );
+        }
+        run.finish().unwrap();
+    });
+    expect(&a, "history|2|nested|y|z", json!(2.5));
+    expect(&a, "history|2|a.b", json!(4));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn nan_and_infinity() {
+    let a = check("nan_inf", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        log(
+            &run,
+            vec![
+                ("nan", f64::NAN.into()),
+                ("inf", f64::INFINITY.into()),
+                ("ninf", f64::NEG_INFINITY.into()),
+                ("ok", 1.0.into()),
+            ],
+        );
+        log(
+            &run,
+            vec![
+                ("nan", 1.0.into()),
+                ("inf", 2.0.into()),
+                ("ninf", 3.0.into()),
+                ("ok", f64::NAN.into()),
+            ],
+        );
+        run.finish().unwrap();
+    });
+    expect(&a, "history|0|nan", json!("NaN"));
+    expect(&a, "history|0|ninf", json!("-Infinity"));
+    expect(&a, "summary|ok", json!("NaN"));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn f32_values() {
+    let a = check("f32_values", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        for i in 0..5u8 {
+            log(
+                &run,
+                vec![
+                    ("f32", Value::from(0.41f32 * f32::from(i + 1))),
+                    ("third", Value::from(1f32 / 3f32)),
+                ],
+            );
+        }
+        run.finish().unwrap();
+    });
+    assert!(a.contains_key("history|4|f32"));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn unicode_keys_and_values() {
+    let a = check("unicode", &[], |root| {
+        let run =
+            labbook::init(settings(root).config(&json!({"名前": "値", "emoji": "🚀"}))).unwrap();
+        log(
+            &run,
+            vec![
+                ("損失/訓練", 0.5.into()),
+                ("ключ", 1.into()),
+                ("text", "héllo ✓ \"quoted\" \\ back".into()),
+            ],
+        );
+        run.finish().unwrap();
+    });
+    expect(&a, "history|0|ключ", json!(1));
+    expect(&a, "config|名前", json!("値"));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn large_config_from_a_nested_serde_struct_with_enums() {
+    #[derive(serde::Serialize)]
+    enum Activation {
+        LeakyRelu { slope: f64 },
+    }
+    #[derive(serde::Serialize)]
+    enum Norm {
+        Batch,
+    }
+    #[derive(serde::Serialize)]
+    struct Head {
+        name: &'static str,
+        classes: u32,
+    }
+    #[derive(serde::Serialize)]
+    struct Model {
+        depth: u32,
+        activation: Activation,
+        norm: Norm,
+        widths: Vec<u32>,
+        heads: Vec<Head>,
+    }
+    #[derive(serde::Serialize)]
+    enum Optimizer {
+        Adam { beta1: f64, beta2: f64, eps: f64 },
+    }
+    #[derive(serde::Serialize)]
+    enum Schedule {
+        Cosine(f64, u32),
+    }
+    #[derive(serde::Serialize)]
+    struct Augment {
+        flip: bool,
+        crop: Option<u32>,
+        scales: Vec<f64>,
+    }
+    #[derive(serde::Serialize)]
+    struct Config {
+        lr: f64,
+        epochs: u32,
+        model: Model,
+        optimizer: Optimizer,
+        schedule: Schedule,
+        augment: Augment,
+        by_layer: BTreeMap<u32, f64>,
+    }
+    let config = Config {
+        lr: 0.01,
+        epochs: 30,
+        model: Model {
+            depth: 4,
+            activation: Activation::LeakyRelu { slope: 0.1 },
+            norm: Norm::Batch,
+            widths: vec![32, 64, 128, 256],
+            heads: vec![
+                Head {
+                    name: "cls",
+                    classes: 10,
+                },
+                Head {
+                    name: "box",
+                    classes: 4,
+                },
+            ],
+        },
+        optimizer: Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        schedule: Schedule::Cosine(0.0001, 1000),
+        augment: Augment {
+            flip: true,
+            crop: None,
+            scales: vec![0.5, 1.0, 2.0],
+        },
+        by_layer: (0..12).map(|i| (i, 0.5f64.powi(i as i32))).collect(),
+    };
+    let a = check("big_config", &[], |root| {
+        let run = labbook::init(settings(root).config(&config)).unwrap();
+        log(&run, vec![("loss", 1.0.into())]);
+        run.finish().unwrap();
+    });
+    expect(&a, "config|model|activation|LeakyRelu|slope", json!(0.1));
+    expect(&a, "config|schedule|Cosine|1", json!(1000));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn define_metric_with_summaries_globs_and_a_step_metric() {
+    let a = check("define_metric", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        run.define_metric(Metric::new("val/*").step_metric("epoch"))
+            .unwrap();
+        run.define_metric(Metric::new("acc").summary(Summary::Max))
+            .unwrap();
+        run.define_metric(
+            Metric::new("loss")
+                .summary(Summary::Min)
+                .summary(Summary::Max)
+                .summary(Summary::Mean)
+                .summary(Summary::Last),
+        )
+        .unwrap();
+        run.define_metric(Metric::new("f").summary(Summary::First))
+            .unwrap();
+        run.define_metric(Metric::new("h").summary(Summary::None))
+            .unwrap();
+        let acc = [0.5, 0.9, 0.7, 0.8, 0.6, 0.65];
+        let loss = [3.0, 1.0, 2.0, 0.5, 4.0, 1.5];
+        for i in 0..6usize {
+            let mut row: Vec<(&str, Value)> = vec![
+                ("acc", acc[i].into()),
+                ("loss", loss[i].into()),
+                ("f", i.into()),
+                ("h", i.into()),
+            ];
+            if i % 2 == 1 {
+                row.push(("epoch", (i / 2 + 1).into()));
+            }
+            if i >= 2 {
+                row.push(("val/loss", (1.0 / i as f64).into()));
+            }
+            log(&run, row);
+        }
+        run.finish().unwrap();
+    });
+    expect(&a, "summary|loss|min", json!(0.5));
+    expect(&a, "summary|loss|mean", json!(2.0));
+    expect(&a, "summary|acc|max", json!(0.9));
+    expect(&a, "summary|f|first", json!(0));
+    assert!(!a.keys().any(|k| k.starts_with("summary|h")));
+    expect(&a, "history|2|epoch", json!(1));
+    assert!(a.keys().any(|k| k.starts_with("config|_wandb|m|")));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn update_config_and_set_summary_mid_run() {
+    let a = check("config_summary_midrun", &[], |root| {
+        let run = labbook::init(settings(root).config(&json!({"lr": 0.1}))).unwrap();
+        log(&run, vec![("loss", 1.0.into())]);
+        run.update_config(&json!({"extra": "v", "batch": 64}))
+            .unwrap();
+        run.set_summary("best", 42).unwrap();
+        log(&run, vec![("loss", 0.5.into())]);
+        run.set_summary("note", "done").unwrap();
+        run.finish().unwrap();
+    });
+    expect(&a, "config|extra", json!("v"));
+    expect(&a, "summary|best", json!(42));
+    expect(&a, "summary|note", json!("done"));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn a_rename_at_finish() {
+    let a = check("rename", &[], |root| {
+        let run = labbook::init(
+            settings(root)
+                .name("model_SCORE_PLACEHOLDER")
+                .score_metrics(["val/acc"]),
+        )
+        .unwrap();
+        log(&run, vec![("val/acc", 0.9123.into())]);
+        assert_eq!(run.finish().unwrap().name, "model_acc0.912");
+    });
+    expect(&a, "meta|display_name", json!("model_acc0.912"));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn an_alert() {
+    let a = check("alert", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        log(&run, vec![("loss", 1.0.into())]);
+        run.alert("diverged", "loss is NaN", labbook::AlertLevel::Warn)
+            .unwrap();
+        run.finish().unwrap();
+    });
+    expect(&a, "alerts|0|title", json!("diverged"));
+    expect(&a, "alerts|0|severity", json!("WARN"));
+}
+
+const ENV: &[(&str, &str)] = &[
+    ("WANDB_PROJECT", "compat"),
+    ("WANDB_NAME", "from-env"),
+    ("WANDB_TAGS", "a,b"),
+    ("WANDB_RUN_GROUP", "grp"),
+    ("WANDB_JOB_TYPE", "eval"),
+    ("WANDB_NOTES", "notes from env"),
+];
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn settings_from_wandb_variables() {
+    let a = check("wandb_env", ENV, |root| {
+        let run = labbook::init(
+            Settings::default()
+                .dir(root)
+                .quiet(true)
+                .handle_signals(false)
+                .dotenv_dir(root)
+                .env_vars(ENV.iter().copied()),
+        )
+        .unwrap();
+        log(&run, vec![("loss", 1.0.into())]);
+        run.finish().unwrap();
+    });
+    expect(&a, "meta|display_name", json!("from-env"));
+    expect(&a, "meta|tags|1", json!("b"));
+    expect(&a, "meta|group", json!("grp"));
+    expect(&a, "meta|job_type", json!("eval"));
+}
+
+/// Blob sizes the Python twin logs too (scenarios.py `block_edges`).
+fn edge_sizes() -> Vec<usize> {
+    (0..40)
+        .map(|i| {
+            if i % 5 != 0 {
+                32_768 - 7 * (i % 8) - 90
+            } else {
+                100_000
+            }
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn records_at_every_block_edge_and_larger_than_a_block() {
+    let a = check("block_edges", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        for (i, size) in edge_sizes().into_iter().enumerate() {
+            log(
+                &run,
+                vec![("blob", "x".repeat(size).into()), ("i", i.into())],
+            );
+        }
+        run.finish().unwrap();
+    });
+    expect(&a, "history|39|i", json!(39));
+}
+
+/// labbook's framing at every edge, exactly: a run whose history records end 0 to 7 bytes
+/// before a block boundary (7 leaves an empty FIRST chunk next) and records larger than a
+/// block, written with labbook's `Framer`, uploaded by `wandb sync` with every row intact.
+/// The comparison is not vacuous: two different runs differ, path by path.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn the_comparison_catches_a_different_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("labbook");
+    let run = labbook::init(settings(&root)).unwrap();
+    log(&run, vec![("a", 2.into())]);
+    run.finish().unwrap();
+    let (ours, _) = sync(&only_run_dir(&root));
+    let (theirs, _) = sync(&reference_run("steps", &[], &tmp.path().join("wandb")));
+    let diffs = differences("steps", &flatten(&ours), &flatten(&theirs));
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.starts_with("history|0|a: labbook Some(Number(2))")),
+        "{diffs:#?}"
+    );
+    assert!(
+        diffs.iter().any(|d| d.starts_with("history|3|after")),
+        "{diffs:#?}"
+    );
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn exact_block_edges_are_accepted_by_wandb_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp
+        .path()
+        .join("wandb/offline-run-20260101_000000-edges001");
+    std::fs::create_dir_all(dir.join("files")).unwrap();
+    let mut f = Framer::new_file();
+    let mut num = 0;
+    let mut put = |f: &mut Framer, rt: RecordType| {
+        num += 1;
+        f.append(
+            &Record {
+                num,
+                record_type: Some(rt),
+            }
+            .encode_to_vec(),
+        );
+    };
+    put(
+        &mut f,
+        RecordType::Run(proto::RunRecord {
+            run_id: "edges001".into(),
+            project: "compat".into(),
+            start_time: Some(proto::timestamp(1.7e9)),
+            ..Default::default()
+        }),
+    );
+    let row = |step: u64, blob: usize| {
+        let item = |k: &str, v: String| proto::HistoryItem {
+            key: k.into(),
+            nested_key: vec![],
+            value_json: v,
+        };
+        RecordType::History(proto::HistoryRecord {
+            item: vec![
+                item("blob", format!("\"{}\"", "x".repeat(blob))),
+                item("_step", step.to_string()),
+                item("_runtime", "1.0".into()),
+                item("_timestamp", "1700000001.0".into()),
+            ],
+            step: Some(proto::HistoryStep { num: step as i64 }),
+        })
+    };
+    let encoded_len = |step: u64, blob: usize| {
+        Record {
+            num: num_for(step),
+            record_type: Some(row(step, blob)),
+        }
+        .encoded_len() as u64
+    };
+    let mut step = 0u64;
+    let mut ends = Vec::new();
+    for gap in 0..=7u64 {
+        // Size a row so its single chunk ends `gap` bytes before the next boundary.
+        let here = f.position();
+        let target = (here / BLOCK_SIZE + 1) * BLOCK_SIZE - gap;
+        let room = target - here - 7;
+        let mut blob = room.saturating_sub(300) as usize;
+        while encoded_len(step, blob) < room {
+            blob += 1;
+        }
+        assert_eq!(encoded_len(step, blob), room, "gap {gap}");
+        put(&mut f, row(step, blob));
+        assert_eq!(f.position(), target);
+        ends.push(BLOCK_SIZE - target % BLOCK_SIZE);
+        step += 1;
+        put(&mut f, row(step, 100_000));
+        step += 1;
+    }
+    put(
+        &mut f,
+        RecordType::Exit(proto::RunExitRecord {
+            exit_code: 0,
+            runtime: 1,
+        }),
+    );
+    std::fs::write(dir.join("run-edges001.wandb"), f.pending()).unwrap();
+    assert_eq!(
+        ends.iter().map(|e| e % BLOCK_SIZE).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5, 6, 7]
+    );
+
+    let (state, printed) = sync(&dir);
+    assert_eq!(state.history.len() as u64, step, "{printed}");
+    for (i, line) in state.history.iter().enumerate() {
+        assert_eq!(line.get("_step"), Some(&json!(i)), "row {i}");
+    }
+    assert_eq!(state.exit_code, Some(0));
+}
+
+/// Record numbers follow the order above: the run record is 1, then a row and a large row
+/// per gap.
+fn num_for(step: u64) -> i64 {
+    step as i64 + 2
+}
+
+/// labbook-only: a run killed after `flush` (no exit record) is uploaded with every flushed
+/// row and marked failed, as the official client's crashed runs are.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn a_crashed_run_uploads_every_flushed_row_and_is_marked_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No periodic write while the copy below is taken.
+    let run =
+        labbook::init(settings(tmp.path()).flush_interval(std::time::Duration::from_secs(3600)))
+            .unwrap();
+    for i in 0..1000u64 {
+        log(&run, vec![("i", i.into())]);
+    }
+    run.flush().unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    // What SIGKILL leaves: the log as flushed, no exit record. Copy it before the run ends.
+    let crashed = tmp
+        .path()
+        .join("crashed/wandb")
+        .join(dir.file_name().unwrap());
+    copy_dir(&dir, &crashed);
+    run.finish().unwrap();
+    let (state, _) = sync(&crashed);
+    assert_eq!(state.history.len(), 1000);
+    assert_eq!(state.exit_code, Some(1));
+}
