@@ -34,5 +34,7 @@ for round in $(seq 1 "$rounds"); do
     "$LABBOOK_WANDB_VENV/bin/python" scripts/bench_wandb.py --steps "$steps" --paced-steps "$paced" \
         | grep '^{' | sed "s/^{/{\"round\":$round,/" >> "$raw"
 done
-python3 scripts/bench_report.py "$raw" "$machine" > benches/RESULTS.md
+echo "labbook alone: cargo bench --bench log_latency" >&2
+cargo bench --quiet --bench log_latency 2>/dev/null | grep -E ' p50 |blocked' > benches/results/log_latency.txt
+python3 scripts/bench_report.py "$raw" "$machine" benches/results/log_latency.txt > benches/RESULTS.md
 echo "wrote benches/RESULTS.md from $raw" >&2

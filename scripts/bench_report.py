@@ -1,6 +1,6 @@
 """Turns the raw JSON lines of scripts/bench-compare.sh into benches/RESULTS.md.
 
-usage: python bench_report.py RAW_JSONL MACHINE_JSON > benches/RESULTS.md
+usage: python bench_report.py RAW_JSONL MACHINE_JSON LOG_LATENCY_TXT > benches/RESULTS.md
 Each number is the median over rounds; ratios say how many times better labbook is.
 """
 
@@ -71,7 +71,17 @@ def main():
         print()
     print("Flat out, labbook's worker is the bottleneck: once it is a whole queue behind, `log` waits")
     print("for room (nothing is dropped), which is what its p99 shows there. At a training loop's pace")
-    print("no call waits. Per-call floor and more cases: `cargo bench --bench log_latency`.")
+    print("no call waits.")
+    print()
+    print("## labbook alone, per call (`cargo bench --bench log_latency`, 1M calls a case)")
+    print()
+    print("The floor is an uncontended push of a 10-value row into a bounded channel; the timer's own")
+    print("cost is included in every line. *Paced* logs 10 scalars every 20 µs; the other offline")
+    print("cases log flat out, so their tails include waits for room in the queue.")
+    print()
+    print("```")
+    print(open(sys.argv[3]).read().rstrip())
+    print("```")
 
 
 if __name__ == "__main__":

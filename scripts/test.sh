@@ -47,7 +47,7 @@ phase "quickstart"
 echo "== panic = \"abort\": the panic hook closes the run"
 abort_dir="$job_dir/abort"
 cargo build --quiet --profile panic-abort --example panic_abort
-if "$CARGO_TARGET_DIR/panic-abort/examples/panic_abort" "$abort_dir" 2>/dev/null; then
+if ("$CARGO_TARGET_DIR/panic-abort/examples/panic_abort" "$abort_dir") 2>/dev/null; then
     echo "panic_abort exited 0; it should have aborted" >&2
     exit 1
 fi
