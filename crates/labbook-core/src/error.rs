@@ -39,6 +39,18 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A value logged under a key cannot be logged (an image of the wrong size, a NaN in a
+    /// histogram, ...). Nothing of that call was logged.
+    #[error("the value of {key:?} cannot be logged: {reason}")]
+    InvalidValue {
+        /// The key the value was logged under.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A media value (image, histogram, ...) could not be built from what was given.
+    #[error("invalid media: {0}")]
+    InvalidMedia(String),
     /// A setting or environment variable had a value labbook cannot use.
     #[error("invalid setting {name}: {reason}")]
     InvalidSetting {

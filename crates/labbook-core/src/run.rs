@@ -282,6 +282,7 @@ impl Run {
         let key = key.into();
         key.validate()?;
         let value = value.into();
+        check_media(&key, &value)?;
         match &self.kind {
             Kind::Disabled(_) => Ok(()),
             Kind::Active(i) => {
@@ -435,6 +436,20 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// Media are checked on the caller's thread, so a bad one is an error naming its key.
+#[inline]
+fn check_media(key: &Key, value: &Value) -> Result<()> {
+    match value {
+        Value::Media(_) | Value::List(_) | Value::Map(_) => {
+            crate::media::validate(value).map_err(|reason| Error::InvalidValue {
+                key: key.as_str().to_owned(),
+                reason,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn disabled_report(id: &str) -> RunReport {
     RunReport {
         run_id: id.to_owned(),
@@ -464,6 +479,7 @@ impl Inner {
         let mut bytes = 64;
         for (k, v) in &items {
             k.validate()?;
+            check_media(k, v)?;
             bytes += k.as_str().len() + v.approx_bytes();
         }
         let mut hot = self.hot.lock();

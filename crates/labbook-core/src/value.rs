@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::media::Media;
+
 /// A value in a history row, the summary or the config.
 ///
 /// Numbers keep their type: an `f32` is written with its shortest `f32` form (`0.41f32` is
@@ -36,6 +38,8 @@ pub enum Value {
     List(Vec<Value>),
     /// A nested map; keys keep their order. A `/` inside a key stays part of that key.
     Map(Vec<(String, Value)>),
+    /// An image, histogram, ...: written to files (or inline JSON) by the worker.
+    Media(Box<Media>),
 }
 
 impl Value {
@@ -104,6 +108,8 @@ impl Value {
                 }
                 out.push('}');
             }
+            // Media become JSON on the worker before anything is written.
+            Value::Media(_) => out.push_str("null"),
         }
     }
 
@@ -119,6 +125,7 @@ impl Value {
                     .map(|(k, v)| k.len() + v.approx_bytes())
                     .sum::<usize>()
             }
+            Value::Media(m) => BASE + m.approx_bytes(),
             _ => BASE,
         }
     }
@@ -152,6 +159,7 @@ impl Value {
                     .map(|(k, v)| (k.clone(), v.to_serde_json()))
                     .collect(),
             ),
+            Value::Media(_) => J::Null,
         }
     }
 }

@@ -16,6 +16,7 @@ use prost::Message as _;
 use crate::environment;
 use crate::history::{Emit, History, Stamp};
 use crate::key::Key;
+use crate::media;
 use crate::metric::Metric;
 use crate::settings::{Resolved, SCORE_PLACEHOLDER};
 use crate::store::{RunDir, write_atomically};
@@ -311,6 +312,7 @@ impl Worker {
                 items,
                 at,
             } => {
+                let items = self.materialize(Some(step), items);
                 let stamp = self.stamp(at);
                 self.history
                     .log(step, commit, items, stamp, &mut self.summary, &mut self.out);
@@ -318,7 +320,7 @@ impl Worker {
                 false
             }
             Msg::Summary(items) => {
-                for (k, v) in items {
+                for (k, v) in self.materialize(None, items) {
                     self.summary.set(k.as_str(), v);
                 }
                 false
@@ -367,6 +369,47 @@ impl Worker {
         };
         self.shared.release(bytes);
         done
+    }
+
+    /// Turns media values into files and their JSON, announcing the files before the row
+    /// that uses them. A media value that cannot be written becomes null, with a warning.
+    fn materialize(&mut self, step: Option<u64>, items: Vec<(Key, Value)>) -> Vec<(Key, Value)> {
+        if !items.iter().any(|(_, v)| media::contains_media(v)) {
+            return items;
+        }
+        let files_dir = self.dir.files.clone();
+        let mut ctx = media::MediaContext {
+            files_dir: &files_dir,
+            step,
+            written: Vec::new(),
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (k, v) in items {
+            if !media::contains_media(&v) {
+                out.push((k, v));
+                continue;
+            }
+            match media::materialize(k.as_str(), v, &mut ctx) {
+                Ok(v) => out.push((k, v)),
+                Err(e) => {
+                    self.warnings.push(format!("{k}: {e}"));
+                    out.push((k, Value::Null));
+                }
+            }
+        }
+        if !ctx.written.is_empty() {
+            let files = ctx
+                .written
+                .into_iter()
+                .map(|path| proto::FilesItem {
+                    path,
+                    policy: 0,
+                    r#type: 0,
+                })
+                .collect();
+            self.emit(RecordType::Files(proto::FilesRecord { files }));
+        }
+        out
     }
 
     fn stamp(&self, at: Instant) -> Stamp {

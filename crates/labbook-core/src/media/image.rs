@@ -1,0 +1,482 @@
+//! Images: raw pixels (gray, RGB, RGBA; HWC or CHW; u8 or f32 in [0, 1]), an
+//! `image::DynamicImage`, or an encoded PNG/JPEG/GIF. Encoding and hashing happen on the
+//! worker.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{ExtendedColorType, ImageEncoder, ImageFormat, ImageReader};
+
+use super::MediaContext;
+use super::files::write_media;
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// How the pixels of a raw buffer are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Height, width, channels: `[y][x][c]` (what image files and most libraries use).
+    Hwc,
+    /// Channels, height, width: `[c][y][x]` (what PyTorch-style tensors use).
+    Chw,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Pixels {
+    U8 {
+        width: u32,
+        height: u32,
+        channels: u8,
+        layout: Layout,
+        data: Vec<u8>,
+    },
+    F32 {
+        width: u32,
+        height: u32,
+        channels: u8,
+        layout: Layout,
+        data: Vec<f32>,
+    },
+    Encoded {
+        format: ImageFormat,
+        width: u32,
+        height: u32,
+        bytes: Vec<u8>,
+    },
+}
+
+/// An image to log, as W&B's `wandb.Image`.
+///
+/// The pixels are moved in as they are; converting, PNG encoding, hashing and writing the
+/// file happen on the worker thread, so logging an image costs the training loop about as
+/// much as moving a `Vec`.
+///
+/// ```
+/// use labbook_core::{Image, Layout, Value};
+/// let pixels = vec![0u8; 64 * 64 * 3];
+/// let img = Image::from_u8(64, 64, 3, Layout::Hwc, pixels)?.caption("epoch 1");
+/// let v = Value::from(img);
+/// # let _ = v;
+/// # Ok::<(), labbook_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pixels: Pixels,
+    caption: Option<String>,
+    grouping: Option<i64>,
+}
+
+fn bad(reason: String) -> Error {
+    Error::InvalidMedia(reason)
+}
+
+fn check_shape(width: u32, height: u32, channels: u8, len: usize) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(bad(format!(
+            "an image must not be empty (got {width}x{height})"
+        )));
+    }
+    if !matches!(channels, 1 | 3 | 4) {
+        return Err(bad(format!(
+            "an image has 1 (gray), 3 (RGB) or 4 (RGBA) channels, not {channels}"
+        )));
+    }
+    let want = (width as usize)
+        .checked_mul(height as usize)
+        .and_then(|n| n.checked_mul(channels as usize));
+    if want != Some(len) {
+        return Err(bad(format!(
+            "a {width}x{height} image with {channels} channels needs {} values, got {len}",
+            want.map_or_else(|| "too many".to_owned(), |n| n.to_string())
+        )));
+    }
+    Ok(())
+}
+
+impl Image {
+    /// An image from 8-bit pixels.
+    pub fn from_u8(
+        width: u32,
+        height: u32,
+        channels: u8,
+        layout: Layout,
+        data: Vec<u8>,
+    ) -> Result<Image> {
+        check_shape(width, height, channels, data.len())?;
+        Ok(Image::new(Pixels::U8 {
+            width,
+            height,
+            channels,
+            layout,
+            data,
+        }))
+    }
+
+    /// An image from float pixels in [0, 1] (scaled to 0..=255; values outside are clamped
+    /// and NaN becomes 0).
+    pub fn from_f32(
+        width: u32,
+        height: u32,
+        channels: u8,
+        layout: Layout,
+        data: Vec<f32>,
+    ) -> Result<Image> {
+        check_shape(width, height, channels, data.len())?;
+        Ok(Image::new(Pixels::F32 {
+            width,
+            height,
+            channels,
+            layout,
+            data,
+        }))
+    }
+
+    /// An RGB image, `[y][x][rgb]`.
+    pub fn rgb(width: u32, height: u32, data: Vec<u8>) -> Result<Image> {
+        Image::from_u8(width, height, 3, Layout::Hwc, data)
+    }
+
+    /// A grayscale image.
+    pub fn gray(width: u32, height: u32, data: Vec<u8>) -> Result<Image> {
+        Image::from_u8(width, height, 1, Layout::Hwc, data)
+    }
+
+    /// An image from the `image` crate; 8-bit gray, RGB and RGBA are moved without a copy.
+    pub fn from_dynamic(img: image::DynamicImage) -> Image {
+        let (w, h) = (img.width(), img.height());
+        let (channels, data) = match img {
+            image::DynamicImage::ImageLuma8(b) => (1, b.into_raw()),
+            image::DynamicImage::ImageRgb8(b) => (3, b.into_raw()),
+            image::DynamicImage::ImageRgba8(b) => (4, b.into_raw()),
+            other => (4, other.into_rgba8().into_raw()),
+        };
+        Image::new(Pixels::U8 {
+            width: w,
+            height: h,
+            channels,
+            layout: Layout::Hwc,
+            data,
+        })
+    }
+
+    /// An already encoded PNG, JPEG or GIF, kept byte for byte.
+    pub fn from_encoded(bytes: Vec<u8>) -> Result<Image> {
+        let reader = ImageReader::new(Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|e| bad(format!("cannot read the image: {e}")))?;
+        let format = match reader.format() {
+            Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif)) => f,
+            Some(other) => {
+                return Err(bad(format!(
+                    "{other:?} images are not supported; use PNG, JPEG or GIF"
+                )));
+            }
+            None => return Err(bad("the bytes are not a PNG, JPEG or GIF image".into())),
+        };
+        let (width, height) = reader
+            .into_dimensions()
+            .map_err(|e| bad(format!("cannot read the image size: {e}")))?;
+        Ok(Image::new(Pixels::Encoded {
+            format,
+            width,
+            height,
+            bytes,
+        }))
+    }
+
+    /// An image file (PNG, JPEG or GIF), kept byte for byte.
+    pub fn open(path: impl AsRef<Path>) -> Result<Image> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(Error::io("could not read the image", path))?;
+        Image::from_encoded(bytes)
+    }
+
+    fn new(pixels: Pixels) -> Image {
+        Image {
+            pixels,
+            caption: None,
+            grouping: None,
+        }
+    }
+
+    /// A caption shown under the image.
+    pub fn caption(mut self, caption: impl Into<String>) -> Image {
+        self.caption = Some(caption.into());
+        self
+    }
+
+    /// W&B's `grouping`: how many consecutive images of a list belong together.
+    pub fn grouping(mut self, n: i64) -> Image {
+        self.grouping = Some(n);
+        self
+    }
+
+    /// Width and height in pixels.
+    pub fn size(&self) -> (u32, u32) {
+        match &self.pixels {
+            Pixels::U8 { width, height, .. }
+            | Pixels::F32 { width, height, .. }
+            | Pixels::Encoded { width, height, .. } => (*width, *height),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
+    pub(crate) fn approx_bytes(&self) -> usize {
+        match &self.pixels {
+            Pixels::U8 { data, .. } => data.len(),
+            Pixels::F32 { data, .. } => data.len() * 4,
+            Pixels::Encoded { bytes, .. } => bytes.len(),
+        }
+    }
+
+    /// The file bytes and format name (`png`, `jpg`, `gif`).
+    fn encode(&self) -> std::result::Result<(Vec<u8>, &'static str), String> {
+        let (width, height, channels, hwc) = match &self.pixels {
+            Pixels::Encoded { format, bytes, .. } => {
+                let name = match format {
+                    ImageFormat::Jpeg => "jpg",
+                    ImageFormat::Gif => "gif",
+                    _ => "png",
+                };
+                return Ok((bytes.clone(), name));
+            }
+            Pixels::U8 {
+                width,
+                height,
+                channels,
+                layout,
+                data,
+            } => (
+                *width,
+                *height,
+                *channels,
+                to_hwc(data, *width, *height, *channels, *layout),
+            ),
+            Pixels::F32 {
+                width,
+                height,
+                channels,
+                layout,
+                data,
+            } => {
+                let bytes: Vec<u8> = data
+                    .iter()
+                    .map(|&x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
+                    .collect();
+                (
+                    *width,
+                    *height,
+                    *channels,
+                    to_hwc(&bytes, *width, *height, *channels, *layout),
+                )
+            }
+        };
+        let color = match channels {
+            1 => ExtendedColorType::L8,
+            3 => ExtendedColorType::Rgb8,
+            _ => ExtendedColorType::Rgba8,
+        };
+        let mut out = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(&hwc, width, height, color)
+            .map_err(|e| format!("could not encode a PNG: {e}"))?;
+        Ok((out, "png"))
+    }
+
+    /// Writes the image file and returns its `image-file` JSON.
+    pub(crate) fn materialize(
+        self,
+        key: &str,
+        ctx: &mut MediaContext<'_>,
+    ) -> std::result::Result<Value, String> {
+        let (bytes, format) = self.encode()?;
+        let written = write_media(ctx.files_dir, "media/images", key, ctx.step, format, &bytes)?;
+        ctx.written.push(written.path.clone());
+        let (width, height) = self.size();
+        let mut fields = vec![
+            ("_type".to_owned(), Value::from("image-file")),
+            ("path".to_owned(), Value::from(written.path)),
+            ("sha256".to_owned(), Value::from(written.sha256)),
+            ("size".to_owned(), Value::from(written.size)),
+            ("format".to_owned(), Value::from(format)),
+            ("width".to_owned(), Value::from(width)),
+            ("height".to_owned(), Value::from(height)),
+        ];
+        if let Some(c) = self.caption {
+            fields.push(("caption".to_owned(), Value::from(c)));
+        }
+        if let Some(g) = self.grouping {
+            fields.push(("grouping".to_owned(), Value::from(g)));
+        }
+        Ok(Value::Map(fields))
+    }
+}
+
+/// Several images under one key: W&B's `images/separated`.
+pub(crate) fn materialize_list(
+    key: &str,
+    images: Vec<Image>,
+    ctx: &mut MediaContext<'_>,
+) -> std::result::Result<Value, String> {
+    let (width, height) = images[0].size();
+    let mut filenames = Vec::with_capacity(images.len());
+    let mut captions = Vec::with_capacity(images.len());
+    let mut format = "png";
+    let count = images.len();
+    for img in images {
+        let caption = img.caption.clone();
+        let (bytes, f) = img.encode()?;
+        format = f;
+        let written = write_media(ctx.files_dir, "media/images", key, ctx.step, f, &bytes)?;
+        ctx.written.push(written.path.clone());
+        filenames.push(Value::from(written.path));
+        captions.push(caption);
+    }
+    let mut fields = vec![
+        ("_type".to_owned(), Value::from("images/separated")),
+        ("width".to_owned(), Value::from(width)),
+        ("height".to_owned(), Value::from(height)),
+        ("format".to_owned(), Value::from(format)),
+        ("count".to_owned(), Value::from(count)),
+        ("filenames".to_owned(), Value::List(filenames)),
+    ];
+    if captions.iter().any(Option::is_some) {
+        let captions = captions
+            .into_iter()
+            .map(|c| Value::from(c.unwrap_or_default()))
+            .collect();
+        fields.push(("captions".to_owned(), Value::List(captions)));
+    }
+    Ok(Value::Map(fields))
+}
+
+/// CHW to HWC (the only layout PNG knows); HWC is returned as is.
+fn to_hwc(data: &[u8], width: u32, height: u32, channels: u8, layout: Layout) -> Vec<u8> {
+    if layout == Layout::Hwc || channels == 1 {
+        return data.to_vec();
+    }
+    let (w, h, c) = (width as usize, height as usize, channels as usize);
+    let plane = w * h;
+    let mut out = vec![0u8; data.len()];
+    for (i, px) in out.chunks_exact_mut(c).enumerate() {
+        for (ch, v) in px.iter_mut().enumerate() {
+            *v = data[ch * plane + i];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(dir: &Path) -> MediaContext<'_> {
+        MediaContext {
+            files_dir: dir,
+            step: Some(4),
+            written: Vec::new(),
+        }
+    }
+
+    fn decode(path: &Path) -> image::DynamicImage {
+        image::open(path).unwrap()
+    }
+
+    #[test]
+    fn wrong_sizes_and_channel_counts_are_refused_with_the_numbers() {
+        let e = Image::from_u8(4, 4, 3, Layout::Hwc, vec![0; 47]).unwrap_err();
+        assert!(e.to_string().contains("needs 48 values, got 47"), "{e}");
+        let e = Image::from_u8(0, 4, 3, Layout::Hwc, vec![]).unwrap_err();
+        assert!(e.to_string().contains("must not be empty"), "{e}");
+        let e = Image::from_u8(2, 2, 2, Layout::Hwc, vec![0; 8]).unwrap_err();
+        assert!(
+            e.to_string().contains("1 (gray), 3 (RGB) or 4 (RGBA)"),
+            "{e}"
+        );
+        assert!(Image::from_encoded(b"not an image".to_vec()).is_err());
+    }
+
+    #[test]
+    fn chw_f32_and_hwc_u8_give_the_same_pixels() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, h) = (3u32, 2u32);
+        let hwc: Vec<u8> = (0..w * h * 3).map(|i| (i * 10) as u8).collect();
+        let mut chw = vec![0f32; hwc.len()];
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                for c in 0..3 {
+                    chw[c * 6 + y * 3 + x] = hwc[(y * 3 + x) * 3 + c] as f32 / 255.0;
+                }
+            }
+        }
+        let mut c = ctx(d.path());
+        let a = Image::rgb(w, h, hwc.clone())
+            .unwrap()
+            .materialize("a", &mut c)
+            .unwrap();
+        let b = Image::from_f32(w, h, 3, Layout::Chw, chw)
+            .unwrap()
+            .materialize("b", &mut c)
+            .unwrap();
+        let pa = decode(&d.path().join(&c.written[0])).into_rgb8().into_raw();
+        let pb = decode(&d.path().join(&c.written[1])).into_rgb8().into_raw();
+        assert_eq!(pa, hwc);
+        assert_eq!(pb, hwc);
+        let json = a.to_serde_json();
+        assert_eq!(json["_type"], "image-file");
+        assert_eq!(
+            (json["width"].as_u64(), json["height"].as_u64()),
+            (Some(3), Some(2))
+        );
+        assert_eq!(json["format"], "png");
+        let path = json["path"].as_str().unwrap();
+        assert!(
+            path.starts_with("media/images/a_4_") && path.ends_with(".png"),
+            "{path}"
+        );
+        assert_eq!(
+            json["sha256"].as_str().unwrap()[..20],
+            path[path.len() - 24..path.len() - 4]
+        );
+        assert_eq!(
+            b.to_serde_json()["path"].as_str().unwrap()[..17],
+            *"media/images/b_4_"
+        );
+    }
+
+    #[test]
+    fn encoded_images_are_kept_byte_for_byte() {
+        let d = tempfile::tempdir().unwrap();
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&[1, 2, 3, 4], 2, 2, ExtendedColorType::L8)
+            .unwrap();
+        let img = Image::from_encoded(png.clone()).unwrap().caption("c");
+        assert_eq!(img.size(), (2, 2));
+        let mut c = ctx(d.path());
+        let v = img.materialize("k", &mut c).unwrap().to_serde_json();
+        assert_eq!(std::fs::read(d.path().join(&c.written[0])).unwrap(), png);
+        assert_eq!(v["caption"], "c");
+    }
+
+    #[test]
+    fn a_list_becomes_images_separated() {
+        let d = tempfile::tempdir().unwrap();
+        let imgs = vec![
+            Image::gray(2, 2, vec![0; 4]).unwrap().caption("first"),
+            Image::gray(2, 2, vec![255; 4]).unwrap(),
+        ];
+        let mut c = ctx(d.path());
+        let v = materialize_list("batch", imgs, &mut c)
+            .unwrap()
+            .to_serde_json();
+        assert_eq!(v["_type"], "images/separated");
+        assert_eq!(v["count"], 2);
+        assert_eq!(v["filenames"].as_array().unwrap().len(), 2);
+        assert_eq!(v["captions"], serde_json::json!(["first", ""]));
+        assert_eq!(c.written.len(), 2);
+    }
+}

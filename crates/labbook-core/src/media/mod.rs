@@ -1,0 +1,133 @@
+//! Rich values: images, histograms, ... Each is handed over by the caller as it is (the
+//! pixels are moved, not copied or encoded) and turned into files and JSON on the worker,
+//! named and placed as the official client does (protocol §4).
+
+mod files;
+mod histogram;
+mod image;
+
+use std::path::Path;
+
+pub use histogram::Histogram;
+pub use image::{Image, Layout};
+
+use crate::value::Value;
+
+/// A rich value; build one with [`Image`], [`Histogram`], ... and log it like any value:
+/// `Value::from(image)`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Media {
+    /// An image (W&B's `image-file`).
+    Image(Image),
+    /// A histogram (W&B's `histogram`, inline in the row).
+    Histogram(Histogram),
+}
+
+impl Media {
+    /// Checks what can be checked cheaply on the caller's thread.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        match self {
+            Media::Image(i) => i.validate(),
+            Media::Histogram(h) => h.validate(),
+        }
+    }
+
+    pub(crate) fn approx_bytes(&self) -> usize {
+        match self {
+            Media::Image(i) => i.approx_bytes(),
+            Media::Histogram(h) => h.approx_bytes(),
+        }
+    }
+}
+
+impl From<Image> for Value {
+    fn from(i: Image) -> Value {
+        Value::Media(Box::new(Media::Image(i)))
+    }
+}
+
+impl From<Histogram> for Value {
+    fn from(h: Histogram) -> Value {
+        Value::Media(Box::new(Media::Histogram(h)))
+    }
+}
+
+/// Where media of one logged value go, and what they produced.
+pub(crate) struct MediaContext<'a> {
+    /// The run's `files/` directory.
+    pub files_dir: &'a Path,
+    /// The history step, or `None` for a summary value.
+    pub step: Option<u64>,
+    /// Paths (relative to `files/`) written, for the FilesRecord before the row.
+    pub written: Vec<String>,
+}
+
+/// Replaces every media value inside `value` (top level, in lists and in maps) with its
+/// JSON form, writing its files. A list of images becomes W&B's `images/separated`.
+pub(crate) fn materialize(
+    key: &str,
+    value: Value,
+    ctx: &mut MediaContext<'_>,
+) -> Result<Value, String> {
+    match value {
+        Value::Media(m) => match *m {
+            Media::Image(i) => i.materialize(key, ctx),
+            Media::Histogram(h) => Ok(h.to_value()),
+        },
+        Value::List(items)
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|v| matches!(v, Value::Media(m) if matches!(**m, Media::Image(_)))) =>
+        {
+            let images = items
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::Media(m) => match *m {
+                        Media::Image(i) => Some(i),
+                        Media::Histogram(_) => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            image::materialize_list(key, images, ctx)
+        }
+        Value::List(items) => Ok(Value::List(
+            items
+                .into_iter()
+                .map(|v| materialize(key, v, ctx))
+                .collect::<Result<_, _>>()?,
+        )),
+        Value::Map(items) => Ok(Value::Map(
+            items
+                .into_iter()
+                .map(|(k, v)| {
+                    let nested = format!("{key}.{k}");
+                    materialize(&nested, v, ctx).map(|v| (k, v))
+                })
+                .collect::<Result<_, _>>()?,
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Whether `value` holds media anywhere (so plain rows skip the walk).
+pub(crate) fn contains_media(value: &Value) -> bool {
+    match value {
+        Value::Media(_) => true,
+        Value::List(items) => items.iter().any(contains_media),
+        Value::Map(items) => items.iter().any(|(_, v)| contains_media(v)),
+        _ => false,
+    }
+}
+
+/// Checks every media value inside `value`.
+pub(crate) fn validate(value: &Value) -> Result<(), String> {
+    match value {
+        Value::Media(m) => m.validate(),
+        Value::List(items) => items.iter().try_for_each(validate),
+        Value::Map(items) => items.iter().try_for_each(|(_, v)| validate(v)),
+        _ => Ok(()),
+    }
+}
