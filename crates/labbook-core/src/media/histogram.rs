@@ -64,7 +64,7 @@ impl Histogram {
                 edges.len()
             )));
         }
-        if edges.windows(2).any(|w| !(w[0] <= w[1]))
+        if edges.windows(2).any(|w| w[0] > w[1])
             || edges.iter().chain(&counts).any(|x| !x.is_finite())
         {
             return Err(Error::InvalidMedia(
