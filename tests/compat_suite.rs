@@ -192,8 +192,17 @@ fn flatten(state: &RunState) -> BTreeMap<String, J> {
             &mut out,
         );
     }
-    for name in state.files.keys() {
+    for name in state.files.keys().filter(|n| !n.starts_with("media/")) {
         out.insert(format!("files|{name}"), J::Bool(true));
+    }
+    // Media files are named by their digest, which depends on the encoder: compare what they
+    // show (decoded pixels) and how they are named up to the digest.
+    for v in out.values_mut() {
+        if let J::String(path) = v
+            && path.starts_with("media/")
+        {
+            *v = J::String(media_identity(state, path));
+        }
     }
     for (i, a) in state.alerts.iter().enumerate() {
         flat(
@@ -203,6 +212,22 @@ fn flatten(state: &RunState) -> BTreeMap<String, J> {
         );
     }
     out
+}
+
+/// `<path up to the digest>_* pixels <hash of the decoded RGBA pixels>`, or `missing <path>`.
+fn media_identity(state: &RunState, path: &str) -> String {
+    let Some(bytes) = state.files.get(path) else {
+        return format!("missing {path}");
+    };
+    let prefix = path.rsplit_once('_').map_or(path, |(p, _)| p);
+    match image::load_from_memory(bytes) {
+        Ok(img) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            img.to_rgba8().into_raw().hash(&mut h);
+            format!("{prefix}_* pixels {:016x}", h.finish())
+        }
+        Err(_) => format!("{prefix}_* undecodable"),
+    }
 }
 
 fn flat(prefix: &str, v: &J, out: &mut BTreeMap<String, J>) {
@@ -722,6 +747,59 @@ fn settings_from_wandb_variables() {
     expect(&a, "meta|tags|1", json!("b"));
     expect(&a, "meta|group", json!("grp"));
     expect(&a, "meta|job_type", json!("eval"));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn images_image_lists_and_histograms() {
+    let a = check("media", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        let rgb: Vec<u8> = (0..8u32)
+            .flat_map(|y| {
+                (0..16u32).flat_map(move |x| {
+                    (0..3u32).map(move |c| ((x * 7 + y * 13 + c * 29) % 256) as u8)
+                })
+            })
+            .collect();
+        let values: Vec<f64> = (0..1000).map(|i| f64::from(i * 37 % 101) / 10.0).collect();
+        log(&run, vec![("loss", 1.0.into())]);
+        log(
+            &run,
+            vec![
+                (
+                    "img",
+                    labbook::Image::rgb(16, 8, rgb).unwrap().caption("c").into(),
+                ),
+                (
+                    "batch",
+                    Value::from(vec![
+                        labbook::Image::gray(4, 4, vec![0; 16])
+                            .unwrap()
+                            .caption("first"),
+                        labbook::Image::gray(4, 4, vec![200; 16]).unwrap(),
+                    ]),
+                ),
+                (
+                    "hist",
+                    labbook::Histogram::from_f64(values)
+                        .bins(16)
+                        .unwrap()
+                        .into(),
+                ),
+            ],
+        );
+        run.finish().unwrap();
+    });
+    expect(&a, "history|1|img|_type", json!("image-file"));
+    let path = a["history|1|img|path"].as_str().unwrap();
+    assert!(path.starts_with("media/images/img_1_* pixels "), "{path}");
+    expect(&a, "history|1|batch|count", json!(2));
+    assert_eq!(
+        a.keys()
+            .filter(|k| k.starts_with("history|1|hist|bins|"))
+            .count(),
+        17
+    );
 }
 
 /// Blob sizes the Python twin logs too (scenarios.py `block_edges`).

@@ -145,6 +145,20 @@ def block_edges():
     run.finish()
 
 
+def media():
+    run = wandb.init(project="compat")
+    rgb = np.array([[[(x * 7 + y * 13 + c * 29) % 256 for c in range(3)] for x in range(16)] for y in range(8)], dtype=np.uint8)
+    gray = [np.full((4, 4), v, dtype=np.uint8) for v in (0, 200)]
+    values = [(i * 37 % 101) / 10.0 for i in range(1000)]
+    run.log({"loss": 1.0})
+    run.log({
+        "img": wandb.Image(rgb, caption="c"),
+        "batch": [wandb.Image(gray[0], caption="first"), wandb.Image(gray[1])],
+        "hist": wandb.Histogram(values, num_bins=16),
+    })
+    run.finish()
+
+
 SCENARIOS = {name: fn for name, fn in globals().items() if callable(fn) and fn.__module__ == "__main__"}
 
 if __name__ == "__main__":

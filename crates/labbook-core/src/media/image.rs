@@ -343,11 +343,9 @@ pub(crate) fn materialize_list(
         ("count".to_owned(), Value::from(count)),
         ("filenames".to_owned(), Value::List(filenames)),
     ];
-    if captions.iter().any(Option::is_some) {
-        let captions = captions
-            .into_iter()
-            .map(|c| Value::from(c.unwrap_or_default()))
-            .collect();
+    // As the official client: captions when the first image has one, null where one lacks it.
+    if captions.first().is_some_and(Option::is_some) {
+        let captions = captions.into_iter().map(Value::from).collect();
         fields.push(("captions".to_owned(), Value::List(captions)));
     }
     Ok(Value::Map(fields))
@@ -476,7 +474,7 @@ mod tests {
         assert_eq!(v["_type"], "images/separated");
         assert_eq!(v["count"], 2);
         assert_eq!(v["filenames"].as_array().unwrap().len(), 2);
-        assert_eq!(v["captions"], serde_json::json!(["first", ""]));
+        assert_eq!(v["captions"], serde_json::json!(["first", null]));
         assert_eq!(c.written.len(), 2);
     }
 }
