@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use labbook::{Key, Mode, Run, Settings, Value};
+use labbook::{Image, Key, Mode, Run, Settings, Value};
 
 fn keys(n: usize) -> Vec<Key> {
     (0..n)
@@ -125,6 +125,35 @@ fn main() {
     let rep = r.finish().expect("finish");
     report("log, offline, 10 scalars, paced", &h);
     println!("{:<34} blocked {:?} in total", "", rep.blocked);
+
+    // Images: the caller's cost of handing one over (building it is not timed), and
+    // end-to-end images per second (PNG encoding, hashing and writing on the worker).
+    for (side, n) in [(64u32, 2_000u64), (512, 200)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = labbook::init(
+            Settings::new("bench")
+                .dir(dir.path())
+                .quiet(true)
+                .handle_signals(false)
+                .queue_bytes(1 << 30)
+                .env_vars(Vec::<(String, String)>::new())
+                .dotenv_dir(dir.path()),
+        )
+        .expect("init");
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+        let started = Instant::now();
+        for i in 0..n {
+            let pixels: Vec<u8> = (0..side * side * 3).map(|p| (p as u64 + i) as u8).collect();
+            let img = Image::rgb(side, side, pixels).expect("image");
+            let t = Instant::now();
+            r.log([("img", Value::from(img))]).expect("log");
+            h.saturating_record(t.elapsed().as_nanos() as u64);
+        }
+        r.finish().expect("finish");
+        let per_s = n as f64 / started.elapsed().as_secs_f64();
+        report(&format!("log, one {side}x{side} RGB image"), &h);
+        println!("{:<34} {per_s:.0} images/s end to end", "");
+    }
 
     // 10 scalars from 4 threads at once.
     let r = run(tmp.path(), Mode::Offline);
