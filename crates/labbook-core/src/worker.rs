@@ -382,6 +382,7 @@ impl Worker {
             files_dir: &files_dir,
             step,
             written: Vec::new(),
+            config: Vec::new(),
         };
         let mut out = Vec::with_capacity(items.len());
         for (k, v) in items {
@@ -396,6 +397,21 @@ impl Worker {
                     out.push((k, Value::Null));
                 }
             }
+        }
+        if !ctx.config.is_empty() {
+            let update = ctx
+                .config
+                .iter()
+                .map(|(path, v)| proto::ConfigItem {
+                    key: String::new(),
+                    nested_key: path.clone(),
+                    value_json: v.to_json(),
+                })
+                .collect();
+            self.emit(RecordType::Config(proto::ConfigRecord {
+                update,
+                remove: vec![],
+            }));
         }
         if !ctx.written.is_empty() {
             let files = ctx

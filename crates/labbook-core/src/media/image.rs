@@ -376,6 +376,7 @@ mod tests {
             files_dir: dir,
             step: Some(4),
             written: Vec::new(),
+            config: Vec::new(),
         }
     }
 

@@ -61,6 +61,9 @@ pub(crate) struct MediaContext<'a> {
     pub step: Option<u64>,
     /// Paths (relative to `files/`) written, for the FilesRecord before the row.
     pub written: Vec<String>,
+    /// Config entries the values need (class labels, chart panels), as nested keys, e.g.
+    /// `["_wandb", "visualize", "<key>"]`; written as a config record before the row.
+    pub config: Vec<(Vec<String>, Value)>,
 }
 
 /// Replaces every media value inside `value` (top level, in lists and in maps) with its
