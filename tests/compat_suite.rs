@@ -220,6 +220,17 @@ fn media_identity(state: &RunState, path: &str) -> String {
         return format!("missing {path}");
     };
     let prefix = path.rsplit_once('_').map_or(path, |(p, _)| p);
+    if path.ends_with(".json") {
+        // JSON files: the same document, whatever the spacing (serde_json sorts keys).
+        return match serde_json::from_slice::<J>(bytes) {
+            Ok(doc) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                doc.to_string().hash(&mut h);
+                format!("{prefix}_* json {:016x}", h.finish())
+            }
+            Err(_) => format!("{prefix}_* invalid json"),
+        };
+    }
     match image::load_from_memory(bytes) {
         Ok(img) => {
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -799,6 +810,71 @@ fn images_image_lists_and_histograms() {
             .filter(|k| k.starts_with("history|1|hist|bins|"))
             .count(),
         17
+    );
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn an_image_with_boxes_and_masks() {
+    use labbook::{BoundingBox, Boxes, Image, Mask};
+    let a = check("boxes_masks", &[], |root| {
+        let run = labbook::init(settings(root)).unwrap();
+        let pixels: Vec<u8> = (0..16u32)
+            .flat_map(|_y| {
+                (0..16u32)
+                    .flat_map(move |x| (0..3u32).map(move |c| ((x * 16 + c * 80) % 256) as u8))
+            })
+            .collect();
+        let mask: Vec<u8> = (0..16u32)
+            .flat_map(|y| (0..16u32).map(move |x| ((x / 4 + y / 4) % 3) as u8))
+            .collect();
+        let img = Image::rgb(16, 16, pixels)
+            .unwrap()
+            .boxes(
+                "predictions",
+                Boxes::new(vec![
+                    BoundingBox::min_max(0.1, 0.2, 0.4, 0.5)
+                        .class_id(1)
+                        .caption("car")
+                        .score("conf", 0.9),
+                    BoundingBox::middle(8.0, 8.0, 4.0, 6.0).pixels().class_id(2),
+                ])
+                .class_labels([(1, "car"), (2, "person")]),
+            )
+            .unwrap()
+            .mask(
+                "ground_truth",
+                Mask::new(16, 16, mask)
+                    .unwrap()
+                    .class_labels([(0, "bg"), (1, "road"), (2, "car")]),
+            )
+            .unwrap();
+        log(&run, vec![("det", img.into())]);
+        run.finish().unwrap();
+    });
+    assert!(
+        a["history|0|det|boxes|predictions|path"]
+            .as_str()
+            .unwrap()
+            .contains(" json "),
+        "{a:?}"
+    );
+    assert!(
+        a["history|0|det|masks|ground_truth|path"]
+            .as_str()
+            .unwrap()
+            .contains(" pixels "),
+        "{a:?}"
+    );
+    expect(
+        &a,
+        "config|_wandb|bounding_box/class_labels|det_wandb_delimeter_predictions|value|1",
+        json!("car"),
+    );
+    expect(
+        &a,
+        "config|_wandb|mask/class_labels|det_wandb_delimeter_ground_truth|value|2",
+        json!("car"),
     );
 }
 

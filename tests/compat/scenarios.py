@@ -159,6 +159,22 @@ def media():
     run.finish()
 
 
+def boxes_masks():
+    run = wandb.init(project="compat")
+    img = np.array([[[(x * 16 + c * 80) % 256 for c in range(3)] for x in range(16)] for y in range(16)], dtype=np.uint8)
+    mask = np.array([[(x // 4 + y // 4) % 3 for x in range(16)] for y in range(16)], dtype=np.uint8)
+    boxes = {"predictions": {
+        "box_data": [
+            {"position": {"minX": 0.1, "maxX": 0.4, "minY": 0.2, "maxY": 0.5}, "class_id": 1, "box_caption": "car", "scores": {"conf": 0.9}},
+            {"position": {"middle": [8.0, 8.0], "width": 4.0, "height": 6.0}, "domain": "pixel", "class_id": 2},
+        ],
+        "class_labels": {1: "car", 2: "person"},
+    }}
+    masks = {"ground_truth": {"mask_data": mask, "class_labels": {0: "bg", 1: "road", 2: "car"}}}
+    run.log({"det": wandb.Image(img, boxes=boxes, masks=masks)})
+    run.finish()
+
+
 SCENARIOS = {name: fn for name, fn in globals().items() if callable(fn) and fn.__module__ == "__main__"}
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ use image::{ExtendedColorType, ImageEncoder, ImageFormat, ImageReader};
 
 use super::MediaContext;
 use super::files::write_media;
+use super::overlays::{Boxes, Mask};
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -64,6 +65,8 @@ pub struct Image {
     pixels: Pixels,
     caption: Option<String>,
     grouping: Option<i64>,
+    boxes: Vec<(String, Boxes)>,
+    masks: Vec<(String, Mask)>,
 }
 
 fn bad(reason: String) -> Error {
@@ -196,6 +199,8 @@ impl Image {
             pixels,
             caption: None,
             grouping: None,
+            boxes: Vec::new(),
+            masks: Vec::new(),
         }
     }
 
@@ -209,6 +214,30 @@ impl Image {
     pub fn grouping(mut self, n: i64) -> Image {
         self.grouping = Some(n);
         self
+    }
+
+    /// Adds a named set of bounding boxes (`"predictions"`, `"ground_truth"`, ...). Boxes
+    /// outside the image, or of a class without a label, are refused.
+    ///
+    /// ```
+    /// use labbook_core::{BoundingBox, Boxes, Image};
+    /// let img = Image::gray(64, 64, vec![0; 64 * 64])?
+    ///     .boxes("predictions", Boxes::new(vec![BoundingBox::min_max(0.1, 0.1, 0.5, 0.5).class_id(1)]).class_labels([(1, "cat")]))?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn boxes(mut self, name: impl Into<String>, boxes: Boxes) -> Result<Image> {
+        let (w, h) = self.size();
+        boxes.check(w, h)?;
+        self.boxes.push((name.into(), boxes));
+        Ok(self)
+    }
+
+    /// Adds a named segmentation mask of class ids, the size of the image.
+    pub fn mask(mut self, name: impl Into<String>, mask: Mask) -> Result<Image> {
+        let (w, h) = self.size();
+        mask.check(w, h)?;
+        self.masks.push((name.into(), mask));
+        Ok(self)
     }
 
     /// Width and height in pixels.
@@ -311,8 +340,83 @@ impl Image {
         if let Some(g) = self.grouping {
             fields.push(("grouping".to_owned(), Value::from(g)));
         }
+        let (boxes, masks) = overlays(key, &self.boxes, &self.masks, ctx)?;
+        fields.extend(boxes.map(|b| ("boxes".to_owned(), b)));
+        fields.extend(masks.map(|m| ("masks".to_owned(), m)));
         Ok(Value::Map(fields))
     }
+}
+
+/// Writes an image's box sets and masks; returns the `boxes` and `masks` JSON and records
+/// their class labels in the config, as the official client does.
+fn overlays(
+    key: &str,
+    boxes: &[(String, Boxes)],
+    masks: &[(String, Mask)],
+    ctx: &mut MediaContext<'_>,
+) -> std::result::Result<(Option<Value>, Option<Value>), String> {
+    let file_ref = |kind: &str, w: super::files::Written| {
+        Value::map([
+            ("_type", Value::from(kind)),
+            ("path", Value::from(w.path)),
+            ("sha256", Value::from(w.sha256)),
+            ("size", Value::from(w.size)),
+        ])
+    };
+    let labels_entry = |kind: &str, name: &str, labels: Value| {
+        let k = format!("{key}_wandb_delimeter_{name}");
+        (
+            vec!["_wandb".to_owned(), kind.to_owned(), k.clone()],
+            Value::map([
+                ("type", Value::from(kind)),
+                ("key", Value::from(k)),
+                ("value", labels),
+            ]),
+        )
+    };
+    let mut box_fields = Vec::new();
+    for (name, b) in boxes {
+        let w = write_media(
+            ctx.files_dir,
+            "media/metadata/boxes2D",
+            key,
+            ctx.step,
+            "boxes2D.json",
+            b.file_json().as_bytes(),
+        )?;
+        ctx.written.push(w.path.clone());
+        box_fields.push((name.clone(), file_ref("boxes2D", w)));
+        if b.has_labels() {
+            ctx.config.push(labels_entry(
+                "bounding_box/class_labels",
+                name,
+                b.labels_value(),
+            ));
+        }
+    }
+    let mut mask_fields = Vec::new();
+    for (name, m) in masks {
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&m.class_ids, m.width, m.height, ExtendedColorType::L8)
+            .map_err(|e| format!("could not encode a mask: {e}"))?;
+        let w = write_media(
+            ctx.files_dir,
+            "media/images/mask",
+            key,
+            ctx.step,
+            "mask.png",
+            &png,
+        )?;
+        ctx.written.push(w.path.clone());
+        mask_fields.push((name.clone(), file_ref("mask", w)));
+        if m.has_labels() {
+            ctx.config
+                .push(labels_entry("mask/class_labels", name, m.labels_value()));
+        }
+    }
+    let wrap = |f: Vec<(String, Value)>| (!f.is_empty()).then_some(Value::Map(f));
+    Ok((wrap(box_fields), wrap(mask_fields)))
 }
 
 /// Several images under one key: W&B's `images/separated`.
@@ -326,8 +430,12 @@ pub(crate) fn materialize_list(
     let mut captions = Vec::with_capacity(images.len());
     let mut format = "png";
     let count = images.len();
+    let (mut all_boxes, mut all_masks) = (Vec::new(), Vec::new());
     for img in images {
         let caption = img.caption.clone();
+        let (b, m) = overlays(key, &img.boxes, &img.masks, ctx)?;
+        all_boxes.push(b.unwrap_or(Value::Null));
+        all_masks.push(m.unwrap_or(Value::Null));
         let (bytes, f) = img.encode()?;
         format = f;
         let written = write_media(ctx.files_dir, "media/images", key, ctx.step, f, &bytes)?;
@@ -343,6 +451,12 @@ pub(crate) fn materialize_list(
         ("count".to_owned(), Value::from(count)),
         ("filenames".to_owned(), Value::List(filenames)),
     ];
+    if all_masks.iter().any(|m| *m != Value::Null) {
+        fields.push(("all_masks".to_owned(), Value::List(all_masks)));
+    }
+    if all_boxes.iter().any(|b| *b != Value::Null) {
+        fields.push(("all_boxes".to_owned(), Value::List(all_boxes)));
+    }
     // As the official client: captions when the first image has one, null where one lacks it.
     if captions.first().is_some_and(Option::is_some) {
         let captions = captions.into_iter().map(Value::from).collect();

@@ -5,11 +5,13 @@
 mod files;
 mod histogram;
 mod image;
+mod overlays;
 
 use std::path::Path;
 
 pub use histogram::Histogram;
 pub use image::{Image, Layout};
+pub use overlays::{BoundingBox, Boxes, Mask};
 
 use crate::value::Value;
 
