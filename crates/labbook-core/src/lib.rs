@@ -60,7 +60,7 @@ use std::time::Instant;
 pub use config::REDACTED;
 pub use error::{Error, Result};
 pub use key::{Key, MAX_KEY_BYTES};
-pub use media::{BoundingBox, Boxes, Histogram, Image, Layout, Mask, Media};
+pub use media::{Audio, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Video};
 pub use metric::{Goal, Metric, Summary};
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};

@@ -2,16 +2,22 @@
 //! pixels are moved, not copied or encoded) and turned into files and JSON on the worker,
 //! named and placed as the official client does (protocol §4).
 
+mod audio;
 mod files;
 mod histogram;
+mod html;
 mod image;
 mod overlays;
+mod video;
 
 use std::path::Path;
 
+pub use audio::Audio;
 pub use histogram::Histogram;
+pub use html::Html;
 pub use image::{Image, Layout};
 pub use overlays::{BoundingBox, Boxes, Mask};
+pub use video::Video;
 
 use crate::value::Value;
 
@@ -24,6 +30,12 @@ pub enum Media {
     Image(Image),
     /// A histogram (W&B's `histogram`, inline in the row).
     Histogram(Histogram),
+    /// A video (W&B's `video-file`).
+    Video(Video),
+    /// A sound (W&B's `audio-file`).
+    Audio(Audio),
+    /// An HTML page (W&B's `html-file`).
+    Html(Html),
 }
 
 impl Media {
@@ -32,6 +44,8 @@ impl Media {
         match self {
             Media::Image(i) => i.validate(),
             Media::Histogram(h) => h.validate(),
+            Media::Audio(a) => a.validate(),
+            Media::Video(_) | Media::Html(_) => Ok(()),
         }
     }
 
@@ -39,21 +53,23 @@ impl Media {
         match self {
             Media::Image(i) => i.approx_bytes(),
             Media::Histogram(h) => h.approx_bytes(),
+            Media::Video(v) => v.approx_bytes(),
+            Media::Audio(a) => a.approx_bytes(),
+            Media::Html(h) => h.approx_bytes(),
         }
     }
 }
 
-impl From<Image> for Value {
-    fn from(i: Image) -> Value {
-        Value::Media(Box::new(Media::Image(i)))
-    }
+macro_rules! media_value {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Value {
+            fn from(m: $t) -> Value {
+                Value::Media(Box::new(Media::$t(m)))
+            }
+        }
+    )*};
 }
-
-impl From<Histogram> for Value {
-    fn from(h: Histogram) -> Value {
-        Value::Media(Box::new(Media::Histogram(h)))
-    }
-}
+media_value!(Image, Histogram, Video, Audio, Html);
 
 /// Where media of one logged value go, and what they produced.
 pub(crate) struct MediaContext<'a> {
@@ -79,6 +95,9 @@ pub(crate) fn materialize(
         Value::Media(m) => match *m {
             Media::Image(i) => i.materialize(key, ctx),
             Media::Histogram(h) => Ok(h.to_value()),
+            Media::Video(v) => v.materialize(key, ctx),
+            Media::Audio(a) => a.materialize(key, ctx),
+            Media::Html(h) => h.materialize(key, ctx),
         },
         Value::List(items)
             if !items.is_empty()
@@ -91,7 +110,7 @@ pub(crate) fn materialize(
                 .filter_map(|v| match v {
                     Value::Media(m) => match *m {
                         Media::Image(i) => Some(i),
-                        Media::Histogram(_) => None,
+                        _ => None,
                     },
                     _ => None,
                 })
