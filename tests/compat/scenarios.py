@@ -175,6 +175,12 @@ def boxes_masks():
     run.finish()
 
 
+def html():
+    run = wandb.init(project="compat")
+    run.log({"report": wandb.Html("<h1>Validation</h1><p>all good</p>"), "page": wandb.Html("<html><body>x</body></html>")})
+    run.finish()
+
+
 SCENARIOS = {name: fn for name, fn in globals().items() if callable(fn) and fn.__module__ == "__main__"}
 
 if __name__ == "__main__":
