@@ -42,7 +42,10 @@ trap 'rm -rf "$job_dir"' EXIT
 (cd "$job_dir" && cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --example quickstart)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['exit_code']==0, s; print('wandb-core reads the quickstart run:', s['state'], s['step'] + 1, 'steps')"
-phase "quickstart"
+(cd "$job_dir" && cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --example detection)
+"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/wandb/latest-run" \
+    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['val/examples']['_type']=='images/separated', s; print('wandb-core reads the detection run:', s['name'])"
+phase "examples"
 
 echo "== panic = \"abort\": the panic hook closes the run"
 abort_dir="$job_dir/abort"

@@ -368,6 +368,17 @@ fn a_score_placeholder_in_the_name_becomes_the_final_score() {
     assert_eq!(d.runs.len(), 2, "the rename is a second run record");
     assert_eq!(d.runs[1].display_name, "resnet_hmean0.812");
     assert_eq!(d.runs[1].run_id, d.runs[0].run_id);
+
+    // A metric name ending in a digit keeps the number readable.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        settings(tmp.path())
+            .name("m_SCORE_PLACEHOLDER")
+            .score_metrics(["val/f1"]),
+    )
+    .unwrap();
+    run.log([("val/f1", Value::from(0.9021))]).unwrap();
+    assert_eq!(run.finish().unwrap().name, "m_f1-0.902");
 }
 
 #[test]

@@ -711,7 +711,13 @@ impl Worker {
                 let v = summary.iter().find(|(k, _)| k == key)?.1.clone();
                 let x = score_of(&v)?;
                 let short = key.rsplit('/').next().unwrap_or(key);
-                Some(format!("{short}{x:.3}"))
+                // `hmean0.812`, but `f1-0.902` rather than the unreadable `f10.902`.
+                let sep = if short.ends_with(|c: char| c.is_ascii_digit()) {
+                    "-"
+                } else {
+                    ""
+                };
+                Some(format!("{short}{sep}{x:.3}"))
             })
             .collect();
         if score.is_empty() {
