@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use labbook::{Image, Key, Mode, Run, Settings, Value};
+use labbook::{EvalHook, EvalSettings, Image, Key, Mode, Run, Settings, Value};
 
 fn keys(n: usize) -> Vec<Key> {
     (0..n)
@@ -125,6 +125,27 @@ fn main() {
     let rep = r.finish().expect("finish");
     report("log, offline, 10 scalars, paced", &h);
     println!("{:<34} blocked {:?} in total", "", rep.blocked);
+
+    // The evaluation hook on a batch that is fine: a comparison, no pixels.
+    let r = run(tmp.path(), Mode::Offline);
+    let mut hook = EvalHook::new(&r, EvalSettings::default().worst_k(4));
+    hook.start_epoch();
+    // Fill the worst-K with very bad batches so later fine ones are neither logged nor kept.
+    for i in 0..4 {
+        hook.batch(i, &[("recall", 0.0)], Vec::new).expect("batch");
+    }
+    report(
+        "eval hook, batch that does not fire",
+        &measure(calls, |i| {
+            hook.batch(
+                i as usize + 4,
+                &[("recall", 0.95), ("precision", 0.9), ("hmean", 0.92)],
+                || unreachable!("no pixels"),
+            )
+            .expect("batch");
+        }),
+    );
+    r.finish().expect("finish");
 
     // Images: the caller's cost of handing one over (building it is not timed), and
     // end-to-end images per second (PNG encoding, hashing and writing on the worker).

@@ -906,6 +906,42 @@ fn html_pages_arrive_byte_for_byte() {
     assert!(a.contains_key("history|0|report|sha256"));
 }
 
+/// labbook-only: the evaluation hook's keys and images arrive through `wandb sync`.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn problematic_batches_arrive_with_their_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path())).unwrap();
+    let mut hook = labbook::EvalHook::new(&run, labbook::EvalSettings::default());
+    log(&run, vec![("loss", 1.0.into())]);
+    hook.start_epoch();
+    for b in 0..4usize {
+        let recall = if b == 2 { 0.5 } else { 0.9 };
+        hook.batch(
+            b,
+            &[("recall", recall), ("precision", 0.8), ("hmean", 0.6)],
+            || vec![labbook::Image::gray(4, 4, vec![b as u8 * 50; 16]).unwrap(); 2],
+        )
+        .unwrap();
+    }
+    hook.end_epoch().unwrap();
+    log(&run, vec![("loss", 0.5.into())]);
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    let (state, _) = sync(&dir);
+    let a = flatten(&state);
+    expect(&a, "history|1|problematic_batch_2_recall", json!(0.5));
+    expect(&a, "history|1|problematic_batch_2_count", json!(2));
+    expect(&a, "history|1|problematic_batch_2_images|count", json!(2));
+    let file = a["history|1|problematic_batch_2_images|filenames|0"]
+        .as_str()
+        .unwrap();
+    assert!(
+        file.starts_with("media/images/problematic_batch_2_images_1_* pixels "),
+        "{file}"
+    );
+}
+
 /// Blob sizes the Python twin logs too (scenarios.py `block_edges`).
 fn edge_sizes() -> Vec<usize> {
     (0..40)

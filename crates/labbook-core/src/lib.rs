@@ -39,6 +39,7 @@ mod banner;
 mod config;
 mod environment;
 mod error;
+mod eval;
 mod git;
 mod history;
 mod key;
@@ -59,6 +60,7 @@ use std::time::Instant;
 
 pub use config::REDACTED;
 pub use error::{Error, Result};
+pub use eval::{EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
 pub use key::{Key, MAX_KEY_BYTES};
 pub use media::{Audio, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Video};
 pub use metric::{Goal, Metric, Summary};

@@ -1,0 +1,540 @@
+//! Per-batch evaluation hooks: during validation, log the batches the model gets wrong,
+//! with their images, without paying for pixels of the batches that are fine.
+//!
+//! Policies combine: **threshold** logs every batch whose chosen metric is worse than a
+//! threshold (recall below 0.8 by default), **worst-K** keeps the K worst batches of the
+//! epoch and logs them when it ends, and **caps** bound how many batches and images one epoch
+//! may log, so an early epoch where every batch is bad cannot flood memory or storage.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::media::Image;
+use crate::run::Run;
+use crate::value::Value;
+
+/// Whether larger or smaller values of the watched metric are worse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Worse {
+    /// Recall, precision, accuracy: a low value is a problem.
+    Lower,
+    /// Loss, error rate: a high value is a problem.
+    Higher,
+}
+
+/// How problematic batches appear in the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalMode {
+    /// Keys per batch: `problematic_batch_{idx}_images`, `_count`, `_<metric>`.
+    Panels,
+    /// One row of keys per epoch: `problematic_batches/…`, so the dashboard does not grow a
+    /// panel per batch index.
+    Table,
+}
+
+/// What the hook watches and how much it may log. The defaults are W&B users' usual
+/// setup: enabled, recall below 0.8, at most 8 batches of at most 8 images per epoch.
+///
+/// ```
+/// use labbook_core::{EvalSettings, Worse};
+/// let s = EvalSettings::default().metric("loss", Worse::Higher).threshold(Some(2.5)).worst_k(4);
+/// # let _ = s;
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct EvalSettings {
+    /// Whether the hook does anything.
+    pub enabled: bool,
+    /// The metric that decides which batches are problematic.
+    pub metric: String,
+    /// Which direction of the metric is worse.
+    pub worse: Worse,
+    /// Log every batch worse than this (none: threshold policy off).
+    pub threshold: Option<f64>,
+    /// Keep the K worst batches of each epoch and log them at its end (0: off).
+    pub worst_k: usize,
+    /// At most this many batches logged per epoch, all policies together.
+    pub max_batches: usize,
+    /// At most this many images per logged batch.
+    pub max_images: usize,
+    /// Panels per batch, or one table-like row per epoch.
+    pub mode: EvalMode,
+}
+
+impl Default for EvalSettings {
+    fn default() -> EvalSettings {
+        EvalSettings {
+            enabled: true,
+            metric: "recall".into(),
+            worse: Worse::Lower,
+            threshold: Some(0.8),
+            worst_k: 0,
+            max_batches: 8,
+            max_images: 8,
+            mode: EvalMode::Panels,
+        }
+    }
+}
+
+impl EvalSettings {
+    /// Watches `metric`, where `worse` says which direction is a problem.
+    pub fn metric(mut self, metric: impl Into<String>, worse: Worse) -> EvalSettings {
+        self.metric = metric.into();
+        self.worse = worse;
+        self
+    }
+
+    /// The threshold policy: log every batch worse than `t` (`None` turns it off).
+    pub fn threshold(mut self, t: Option<f64>) -> EvalSettings {
+        self.threshold = t;
+        self
+    }
+
+    /// The worst-K policy (0 turns it off).
+    pub fn worst_k(mut self, k: usize) -> EvalSettings {
+        self.worst_k = k;
+        self
+    }
+
+    /// Caps per epoch: batches logged, images per batch.
+    pub fn caps(mut self, max_batches: usize, max_images: usize) -> EvalSettings {
+        self.max_batches = max_batches;
+        self.max_images = max_images;
+        self
+    }
+
+    /// Panels or table mode.
+    pub fn mode(mut self, mode: EvalMode) -> EvalSettings {
+        self.mode = mode;
+        self
+    }
+
+    /// Turns the hook on or off.
+    pub fn enabled(mut self, on: bool) -> EvalSettings {
+        self.enabled = on;
+        self
+    }
+
+    /// The settings under `key` of a run's config (e.g. `eval` in `{"eval": {"threshold":
+    /// 0.7}}`), missing fields at their defaults.
+    ///
+    /// ```
+    /// # use labbook_core::{EvalSettings, Mode, Settings};
+    /// let run = labbook_core::init(Settings::new("p").mode(Mode::Disabled)
+    ///     .config(&serde_json::json!({"eval": {"metric": "hmean", "worst_k": 3}})))?;
+    /// let s = EvalSettings::from_run_config(&run, "eval")?;
+    /// assert_eq!((s.metric.as_str(), s.worst_k), ("hmean", 3));
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn from_run_config(run: &Run, key: &str) -> Result<EvalSettings> {
+        let config: serde_json::Value = run.config_as()?;
+        match config.get(key) {
+            None => Ok(EvalSettings::default()),
+            Some(v) => EvalSettings::deserialize(v).map_err(Error::ConfigType),
+        }
+    }
+
+    /// Applies `LABBOOK_EVAL_{ENABLED,METRIC,WORSE,THRESHOLD,WORST_K,MAX_BATCHES,MAX_IMAGES,MODE}`
+    /// from `vars` (pass `std::env::vars()`); a bad value is an error naming the variable.
+    pub fn with_env(
+        mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<EvalSettings> {
+        for (k, v) in vars {
+            let Some(name) = k.strip_prefix("LABBOOK_EVAL_") else {
+                continue;
+            };
+            let bad = |what: &str| Error::InvalidSetting {
+                name: k.clone(),
+                reason: format!("{v:?} is not {what}"),
+            };
+            let v = v.trim();
+            match name {
+                "ENABLED" => {
+                    self.enabled =
+                        matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+                }
+                "METRIC" => self.metric = v.to_owned(),
+                "WORSE" => {
+                    self.worse = match v {
+                        "lower" => Worse::Lower,
+                        "higher" => Worse::Higher,
+                        _ => return Err(bad("lower or higher")),
+                    }
+                }
+                "THRESHOLD" => {
+                    self.threshold = if v.is_empty() || v == "none" {
+                        None
+                    } else {
+                        Some(v.parse().map_err(|_| bad("a number"))?)
+                    }
+                }
+                "WORST_K" => self.worst_k = v.parse().map_err(|_| bad("a count"))?,
+                "MAX_BATCHES" => self.max_batches = v.parse().map_err(|_| bad("a count"))?,
+                "MAX_IMAGES" => self.max_images = v.parse().map_err(|_| bad("a count"))?,
+                "MODE" => {
+                    self.mode = match v {
+                        "panels" => EvalMode::Panels,
+                        "table" => EvalMode::Table,
+                        _ => return Err(bad("panels or table")),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+
+    fn is_worse(&self, a: f64, b: f64) -> bool {
+        match self.worse {
+            Worse::Lower => a < b,
+            Worse::Higher => a > b,
+        }
+    }
+}
+
+struct Kept {
+    index: usize,
+    metrics: Vec<(String, f64)>,
+    score: f64,
+    images: Vec<Image>,
+}
+
+/// What one epoch's evaluation found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EpochFindings {
+    /// Batches seen.
+    pub batches: usize,
+    /// Batches worse than the threshold.
+    pub below_threshold: usize,
+    /// Batch indices logged, in the order they were logged.
+    pub logged: Vec<usize>,
+    /// Problematic batches not logged because of the caps.
+    pub capped: usize,
+}
+
+/// The hook a validation loop calls once per batch.
+///
+/// ```
+/// use labbook_core::{EvalHook, EvalSettings, Image, Run};
+/// let run = Run::disabled();
+/// let mut hook = EvalHook::new(&run, EvalSettings::default().worst_k(2));
+/// hook.start_epoch();
+/// for (i, recall) in [0.95, 0.42, 0.88].into_iter().enumerate() {
+///     // The closure runs only for batches that get logged: the others cost no pixels.
+///     hook.batch(i, &[("recall", recall), ("precision", 0.9)], || vec![Image::gray(8, 8, vec![0; 64]).unwrap()])?;
+/// }
+/// let found = hook.end_epoch()?;
+/// assert_eq!(found.below_threshold, 1);
+/// # Ok::<(), labbook_core::Error>(())
+/// ```
+pub struct EvalHook {
+    run: Run,
+    s: EvalSettings,
+    epoch: u64,
+    found: EpochFindings,
+    worst: Vec<Kept>,
+    table_rows: Vec<(usize, Vec<(String, f64)>, Vec<Image>)>,
+}
+
+impl EvalHook {
+    /// A hook logging to `run`.
+    pub fn new(run: &Run, settings: EvalSettings) -> EvalHook {
+        EvalHook {
+            run: run.clone(),
+            s: settings,
+            epoch: 0,
+            found: EpochFindings::default(),
+            worst: Vec::new(),
+            table_rows: Vec::new(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &EvalSettings {
+        &self.s
+    }
+
+    /// Starts an epoch: forgets the previous epoch's worst batches and caps.
+    pub fn start_epoch(&mut self) {
+        self.epoch += 1;
+        self.found = EpochFindings::default();
+        self.worst.clear();
+        self.table_rows.clear();
+    }
+
+    /// One validation batch: its index, its metrics (which must include the watched one),
+    /// and a closure giving its images with overlays, called only if the batch is logged or
+    /// kept among the worst. Costs a comparison when the batch is fine.
+    pub fn batch<F>(&mut self, index: usize, metrics: &[(&str, f64)], images: F) -> Result<()>
+    where
+        F: FnOnce() -> Vec<Image>,
+    {
+        if !self.s.enabled {
+            return Ok(());
+        }
+        self.found.batches += 1;
+        let Some(score) = metrics
+            .iter()
+            .find(|(k, _)| *k == self.s.metric)
+            .map(|(_, v)| *v)
+        else {
+            return Err(Error::InvalidValue {
+                key: self.s.metric.clone(),
+                reason: format!(
+                    "batch {index} has no {:?} metric for the evaluation hook",
+                    self.s.metric
+                ),
+            });
+        };
+        let below = self
+            .s
+            .threshold
+            .is_some_and(|t| score.is_nan() || self.s.is_worse(score, t));
+        let worst_slot = self.s.worst_k > 0
+            && (self.worst.len() < self.s.worst_k
+                || self.worst.iter().any(|k| self.s.is_worse(score, k.score)));
+        if below {
+            self.found.below_threshold += 1;
+        }
+        if !below && !worst_slot {
+            return Ok(());
+        }
+        let owned: Vec<(String, f64)> =
+            metrics.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+        if below {
+            if self.found.logged.len() >= self.s.max_batches {
+                self.found.capped += 1;
+                return Ok(());
+            }
+            let imgs = self.take_images(images);
+            self.emit(index, owned, imgs)?;
+            return Ok(());
+        }
+        // Worst-K: keep the batch, evicting the least bad one when full.
+        let imgs = self.take_images(images);
+        if self.worst.len() == self.s.worst_k {
+            let s = &self.s;
+            let least_bad = (0..self.worst.len()).reduce(|a, b| {
+                if s.is_worse(self.worst[a].score, self.worst[b].score) {
+                    b
+                } else {
+                    a
+                }
+            });
+            if let Some(i) = least_bad {
+                self.worst.swap_remove(i);
+            }
+        }
+        self.worst.push(Kept {
+            index,
+            metrics: owned,
+            score,
+            images: imgs,
+        });
+        Ok(())
+    }
+
+    /// Ends the epoch: logs the worst-K batches (within the caps) and, in table mode, the
+    /// epoch's table. Returns what the epoch found.
+    pub fn end_epoch(&mut self) -> Result<EpochFindings> {
+        let mut worst = std::mem::take(&mut self.worst);
+        let s = self.s.clone();
+        worst.sort_by(|a, b| {
+            if s.is_worse(a.score, b.score) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Greater
+            }
+        });
+        for k in worst {
+            if self.found.logged.contains(&k.index) {
+                continue;
+            }
+            if self.found.logged.len() >= self.s.max_batches {
+                self.found.capped += 1;
+                continue;
+            }
+            self.emit(k.index, k.metrics, k.images)?;
+        }
+        if self.s.mode == EvalMode::Table && !self.table_rows.is_empty() {
+            self.log_table()?;
+        }
+        Ok(std::mem::take(&mut self.found))
+    }
+
+    fn take_images<F: FnOnce() -> Vec<Image>>(&self, images: F) -> Vec<Image> {
+        let mut imgs = images();
+        imgs.truncate(self.s.max_images);
+        imgs
+    }
+
+    fn captioned(
+        index: usize,
+        metric: &str,
+        metrics: &[(String, f64)],
+        images: Vec<Image>,
+    ) -> Vec<Image> {
+        let score = metrics
+            .iter()
+            .find(|(k, _)| k == metric)
+            .map_or(f64::NAN, |(_, v)| *v);
+        images
+            .into_iter()
+            .enumerate()
+            .map(|(i, img)| img.caption(format!("batch {index} #{i}: {metric}={score:.3}")))
+            .collect()
+    }
+
+    fn emit(
+        &mut self,
+        index: usize,
+        metrics: Vec<(String, f64)>,
+        images: Vec<Image>,
+    ) -> Result<()> {
+        self.found.logged.push(index);
+        let images = Self::captioned(index, &self.s.metric, &metrics, images);
+        if self.s.mode == EvalMode::Table {
+            self.table_rows.push((index, metrics, images));
+            return Ok(());
+        }
+        let mut row: Vec<(String, Value)> = Vec::with_capacity(metrics.len() + 2);
+        row.push((
+            format!("problematic_batch_{index}_count"),
+            Value::from(images.len()),
+        ));
+        if !images.is_empty() {
+            row.push((
+                format!("problematic_batch_{index}_images"),
+                Value::from(images),
+            ));
+        }
+        for (k, v) in metrics {
+            row.push((format!("problematic_batch_{index}_{k}"), Value::from(v)));
+        }
+        self.run.log_at(self.run.step(), row)
+    }
+
+    /// Table mode: per epoch, one list of images and one value per metric, in the order the
+    /// batches were logged, under fixed `problematic_batches/…` keys.
+    fn log_table(&mut self) -> Result<()> {
+        let rows = std::mem::take(&mut self.table_rows);
+        let mut by_metric: HashMap<String, Vec<Value>> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut indices = Vec::new();
+        let mut images = Vec::new();
+        for (index, metrics, imgs) in rows {
+            indices.push(Value::from(index));
+            for (k, v) in metrics {
+                if !by_metric.contains_key(&k) {
+                    order.push(k.clone());
+                }
+                by_metric.entry(k).or_default().push(Value::from(v));
+            }
+            images.extend(imgs);
+        }
+        let mut row: Vec<(String, Value)> = vec![
+            ("problematic_batches/epoch".into(), Value::from(self.epoch)),
+            ("problematic_batches/index".into(), Value::List(indices)),
+        ];
+        for k in order {
+            let values = by_metric.remove(&k).unwrap_or_default();
+            row.push((format!("problematic_batches/{k}"), Value::List(values)));
+        }
+        if !images.is_empty() {
+            row.push(("problematic_batches/images".into(), Value::from(images)));
+        }
+        self.run.log_at(self.run.step(), row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img() -> Vec<Image> {
+        vec![Image::gray(2, 2, vec![0; 4]).unwrap(); 3]
+    }
+
+    #[test]
+    fn fine_batches_never_build_images() {
+        let mut hook = EvalHook::new(&Run::disabled(), EvalSettings::default());
+        hook.start_epoch();
+        for i in 0..100 {
+            hook.batch(i, &[("recall", 0.95)], || panic!("pixels for a fine batch"))
+                .unwrap();
+        }
+        let f = hook.end_epoch().unwrap();
+        assert_eq!((f.batches, f.below_threshold, f.logged.len()), (100, 0, 0));
+    }
+
+    #[test]
+    fn threshold_logs_below_and_caps_the_rest() {
+        let mut hook = EvalHook::new(&Run::disabled(), EvalSettings::default().caps(2, 1));
+        hook.start_epoch();
+        for (i, r) in [0.9, 0.5, 0.7, 0.1, 0.85].into_iter().enumerate() {
+            hook.batch(i, &[("recall", r)], img).unwrap();
+        }
+        let f = hook.end_epoch().unwrap();
+        assert_eq!(f.below_threshold, 3);
+        assert_eq!(f.logged, vec![1, 2]);
+        assert_eq!(f.capped, 1);
+    }
+
+    #[test]
+    fn worst_k_keeps_the_k_worst_and_logs_them_worst_first() {
+        let s = EvalSettings::default()
+            .threshold(None)
+            .worst_k(2)
+            .metric("loss", Worse::Higher);
+        let mut hook = EvalHook::new(&Run::disabled(), s);
+        hook.start_epoch();
+        let mut built = 0;
+        for (i, l) in [1.0, 5.0, 2.0, 9.0, 0.5].into_iter().enumerate() {
+            hook.batch(i, &[("loss", l)], || {
+                built += 1;
+                img()
+            })
+            .unwrap();
+        }
+        let f = hook.end_epoch().unwrap();
+        assert_eq!(f.logged, vec![3, 1]);
+        assert_eq!(
+            built, 4,
+            "only batches that entered the worst-K built images (not the 0.5)"
+        );
+    }
+
+    #[test]
+    fn a_missing_metric_is_an_error_naming_it() {
+        let mut hook = EvalHook::new(&Run::disabled(), EvalSettings::default());
+        hook.start_epoch();
+        let e = hook.batch(0, &[("precision", 0.5)], Vec::new).unwrap_err();
+        assert!(e.to_string().contains("no \"recall\" metric"), "{e}");
+    }
+
+    #[test]
+    fn settings_come_from_the_environment() {
+        let s = EvalSettings::default()
+            .with_env([
+                ("LABBOOK_EVAL_METRIC".to_owned(), "hmean".to_owned()),
+                ("LABBOOK_EVAL_THRESHOLD".to_owned(), "0.6".to_owned()),
+                ("LABBOOK_EVAL_WORST_K".to_owned(), "3".to_owned()),
+                ("LABBOOK_EVAL_MODE".to_owned(), "table".to_owned()),
+                ("OTHER".to_owned(), "x".to_owned()),
+            ])
+            .unwrap();
+        assert_eq!(
+            (s.metric.as_str(), s.threshold, s.worst_k, s.mode),
+            ("hmean", Some(0.6), 3, EvalMode::Table)
+        );
+        let e = EvalSettings::default()
+            .with_env([("LABBOOK_EVAL_THRESHOLD".to_owned(), "high".to_owned())])
+            .unwrap_err();
+        assert!(e.to_string().contains("LABBOOK_EVAL_THRESHOLD"), "{e}");
+    }
+}
