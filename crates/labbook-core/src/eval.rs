@@ -238,7 +238,7 @@ pub struct EvalHook {
     epoch: u64,
     found: EpochFindings,
     worst: Vec<Kept>,
-    table_rows: Vec<(usize, Vec<(String, f64)>, Vec<Image>)>,
+    table_rows: Vec<Kept>,
 }
 
 impl EvalHook {
@@ -399,7 +399,7 @@ impl EvalHook {
         self.found.logged.push(index);
         let images = Self::captioned(index, &self.s.metric, &metrics, images);
         if self.s.mode == EvalMode::Table {
-            self.table_rows.push((index, metrics, images));
+            self.table_rows.push(Kept { index, metrics, score: f64::NAN, images });
             return Ok(());
         }
         let mut row: Vec<(String, Value)> = Vec::with_capacity(metrics.len() + 2);
@@ -427,7 +427,7 @@ impl EvalHook {
         let mut order: Vec<String> = Vec::new();
         let mut indices = Vec::new();
         let mut images = Vec::new();
-        for (index, metrics, imgs) in rows {
+        for Kept { index, metrics, images: imgs, .. } in rows {
             indices.push(Value::from(index));
             for (k, v) in metrics {
                 if !by_metric.contains_key(&k) {
