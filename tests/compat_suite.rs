@@ -45,6 +45,8 @@ fn settings(root: &Path) -> Settings {
         .handle_signals(false)
         .env_vars(Vec::<(String, String)>::new())
         .dotenv_dir(root)
+        .system_metrics(false)
+        .console(labbook::Console::Off)
 }
 
 fn only_run_dir(root: &Path) -> PathBuf {
@@ -712,6 +714,8 @@ fn settings_from_wandb_variables() {
                 .quiet(true)
                 .handle_signals(false)
                 .dotenv_dir(root)
+                .system_metrics(false)
+                .console(labbook::Console::Off)
                 .env_vars(ENV.iter().copied()),
         )
         .unwrap();
