@@ -296,3 +296,63 @@ fn console_capture_tees_stdout_and_stderr_into_the_run() {
     let second = read_run(&only_run_dir(&tmp.path().join("second")));
     assert!(second.output.is_empty(), "{:?}", second.output);
 }
+
+/// A run with system metrics and console lines, for the official tools.
+fn stats_and_console_run(root: &Path) -> std::path::PathBuf {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let run = labbook::init(
+        settings(root)
+            .system_metrics(true)
+            .stats_interval(Duration::from_millis(100)),
+    )
+    .unwrap();
+    let subscriber = tracing_subscriber::registry().with(labbook::tracing_layer(&run));
+    tracing::subscriber::with_default(subscriber, || {
+        for epoch in 0..3 {
+            run.log([("loss", Value::from(1.0 / (epoch + 1) as f64))])
+                .unwrap();
+            tracing::info!(epoch, "epoch done");
+            std::thread::sleep(Duration::from_millis(120));
+        }
+    });
+    run.finish().unwrap();
+    only_run_dir(root)
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn wandb_leet_inspect_reads_stats_and_console_lines() {
+    let venv = std::env::var("LABBOOK_WANDB_VENV")
+        .expect("LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = stats_and_console_run(tmp.path());
+    assert!(!read_run(&dir).stats.is_empty());
+    let out = Command::new(Path::new(&venv).join("bin/wandb"))
+        .args(["leet", "inspect", "--summary", "--json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(s["state"], "finished", "{s}");
+    assert!(
+        text.contains("epoch done"),
+        "console lines in the summary: {s}"
+    );
+    let out = Command::new(Path::new(&venv).join("bin/wandb"))
+        .args(["leet", "inspect", "--json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let records = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        records.contains("proc.memory.rssMB"),
+        "stats records are read"
+    );
+}

@@ -277,9 +277,33 @@ mod tests {
     }
 
     #[test]
-    fn no_driver_gives_no_source_and_no_panic() {
-        // This machine has no NVIDIA driver; on one that has, there is a source.
-        let _ = open_default();
+    fn no_driver_gives_no_source_one_info_line_and_no_panic() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tracing_subscriber::layer::SubscriberExt as _;
+        static INFO: AtomicUsize = AtomicUsize::new(0);
+        static OTHER: AtomicUsize = AtomicUsize::new(0);
+        struct Count;
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+            fn on_event(
+                &self,
+                e: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if *e.metadata().level() == tracing::Level::INFO {
+                    INFO.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    OTHER.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        let subscriber = tracing_subscriber::registry().with(Count);
+        let source = tracing::subscriber::with_default(subscriber, open_default);
+        if nvml_wrapper::Nvml::init().is_err() {
+            // This machine (no NVIDIA driver): no source, one info line, nothing louder.
+            assert!(source.is_none());
+            assert_eq!(INFO.load(Ordering::SeqCst), 1);
+            assert_eq!(OTHER.load(Ordering::SeqCst), 0);
+        }
     }
 
     #[test]

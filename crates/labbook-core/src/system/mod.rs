@@ -129,10 +129,7 @@ impl System {
             console::Capture::start(sink.clone())
         };
         let sampler = if s.system_metrics {
-            let gpu = match &s.gpu_source {
-                Some(f) => Some(f.make()),
-                None => None,
-            };
+            let gpu = s.gpu_source.as_ref().map(GpuFactory::make);
             sampler::Sampler::start(sink.clone(), s.stats_interval, gpu)
         } else {
             None
