@@ -3,7 +3,9 @@
 //!
 //! `cargo bench --bench log_latency` prints p50/p99/p99.9/max for `log` with 1, 10 and 100
 //! scalars from one thread, 10 scalars from 4 threads, Disabled mode, and the floor: pushing
-//! a 10-value row into a bounded channel. Set `LABBOOK_BENCH_CALLS` to change the number of
+//! a 10-value row into a bounded channel; and the paced 10-scalar loop with system metrics
+//! sampled every 100 ms and console capture on, against both off (3 interleaved rounds).
+//! Set `LABBOOK_BENCH_CALLS` to change the number of
 //! measured calls per case (default 1,000,000).
 
 use std::sync::{Arc, Barrier};
@@ -25,8 +27,21 @@ fn row(keys: &[Key], x: f64) -> impl Iterator<Item = (Key, Value)> + '_ {
 }
 
 fn run(dir: &std::path::Path, mode: Mode) -> Run {
+    run_with(dir, mode, false)
+}
+
+/// `system`: system metrics every 100 ms and console capture; otherwise both off.
+fn run_with(dir: &std::path::Path, mode: Mode, system: bool) -> Run {
+    let console = if system {
+        labbook::Console::Redirect
+    } else {
+        labbook::Console::Off
+    };
     labbook::init(
         Settings::new("bench")
+            .system_metrics(system)
+            .stats_interval(std::time::Duration::from_millis(100))
+            .console(console)
             .dir(dir)
             .mode(mode)
             .quiet(true)
@@ -195,4 +210,37 @@ fn main() {
     let rep = r.finish().expect("finish");
     report("log, offline, 10 scalars, 4 threads", &all);
     println!("{:<34} blocked {:?} in total", "", rep.blocked);
+
+    // System metrics every 100 ms and console capture on, against both off: the same paced
+    // loop, interleaved so drift of the machine hits both alike.
+    for round in 1..=3 {
+        for system in [false, true] {
+            let r = run_with(tmp.path(), Mode::Offline, system);
+            let h = paced(&r, &k10, calls / 10);
+            let rep = r.finish().expect("finish");
+            let name = if system {
+                "paced 10, stats 100ms + console"
+            } else {
+                "paced 10, stats + console off"
+            };
+            report(&format!("{name} r{round}"), &h);
+            println!("{:<34} blocked {:?} in total", "", rep.blocked);
+        }
+    }
+}
+
+/// 10 scalars every 20 µs, timed per call.
+fn paced(r: &Run, k: &[Key], calls: u64) -> Histogram<u64> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let mut next = Instant::now();
+    for i in 0..calls {
+        while Instant::now() < next {
+            std::hint::spin_loop();
+        }
+        next += std::time::Duration::from_micros(20);
+        let t = Instant::now();
+        r.log(row(k, i as f64)).expect("log");
+        h.saturating_record(t.elapsed().as_nanos() as u64);
+    }
+    h
 }

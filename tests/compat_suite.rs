@@ -45,6 +45,8 @@ fn settings(root: &Path) -> Settings {
         .handle_signals(false)
         .env_vars(Vec::<(String, String)>::new())
         .dotenv_dir(root)
+        .system_metrics(false)
+        .console(labbook::Console::Off)
 }
 
 fn only_run_dir(root: &Path) -> PathBuf {
@@ -751,6 +753,8 @@ fn settings_from_wandb_variables() {
                 .quiet(true)
                 .handle_signals(false)
                 .dotenv_dir(root)
+                .system_metrics(false)
+                .console(labbook::Console::Off)
                 .env_vars(ENV.iter().copied()),
         )
         .unwrap();
@@ -1121,4 +1125,41 @@ fn a_crashed_run_uploads_every_flushed_row_and_is_marked_failed() {
     let (state, _) = sync(&crashed);
     assert_eq!(state.history.len(), 1000);
     assert_eq!(state.exit_code, Some(1));
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn system_metrics_and_console_lines_are_uploaded_by_wandb_sync() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        settings(tmp.path())
+            .system_metrics(true)
+            .stats_interval(std::time::Duration::from_millis(100)),
+    )
+    .unwrap();
+    let subscriber = tracing_subscriber::registry().with(labbook::tracing_layer(&run));
+    tracing::subscriber::with_default(subscriber, || {
+        for epoch in 0..3 {
+            log(&run, vec![("loss", Value::from(1.0 / (epoch + 1) as f64))]);
+            tracing::info!(epoch, "epoch done");
+            std::thread::sleep(std::time::Duration::from_millis(120));
+        }
+    });
+    run.finish().unwrap();
+    let (state, printed) = sync(&only_run_dir(tmp.path()));
+    assert!(!state.events.is_empty(), "no wandb-events lines: {printed}");
+    let line = state.events.last().unwrap().json.as_ref().unwrap();
+    for key in [
+        "system.proc.memory.rssMB",
+        "system.memory_percent",
+        "system.cpu",
+    ] {
+        assert!(line.get(key).is_some(), "{key} missing from {line}");
+    }
+    assert!(
+        state.output.iter().any(|l| l.contains("epoch done")),
+        "output.log lines: {:?}",
+        state.output
+    );
 }

@@ -473,6 +473,8 @@ fn settings_come_from_wandb_variables() {
                 ("WANDB_RUN_GROUP", "grp"),
                 ("WANDB_JOB_TYPE", "eval"),
                 ("WANDB_NOTES", "notes"),
+                ("WANDB_CONSOLE", "off"),
+                ("WANDB_X_DISABLE_STATS", "true"),
             ]),
     )
     .unwrap();

@@ -27,6 +27,12 @@ pub struct RunData {
     pub alerts: Vec<proto::AlertRecord>,
     pub files: Vec<proto::FilesItem>,
     pub preempted: bool,
+    /// Every system-metrics record, in order.
+    pub stats: Vec<proto::StatsRecord>,
+    /// Every console record, in order.
+    pub output: Vec<proto::OutputRawRecord>,
+    /// Every environment record, in order.
+    pub environments: Vec<proto::EnvironmentRecord>,
 }
 
 impl RunData {
@@ -79,6 +85,9 @@ pub fn read_run(dir: &Path) -> RunData {
         alerts: vec![],
         files: vec![],
         preempted: false,
+        stats: vec![],
+        output: vec![],
+        environments: vec![],
     };
     for (i, r) in contents.records.iter().enumerate() {
         assert_eq!(r.num, i as i64 + 1, "records are numbered from 1");
@@ -122,6 +131,9 @@ pub fn read_run(dir: &Path) -> RunData {
             Some(RecordType::Alert(a)) => d.alerts.push(a),
             Some(RecordType::Files(f)) => d.files.extend(f.files),
             Some(RecordType::Preempting(_)) => d.preempted = true,
+            Some(RecordType::Stats(s)) => d.stats.push(s),
+            Some(RecordType::OutputRaw(o)) => d.output.push(o),
+            Some(RecordType::Environment(e)) => d.environments.push(e),
             _ => {}
         }
     }
@@ -150,12 +162,15 @@ pub fn only_run_dir(root: &Path) -> PathBuf {
     dirs.into_iter().next().unwrap()
 }
 
-/// Settings for a test run in `dir`: quiet, no signal handling, no process environment.
+/// Settings for a test run in `dir`: quiet, no signal handling, no process environment,
+/// no system metrics and no console capture (tests that want them turn them on).
 pub fn settings(dir: &Path) -> labbook::Settings {
     labbook::Settings::new("tests")
         .dir(dir)
         .quiet(true)
         .handle_signals(false)
+        .system_metrics(false)
+        .console(labbook::Console::Off)
         .env_vars(Vec::<(String, String)>::new())
         .dotenv_dir(dir)
 }

@@ -2,7 +2,6 @@
 //! toolchain, and the program's `Cargo.lock` as its requirements file. Collected on the
 //! worker thread so `init` stays fast.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::git::{self, GitInfo};
@@ -60,7 +59,7 @@ pub(crate) fn environment_record(
             .unwrap_or_default(),
         cpu_count: physical,
         cpu_count_logical: logical,
-        disk: HashMap::new(),
+        disk: root_disk().into_iter().collect(),
         memory,
         cpu: Some(proto::CpuInfo {
             count: physical,
@@ -74,7 +73,25 @@ pub(crate) fn environment_record(
             })
             .collect(),
         writer_id: writer_id.to_owned(),
+        ..Default::default()
     }
+}
+
+/// Total and used bytes of the filesystem at `/`, keyed `/` as in W&B's metadata.
+fn root_disk() -> Option<(String, proto::DiskInfo)> {
+    let path = c"/";
+    // SAFETY: statvfs fills the zeroed struct it is given.
+    let st = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut st) != 0 {
+            return None;
+        }
+        st
+    };
+    let frsize = st.f_frsize as u64;
+    let total = st.f_blocks as u64 * frsize;
+    let used = total.saturating_sub(st.f_bfree as u64 * frsize);
+    Some(("/".into(), proto::DiskInfo { total, used }))
 }
 
 /// `Linux-<kernel release>-<arch>`, in the shape of Python's `platform.platform()`.

@@ -399,7 +399,12 @@ impl EvalHook {
         self.found.logged.push(index);
         let images = Self::captioned(index, &self.s.metric, &metrics, images);
         if self.s.mode == EvalMode::Table {
-            self.table_rows.push(Kept { index, metrics, score: f64::NAN, images });
+            self.table_rows.push(Kept {
+                index,
+                metrics,
+                score: f64::NAN,
+                images,
+            });
             return Ok(());
         }
         let mut row: Vec<(String, Value)> = Vec::with_capacity(metrics.len() + 2);
@@ -427,7 +432,13 @@ impl EvalHook {
         let mut order: Vec<String> = Vec::new();
         let mut indices = Vec::new();
         let mut images = Vec::new();
-        for Kept { index, metrics, images: imgs, .. } in rows {
+        for Kept {
+            index,
+            metrics,
+            images: imgs,
+            ..
+        } in rows
+        {
             indices.push(Value::from(index));
             for (k, v) in metrics {
                 if !by_metric.contains_key(&k) {

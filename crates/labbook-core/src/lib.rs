@@ -52,6 +52,7 @@ mod run;
 mod settings;
 mod store;
 mod summary;
+mod system;
 pub mod wire;
 mod worker;
 
@@ -67,6 +68,7 @@ pub use metric::{Goal, Metric, Summary};
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};
 pub use settings::{Backpressure, Console, Mode, OnError, SCORE_PLACEHOLDER, Settings};
+pub use system::{GpuInfo, GpuSample, GpuSource, NvmlSource, RunLayer, tracing_layer};
 pub use value::Value;
 pub use worker::SavePolicy;
 
@@ -119,12 +121,15 @@ fn start(settings: Settings) -> Result<Run> {
     }
     let shared = Arc::new(worker::Shared::new(s.queue_bytes));
     let parts_dir = dir.clone();
+    let sink = system::Sink::new(&shared);
+    let system = system::System::start(&s, sink.clone(), dir.files.clone());
     let start = worker::Start {
         settings: s.clone(),
         dir,
         file,
         started,
         started_unix,
+        system: Some(system),
     };
     let worker_shared = shared.clone();
     let handle = std::thread::Builder::new()
@@ -155,5 +160,6 @@ fn start(settings: Settings) -> Result<Run> {
         finish_timeout: s.finish_timeout,
         quiet: s.quiet,
         started,
+        sink,
     }))
 }

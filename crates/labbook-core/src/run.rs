@@ -105,6 +105,7 @@ pub(crate) struct Inner {
     quiet: bool,
     started: Instant,
     warned_failure: AtomicBool,
+    sink: crate::system::Sink,
 }
 
 /// What `Run::active` needs from `init`.
@@ -123,6 +124,7 @@ pub(crate) struct ActiveParts {
     pub finish_timeout: Duration,
     pub quiet: bool,
     pub started: Instant,
+    pub sink: crate::system::Sink,
 }
 
 impl Run {
@@ -164,10 +166,19 @@ impl Run {
             quiet: p.quiet,
             started: p.started,
             warned_failure: AtomicBool::new(false),
+            sink: p.sink,
         });
         lifecycle::register(&inner);
         Run {
             kind: Kind::Active(inner),
+        }
+    }
+
+    /// Where the tracing layer sends console lines (`None` for a disabled run).
+    pub(crate) fn sink(&self) -> Option<crate::system::Sink> {
+        match &self.kind {
+            Kind::Disabled(_) => None,
+            Kind::Active(i) => Some(i.sink.clone()),
         }
     }
 

@@ -101,6 +101,9 @@ pub struct Settings {
     features: Vec<String>,
     env_vars: Option<HashMap<String, String>>,
     dotenv_dir: Option<PathBuf>,
+    system_metrics: Option<bool>,
+    stats_interval: Option<Duration>,
+    gpu_source: Option<crate::system::GpuFactory>,
 }
 
 impl Default for Settings {
@@ -132,6 +135,9 @@ impl Default for Settings {
             features: Vec::new(),
             env_vars: None,
             dotenv_dir: None,
+            system_metrics: None,
+            stats_interval: None,
+            gpu_source: None,
         }
     }
 }
@@ -312,6 +318,45 @@ impl Settings {
         self
     }
 
+    /// Whether a `labbook-sampler` thread records system metrics (CPU, memory, disk,
+    /// network, process, NVIDIA GPUs) every [`Settings::stats_interval`]. Default on;
+    /// `WANDB_X_DISABLE_STATS=true` (or `WANDB__DISABLE_STATS`) turns it off.
+    ///
+    /// ```
+    /// let s = labbook_core::Settings::new("p").system_metrics(false);
+    /// # let _ = s;
+    /// ```
+    pub fn system_metrics(mut self, on: bool) -> Settings {
+        self.system_metrics = Some(on);
+        self
+    }
+
+    /// How often system metrics are sampled (default 15 s as the official client, at
+    /// least 100 ms). Also `WANDB_X_STATS_SAMPLING_INTERVAL` / `WANDB__STATS_SAMPLING_INTERVAL`
+    /// in seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = labbook_core::Settings::new("p").stats_interval(Duration::from_secs(5));
+    /// # let _ = s;
+    /// ```
+    pub fn stats_interval(mut self, every: Duration) -> Settings {
+        self.stats_interval = Some(every.max(MIN_STATS_INTERVAL));
+        self
+    }
+
+    /// Reads GPU figures from `source` instead of NVML (tests, or another vendor). Each
+    /// run started from these settings samples its own clone.
+    pub fn gpu_source<G>(mut self, source: G) -> Settings
+    where
+        G: crate::system::GpuSource + Clone + Sync + 'static,
+    {
+        self.gpu_source = Some(crate::system::GpuFactory(std::sync::Arc::new(
+            move || -> Box<dyn crate::system::GpuSource> { Box::new(source.clone()) },
+        )));
+        self
+    }
+
     /// Records enabled cargo features of the program in the run metadata (the `labbook`
     /// facade does this for its own features).
     #[doc(hidden)]
@@ -399,6 +444,20 @@ impl Settings {
                 },
             },
         };
+        let system_metrics = match self.system_metrics {
+            Some(on) => on,
+            None => {
+                let off = match env.flag("WANDB_X_DISABLE_STATS")? {
+                    Some(f) => Some(f),
+                    None => env.flag("WANDB__DISABLE_STATS")?,
+                };
+                !off.unwrap_or(false)
+            }
+        };
+        let stats_interval = match self.stats_interval {
+            Some(d) => d,
+            None => stats_interval_from_env(&env)?,
+        };
         let disable_git = match self.disable_git {
             Some(d) => d,
             None => env.flag("WANDB_DISABLE_GIT")?.unwrap_or(false),
@@ -436,6 +495,9 @@ impl Settings {
             sweep_id,
             quiet,
             console,
+            system_metrics,
+            stats_interval,
+            gpu_source: self.gpu_source.clone(),
             disable_git,
             config: config_items,
             config_warnings,
@@ -467,8 +529,10 @@ pub(crate) struct Resolved {
     pub job_type: String,
     pub sweep_id: String,
     pub quiet: bool,
-    #[allow(dead_code)] // read by console capture (issue 7)
     pub console: Console,
+    pub system_metrics: bool,
+    pub stats_interval: Duration,
+    pub gpu_source: Option<crate::system::GpuFactory>,
     pub disable_git: bool,
     pub config: Vec<(String, Value)>,
     pub config_warnings: Vec<String>,
@@ -481,6 +545,30 @@ pub(crate) struct Resolved {
     pub flush_interval: Duration,
     pub finish_timeout: Duration,
     pub features: Vec<String>,
+}
+
+/// The shortest sampling interval of system metrics.
+const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `WANDB_X_STATS_SAMPLING_INTERVAL` or `WANDB__STATS_SAMPLING_INTERVAL` (seconds), else 15 s.
+fn stats_interval_from_env(env: &Env) -> Result<Duration> {
+    for var in [
+        "WANDB_X_STATS_SAMPLING_INTERVAL",
+        "WANDB__STATS_SAMPLING_INTERVAL",
+    ] {
+        if let Some(v) = env.get(var).filter(|v| !v.trim().is_empty()) {
+            return match v.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs > 0.0 => {
+                    Ok(Duration::from_secs_f64(secs).max(MIN_STATS_INTERVAL))
+                }
+                _ => Err(Error::InvalidSetting {
+                    name: var.into(),
+                    reason: format!("{v:?} is not a positive number of seconds"),
+                }),
+            };
+        }
+    }
+    Ok(Duration::from_secs(15))
 }
 
 fn resolve_mode(s: &Settings, env: &Env) -> Result<Mode> {

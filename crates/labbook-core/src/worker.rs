@@ -63,6 +63,8 @@ pub(crate) enum Msg {
         policy: SavePolicy,
     },
     Flush(Sender<()>),
+    /// From the sampler, the console readers or the tracing layer.
+    System(crate::system::SysMsg),
     Finish {
         exit_code: i32,
         preempted: bool,
@@ -189,6 +191,7 @@ pub(crate) struct Start {
     pub file: File,
     pub started: Instant,
     pub started_unix: f64,
+    pub system: Option<crate::system::System>,
 }
 
 /// How often an idle worker looks at the queue. Senders never wake it for rows.
@@ -228,6 +231,7 @@ pub(crate) struct Worker {
     started: Instant,
     started_unix: f64,
     dirty: bool,
+    system: Option<crate::system::System>,
 }
 
 impl Worker {
@@ -266,6 +270,7 @@ impl Worker {
             started: start.started,
             started_unix: start.started_unix,
             dirty: true,
+            system: start.system,
         }
     }
 
@@ -357,11 +362,20 @@ impl Worker {
                 let _ = reply.send(());
                 false
             }
+            Msg::System(m) => {
+                if let Some(system) = &mut self.system
+                    && let Some(r) = system.record(m, self.env_record.as_mut())
+                {
+                    self.emit(r);
+                }
+                false
+            }
             Msg::Finish {
                 exit_code,
                 preempted,
                 reply,
             } => {
+                self.stop_system();
                 let report = self.finish(exit_code, preempted);
                 let _ = reply.send(report);
                 true
@@ -426,6 +440,18 @@ impl Worker {
             self.emit(RecordType::Files(proto::FilesRecord { files }));
         }
         out
+    }
+
+    /// Stops the sampler and console capture, then writes what they sent before.
+    fn stop_system(&mut self) {
+        if let Some(mut system) = self.system.take() {
+            system.stop();
+            self.system = Some(system);
+            // Only the stopped threads sent after the finish entry.
+            while let Some(env) = self.shared.queue.pop() {
+                self.handle(env);
+            }
+        }
     }
 
     fn stamp(&self, at: Instant) -> Stamp {
@@ -822,6 +848,7 @@ fn metadata_json(e: &proto::EnvironmentRecord) -> String {
     if !e.slurm.is_empty() {
         m["slurm"] = serde_json::json!(e.slurm);
     }
+    crate::system::metadata_json(e, &mut m);
     serde_json::to_string_pretty(&m).unwrap_or_default()
 }
 

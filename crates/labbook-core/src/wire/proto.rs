@@ -330,12 +330,21 @@ pub struct EnvironmentRecord {
     pub cpu_count: u32,
     #[prost(uint32, tag = "17")]
     pub cpu_count_logical: u32,
+    /// `gpu` in the JSON form: the first GPU's name.
+    #[prost(string, tag = "18")]
+    pub gpu_type: String,
+    #[prost(uint32, tag = "19")]
+    pub gpu_count: u32,
     #[prost(map = "string, message", tag = "20")]
     pub disk: std::collections::HashMap<String, DiskInfo>,
     #[prost(message, optional, tag = "21")]
     pub memory: Option<MemoryInfo>,
     #[prost(message, optional, tag = "22")]
     pub cpu: Option<CpuInfo>,
+    #[prost(message, repeated, tag = "24")]
+    pub gpu_nvidia: Vec<GpuNvidiaInfo>,
+    #[prost(string, tag = "25")]
+    pub cuda_version: String,
     #[prost(map = "string, string", tag = "27")]
     pub slurm: std::collections::HashMap<String, String>,
     #[prost(string, tag = "199")]
@@ -348,6 +357,20 @@ pub struct DiskInfo {
     pub total: u64,
     #[prost(uint64, tag = "2")]
     pub used: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GpuNvidiaInfo {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(uint64, tag = "2")]
+    pub memory_total: u64,
+    #[prost(uint32, tag = "3")]
+    pub cuda_cores: u32,
+    #[prost(string, tag = "4")]
+    pub architecture: String,
+    #[prost(string, tag = "5")]
+    pub uuid: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
