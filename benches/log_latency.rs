@@ -141,25 +141,34 @@ fn main() {
     report("log, offline, 10 scalars, paced", &h);
     println!("{:<34} blocked {:?} in total", "", rep.blocked);
 
-    // The evaluation hook on a batch that is fine: a comparison, no pixels.
+    // The evaluation hook on a batch that is fine: a comparison, no pixels. Once with the
+    // default threshold policy, once with a full worst-K (its first K batches of an epoch
+    // are always candidates, so it is filled first).
     let r = run(tmp.path(), Mode::Offline);
-    let mut hook = EvalHook::new(&r, EvalSettings::default().worst_k(4));
-    hook.start_epoch();
-    // Fill the worst-K with very bad batches so later fine ones are neither logged nor kept.
-    for i in 0..4 {
-        hook.batch(i, &[("recall", 0.0)], Vec::new).expect("batch");
+    for (name, settings) in [
+        ("eval hook, fine batch, threshold", EvalSettings::default()),
+        (
+            "eval hook, fine batch, full worst-K",
+            EvalSettings::default().threshold(None).worst_k(4),
+        ),
+    ] {
+        let mut hook = EvalHook::new(&r, settings);
+        hook.start_epoch();
+        for i in 0..4 {
+            hook.batch(i, &[("recall", 0.0)], Vec::new).expect("batch");
+        }
+        report(
+            name,
+            &measure(calls, |i| {
+                hook.batch(
+                    i as usize + 4,
+                    &[("recall", 0.95), ("precision", 0.9), ("hmean", 0.92)],
+                    || unreachable!("no pixels"),
+                )
+                .expect("batch");
+            }),
+        );
     }
-    report(
-        "eval hook, batch that does not fire",
-        &measure(calls, |i| {
-            hook.batch(
-                i as usize + 4,
-                &[("recall", 0.95), ("precision", 0.9), ("hmean", 0.92)],
-                || unreachable!("no pixels"),
-            )
-            .expect("batch");
-        }),
-    );
     r.finish().expect("finish");
 
     // Images: the caller's cost of handing one over (building it is not timed), and
