@@ -45,6 +45,11 @@ def main():
         for q in ("p50", "p99", "p999", "max"):
             row(f"`log` of 10 scalars, {label}: {q.replace('p999', 'p99.9')}", wl, f"{q}_ns", fmt_ns)
     row("steps/s to disk (10 scalars, until `finish` returns)", "log10_flat", "steps_per_s", lambda v: f"{v:,.0f}", False)
+    for tool in ("labbook", "wandb"):
+        sps, bps = med(tool, "log10_flat", "steps_per_s"), med(tool, "log10_flat", "bytes_per_step")
+        if sps and bps:
+            values[(tool, "log10_flat", "mb_per_s")].append(sps * bps / 1e6)
+    row("MB/s to the transaction log", "log10_flat", "mb_per_s", lambda v: f"{v:.1f}", False)
     row("CPU per step (all threads and processes)", "log10_flat", "cpu_us_per_step", lambda v: f"{v:.2f} µs")
     row("peak RSS", "log10_flat", "peak_rss_mb", lambda v: f"{v:.0f} MB")
     row("bytes on disk per step", "log10_flat", "bytes_per_step", lambda v: f"{v:.0f} B")
