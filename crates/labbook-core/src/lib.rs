@@ -53,6 +53,7 @@ mod settings;
 mod store;
 mod summary;
 mod system;
+pub mod wandb_json;
 pub mod wire;
 mod worker;
 
