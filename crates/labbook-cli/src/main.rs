@@ -1,0 +1,161 @@
+//! `labbook`: look at runs without a browser.
+//!
+//! ```text
+//! labbook ls [DIR] [--tag T] [--group G] [--state S] [--where 'val/acc>0.9'] [--sort COL] [--json]
+//! labbook show RUN [--metric KEY]...
+//! labbook export RUN... --format csv|json --out DIR
+//! labbook compare RUN RUN...
+//! ```
+//!
+//! RUN is a run directory or a run id under DIR (default: `$WANDB_DIR` or the working
+//! directory). Runs written by labbook and by the official client both work, including
+//! runs still being written and runs torn by a crash.
+
+mod commands;
+mod filter;
+mod index;
+mod run_log;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "labbook",
+    version,
+    about = "Look at, compare and export W&B-format runs, offline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// One CSV file per table (history, system metrics), JSON for summary and config.
+    Csv,
+    /// JSON files: history and system metrics as JSON lines.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List runs as a table.
+    Ls {
+        /// A wandb directory, a folder holding one, or a run directory.
+        dir: Option<PathBuf>,
+        /// Only runs with this tag (repeatable: all must match).
+        #[arg(long)]
+        tag: Vec<String>,
+        /// Only runs in this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Only runs in this state: finished, failed, running, crashed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only runs whose summary meets a condition, e.g. 'val/acc>0.9' (repeatable).
+        #[arg(long = "where")]
+        conditions: Vec<String>,
+        /// Sort by a column (id, name, state, start, duration, steps) or a summary key.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Summary metrics to show as columns (default: up to 3 numeric ones).
+        #[arg(long = "metric")]
+        metrics: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run: metadata, config, summary, files, alerts and metric sparklines.
+    Show {
+        /// A run directory or run id.
+        run: String,
+        /// Where to look for run ids.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Metrics to draw as sparklines (default: up to 4 numeric history keys).
+        #[arg(long = "metric")]
+        metrics: Vec<String>,
+    },
+    /// Export runs' history, summary, config and system metrics to files.
+    Export {
+        /// Run directories or run ids.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        /// Output directory (one folder per run inside it).
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to look for run ids.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Compare runs: config differences and summary metrics side by side.
+    Compare {
+        /// Two or more run directories or run ids.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        /// Where to look for run ids.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn default_root(dir: Option<PathBuf>) -> PathBuf {
+    dir.or_else(|| std::env::var_os("WANDB_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ls {
+            dir,
+            tag,
+            group,
+            state,
+            conditions,
+            sort,
+            metrics,
+            json,
+        } => commands::ls(
+            &default_root(dir),
+            &commands::LsOptions {
+                tags: tag,
+                group,
+                state,
+                conditions,
+                sort,
+                metrics,
+                json,
+            },
+        ),
+        Command::Show { run, dir, metrics } => commands::show(&run, &default_root(dir), &metrics),
+        Command::Export {
+            runs,
+            format,
+            out,
+            dir,
+        } => commands::export(&runs, &default_root(dir), format, &out),
+        Command::Compare { runs, dir } => commands::compare(&runs, &default_root(dir)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("labbook: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! A run as its transaction log tells it: metadata, history rows, summary, config, system
+//! metrics, alerts and files. Works on runs written by labbook or by the official client,
+//! finished, crashed (no exit record, maybe a torn tail) or still being written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use labbook_core::wandb_json;
+use labbook_core::wire::proto::{Record, RecordType, SummaryItem};
+use labbook_core::wire::{LogEnd, read_log};
+use serde_json::Value as J;
+
+/// How a run ended, as far as its log says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    /// An exit record with code 0.
+    Finished,
+    /// An exit record with a non-zero code.
+    Failed,
+    /// No exit record and the log was written to in the last minute.
+    Running,
+    /// No exit record, and nothing written for a minute: the process died.
+    Crashed,
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Finished => "finished",
+            State::Failed => "failed",
+            State::Running => "running",
+            State::Crashed => "crashed",
+        })
+    }
+}
+
+/// Everything a run's log holds, decoded.
+#[derive(Debug, Default)]
+pub(crate) struct RunLog {
+    pub dir: PathBuf,
+    pub id: String,
+    pub name: String,
+    pub project: String,
+    pub entity: String,
+    pub group: String,
+    pub job_type: String,
+    pub notes: String,
+    pub tags: Vec<String>,
+    pub start_unix: f64,
+    pub exit_code: Option<i32>,
+    pub preempted: bool,
+    /// History rows, keys flattened with `.` for nested maps (a media value stays an object).
+    pub rows: Vec<BTreeMap<String, J>>,
+    pub summary: BTreeMap<String, J>,
+    pub config: BTreeMap<String, J>,
+    /// System metric samples: `system.<key>` -> value, plus `_timestamp`.
+    pub stats: Vec<BTreeMap<String, J>>,
+    pub alerts: Vec<(String, String, String)>,
+    pub files: Vec<String>,
+    /// How the log ended (a torn tail after a crash is normal).
+    pub end: Option<LogEnd>,
+    /// When the log was last written, Unix seconds.
+    pub modified_unix: f64,
+}
+
+/// The `.wandb` file of a run directory.
+pub(crate) fn log_file(dir: &Path) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("{} is not a readable directory", dir.display()))?;
+    let mut logs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wandb"))
+        .collect();
+    logs.sort();
+    match logs.len() {
+        0 => bail!(
+            "{} is not a run directory: it has no run-*.wandb file",
+            dir.display()
+        ),
+        _ => Ok(logs.remove(0)),
+    }
+}
+
+fn path_of(item: &SummaryItem) -> Vec<String> {
+    if item.nested_key.is_empty() {
+        vec![item.key.clone()]
+    } else {
+        item.nested_key.clone()
+    }
+}
+
+fn parse(text: &str) -> J {
+    wandb_json::parse(text).unwrap_or_else(|_| J::String(text.to_owned()))
+}
+
+/// Sets `path` in a nested map, creating objects on the way.
+fn set_nested(map: &mut BTreeMap<String, J>, path: &[String], value: J) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        map.insert(first.clone(), value);
+        return;
+    }
+    let slot = map
+        .entry(first.clone())
+        .or_insert_with(|| J::Object(Default::default()));
+    if !slot.is_object() {
+        *slot = J::Object(Default::default());
+    }
+    if let J::Object(m) = slot {
+        let mut inner: BTreeMap<String, J> = std::mem::take(m).into_iter().collect();
+        set_nested(&mut inner, rest, value);
+        *m = inner.into_iter().collect();
+    }
+}
+
+fn remove_nested(map: &mut BTreeMap<String, J>, path: &[String]) {
+    match path {
+        [] => {}
+        [k] => {
+            map.remove(k);
+        }
+        [k, rest @ ..] => {
+            if let Some(J::Object(m)) = map.get_mut(k) {
+                let mut inner: BTreeMap<String, J> = std::mem::take(m).into_iter().collect();
+                remove_nested(&mut inner, rest);
+                *m = inner.into_iter().collect();
+            }
+        }
+    }
+}
+
+/// A media value (`{"_type": ..., "path": ...}`) or a plain nested map?
+fn is_media(v: &J) -> bool {
+    v.get("_type").is_some()
+}
+
+/// Flattens nested maps with `.`; media objects and lists stay whole.
+pub(crate) fn flatten_into(prefix: &str, v: J, out: &mut BTreeMap<String, J>) {
+    match v {
+        J::Object(m) if !is_media(&J::Object(m.clone())) && !m.is_empty() => {
+            for (k, v) in m {
+                flatten_into(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other);
+        }
+    }
+}
+
+impl RunLog {
+    /// Reads the run in `dir`.
+    pub(crate) fn load(dir: &Path) -> Result<RunLog> {
+        let path = log_file(dir)?;
+        let log = read_log(&path)
+            .with_context(|| format!("could not read the run in {}", dir.display()))?;
+        let modified_unix = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut run = RunLog {
+            dir: dir.to_owned(),
+            modified_unix,
+            ..RunLog::default()
+        };
+        for r in log.records {
+            run.apply(r);
+        }
+        run.end = Some(log.end);
+        Ok(run)
+    }
+
+    fn apply(&mut self, r: Record) {
+        let Some(rt) = r.record_type else { return };
+        match rt {
+            RecordType::Run(run) => {
+                let first = self.id.is_empty();
+                self.id = run.run_id;
+                for (field, v) in [
+                    (&mut self.name, run.display_name),
+                    (&mut self.project, run.project),
+                    (&mut self.entity, run.entity),
+                    (&mut self.group, run.run_group),
+                    (&mut self.job_type, run.job_type),
+                    (&mut self.notes, run.notes),
+                ] {
+                    if !v.is_empty() || first {
+                        *field = v;
+                    }
+                }
+                if !run.tags.is_empty() || first {
+                    self.tags = run.tags;
+                }
+                if let Some(t) = run.start_time {
+                    self.start_unix = t.seconds as f64 + f64::from(t.nanos) / 1e9;
+                }
+                if let Some(c) = run.config {
+                    for it in c.update {
+                        set_nested(&mut self.config, &path_of(&it), parse(&it.value_json));
+                    }
+                }
+            }
+            RecordType::Config(c) => {
+                for it in c.update {
+                    set_nested(&mut self.config, &path_of(&it), parse(&it.value_json));
+                }
+                for it in c.remove {
+                    remove_nested(&mut self.config, &path_of(&it));
+                }
+            }
+            RecordType::Summary(s) => {
+                for it in s.update {
+                    set_nested(&mut self.summary, &path_of(&it), parse(&it.value_json));
+                }
+                for it in s.remove {
+                    remove_nested(&mut self.summary, &path_of(&it));
+                }
+            }
+            RecordType::History(h) => {
+                let mut nested = BTreeMap::new();
+                for it in h.item {
+                    let path = if it.nested_key.is_empty() {
+                        vec![it.key]
+                    } else {
+                        it.nested_key
+                    };
+                    set_nested(&mut nested, &path, parse(&it.value_json));
+                }
+                let mut row = BTreeMap::new();
+                for (k, v) in nested {
+                    flatten_into(&k, v, &mut row);
+                }
+                self.rows.push(row);
+            }
+            RecordType::Stats(s) => {
+                let mut row = BTreeMap::new();
+                if let Some(t) = s.timestamp {
+                    row.insert(
+                        "_timestamp".to_owned(),
+                        J::from(t.seconds as f64 + f64::from(t.nanos) / 1e9),
+                    );
+                }
+                for it in s.item {
+                    row.insert(format!("system.{}", it.key), parse(&it.value_json));
+                }
+                self.stats.push(row);
+            }
+            RecordType::Alert(a) => self.alerts.push((a.level, a.title, a.text)),
+            RecordType::Files(f) => self.files.extend(f.files.into_iter().map(|f| f.path)),
+            RecordType::Exit(e) => self.exit_code = Some(e.exit_code),
+            RecordType::Preempting(_) => self.preempted = true,
+            _ => {}
+        }
+    }
+
+    pub(crate) fn state(&self, now_unix: f64) -> State {
+        match self.exit_code {
+            Some(0) => State::Finished,
+            Some(_) => State::Failed,
+            None if now_unix - self.modified_unix < 60.0 => State::Running,
+            None => State::Crashed,
+        }
+    }
+
+    /// Seconds from start to the last thing logged.
+    pub(crate) fn duration(&self) -> f64 {
+        let from_rows = self
+            .rows
+            .last()
+            .and_then(|r| r.get("_runtime"))
+            .and_then(J::as_f64);
+        let from_summary = self.summary.get("_runtime").and_then(J::as_f64);
+        from_rows
+            .into_iter()
+            .chain(from_summary)
+            .fold(0.0, f64::max)
+    }
+
+    /// Whether `wandb sync` (or `labbook sync`) uploaded it.
+    pub(crate) fn synced(&self) -> bool {
+        log_file(&self.dir).is_ok_and(|p| p.with_extension("wandb.synced").exists())
+    }
+
+    /// Every history key, in order of first appearance, internal keys last.
+    pub(crate) fn columns(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let mut cols: Vec<String> = Vec::new();
+        for row in &self.rows {
+            for k in row.keys() {
+                if seen.insert(k.clone()) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+        cols.sort_by_key(|k| (k.starts_with('_'), k.clone()));
+        cols
+    }
+}
+
+/// A summary value by key: a flat key like `val/acc` first, then a dotted path.
+pub(crate) fn summary_get<'a>(summary: &'a BTreeMap<String, J>, key: &str) -> Option<&'a J> {
+    if let Some(v) = summary.get(key) {
+        return Some(v);
+    }
+    let mut parts = key.split('.');
+    let mut cur = summary.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.get(p)?;
+    }
+    Some(cur)
+}
+
+/// A number to show for a summary value: itself, or the `last`/`max`/`min`/... of an
+/// aggregate.
+pub(crate) fn scalar_of(v: &J) -> Option<f64> {
+    match v {
+        J::Number(n) => n.as_f64(),
+        J::String(s) if s == "NaN" => Some(f64::NAN),
+        J::String(s) if s == "Infinity" => Some(f64::INFINITY),
+        J::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
+        J::Object(m) => ["last", "best", "max", "min", "mean", "first"]
+            .iter()
+            .find_map(|k| m.get(*k).and_then(scalar_of)),
+        _ => None,
+    }
+}
