@@ -339,17 +339,20 @@ pub(crate) fn show(spec: &str, root: &Path, metrics: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// A history cell as text: media become their file path, lists and maps JSON.
-fn cell(v: &J) -> String {
-    match v {
-        J::Null => String::new(),
-        J::String(s) => s.clone(),
-        J::Number(n) => n.to_string(),
-        J::Bool(b) => b.to_string(),
-        J::Object(m) if m.contains_key("path") => m["path"].as_str().unwrap_or_default().to_owned(),
-        J::Object(m) if m.contains_key("filenames") => m["filenames"].to_string(),
-        other => other.to_string(),
-    }
+/// Appends a history cell as text: media become their file path, lists and maps JSON.
+fn write_cell(v: &J, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = match v {
+        J::Null => Ok(()),
+        J::String(s) => out.write_str(s),
+        J::Number(n) => write!(out, "{n}"),
+        J::Bool(b) => write!(out, "{b}"),
+        J::Object(m) if m.contains_key("path") => {
+            out.write_str(m["path"].as_str().unwrap_or_default())
+        }
+        J::Object(m) if m.contains_key("filenames") => write!(out, "{}", m["filenames"]),
+        other => write!(out, "{other}"),
+    };
 }
 
 fn media_as_paths(row: &BTreeMap<String, J>) -> BTreeMap<String, J> {
@@ -369,7 +372,8 @@ fn write_csv(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
     let mut seen = BTreeSet::new();
     for r in rows {
         for k in r.keys() {
-            if seen.insert(k.clone()) {
+            if !seen.contains(k) {
+                seen.insert(k.clone());
                 columns.push(k.clone());
             }
         }
@@ -378,12 +382,16 @@ fn write_csv(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
     let mut w =
         csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
     w.write_record(&columns)?;
+    let mut buf = String::new();
     for r in rows {
-        w.write_record(
-            columns
-                .iter()
-                .map(|c| r.get(c).map(cell).unwrap_or_default()),
-        )?;
+        for c in &columns {
+            buf.clear();
+            if let Some(v) = r.get(c) {
+                write_cell(v, &mut buf);
+            }
+            w.write_field(&buf)?;
+        }
+        w.write_record(None::<&[u8]>)?;
     }
     w.flush()?;
     Ok(())
@@ -394,7 +402,11 @@ fn write_jsonl(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
     for r in rows {
-        serde_json::to_writer(&mut w, &media_as_paths(r))?;
+        if r.values().any(|v| v.get("path").is_some()) {
+            serde_json::to_writer(&mut w, &media_as_paths(r))?;
+        } else {
+            serde_json::to_writer(&mut w, r)?;
+        }
         w.write_all(b"\n")?;
     }
     w.flush()?;

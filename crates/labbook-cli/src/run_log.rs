@@ -92,6 +92,17 @@ fn path_of(item: &SummaryItem) -> Vec<String> {
 }
 
 fn parse(text: &str) -> J {
+    // Most values are plain numbers: skip the JSON parser for them.
+    if let Ok(i) = text.parse::<i64>() {
+        return J::from(i);
+    }
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+'))
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return J::from(f);
+    }
     wandb_json::parse(text).unwrap_or_else(|_| J::String(text.to_owned()))
 }
 
@@ -133,15 +144,10 @@ fn remove_nested(map: &mut BTreeMap<String, J>, path: &[String]) {
     }
 }
 
-/// A media value (`{"_type": ..., "path": ...}`) or a plain nested map?
-fn is_media(v: &J) -> bool {
-    v.get("_type").is_some()
-}
-
 /// Flattens nested maps with `.`; media objects and lists stay whole.
 pub(crate) fn flatten_into(prefix: &str, v: J, out: &mut BTreeMap<String, J>) {
     match v {
-        J::Object(m) if !is_media(&J::Object(m.clone())) && !m.is_empty() => {
+        J::Object(m) if !m.contains_key("_type") && !m.is_empty() => {
             for (k, v) in m {
                 flatten_into(&format!("{prefix}.{k}"), v, out);
             }
@@ -222,16 +228,17 @@ impl RunLog {
                 }
             }
             RecordType::History(h) => {
+                let mut row = BTreeMap::new();
                 let mut nested = BTreeMap::new();
                 for it in h.item {
-                    let path = if it.nested_key.is_empty() {
-                        vec![it.key]
-                    } else {
-                        it.nested_key
-                    };
-                    set_nested(&mut nested, &path, parse(&it.value_json));
+                    let value = parse(&it.value_json);
+                    match it.nested_key.len() {
+                        // The common case, a flat key: no intermediate map.
+                        0 => flatten_into(&it.key, value, &mut row),
+                        1 => flatten_into(&it.nested_key[0], value, &mut row),
+                        _ => set_nested(&mut nested, &it.nested_key, value),
+                    }
                 }
-                let mut row = BTreeMap::new();
                 for (k, v) in nested {
                     flatten_into(&k, v, &mut row);
                 }
@@ -292,7 +299,8 @@ impl RunLog {
         let mut cols: Vec<String> = Vec::new();
         for row in &self.rows {
             for k in row.keys() {
-                if seen.insert(k.clone()) {
+                if !seen.contains(k) {
+                    seen.insert(k.clone());
                     cols.push(k.clone());
                 }
             }
