@@ -6,5 +6,5 @@ mod reader;
 mod row_encoder;
 
 pub use framing::{BLOCK_SIZE, FILE_HEADER, Framer};
-pub use reader::{LogContents, LogEnd, parse_log, read_log};
+pub use reader::{LogContents, LogEnd, LogFollower, parse_log, read_log};
 pub(crate) use row_encoder::RowEncoder;

@@ -79,6 +79,80 @@ pub fn parse_log(data: &[u8]) -> Result<LogContents, String> {
     Ok(LogContents { records, end })
 }
 
+/// Follows a log that is still being written: each [`LogFollower::poll`] returns the
+/// whole records added since the last one, and leaves a record still being written for the
+/// next poll.
+///
+/// ```no_run
+/// let mut f = labbook_core::wire::LogFollower::new("wandb/latest-run/run-abc12345.wandb");
+/// loop {
+///     for record in f.poll()? {
+///         println!("{:?}", record.record_type.is_some());
+///     }
+///     std::thread::sleep(std::time::Duration::from_secs(1));
+/// }
+/// # Ok::<(), labbook_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct LogFollower {
+    path: std::path::PathBuf,
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl LogFollower {
+    /// Follows the log at `path` (which may not exist yet).
+    pub fn new(path: impl Into<std::path::PathBuf>) -> LogFollower {
+        LogFollower {
+            path: path.into(),
+            data: Vec::new(),
+            pos: FILE_HEADER.len(),
+        }
+    }
+
+    /// The whole records written since the last call. A record cut by the end of the file
+    /// waits for the next call; a corrupt one is an error naming its offset.
+    pub fn poll(&mut self) -> Result<Vec<Record>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("could not read", &self.path)(e)),
+        };
+        file.seek(SeekFrom::Start(self.data.len() as u64))
+            .map_err(Error::io("could not read", &self.path))?;
+        file.read_to_end(&mut self.data)
+            .map_err(Error::io("could not read", &self.path))?;
+        if self.data.len() < FILE_HEADER.len() {
+            return Ok(Vec::new());
+        }
+        let corrupt = |reason: String| Error::CorruptLog {
+            path: self.path.clone(),
+            reason,
+        };
+        let mut chunks = Chunks::new(&self.data).map_err(corrupt)?;
+        chunks.pos = self.pos;
+        let mut records = Vec::new();
+        loop {
+            match chunks.next_payload() {
+                Ok(Some((offset, payload))) => {
+                    let r = Record::decode(payload.as_slice()).map_err(|e| {
+                        corrupt(format!(
+                            "the record at offset {offset} does not decode: {e}"
+                        ))
+                    })?;
+                    records.push(r);
+                    self.pos = chunks.pos;
+                }
+                Ok(None) | Err(LogEnd::Torn { .. }) => break,
+                Err(LogEnd::Corrupt { reason, .. }) => return Err(corrupt(reason)),
+                Err(LogEnd::Clean) => break,
+            }
+        }
+        Ok(records)
+    }
+}
+
 struct Chunks<'a> {
     data: &'a [u8],
     pos: usize,
@@ -279,6 +353,24 @@ mod tests {
         let got = parse_log(&data).unwrap();
         assert_eq!(got.records, recs[..1]);
         assert!(matches!(got.end, LogEnd::Corrupt { .. }), "{:?}", got.end);
+    }
+
+    #[test]
+    fn a_follower_returns_each_record_once_as_the_file_grows() {
+        let recs: Vec<Record> = (1..=5).map(|i| record(i, 30_000)).collect();
+        let data = write(&recs);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.wandb");
+        let mut f = LogFollower::new(&path);
+        assert!(f.poll().unwrap().is_empty(), "no file yet");
+        let mut seen = Vec::new();
+        // Grow the file in uneven steps, cutting records anywhere.
+        for cut in [3, 7, 100, 40_000, 40_001, 90_000, data.len()] {
+            std::fs::write(&path, &data[..cut]).unwrap();
+            seen.extend(f.poll().unwrap());
+        }
+        assert_eq!(seen, recs);
+        assert!(f.poll().unwrap().is_empty());
     }
 
     #[test]
