@@ -167,3 +167,19 @@ pub(crate) fn resolve(spec: &str, root: &Path) -> Result<PathBuf> {
         ),
     }
 }
+
+/// The given run, or the newest run (`latest-run`, else the last by name) under `root`.
+pub(crate) fn latest_or(spec: Option<&str>, root: &Path) -> Result<PathBuf> {
+    if let Some(spec) = spec {
+        return resolve(spec, root);
+    }
+    for base in ["wandb", ".wandb"] {
+        let latest = root.join(base).join("latest-run");
+        if log_file(&latest).is_ok() {
+            return Ok(latest);
+        }
+    }
+    discover(root)?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no runs under {}", root.display()))
+}

@@ -5,6 +5,7 @@
 //! labbook show RUN [--metric KEY]...
 //! labbook export RUN... --format csv|json --out DIR
 //! labbook compare RUN RUN...
+//! labbook watch [RUN] [--metric KEY]...
 //! ```
 //!
 //! RUN is a run directory or a run id under DIR (default: `$WANDB_DIR` or the working
@@ -16,6 +17,7 @@ mod filter;
 mod index;
 mod run_log;
 mod table;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +98,17 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A live view of a run while it trains (q to quit).
+    Watch {
+        /// A run directory or run id (default: the latest run).
+        run: Option<String>,
+        /// Where to look for runs.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Metrics to chart (default: up to 4 numeric history keys).
+        #[arg(long = "metric")]
+        metrics: Vec<String>,
+    },
     /// Compare runs: config differences and summary metrics side by side.
     Compare {
         /// Two or more run directories or run ids.
@@ -144,6 +157,10 @@ fn main() -> ExitCode {
             dir,
         } => commands::export(&runs, &default_root(dir), format, &out),
         Command::Compare { runs, dir } => commands::compare(&runs, &default_root(dir)),
+        Command::Watch { run, dir, metrics } => {
+            let root = default_root(dir);
+            index::latest_or(run.as_deref(), &root).and_then(|d| watch::watch(&d, &metrics))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

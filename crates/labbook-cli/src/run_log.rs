@@ -181,7 +181,8 @@ impl RunLog {
         Ok(run)
     }
 
-    fn apply(&mut self, r: Record) {
+    /// Adds one record (as [`RunLog::load`] does for each, and `watch` as they arrive).
+    pub(crate) fn apply(&mut self, r: Record) {
         let Some(rt) = r.record_type else { return };
         match rt {
             RecordType::Run(run) => {
