@@ -104,9 +104,21 @@ fn main() {
         ],
         big.path(),
     );
+    let parquet = time(
+        &[
+            "export",
+            "r0000000",
+            "--format",
+            "parquet",
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        big.path(),
+    );
     println!(
-        "labbook export of {rows} rows: csv {:.0} rows/s ({csv:.2} s), json {:.0} rows/s ({json:.2} s) (target at least 500k rows/s)",
+        "labbook export of {rows} rows: csv {:.0} rows/s ({csv:.2} s), json {:.0} rows/s ({json:.2} s), parquet {:.0} rows/s ({parquet:.2} s) (target at least 500k rows/s)",
         rows as f64 / csv,
-        rows as f64 / json
+        rows as f64 / json,
+        rows as f64 / parquet
     );
 }

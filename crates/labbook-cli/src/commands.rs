@@ -416,7 +416,12 @@ fn write_jsonl(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
 pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for spec in specs {
+        // A spinner while a long log is read and written (shown only on a terminal).
+        let progress =
+            indicatif::ProgressBar::new_spinner().with_message(format!("reading {spec}"));
+        progress.enable_steady_tick(std::time::Duration::from_millis(120));
         let run = RunLog::load(&resolve(spec, root)?)?;
+        progress.set_message(format!("writing {} rows of {spec}", run.rows.len()));
         let dir = out.join(if run.id.is_empty() {
             spec.as_str()
         } else {
@@ -437,6 +442,12 @@ pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) 
                     write_jsonl(&dir.join("system.jsonl"), &run.stats)?;
                 }
             }
+            Format::Parquet => {
+                crate::parquet_export::write(&dir.join("history.parquet"), &run.rows)?;
+                if !run.stats.is_empty() {
+                    crate::parquet_export::write(&dir.join("system.parquet"), &run.stats)?;
+                }
+            }
         }
         let meta = serde_json::json!({
             "id": run.id, "name": run.name, "project": run.project, "entity": run.entity, "group": run.group,
@@ -452,6 +463,7 @@ pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) 
             std::fs::write(&path, serde_json::to_vec_pretty(&value)?)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
+        progress.finish_and_clear();
         eprintln!(
             "labbook: exported {} ({} rows) to {}",
             run.id,

@@ -3,7 +3,7 @@
 //! ```text
 //! labbook ls [DIR] [--tag T] [--group G] [--state S] [--where 'val/acc>0.9'] [--sort COL] [--json]
 //! labbook show RUN [--metric KEY]...
-//! labbook export RUN... --format csv|json --out DIR
+//! labbook export RUN... --format csv|json|parquet --out DIR
 //! labbook compare RUN RUN...
 //! labbook watch [RUN] [--metric KEY]...
 //! ```
@@ -15,6 +15,7 @@
 mod commands;
 mod filter;
 mod index;
+mod parquet_export;
 mod run_log;
 mod table;
 mod watch;
@@ -42,6 +43,8 @@ pub(crate) enum Format {
     Csv,
     /// JSON files: history and system metrics as JSON lines.
     Json,
+    /// Parquet files for history and system metrics, typed columns.
+    Parquet,
 }
 
 #[derive(Subcommand)]

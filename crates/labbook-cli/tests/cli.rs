@@ -149,6 +149,24 @@ fn show_export_and_compare() {
     .unwrap();
     assert_eq!(first["loss"], 1.0);
 
+    stdout(&labbook(
+        &[
+            "export",
+            &ids[0],
+            "--format",
+            "parquet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    ));
+    assert!(
+        std::fs::metadata(out.join(&ids[0]).join("history.parquet"))
+            .unwrap()
+            .len()
+            > 100
+    );
+
     let cmp = stdout(&labbook(&["compare", &ids[0], &ids[1]], tmp.path()));
     assert!(
         cmp.contains("config differences (1)") && cmp.contains("lr"),
