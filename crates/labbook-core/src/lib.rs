@@ -52,6 +52,7 @@ mod run;
 mod settings;
 mod store;
 mod summary;
+pub mod sweep;
 mod system;
 pub mod wandb_json;
 pub mod wire;
