@@ -6,6 +6,7 @@
 //! labbook export RUN... --format csv|json|parquet --out DIR
 //! labbook compare RUN RUN...
 //! labbook watch [RUN] [--metric KEY]...
+//! labbook sweep CONFIG | labbook sweep show SWEEP | labbook agent SWEEP [--count N]
 //! ```
 //!
 //! RUN is a run directory or a run id under DIR (default: `$WANDB_DIR` or the working
@@ -17,13 +18,14 @@ mod filter;
 mod index;
 mod parquet_export;
 mod run_log;
+mod sweeps;
 mod table;
 mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -101,6 +103,19 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Create a local sweep from a W&B sweep config (YAML or JSON); prints its id.
+    Sweep(SweepArgs),
+    /// Run a sweep's trials one after another.
+    Agent {
+        /// The sweep id.
+        sweep: String,
+        /// At most this many trials in this invocation.
+        #[arg(long)]
+        count: Option<u64>,
+        /// The root the sweep (and its runs) live under.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// A live view of a run while it trains (q to quit).
     Watch {
         /// A run directory or run id (default: the latest run).
@@ -118,6 +133,33 @@ enum Command {
         #[arg(required = true, num_args = 2..)]
         runs: Vec<String>,
         /// Where to look for run ids.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    command: Option<SweepCommand>,
+    /// The sweep config file.
+    config: Option<PathBuf>,
+    /// The seed of random and bayes choices (default: from the sweep id).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The root the sweep (and its runs) live under.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// The trials ranked by the metric, the best configuration, and how bayes converged.
+    Show {
+        /// The sweep id.
+        sweep: String,
+        /// The root the sweep lives under.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -160,6 +202,20 @@ fn main() -> ExitCode {
             dir,
         } => commands::export(&runs, &default_root(dir), format, &out),
         Command::Compare { runs, dir } => commands::compare(&runs, &default_root(dir)),
+        Command::Sweep(SweepArgs {
+            command: Some(SweepCommand::Show { sweep, dir }),
+            ..
+        }) => sweeps::show(&sweep, &default_root(dir)),
+        Command::Sweep(SweepArgs {
+            config: Some(config),
+            seed,
+            dir,
+            ..
+        }) => sweeps::create(&config, &default_root(dir), seed),
+        Command::Sweep(_) => Err(anyhow::anyhow!(
+            "give a sweep config file, or `sweep show SWEEP`"
+        )),
+        Command::Agent { sweep, count, dir } => sweeps::agent(&sweep, &default_root(dir), count),
         Command::Watch { run, dir, metrics } => {
             let root = default_root(dir);
             index::latest_or(run.as_deref(), &root).and_then(|d| watch::watch(&d, &metrics))
