@@ -105,13 +105,16 @@ enum Command {
     },
     /// Create a local sweep from a W&B sweep config (YAML or JSON); prints its id.
     Sweep(SweepArgs),
-    /// Run a sweep's trials one after another.
+    /// Run a sweep's trials, one after another or several at once.
     Agent {
         /// The sweep id.
         sweep: String,
         /// At most this many trials in this invocation.
         #[arg(long)]
         count: Option<u64>,
+        /// Trials running at once.
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
         /// The root the sweep (and its runs) live under.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -215,7 +218,12 @@ fn main() -> ExitCode {
         Command::Sweep(_) => Err(anyhow::anyhow!(
             "give a sweep config file, or `sweep show SWEEP`"
         )),
-        Command::Agent { sweep, count, dir } => sweeps::agent(&sweep, &default_root(dir), count),
+        Command::Agent {
+            sweep,
+            count,
+            parallel,
+            dir,
+        } => sweeps::agent(&sweep, &default_root(dir), count, parallel),
         Command::Watch { run, dir, metrics } => {
             let root = default_root(dir);
             index::latest_or(run.as_deref(), &root).and_then(|d| watch::watch(&d, &metrics))

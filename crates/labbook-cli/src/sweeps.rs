@@ -185,9 +185,9 @@ fn expand(config: &SweepConfig, params: &Map<String, J>, json_file: &Path) -> Re
     Ok(out)
 }
 
-/// `labbook agent SWEEP`: runs trials one after another until `count`, the run cap, or the
-/// end of a grid.
-pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>) -> Result<()> {
+/// `labbook agent SWEEP`: runs trials, `parallel` at a time, until `count`, the run cap, or
+/// the end of a grid.
+pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>, parallel: usize) -> Result<()> {
     let (dir, config, mut state) = load(root, id)?;
     // A previous agent may have died mid-trial: settle what its runs say.
     for t in state
@@ -205,117 +205,138 @@ pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>) -> Result<()> {
     }
     save(&dir, &state)?;
     let mut started = 0u64;
+    let mut running: Vec<(Child, usize, bool)> = Vec::new();
+    let mut exhausted = false;
     loop {
-        if count.is_some_and(|c| started >= c)
-            || config
+        while !exhausted
+            && running.len() < parallel.max(1)
+            && !count.is_some_and(|c| started >= c)
+            && !config
                 .run_cap
                 .is_some_and(|cap| state.trials.len() as u64 >= cap)
         {
+            match start_trial(root, &dir, &config, &mut state)? {
+                Some((child, slot)) => {
+                    running.push((child, slot, false));
+                    started += 1;
+                }
+                None => {
+                    eprintln!("labbook: the grid is complete");
+                    exhausted = true;
+                }
+            }
+        }
+        if running.is_empty() {
             break;
         }
-        let seen: Vec<Observation> = state
-            .trials
-            .iter()
-            .map(|t| Observation {
-                params: t.params.clone(),
-                metric: t.metric,
-            })
-            .collect();
-        let index = state.trials.len() as u64;
-        let Some(params) = suggest(&config, &seen, index, state.seed) else {
-            eprintln!("labbook: the grid is complete");
-            break;
-        };
-        let run_id = format!("{}{:03}", &state.id[..5.min(state.id.len())], index % 1000);
-        let param_file = dir.join(format!("config-{run_id}.yaml"));
-        let mut doc = Map::new();
-        doc.insert("wandb_version".into(), J::from(1));
-        for (k, v) in &params {
-            doc.insert(k.clone(), serde_json::json!({ "value": v }));
-        }
-        std::fs::write(&param_file, serde_yaml_ng::to_string(&J::Object(doc))?)?;
-        let json_file = dir.join(format!("args-{run_id}.json"));
-        std::fs::write(&json_file, serde_json::to_vec(&params)?)?;
-        let argv = expand(&config, &params, &json_file)?;
-        state.trials.push(Trial {
-            index,
-            run_id: run_id.clone(),
-            params,
-            status: Status::Running,
-            metric: None,
-        });
-        save(&dir, &state)?;
-        eprintln!("labbook: trial {index} ({run_id}): {}", argv.join(" "));
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .env("WANDB_SWEEP_ID", &state.id)
-            .env("WANDB_SWEEP_PARAM_PATH", &param_file)
-            .env("WANDB_RUN_ID", &run_id)
-            .env("WANDB_DIR", root)
-            .spawn()
-            .with_context(|| format!("cannot start {:?}", argv[0]))?;
-        let stopped = watch_trial(&mut child, root, &config, &state, &run_id)?;
-        let status = child.wait()?;
-        let (_, metric, exit) = metric_of(root, &run_id, &config.metric);
-        let trial = state.trials.last_mut().context("the trial just added")?;
-        trial.metric = metric;
-        trial.status = if stopped {
-            Status::Stopped
-        } else if status.success() && exit == Some(0) {
-            Status::Finished
-        } else {
-            Status::Failed
-        };
-        eprintln!(
-            "labbook: trial {index} {:?}, {} = {}",
-            trial.status,
-            config.metric,
-            metric.map_or("-".into(), |m| format!("{m:.5}"))
-        );
-        save(&dir, &state)?;
-        started += 1;
-    }
-    Ok(())
-}
-
-/// Waits for a trial, stopping it (SIGTERM: its run finishes as preempted) when hyperband
-/// says it fell behind. Returns whether it was stopped.
-fn watch_trial(
-    child: &mut Child,
-    root: &Path,
-    config: &SweepConfig,
-    state: &State,
-    run_id: &str,
-) -> Result<bool> {
-    let others: Vec<Vec<f64>> = if config.early_terminate.is_some() {
-        state
-            .trials
-            .iter()
-            .filter(|t| t.run_id != run_id)
-            .map(|t| metric_of(root, &t.run_id, &config.metric).0)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    loop {
-        if child.try_wait()?.is_some() {
-            return Ok(false);
-        }
+        // Hyperband compares each running trial with every other trial's values so far.
         if config.early_terminate.is_some() {
-            let (mine, _, _) = metric_of(root, run_id, &config.metric);
-            if hyperband_stops(config, &mine, &others) {
-                let _ = Command::new("kill")
-                    .args(["-s", "TERM", &child.id().to_string()])
-                    .status();
+            let values: Vec<Vec<f64>> = state
+                .trials
+                .iter()
+                .map(|t| metric_of(root, &t.run_id, &config.metric).0)
+                .collect();
+            for (child, slot, stopped) in running.iter_mut().filter(|r| !r.2) {
+                let others: Vec<Vec<f64>> = values
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i != slot)
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                if hyperband_stops(&config, &values[*slot], &others) {
+                    let _ = Command::new("kill")
+                        .args(["-s", "TERM", &child.id().to_string()])
+                        .status();
+                    eprintln!(
+                        "labbook: hyperband stops {} after {} iterations",
+                        state.trials[*slot].run_id,
+                        values[*slot].len()
+                    );
+                    *stopped = true;
+                }
+            }
+        }
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(status) = running[i].0.try_wait()? {
+                let (_, slot, stopped) = running.swap_remove(i);
+                let run_id = state.trials[slot].run_id.clone();
+                let (_, metric, exit) = metric_of(root, &run_id, &config.metric);
+                let trial = &mut state.trials[slot];
+                trial.metric = metric;
+                trial.status = if stopped {
+                    Status::Stopped
+                } else if status.success() && exit == Some(0) {
+                    Status::Finished
+                } else {
+                    Status::Failed
+                };
                 eprintln!(
-                    "labbook: hyperband stops {run_id} after {} iterations",
-                    mine.len()
+                    "labbook: trial {} {:?}, {} = {}",
+                    trial.index,
+                    trial.status,
+                    config.metric,
+                    metric.map_or("-".into(), |m| format!("{m:.5}"))
                 );
-                return Ok(true);
+                save(&dir, &state)?;
+            } else {
+                i += 1;
             }
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    Ok(())
+}
+
+/// Picks the next trial's parameters, writes its parameter files and starts it. `None`
+/// when a grid is exhausted.
+fn start_trial(
+    root: &Path,
+    dir: &Path,
+    config: &SweepConfig,
+    state: &mut State,
+) -> Result<Option<(Child, usize)>> {
+    let seen: Vec<Observation> = state
+        .trials
+        .iter()
+        .map(|t| Observation {
+            params: t.params.clone(),
+            metric: t.metric,
+        })
+        .collect();
+    let index = state.trials.len() as u64;
+    let Some(params) = suggest(config, &seen, index, state.seed) else {
+        return Ok(None);
+    };
+    let run_id = format!("{}{:03}", &state.id[..5.min(state.id.len())], index % 1000);
+    let param_file = dir.join(format!("config-{run_id}.yaml"));
+    let mut doc = Map::new();
+    doc.insert("wandb_version".into(), J::from(1));
+    for (k, v) in &params {
+        doc.insert(k.clone(), serde_json::json!({ "value": v }));
+    }
+    std::fs::write(&param_file, serde_yaml_ng::to_string(&J::Object(doc))?)?;
+    let json_file = dir.join(format!("args-{run_id}.json"));
+    std::fs::write(&json_file, serde_json::to_vec(&params)?)?;
+    let argv = expand(config, &params, &json_file)?;
+    state.trials.push(Trial {
+        index,
+        run_id: run_id.clone(),
+        params,
+        status: Status::Running,
+        metric: None,
+    });
+    save(dir, state)?;
+    eprintln!("labbook: trial {index} ({run_id}): {}", argv.join(" "));
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("WANDB_SWEEP_ID", &state.id)
+        .env("WANDB_SWEEP_PARAM_PATH", &param_file)
+        .env("WANDB_RUN_ID", &run_id)
+        .env("WANDB_DIR", root)
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", argv[0]))?;
+    Ok(Some((child, state.trials.len() - 1)))
 }
 
 /// `labbook sweep show SWEEP`: trials ranked by the metric, the best config, and (for bayes)

@@ -75,7 +75,7 @@ fn a_grid_sweep_runs_every_point_and_ranks_them() {
     let id = ok(&labbook(&["sweep", cfg.to_str().unwrap()], tmp.path()))
         .trim()
         .to_owned();
-    ok(&labbook(&["agent", &id], tmp.path()));
+    ok(&labbook(&["agent", &id, "--parallel", "2"], tmp.path()));
     let show = ok(&labbook(&["sweep", "show", &id], tmp.path()));
     let lines: Vec<&str> = show.lines().collect();
     assert!(lines[0].contains("3 trials"), "{show}");
