@@ -210,10 +210,10 @@ pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>, parallel: usize) 
     loop {
         while !exhausted
             && running.len() < parallel.max(1)
-            && !count.is_some_and(|c| started >= c)
-            && !config
+            && count.is_none_or(|c| started < c)
+            && config
                 .run_cap
-                .is_some_and(|cap| state.trials.len() as u64 >= cap)
+                .is_none_or(|cap| (state.trials.len() as u64) < cap)
         {
             match start_trial(root, &dir, &config, &mut state)? {
                 Some((child, slot)) => {
