@@ -263,22 +263,7 @@ pub(crate) fn show(spec: &str, root: &Path, metrics: &[String]) -> Result<()> {
     for (k, v) in run.summary.iter().filter(|(k, _)| !k.starts_with('_')) {
         writeln!(out, "  {k} = {}", fmt_value(v))?;
     }
-    let chosen: Vec<String> = if metrics.is_empty() {
-        run.columns()
-            .into_iter()
-            .filter(|c| {
-                !c.starts_with('_')
-                    && run
-                        .rows
-                        .iter()
-                        .filter_map(|r| r.get(c))
-                        .any(|v| v.as_f64().is_some())
-            })
-            .take(4)
-            .collect()
-    } else {
-        metrics.to_vec()
-    };
+    let chosen = run.numeric_keys(metrics, 4);
     if !chosen.is_empty() {
         writeln!(out, "\nhistory")?;
         for m in &chosen {

@@ -68,12 +68,7 @@ impl RunInfo {
     }
 
     pub(crate) fn state(&self, now_unix: f64) -> State {
-        match self.exit_code {
-            Some(0) => State::Finished,
-            Some(_) => State::Failed,
-            None if now_unix - self.modified_unix < 60.0 => State::Running,
-            None => State::Crashed,
-        }
+        State::of(self.exit_code, self.modified_unix, now_unix)
     }
 
     /// The run's info, from the cache when the log has not changed since.

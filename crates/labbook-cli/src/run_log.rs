@@ -25,6 +25,19 @@ pub(crate) enum State {
     Crashed,
 }
 
+impl State {
+    /// From the exit code (if the log has an exit record) and when the log was last written:
+    /// no exit record and a write in the last minute means the run is still going.
+    pub(crate) fn of(exit_code: Option<i32>, modified_unix: f64, now_unix: f64) -> State {
+        match exit_code {
+            Some(0) => State::Finished,
+            Some(_) => State::Failed,
+            None if now_unix - modified_unix < 60.0 => State::Running,
+            None => State::Crashed,
+        }
+    }
+}
+
 impl std::fmt::Display for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -267,12 +280,26 @@ impl RunLog {
     }
 
     pub(crate) fn state(&self, now_unix: f64) -> State {
-        match self.exit_code {
-            Some(0) => State::Finished,
-            Some(_) => State::Failed,
-            None if now_unix - self.modified_unix < 60.0 => State::Running,
-            None => State::Crashed,
+        State::of(self.exit_code, self.modified_unix, now_unix)
+    }
+
+    /// The numeric history keys worth a chart: the chosen ones, else up to `n` of them.
+    pub(crate) fn numeric_keys(&self, chosen: &[String], n: usize) -> Vec<String> {
+        if !chosen.is_empty() {
+            return chosen.to_vec();
         }
+        self.columns()
+            .into_iter()
+            .filter(|c| {
+                !c.starts_with('_')
+                    && self
+                        .rows
+                        .iter()
+                        .filter_map(|r| r.get(c))
+                        .any(|v| v.as_f64().is_some())
+            })
+            .take(n)
+            .collect()
     }
 
     /// Seconds from start to the last thing logged.

@@ -54,25 +54,6 @@ pub(crate) fn watch(dir: &Path, metrics: &[String]) -> Result<()> {
     result
 }
 
-/// The metrics to chart: the chosen ones, else up to four numeric history keys.
-fn chart_keys(run: &RunLog, chosen: &[String]) -> Vec<String> {
-    if !chosen.is_empty() {
-        return chosen.to_vec();
-    }
-    run.columns()
-        .into_iter()
-        .filter(|c| {
-            !c.starts_with('_')
-                && run
-                    .rows
-                    .iter()
-                    .filter_map(|r| r.get(c))
-                    .any(|v| v.as_f64().is_some())
-        })
-        .take(4)
-        .collect()
-}
-
 /// Draws one frame: header, a chart per metric, the latest values and system metrics.
 pub(crate) fn render(f: &mut Frame, run: &RunLog, chosen: &[String], now_unix: f64) {
     let [header, body, footer] = Layout::vertical([
@@ -108,7 +89,7 @@ pub(crate) fn render(f: &mut Frame, run: &RunLog, chosen: &[String], now_unix: f
     let [charts, side] =
         Layout::horizontal([Constraint::Percentage(70), Constraint::Percentage(30)]).areas(body);
 
-    let keys = chart_keys(run, chosen);
+    let keys = run.numeric_keys(chosen, 4);
     if !keys.is_empty() {
         let areas = Layout::vertical(keys.iter().map(|_| Constraint::Ratio(1, keys.len() as u32)))
             .split(charts);

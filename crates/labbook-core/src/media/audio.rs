@@ -85,12 +85,7 @@ impl Audio {
         }
         let w = write_media(ctx.files_dir, "media/audio", key, ctx.step, "wav", &bytes)?;
         ctx.written.push(w.path.clone());
-        let mut fields = vec![
-            ("_type".to_owned(), Value::from("audio-file")),
-            ("path".to_owned(), Value::from(w.path)),
-            ("sha256".to_owned(), Value::from(w.sha256)),
-            ("size".to_owned(), Value::from(w.size)),
-        ];
+        let mut fields = w.fields("audio-file");
         if let Some(c) = self.caption {
             fields.push(("caption".to_owned(), Value::from(c)));
         }

@@ -4,11 +4,26 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::value::Value;
+
 /// A written media file: its path relative to `files/`, digest and size.
 pub(crate) struct Written {
     pub path: String,
     pub sha256: String,
     pub size: u64,
+}
+
+impl Written {
+    /// The fields every file-backed media value starts with: `_type`, `path`, `sha256`,
+    /// `size`.
+    pub(crate) fn fields(self, kind: &str) -> Vec<(String, Value)> {
+        vec![
+            ("_type".to_owned(), Value::from(kind)),
+            ("path".to_owned(), Value::from(self.path)),
+            ("sha256".to_owned(), Value::from(self.sha256)),
+            ("size".to_owned(), Value::from(self.size)),
+        ]
+    }
 }
 
 /// The key as the official client makes it safe for a path: no leading `/`, and `.` or

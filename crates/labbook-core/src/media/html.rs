@@ -71,12 +71,7 @@ impl Html {
             self.text().as_bytes(),
         )?;
         ctx.written.push(w.path.clone());
-        Ok(Value::map([
-            ("_type", Value::from("html-file")),
-            ("path", Value::from(w.path)),
-            ("sha256", Value::from(w.sha256)),
-            ("size", Value::from(w.size)),
-        ]))
+        Ok(Value::Map(w.fields("html-file")))
     }
 }
 

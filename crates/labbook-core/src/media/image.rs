@@ -325,15 +325,12 @@ impl Image {
         let written = write_media(ctx.files_dir, "media/images", key, ctx.step, format, &bytes)?;
         ctx.written.push(written.path.clone());
         let (width, height) = self.size();
-        let mut fields = vec![
-            ("_type".to_owned(), Value::from("image-file")),
-            ("path".to_owned(), Value::from(written.path)),
-            ("sha256".to_owned(), Value::from(written.sha256)),
-            ("size".to_owned(), Value::from(written.size)),
+        let mut fields = written.fields("image-file");
+        fields.extend([
             ("format".to_owned(), Value::from(format)),
             ("width".to_owned(), Value::from(width)),
             ("height".to_owned(), Value::from(height)),
-        ];
+        ]);
         if let Some(c) = self.caption {
             fields.push(("caption".to_owned(), Value::from(c)));
         }
@@ -355,14 +352,7 @@ fn overlays(
     masks: &[(String, Mask)],
     ctx: &mut MediaContext<'_>,
 ) -> std::result::Result<(Option<Value>, Option<Value>), String> {
-    let file_ref = |kind: &str, w: super::files::Written| {
-        Value::map([
-            ("_type", Value::from(kind)),
-            ("path", Value::from(w.path)),
-            ("sha256", Value::from(w.sha256)),
-            ("size", Value::from(w.size)),
-        ])
-    };
+    let file_ref = |kind: &str, w: super::files::Written| Value::Map(w.fields(kind));
     let labels_entry = |kind: &str, name: &str, labels: Value| {
         let k = format!("{key}_wandb_delimeter_{name}");
         (

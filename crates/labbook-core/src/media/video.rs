@@ -178,12 +178,7 @@ impl Video {
         let (bytes, ext, size) = self.encode()?;
         let w = write_media(ctx.files_dir, "media/videos", key, ctx.step, ext, &bytes)?;
         ctx.written.push(w.path.clone());
-        let mut fields = vec![
-            ("_type".to_owned(), Value::from("video-file")),
-            ("path".to_owned(), Value::from(w.path)),
-            ("sha256".to_owned(), Value::from(w.sha256)),
-            ("size".to_owned(), Value::from(w.size)),
-        ];
+        let mut fields = w.fields("video-file");
         if let Some((width, height)) = size {
             fields.push(("width".to_owned(), Value::from(width)));
             fields.push(("height".to_owned(), Value::from(height)));
