@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod artifact_record;
 mod banner;
 mod config;
 mod environment;
@@ -60,7 +61,7 @@ use std::time::Instant;
 pub use config::REDACTED;
 pub use error::{Error, Result};
 pub use key::{Key, MAX_KEY_BYTES};
-pub use media::{Histogram, Image, Layout, Media};
+pub use media::{Histogram, Image, Layout, Media, Table, plot};
 pub use metric::{Goal, Metric, Summary};
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};

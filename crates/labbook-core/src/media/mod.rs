@@ -5,11 +5,14 @@
 mod files;
 mod histogram;
 mod image;
+pub mod plot;
+mod table;
 
 use std::path::Path;
 
 pub use histogram::Histogram;
 pub use image::{Image, Layout};
+pub use table::Table;
 
 use crate::value::Value;
 
@@ -22,6 +25,11 @@ pub enum Media {
     Image(Image),
     /// A histogram (W&B's `histogram`, inline in the row).
     Histogram(Histogram),
+    /// A table (W&B's `table-file`), also recorded as a `run_table` artifact.
+    Table(Table),
+    /// A custom chart (`wandb.plot.*`): a table logged under `<key>_table` and a panel in
+    /// the config. Built by the functions of [`plot`].
+    Chart(plot::Chart),
 }
 
 impl Media {
@@ -30,6 +38,8 @@ impl Media {
         match self {
             Media::Image(i) => i.validate(),
             Media::Histogram(h) => h.validate(),
+            Media::Table(t) => t.validate(),
+            Media::Chart(c) => c.validate(),
         }
     }
 
@@ -37,6 +47,8 @@ impl Media {
         match self {
             Media::Image(i) => i.approx_bytes(),
             Media::Histogram(h) => h.approx_bytes(),
+            Media::Table(t) => t.approx_bytes(),
+            Media::Chart(c) => c.approx_bytes(),
         }
     }
 }
@@ -64,6 +76,16 @@ pub(crate) struct MediaContext<'a> {
     /// Config entries the values need (class labels, chart panels), as nested keys, e.g.
     /// `["_wandb", "visualize", "<key>"]`; written as a config record before the row.
     pub config: Vec<(Vec<String>, Value)>,
+    /// Artifacts the values need (the `run_table` of a table), written before the row.
+    pub artifacts: ArtifactSink<'a>,
+}
+
+/// The run an artifact belongs to, and the artifact records to write before the row.
+#[derive(Default)]
+pub(crate) struct ArtifactSink<'a> {
+    pub run_id: &'a str,
+    pub project: &'a str,
+    pub records: Vec<crate::wire::proto::ArtifactRecord>,
 }
 
 /// Replaces every media value inside `value` (top level, in lists and in maps) with its
@@ -77,6 +99,8 @@ pub(crate) fn materialize(
         Value::Media(m) => match *m {
             Media::Image(i) => i.materialize(key, ctx),
             Media::Histogram(h) => Ok(h.to_value()),
+            Media::Table(t) => t.materialize(key, ctx),
+            Media::Chart(c) => c.materialize(key, ctx),
         },
         Value::List(items)
             if !items.is_empty()
@@ -89,7 +113,7 @@ pub(crate) fn materialize(
                 .filter_map(|v| match v {
                     Value::Media(m) => match *m {
                         Media::Image(i) => Some(i),
-                        Media::Histogram(_) => None,
+                        _ => None,
                     },
                     _ => None,
                 })
@@ -112,6 +136,17 @@ pub(crate) fn materialize(
                 .collect::<Result<_, _>>()?,
         )),
         other => Ok(other),
+    }
+}
+
+/// The key a value is written under: a chart's table goes under `<key>_table`, as the
+/// official client writes it.
+pub(crate) fn row_key(key: crate::key::Key, value: &Value) -> crate::key::Key {
+    match value {
+        Value::Media(m) if matches!(**m, Media::Chart(_)) => {
+            crate::key::Key::from(format!("{}_table", key.as_str()))
+        }
+        _ => key,
     }
 }
 
