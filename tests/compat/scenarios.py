@@ -181,6 +181,16 @@ def html():
     run.finish()
 
 
+def table_and_charts():
+    run = wandb.init(project="compat")
+    rgb = np.array([[[(x * 7 + y * 13 + c * 29) % 256 for c in range(3)] for x in range(16)] for y in range(8)], dtype=np.uint8)
+    run.log({"tbl": wandb.Table(columns=["a", "b", "img"], data=[[1, "x", wandb.Image(rgb)], [2.5, "y", None]])})
+    run.log({"cm": wandb.plot.confusion_matrix(y_true=[0, 1, 2, 1], preds=[0, 2, 2, 1], class_names=["cat", "dog", "bird"], title="CM")})
+    lt = wandb.Table(data=[[0, 1.0], [1, 0.5], [2, 0.25]], columns=["step", "loss"])
+    run.log({"lp": wandb.plot.line(lt, "step", "loss", title="Loss")})
+    run.finish()
+
+
 SCENARIOS = {name: fn for name, fn in globals().items() if callable(fn) and fn.__module__ == "__main__"}
 
 if __name__ == "__main__":

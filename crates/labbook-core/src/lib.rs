@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod artifact_record;
 mod banner;
 mod config;
 mod environment;
@@ -65,7 +66,9 @@ pub use config::REDACTED;
 pub use error::{Error, Result};
 pub use eval::{EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
 pub use key::{Key, MAX_KEY_BYTES};
-pub use media::{Audio, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Video};
+pub use media::{
+    Audio, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Table, Video, plot,
+};
 pub use metric::{Goal, Metric, Summary};
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};

@@ -392,11 +392,17 @@ impl Worker {
             return items;
         }
         let files_dir = self.dir.files.clone();
+        let (run_id, project) = (self.s.run_id.clone(), self.s.project.clone());
         let mut ctx = media::MediaContext {
             files_dir: &files_dir,
             step,
             written: Vec::new(),
             config: Vec::new(),
+            artifacts: media::ArtifactSink {
+                run_id: &run_id,
+                project: &project,
+                records: Vec::new(),
+            },
         };
         let mut out = Vec::with_capacity(items.len());
         for (k, v) in items {
@@ -404,6 +410,7 @@ impl Worker {
                 out.push((k, v));
                 continue;
             }
+            let k = media::row_key(k, &v);
             match media::materialize(k.as_str(), v, &mut ctx) {
                 Ok(v) => out.push((k, v)),
                 Err(e) => {
@@ -426,6 +433,9 @@ impl Worker {
                 update,
                 remove: vec![],
             }));
+        }
+        for artifact in std::mem::take(&mut ctx.artifacts.records) {
+            self.emit(RecordType::Artifact(artifact));
         }
         if !ctx.written.is_empty() {
             let files = ctx

@@ -106,6 +106,7 @@ mod tests {
             step: Some(0),
             written: vec![],
             config: vec![],
+            artifacts: Default::default(),
         };
         let json = a.materialize("sound", &mut ctx).unwrap().to_serde_json();
         assert_eq!(json["_type"], "audio-file");

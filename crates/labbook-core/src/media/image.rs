@@ -63,7 +63,7 @@ enum Pixels {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image {
     pixels: Pixels,
-    caption: Option<String>,
+    pub(super) caption: Option<String>,
     grouping: Option<i64>,
     boxes: Vec<(String, Boxes)>,
     masks: Vec<(String, Mask)>,
@@ -262,7 +262,7 @@ impl Image {
     }
 
     /// The file bytes and format name (`png`, `jpg`, `gif`).
-    fn encode(&self) -> std::result::Result<(Vec<u8>, &'static str), String> {
+    pub(super) fn encode(&self) -> std::result::Result<(Vec<u8>, &'static str), String> {
         let (width, height, channels, hwc) = match &self.pixels {
             Pixels::Encoded { format, bytes, .. } => {
                 let name = match format {
@@ -481,6 +481,7 @@ mod tests {
             step: Some(4),
             written: Vec::new(),
             config: Vec::new(),
+            artifacts: Default::default(),
         }
     }
 

@@ -8,6 +8,8 @@ mod histogram;
 mod html;
 mod image;
 mod overlays;
+pub mod plot;
+mod table;
 mod video;
 
 use std::path::Path;
@@ -17,6 +19,7 @@ pub use histogram::Histogram;
 pub use html::Html;
 pub use image::{Image, Layout};
 pub use overlays::{BoundingBox, Boxes, Mask};
+pub use table::Table;
 pub use video::Video;
 
 use crate::value::Value;
@@ -36,6 +39,11 @@ pub enum Media {
     Audio(Audio),
     /// An HTML page (W&B's `html-file`).
     Html(Html),
+    /// A table (W&B's `table-file`), also recorded as a `run_table` artifact.
+    Table(Table),
+    /// A custom chart (`wandb.plot.*`): a table logged under `<key>_table` and a panel in
+    /// the config. Built by the functions of [`plot`].
+    Chart(plot::Chart),
 }
 
 impl Media {
@@ -46,6 +54,8 @@ impl Media {
             Media::Histogram(h) => h.validate(),
             Media::Audio(a) => a.validate(),
             Media::Video(_) | Media::Html(_) => Ok(()),
+            Media::Table(t) => t.validate(),
+            Media::Chart(c) => c.validate(),
         }
     }
 
@@ -56,6 +66,8 @@ impl Media {
             Media::Video(v) => v.approx_bytes(),
             Media::Audio(a) => a.approx_bytes(),
             Media::Html(h) => h.approx_bytes(),
+            Media::Table(t) => t.approx_bytes(),
+            Media::Chart(c) => c.approx_bytes(),
         }
     }
 }
@@ -82,6 +94,16 @@ pub(crate) struct MediaContext<'a> {
     /// Config entries the values need (class labels, chart panels), as nested keys, e.g.
     /// `["_wandb", "visualize", "<key>"]`; written as a config record before the row.
     pub config: Vec<(Vec<String>, Value)>,
+    /// Artifacts the values need (the `run_table` of a table), written before the row.
+    pub artifacts: ArtifactSink<'a>,
+}
+
+/// The run an artifact belongs to, and the artifact records to write before the row.
+#[derive(Default)]
+pub(crate) struct ArtifactSink<'a> {
+    pub run_id: &'a str,
+    pub project: &'a str,
+    pub records: Vec<crate::wire::proto::ArtifactRecord>,
 }
 
 /// Replaces every media value inside `value` (top level, in lists and in maps) with its
@@ -98,6 +120,8 @@ pub(crate) fn materialize(
             Media::Video(v) => v.materialize(key, ctx),
             Media::Audio(a) => a.materialize(key, ctx),
             Media::Html(h) => h.materialize(key, ctx),
+            Media::Table(t) => t.materialize(key, ctx),
+            Media::Chart(c) => c.materialize(key, ctx),
         },
         Value::List(items)
             if !items.is_empty()
@@ -133,6 +157,17 @@ pub(crate) fn materialize(
                 .collect::<Result<_, _>>()?,
         )),
         other => Ok(other),
+    }
+}
+
+/// The key a value is written under: a chart's table goes under `<key>_table`, as the
+/// official client writes it.
+pub(crate) fn row_key(key: crate::key::Key, value: &Value) -> crate::key::Key {
+    match value {
+        Value::Media(m) if matches!(**m, Media::Chart(_)) => {
+            crate::key::Key::from(format!("{}_table", key.as_str()))
+        }
+        _ => key,
     }
 }
 

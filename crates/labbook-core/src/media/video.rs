@@ -206,6 +206,7 @@ mod tests {
             step: Some(1),
             written: vec![],
             config: vec![],
+            artifacts: Default::default(),
         };
         let json = v.materialize("roll/out", &mut ctx).unwrap().to_serde_json();
         assert_eq!(json["_type"], "video-file");

@@ -16,7 +16,7 @@ pub struct Record {
     pub num: i64,
     #[prost(
         oneof = "RecordType",
-        tags = "2, 3, 5, 6, 7, 10, 11, 12, 13, 17, 18, 21, 23, 26"
+        tags = "2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 17, 18, 21, 23, 26"
     )]
     pub record_type: Option<RecordType>,
 }
@@ -33,6 +33,8 @@ pub enum RecordType {
     Files(FilesRecord),
     #[prost(message, tag = "7")]
     Stats(StatsRecord),
+    #[prost(message, tag = "8")]
+    Artifact(ArtifactRecord),
     #[prost(message, tag = "10")]
     Alert(AlertRecord),
     #[prost(message, tag = "11")]
@@ -166,6 +168,94 @@ pub struct SummaryItem {
 }
 
 pub type ConfigItem = SummaryItem;
+
+/// An artifact to create and commit (protocol §2.3, §5.5).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ArtifactRecord {
+    #[prost(string, tag = "1")]
+    pub run_id: String,
+    #[prost(string, tag = "2")]
+    pub project: String,
+    #[prost(string, tag = "3")]
+    pub entity: String,
+    #[prost(string, tag = "4")]
+    pub r#type: String,
+    #[prost(string, tag = "5")]
+    pub name: String,
+    #[prost(string, tag = "6")]
+    pub digest: String,
+    #[prost(string, tag = "7")]
+    pub description: String,
+    #[prost(string, tag = "8")]
+    pub metadata: String,
+    #[prost(bool, tag = "9")]
+    pub user_created: bool,
+    #[prost(bool, tag = "10")]
+    pub use_after_commit: bool,
+    #[prost(string, repeated, tag = "11")]
+    pub aliases: Vec<String>,
+    #[prost(message, optional, tag = "12")]
+    pub manifest: Option<ArtifactManifest>,
+    #[prost(string, tag = "13")]
+    pub distributed_id: String,
+    #[prost(bool, tag = "14")]
+    pub finalize: bool,
+    #[prost(string, tag = "15")]
+    pub client_id: String,
+    #[prost(string, tag = "16")]
+    pub sequence_client_id: String,
+    #[prost(string, tag = "17")]
+    pub base_id: String,
+    #[prost(int64, tag = "18")]
+    pub ttl_duration_seconds: i64,
+    #[prost(string, repeated, tag = "19")]
+    pub tags: Vec<String>,
+    #[prost(string, tag = "20")]
+    pub digest_algorithm: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ArtifactManifest {
+    #[prost(int32, tag = "1")]
+    pub version: i32,
+    #[prost(string, tag = "2")]
+    pub storage_policy: String,
+    #[prost(message, repeated, tag = "3")]
+    pub storage_policy_config: Vec<StoragePolicyConfigItem>,
+    #[prost(message, repeated, tag = "4")]
+    pub contents: Vec<ArtifactManifestEntry>,
+    #[prost(string, tag = "5")]
+    pub manifest_file_path: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoragePolicyConfigItem {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(string, tag = "2")]
+    pub value_json: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ArtifactManifestEntry {
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Base64 of the MD5 of the file bytes.
+    #[prost(string, tag = "2")]
+    pub digest: String,
+    #[prost(string, tag = "3")]
+    pub r#ref: String,
+    #[prost(int64, tag = "4")]
+    pub size: i64,
+    #[prost(string, tag = "5")]
+    pub mimetype: String,
+    #[prost(string, tag = "6")]
+    pub local_path: String,
+    #[prost(string, tag = "7")]
+    pub birth_artifact_id: String,
+    #[prost(bool, tag = "8")]
+    pub skip_cache: bool,
+}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ConfigRecord {

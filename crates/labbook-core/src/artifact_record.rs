@@ -1,0 +1,254 @@
+//! A minimal writer of `ArtifactRecord`s: the `run_table` artifact the official client
+//! records for every logged table (protocol §2.3, §4, §5.5).
+//!
+//! Each entry's bytes are copied into a private directory of the run
+//! (`<run dir>/artifacts/<client id>/<entry path>`), which `local_path` points at, so the
+//! uploader never reads (or deletes) anything else.
+
+use std::path::Path;
+
+use crate::wire::proto;
+
+/// The length of `client_id` and `sequence_client_id`, as the official client makes them.
+const CLIENT_ID_LEN: usize = 128;
+
+/// One file of an artifact: its path inside the artifact and its bytes.
+pub(crate) struct Entry {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A committed artifact as recorded: the record and the ids the history value refers to.
+pub(crate) struct Recorded {
+    pub record: proto::ArtifactRecord,
+    pub client_id: String,
+    pub sequence_client_id: String,
+}
+
+/// Builds the `run_table` artifact `run-<run_id>-<key>` holding `entries`, writing the
+/// private copies under `run_dir`.
+pub(crate) fn run_table(
+    run_dir: &Path,
+    run_id: &str,
+    project: &str,
+    key: &str,
+    entries: Vec<Entry>,
+) -> Result<Recorded, String> {
+    let client_id = random_base36(CLIENT_ID_LEN);
+    let sequence_client_id = random_base36(CLIENT_ID_LEN);
+    let private = run_dir.join("artifacts").join(&client_id);
+    let mut contents = Vec::with_capacity(entries.len());
+    for e in entries {
+        let local = private.join(&e.path);
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|err| format!("could not create {}: {err}", parent.display()))?;
+        }
+        std::fs::write(&local, &e.bytes)
+            .map_err(|err| format!("could not write {}: {err}", local.display()))?;
+        contents.push(proto::ArtifactManifestEntry {
+            digest: b64_md5(&e.bytes),
+            size: e.bytes.len() as i64,
+            local_path: local.to_string_lossy().into_owned(),
+            path: e.path,
+            ..Default::default()
+        });
+    }
+    contents.sort_by(|a, b| a.path.cmp(&b.path));
+    let digest = manifest_digest(
+        contents
+            .iter()
+            .map(|c| (c.path.as_str(), c.digest.as_str())),
+    );
+    let record = proto::ArtifactRecord {
+        run_id: run_id.to_owned(),
+        project: project.to_owned(),
+        r#type: "run_table".to_owned(),
+        name: artifact_name(run_id, key),
+        digest,
+        aliases: vec!["latest".to_owned()],
+        manifest: Some(proto::ArtifactManifest {
+            version: 1,
+            storage_policy: "wandb-storage-policy-v1".to_owned(),
+            storage_policy_config: vec![proto::StoragePolicyConfigItem {
+                key: "storageLayout".to_owned(),
+                value_json: "\"V2\"".to_owned(),
+            }],
+            contents,
+            manifest_file_path: String::new(),
+        }),
+        finalize: true,
+        client_id: client_id.clone(),
+        sequence_client_id: sequence_client_id.clone(),
+        digest_algorithm: "MANIFEST_MD5".to_owned(),
+        ..Default::default()
+    };
+    Ok(Recorded {
+        record,
+        client_id,
+        sequence_client_id,
+    })
+}
+
+/// `run-<run_id>-<key>`, with characters an artifact name may not hold (anything but
+/// ASCII letters, digits, `-`, `_` and `.`) replaced by `_`.
+pub(crate) fn artifact_name(run_id: &str, key: &str) -> String {
+    let key: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("run-{run_id}-{key}")
+}
+
+/// The artifact digest: hex MD5 of `"wandb-artifact-manifest-v1\n"` and
+/// `"<path>:<entry digest>\n"` per entry, sorted by path.
+pub(crate) fn manifest_digest<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut sorted: Vec<_> = entries.collect();
+    sorted.sort();
+    let mut text = String::from("wandb-artifact-manifest-v1\n");
+    for (path, digest) in sorted {
+        text.push_str(path);
+        text.push(':');
+        text.push_str(digest);
+        text.push('\n');
+    }
+    md5(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Base64 of the MD5 of `bytes`: a manifest entry's digest.
+pub(crate) fn b64_md5(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(md5(bytes))
+}
+
+/// A random string of `[a-z0-9]`, as the official client's `generate_fast_id`.
+pub(crate) fn random_base36(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = fastrand::Rng::new();
+    (0..len)
+        .map(|_| ALPHABET[rng.usize(..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// MD5 (RFC 1321). Used only for content digests W&B defines with it, not for security.
+pub(crate) fn md5(data: &[u8]) -> [u8; 16] {
+    const S: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ];
+    let k: Vec<u32> = (0..64)
+        .map(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32)
+        .collect();
+    let mut state: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+    let mut msg = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_le_bytes());
+    for chunk in msg.chunks_exact(64) {
+        let mut m = [0u32; 16];
+        for (i, w) in chunk.chunks_exact(4).enumerate() {
+            m[i] = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        }
+        let [mut a, mut b, mut c, mut d] = state;
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(f.rotate_left(S[i]));
+        }
+        state[0] = state[0].wrapping_add(a);
+        state[1] = state[1].wrapping_add(b);
+        state[2] = state[2].wrapping_add(c);
+        state[3] = state[3].wrapping_add(d);
+    }
+    let mut out = [0u8; 16];
+    for (i, s) in state.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: [u8; 16]) -> String {
+        b.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn md5_matches_rfc_1321_vectors() {
+        assert_eq!(hex(md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(hex(md5(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
+        let long =
+            b"12345678901234567890123456789012345678901234567890123456789012345678901234567890";
+        assert_eq!(hex(md5(long)), "57edf4a22be3c955ac49da2e2107b67a");
+    }
+
+    #[test]
+    fn digests_are_the_protocol_examples() {
+        assert_eq!(b64_md5(b"data123"), "HK4CJ8rCl5qXNfB/L4kWMw==");
+        let d = b64_md5(b"data123");
+        assert_eq!(
+            manifest_digest([("data.txt", d.as_str())].into_iter()),
+            "5275007a21a3764205d74eba708543cf"
+        );
+    }
+
+    #[test]
+    fn ids_are_128_base36_chars() {
+        let id = random_base36(CLIENT_ID_LEN);
+        assert_eq!(id.len(), 128);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+    }
+
+    #[test]
+    fn run_table_records_a_finalized_artifact_with_private_copies() {
+        let d = tempfile::tempdir().unwrap();
+        let r = run_table(
+            d.path(),
+            "abc",
+            "p",
+            "tbl",
+            vec![Entry {
+                path: "tbl.table.json".into(),
+                bytes: b"{}".to_vec(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(r.record.name, "run-abc-tbl");
+        assert_eq!(r.record.r#type, "run_table");
+        assert!(r.record.finalize);
+        let m = r.record.manifest.unwrap();
+        assert_eq!(m.contents[0].size, 2);
+        assert_eq!(std::fs::read(&m.contents[0].local_path).unwrap(), b"{}");
+        assert!(
+            m.contents[0]
+                .local_path
+                .starts_with(&*d.path().to_string_lossy())
+        );
+    }
+}
