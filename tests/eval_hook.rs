@@ -74,7 +74,7 @@ fn problematic_batches_are_logged_with_their_images_within_the_caps() {
 }
 
 #[test]
-fn table_mode_writes_one_row_of_keys_per_epoch() {
+fn table_mode_writes_one_table_per_epoch() {
     let tmp = tempfile::tempdir().unwrap();
     let run = labbook::init(settings(tmp.path())).unwrap();
     let mut hook = EvalHook::new(
@@ -82,7 +82,8 @@ fn table_mode_writes_one_row_of_keys_per_epoch() {
         EvalSettings::default()
             .mode(EvalMode::Table)
             .threshold(None)
-            .worst_k(2),
+            .worst_k(2)
+            .caps(8, 2),
     );
     hook.start_epoch();
     for b in 0..6 {
@@ -94,10 +95,19 @@ fn table_mode_writes_one_row_of_keys_per_epoch() {
     assert_eq!(hook.end_epoch().unwrap().logged, vec![3, 1]);
     run.finish().unwrap();
     let d = read_run(&only_run_dir(tmp.path()));
-    let row = &d.rows[0];
-    assert_eq!(row["problematic_batches/index"], "[3,1]");
-    assert_eq!(row["problematic_batches/recall"], "[0.1,0.2]");
-    assert_eq!(row["problematic_batches/epoch"], "1");
+    let v: serde_json::Value = serde_json::from_str(&d.rows[0]["problematic_batches"]).unwrap();
+    assert_eq!(v["_type"], "table-file");
+    assert_eq!(v["nrows"], 4, "2 batches x 2 images");
+    assert_eq!(v["ncols"], 5);
+    let file =
+        std::fs::read_to_string(d.dir.join("files").join(v["path"].as_str().unwrap())).unwrap();
+    let t: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(
+        t["columns"],
+        serde_json::json!(["epoch", "batch", "image_index", "recall", "image"])
+    );
+    assert_eq!(t["data"][0][1], 3);
+    assert_eq!(t["data"][0][3], 0.1);
     assert!(
         !d.rows
             .iter()

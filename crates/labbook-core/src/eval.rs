@@ -6,12 +6,10 @@
 //! epoch and logs them when it ends, and **caps** bound how many batches and images one epoch
 //! may log, so an early epoch where every batch is bad cannot flood memory or storage.
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::media::Image;
+use crate::media::{Image, Table};
 use crate::run::Run;
 use crate::value::Value;
 
@@ -31,8 +29,8 @@ pub enum Worse {
 pub enum EvalMode {
     /// Keys per batch: `problematic_batch_{idx}_images`, `_count`, `_<metric>`.
     Panels,
-    /// One row of keys per epoch: `problematic_batches/…`, so the dashboard does not grow a
-    /// panel per batch index.
+    /// One W&B Table per epoch under `problematic_batches` (a row per image: epoch, batch,
+    /// metrics, image), so the dashboard does not grow a panel per batch index.
     Table,
 }
 
@@ -424,42 +422,53 @@ impl EvalHook {
         self.run.log_at(self.run.step(), row)
     }
 
-    /// Table mode: per epoch, one list of images and one value per metric, in the order the
-    /// batches were logged, under fixed `problematic_batches/…` keys.
+    /// Table mode: one W&B Table per epoch under `problematic_batches`, a row per logged
+    /// image (epoch, batch index, image index, the batch's metrics, the image), so the
+    /// dashboard shows one panel however many batches are bad.
     fn log_table(&mut self) -> Result<()> {
         let rows = std::mem::take(&mut self.table_rows);
-        let mut by_metric: HashMap<String, Vec<Value>> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut indices = Vec::new();
-        let mut images = Vec::new();
-        for Kept {
-            index,
-            metrics,
-            images: imgs,
-            ..
-        } in rows
-        {
-            indices.push(Value::from(index));
-            for (k, v) in metrics {
-                if !by_metric.contains_key(&k) {
-                    order.push(k.clone());
+        let mut metric_names: Vec<String> = Vec::new();
+        for k in &rows {
+            for (m, _) in &k.metrics {
+                if !metric_names.contains(m) {
+                    metric_names.push(m.clone());
                 }
-                by_metric.entry(k).or_default().push(Value::from(v));
             }
-            images.extend(imgs);
         }
-        let mut row: Vec<(String, Value)> = vec![
-            ("problematic_batches/epoch".into(), Value::from(self.epoch)),
-            ("problematic_batches/index".into(), Value::List(indices)),
-        ];
-        for k in order {
-            let values = by_metric.remove(&k).unwrap_or_default();
-            row.push((format!("problematic_batches/{k}"), Value::List(values)));
+        let mut columns: Vec<String> = vec!["epoch".into(), "batch".into(), "image_index".into()];
+        columns.extend(metric_names.iter().cloned());
+        columns.push("image".into());
+        let mut table = Table::new(columns);
+        for k in rows {
+            let metrics: Vec<Value> = metric_names
+                .iter()
+                .map(|m| {
+                    k.metrics
+                        .iter()
+                        .find(|(n, _)| n == m)
+                        .map_or(Value::Null, |(_, v)| Value::from(*v))
+                })
+                .collect();
+            let images: Vec<Option<Image>> = if k.images.is_empty() {
+                vec![None]
+            } else {
+                k.images.into_iter().map(Some).collect()
+            };
+            for (i, img) in images.into_iter().enumerate() {
+                let mut row = vec![
+                    Value::from(self.epoch),
+                    Value::from(k.index),
+                    Value::from(i),
+                ];
+                row.extend(metrics.iter().cloned());
+                row.push(img.map_or(Value::Null, Value::from));
+                table.add_row(row)?;
+            }
         }
-        if !images.is_empty() {
-            row.push(("problematic_batches/images".into(), Value::from(images)));
-        }
-        self.run.log_at(self.run.step(), row)
+        self.run.log_at(
+            self.run.step(),
+            [("problematic_batches", Value::from(table))],
+        )
     }
 }
 
