@@ -30,26 +30,25 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 use burn::train::checkpoint::MetricCheckpointingStrategy;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{
-    AccuracyInput, AccuracyMetric, Adaptor, IterationSpeedMetric, ItemLazy, LearningRateMetric,
+    AccuracyInput, AccuracyMetric, Adaptor, ItemLazy, IterationSpeedMetric, LearningRateMetric,
     LossInput, LossMetric,
 };
 use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
-use labbook::burn::{self as lb, BatchLayout, EvalBatch, RecordedCheckpointer, RunLogger, Watch};
 use labbook::burn::burn;
+use labbook::burn::{self as lb, BatchLayout, EvalBatch, RecordedCheckpointer, RunLogger, Watch};
 use labbook::{EvalSettings, Settings, Worse};
-
 
 #[derive(Config, Debug)]
 pub struct TrainConfig {
-    #[config(default = 3)]
+    #[config(default = 6)]
     pub epochs: usize,
     #[config(default = 64)]
     pub batch_size: usize,
     #[config(default = 2e-3)]
     pub lr: f64,
-    #[config(default = 4000)]
+    #[config(default = 6000)]
     pub train_samples: usize,
     #[config(default = 800)]
     pub valid_samples: usize,
@@ -97,7 +96,9 @@ fn draw(rng: &mut Rng, label: i64) -> Sample {
             let on = match label {
                 0 => dx.abs() <= r && dy.abs() <= r,
                 1 => dx * dx + dy * dy <= r * r,
-                2 => (dx.abs() <= r / 3.0 && dy.abs() <= r) || (dy.abs() <= r / 3.0 && dx.abs() <= r),
+                2 => {
+                    (dx.abs() <= r / 3.0 && dy.abs() <= r) || (dy.abs() <= r / 3.0 && dx.abs() <= r)
+                }
                 _ => dy >= -r && dy <= r && dx.abs() <= (dy + r) / 2.0,
             };
             if on {
@@ -171,7 +172,9 @@ impl Cnn {
     }
 
     fn classify(&self, b: &Batch) -> ClassificationOutput {
-        let x = self.pool.forward(relu(self.conv1.forward(b.images.clone())));
+        let x = self
+            .pool
+            .forward(relu(self.conv1.forward(b.images.clone())));
         let x = self.pool.forward(relu(self.conv2.forward(x)));
         let x = relu(self.fc1.forward(x.flatten::<2>(1, 3)));
         let logits = self.fc2.forward(x);
@@ -313,7 +316,8 @@ fn main() -> anyhow::Result<()> {
         .launch(learner);
     let secs = started.elapsed().as_secs_f64();
     let steps = watch.steps().max(1);
-    let caller_us = WATCH_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e3 / steps as f64;
+    let caller_us =
+        WATCH_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e3 / steps as f64;
     let steps_per_s = steps as f64 / secs;
     run.set_summary("perf/caller_us_per_step", caller_us)?;
     run.set_summary("perf/steps_per_s", steps_per_s)?;
@@ -321,7 +325,11 @@ fn main() -> anyhow::Result<()> {
     let report = run.finish()?;
     eprintln!(
         "trained {} epochs ({} steps, {steps_per_epoch}/epoch) in {secs:.1}s: {steps_per_s:.1} steps/s; labbook on the training thread: {caller_us:.1} us/step; last validation: {} of {} batches problematic, {} logged",
-        cfg.epochs, steps, found.below_threshold, found.batches, found.logged.len()
+        cfg.epochs,
+        steps,
+        found.below_threshold,
+        found.batches,
+        found.logged.len()
     );
     eprintln!("{}", report.sync_command());
     let _ = std::fs::remove_dir_all(&work);

@@ -135,8 +135,9 @@ impl RunLogger {
     }
 
     /// A [`Watch`] whose histograms and norms join the rows of this logger, every `every`
-    /// training steps (0 turns it off).
+    /// training steps (0 turns it off, and so does a disabled run).
     pub fn watch(&self, every: u64) -> Watch {
+        let every = if self.run.is_disabled() { 0 } else { every };
         Watch::new(self.shared.clone(), every)
     }
 
