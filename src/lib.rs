@@ -17,12 +17,20 @@
 //!
 //! # Crate features
 //!
-//! `burn`, `candle` and `tch` are reserved for the framework adapters, which land in later
-//! releases; today turning one on only records it in the run's metadata.
+//! `burn` re-exports the Burn adapter ([labbook-burn]) as `labbook::burn`: a `MetricLogger`,
+//! an evaluation metric for the validation loop, parameter/gradient watch, checkpoint
+//! recording and tensor -> media. `candle` and `tch` are reserved for the adapters that land
+//! in later releases; today turning one on only records it in the run's metadata.
+//!
+//! [labbook-burn]: https://docs.rs/labbook-burn
 
 #![warn(missing_docs)]
 
 pub use labbook_core::*;
+
+/// The Burn adapter (feature `burn`): see the labbook-burn crate.
+#[cfg(feature = "burn")]
+pub use labbook_burn as burn;
 
 /// The labbook features this program was built with, recorded in every run.
 const FEATURES: &[&str] = &[

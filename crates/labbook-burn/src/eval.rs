@@ -1,0 +1,290 @@
+//! [`EvalMetric`]: labbook's evaluation hook inside burn's validation loop.
+
+use std::sync::{Arc, Mutex};
+
+use burn::tensor::{Int, Tensor, TensorReadError};
+use burn::train::ClassificationOutput;
+use burn::train::metric::{Adaptor, Metric, MetricMetadata, MetricName, SerializedEntry};
+use labbook_core::{EpochFindings, EvalHook, EvalSettings, Image, Run};
+
+use crate::logger::{Shared, lock};
+use crate::media::{BatchLayout, images};
+
+/// What [`EvalMetric`] sees of one validation batch: the model's real outputs, the targets,
+/// the per-batch loss if there is one, and optionally the input images.
+///
+/// burn's [`ClassificationOutput`] adapts to it (without images). To log images, carry the
+/// input batch in your own output type and adapt it:
+///
+/// ```ignore
+/// pub struct VisionOutput {
+///     pub cls: ClassificationOutput,
+///     pub images: Tensor<4>, // [batch, 1, 28, 28], pixels in [0, 1]
+/// }
+/// impl ItemLazy for VisionOutput {
+///     fn sync(self) -> Result<Self, ExecutionError> {
+///         let cls = self.cls.sync()?;
+///         Ok(VisionOutput { cls, images: self.images.without_autodiff() })
+///     }
+/// }
+/// impl Adaptor<EvalBatch> for VisionOutput {
+///     fn adapt(&self) -> EvalBatch {
+///         let batch: EvalBatch = self.cls.adapt();
+///         batch.with_images(self.images.clone(), BatchLayout::Nchw)
+///     }
+/// }
+/// // and `Adaptor<LossInput>`, `Adaptor<AccuracyInput>` … by delegating to `self.cls`.
+/// ```
+#[derive(Clone, Debug)]
+pub struct EvalBatch {
+    /// Class logits or probabilities, `[batch, classes]`.
+    pub output: Tensor<2>,
+    /// Ground-truth class per sample, `[batch]`.
+    pub targets: Tensor<1, Int>,
+    /// The loss, if known (a per-batch scalar or per-sample values; its mean is logged).
+    pub loss: Option<Tensor<1>>,
+    /// The input images, read back only for batches that get logged.
+    pub images: Option<EvalImages>,
+}
+
+/// Input images of a batch and their layout.
+#[derive(Clone, Debug)]
+pub struct EvalImages {
+    /// `[batch, c, h, w]` or `[batch, h, w, c]`, f32 in [0, 1] (or u8 dtype).
+    pub tensor: Tensor<4>,
+    /// The tensor's layout.
+    pub layout: BatchLayout,
+}
+
+impl EvalBatch {
+    /// A batch without loss or images.
+    pub fn new(output: Tensor<2>, targets: Tensor<1, Int>) -> EvalBatch {
+        EvalBatch {
+            output,
+            targets,
+            loss: None,
+            images: None,
+        }
+    }
+
+    /// Adds the input images.
+    pub fn with_images(mut self, tensor: Tensor<4>, layout: BatchLayout) -> EvalBatch {
+        self.images = Some(EvalImages { tensor, layout });
+        self
+    }
+}
+
+impl Adaptor<EvalBatch> for ClassificationOutput {
+    fn adapt(&self) -> EvalBatch {
+        EvalBatch {
+            output: self.output.clone(),
+            targets: self.targets.clone(),
+            loss: Some(self.loss.clone()),
+            images: None,
+        }
+    }
+}
+
+struct State {
+    hook: EvalHook,
+    index: usize,
+    in_epoch: bool,
+    last: EpochFindings,
+    failures: u64,
+}
+
+/// A burn `Metric` (register it with `metric_valid`) that computes each validation batch's
+/// `recall` (macro, over the classes present), `accuracy` and `loss` from the model's real
+/// predictions, and hands them to labbook's [`EvalHook`]: batches worse than the threshold
+/// (or the worst K) are logged as `problematic_batch_<i>_…` with their images, misclassified
+/// samples first. Batches that are fine cost their metrics and a comparison; their pixels
+/// are never read back.
+///
+/// Make it with [`RunLogger::eval_metric`](crate::RunLogger::eval_metric) so its rows and the
+/// logger's never interleave. It is not a numeric metric: burn shows its text, the logger
+/// skips it.
+///
+/// ```
+/// use labbook_core::{EvalSettings, Run, Worse};
+/// let logger = labbook_burn::RunLogger::new(&Run::disabled())?;
+/// let metric = logger.eval_metric(EvalSettings::default().metric("recall", Worse::Lower).threshold(Some(0.8)));
+/// // SupervisedTraining::new(..).metric_valid(metric)
+/// # let _ = metric;
+/// # Ok::<(), labbook_burn::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct EvalMetric {
+    name: MetricName,
+    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
+}
+
+impl EvalMetric {
+    /// A metric logging to `run` on its own (prefer [`RunLogger::eval_metric`](crate::RunLogger::eval_metric)).
+    pub fn new(run: &Run, settings: EvalSettings) -> EvalMetric {
+        EvalMetric::with_shared(run, settings, Arc::new(Shared::default()))
+    }
+
+    pub(crate) fn with_shared(
+        run: &Run,
+        settings: EvalSettings,
+        shared: Arc<Shared>,
+    ) -> EvalMetric {
+        EvalMetric {
+            name: Arc::new("Problematic Batches".to_owned()),
+            state: Arc::new(Mutex::new(State {
+                hook: EvalHook::new(run, settings),
+                index: 0,
+                in_epoch: false,
+                last: EpochFindings::default(),
+                failures: 0,
+            })),
+            shared,
+        }
+    }
+
+    /// What the last finished validation epoch found.
+    pub fn last_findings(&self) -> EpochFindings {
+        lock(&self.state).last.clone()
+    }
+}
+
+fn ints(t: Tensor<1, Int>) -> Result<Vec<i64>, TensorReadError> {
+    Ok(t.try_into_data_as::<i64>()?.try_into_vec::<i64>()?)
+}
+
+type BatchMetrics = (Vec<(&'static str, f64)>, Vec<bool>);
+
+/// Per-batch metrics and, per sample, whether the prediction is wrong.
+fn batch_metrics(item: &EvalBatch) -> Result<BatchMetrics, TensorReadError> {
+    let preds = ints(item.output.clone().argmax(1).flatten::<1>(0, 1))?;
+    let targets = ints(item.targets.clone())?;
+    let n = preds.len().min(targets.len());
+    let wrong: Vec<bool> = (0..n).map(|i| preds[i] != targets[i]).collect();
+    let correct = wrong.iter().filter(|w| !**w).count();
+    let accuracy = if n == 0 {
+        f64::NAN
+    } else {
+        correct as f64 / n as f64
+    };
+    let mut classes: Vec<i64> = targets[..n].to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let recall = if classes.is_empty() {
+        f64::NAN
+    } else {
+        classes
+            .iter()
+            .map(|&c| {
+                let of_c = (0..n).filter(|&i| targets[i] == c);
+                let total = of_c.clone().count();
+                let hit = of_c.filter(|&i| preds[i] == c).count();
+                hit as f64 / total as f64
+            })
+            .sum::<f64>()
+            / classes.len() as f64
+    };
+    let mut metrics = vec![("recall", recall), ("accuracy", accuracy)];
+    if let Some(loss) = &item.loss {
+        metrics.push(("loss", loss.clone().mean().try_into_scalar::<f64>()?));
+    }
+    Ok((metrics, wrong))
+}
+
+fn batch_images(item: &EvalBatch, wrong: &[bool]) -> Vec<Image> {
+    let Some(imgs) = &item.images else {
+        return Vec::new();
+    };
+    let all = match images(imgs.tensor.clone(), imgs.layout, usize::MAX) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(target: "labbook", "labbook-burn: could not read a batch's images: {e}");
+            return Vec::new();
+        }
+    };
+    let (mut bad, mut good): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| wrong.get(*i).copied().unwrap_or(false));
+    bad.append(&mut good);
+    bad.into_iter().map(|(_, img)| img).collect()
+}
+
+impl Metric for EvalMetric {
+    type Input = EvalBatch;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn description(&self) -> Option<String> {
+        Some("labbook: validation batches below the threshold, logged with their images".into())
+    }
+
+    fn update(
+        &mut self,
+        item: &EvalBatch,
+        _metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        let (metrics, wrong) = batch_metrics(item)?;
+        let mut st = lock(&self.state);
+        if !st.in_epoch {
+            st.hook.start_epoch();
+            st.in_epoch = true;
+            st.index = 0;
+        }
+        let index = st.index;
+        st.index += 1;
+        let result = {
+            let _rows = lock(&self.shared.rows);
+            st.hook
+                .batch(index, &metrics, || batch_images(item, &wrong))
+        };
+        if let Err(e) = result {
+            st.failures += 1;
+            if st.failures == 1 {
+                tracing::warn!(target: "labbook", "labbook-burn evaluation hook: {e}");
+            }
+        }
+        let shown = metrics
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(SerializedEntry::new(
+            format!("batch {index}: {shown}"),
+            String::new(),
+        ))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        let mut st = lock(&self.state);
+        if st.in_epoch {
+            st.in_epoch = false;
+            let found = {
+                let _rows = lock(&self.shared.rows);
+                st.hook.end_epoch()
+            };
+            match found {
+                Ok(f) => st.last = f,
+                Err(e) => tracing::warn!(target: "labbook", "labbook-burn evaluation hook: {e}"),
+            }
+        }
+        let f = &st.last;
+        Ok(SerializedEntry::new(
+            format!(
+                "{} of {} batches below threshold, {} logged",
+                f.below_threshold,
+                f.batches,
+                f.logged.len()
+            ),
+            String::new(),
+        ))
+    }
+
+    fn clear(&mut self) {
+        let mut st = lock(&self.state);
+        st.in_epoch = false;
+        st.index = 0;
+    }
+}

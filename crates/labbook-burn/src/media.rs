@@ -1,0 +1,154 @@
+//! Tensors to labbook media: images (NCHW/NHWC, f32 in [0, 1] or u8) and histograms.
+
+use burn::tensor::{DType, Int, Tensor, TensorData};
+use labbook_core::{Histogram, Image, Layout};
+
+use crate::error::{Error, Result};
+
+/// How a batch of images is laid out in a 4-D tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchLayout {
+    /// Batch, channels, height, width (burn's `Conv2d` layout).
+    Nchw,
+    /// Batch, height, width, channels.
+    Nhwc,
+}
+
+enum Pixels {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+}
+
+fn vec<E: burn::tensor::Element>(data: TensorData) -> Result<Vec<E>> {
+    data.try_into_vec::<E>()
+        .map_err(|e| Error::Data(format!("{e:?}")))
+}
+
+fn read<const D: usize>(tensor: Tensor<D>) -> Result<Pixels> {
+    Ok(if tensor.dtype() == DType::U8 {
+        Pixels::U8(vec(tensor.try_into_data_as::<u8>()?)?)
+    } else {
+        Pixels::F32(vec(tensor.try_into_data_as::<f32>()?)?)
+    })
+}
+
+fn split_batch(
+    pixels: Pixels,
+    [n, a, b, c]: [usize; 4],
+    layout: BatchLayout,
+    max: usize,
+) -> Result<Vec<Image>> {
+    let (channels, height, width, img_layout) = match layout {
+        BatchLayout::Nchw => (a, b, c, Layout::Chw),
+        BatchLayout::Nhwc => (c, a, b, Layout::Hwc),
+    };
+    if !matches!(channels, 1 | 3 | 4) {
+        return Err(Error::Shape(format!(
+            "images have 1, 3 or 4 channels; this {layout:?} tensor has {channels}"
+        )));
+    }
+    let (w, h) = (
+        u32::try_from(width).map_err(|_| Error::Shape(format!("width {width} is too large")))?,
+        u32::try_from(height).map_err(|_| Error::Shape(format!("height {height} is too large")))?,
+    );
+    let per = channels * height * width;
+    let take = n.min(max);
+    let mut out = Vec::with_capacity(take);
+    for i in 0..take {
+        let range = i * per..(i + 1) * per;
+        let img = match &pixels {
+            Pixels::F32(v) => Image::from_f32(w, h, channels as u8, img_layout, v[range].to_vec()),
+            Pixels::U8(v) => Image::from_u8(w, h, channels as u8, img_layout, v[range].to_vec()),
+        }?;
+        out.push(img);
+    }
+    Ok(out)
+}
+
+/// The first `max` images of a batch tensor: f32 pixels in [0, 1] (clamped) or, for a tensor
+/// of dtype u8, 0..=255. Reads the tensor back from its device (only the images taken are
+/// copied into the result).
+///
+/// ```
+/// use labbook_burn::{BatchLayout, images};
+/// # let device = burn::tensor::Device::default();
+/// let batch = burn::tensor::Tensor::<4>::zeros([8, 1, 28, 28], &device);
+/// let imgs = images(batch, BatchLayout::Nchw, 4)?;
+/// assert_eq!((imgs.len(), imgs[0].size()), (4, (28, 28)));
+/// # Ok::<(), labbook_burn::Error>(())
+/// ```
+pub fn images(tensor: Tensor<4>, layout: BatchLayout, max: usize) -> Result<Vec<Image>> {
+    let dims = tensor.dims();
+    let n = dims[0].min(max);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let tensor = if n < dims[0] {
+        tensor.narrow(0, 0, n)
+    } else {
+        tensor
+    };
+    split_batch(read(tensor)?, [n, dims[1], dims[2], dims[3]], layout, max)
+}
+
+/// [`images`] for an integer tensor holding 0..=255 pixels (values outside are clamped).
+///
+/// ```
+/// use labbook_burn::{BatchLayout, images_u8};
+/// # let device = burn::tensor::Device::default();
+/// let batch = burn::tensor::Tensor::<4, burn::tensor::Int>::zeros([2, 8, 8, 3], &device);
+/// assert_eq!(images_u8(batch, BatchLayout::Nhwc, 8)?.len(), 2);
+/// # Ok::<(), labbook_burn::Error>(())
+/// ```
+pub fn images_u8(tensor: Tensor<4, Int>, layout: BatchLayout, max: usize) -> Result<Vec<Image>> {
+    let dims = tensor.dims();
+    let n = dims[0].min(max);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let tensor = tensor.narrow(0, 0, n).clamp(0, 255);
+    let values: Vec<u8> = vec::<i32>(tensor.try_into_data_as::<i32>()?)?
+        .into_iter()
+        .map(|v| v as u8)
+        .collect();
+    split_batch(
+        Pixels::U8(values),
+        [n, dims[1], dims[2], dims[3]],
+        layout,
+        max,
+    )
+}
+
+/// One image from a 3-D tensor, `[c, h, w]` ([`BatchLayout::Nchw`]) or `[h, w, c]`
+/// ([`BatchLayout::Nhwc`]).
+///
+/// ```
+/// # let device = burn::tensor::Device::default();
+/// let t = burn::tensor::Tensor::<3>::ones([3, 16, 16], &device);
+/// let img = labbook_burn::image(t, labbook_burn::BatchLayout::Nchw)?;
+/// assert_eq!(img.size(), (16, 16));
+/// # Ok::<(), labbook_burn::Error>(())
+/// ```
+pub fn image(tensor: Tensor<3>, layout: BatchLayout) -> Result<Image> {
+    let mut v = images(tensor.unsqueeze_dim(0), layout, 1)?;
+    v.pop()
+        .ok_or_else(|| Error::Shape("an empty tensor is not an image".into()))
+}
+
+/// A histogram of every value of a tensor (64 bins, as `wandb.Histogram`); the values are
+/// read back now and binned on labbook's worker thread.
+///
+/// ```
+/// # let device = burn::tensor::Device::default();
+/// let w = burn::tensor::Tensor::<2>::ones([4, 4], &device);
+/// let h = labbook_burn::histogram(w)?;
+/// # let _ = h;
+/// # Ok::<(), labbook_burn::Error>(())
+/// ```
+pub fn histogram<const D: usize>(tensor: Tensor<D>) -> Result<Histogram> {
+    Ok(Histogram::from_f32(f32_values(tensor)?))
+}
+
+pub(crate) fn f32_values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    vec(tensor.try_into_data_as::<f32>()?)
+}

@@ -1,0 +1,268 @@
+//! The logger on a tiny model: the mapping to rows, keys and summary, and `read_numeric`
+//! driving burn's early stopping and best-checkpoint strategy.
+
+extern crate labbook_core as labbook;
+
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder, batcher::Batcher};
+use burn::data::dataset::InMemDataset;
+use burn::lr_scheduler::constant::ConstantLr;
+use burn::module::{Module, Param};
+use burn::optim::{ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Distribution, Tensor};
+use burn::train::checkpoint::MetricCheckpointingStrategy;
+use burn::train::metric::state::{FormatOptions, NumericMetricState};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{
+    LossMetric, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes,
+    NumericEntry, SerializedEntry,
+};
+use burn::train::{
+    InferenceStep, Learner, MetricEarlyStoppingStrategy, RegressionOutput, StoppingCondition,
+    SupervisedTraining, TrainOutput, TrainStep,
+};
+use labbook_burn::{RecordedCheckpointer, RunLogger};
+
+#[derive(Module, Debug)]
+pub struct Toy {
+    pub weight: Param<Tensor<2>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Batch {
+    target: Tensor<2>,
+}
+
+struct Batches;
+
+impl Batcher<(), Batch> for Batches {
+    fn batch(&self, _items: Vec<()>, device: &Device) -> Batch {
+        Batch {
+            target: Tensor::zeros([1, 2], device),
+        }
+    }
+}
+
+impl Toy {
+    fn regress(&self, b: Batch) -> RegressionOutput {
+        let out = self.weight.val();
+        let loss = out.clone().sub(b.target.clone()).powi_scalar(2).mean();
+        RegressionOutput::new(loss, out, b.target)
+    }
+}
+
+impl TrainStep for Toy {
+    type Input = Batch;
+    type Output = RegressionOutput;
+    fn step(&self, b: Batch) -> TrainOutput<RegressionOutput> {
+        let out = self.regress(b);
+        TrainOutput::new(self, out.loss.backward(), out)
+    }
+}
+
+impl InferenceStep for Toy {
+    type Input = Batch;
+    type Output = RegressionOutput;
+    fn step(&self, b: Batch) -> RegressionOutput {
+        self.regress(b)
+    }
+}
+
+type Loader = Arc<dyn DataLoader<Batch>>;
+
+fn loaders(items: usize) -> (Loader, Loader) {
+    let dl = || {
+        DataLoaderBuilder::new(Batches)
+            .batch_size(2)
+            .build(InMemDataset::new(vec![(); items]))
+    };
+    (dl(), dl())
+}
+
+fn learner() -> Learner<Toy> {
+    let device = Device::flex().autodiff();
+    let model = Toy {
+        weight: Param::from_tensor(Tensor::random([1, 2], Distribution::Default, &device)),
+    };
+    let optim: ModuleOptimizer = SgdConfig::new().init();
+    Learner::new(model, optim, ConstantLr::new(1e-3))
+}
+
+/// A validation metric whose epoch value follows a script: 0.9, 0.5, 0.7, 0.8, 0.95, …
+#[derive(Clone)]
+struct Scripted {
+    epoch: usize,
+    script: Vec<f64>,
+    state: NumericMetricState,
+}
+
+impl Metric for Scripted {
+    type Input = ();
+    fn name(&self) -> MetricName {
+        Arc::new("Scripted Score".into())
+    }
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: None,
+            higher_is_better: false,
+        }
+        .into()
+    }
+    fn update(
+        &mut self,
+        _: &(),
+        _: &MetricMetadata,
+    ) -> Result<SerializedEntry, burn::tensor::TensorReadError> {
+        let v = self.script[self.epoch.min(self.script.len() - 1)];
+        self.state.update(v, 1);
+        Ok(self.state.compute_update(FormatOptions::new(self.name())))
+    }
+    fn compute(&mut self) -> Result<SerializedEntry, burn::tensor::TensorReadError> {
+        Ok(self.state.compute_final(FormatOptions::new(self.name())))
+    }
+    fn clear(&mut self) {
+        self.epoch += 1;
+        self.state.reset();
+    }
+}
+
+impl Numeric for Scripted {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(self.state.current_value())
+    }
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(self.state.running_value())
+    }
+    fn final_value(&self) -> NumericEntry {
+        self.state.final_value()
+    }
+}
+
+fn f(s: &str) -> f64 {
+    s.parse().unwrap()
+}
+
+#[test]
+fn logger_maps_iterations_epochs_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = labbook_core::init(common::settings(dir.path())).unwrap();
+    let logger = RunLogger::new(&run).unwrap();
+    let (train, valid) = loaders(6); // 3 iterations per split
+    SupervisedTraining::new(dir.path().join("burn"), train, valid)
+        .num_epochs(2)
+        .with_metric_logger(logger)
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .with_application_logger(None)
+        .launch(learner());
+    run.finish().unwrap();
+    let d = common::read_run(&common::only_run_dir(dir.path()));
+
+    // Per epoch: 3 train rows, 1 train epoch row, 3 valid rows, 1 valid epoch row.
+    assert_eq!(d.rows.len(), 16, "{:#?}", d.rows);
+    assert_eq!(d.steps(), (0..16).collect::<Vec<u64>>());
+    assert_eq!(d.column("train/loss").len(), 6);
+    assert_eq!(d.column("valid/loss").len(), 6);
+    assert_eq!(
+        d.column("train/global_step"),
+        ["0", "1", "2", "3", "4", "5"]
+    );
+    assert_eq!(d.column("epoch/train/loss").len(), 2);
+    assert_eq!(d.column("epoch/valid/loss").len(), 2);
+    let epochs_of_valid: Vec<&str> = d
+        .rows
+        .iter()
+        .filter(|r| r.contains_key("epoch/valid/loss"))
+        .map(|r| r["epoch"].as_str())
+        .collect();
+    assert_eq!(epochs_of_valid, ["1", "2"]);
+    // The epoch value is the mean of the epoch's batches (same batch sizes here).
+    let last_valid: Vec<f64> = d.column("valid/loss")[3..].iter().map(|s| f(s)).collect();
+    let mean = last_valid.iter().sum::<f64>() / 3.0;
+    assert!((f(d.column("epoch/valid/loss")[1]) - mean).abs() < 1e-9);
+    // x-axes and summaries.
+    let step_of = |name: &str| {
+        d.metrics
+            .iter()
+            .find(|m| m.glob_name == name || m.name == name)
+            .map(|m| m.step_metric.clone())
+    };
+    assert_eq!(step_of("epoch/*").as_deref(), Some("epoch"));
+    assert_eq!(step_of("train/*").as_deref(), Some("train/global_step"));
+    assert_eq!(d.summary["epoch"], "2");
+    assert!((f(&d.summary["valid/loss"]) - mean).abs() < 1e-9);
+    let best: serde_json::Value = serde_json::from_str(&d.summary["epoch/valid/loss"]).unwrap();
+    assert!(
+        best["best"].as_f64().unwrap() <= best["last"].as_f64().unwrap(),
+        "{best}"
+    );
+}
+
+#[test]
+fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = labbook_core::init(common::settings(dir.path())).unwrap();
+    let logger = RunLogger::new(&run).unwrap();
+    let script = Scripted {
+        epoch: 0,
+        script: vec![0.9, 0.5, 0.7, 0.8, 0.95, 0.1],
+        state: NumericMetricState::new(),
+    };
+    let ckpt = dir.path().join("ckpt");
+    let (train, valid) = loaders(4);
+    SupervisedTraining::new(dir.path().join("burn"), train, valid)
+        .num_epochs(10)
+        .with_metric_logger(logger)
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(script.clone())
+        .with_custom_checkpointers(
+            RecordedCheckpointer::new(&run, &ckpt, "model"),
+            RecordedCheckpointer::new(&run, &ckpt, "optim").quiet(),
+            RecordedCheckpointer::new(&run, &ckpt, "scheduler").quiet(),
+        )
+        .with_checkpointing_strategy(MetricCheckpointingStrategy::new(
+            &script,
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+        ))
+        .early_stopping(MetricEarlyStoppingStrategy::new(
+            &script,
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+            StoppingCondition::NoImprovementSince { n_epochs: 2 },
+        ))
+        .with_application_logger(None)
+        .launch(learner());
+    run.finish().unwrap();
+    let d = common::read_run(&common::only_run_dir(dir.path()));
+
+    // Best at epoch 2 (0.5); epochs 3 and 4 do not improve: stop after epoch 4.
+    assert_eq!(
+        d.column("epoch/valid/scripted_score"),
+        ["0.9", "0.5", "0.7", "0.8"]
+    );
+    assert_eq!(d.summary["epoch"], "4");
+    let mut kept: Vec<String> = std::fs::read_dir(&ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("model-"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["model-2.bpk"]);
+    assert_eq!(d.summary["checkpoint/model/epoch"], "2");
+    assert_eq!(d.summary["checkpoint/model/epochs"], "[2]");
+    assert!(
+        d.files.iter().any(|f| f.path.ends_with("model-2.bpk")),
+        "{:?}",
+        d.files
+    );
+    let best: serde_json::Value =
+        serde_json::from_str(&d.summary["epoch/valid/scripted_score"]).unwrap();
+    assert_eq!(best["best"], 0.5);
+}
