@@ -266,3 +266,65 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
         serde_json::from_str(&d.summary["epoch/valid/scripted_score"]).unwrap();
     assert_eq!(best["best"], 0.5);
 }
+
+/// A burn training run, logged by labbook, uploaded by the official `wandb sync` into
+/// labbook-server: every row and key arrives, offsets continuous, run marked finished.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn a_burn_run_arrives_through_wandb_sync() {
+    let venv = std::path::PathBuf::from(
+        std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = labbook_core::init(common::settings(dir.path())).unwrap();
+    let logger = RunLogger::new(&run).unwrap();
+    let (train, valid) = loaders(6);
+    SupervisedTraining::new(dir.path().join("burn"), train, valid)
+        .num_epochs(1)
+        .with_metric_logger(logger)
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .with_application_logger(None)
+        .launch(learner());
+    let run_dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+
+    let key = "burn0123456789abcdefghijklmnopqrstuvwxyz01";
+    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(venv.join("bin/wandb"))
+        .arg("sync")
+        .arg(&run_dir)
+        .env("WANDB_BASE_URL", server.base_url())
+        .env("WANDB_API_KEY", key)
+        .env("HOME", home.path())
+        .env_remove("WANDB_MODE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    let runs = storage.runs();
+    assert_eq!(runs.len(), 1);
+    let state = &runs[0];
+    assert_eq!(
+        state.history.len(),
+        8,
+        "3 train + 1 epoch + 3 valid + 1 epoch rows"
+    );
+    assert_eq!(state.history_values("train/loss").len(), 3);
+    assert_eq!(state.history_values("valid/loss").len(), 3);
+    assert_eq!(state.history_values("epoch/valid/loss").len(), 1);
+    let summary = state.summary_json().unwrap();
+    assert_eq!(summary["epoch"], 1);
+    assert!(summary["epoch/valid/loss"]["best"].is_number(), "{summary}");
+    assert_eq!(state.exit_code, Some(0));
+}
