@@ -191,6 +191,25 @@ def table_and_charts():
     run.finish()
 
 
+def artifacts():
+    import os
+    base = os.path.join(os.environ["WANDB_DIR"], "artifact-src")
+    os.makedirs(os.path.join(base, "data", "sub"), exist_ok=True)
+    with open(os.path.join(base, "data", "data123.txt"), "w") as f:
+        f.write("data123")
+    with open(os.path.join(base, "data", "sub", "b.bin"), "wb") as f:
+        f.write(bytes(range(256)) * 40)
+    with open(os.path.join(base, "model.bin"), "wb") as f:
+        f.write(b"weights" * 1000)
+    run = wandb.init(project="compat")
+    art = wandb.Artifact("shapes-train", type="dataset", description="synthetic shapes")
+    art.add_dir(os.path.join(base, "data"))
+    run.log_artifact(art, aliases=["v-test"])
+    run.log_model(os.path.join(base, "model.bin"), name="shapes-cnn", aliases=["best"])
+    run.log({"loss": 1.0})
+    run.finish()
+
+
 SCENARIOS = {name: fn for name, fn in globals().items() if callable(fn) and fn.__module__ == "__main__"}
 
 if __name__ == "__main__":

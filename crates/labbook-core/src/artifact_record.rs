@@ -34,9 +34,8 @@ pub(crate) fn run_table(
     key: &str,
     entries: Vec<Entry>,
 ) -> Result<Recorded, String> {
-    let client_id = random_base36(CLIENT_ID_LEN);
-    let sequence_client_id = random_base36(CLIENT_ID_LEN);
-    let private = run_dir.join("artifacts").join(&client_id);
+    let ids = Ids::new();
+    let private = ids.private_dir(run_dir);
     let mut contents = Vec::with_capacity(entries.len());
     for e in entries {
         let local = private.join(&e.path);
@@ -54,6 +53,54 @@ pub(crate) fn run_table(
             ..Default::default()
         });
     }
+    let spec = Spec {
+        kind: "run_table".into(),
+        name: artifact_name(run_id, key),
+        aliases: vec!["latest".to_owned()],
+        ..Spec::default()
+    };
+    Ok(record(run_id, project, spec, contents, ids))
+}
+
+/// The random ids of one artifact version, as the official client makes them.
+pub(crate) struct Ids {
+    pub client_id: String,
+    pub sequence_client_id: String,
+}
+
+impl Ids {
+    pub(crate) fn new() -> Ids {
+        Ids {
+            client_id: random_base36(CLIENT_ID_LEN),
+            sequence_client_id: random_base36(CLIENT_ID_LEN),
+        }
+    }
+
+    /// Where this version's private copies live: `<run dir>/artifacts/<client id>/`.
+    pub(crate) fn private_dir(&self, run_dir: &Path) -> std::path::PathBuf {
+        run_dir.join("artifacts").join(&self.client_id)
+    }
+}
+
+/// What describes an artifact besides its files.
+#[derive(Default)]
+pub(crate) struct Spec {
+    pub kind: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub description: String,
+    pub metadata: String,
+    pub tags: Vec<String>,
+}
+
+/// The `ArtifactRecord` of a version holding `contents`; its digest is computed here.
+pub(crate) fn record(
+    run_id: &str,
+    project: &str,
+    spec: Spec,
+    mut contents: Vec<proto::ArtifactManifestEntry>,
+    ids: Ids,
+) -> Recorded {
     contents.sort_by(|a, b| a.path.cmp(&b.path));
     let digest = manifest_digest(
         contents
@@ -63,10 +110,13 @@ pub(crate) fn run_table(
     let record = proto::ArtifactRecord {
         run_id: run_id.to_owned(),
         project: project.to_owned(),
-        r#type: "run_table".to_owned(),
-        name: artifact_name(run_id, key),
+        r#type: spec.kind,
+        name: spec.name,
         digest,
-        aliases: vec!["latest".to_owned()],
+        description: spec.description,
+        metadata: spec.metadata,
+        aliases: spec.aliases,
+        tags: spec.tags,
         manifest: Some(proto::ArtifactManifest {
             version: 1,
             storage_policy: "wandb-storage-policy-v1".to_owned(),
@@ -78,16 +128,52 @@ pub(crate) fn run_table(
             manifest_file_path: String::new(),
         }),
         finalize: true,
-        client_id: client_id.clone(),
-        sequence_client_id: sequence_client_id.clone(),
+        client_id: ids.client_id.clone(),
+        sequence_client_id: ids.sequence_client_id.clone(),
         digest_algorithm: "MANIFEST_MD5".to_owned(),
         ..Default::default()
     };
-    Ok(Recorded {
+    Recorded {
         record,
-        client_id,
-        sequence_client_id,
-    })
+        client_id: ids.client_id,
+        sequence_client_id: ids.sequence_client_id,
+    }
+}
+
+/// Copies `src` to `dest` while hashing it, in one pass and in bounded memory (a 1 GB
+/// checkpoint is never loaded whole). Returns the base64 MD5 and the size.
+pub(crate) fn stage_file(src: &Path, dest: &Path) -> Result<(String, u64), String> {
+    use md5::Digest;
+    use std::io::{Read, Write};
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("could not create {}: {e}", parent.display()))?;
+    }
+    let mut input =
+        std::fs::File::open(src).map_err(|e| format!("could not read {}: {e}", src.display()))?;
+    let mut output = std::fs::File::create(dest)
+        .map_err(|e| format!("could not write {}: {e}", dest.display()))?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = input
+            .read(&mut buf)
+            .map_err(|e| format!("could not read {}: {e}", src.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        output
+            .write_all(&buf[..n])
+            .map_err(|e| format!("could not write {}: {e}", dest.display()))?;
+        size += n as u64;
+    }
+    use base64::Engine;
+    Ok((
+        base64::engine::general_purpose::STANDARD.encode(hasher.finalize()),
+        size,
+    ))
 }
 
 /// `run-<run_id>-<key>`, with characters an artifact name may not hold (anything but

@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod artifact;
 mod artifact_record;
 mod banner;
 mod config;
@@ -62,6 +63,7 @@ mod worker;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use artifact::Artifact;
 pub use config::REDACTED;
 pub use error::{Error, Result};
 pub use eval::{EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};

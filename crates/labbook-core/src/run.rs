@@ -418,6 +418,50 @@ impl Run {
         )
     }
 
+    /// Records an artifact version in the run: its files are copied into the run (hashed
+    /// while copied, on the worker) and `wandb sync` uploads them with W&B's manifest and
+    /// digests. A file that vanished by then is an error now; one that changes while it is
+    /// copied is a warning in the report and the artifact is not logged.
+    ///
+    /// ```no_run
+    /// # let run = labbook_core::Run::disabled();
+    /// let mut a = labbook_core::Artifact::new("shapes-train", "dataset")?;
+    /// a.add_dir("data/train", None)?;
+    /// run.log_artifact(a)?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn log_artifact(&self, artifact: crate::artifact::Artifact) -> Result<()> {
+        artifact.validate()?;
+        match &self.kind {
+            Kind::Disabled(_) => Ok(()),
+            Kind::Active(i) => i.send(Msg::Artifact(Box::new(artifact)), 1024),
+        }
+    }
+
+    /// Logs a model file or directory as a `model` artifact named `name`, with `aliases`
+    /// besides `latest` (e.g. `best`).
+    ///
+    /// ```no_run
+    /// # let run = labbook_core::Run::disabled();
+    /// run.log_model("checkpoints/epoch-7.safetensors", "resnet-shapes", ["best"])?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn log_model<S: Into<String>>(
+        &self,
+        path: impl AsRef<Path>,
+        name: &str,
+        aliases: impl IntoIterator<Item = S>,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        let mut a = crate::artifact::Artifact::new(name, "model")?.aliases(aliases);
+        if path.is_dir() {
+            a.add_dir(path, None)?;
+        } else {
+            a.add_file(path, None)?;
+        }
+        self.log_artifact(a)
+    }
+
     /// Waits until everything logged so far (every committed row) is written to the OS.
     pub fn flush(&self) -> Result<()> {
         match &self.kind {

@@ -48,6 +48,7 @@ impl SavePolicy {
 
 /// One queue entry.
 pub(crate) enum Msg {
+    Artifact(Box<crate::artifact::Artifact>),
     Log {
         step: u64,
         commit: bool,
@@ -341,6 +342,13 @@ impl Worker {
             Msg::Metric(m) => {
                 self.history.define(m, &mut self.summary, &mut self.out);
                 self.emit_out();
+                false
+            }
+            Msg::Artifact(a) => {
+                match a.stage(&self.dir.dir, &self.s.run_id, &self.s.project) {
+                    Ok(record) => self.emit(RecordType::Artifact(record)),
+                    Err(e) => self.warnings.push(format!("artifact not logged: {e}")),
+                }
                 false
             }
             Msg::Alert(a) => {

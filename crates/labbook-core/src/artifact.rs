@@ -1,0 +1,373 @@
+//! Artifacts: versioned files (model checkpoints, datasets) recorded in the run in W&B's
+//! format, so `wandb sync` uploads them with the same manifest and digest the official client
+//! computes for the same files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::artifact_record::{self, Ids, Spec, stage_file};
+use crate::error::{Error, Result};
+use crate::wire::proto;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Source {
+    File {
+        src: PathBuf,
+        path: String,
+    },
+    Reference {
+        uri: String,
+        digest: String,
+        size: Option<u64>,
+        path: String,
+    },
+}
+
+/// A set of files to version under a name and type, as W&B's `wandb.Artifact`.
+///
+/// Files are copied (never hard-linked) into the run when it is logged, so changing the
+/// originals afterwards changes nothing; large files are hashed while they are copied, in
+/// bounded memory.
+///
+/// ```no_run
+/// use labbook_core::Artifact;
+/// # let run = labbook_core::Run::disabled();
+/// let mut data = Artifact::new("shapes-train", "dataset")?.description("28x28 synthetic shapes");
+/// data.add_dir("data/train", None)?;
+/// data.add_reference("s3://bucket/raw.tar", "3q2+7w==", Some(1024), None)?;
+/// run.log_artifact(data)?;
+/// run.log_model("checkpoints/best.safetensors", "shapes-cnn", ["best"])?;
+/// # Ok::<(), labbook_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Artifact {
+    name: String,
+    kind: String,
+    description: String,
+    metadata: String,
+    aliases: Vec<String>,
+    tags: Vec<String>,
+    sources: Vec<Source>,
+}
+
+fn bad(what: String) -> Error {
+    Error::InvalidSetting {
+        name: "artifact".into(),
+        reason: what,
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Artifact {
+    /// An empty artifact. The name may hold letters, digits, `-`, `_` and `.`; the type is
+    /// e.g. `model` or `dataset`.
+    pub fn new(name: impl Into<String>, kind: impl Into<String>) -> Result<Artifact> {
+        let (name, kind) = (name.into(), kind.into());
+        if !valid_name(&name) {
+            return Err(bad(format!(
+                "the name {name:?} may only hold letters, digits, '-', '_' and '.' (1 to 128)"
+            )));
+        }
+        if kind.is_empty() || kind.contains('/') {
+            return Err(bad(format!(
+                "the type {kind:?} must be non-empty and contain no '/'"
+            )));
+        }
+        Ok(Artifact {
+            name,
+            kind,
+            description: String::new(),
+            metadata: String::new(),
+            aliases: Vec::new(),
+            tags: Vec::new(),
+            sources: Vec::new(),
+        })
+    }
+
+    /// What the artifact is.
+    pub fn description(mut self, text: impl Into<String>) -> Artifact {
+        self.description = text.into();
+        self
+    }
+
+    /// Metadata from any `Serialize` (stored as JSON).
+    pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Artifact {
+        let items = crate::config::serialize(metadata).items;
+        self.metadata = crate::value::Value::Map(items).to_json();
+        self
+    }
+
+    /// Aliases of this version besides `latest` (e.g. `best`).
+    pub fn aliases<S: Into<String>>(mut self, aliases: impl IntoIterator<Item = S>) -> Artifact {
+        self.aliases.extend(aliases.into_iter().map(Into::into));
+        self
+    }
+
+    /// Tags of this version.
+    pub fn tags<S: Into<String>>(mut self, tags: impl IntoIterator<Item = S>) -> Artifact {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    fn check_unique(&self, path: &str) -> Result<()> {
+        let taken = self.sources.iter().any(|s| match s {
+            Source::File { path: p, .. } | Source::Reference { path: p, .. } => p == path,
+        });
+        if taken {
+            return Err(bad(format!("the artifact already has an entry {path:?}")));
+        }
+        Ok(())
+    }
+
+    /// Adds one file, under `name` inside the artifact (default: its file name).
+    pub fn add_file(
+        &mut self,
+        path: impl AsRef<Path>,
+        name: Option<&str>,
+    ) -> Result<&mut Artifact> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(bad(format!("{} is not a file", path.display())));
+        }
+        let entry = match name {
+            Some(n) => n.to_owned(),
+            None => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        self.check_unique(&entry)?;
+        self.sources.push(Source::File {
+            src: path.to_owned(),
+            path: entry,
+        });
+        Ok(self)
+    }
+
+    /// Adds every file under `dir`, recursively, with paths relative to it (under `prefix`).
+    pub fn add_dir(
+        &mut self,
+        dir: impl AsRef<Path>,
+        prefix: Option<&str>,
+    ) -> Result<&mut Artifact> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(bad(format!("{} is not a directory", dir.display())));
+        }
+        let mut files = Vec::new();
+        walk(dir, &mut files).map_err(|e| Error::io("could not read", dir)(e))?;
+        files.sort();
+        for f in files {
+            let rel = f.strip_prefix(dir).unwrap_or(&f);
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let entry = match prefix {
+                Some(p) => format!("{}/{rel}", p.trim_end_matches('/')),
+                None => rel,
+            };
+            self.check_unique(&entry)?;
+            self.sources.push(Source::File {
+                src: f,
+                path: entry,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Adds a reference: a URI with its digest (and size), tracked but not uploaded.
+    pub fn add_reference(
+        &mut self,
+        uri: &str,
+        digest: &str,
+        size: Option<u64>,
+        name: Option<&str>,
+    ) -> Result<&mut Artifact> {
+        if uri.is_empty() || digest.is_empty() {
+            return Err(bad("a reference needs a URI and a digest".into()));
+        }
+        let entry = name
+            .map(str::to_owned)
+            .unwrap_or_else(|| uri.rsplit('/').next().unwrap_or(uri).to_owned());
+        self.check_unique(&entry)?;
+        self.sources.push(Source::Reference {
+            uri: uri.to_owned(),
+            digest: digest.to_owned(),
+            size,
+            path: entry,
+        });
+        Ok(self)
+    }
+
+    /// The entries' paths inside the artifact.
+    pub fn paths(&self) -> Vec<&str> {
+        self.sources
+            .iter()
+            .map(|s| match s {
+                Source::File { path, .. } | Source::Reference { path, .. } => path.as_str(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.sources.is_empty() {
+            return Err(bad(format!("the artifact {:?} has no files", self.name)));
+        }
+        for s in &self.sources {
+            if let Source::File { src, .. } = s
+                && !src.is_file()
+            {
+                return Err(bad(format!("{} no longer exists", src.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stages the files under the run and returns the record (on the worker).
+    pub(crate) fn stage(
+        self,
+        run_dir: &Path,
+        run_id: &str,
+        project: &str,
+    ) -> std::result::Result<proto::ArtifactRecord, String> {
+        let ids = Ids::new();
+        let private = ids.private_dir(run_dir);
+        let mut contents = Vec::with_capacity(self.sources.len());
+        for s in self.sources {
+            match s {
+                Source::File { src, path } => {
+                    let before = std::fs::metadata(&src)
+                        .map(|m| m.len())
+                        .map_err(|e| format!("{}: {e}", src.display()))?;
+                    let local = private.join(&path);
+                    let (digest, size) = stage_file(&src, &local)?;
+                    if size != before {
+                        return Err(format!(
+                            "{} changed while it was being added ({before} then {size} bytes)",
+                            src.display()
+                        ));
+                    }
+                    contents.push(proto::ArtifactManifestEntry {
+                        path,
+                        digest,
+                        size: size as i64,
+                        local_path: local.to_string_lossy().into_owned(),
+                        ..Default::default()
+                    });
+                }
+                Source::Reference {
+                    uri,
+                    digest,
+                    size,
+                    path,
+                } => contents.push(proto::ArtifactManifestEntry {
+                    path,
+                    digest,
+                    r#ref: uri,
+                    size: size.map_or(0, |s| s as i64),
+                    ..Default::default()
+                }),
+            }
+        }
+        let mut aliases = vec!["latest".to_owned()];
+        aliases.extend(self.aliases.into_iter().filter(|a| a != "latest"));
+        let spec = Spec {
+            kind: self.kind,
+            name: self.name,
+            aliases,
+            description: self.description,
+            metadata: self.metadata,
+            tags: self.tags,
+        };
+        Ok(artifact_record::record(run_id, project, spec, contents, ids).record)
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            walk(&e.path(), out)?;
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_names_missing_files_and_duplicates_are_refused() {
+        assert!(Artifact::new("a b", "model").is_err());
+        assert!(Artifact::new("ok", "").is_err());
+        let mut a = Artifact::new("ok", "dataset").unwrap();
+        assert!(
+            a.add_file("/nonexistent/file", None)
+                .unwrap_err()
+                .to_string()
+                .contains("is not a file")
+        );
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("x.txt"), "x").unwrap();
+        a.add_file(d.path().join("x.txt"), None).unwrap();
+        assert!(
+            a.add_file(d.path().join("x.txt"), None)
+                .unwrap_err()
+                .to_string()
+                .contains("already has an entry")
+        );
+        assert!(Artifact::new("empty", "model").unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn directories_are_added_recursively_and_staged_by_copy_with_w_and_b_digests() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("data");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("data123.txt"), "data123").unwrap();
+        std::fs::write(src.join("sub/b.bin"), [1u8, 2, 3]).unwrap();
+        let mut a = Artifact::new("ds", "dataset").unwrap().aliases(["v-test"]);
+        a.add_dir(&src, Some("train")).unwrap();
+        assert_eq!(a.paths(), vec!["train/data123.txt", "train/sub/b.bin"]);
+        let run_dir = d.path().join("run");
+        let r = a.stage(&run_dir, "abc", "p").unwrap();
+        let m = r.manifest.unwrap();
+        // The protocol's example: `data123` -> HK4CJ8rCl5qXNfB/L4kWMw==.
+        assert_eq!(m.contents[0].digest, "HK4CJ8rCl5qXNfB/L4kWMw==");
+        assert_eq!(m.contents[0].size, 7);
+        let staged = std::path::Path::new(&m.contents[0].local_path);
+        assert!(staged.starts_with(run_dir.join("artifacts")));
+        std::fs::write(src.join("data123.txt"), "changed").unwrap();
+        assert_eq!(
+            std::fs::read(staged).unwrap(),
+            b"data123",
+            "a copy, not a link"
+        );
+        assert_eq!(r.aliases, vec!["latest", "v-test"]);
+        assert!(r.finalize && r.digest.len() == 32);
+    }
+
+    #[test]
+    fn a_single_data_txt_gives_the_protocols_artifact_digest() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("data.txt"), "data123").unwrap();
+        let mut a = Artifact::new("x", "dataset").unwrap();
+        a.add_file(d.path().join("data.txt"), None).unwrap();
+        let r = a.stage(&d.path().join("run"), "abc", "p").unwrap();
+        assert_eq!(r.digest, "5275007a21a3764205d74eba708543cf");
+    }
+}
