@@ -967,17 +967,17 @@ fn problematic_batches_arrive_with_their_images() {
     );
 }
 
-/// The artifact records of a run's log: (type, name, digest, sorted aliases, sorted entries
-/// as (path, digest, size)).
-fn artifact_records(
-    run_dir: &Path,
-) -> Vec<(
+/// (type, name, digest, sorted aliases, sorted entries as (path, digest, size)).
+type ArtifactSummary = (
     String,
     String,
     String,
     Vec<String>,
     Vec<(String, String, i64)>,
-)> {
+);
+
+/// The artifact records of a run's log, summarized.
+fn artifact_records(run_dir: &Path) -> Vec<ArtifactSummary> {
     let log = std::fs::read_dir(run_dir)
         .unwrap()
         .flatten()
