@@ -1048,23 +1048,7 @@ fn artifacts_have_the_official_clients_manifests_and_digests() {
         "same types, names, digests, aliases and entries"
     );
 
-    let server = Server::start(ServerConfig::new(KEY).entity("ent")).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(venv().join("bin/wandb"))
-        .arg("sync")
-        .arg(&ours_dir)
-        .env("WANDB_BASE_URL", server.base_url())
-        .env("WANDB_API_KEY", KEY)
-        .env("HOME", home.path())
-        .env_remove("WANDB_MODE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let arts = server.storage().artifacts();
+    let (_, arts, _) = sync_all(&ours_dir);
     let model = arts
         .iter()
         .find(|a| a.collection.as_deref() == Some("shapes-cnn"))
