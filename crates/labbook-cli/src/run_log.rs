@@ -158,15 +158,15 @@ fn remove_nested(map: &mut BTreeMap<String, J>, path: &[String]) {
 }
 
 /// Flattens nested maps with `.`; media objects and lists stay whole.
-pub(crate) fn flatten_into(prefix: &str, v: J, out: &mut BTreeMap<String, J>) {
+pub(crate) fn flatten_into(prefix: String, v: J, out: &mut BTreeMap<String, J>) {
     match v {
         J::Object(m) if !m.contains_key("_type") && !m.is_empty() => {
             for (k, v) in m {
-                flatten_into(&format!("{prefix}.{k}"), v, out);
+                flatten_into(format!("{prefix}.{k}"), v, out);
             }
         }
         other => {
-            out.insert(prefix.to_owned(), other);
+            out.insert(prefix, other);
         }
     }
 }
@@ -244,17 +244,17 @@ impl RunLog {
             RecordType::History(h) => {
                 let mut row = BTreeMap::new();
                 let mut nested = BTreeMap::new();
-                for it in h.item {
+                for mut it in h.item {
                     let value = parse(&it.value_json);
                     match it.nested_key.len() {
-                        // The common case, a flat key: no intermediate map.
-                        0 => flatten_into(&it.key, value, &mut row),
-                        1 => flatten_into(&it.nested_key[0], value, &mut row),
+                        // The common case, a flat key: moved, no intermediate map.
+                        0 => flatten_into(it.key, value, &mut row),
+                        1 => flatten_into(it.nested_key.remove(0), value, &mut row),
                         _ => set_nested(&mut nested, &it.nested_key, value),
                     }
                 }
                 for (k, v) in nested {
-                    flatten_into(&k, v, &mut row);
+                    flatten_into(k, v, &mut row);
                 }
                 self.rows.push(row);
             }
