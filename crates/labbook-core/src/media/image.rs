@@ -376,11 +376,11 @@ fn overlays(
         )?;
         ctx.written.push(w.path.clone());
         box_fields.push((name.clone(), file_ref("boxes2D", w)));
-        if b.has_labels() {
+        if !b.labels.is_empty() {
             ctx.config.push(labels_entry(
                 "bounding_box/class_labels",
                 name,
-                b.labels_value(),
+                b.labels.value(),
             ));
         }
     }
@@ -400,9 +400,9 @@ fn overlays(
         )?;
         ctx.written.push(w.path.clone());
         mask_fields.push((name.clone(), file_ref("mask", w)));
-        if m.has_labels() {
+        if !m.labels.is_empty() {
             ctx.config
-                .push(labels_entry("mask/class_labels", name, m.labels_value()));
+                .push(labels_entry("mask/class_labels", name, m.labels.value()));
         }
     }
     let wrap = |f: Vec<(String, Value)>| (!f.is_empty()).then_some(Value::Map(f));

@@ -116,7 +116,7 @@ impl BoundingBox {
         }
     }
 
-    fn check(&self, i: usize, width: u32, height: u32, labels: &[(i64, String)]) -> Result<()> {
+    fn check(&self, i: usize, width: u32, height: u32, labels: &ClassLabels) -> Result<()> {
         let (x0, y0, x1, y1) = self.extent();
         let (w, h) = if self.pixels {
             (f64::from(width), f64::from(height))
@@ -139,7 +139,7 @@ impl BoundingBox {
                 "box {i} ({x0}, {y0})-({x1}, {y1}) lies outside the {width}x{height} image (coordinates in {unit})"
             )));
         }
-        if !labels.is_empty() && !labels.iter().any(|(id, _)| *id == self.class_id) {
+        if !labels.allows(self.class_id) {
             return Err(Error::InvalidMedia(format!(
                 "box {i} has class id {} that has no class label",
                 self.class_id
@@ -197,6 +197,35 @@ impl BoundingBox {
     }
 }
 
+/// Names of class ids, shared by box sets and masks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct ClassLabels(Vec<(i64, String)>);
+
+impl ClassLabels {
+    fn from_pairs<S: Into<String>>(labels: impl IntoIterator<Item = (i64, S)>) -> ClassLabels {
+        ClassLabels(labels.into_iter().map(|(id, s)| (id, s.into())).collect())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `id` has a label (always true when there are no labels at all).
+    fn allows(&self, id: i64) -> bool {
+        self.0.is_empty() || self.0.iter().any(|(l, _)| *l == id)
+    }
+
+    /// `{"<id>": "<name>", ...}`, as W&B writes class labels.
+    pub(crate) fn value(&self) -> Value {
+        Value::Map(
+            self.0
+                .iter()
+                .map(|(id, s)| (id.to_string(), Value::from(s.as_str())))
+                .collect(),
+        )
+    }
+}
+
 /// A named set of boxes on one image, with the labels of their classes.
 ///
 /// ```
@@ -208,7 +237,7 @@ impl BoundingBox {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Boxes {
     boxes: Vec<BoundingBox>,
-    labels: Vec<(i64, String)>,
+    pub(crate) labels: ClassLabels,
 }
 
 impl Boxes {
@@ -216,7 +245,7 @@ impl Boxes {
     pub fn new(boxes: Vec<BoundingBox>) -> Boxes {
         Boxes {
             boxes,
-            labels: Vec::new(),
+            labels: ClassLabels::default(),
         }
     }
 
@@ -225,7 +254,7 @@ impl Boxes {
         mut self,
         labels: impl IntoIterator<Item = (i64, S)>,
     ) -> Boxes {
-        self.labels = labels.into_iter().map(|(id, s)| (id, s.into())).collect();
+        self.labels = ClassLabels::from_pairs(labels);
         self
     }
 
@@ -236,15 +265,6 @@ impl Boxes {
             .try_for_each(|(i, b)| b.check(i, width, height, &self.labels))
     }
 
-    pub(crate) fn labels_value(&self) -> Value {
-        Value::Map(
-            self.labels
-                .iter()
-                .map(|(id, s)| (id.to_string(), Value::from(s.as_str())))
-                .collect(),
-        )
-    }
-
     /// The `.boxes2D.json` file: `{"box_data": [...], "class_labels": {...}}`.
     pub(crate) fn file_json(&self) -> String {
         Value::map([
@@ -252,7 +272,7 @@ impl Boxes {
                 "box_data",
                 Value::List(self.boxes.iter().map(BoundingBox::to_value).collect()),
             ),
-            ("class_labels", self.labels_value()),
+            ("class_labels", self.labels.value()),
         ])
         .to_json()
     }
@@ -271,7 +291,7 @@ pub struct Mask {
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) class_ids: Vec<u8>,
-    labels: Vec<(i64, String)>,
+    pub(crate) labels: ClassLabels,
 }
 
 impl Mask {
@@ -291,7 +311,7 @@ impl Mask {
             width,
             height,
             class_ids,
-            labels: Vec::new(),
+            labels: ClassLabels::default(),
         })
     }
 
@@ -300,7 +320,7 @@ impl Mask {
         mut self,
         labels: impl IntoIterator<Item = (i64, S)>,
     ) -> Mask {
-        self.labels = labels.into_iter().map(|(id, s)| (id, s.into())).collect();
+        self.labels = ClassLabels::from_pairs(labels);
         self
     }
 
@@ -316,34 +336,13 @@ impl Mask {
             for &c in &self.class_ids {
                 seen[c as usize] = true;
             }
-            if let Some(id) =
-                (0..256).find(|&i| seen[i] && !self.labels.iter().any(|(l, _)| *l == i as i64))
-            {
+            if let Some(id) = (0..256).find(|&i| seen[i] && !self.labels.allows(i as i64)) {
                 return Err(Error::InvalidMedia(format!(
                     "the mask has class id {id} that has no class label"
                 )));
             }
         }
         Ok(())
-    }
-
-    pub(crate) fn labels_value(&self) -> Value {
-        Value::Map(
-            self.labels
-                .iter()
-                .map(|(id, s)| (id.to_string(), Value::from(s.as_str())))
-                .collect(),
-        )
-    }
-
-    pub(crate) fn has_labels(&self) -> bool {
-        !self.labels.is_empty()
-    }
-}
-
-impl Boxes {
-    pub(crate) fn has_labels(&self) -> bool {
-        !self.labels.is_empty()
     }
 }
 
