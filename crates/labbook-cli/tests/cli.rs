@@ -1,29 +1,14 @@
 //! The `labbook` command on real runs: ls (filters, sorting, JSON), show, export, compare,
 //! and clear errors with a non-zero exit for bad input.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use common::{first_run, labbook, stdout};
 
 use labbook_core::{Settings, Value};
-
-fn labbook(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_labbook"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("WANDB_DIR")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
 
 /// Two finished runs and one crashed (no exit record, old enough to count as crashed).
 fn make_runs(root: &Path) -> Vec<String> {
@@ -201,18 +186,7 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
         String::from_utf8_lossy(&o.stderr)
     );
     // A corrupt log is reported, not a crash.
-    let dir = std::fs::read_dir(tmp.path().join("wandb"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("offline-run-"))
-        .unwrap()
-        .path();
-    let log = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().extension().is_some_and(|x| x == "wandb"))
-        .unwrap()
-        .path();
+    let (dir, log) = first_run(tmp.path());
     std::fs::write(&log, b"garbage").unwrap();
     let o = labbook(&["show", dir.to_str().unwrap()], tmp.path());
     assert_eq!(o.status.code(), Some(2));
@@ -227,18 +201,7 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
 fn a_crashed_run_with_a_torn_tail_is_listed_as_crashed() {
     let tmp = tempfile::tempdir().unwrap();
     make_runs(tmp.path());
-    let dir = std::fs::read_dir(tmp.path().join("wandb"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("offline-run-"))
-        .unwrap()
-        .path();
-    let log = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().extension().is_some_and(|x| x == "wandb"))
-        .unwrap()
-        .path();
+    let (dir, log) = first_run(tmp.path());
     let bytes = std::fs::read(&log).unwrap();
     // Cut the exit record and a bit more, and make the file look a minute old.
     std::fs::write(&log, &bytes[..bytes.len() - 40]).unwrap();
@@ -284,12 +247,7 @@ fn runs_written_by_the_official_client_are_listed_shown_and_exported() {
         ls.contains("official") && ls.contains("finished") && ls.contains("30"),
         "{ls}"
     );
-    let dir = std::fs::read_dir(tmp.path().join("wandb"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("offline-run-"))
-        .unwrap()
-        .path();
+    let (dir, _) = first_run(tmp.path());
     let out = tmp.path().join("x");
     stdout(&labbook(
         &[

@@ -1,29 +1,13 @@
 //! `labbook sweep` / `agent` / `sweep show` end to end, with this test binary as the trial
 //! program (it trains nothing: its "loss" is a known function of the parameters).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{labbook, stdout as ok};
 
 use labbook_core::{Settings, Value};
-
-fn labbook(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_labbook"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("WANDB_DIR")
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
 
 #[derive(serde::Deserialize)]
 struct Params {
