@@ -342,12 +342,13 @@ impl EvalHook {
     pub fn end_epoch(&mut self) -> Result<EpochFindings> {
         let mut worst = std::mem::take(&mut self.worst);
         let s = self.s.clone();
+        // Worst first, ties in batch order: a total order, as `sort_by` requires.
         worst.sort_by(|a, b| {
-            if s.is_worse(a.score, b.score) {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Greater
-            }
+            let by_score = match s.worse {
+                Worse::Lower => a.score.total_cmp(&b.score),
+                Worse::Higher => b.score.total_cmp(&a.score),
+            };
+            by_score.then(a.index.cmp(&b.index))
         });
         for k in worst {
             if self.found.logged.contains(&k.index) {
@@ -526,6 +527,28 @@ mod tests {
         assert_eq!(
             built, 4,
             "only batches that entered the worst-K built images (not the 0.5)"
+        );
+    }
+
+    #[test]
+    fn equal_scores_are_logged_in_batch_order() {
+        let s = EvalSettings::default()
+            .threshold(None)
+            .worst_k(40)
+            .caps(100, 1);
+        let mut hook = EvalHook::new(&Run::disabled(), s);
+        hook.start_epoch();
+        for i in 0..40 {
+            hook.batch(i, &[("recall", 0.5)], Vec::new).unwrap();
+        }
+        hook.batch(40, &[("recall", 0.1)], Vec::new).unwrap();
+        let f = hook.end_epoch().unwrap();
+        assert_eq!(f.logged[0], 40, "the worst first");
+        assert_eq!(f.logged.len(), 40);
+        assert!(
+            f.logged[1..].windows(2).all(|w| w[0] < w[1]),
+            "{:?}",
+            f.logged
         );
     }
 

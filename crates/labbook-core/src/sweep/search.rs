@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as J};
 
-use super::config::{Method, Space, SweepConfig};
+use super::config::{Method, Objective, Space, SweepConfig};
 
 /// A finished (or stopped) trial, as the search sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -441,12 +441,10 @@ pub fn hyperband_stops(config: &SweepConfig, mine: &[f64], others: &[Vec<f64>]) 
             continue;
         }
         peers.push(value);
-        peers.sort_by(|a, b| {
-            if config.better(*a, *b) {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Greater
-            }
+        // Best first: a total order, as `sort_by` requires.
+        peers.sort_by(|a, b| match config.goal {
+            Objective::Minimize => a.total_cmp(b),
+            Objective::Maximize => b.total_cmp(a),
         });
         let keep = peers.len().div_ceil(hb.eta as usize);
         let cutoff = peers[keep - 1];
