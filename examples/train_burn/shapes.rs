@@ -1,30 +1,19 @@
-//! The main job: a small CNN trained with burn on a synthetic shapes task (squares, discs,
-//! crosses and triangles drawn into 28x28 images, with hard cases: noise, occlusion, faint
-//! and small shapes), logged with labbook: config, per-step and per-epoch metrics, learning
-//! rate, step time and throughput, system metrics, parameter and gradient histograms, the
-//! problematic validation batches with their images (their metrics come from the model's
-//! real predictions), a recorded best checkpoint, and a final-score run name.
-//!
-//! ```console
-//! $ cargo run --release --example train_burn --features burn,labbook-burn/flex
-//! $ LABBOOK_QUICK=1 cargo run --example train_burn --features burn,labbook-burn/flex  # seconds
-//! ```
-//!
-//! Prints the caller-side cost of labbook per training step (the `Watch` calls on the
-//! training thread; the logger runs on burn's event thread) and the training steps/s; run
-//! it with `WANDB_MODE=disabled` to compare.
+//! The example's task and model, shared with `benches/burn_step.rs` so the benchmark
+//! measures exactly the training step the example runs: shapes drawn into 28x28 images
+//! (with hard cases), a small CNN, and the validation output that carries the images.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use burn::config::Config;
 use burn::data::dataloader::{DataLoaderBuilder, batcher::Batcher};
 use burn::data::dataset::InMemDataset;
-use burn::lr_scheduler::constant::ConstantLr;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, conv::Conv2d, conv::Conv2dConfig};
+use burn::lr_scheduler::constant::ConstantLr;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 use burn::train::checkpoint::MetricCheckpointingStrategy;
@@ -37,9 +26,10 @@ use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
 use labbook::burn::burn;
-use labbook::burn::{self as lb, BatchLayout, EvalBatch, RecordedCheckpointer, RunLogger, Watch};
-use labbook::{EvalSettings, Settings, Worse};
+use labbook::burn::{BatchLayout, EvalBatch, EvalMetric, RecordedCheckpointer, RunLogger, Watch};
+use labbook::{EvalSettings, Run, Worse};
 
+/// The run's config: everything a sweep may change.
 #[derive(Config, Debug)]
 pub struct TrainConfig {
     #[config(default = 6)]
@@ -58,16 +48,77 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
-const CLASSES: [&str; 4] = ["square", "disc", "cross", "triangle"];
-const SIDE: usize = 28;
+/// What a finished [`fit`] leaves for the report.
+pub struct Fitted {
+    pub watch: Watch,
+    pub problems: EvalMetric,
+}
+
+/// Trains the CNN with burn's `SupervisedTraining`, everything logged to `run`: the
+/// metrics through labbook's logger, the problematic validation batches through its
+/// evaluation metric, histograms through `Watch`, checkpoints (best validation accuracy)
+/// recorded in the run. `work` holds burn's checkpoints.
+pub fn fit(run: &Run, cfg: &TrainConfig, work: &Path) -> anyhow::Result<Fitted> {
+    let device = Device::flex().autodiff();
+    let logger = RunLogger::new(run)?;
+    let watch = logger.watch(cfg.watch_every);
+    let problems = logger.eval_metric(
+        EvalSettings::default()
+            .metric("recall", Worse::Lower)
+            .threshold(Some(0.9))
+            .worst_k(2)
+            .caps(4, 8),
+    );
+    let train = DataLoaderBuilder::new(Batches)
+        .batch_size(cfg.batch_size)
+        .shuffle(cfg.seed)
+        .build(dataset(cfg.train_samples, cfg.seed));
+    let valid = DataLoaderBuilder::new(Batches)
+        .batch_size(cfg.batch_size)
+        .build(dataset(cfg.valid_samples, cfg.seed + 1));
+    let ckpt = work.join("checkpoint");
+    let best = MetricCheckpointingStrategy::new(
+        &AccuracyMetric::new(),
+        Aggregate::Mean,
+        Direction::Highest,
+        Split::Valid,
+    );
+    let learner = Learner::new(
+        Cnn::new(&device, Some(watch.clone())),
+        AdamConfig::new().init() as ModuleOptimizer,
+        ConstantLr::new(cfg.lr),
+    );
+    SupervisedTraining::new(work, train, valid)
+        .num_epochs(cfg.epochs)
+        .with_metric_logger(logger)
+        .metric_train_numeric(LossMetric::new())
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_train_numeric(IterationSpeedMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_valid(problems.clone())
+        .with_custom_checkpointers(
+            RecordedCheckpointer::new(run, &ckpt, "model"),
+            RecordedCheckpointer::new(run, &ckpt, "optim").quiet(),
+            RecordedCheckpointer::new(run, &ckpt, "scheduler").quiet(),
+        )
+        .with_checkpointing_strategy(best)
+        .with_application_logger(None)
+        .launch(learner);
+    Ok(Fitted { watch, problems })
+}
+
+pub const CLASSES: [&str; 4] = ["square", "disc", "cross", "triangle"];
+pub const SIDE: usize = 28;
 
 #[derive(Clone, Debug)]
-struct Sample {
+pub struct Sample {
     pixels: Vec<f32>,
     label: i64,
 }
 
-struct Rng(u64);
+pub struct Rng(pub u64);
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
@@ -84,7 +135,7 @@ impl Rng {
 }
 
 /// One shape; a quarter of them are hard: heavy noise, an occluding block, or faint.
-fn draw(rng: &mut Rng, label: i64) -> Sample {
+pub fn draw(rng: &mut Rng, label: i64) -> Sample {
     let mut px = vec![0f32; SIDE * SIDE];
     let r = rng.range(4.0, 10.0);
     let (cx, cy) = (rng.range(r + 1.0, 27.0 - r), rng.range(r + 1.0, 27.0 - r));
@@ -123,7 +174,7 @@ fn draw(rng: &mut Rng, label: i64) -> Sample {
     Sample { pixels: px, label }
 }
 
-fn dataset(n: usize, seed: u64) -> InMemDataset<Sample> {
+pub fn dataset(n: usize, seed: u64) -> InMemDataset<Sample> {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     InMemDataset::new((0..n).map(|i| draw(&mut rng, (i % 4) as i64)).collect())
 }
@@ -135,7 +186,7 @@ pub struct Batch {
 }
 
 #[derive(Clone)]
-struct Batches;
+pub struct Batches;
 impl Batcher<Sample, Batch> for Batches {
     fn batch(&self, items: Vec<Sample>, device: &Device) -> Batch {
         let n = items.len();
@@ -160,7 +211,7 @@ pub struct Cnn {
 }
 
 impl Cnn {
-    fn new(device: &Device, watch: Option<Watch>) -> Cnn {
+    pub fn new(device: &Device, watch: Option<Watch>) -> Cnn {
         Cnn {
             conv1: Conv2dConfig::new([1, 8], [3, 3]).init(device),
             conv2: Conv2dConfig::new([8, 16], [3, 3]).init(device),
@@ -217,7 +268,8 @@ impl Adaptor<EvalBatch> for VisionOutput {
     }
 }
 
-static WATCH_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Nanoseconds the training thread spent in [`Watch::observe`], summed over all steps.
+pub static WATCH_NANOS: AtomicU64 = AtomicU64::new(0);
 
 impl TrainStep for Cnn {
     type Input = Batch;
@@ -229,7 +281,7 @@ impl TrainStep for Cnn {
             let t = Instant::now();
             w.observe(self, &grads);
             let ns = t.elapsed().as_nanos() as u64;
-            WATCH_NANOS.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+            WATCH_NANOS.fetch_add(ns, Ordering::Relaxed);
         }
         TrainOutput { grads, item: out }
     }
@@ -246,102 +298,3 @@ impl InferenceStep for Cnn {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let quick = std::env::var_os("LABBOOK_QUICK").is_some();
-    let mut cfg = TrainConfig::new();
-    if quick {
-        cfg = cfg
-            .with_epochs(1)
-            .with_train_samples(256)
-            .with_valid_samples(128)
-            .with_watch_every(4);
-    }
-    let run = labbook::init(
-        lb::settings_with_config(Settings::new("labbook-burn"), &cfg)
-            .name("shapes-cnn_SCORE_PLACEHOLDER")
-            .score_metrics(["valid/accuracy"])
-            .tags(["burn", "cnn", "synthetic"])
-            .job_type("train"),
-    )?;
-    let cfg: TrainConfig = lb::config_as(&run)?; // sweep values merged
-    let device = Device::flex().autodiff();
-    let logger = RunLogger::new(&run)?;
-    let watch = logger.watch(cfg.watch_every);
-    let problems = logger.eval_metric(
-        EvalSettings::default()
-            .metric("recall", Worse::Lower)
-            .threshold(Some(0.9))
-            .worst_k(2)
-            .caps(4, 8),
-    );
-    let train = DataLoaderBuilder::new(Batches)
-        .batch_size(cfg.batch_size)
-        .shuffle(cfg.seed)
-        .build(dataset(cfg.train_samples, cfg.seed));
-    let valid = DataLoaderBuilder::new(Batches)
-        .batch_size(cfg.batch_size)
-        .build(dataset(cfg.valid_samples, cfg.seed + 1));
-    let work = tempdir()?;
-    let ckpt = work.join("checkpoint");
-    let best = MetricCheckpointingStrategy::new(
-        &AccuracyMetric::new(),
-        Aggregate::Mean,
-        Direction::Highest,
-        Split::Valid,
-    );
-    let learner = Learner::new(
-        Cnn::new(&device, Some(watch.clone())),
-        AdamConfig::new().init() as ModuleOptimizer,
-        ConstantLr::new(cfg.lr),
-    );
-    let started = Instant::now();
-    let steps_per_epoch = cfg.train_samples.div_ceil(cfg.batch_size);
-    SupervisedTraining::new(&work, train, valid)
-        .num_epochs(cfg.epochs)
-        .with_metric_logger(logger)
-        .metric_train_numeric(LossMetric::new())
-        .metric_train_numeric(AccuracyMetric::new())
-        .metric_train_numeric(LearningRateMetric::new())
-        .metric_train_numeric(IterationSpeedMetric::new())
-        .metric_valid_numeric(LossMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .metric_valid(problems.clone())
-        .with_custom_checkpointers(
-            RecordedCheckpointer::new(&run, &ckpt, "model"),
-            RecordedCheckpointer::new(&run, &ckpt, "optim").quiet(),
-            RecordedCheckpointer::new(&run, &ckpt, "scheduler").quiet(),
-        )
-        .with_checkpointing_strategy(best)
-        .with_application_logger(None)
-        .launch(learner);
-    let secs = started.elapsed().as_secs_f64();
-    let steps = watch.steps().max(1);
-    let caller_us =
-        WATCH_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e3 / steps as f64;
-    let steps_per_s = steps as f64 / secs;
-    run.set_summary("perf/caller_us_per_step", caller_us)?;
-    run.set_summary("perf/steps_per_s", steps_per_s)?;
-    let found = problems.last_findings();
-    let report = run.finish()?;
-    eprintln!(
-        "trained {} epochs ({} steps, {steps_per_epoch}/epoch) in {secs:.1}s: {steps_per_s:.1} steps/s; labbook on the training thread: {caller_us:.1} us/step; last validation: {} of {} batches problematic, {} logged",
-        cfg.epochs,
-        steps,
-        found.below_threshold,
-        found.batches,
-        found.logged.len()
-    );
-    eprintln!("{}", report.sync_command());
-    let _ = std::fs::remove_dir_all(&work);
-    Ok(())
-}
-
-fn tempdir() -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("labbook-burn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-// Keep `Arc` in scope for readers adapting the example to their own loaders.
-#[allow(dead_code)]
-type Loader = Arc<dyn burn::data::dataloader::DataLoader<Batch>>;
