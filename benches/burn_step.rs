@@ -88,7 +88,10 @@ fn fit(c: &mut Criterion) {
 
 fn numeric(id: &MetricId, v: f64) -> NumericMetricUpdate {
     NumericMetricUpdate::new(
-        MetricEntry::new(id.clone(), SerializedEntry::new(v.to_string(), v.to_string())),
+        MetricEntry::new(
+            id.clone(),
+            SerializedEntry::new(v.to_string(), v.to_string()),
+        ),
         Some(NumericEntry::Value(v)),
         Some(NumericEntry::Value(v)),
     )
@@ -100,7 +103,10 @@ fn caller(c: &mut Criterion) {
     let device = Device::flex().autodiff();
     let cfg = TrainConfig::new();
     let data = shapes::dataset(cfg.batch_size, 1);
-    let batch = Batches.batch(data.iter().collect::<Result<_, _>>().expect("samples"), &device);
+    let batch = Batches.batch(
+        data.iter().collect::<Result<_, _>>().expect("samples"),
+        &device,
+    );
     let model = Cnn::new(&device, None);
     let out = TrainStep::step(&model, batch.clone());
     let grads: GradientsParams = out.grads;
@@ -119,12 +125,8 @@ fn caller(c: &mut Criterion) {
             attributes: MetricAttributes::Numeric(NumericAttributes::default()),
         });
     }
-    let update = || {
-        MetricsUpdate::new(
-            Vec::new(),
-            ids.iter().map(|id| numeric(id, 0.25)).collect(),
-        )
-    };
+    let update =
+        || MetricsUpdate::new(Vec::new(), ids.iter().map(|id| numeric(id, 0.25)).collect());
 
     let mut group = c.benchmark_group("burn_caller");
     group.bench_function("train_step", |b| {

@@ -17,8 +17,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use labbook::Settings;
 use labbook::burn as lb;
-use labbook::{Settings};
 
 mod shapes;
 

@@ -9,11 +9,11 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::data::dataloader::{DataLoaderBuilder, batcher::Batcher};
 use burn::data::dataset::InMemDataset;
+use burn::lr_scheduler::constant::ConstantLr;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, conv::Conv2d, conv::Conv2dConfig};
-use burn::lr_scheduler::constant::ConstantLr;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 use burn::train::checkpoint::MetricCheckpointingStrategy;
@@ -297,4 +297,3 @@ impl InferenceStep for Cnn {
         }
     }
 }
-
