@@ -30,7 +30,7 @@ phase "fmt"
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo clippy --workspace --all-targets --quiet --features burn,labbook-burn/flex -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features burn,labbook-burn/flex,candle -- -D warnings
 phase "clippy"
 
 echo "== cargo test (unit, integration, compatibility, doc tests)"
@@ -51,6 +51,11 @@ mkdir -p "$job_dir/burn"
 (cd "$job_dir/burn" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features burn,labbook-burn/flex --example train_burn 2>&1 | tail -2)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/burn/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and 'epoch/valid/accuracy' in s['summary'], s; print('wandb-core reads the burn run:', s['name'])"
+echo "== the candle trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
+mkdir -p "$job_dir/candle"
+(cd "$job_dir/candle" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features candle --example train_candle 2>&1 | tail -2)
+"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/candle/wandb/latest-run" \
+    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['valid/accuracy']['max'] > 0 and 'checkpoint/file' in s['summary'], s; print('wandb-core reads the candle run:', s['name'])"
 phase "examples"
 
 echo "== panic = \"abort\": the panic hook closes the run"

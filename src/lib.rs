@@ -19,10 +19,14 @@
 //!
 //! `burn` re-exports the Burn adapter ([labbook-burn]) as `labbook::burn`: a `MetricLogger`,
 //! an evaluation metric for the validation loop, parameter/gradient watch, checkpoint
-//! recording and tensor -> media. `candle` and `tch` are reserved for the adapters that land
-//! in later releases; today turning one on only records it in the run's metadata.
+//! recording and tensor -> media. `candle` re-exports the Candle adapter ([labbook-candle])
+//! as `labbook::candle`: a `Tracker` for hand-written loops (step metrics, validation with
+//! the evaluation hook), `Watch` for a `VarMap`, tensor -> media and recorded safetensors
+//! checkpoints. `tch` is reserved for the adapter that lands in a later release; today
+//! turning it on only records it in the run's metadata.
 //!
 //! [labbook-burn]: https://docs.rs/labbook-burn
+//! [labbook-candle]: https://docs.rs/labbook-candle
 
 #![warn(missing_docs)]
 
@@ -31,6 +35,10 @@ pub use labbook_core::*;
 /// The Burn adapter (feature `burn`): see the labbook-burn crate.
 #[cfg(feature = "burn")]
 pub use labbook_burn as burn;
+
+/// The Candle adapter (feature `candle`): see the labbook-candle crate.
+#[cfg(feature = "candle")]
+pub use labbook_candle as candle;
 
 /// The labbook features this program was built with, recorded in every run.
 const FEATURES: &[&str] = &[

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use burn::tensor::{Int, Tensor, TensorReadError};
 use burn::train::ClassificationOutput;
 use burn::train::metric::{Adaptor, Metric, MetricMetadata, MetricName, SerializedEntry};
-use labbook_core::{EpochFindings, EvalHook, EvalSettings, Image, Run};
+use labbook_core::{ClassScores, EpochFindings, EvalHook, EvalSettings, Image, Run};
 
 use crate::logger::{Shared, lock};
 use crate::media::{BatchLayout, images};
@@ -153,61 +153,28 @@ fn ints(t: Tensor<1, Int>) -> Result<Vec<i64>, TensorReadError> {
     Ok(t.try_into_data_as::<i64>()?.try_into_vec::<i64>()?)
 }
 
-type BatchMetrics = (Vec<(&'static str, f64)>, Vec<bool>);
-
-/// Per-batch metrics and, per sample, whether the prediction is wrong.
-fn batch_metrics(item: &EvalBatch) -> Result<BatchMetrics, TensorReadError> {
+/// The batch scored from the model's predictions, and its loss.
+fn score(item: &EvalBatch) -> Result<(ClassScores, Option<f64>), TensorReadError> {
     let preds = ints(item.output.clone().argmax(1).flatten::<1>(0, 1))?;
     let targets = ints(item.targets.clone())?;
-    let n = preds.len().min(targets.len());
-    let wrong: Vec<bool> = (0..n).map(|i| preds[i] != targets[i]).collect();
-    let correct = wrong.iter().filter(|w| !**w).count();
-    let accuracy = if n == 0 {
-        f64::NAN
-    } else {
-        correct as f64 / n as f64
+    let loss = match &item.loss {
+        Some(l) => Some(l.clone().mean().try_into_scalar::<f64>()?),
+        None => None,
     };
-    let mut classes: Vec<i64> = targets[..n].to_vec();
-    classes.sort_unstable();
-    classes.dedup();
-    let recall = if classes.is_empty() {
-        f64::NAN
-    } else {
-        classes
-            .iter()
-            .map(|&c| {
-                let of_c = (0..n).filter(|&i| targets[i] == c);
-                let total = of_c.clone().count();
-                let hit = of_c.filter(|&i| preds[i] == c).count();
-                hit as f64 / total as f64
-            })
-            .sum::<f64>()
-            / classes.len() as f64
-    };
-    let mut metrics = vec![("recall", recall), ("accuracy", accuracy)];
-    if let Some(loss) = &item.loss {
-        metrics.push(("loss", loss.clone().mean().try_into_scalar::<f64>()?));
-    }
-    Ok((metrics, wrong))
+    Ok((ClassScores::new(&preds, &targets), loss))
 }
 
-fn batch_images(item: &EvalBatch, wrong: &[bool]) -> Vec<Image> {
+fn batch_images(item: &EvalBatch, scores: &ClassScores) -> Vec<Image> {
     let Some(imgs) = &item.images else {
         return Vec::new();
     };
-    let all = match images(imgs.tensor.clone(), imgs.layout, usize::MAX) {
-        Ok(v) => v,
+    match images(imgs.tensor.clone(), imgs.layout, usize::MAX) {
+        Ok(v) => scores.misclassified_first(v),
         Err(e) => {
             tracing::warn!(target: "labbook", "labbook-burn: could not read a batch's images: {e}");
-            return Vec::new();
+            Vec::new()
         }
-    };
-    let (mut bad, mut good): (Vec<_>, Vec<_>) = all
-        .into_iter()
-        .enumerate()
-        .partition(|(i, _)| wrong.get(*i).copied().unwrap_or(false));
-    bad.append(&mut good);
-    bad.into_iter().map(|(_, img)| img).collect()
+    }
 }
 
 impl Metric for EvalMetric {
@@ -226,7 +193,8 @@ impl Metric for EvalMetric {
         item: &EvalBatch,
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
-        let (metrics, wrong) = batch_metrics(item)?;
+        let (scores, loss) = score(item)?;
+        let metrics = scores.metrics(loss);
         let mut st = lock(&self.state);
         if !st.in_epoch {
             st.hook.start_epoch();
@@ -238,7 +206,7 @@ impl Metric for EvalMetric {
         let result = {
             let _rows = lock(&self.shared.rows);
             st.hook
-                .batch(index, &metrics, || batch_images(item, &wrong))
+                .batch(index, &metrics, || batch_images(item, &scores))
         };
         if let Err(e) = result {
             st.failures += 1;

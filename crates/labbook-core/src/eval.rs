@@ -473,6 +473,82 @@ impl EvalHook {
     }
 }
 
+/// One classification batch scored from its predicted and true classes: what the
+/// framework adapters hand to [`EvalHook::batch`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassScores {
+    /// Share of samples predicted right (NaN for an empty batch).
+    pub accuracy: f64,
+    /// Macro recall over the classes present in the batch (NaN for an empty batch):
+    /// a batch where one class is always missed scores low even if it is rare.
+    pub recall: f64,
+    /// Per sample, whether its prediction is wrong.
+    pub wrong: Vec<bool>,
+}
+
+impl ClassScores {
+    /// Scores `preds` against `targets` (class indices, paired by position; extra entries
+    /// of the longer slice are ignored).
+    ///
+    /// ```
+    /// let s = labbook_core::ClassScores::new(&[0, 1, 1, 2], &[0, 1, 2, 2]);
+    /// assert_eq!(s.accuracy, 0.75);
+    /// assert_eq!(s.recall, (1.0 + 1.0 + 0.5) / 3.0);
+    /// assert_eq!(s.wrong, [false, false, true, false]);
+    /// ```
+    pub fn new(preds: &[i64], targets: &[i64]) -> ClassScores {
+        let n = preds.len().min(targets.len());
+        let wrong: Vec<bool> = (0..n).map(|i| preds[i] != targets[i]).collect();
+        let correct = wrong.iter().filter(|w| !**w).count();
+        let accuracy = if n == 0 {
+            f64::NAN
+        } else {
+            correct as f64 / n as f64
+        };
+        let mut classes: Vec<i64> = targets[..n].to_vec();
+        classes.sort_unstable();
+        classes.dedup();
+        let recall = if classes.is_empty() {
+            f64::NAN
+        } else {
+            let per_class = classes.iter().map(|&c| {
+                let of_c = (0..n).filter(|&i| targets[i] == c);
+                let total = of_c.clone().count();
+                let hit = of_c.filter(|&i| preds[i] == c).count();
+                hit as f64 / total as f64
+            });
+            per_class.sum::<f64>() / classes.len() as f64
+        };
+        ClassScores {
+            accuracy,
+            recall,
+            wrong,
+        }
+    }
+
+    /// The batch's metrics for [`EvalHook::batch`]: `recall`, `accuracy`, and `loss` when
+    /// given.
+    pub fn metrics(&self, loss: Option<f64>) -> Vec<(&'static str, f64)> {
+        let mut m = vec![("recall", self.recall), ("accuracy", self.accuracy)];
+        if let Some(l) = loss {
+            m.push(("loss", l));
+        }
+        m
+    }
+
+    /// Reorders a batch's images so the misclassified samples come first (so the caps on
+    /// images keep the interesting ones); images past the scored samples keep their place
+    /// among the right ones.
+    pub fn misclassified_first(&self, images: Vec<Image>) -> Vec<Image> {
+        let (mut bad, mut good): (Vec<_>, Vec<_>) = images
+            .into_iter()
+            .enumerate()
+            .partition(|(i, _)| self.wrong.get(*i).copied().unwrap_or(false));
+        bad.append(&mut good);
+        bad.into_iter().map(|(_, img)| img).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,7 +66,7 @@ use std::time::Instant;
 pub use artifact::Artifact;
 pub use config::REDACTED;
 pub use error::{Error, Result};
-pub use eval::{EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
+pub use eval::{ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
 pub use key::{Key, MAX_KEY_BYTES};
 pub use media::{
     Audio, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Table, Video, plot,
