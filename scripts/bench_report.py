@@ -5,6 +5,7 @@ Each number is the median over rounds; ratios say how many times better labbook 
 """
 
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -87,6 +88,12 @@ def main():
     print("```")
     print(open(sys.argv[3]).read().rstrip())
     print("```")
+    # The framework adapters' costs come from their own criterion benches, run by hand.
+    frameworks = os.path.join(os.path.dirname(__file__), "..", "benches", "results", "frameworks.md")
+    if os.path.exists(frameworks):
+        text = open(frameworks).read()
+        print()
+        print(text.split("-->", 1)[-1].strip())
 
 
 if __name__ == "__main__":
