@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use labbook_core::{Histogram, Value};
+use labbook_core::WatchStats;
 
 use crate::logger::{Shared, lock};
 use crate::media::f32_values;
@@ -103,45 +103,22 @@ impl Watch {
         let mut v = Collect {
             grads,
             path: Vec::new(),
-            items: Vec::new(),
-            param_sq: 0.0,
-            grad_sq: 0.0,
-            bins: self.inner.bins,
+            stats: WatchStats::new(self.inner.bins),
             failed: 0,
         };
         model.visit(&mut v);
-        let mut items = v.items;
-        items.push(("parameters/norm".into(), Value::from(v.param_sq.sqrt())));
-        items.push(("gradients/norm".into(), Value::from(v.grad_sq.sqrt())));
         if v.failed > 0 {
             tracing::warn!(target: "labbook", "labbook-burn watch: {} tensors could not be read at step {step}", v.failed);
         }
-        lock(&self.inner.shared.pending).push((step, items));
+        lock(&self.inner.shared.pending).push((step, v.stats.finish()));
     }
 }
 
 struct Collect<'a> {
     grads: &'a GradientsParams,
     path: Vec<String>,
-    items: Vec<(String, Value)>,
-    param_sq: f64,
-    grad_sq: f64,
-    bins: usize,
+    stats: WatchStats,
     failed: usize,
-}
-
-impl Collect<'_> {
-    fn add(&mut self, kind: &str, name: &str, values: Vec<f32>) -> f64 {
-        let sq: f64 = values.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        self.items
-            .push((format!("{kind}/{name}.norm"), Value::from(sq.sqrt())));
-        if values.iter().all(|x| x.is_finite())
-            && let Ok(h) = Histogram::from_f32(values).bins(self.bins)
-        {
-            self.items.push((format!("{kind}/{name}"), Value::from(h)));
-        }
-        sq
-    }
 }
 
 impl ModuleVisitor for Collect<'_> {
@@ -160,12 +137,12 @@ impl ModuleVisitor for Collect<'_> {
             self.path.join(".")
         };
         match f32_values(param.val()) {
-            Ok(values) => self.param_sq += self.add("parameters", &name, values),
+            Ok(values) => self.stats.parameter(&name, values),
             Err(_) => self.failed += 1,
         }
         if let Some(g) = self.grads.get::<D>(param.id) {
             match f32_values(g) {
-                Ok(values) => self.grad_sq += self.add("gradients", &name, values),
+                Ok(values) => self.stats.gradient(&name, values),
                 Err(_) => self.failed += 1,
             }
         }

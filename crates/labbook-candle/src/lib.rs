@@ -50,8 +50,9 @@ mod watch;
 pub use checkpoint::save_checkpoint;
 pub use error::{Error, Result};
 pub use labbook_core::Layout;
+pub use labbook_core::Validation;
 pub use media::{histogram, image, images, scalar};
-pub use tracker::{EvalBatch, Tracker, Validation};
+pub use tracker::{EvalBatch, Tracker};
 pub use watch::Watch;
 
 /// The candle crates this adapter is built against (candle 0.11), re-exported so a user can

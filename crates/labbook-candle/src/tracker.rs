@@ -1,13 +1,9 @@
 //! [`Tracker`]: a few lines in a hand-written candle training loop.
 
-use std::time::Instant;
-
 use candle_core::Tensor;
 use candle_core::backprop::GradStore;
 use candle_nn::{Optimizer, VarMap};
-use labbook_core::{
-    ClassScores, EpochFindings, EvalHook, EvalSettings, Image, Layout, Metric, Run, Summary, Value,
-};
+use labbook_core::{ClassScores, EvalSettings, Image, Layout, LoopTracker, Run, Validation, Value};
 
 use crate::error::{Error, Result};
 use crate::media::{images, scalar_number};
@@ -62,7 +58,7 @@ impl EvalBatch {
         self
     }
 
-    fn score(&self) -> Result<(ClassScores, Option<f64>, usize)> {
+    fn score(&self) -> Result<(ClassScores, Option<f64>)> {
         let logits = &self.logits;
         if logits.rank() != 2 {
             return Err(Error::Rank {
@@ -77,16 +73,15 @@ impl EvalBatch {
             Some(l) => Some(scalar_number(l)?.as_f64()),
             None => None,
         };
-        let n = preds.len().min(targets.len());
-        Ok((ClassScores::new(&preds, &targets), loss, n))
+        Ok((ClassScores::new(&preds, &targets), loss))
     }
 
-    fn images(&self, scores: &ClassScores) -> Vec<Image> {
+    fn images(&self) -> Vec<Image> {
         let Some((tensor, layout)) = &self.images else {
             return Vec::new();
         };
         match images(tensor, *layout, usize::MAX) {
-            Ok(v) => scores.misclassified_first(v),
+            Ok(v) => v,
             Err(e) => {
                 tracing::warn!(target: "labbook", "labbook-candle: could not read a batch's images: {e}");
                 Vec::new()
@@ -112,19 +107,6 @@ fn ints(t: &Tensor, what: &'static str) -> Result<Vec<i64>> {
         });
     }
     Ok(t.to_dtype(candle_core::DType::I64)?.to_vec1::<i64>()?)
-}
-
-/// What [`Tracker::validate`] measured over one validation pass.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Validation {
-    /// Mean loss per sample (NaN when no batch had a loss).
-    pub loss: f64,
-    /// Share of samples predicted right.
-    pub accuracy: f64,
-    /// Samples seen.
-    pub samples: usize,
-    /// What the evaluation hook found and logged.
-    pub findings: EpochFindings,
 }
 
 /// Tracking for a hand-written candle training loop: one call per training step logs the
@@ -167,12 +149,8 @@ pub struct Validation {
 /// # Ok(()) }
 /// ```
 pub struct Tracker {
-    run: Run,
+    inner: LoopTracker,
     watch: Option<Watch>,
-    hook: EvalHook,
-    global_step: u64,
-    epoch: usize,
-    last: Option<Instant>,
 }
 
 impl Tracker {
@@ -180,28 +158,9 @@ impl Tracker {
     /// the validation summaries; the evaluation hook uses `EvalSettings::default()` (see
     /// [`eval_settings`](Tracker::eval_settings)).
     pub fn new(run: &Run) -> Result<Tracker> {
-        run.define_metric(Metric::new("train/global_step").hidden(true))?;
-        run.define_metric(Metric::new("train/*").step_metric("train/global_step"))?;
-        run.define_metric(Metric::new("valid/*").step_metric("epoch"))?;
-        run.define_metric(
-            Metric::new("valid/accuracy")
-                .step_metric("epoch")
-                .summary(Summary::Max)
-                .summary(Summary::Last),
-        )?;
-        run.define_metric(
-            Metric::new("valid/loss")
-                .step_metric("epoch")
-                .summary(Summary::Min)
-                .summary(Summary::Last),
-        )?;
         Ok(Tracker {
-            run: run.clone(),
+            inner: LoopTracker::new(run)?,
             watch: None,
-            hook: EvalHook::new(run, EvalSettings::default()),
-            global_step: 0,
-            epoch: 0,
-            last: None,
         })
     }
 
@@ -214,25 +173,24 @@ impl Tracker {
 
     /// The evaluation hook's policies (threshold, worst-K, caps, table mode).
     pub fn eval_settings(mut self, settings: EvalSettings) -> Tracker {
-        self.hook = EvalHook::new(&self.run, settings);
+        self.inner.set_eval_settings(settings);
         self
     }
 
     /// The run this tracker writes to.
     pub fn run(&self) -> &Run {
-        &self.run
+        self.inner.run()
     }
 
     /// Training steps logged so far.
     pub fn global_step(&self) -> u64 {
-        self.global_step
+        self.inner.global_step()
     }
 
     /// Starts epoch `epoch`: later rows carry it, and the step timer restarts (so the first
     /// step's time includes loading its batch, not the last validation).
     pub fn start_epoch(&mut self, epoch: usize) {
-        self.epoch = epoch;
-        self.last = Some(Instant::now());
+        self.inner.start_epoch(epoch);
     }
 
     /// Counts a step for the watch and, when it fires, adds the parameter and gradient
@@ -241,7 +199,7 @@ impl Tracker {
     #[inline]
     pub fn watch_grads(&mut self, grads: &GradStore) -> Result<bool> {
         match &mut self.watch {
-            Some(w) => w.observe(&self.run, Some(grads)),
+            Some(w) => w.observe(self.inner.run(), Some(grads)),
             None => Ok(false),
         }
     }
@@ -266,26 +224,9 @@ impl Tracker {
         I: IntoIterator<Item = (K, Value)>,
     {
         let loss = scalar_number(loss)?.as_f64();
-        let now = Instant::now();
-        let mut row: Vec<(String, Value)> = Vec::with_capacity(8);
-        row.push(("train/loss".into(), Value::F64(loss)));
-        row.push(("train/lr".into(), Value::F64(opt.learning_rate())));
-        if let Some(last) = self.last.replace(now) {
-            let secs = now.duration_since(last).as_secs_f64();
-            row.push(("train/step_time_ms".into(), Value::F64(secs * 1e3)));
-            if secs > 0.0 {
-                row.push((
-                    "train/samples_per_s".into(),
-                    Value::F64(samples as f64 / secs),
-                ));
-            }
-        }
-        row.push(("train/global_step".into(), Value::from(self.global_step)));
-        row.push(("epoch".into(), Value::from(self.epoch)));
-        row.extend(extra.into_iter().map(|(k, v)| (k.into(), v)));
-        self.global_step += 1;
-        self.run.log(row)?;
-        Ok(())
+        Ok(self
+            .inner
+            .step(loss, Some(opt.learning_rate()), samples, extra)?)
     }
 
     /// One validation pass: scores each batch (`recall`, `accuracy`, `loss`) from the
@@ -297,37 +238,13 @@ impl Tracker {
     where
         I: IntoIterator<Item = Result<EvalBatch>>,
     {
-        self.hook.start_epoch();
-        let (mut samples, mut correct, mut loss_sum, mut loss_n) = (0usize, 0f64, 0f64, 0usize);
-        for (index, batch) in batches.into_iter().enumerate() {
+        let mut pass = self.inner.validation();
+        for batch in batches {
             let batch = batch?;
-            let (scores, loss, n) = batch.score()?;
-            samples += n;
-            correct += scores.accuracy * n as f64;
-            if let Some(l) = loss {
-                loss_sum += l * n as f64;
-                loss_n += n;
-            }
-            let metrics = scores.metrics(loss);
-            self.hook.batch(index, &metrics, || batch.images(&scores))?;
+            let (scores, loss) = batch.score()?;
+            pass.batch(&scores, loss, || batch.images())?;
         }
-        let findings = self.hook.end_epoch()?;
-        let ratio = |a: f64, n: usize| if n == 0 { f64::NAN } else { a / n as f64 };
-        let v = Validation {
-            loss: ratio(loss_sum, loss_n),
-            accuracy: ratio(correct, samples),
-            samples,
-            findings,
-        };
-        let mut row = vec![
-            ("valid/accuracy".to_owned(), Value::F64(v.accuracy)),
-            ("epoch".to_owned(), Value::from(self.epoch)),
-        ];
-        if loss_n > 0 {
-            row.push(("valid/loss".to_owned(), Value::F64(v.loss)));
-        }
-        self.run.log(row)?;
-        Ok(v)
+        Ok(pass.finish()?)
     }
 
     /// Saves `varmap` to `path` (safetensors) and records it in the run: the file is saved
@@ -337,12 +254,13 @@ impl Tracker {
         varmap: &VarMap,
         path: impl AsRef<std::path::Path>,
     ) -> Result<()> {
+        let t = &self.inner;
         crate::checkpoint::save_checkpoint(
-            &self.run,
+            t.run(),
             varmap,
             path.as_ref(),
-            self.epoch,
-            self.global_step,
+            t.epoch(),
+            t.global_step(),
         )
     }
 }

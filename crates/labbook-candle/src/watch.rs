@@ -2,7 +2,7 @@
 
 use candle_core::backprop::GradStore;
 use candle_nn::VarMap;
-use labbook_core::{Histogram, Run, Value};
+use labbook_core::{Run, Value, WatchCadence, WatchStats};
 
 use crate::error::Result;
 use crate::media::f32_values;
@@ -38,16 +38,15 @@ use crate::media::f32_values;
 #[derive(Clone)]
 pub struct Watch {
     varmap: VarMap,
-    every: u64,
-    calls: u64,
+    cadence: WatchCadence,
     bins: usize,
 }
 
 impl std::fmt::Debug for Watch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watch")
-            .field("every", &self.every)
-            .field("calls", &self.calls)
+            .field("every", &self.cadence.every())
+            .field("calls", &self.cadence.steps())
             .finish()
     }
 }
@@ -58,8 +57,7 @@ impl Watch {
     pub fn new(varmap: &VarMap, every: u64) -> Watch {
         Watch {
             varmap: varmap.clone(),
-            every,
-            calls: 0,
+            cadence: WatchCadence::new(every),
             bins: 64,
         }
     }
@@ -72,15 +70,13 @@ impl Watch {
 
     /// How many steps were counted.
     pub fn steps(&self) -> u64 {
-        self.calls
+        self.cadence.steps()
     }
 
     /// Counts one step; says whether this step fires.
     #[inline]
     pub fn tick(&mut self) -> bool {
-        let step = self.calls;
-        self.calls += 1;
-        self.every != 0 && step.is_multiple_of(self.every)
+        self.cadence.tick()
     }
 
     /// Counts one step and, when it fires, adds the histograms and norms to the run's
@@ -105,38 +101,14 @@ impl Watch {
             data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut items = Vec::with_capacity(vars.len() * 4 + 2);
-        let (mut param_sq, mut grad_sq) = (0.0, 0.0);
+        let mut stats = WatchStats::new(self.bins);
         for (name, var) in &vars {
-            let values = f32_values(var.as_tensor(), "a watched variable")?;
-            param_sq += self.add(&mut items, "parameters", name, values);
+            stats.parameter(name, f32_values(var.as_tensor(), "a watched variable")?);
             if let Some(g) = grads.and_then(|g| g.get(var.as_tensor())) {
-                let values = f32_values(g, "a watched gradient")?;
-                grad_sq += self.add(&mut items, "gradients", name, values);
+                stats.gradient(name, f32_values(g, "a watched gradient")?);
             }
         }
-        items.push(("parameters/norm".into(), Value::from(f64::sqrt(param_sq))));
-        if grads.is_some() {
-            items.push(("gradients/norm".into(), Value::from(f64::sqrt(grad_sq))));
-        }
-        Ok(items)
-    }
-
-    fn add(
-        &self,
-        items: &mut Vec<(String, Value)>,
-        kind: &str,
-        name: &str,
-        values: Vec<f32>,
-    ) -> f64 {
-        let sq: f64 = values.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        items.push((format!("{kind}/{name}.norm"), Value::from(sq.sqrt())));
-        if values.iter().all(|x| x.is_finite())
-            && let Ok(h) = Histogram::from_f32(values).bins(self.bins)
-        {
-            items.push((format!("{kind}/{name}"), Value::from(h)));
-        }
-        sq
+        Ok(stats.finish())
     }
 }
 
@@ -158,9 +130,14 @@ mod tests {
     fn fires_on_the_first_step_and_every_n_after() {
         let (varmap, _) = model();
         let mut w = Watch::new(&varmap, 3);
+        let run = labbook_core::Run::disabled();
         let fired: Vec<bool> = (0..7).map(|_| w.tick()).collect();
         assert_eq!(fired, [true, false, false, true, false, false, true]);
-        assert_eq!(w.steps(), 7);
+        assert!(
+            !w.observe(&run, None).unwrap(),
+            "a disabled run only counts"
+        );
+        assert_eq!(w.steps(), 8);
         let mut never = Watch::new(&varmap, 0);
         assert!((0..5).all(|_| !never.tick()));
     }

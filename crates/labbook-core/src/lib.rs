@@ -56,7 +56,9 @@ mod store;
 mod summary;
 pub mod sweep;
 mod system;
+mod train_loop;
 pub mod wandb_json;
+mod watch_stats;
 pub mod wire;
 mod worker;
 
@@ -76,7 +78,9 @@ pub use report::RunReport;
 pub use run::{AlertLevel, Run};
 pub use settings::{Backpressure, Console, Mode, OnError, SCORE_PLACEHOLDER, Settings};
 pub use system::{GpuInfo, GpuSample, GpuSource, NvmlSource, RunLayer, tracing_layer};
+pub use train_loop::{LoopTracker, Validation, ValidationPass};
 pub use value::Value;
+pub use watch_stats::{WatchCadence, WatchStats};
 pub use worker::SavePolicy;
 
 mod value;
