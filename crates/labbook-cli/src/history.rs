@@ -147,15 +147,20 @@ impl Table {
         id
     }
 
-    /// [`Table::intern`], trying the column the item at `pos` had in the previous record
-    /// first.
-    fn intern_at(&mut self, key: &str, pos: usize) -> u32 {
+    /// [`Table::intern`] for a key's bytes (UTF-8, checked by the scan), trying the column
+    /// the item at `pos` had in the previous record first: comparing bytes there saves
+    /// turning them into a `&str` at all.
+    fn intern_at(&mut self, key: &[u8], pos: usize) -> u32 {
         if let Some(&id) = self.hints.get(pos)
-            && self.names.get(id as usize).is_some_and(|n| n == key)
+            && self
+                .names
+                .get(id as usize)
+                .is_some_and(|n| n.as_bytes() == key)
         {
             return id;
         }
-        let id = self.intern(key);
+        // Lossless for the UTF-8 the scan let through.
+        let id = self.intern(&String::from_utf8_lossy(key));
         if self.hints.len() <= pos {
             self.hints.resize(pos + 1, u32::MAX);
         }
@@ -256,15 +261,16 @@ impl Table {
 
     /// Builds a row from scanned items: `RunLog::apply` on a history record, cell for cell.
     fn add_row(&mut self, bytes: &[u8], scan: &Scan) {
-        // Scanned ranges are valid UTF-8 (checked by the scan).
-        let text = |r: (usize, usize)| std::str::from_utf8(&bytes[r.0..r.1]).unwrap_or_default();
+        let raw = |r: (usize, usize)| &bytes[r.0..r.1];
+        // Scanned ranges are valid UTF-8 (checked by the scan), so nothing is lost here.
+        let text = |r: (usize, usize)| std::str::from_utf8(raw(r)).unwrap_or_default();
         let mut nested: BTreeMap<String, J> = BTreeMap::new();
         for (pos, item) in scan.items.iter().enumerate() {
             let value = text(item.value);
             let path = &scan.nested[item.nested.0..item.nested.1];
             let key = match path {
-                [] => text(item.key),
-                [one] => text(*one),
+                [] => item.key,
+                [one] => *one,
                 _ => {
                     let path: Vec<String> = path.iter().map(|r| text(*r).to_owned()).collect();
                     set_nested(&mut nested, &path, parse(value));
@@ -273,10 +279,10 @@ impl Table {
             };
             match quick_cell(value) {
                 Some(cell) => {
-                    let col = self.intern_at(key, pos);
+                    let col = self.intern_at(raw(key), pos);
                     self.set(col, cell);
                 }
-                None => self.set_flat(key.to_owned(), parse(value)),
+                None => self.set_flat(text(key).to_owned(), parse(value)),
             }
         }
         for (k, v) in nested {
@@ -461,7 +467,12 @@ fn field(b: &[u8], pos: &mut usize) -> Result<(u64, u8, (usize, usize)), Unsuppo
 
 /// A string field's range, checked to be UTF-8 as prost checks it.
 fn utf8(b: &[u8], r: (usize, usize)) -> Result<(usize, usize), Unsupported> {
-    std::str::from_utf8(&b[r.0..r.1]).map_err(|_| Unsupported)?;
+    let s = &b[r.0..r.1];
+    // Keys and values are nearly always ASCII, which is quicker to check than UTF-8 (the
+    // row builder converts each range to `&str` again anyway).
+    if !s.is_ascii() {
+        std::str::from_utf8(s).map_err(|_| Unsupported)?;
+    }
     Ok(r)
 }
 
