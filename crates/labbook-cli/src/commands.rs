@@ -9,8 +9,9 @@ use serde_json::Value as J;
 
 use crate::Format;
 use crate::filter::Condition;
+use crate::history::{Cell, Table};
 use crate::index::{RunInfo, discover, resolve};
-use crate::run_log::{RunLog, State, scalar_of, summary_get};
+use crate::run_log::{ExportLog, RunLog, State, scalar_of, summary_get};
 use crate::table;
 
 fn now_unix() -> f64 {
@@ -340,59 +341,77 @@ fn write_cell(v: &J, out: &mut String) {
     };
 }
 
-fn media_as_paths(row: &BTreeMap<String, J>) -> BTreeMap<String, J> {
-    row.iter()
-        .map(|(k, v)| {
-            let v = match v {
-                J::Object(m) if m.contains_key("path") => m["path"].clone(),
-                other => other.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect()
-}
-
-fn write_csv(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
-    let mut columns: Vec<String> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for r in rows {
-        for k in r.keys() {
-            if !seen.contains(k) {
-                seen.insert(k.clone());
-                columns.push(k.clone());
-            }
+fn write_csv(path: &Path, table: &Table) -> Result<()> {
+    let order = table.export_order();
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    // A bigger buffer than csv's default 8 KiB: fewer write calls for a long history.
+    let mut w = csv::WriterBuilder::new()
+        .buffer_capacity(1 << 16)
+        .from_writer(file);
+    w.write_record(order.iter().map(|&c| &table.names()[c as usize]))?;
+    // Where each column's cell is in the current row, by column id (usize::MAX: none).
+    let mut at = vec![usize::MAX; table.names().len()];
+    let (mut buf, mut text) = (Vec::new(), String::new());
+    for (cols, cells) in table.rows() {
+        for (i, &c) in cols.iter().enumerate() {
+            at[c as usize] = i;
         }
-    }
-    columns.sort_by_key(|k| (k != "_step", k.starts_with('_'), k.clone()));
-    let mut w =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    w.write_record(&columns)?;
-    let mut buf = String::new();
-    for r in rows {
-        for c in &columns {
+        for &c in &order {
             buf.clear();
-            if let Some(v) = r.get(c) {
-                write_cell(v, &mut buf);
+            if let Some(&cell) = cells.get(at[c as usize])
+                && !Table::write_plain(cell, &mut buf)?
+                && let Cell::Json(j) = cell
+            {
+                text.clear();
+                write_cell(table.json(j), &mut text);
+                buf.extend_from_slice(text.as_bytes());
             }
             w.write_field(&buf)?;
         }
         w.write_record(None::<&[u8]>)?;
+        for &c in cols {
+            at[c as usize] = usize::MAX;
+        }
     }
     w.flush()?;
     Ok(())
 }
 
-fn write_jsonl(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
+/// One JSON object per row, keys in name order (as serializing a map of the row would).
+fn write_jsonl(path: &Path, table: &Table) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    for r in rows {
-        if r.values().any(|v| v.get("path").is_some()) {
-            serde_json::to_writer(&mut w, &media_as_paths(r))?;
-        } else {
-            serde_json::to_writer(&mut w, r)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+    let names = table.names();
+    let keys: Vec<Vec<u8>> = names
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<_, _>>()?;
+    // Each column's place in name order, so a row's keys sort by a number.
+    let mut by_name: Vec<usize> = (0..names.len()).collect();
+    by_name.sort_by_key(|&c| names[c].as_str());
+    let mut rank = vec![0; names.len()];
+    for (r, &c) in by_name.iter().enumerate() {
+        rank[c] = r;
+    }
+    let (mut order, mut line) = (Vec::new(), Vec::new());
+    for (cols, cells) in table.rows() {
+        order.clear();
+        order.extend(cols.iter().enumerate().map(|(i, &c)| (rank[c as usize], i)));
+        order.sort_unstable();
+        line.clear();
+        line.push(b'{');
+        for (n, &(_, i)) in order.iter().enumerate() {
+            if n > 0 {
+                line.push(b',');
+            }
+            line.extend_from_slice(&keys[cols[i] as usize]);
+            line.push(b':');
+            table.write_json(cells[i], &mut line)?;
         }
-        w.write_all(b"\n")?;
+        line.extend_from_slice(b"}\n");
+        w.write_all(&line)?;
     }
     w.flush()?;
     Ok(())
@@ -405,8 +424,12 @@ pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) 
         let progress =
             indicatif::ProgressBar::new_spinner().with_message(format!("reading {spec}"));
         progress.enable_steady_tick(std::time::Duration::from_millis(120));
-        let run = RunLog::load(&resolve(spec, root)?)?;
-        progress.set_message(format!("writing {} rows of {spec}", run.rows.len()));
+        let ExportLog {
+            run,
+            history,
+            stats,
+        } = RunLog::load_for_export(&resolve(spec, root)?)?;
+        progress.set_message(format!("writing {} rows of {spec}", history.len()));
         let dir = out.join(if run.id.is_empty() {
             spec.as_str()
         } else {
@@ -416,28 +439,28 @@ pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) 
             .with_context(|| format!("cannot create {}", dir.display()))?;
         match format {
             Format::Csv => {
-                write_csv(&dir.join("history.csv"), &run.rows)?;
-                if !run.stats.is_empty() {
-                    write_csv(&dir.join("system.csv"), &run.stats)?;
+                write_csv(&dir.join("history.csv"), &history)?;
+                if !stats.is_empty() {
+                    write_csv(&dir.join("system.csv"), &stats)?;
                 }
             }
             Format::Json => {
-                write_jsonl(&dir.join("history.jsonl"), &run.rows)?;
-                if !run.stats.is_empty() {
-                    write_jsonl(&dir.join("system.jsonl"), &run.stats)?;
+                write_jsonl(&dir.join("history.jsonl"), &history)?;
+                if !stats.is_empty() {
+                    write_jsonl(&dir.join("system.jsonl"), &stats)?;
                 }
             }
             Format::Parquet => {
-                crate::parquet_export::write(&dir.join("history.parquet"), &run.rows)?;
-                if !run.stats.is_empty() {
-                    crate::parquet_export::write(&dir.join("system.parquet"), &run.stats)?;
+                crate::parquet_export::write(&dir.join("history.parquet"), &history)?;
+                if !stats.is_empty() {
+                    crate::parquet_export::write(&dir.join("system.parquet"), &stats)?;
                 }
             }
         }
         let meta = serde_json::json!({
             "id": run.id, "name": run.name, "project": run.project, "entity": run.entity, "group": run.group,
             "job_type": run.job_type, "notes": run.notes, "tags": run.tags, "start": run.start_unix,
-            "exit_code": run.exit_code, "steps": run.rows.len(),
+            "exit_code": run.exit_code, "steps": history.len(),
         });
         for (name, value) in [
             ("summary.json", serde_json::to_value(&run.summary)?),
@@ -452,7 +475,7 @@ pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) 
         eprintln!(
             "labbook: exported {} ({} rows) to {}",
             run.id,
-            run.rows.len(),
+            history.len(),
             dir.display()
         );
     }

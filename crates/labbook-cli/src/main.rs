@@ -15,12 +15,20 @@
 
 mod commands;
 mod filter;
+mod history;
 mod index;
+mod log_stream;
 mod parquet_export;
 mod run_log;
 mod sweeps;
 mod table;
 mod watch;
+
+/// The integration tests' hand-made logs, for the unit tests that compare readers.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/common/log.rs"]
+mod odd_log;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

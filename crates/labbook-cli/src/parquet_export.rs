@@ -2,7 +2,6 @@
 //! per key, typed from the values (integers, floats, booleans, text; media as their file
 //! paths, lists and maps as JSON text).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,6 +11,8 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use serde_json::Value as J;
 
+use crate::history::{Cell, Table};
+
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Int,
@@ -20,7 +21,7 @@ enum Kind {
     Text,
 }
 
-fn kind_of(v: &J) -> Option<Kind> {
+fn kind_of_json(v: &J) -> Option<Kind> {
     match v {
         J::Null => None,
         J::Bool(_) => Some(Kind::Bool),
@@ -29,6 +30,16 @@ fn kind_of(v: &J) -> Option<Kind> {
         // W&B writes non-finite numbers as tokens; they stay floats.
         J::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => Some(Kind::Float),
         _ => Some(Kind::Text),
+    }
+}
+
+fn kind_of(table: &Table, cell: Cell) -> Option<Kind> {
+    match cell {
+        Cell::Null => None,
+        Cell::Bool(_) => Some(Kind::Bool),
+        Cell::Int(_) => Some(Kind::Int),
+        Cell::Float(_) | Cell::NonFinite(_) => Some(Kind::Float),
+        Cell::Json(i) => kind_of_json(table.json(i)),
     }
 }
 
@@ -43,76 +54,122 @@ fn merge(a: Option<Kind>, b: Option<Kind>) -> Option<Kind> {
     }
 }
 
-fn text(v: &J) -> String {
-    match v {
-        J::String(s) => s.clone(),
-        J::Object(m) if m.contains_key("path") => m["path"].as_str().unwrap_or_default().to_owned(),
-        other => other.to_string(),
+/// A text column's text: a string itself, a media value its file path, anything else JSON.
+fn text(table: &Table, cell: Cell) -> Result<String> {
+    let mut out = Vec::new();
+    if !Table::write_plain(cell, &mut out)?
+        && let Cell::Json(i) = cell
+    {
+        return Ok(match table.json(i) {
+            J::String(s) => s.clone(),
+            J::Object(m) if m.contains_key("path") => {
+                m["path"].as_str().unwrap_or_default().to_owned()
+            }
+            other => other.to_string(),
+        });
+    }
+    Ok(String::from_utf8(out)?)
+}
+
+fn float(table: &Table, cell: Cell) -> Option<f64> {
+    match cell {
+        Cell::Int(i) => Some(i as f64),
+        Cell::Float(f) | Cell::NonFinite(f) => Some(f),
+        Cell::Json(i) => table.json(i).as_f64(),
+        Cell::Null | Cell::Bool(_) => None,
     }
 }
 
-fn float(v: &J) -> Option<f64> {
-    match v {
-        J::Number(n) => n.as_f64(),
-        J::String(s) if s == "NaN" => Some(f64::NAN),
-        J::String(s) if s == "Infinity" => Some(f64::INFINITY),
-        J::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
-        _ => None,
-    }
+/// One column of a batch being built.
+enum Values {
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+    Text(Vec<Option<String>>),
 }
 
-/// Writes `rows` to `path`, `_step` first.
-pub(crate) fn write(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
-    let mut kinds: BTreeMap<&String, Option<Kind>> = BTreeMap::new();
-    for r in rows {
-        for (k, v) in r {
-            let e = kinds.entry(k).or_insert(None);
-            *e = merge(*e, kind_of(v));
+/// Rows per record batch.
+const BATCH: usize = 65_536;
+
+/// Writes `table` to `path`, `_step` first.
+pub(crate) fn write(path: &Path, table: &Table) -> Result<()> {
+    let mut kinds: Vec<Option<Kind>> = vec![None; table.names().len()];
+    for (cols, cells) in table.rows() {
+        for (&c, &cell) in cols.iter().zip(cells) {
+            let k = &mut kinds[c as usize];
+            *k = merge(*k, kind_of(table, cell));
         }
     }
-    let mut columns: Vec<(&String, Kind)> = kinds
+    let columns: Vec<(usize, Kind)> = table
+        .export_order()
         .into_iter()
-        .map(|(k, kind)| (k, kind.unwrap_or(Kind::Text)))
+        .map(|c| (c as usize, kinds[c as usize].unwrap_or(Kind::Text)))
         .collect();
-    columns.sort_by_key(|(k, _)| (k.as_str() != "_step", k.starts_with('_'), (*k).clone()));
     let fields: Vec<Field> = columns
         .iter()
-        .map(|(k, kind)| {
+        .map(|&(c, kind)| {
             let t = match kind {
                 Kind::Int => DataType::Int64,
                 Kind::Float => DataType::Float64,
                 Kind::Bool => DataType::Boolean,
                 Kind::Text => DataType::Utf8,
             };
-            Field::new(k.as_str(), t, true)
+            Field::new(table.names()[c].as_str(), t, true)
         })
         .collect();
     let schema = Arc::new(Schema::new(fields));
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), None)?;
-    for chunk in rows.chunks(65_536) {
-        let arrays: Vec<ArrayRef> = columns
+    // Where each column's cell is in the current row, by column id (usize::MAX: none).
+    let mut at = vec![usize::MAX; table.names().len()];
+    let mut rows = table.rows().peekable();
+    while rows.peek().is_some() {
+        let mut values: Vec<Values> = columns
             .iter()
-            .map(|(k, kind)| -> ArrayRef {
-                let cells = chunk.iter().map(|r| r.get(*k));
-                match kind {
-                    Kind::Int => {
-                        Arc::new(cells.map(|v| v.and_then(J::as_i64)).collect::<Int64Array>())
-                    }
-                    Kind::Float => {
-                        Arc::new(cells.map(|v| v.and_then(float)).collect::<Float64Array>())
-                    }
-                    Kind::Bool => Arc::new(
-                        cells
-                            .map(|v| v.and_then(J::as_bool))
-                            .collect::<BooleanArray>(),
-                    ),
-                    Kind::Text => Arc::new(
-                        cells
-                            .map(|v| v.filter(|v| !v.is_null()).map(text))
-                            .collect::<StringArray>(),
-                    ),
+            .map(|&(_, kind)| match kind {
+                Kind::Int => Values::Int(Vec::with_capacity(BATCH)),
+                Kind::Float => Values::Float(Vec::with_capacity(BATCH)),
+                Kind::Bool => Values::Bool(Vec::with_capacity(BATCH)),
+                Kind::Text => Values::Text(Vec::new()),
+            })
+            .collect();
+        for (cols, cells) in rows.by_ref().take(BATCH) {
+            for (i, &c) in cols.iter().enumerate() {
+                at[c as usize] = i;
+            }
+            for (&(c, _), v) in columns.iter().zip(&mut values) {
+                let cell = cells.get(at[c]).copied();
+                match v {
+                    Values::Int(v) => v.push(cell.and_then(|cell| match cell {
+                        Cell::Int(i) => Some(i),
+                        Cell::Json(i) => table.json(i).as_i64(),
+                        _ => None,
+                    })),
+                    Values::Float(v) => v.push(cell.and_then(|cell| float(table, cell))),
+                    Values::Bool(v) => v.push(cell.and_then(|cell| match cell {
+                        Cell::Bool(b) => Some(b),
+                        Cell::Json(i) => table.json(i).as_bool(),
+                        _ => None,
+                    })),
+                    Values::Text(v) => v.push(match cell {
+                        None | Some(Cell::Null) => None,
+                        Some(cell) => Some(text(table, cell)?),
+                    }),
+                }
+            }
+            for &c in cols {
+                at[c as usize] = usize::MAX;
+            }
+        }
+        let arrays: Vec<ArrayRef> = values
+            .into_iter()
+            .map(|v| -> ArrayRef {
+                match v {
+                    Values::Int(v) => Arc::new(v.into_iter().collect::<Int64Array>()),
+                    Values::Float(v) => Arc::new(v.into_iter().collect::<Float64Array>()),
+                    Values::Bool(v) => Arc::new(v.into_iter().collect::<BooleanArray>()),
+                    Values::Text(v) => Arc::new(v.into_iter().collect::<StringArray>()),
                 }
             })
             .collect();
@@ -124,6 +181,8 @@ pub(crate) fn write(path: &Path, rows: &[BTreeMap<String, J>]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     use super::*;
@@ -140,9 +199,13 @@ mod tests {
                 ])
             })
             .collect();
+        let mut table = Table::default();
+        for r in &rows {
+            table.push_map(r);
+        }
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("h.parquet");
-        write(&p, &rows).unwrap();
+        write(&p, &table).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
             .unwrap()
             .build()

@@ -1,0 +1,623 @@
+//! History rows (and system metric samples) as a compact table, read straight from the
+//! records' bytes, for `labbook export`.
+//!
+//! [`crate::run_log::RunLog`] keeps each row as a map from owned key to `serde_json::Value`,
+//! which is handy for `show` and `watch` but costs a dozen allocations a row; a million-row
+//! export spent most of its time allocating and freeing them. Here a row is a run of
+//! (column id, [`Cell`]) pairs in two flat vectors, keys are interned once, and a number is
+//! kept as a number. What a cell means is exactly what `RunLog` would have made of the same
+//! item: the same parsing, the same flattening of nested maps, the same "last value of a
+//! key wins" (the tests compare the two).
+
+use std::collections::{BTreeMap, HashMap};
+
+use labbook_core::wire::proto::{HistoryRecord, HistoryStep, StatsRecord};
+use prost::Message as _;
+use serde_json::Value as J;
+use serde_json::ser::{CompactFormatter, Formatter as _};
+
+use crate::run_log::{parse, set_nested};
+
+/// One value of a row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// A finite float.
+    Float(f64),
+    /// NaN or ±Infinity. W&B writes them as bare tokens and `RunLog` reads them as the
+    /// strings "NaN", "Infinity" and "-Infinity"; they are written back the same way.
+    NonFinite(f64),
+    /// Anything else (text, lists, maps, media, integers beyond i64): an index into the
+    /// table's `json` values.
+    Json(usize),
+}
+
+/// The JSON token of a non-finite float, as W&B writes it.
+pub(crate) fn non_finite_token(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+/// The cell for the text of a `value_json` when it is a plain number, a non-finite token,
+/// a boolean or null: what [`parse`] would return, without building a `serde_json::Value`.
+/// `None` for anything else (text, lists, maps), which goes through [`parse`].
+fn quick_cell(text: &str) -> Option<Cell> {
+    // The same tests in the same order as `parse`, so that e.g. "+5" is 5 and "1e999" null.
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(Cell::Int(i));
+    }
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+'))
+        && let Ok(f) = text.parse::<f64>()
+    {
+        // `serde_json::Value::from(f64)` is null for a non-finite float.
+        return Some(if f.is_finite() {
+            Cell::Float(f)
+        } else {
+            Cell::Null
+        });
+    }
+    Some(match text {
+        "NaN" => Cell::NonFinite(f64::NAN),
+        "Infinity" => Cell::NonFinite(f64::INFINITY),
+        "-Infinity" => Cell::NonFinite(f64::NEG_INFINITY),
+        "true" => Cell::Bool(true),
+        "false" => Cell::Bool(false),
+        "null" => Cell::Null,
+        _ => return None,
+    })
+}
+
+/// Rows of cells under interned column names.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// The column of each cell; the cells of row `i` are `ends[i - 1]..ends[i]`.
+    cols: Vec<u32>,
+    cells: Vec<Cell>,
+    ends: Vec<usize>,
+    json: Vec<J>,
+    /// Per column, the row (counted from 1) it was last set in and the index of that cell:
+    /// a key set twice in one row keeps its last value, as a map insert would.
+    last: Vec<(usize, usize)>,
+    /// The column of the previous history record's item at each position. Rows nearly
+    /// always repeat their keys in the same order, so one string compare finds the column
+    /// instead of hashing the key.
+    hints: Vec<u32>,
+    /// Where the items of the record being read lie in its bytes.
+    scan: Scan,
+}
+
+impl Table {
+    /// The number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Column names by id.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The rows, each as its cells' column ids and the cells, in no particular order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (&[u32], &[Cell])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(a, &b)| (&self.cols[a..b], &self.cells[a..b]))
+    }
+
+    /// The value behind a [`Cell::Json`].
+    pub(crate) fn json(&self, i: usize) -> &J {
+        &self.json[i]
+    }
+
+    /// Column ids in export order: `_step` first, then the other keys, internal (`_`) keys
+    /// last, each group by name.
+    pub(crate) fn export_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_by_key(|&c| {
+            let k = &self.names[c as usize];
+            (k != "_step", k.starts_with('_'), k.as_str())
+        });
+        order
+    }
+
+    fn intern(&mut self, key: &str) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(key.to_owned());
+        self.ids.insert(key.to_owned(), id);
+        self.last.push((0, 0));
+        id
+    }
+
+    /// [`Table::intern`] for a key's bytes (UTF-8, checked by the scan), trying the column
+    /// the item at `pos` had in the previous record first: comparing bytes there saves
+    /// turning them into a `&str` at all.
+    fn intern_at(&mut self, key: &[u8], pos: usize) -> u32 {
+        if let Some(&id) = self.hints.get(pos)
+            && self
+                .names
+                .get(id as usize)
+                .is_some_and(|n| n.as_bytes() == key)
+        {
+            return id;
+        }
+        // Lossless for the UTF-8 the scan let through.
+        let id = self.intern(&String::from_utf8_lossy(key));
+        if self.hints.len() <= pos {
+            self.hints.resize(pos + 1, u32::MAX);
+        }
+        self.hints[pos] = id;
+        id
+    }
+
+    fn set(&mut self, col: u32, cell: Cell) {
+        let row = self.ends.len() + 1;
+        let slot = &mut self.last[col as usize];
+        if slot.0 == row {
+            self.cells[slot.1] = cell;
+        } else {
+            *slot = (row, self.cells.len());
+            self.cols.push(col);
+            self.cells.push(cell);
+        }
+    }
+
+    fn end_row(&mut self) {
+        self.ends.push(self.cells.len());
+    }
+
+    /// The cell for a parsed value (nothing is flattened here).
+    fn cell_of(&mut self, v: J) -> Cell {
+        match v {
+            J::Null => Cell::Null,
+            J::Bool(b) => Cell::Bool(b),
+            J::Number(ref n) => {
+                if let Some(i) = n.as_i64() {
+                    Cell::Int(i)
+                } else if let (true, Some(f)) = (n.is_f64(), n.as_f64()) {
+                    Cell::Float(f)
+                } else {
+                    self.push_json(v)
+                }
+            }
+            J::String(ref s) => match s.as_str() {
+                "NaN" => Cell::NonFinite(f64::NAN),
+                "Infinity" => Cell::NonFinite(f64::INFINITY),
+                "-Infinity" => Cell::NonFinite(f64::NEG_INFINITY),
+                _ => self.push_json(v),
+            },
+            other => self.push_json(other),
+        }
+    }
+
+    fn push_json(&mut self, v: J) -> Cell {
+        self.json.push(v);
+        Cell::Json(self.json.len() - 1)
+    }
+
+    /// Sets `key` to `v`, flattening nested maps into dotted keys as
+    /// [`crate::run_log::flatten_into`] does (media and empty maps stay whole).
+    fn set_flat(&mut self, key: String, v: J) {
+        match v {
+            J::Object(m) if !m.contains_key("_type") && !m.is_empty() => {
+                for (k, v) in m {
+                    self.set_flat(format!("{key}.{k}"), v);
+                }
+            }
+            other => {
+                let col = self.intern(&key);
+                let cell = self.cell_of(other);
+                self.set(col, cell);
+            }
+        }
+    }
+
+    /// Adds the row of a record's bytes if the record is a history record that reads
+    /// without prost; `false` leaves the table as it was, and the caller decodes the
+    /// record with prost (any other record, or one this reader does not take on).
+    pub(crate) fn push_history_bytes(&mut self, record: &[u8]) -> bool {
+        let mut scan = std::mem::take(&mut self.scan);
+        let ok = scan.record(record).is_ok();
+        if ok {
+            self.add_row(record, &scan);
+        }
+        self.scan = scan;
+        ok
+    }
+
+    /// Adds the row of a history record that prost decoded.
+    pub(crate) fn push_history(&mut self, h: &HistoryRecord) {
+        // Encoding it back gives bytes the reader takes, and keeps one way of building rows.
+        let bytes = h.encode_to_vec();
+        let mut scan = std::mem::take(&mut self.scan);
+        scan.items.clear();
+        scan.nested.clear();
+        if scan.history(&bytes, 0, bytes.len()).is_ok() {
+            self.add_row(&bytes, &scan);
+        } else {
+            // Cannot happen for prost's own encoding; keep the row count right regardless.
+            self.end_row();
+        }
+        self.scan = scan;
+    }
+
+    /// Builds a row from scanned items: `RunLog::apply` on a history record, cell for cell.
+    fn add_row(&mut self, bytes: &[u8], scan: &Scan) {
+        let raw = |r: (usize, usize)| &bytes[r.0..r.1];
+        // Scanned ranges are valid UTF-8 (checked by the scan), so nothing is lost here.
+        let text = |r: (usize, usize)| std::str::from_utf8(raw(r)).unwrap_or_default();
+        let mut nested: BTreeMap<String, J> = BTreeMap::new();
+        for (pos, item) in scan.items.iter().enumerate() {
+            let value = text(item.value);
+            let path = &scan.nested[item.nested.0..item.nested.1];
+            let key = match path {
+                [] => item.key,
+                [one] => *one,
+                _ => {
+                    let path: Vec<String> = path.iter().map(|r| text(*r).to_owned()).collect();
+                    set_nested(&mut nested, &path, parse(value));
+                    continue;
+                }
+            };
+            match quick_cell(value) {
+                Some(cell) => {
+                    let col = self.intern_at(raw(key), pos);
+                    self.set(col, cell);
+                }
+                None => self.set_flat(text(key).to_owned(), parse(value)),
+            }
+        }
+        for (k, v) in nested {
+            self.set_flat(k, v);
+        }
+        self.end_row();
+    }
+
+    /// Adds a system metrics sample as `RunLog::apply` makes it: `_timestamp` and
+    /// `system.<key>`, values not flattened.
+    pub(crate) fn push_stats(&mut self, s: &StatsRecord) {
+        if let Some(t) = s.timestamp {
+            let col = self.intern("_timestamp");
+            let t = t.seconds as f64 + f64::from(t.nanos) / 1e9;
+            let cell = if t.is_finite() {
+                Cell::Float(t)
+            } else {
+                Cell::Null
+            };
+            self.set(col, cell);
+        }
+        for it in &s.item {
+            let col = self.intern(&format!("system.{}", it.key));
+            let cell = match quick_cell(&it.value_json) {
+                Some(c) => c,
+                None => {
+                    let v = parse(&it.value_json);
+                    self.cell_of(v)
+                }
+            };
+            self.set(col, cell);
+        }
+        self.end_row();
+    }
+
+    /// Adds a row from a map, flattening nothing (for tests and small tables).
+    #[cfg(test)]
+    pub(crate) fn push_map(&mut self, row: &BTreeMap<String, J>) {
+        for (k, v) in row {
+            let col = self.intern(k);
+            let cell = self.cell_of(v.clone());
+            self.set(col, cell);
+        }
+        self.end_row();
+    }
+
+    /// The rows as `RunLog` holds them, to compare the two.
+    #[cfg(test)]
+    pub(crate) fn to_maps(&self) -> Vec<BTreeMap<String, J>> {
+        self.rows()
+            .map(|(cols, cells)| {
+                cols.iter()
+                    .zip(cells)
+                    .map(|(&c, &cell)| {
+                        let v = match cell {
+                            Cell::Null => J::Null,
+                            Cell::Bool(b) => J::Bool(b),
+                            Cell::Int(i) => J::from(i),
+                            Cell::Float(f) => J::from(f),
+                            Cell::NonFinite(f) => J::from(non_finite_token(f)),
+                            Cell::Json(i) => self.json[i].clone(),
+                        };
+                        (self.names[c as usize].clone(), v)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Writes a cell as JSON, a media value as its file path.
+    pub(crate) fn write_json(&self, cell: Cell, out: &mut Vec<u8>) -> std::io::Result<()> {
+        match cell {
+            Cell::Null => out.extend_from_slice(b"null"),
+            Cell::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Cell::Int(i) => CompactFormatter.write_i64(out, i)?,
+            Cell::Float(f) => CompactFormatter.write_f64(out, f)?,
+            Cell::NonFinite(f) => {
+                out.push(b'"');
+                out.extend_from_slice(non_finite_token(f).as_bytes());
+                out.push(b'"');
+            }
+            Cell::Json(i) => match &self.json[i] {
+                J::Object(m) if m.contains_key("path") => serde_json::to_writer(out, &m["path"])?,
+                v => serde_json::to_writer(out, v)?,
+            },
+        }
+        Ok(())
+    }
+
+    /// Writes a plain-value cell's text (null: nothing); `false` for a [`Cell::Json`], whose
+    /// text depends on the format.
+    pub(crate) fn write_plain(cell: Cell, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        match cell {
+            Cell::Null => {}
+            Cell::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Cell::Int(i) => CompactFormatter.write_i64(out, i)?,
+            Cell::Float(f) => CompactFormatter.write_f64(out, f)?,
+            Cell::NonFinite(f) => out.extend_from_slice(non_finite_token(f).as_bytes()),
+            Cell::Json(_) => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Where one history item lies in a record's bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct ItemRef {
+    key: (usize, usize),
+    /// A range of `Scan::nested`.
+    nested: (usize, usize),
+    value: (usize, usize),
+}
+
+/// The items of one history record, as byte ranges; reused from record to record.
+#[derive(Debug, Default)]
+struct Scan {
+    items: Vec<ItemRef>,
+    nested: Vec<(usize, usize)>,
+}
+
+/// Why a record is left to prost: malformed, not history, or something this reader does
+/// not take on (prost then decides, and reports a record that does not decode).
+#[derive(Debug)]
+struct Unsupported;
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const BYTES: u8 = 2;
+const FIXED32: u8 = 5;
+
+/// The fields of `Record.record_type` (see `labbook_core::wire::proto::Record`).
+const RECORD_TYPES: [u64; 15] = [2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 17, 18, 21, 23, 26];
+
+fn varint(b: &[u8], pos: &mut usize) -> Result<u64, Unsupported> {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let byte = *b.get(*pos).ok_or(Unsupported)?;
+        *pos += 1;
+        // The tenth byte may only hold the top bit of 64 (prost rejects more).
+        if i == 9 && byte > 1 {
+            return Err(Unsupported);
+        }
+        v |= u64::from(byte & 0x7F) << (7 * i);
+        if byte < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(Unsupported)
+}
+
+/// The next field's number, wire type and (for length-delimited fields) body range, with
+/// `pos` moved past it. Groups are not taken on.
+fn field(b: &[u8], pos: &mut usize) -> Result<(u64, u8, (usize, usize)), Unsupported> {
+    let key = varint(b, pos)?;
+    let (tag, wire) = (key >> 3, (key & 7) as u8);
+    if tag == 0 || tag > u64::from(u32::MAX >> 3) {
+        return Err(Unsupported);
+    }
+    let start = *pos;
+    match wire {
+        VARINT => {
+            varint(b, pos)?;
+        }
+        FIXED64 => *pos += 8,
+        FIXED32 => *pos += 4,
+        BYTES => {
+            let len = usize::try_from(varint(b, pos)?).map_err(|_| Unsupported)?;
+            let start = *pos;
+            *pos = start.checked_add(len).ok_or(Unsupported)?;
+            if *pos > b.len() {
+                return Err(Unsupported);
+            }
+            return Ok((tag, wire, (start, *pos)));
+        }
+        _ => return Err(Unsupported),
+    }
+    if *pos > b.len() {
+        return Err(Unsupported);
+    }
+    Ok((tag, wire, (start, *pos)))
+}
+
+/// A string field's range, checked to be UTF-8 as prost checks it.
+fn utf8(b: &[u8], r: (usize, usize)) -> Result<(usize, usize), Unsupported> {
+    let s = &b[r.0..r.1];
+    // Keys and values are nearly always ASCII, which is quicker to check than UTF-8 (the
+    // row builder converts each range to `&str` again anyway).
+    if !s.is_ascii() {
+        std::str::from_utf8(s).map_err(|_| Unsupported)?;
+    }
+    Ok(r)
+}
+
+impl Scan {
+    /// Scans a `Record` that holds a history record (prost merges a repeated one into
+    /// one, and so does this).
+    fn record(&mut self, b: &[u8]) -> Result<(), Unsupported> {
+        self.items.clear();
+        self.nested.clear();
+        let mut pos = 0;
+        let mut history = false;
+        while pos < b.len() {
+            match field(b, &mut pos)? {
+                (1, VARINT, _) => {}
+                (2, BYTES, (s, e)) => {
+                    self.history(b, s, e)?;
+                    history = true;
+                }
+                (1 | 2, _, _) => return Err(Unsupported),
+                (tag, _, _) if RECORD_TYPES.contains(&tag) => return Err(Unsupported),
+                _ => {}
+            }
+        }
+        if history { Ok(()) } else { Err(Unsupported) }
+    }
+
+    /// Scans a `HistoryRecord`'s fields in `b[start..end]`, adding its items.
+    fn history(&mut self, b: &[u8], start: usize, end: usize) -> Result<(), Unsupported> {
+        let body = &b[..end];
+        let mut pos = start;
+        while pos < end {
+            match field(body, &mut pos)? {
+                (1, BYTES, (s, e)) => self.item(body, s, e)?,
+                (2, BYTES, (s, e)) => {
+                    // The step is not part of the row; only check it decodes, as prost would.
+                    HistoryStep::decode(&body[s..e]).map_err(|_| Unsupported)?;
+                }
+                (1 | 2, _, _) => return Err(Unsupported),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn item(&mut self, b: &[u8], start: usize, end: usize) -> Result<(), Unsupported> {
+        let body = &b[..end];
+        let mut pos = start;
+        let nested_from = self.nested.len();
+        // Absent strings are empty, as in prost; a repeated one keeps its last value.
+        let mut item = ItemRef {
+            key: (start, start),
+            nested: (0, 0),
+            value: (start, start),
+        };
+        while pos < end {
+            match field(body, &mut pos)? {
+                (1, BYTES, r) => item.key = utf8(body, r)?,
+                (2, BYTES, r) => self.nested.push(utf8(body, r)?),
+                (16, BYTES, r) => item.value = utf8(body, r)?,
+                (1 | 2 | 16, _, _) => return Err(Unsupported),
+                _ => {}
+            }
+        }
+        item.nested = (nested_from, self.nested.len());
+        self.items.push(item);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::odd_log;
+
+    #[test]
+    fn quick_cells_are_what_parse_makes_of_the_text() {
+        for text in [
+            "0",
+            "-0",
+            "+5",
+            "007",
+            "1.0",
+            "0.001",
+            "1e-05",
+            "1E5",
+            "-2.5e+3",
+            "1e999",
+            "-1e999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "18446744073709551615",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "true",
+            "false",
+            "null",
+            ".5",
+            "5.",
+            "-",
+            "e",
+            "",
+        ] {
+            let mut t = Table::default();
+            let want = parse(text);
+            match quick_cell(text) {
+                Some(cell) => {
+                    let col = t.intern("k");
+                    t.set(col, cell);
+                    t.end_row();
+                    assert_eq!(t.len(), 1);
+                    let got = match cell {
+                        Cell::Null => J::Null,
+                        Cell::Bool(b) => J::Bool(b),
+                        Cell::Int(i) => J::from(i),
+                        Cell::Float(f) => J::from(f),
+                        Cell::NonFinite(f) => J::from(non_finite_token(f)),
+                        Cell::Json(_) => unreachable!("quick cells are plain"),
+                    };
+                    assert_eq!(got, want, "{text:?}");
+                }
+                // Left to `parse`: nothing a quick cell would have been.
+                None => assert!(
+                    !matches!(want, J::Null | J::Bool(_))
+                        && want.as_i64().is_none()
+                        && !want.is_f64(),
+                    "{text:?} -> {want:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn only_history_records_this_reader_takes_on_are_read_from_bytes() {
+        let records = odd_log::odd_records();
+        let mut t = Table::default();
+        let taken: Vec<bool> = records.iter().map(|r| t.push_history_bytes(r)).collect();
+        // run, rows 0-3 (unknown fields, a repeated history field), row 4 (a group field:
+        // left to prost), summary, config, two system samples.
+        assert_eq!(
+            taken,
+            [
+                false, true, true, true, true, false, false, false, false, false
+            ]
+        );
+        assert_eq!(t.len(), 4);
+    }
+}
