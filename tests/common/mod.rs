@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod loop_run;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -46,15 +46,15 @@ impl Tiny {
     }
 }
 
-/// Two epochs of three steps, watch every 4 steps, validation of 3 batches where the
-/// untrained-ish model gets some wrong; returns the run directory.
+/// The loop `common::loop_run` checks: two epochs of three steps, watch every 4 steps,
+/// validation of 3 batches all below the threshold; returns the run directory.
 fn train(dir: &std::path::Path) -> std::path::PathBuf {
     let run = labbook::init(common::settings(dir)).unwrap();
     let m = tiny();
     let mut opt = SGD::new(m.varmap.all_vars(), 0.05).unwrap();
     let mut track = Tracker::new(&run)
         .unwrap()
-        .watch(&m.varmap, 4)
+        .watch(&m.varmap, common::loop_run::WATCH_EVERY)
         .eval_settings(
             EvalSettings::default()
                 .metric("accuracy", Worse::Lower)
@@ -62,9 +62,9 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
                 .caps(2, 3),
         );
     let (x, y) = data(8, &Device::Cpu);
-    for epoch in 0..2 {
+    for epoch in 0..common::loop_run::EPOCHS {
         track.start_epoch(epoch);
-        for _ in 0..3 {
+        for _ in 0..common::loop_run::STEPS_PER_EPOCH {
             let loss = candle_nn::loss::cross_entropy(&m.logits(&x), &y).unwrap();
             let grads = loss.backward().unwrap();
             track.watch_grads(&grads).unwrap();
@@ -101,71 +101,8 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
 fn a_loop_logs_steps_watch_validation_and_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let data = common::read_run(&train(dir.path()));
-
-    assert_eq!(data.column("train/loss").len(), 6);
-    assert_eq!(
-        data.column("train/global_step"),
-        ["0", "1", "2", "3", "4", "5"]
-    );
-    assert_eq!(data.column("train/lr"), ["0.05"; 6]);
-    assert_eq!(data.column("epoch").len(), 6 + 2, "steps and validations");
-    // The step timer restarts each epoch, so every step has a time.
-    assert_eq!(data.column("train/step_time_ms").len(), 6);
-    assert_eq!(data.column("train/samples_per_s").len(), 6);
-    // Watch fires at steps 0 and 4, in the same row as the step's loss.
-    let watched: Vec<&std::collections::BTreeMap<String, String>> = data
-        .rows
-        .iter()
-        .filter(|r| r.contains_key("gradients/norm"))
-        .collect();
-    assert_eq!(watched.len(), 2);
-    for r in &watched {
-        assert!(r.contains_key("train/loss"), "{r:?}");
-        assert!(
-            r["parameters/fc.weight"].contains("\"_type\":\"histogram\""),
-            "{r:?}"
-        );
-        assert!(r.contains_key("gradients/fc.bias.norm"));
-    }
-    assert_eq!(watched[0]["train/global_step"], "0");
-    assert_eq!(watched[1]["train/global_step"], "4");
-
-    assert_eq!(data.column("valid/accuracy").len(), 2);
-    assert_eq!(data.column("valid/loss").len(), 2);
-    let images = data.column("problematic_batch_0_images");
-    assert_eq!(images.len(), 2, "batch 0 of each epoch");
-    assert!(
-        images[0].contains("\"_type\":\"images/separated\""),
-        "{}",
-        images[0]
-    );
-    assert!(
-        images[0].contains("\"count\":3"),
-        "capped at 3 images: {}",
-        images[0]
-    );
-    assert_eq!(data.column("problematic_batch_1_count").len(), 2);
-    assert!(
-        data.column("problematic_batch_2_count").is_empty(),
-        "capped"
-    );
-
-    assert_eq!(data.summary["checkpoint/epoch"], "1");
-    assert_eq!(data.summary["checkpoint/step"], "6");
-    assert!(data.summary["checkpoint/file"].ends_with("best.safetensors\""));
-    assert!(
-        data.files
-            .iter()
-            .any(|f| f.path.ends_with("best.safetensors")),
-        "{:?}",
-        data.files
-    );
+    common::loop_run::assert_loop_run(&data, "0.05");
     assert!(dir.path().join("ckpt/best.safetensors").exists());
-    let defined: Vec<&str> = data.metrics.iter().map(|m| m.glob_name.as_str()).collect();
-    assert!(
-        defined.contains(&"train/*") && defined.contains(&"valid/*"),
-        "{defined:?}"
-    );
 }
 
 #[test]
@@ -217,50 +154,6 @@ fn wrong_inputs_are_errors_that_name_the_tensor() {
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn a_candle_run_arrives_through_wandb_sync() {
-    let venv = std::path::PathBuf::from(
-        std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
-    );
     let dir = tempfile::tempdir().unwrap();
-    let run_dir = train(dir.path());
-    let key = "cndl0123456789abcdefghijklmnopqrstuvwxyz01";
-    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(venv.join("bin/wandb"))
-        .arg("sync")
-        .arg(&run_dir)
-        .env("WANDB_BASE_URL", server.base_url())
-        .env("WANDB_API_KEY", key)
-        .env("HOME", home.path())
-        .env_remove("WANDB_MODE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let storage = server.storage();
-    assert!(
-        storage.violations().is_empty(),
-        "{:?}",
-        storage.violations()
-    );
-    let runs = storage.runs();
-    assert_eq!(runs.len(), 1);
-    let state = &runs[0];
-    let local = common::read_run(&run_dir);
-    assert_eq!(state.history.len(), local.rows.len());
-    assert_eq!(state.history_values("train/loss").len(), 6);
-    assert_eq!(state.history_values("valid/accuracy").len(), 2);
-    assert_eq!(state.history_values("parameters/fc.weight").len(), 2);
-    assert_eq!(state.history_values("problematic_batch_0_images").len(), 2);
-    let summary = state.summary_json().unwrap();
-    assert!(summary["valid/accuracy"]["max"].is_number(), "{summary}");
-    assert_eq!(summary["checkpoint/epoch"], 1);
-    assert!(
-        state.files.keys().any(|f| f.ends_with("best.safetensors")),
-        "{:?}",
-        state.files.keys().collect::<Vec<_>>()
-    );
-    assert_eq!(state.exit_code, Some(0));
+    common::loop_run::assert_arrives_through_wandb_sync(&train(dir.path()));
 }

@@ -1,0 +1,335 @@
+//! Tensors to labbook values: scalars, histograms and images.
+//!
+//! Each helper copies to the host only what it logs: `images` narrows the batch on the
+//! device first, so logging 4 images of a CUDA batch of 256 copies 4.
+
+use labbook_core::{Histogram, Image, Layout, Value};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+fn is_float(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Half | Kind::Float | Kind::Double | Kind::BFloat16
+    )
+}
+
+fn is_int(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Uint8 | Kind::Int8 | Kind::Int16 | Kind::Int | Kind::Int64 | Kind::Bool
+    )
+}
+
+/// The tensor flattened and on the host (a no-op for a contiguous CPU tensor).
+fn host_flat(tensor: &Tensor) -> Result<Tensor> {
+    let flat = tensor.f_flatten(0, -1)?;
+    Ok(if flat.device() == Device::Cpu {
+        flat
+    } else {
+        flat.f_to_device(Device::Cpu)?
+    })
+}
+
+/// The value of a tensor holding exactly one element (rank 0, or any shape of size 1):
+/// floats become `F64`, integers and booleans `Int`. Reads the element back from the
+/// device.
+///
+/// ```
+/// let loss = tch::Tensor::from(0.25f32);
+/// assert_eq!(labbook_tch::scalar(&loss)?, labbook_core::Value::F64(0.25));
+/// let count = tch::Tensor::from_slice(&[7i64]);
+/// assert_eq!(labbook_tch::scalar(&count)?, labbook_core::Value::Int(7));
+/// # Ok::<(), labbook_tch::Error>(())
+/// ```
+pub fn scalar(tensor: &Tensor) -> Result<Value> {
+    let kind = tensor.kind();
+    let one = one_element(tensor)?;
+    if is_float(kind) {
+        Ok(Value::F64(one.f_double_value(&[0])?))
+    } else if is_int(kind) {
+        Ok(Value::Int(one.f_int64_value(&[0])?))
+    } else {
+        Err(Error::Kind {
+            what: "a scalar",
+            kind,
+            hint: "use a real float or integer tensor (convert with to_kind(Kind::Float))",
+        })
+    }
+}
+
+fn one_element(tensor: &Tensor) -> Result<Tensor> {
+    if tensor.numel() != 1 {
+        return Err(Error::Rank {
+            what: "a scalar",
+            expected: "exactly one element",
+            shape: tensor.size(),
+        });
+    }
+    Ok(tensor.f_reshape([1])?)
+}
+
+/// A float value of a one-element tensor, for losses.
+pub(crate) fn scalar_f64(tensor: &Tensor) -> Result<f64> {
+    Ok(match scalar(tensor)? {
+        Value::Int(v) => v as f64,
+        Value::F64(v) => v,
+        _ => f64::NAN,
+    })
+}
+
+/// Every value of a tensor as f32, on the host (floats, integers and booleans).
+pub(crate) fn f32_values(tensor: &Tensor, what: &'static str) -> Result<Vec<f32>> {
+    let kind = tensor.kind();
+    if !is_float(kind) && !is_int(kind) {
+        return Err(Error::Kind {
+            what,
+            kind,
+            hint: "use a real float or integer tensor (convert with to_kind(Kind::Float))",
+        });
+    }
+    Ok(Vec::<f32>::try_from(&host_flat(tensor)?)?)
+}
+
+/// A histogram of every value of a tensor of any rank (64 bins, as `wandb.Histogram`); the
+/// values are read back now and binned on labbook's worker thread.
+///
+/// ```
+/// let w = tch::Tensor::randn([64, 32], (tch::Kind::Float, tch::Device::Cpu));
+/// let h = labbook_tch::histogram(&w)?;
+/// # let _ = h;
+/// # Ok::<(), labbook_tch::Error>(())
+/// ```
+pub fn histogram(tensor: &Tensor) -> Result<Histogram> {
+    Ok(Histogram::from_f32(f32_values(tensor, "a histogram")?))
+}
+
+enum Pixels {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+}
+
+fn pixels(tensor: &Tensor, what: &'static str) -> Result<Pixels> {
+    let kind = tensor.kind();
+    if kind == Kind::Uint8 {
+        Ok(Pixels::U8(Vec::<u8>::try_from(&host_flat(tensor)?)?))
+    } else if is_float(kind) {
+        Ok(Pixels::F32(f32_values(tensor, what)?))
+    } else {
+        Err(Error::Kind {
+            what,
+            kind,
+            hint: "pixels are floats in [0, 1] or uint8 in 0..=255 (convert with to_kind(Kind::Uint8))",
+        })
+    }
+}
+
+/// Channels, width and height of one image of `shape` (a batch's if `batch`).
+fn geometry(shape: &[i64], layout: Layout, batch: bool) -> Result<(usize, u32, u32)> {
+    let dims = if batch { &shape[1..] } else { shape };
+    let (channels, height, width) = match layout {
+        Layout::Chw => (dims[0], dims[1], dims[2]),
+        Layout::Hwc => (dims[2], dims[0], dims[1]),
+    };
+    if !matches!(channels, 1 | 3 | 4) {
+        let name = match (batch, layout) {
+            (true, Layout::Chw) => "NCHW",
+            (true, Layout::Hwc) => "NHWC",
+            (false, Layout::Chw) => "CHW",
+            (false, Layout::Hwc) => "HWC",
+        };
+        return Err(Error::Channels {
+            layout: name,
+            shape: shape.to_vec(),
+            channels,
+        });
+    }
+    let side = |v: i64| {
+        u32::try_from(v).map_err(|_| Error::Rank {
+            what: "an image",
+            expected: "sides below 2^32 pixels",
+            shape: shape.to_vec(),
+        })
+    };
+    Ok((channels as usize, side(width)?, side(height)?))
+}
+
+fn image_of(
+    px: &Pixels,
+    range: std::ops::Range<usize>,
+    c: usize,
+    w: u32,
+    h: u32,
+    layout: Layout,
+) -> Result<Image> {
+    Ok(match px {
+        Pixels::F32(v) => Image::from_f32(w, h, c as u8, layout, v[range].to_vec()),
+        Pixels::U8(v) => Image::from_u8(w, h, c as u8, layout, v[range].to_vec()),
+    }?)
+}
+
+/// The first `max` images of a batch: a rank-4 tensor, `[n, c, h, w]` for [`Layout::Chw`]
+/// (PyTorch's layout) or `[n, h, w, c]` for [`Layout::Hwc`], with 1, 3 or 4 channels;
+/// float pixels in [0, 1] (clamped) or uint8. Only the images taken leave the device.
+///
+/// ```
+/// let batch = tch::Tensor::zeros([8, 1, 28, 28], (tch::Kind::Float, tch::Device::Cpu));
+/// let imgs = labbook_tch::images(&batch, labbook_tch::Layout::Chw, 4)?;
+/// assert_eq!((imgs.len(), imgs[0].size()), (4, (28, 28)));
+/// # Ok::<(), labbook_tch::Error>(())
+/// ```
+pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>> {
+    let shape = tensor.size();
+    if shape.len() != 4 {
+        return Err(Error::Rank {
+            what: "a batch of images",
+            expected: "rank 4 ([n, c, h, w] or [n, h, w, c])",
+            shape,
+        });
+    }
+    let (channels, width, height) = geometry(&shape, layout, true)?;
+    let n = (shape[0] as usize).min(max);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let px = pixels(&tensor.f_narrow(0, 0, n as i64)?, "images")?;
+    let per = channels * width as usize * height as usize;
+    (0..n)
+        .map(|i| image_of(&px, i * per..(i + 1) * per, channels, width, height, layout))
+        .collect()
+}
+
+/// One image from a rank-3 tensor, `[c, h, w]` ([`Layout::Chw`]) or `[h, w, c]`
+/// ([`Layout::Hwc`]); float pixels in [0, 1] (clamped) or uint8.
+///
+/// ```
+/// let t = tch::Tensor::ones([16, 16, 3], (tch::Kind::Uint8, tch::Device::Cpu));
+/// let img = labbook_tch::image(&t, labbook_tch::Layout::Hwc)?;
+/// assert_eq!(img.size(), (16, 16));
+/// # Ok::<(), labbook_tch::Error>(())
+/// ```
+pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
+    let shape = tensor.size();
+    if shape.len() != 3 {
+        return Err(Error::Rank {
+            what: "an image",
+            expected: "rank 3 ([c, h, w] or [h, w, c])",
+            shape,
+        });
+    }
+    let (channels, width, height) = geometry(&shape, layout, false)?;
+    let px = pixels(tensor, "an image")?;
+    let all = channels * width as usize * height as usize;
+    image_of(&px, 0..all, channels, width, height, layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use labbook_core::{Layout, Value};
+    use tch::{Device, Kind, Tensor};
+
+    use super::*;
+
+    fn t(shape: &[i64], kind: Kind) -> Tensor {
+        Tensor::zeros(shape, (kind, Device::Cpu))
+    }
+
+    #[test]
+    fn scalars_of_every_kind_and_shape_of_one_element() {
+        for kind in [Kind::Half, Kind::BFloat16, Kind::Float, Kind::Double] {
+            let v = scalar(&Tensor::from(1.5f64).to_kind(kind)).unwrap();
+            assert_eq!(v, Value::F64(1.5), "{kind:?}");
+        }
+        for kind in [Kind::Uint8, Kind::Int8, Kind::Int16, Kind::Int, Kind::Int64] {
+            let v = scalar(&Tensor::from_slice(&[3i64]).view([1, 1]).to_kind(kind));
+            assert_eq!(v.unwrap(), Value::Int(3), "{kind:?}");
+        }
+        let err = scalar(&t(&[2, 3], Kind::Float)).unwrap_err();
+        assert!(matches!(err, Error::Rank { shape, .. } if shape == [2, 3]));
+        assert!(matches!(
+            scalar(&t(&[0], Kind::Float)),
+            Err(Error::Rank { .. })
+        ));
+        let complex = t(&[1], Kind::ComplexFloat);
+        assert!(matches!(
+            scalar(&complex),
+            Err(Error::Kind {
+                kind: Kind::ComplexFloat,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn histograms_take_floats_and_integers_of_any_rank() {
+        let w = Tensor::arange(24, (Kind::Float, Device::Cpu)).view([2, 3, 4]);
+        let values = f32_values(&w.to_kind(Kind::Double), "x").unwrap();
+        assert_eq!((values.len(), values[23]), (24, 23.0));
+        histogram(&w.to_kind(Kind::BFloat16)).unwrap();
+        histogram(&w.to_kind(Kind::Int64)).unwrap();
+        // A non-contiguous view reads in logical order.
+        let transposed = f32_values(&w.view([6, 4]).tr(), "x").unwrap();
+        assert_eq!(&transposed[..3], [0.0, 4.0, 8.0]);
+    }
+
+    #[test]
+    fn images_in_both_layouts_kinds_and_channel_counts() {
+        for (shape, layout) in [
+            ([5, 1, 6, 4], Layout::Chw),
+            ([5, 3, 6, 4], Layout::Chw),
+            ([5, 6, 4, 4], Layout::Hwc),
+        ] {
+            for kind in [Kind::Float, Kind::Half, Kind::Uint8] {
+                let imgs = images(&t(&shape, kind), layout, 3).unwrap();
+                assert_eq!(imgs.len(), 3, "{shape:?} {kind:?}");
+                assert_eq!(imgs[0].size(), (4, 6), "width 4, height 6");
+            }
+        }
+        assert_eq!(
+            images(&t(&[2, 1, 4, 4], Kind::Float), Layout::Chw, 8)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(
+            images(&t(&[2, 1, 4, 4], Kind::Float), Layout::Chw, 0)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            image(&t(&[3, 6, 4], Kind::Float), Layout::Chw)
+                .unwrap()
+                .size(),
+            (4, 6)
+        );
+    }
+
+    #[test]
+    fn image_errors_name_the_rank_kind_or_channels() {
+        let err = images(&t(&[1, 28, 28], Kind::Float), Layout::Chw, 4).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a batch of images needs a tensor of rank 4 ([n, c, h, w] or [n, h, w, c]); this one has shape [1, 28, 28]"
+        );
+        let err = images(&t(&[2, 2, 8, 8], Kind::Float), Layout::Chw, 4).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "images have 1, 3 or 4 channels; this NCHW tensor of shape [2, 2, 8, 8] has 2"
+        );
+        let err = image(&t(&[8, 8, 5], Kind::Float), Layout::Hwc).unwrap_err();
+        assert!(err.to_string().contains("this HWC tensor"), "{err}");
+        let err = image(&t(&[1, 8, 8], Kind::Int64), Layout::Chw).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Kind {
+                    kind: Kind::Int64,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("to_kind(Kind::Uint8)"), "{err}");
+    }
+}
