@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: sets up what the tests need (the official wandb client in a
-# virtualenv, for the compatibility tests), then checks formatting and lints, runs every
-# test, and runs the quickstart example as the README's main job. Prints each phase's time.
+# virtualenv, for the compatibility tests; libtorch for the tch adapter), then checks
+# formatting and lints, runs every test, runs the examples (the README's main job among
+# them), and builds and tests the tch adapter against the newest tch too. Prints each
+# phase's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,13 +26,18 @@ source scripts/lib/venv.sh
 "$LABBOOK_WANDB_VENV/bin/wandb" --version
 phase "python venv"
 
+echo "== libtorch (PyTorch 2.9.0) for tch 0.22, the workspace's lock"
+source scripts/lib/libtorch.sh
+libtorch_install 2.9.0
+phase "libtorch"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 phase "fmt"
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo clippy --workspace --all-targets --quiet --features burn,labbook-burn/flex,candle -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features burn,labbook-burn/flex,candle,tch -- -D warnings
 phase "clippy"
 
 echo "== cargo test (unit, integration, compatibility, doc tests)"
@@ -56,6 +63,11 @@ mkdir -p "$job_dir/candle"
 (cd "$job_dir/candle" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features candle --example train_candle 2>&1 | tail -2)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/candle/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['valid/accuracy']['max'] > 0 and 'checkpoint/file' in s['summary'], s; print('wandb-core reads the candle run:', s['name'])"
+echo "== the tch trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
+mkdir -p "$job_dir/tch"
+(cd "$job_dir/tch" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features tch --example train_tch 2>&1 | tail -2)
+"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/tch/wandb/latest-run" \
+    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['valid/accuracy']['max'] > 0 and 'checkpoint/file' in s['summary'], s; print('wandb-core reads the tch run:', s['name'])"
 phase "examples"
 
 echo "== panic = \"abort\": the panic hook closes the run"
@@ -68,6 +80,10 @@ fi
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$abort_dir/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['exit_code']==1 and s['step']==99, s; print('aborted run closed with exit code', s['exit_code'], 'after', s['step'] + 1, 'steps')"
 phase "panic=abort check"
+
+echo "== labbook-tch against the newest tch (0.26, PyTorch 2.13), outside the workspace lock"
+scripts/check-tch-newest.sh
+phase "tch 0.26 check"
 
 echo
 echo "== phase times"

@@ -22,11 +22,12 @@
 //! recording and tensor -> media. `candle` re-exports the Candle adapter ([labbook-candle])
 //! as `labbook::candle`: a `Tracker` for hand-written loops (step metrics, validation with
 //! the evaluation hook), `Watch` for a `VarMap`, tensor -> media and recorded safetensors
-//! checkpoints. `tch` is reserved for the adapter that lands in a later release; today
-//! turning it on only records it in the run's metadata.
+//! checkpoints. `tch` re-exports the tch adapter ([labbook-tch]) as `labbook::tch`, the same
+//! for tch-rs and a `VarStore` (it needs libtorch, found the way tch finds it).
 //!
 //! [labbook-burn]: https://docs.rs/labbook-burn
 //! [labbook-candle]: https://docs.rs/labbook-candle
+//! [labbook-tch]: https://docs.rs/labbook-tch
 
 #![warn(missing_docs)]
 
@@ -39,6 +40,10 @@ pub use labbook_burn as burn;
 /// The Candle adapter (feature `candle`): see the labbook-candle crate.
 #[cfg(feature = "candle")]
 pub use labbook_candle as candle;
+
+/// The tch adapter (feature `tch`): see the labbook-tch crate.
+#[cfg(feature = "tch")]
+pub use labbook_tch as tch;
 
 /// The labbook features this program was built with, recorded in every run.
 const FEATURES: &[&str] = &[

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds and tests labbook-tch against the newest tch (0.26, PyTorch 2.13) outside the
+# workspace's lock, where burn's optional tch dependency pins tch 0.22: a copy of the
+# crates it needs in a workspace of their own, the rest of the lock kept, only tch and
+# torch-sys moved. scripts/test.sh runs it; it needs lib/venv.sh's virtualenv.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TCH_VERSION="0.26.0"
+CACHE="${LABBOOK_CACHE:-$HOME/.cache/labbook}"
+source "$root/scripts/lib/venv.sh"
+source "$root/scripts/lib/libtorch.sh"
+libtorch_install 2.13.0
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/crates" "$work/tests"
+cp -r "$root/crates/labbook-core" "$root/crates/labbook-server" "$root/crates/labbook-tch" "$work/crates/"
+cp -r "$root/tests/common" "$work/tests/"
+cp "$root/Cargo.lock" "$work/"
+# labbook-server's own tests use the facade; only its library is needed here.
+sed -i '/^labbook = { path = "..\/.." }$/d' "$work/crates/labbook-server/Cargo.toml"
+python3 - "$root/Cargo.toml" "$work/Cargo.toml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+# Keep the workspace tables, drop the facade package and its targets.
+workspace = text[: text.index("\n[package]\n")]
+workspace = re.sub(r"(?m)^members = .*$", 'members = ["crates/labbook-core", "crates/labbook-server", "crates/labbook-tch"]', workspace)
+workspace = re.sub(r"(?m)^default-members = .*\n", "", workspace)
+workspace = re.sub(r"(?m)^labbook-(burn|candle) = .*\n", "", workspace)
+open(sys.argv[2], "w").write(workspace)
+PY
+cd "$work"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}-tch-newest"
+cargo update --quiet -p tch --precise "$TCH_VERSION"
+grep -A1 '^name = "tch"$' Cargo.lock | tail -1
+cargo clippy --quiet -p labbook-tch --all-targets -- -D warnings
+cargo test --quiet -p labbook-tch -- --include-ignored
