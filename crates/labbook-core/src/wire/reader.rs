@@ -6,28 +6,9 @@ use std::path::Path;
 use prost::Message as _;
 
 use super::framing::{BLOCK_SIZE, CHUNK_HEADER, ChunkType, FILE_HEADER, chunk_crc};
+use super::log_reader::LogEnd;
 use super::proto::Record;
 use crate::error::{Error, Result};
-
-/// How a log ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogEnd {
-    /// The file ends exactly after a whole record.
-    Clean,
-    /// The file ends inside a record (a crash while writing); the records before `offset`
-    /// are whole.
-    Torn {
-        /// Where the incomplete record starts.
-        offset: u64,
-    },
-    /// A chunk failed its check; the records before `offset` are whole.
-    Corrupt {
-        /// Where the bad chunk starts.
-        offset: u64,
-        /// What was wrong.
-        reason: String,
-    },
-}
 
 /// The records of a log and how it ended.
 #[derive(Clone, Debug)]
