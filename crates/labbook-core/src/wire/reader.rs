@@ -108,7 +108,8 @@ impl LogFollower {
     }
 
     /// The whole records written since the last call. A record cut by the end of the file
-    /// waits for the next call; a corrupt one is an error naming its offset.
+    /// waits for the next call; a corrupt one is an error naming its offset, once the
+    /// records before it have been returned.
     ///
     /// Each call reads only from the block holding the end of the last record returned.
     pub fn poll(&mut self) -> Result<Vec<Record>> {
@@ -135,18 +136,23 @@ impl LogFollower {
             let item = reader
                 .next_record()
                 .map_err(Error::io("could not read", &self.path))?;
+            // A bad record or chunk: the whole records before it are returned first, and
+            // the next poll, which starts at it, is the error. Returning the error now
+            // would lose those records, as the position has moved past them.
             match item {
-                LogItem::Record(raw) => {
-                    let r = Record::decode(raw.bytes).map_err(|e| {
-                        corrupt(format!(
+                LogItem::Record(raw) => match Record::decode(raw.bytes) {
+                    Ok(r) => records.push(r),
+                    Err(_) if !records.is_empty() => break,
+                    Err(e) => {
+                        return Err(corrupt(format!(
                             "the record at offset {} does not decode: {e}",
                             raw.offset
-                        ))
-                    })?;
-                    records.push(r);
-                }
+                        )));
+                    }
+                },
                 // A torn tail is a record still being written: it is read next time.
                 LogItem::End(LogEnd::Clean | LogEnd::Torn { .. }) => break,
+                LogItem::End(LogEnd::Corrupt { .. }) if !records.is_empty() => break,
                 LogItem::End(LogEnd::Corrupt { reason, .. }) => return Err(corrupt(reason)),
             }
             self.pos = reader.position();
@@ -297,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn a_follower_reports_a_corrupt_chunk_and_a_wrong_header() {
+    fn a_follower_returns_the_records_before_a_corrupt_chunk_then_reports_it() {
         let recs = vec![record(1, 10), record(2, 10)];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.wandb");
@@ -306,8 +312,22 @@ mod tests {
         data[last] ^= 0x40;
         std::fs::write(&path, &data).unwrap();
         let mut f = LogFollower::new(&path);
+        // The record before the bad chunk first, then the error, every time.
+        assert_eq!(f.poll().unwrap(), recs[..1]);
+        for _ in 0..2 {
+            let e = f.poll().unwrap_err().to_string();
+            assert!(e.contains("checksum mismatch"), "{e}");
+        }
+        // A chunk that is fine but holds no protobuf record (wire type 7 does not exist).
+        let mut framer = Framer::new_file();
+        framer.append(&recs[0].encode_to_vec());
+        framer.append(&[0xFF, 0xFF]);
+        framer.append(&recs[1].encode_to_vec());
+        std::fs::write(&path, framer.pending()).unwrap();
+        let mut f = LogFollower::new(&path);
+        assert_eq!(f.poll().unwrap(), recs[..1]);
         let e = f.poll().unwrap_err().to_string();
-        assert!(e.contains("checksum mismatch"), "{e}");
+        assert!(e.contains("does not decode"), "{e}");
         std::fs::write(&path, b"garbage").unwrap();
         let e = LogFollower::new(&path).poll().unwrap_err().to_string();
         assert!(e.contains("not a W&B transaction log"), "{e}");
