@@ -15,6 +15,17 @@ const BLOCK: usize = BLOCK_SIZE as usize;
 const HEADER: usize = CHUNK_HEADER as usize;
 
 /// How a log ended.
+///
+/// ```
+/// use labbook_core::wire::{Framer, LogEnd, parse_log};
+/// let mut framer = Framer::new_file();
+/// framer.append(b"\x08\x01"); // a Record with num = 1
+/// let whole = framer.pending();
+/// assert_eq!(parse_log(whole)?.end, LogEnd::Clean);
+/// // A crash in the middle of writing the record leaves a torn tail.
+/// assert_eq!(parse_log(&whole[..whole.len() - 1])?.end, LogEnd::Torn { offset: 7 });
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogEnd {
     /// The file ends exactly after a whole record.
