@@ -17,7 +17,6 @@ mod commands;
 mod filter;
 mod history;
 mod index;
-mod log_stream;
 mod parquet_export;
 mod run_log;
 mod sweeps;

@@ -1,33 +1,16 @@
-//! Reads `.wandb` transaction logs: checks every CRC, joins chunks, and stops cleanly at a
-//! tail torn by a crash.
+//! Reads whole `.wandb` transaction logs into decoded records, and follows one that is still
+//! being written; both through [`LogReader`], which checks every CRC, joins chunks, and
+//! stops cleanly at a tail torn by a crash.
 
+use std::io::Read;
 use std::path::Path;
 
 use prost::Message as _;
 
-use super::framing::{BLOCK_SIZE, CHUNK_HEADER, ChunkType, FILE_HEADER, chunk_crc};
+use super::framing::FILE_HEADER;
+use super::log_reader::{LogEnd, LogItem, LogReader};
 use super::proto::Record;
 use crate::error::{Error, Result};
-
-/// How a log ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogEnd {
-    /// The file ends exactly after a whole record.
-    Clean,
-    /// The file ends inside a record (a crash while writing); the records before `offset`
-    /// are whole.
-    Torn {
-        /// Where the incomplete record starts.
-        offset: u64,
-    },
-    /// A chunk failed its check; the records before `offset` are whole.
-    Corrupt {
-        /// Where the bad chunk starts.
-        offset: u64,
-        /// What was wrong.
-        reason: String,
-    },
-}
 
 /// The records of a log and how it ended.
 #[derive(Clone, Debug)]
@@ -41,7 +24,8 @@ pub struct LogContents {
 /// Reads a whole `.wandb` file.
 ///
 /// A torn tail or a corrupt chunk ends the read and is reported in [`LogContents::end`];
-/// only a missing file, an unreadable file or a wrong file header is an `Err`.
+/// only a missing file, an unreadable file or a wrong file header is an `Err`. The file is
+/// read a block at a time (see [`LogReader`]); only the decoded records are kept.
 ///
 /// ```no_run
 /// let log = labbook_core::wire::read_log("wandb/latest-run/run-abc12345.wandb")?;
@@ -50,30 +34,44 @@ pub struct LogContents {
 /// ```
 pub fn read_log(path: impl AsRef<Path>) -> Result<LogContents> {
     let path = path.as_ref();
-    let data = std::fs::read(path).map_err(Error::io("could not read", path))?;
-    parse_log(&data).map_err(|reason| Error::CorruptLog {
-        path: path.to_owned(),
-        reason,
-    })
+    let reader = LogReader::open(path)?;
+    decode_all(reader).map_err(Error::io("could not read", path))
 }
 
 /// Parses the bytes of a `.wandb` file (see [`read_log`]).
+///
+/// ```
+/// use labbook_core::wire::{Framer, LogEnd, parse_log, proto::Record};
+/// use prost::Message as _;
+///
+/// let mut framer = Framer::new_file();
+/// framer.append(&Record { num: 1, record_type: None }.encode_to_vec());
+/// let log = parse_log(framer.pending())?;
+/// assert_eq!((log.records.len(), log.end), (1, LogEnd::Clean));
+/// assert!(parse_log(b"not a log").is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub fn parse_log(data: &[u8]) -> Result<LogContents, String> {
-    let mut chunks = Chunks::new(data)?;
+    let reader = LogReader::new(data).map_err(|e| e.to_string())?;
+    // Reading from a slice does not fail; the error is passed on all the same.
+    decode_all(reader).map_err(|e| e.to_string())
+}
+
+/// Decodes every record; one that does not decode ends the log as corrupt from it on.
+fn decode_all<R: Read>(mut reader: LogReader<R>) -> std::io::Result<LogContents> {
     let mut records = Vec::new();
     let end = loop {
-        match chunks.next_payload() {
-            Ok(Some((offset, payload))) => match Record::decode(payload.as_slice()) {
+        match reader.next_record()? {
+            LogItem::Record(raw) => match Record::decode(raw.bytes) {
                 Ok(r) => records.push(r),
                 Err(e) => {
                     break LogEnd::Corrupt {
-                        offset,
+                        offset: raw.offset,
                         reason: format!("record does not decode: {e}"),
                     };
                 }
             },
-            Ok(None) => break LogEnd::Clean,
-            Err(end) => break end,
+            LogItem::End(end) => break end,
         }
     };
     Ok(LogContents { records, end })
@@ -96,8 +94,8 @@ pub fn parse_log(data: &[u8]) -> Result<LogContents, String> {
 #[derive(Debug)]
 pub struct LogFollower {
     path: std::path::PathBuf,
-    data: Vec<u8>,
-    pos: usize,
+    /// Where the record after the last one returned starts.
+    pos: u64,
 }
 
 impl LogFollower {
@@ -105,155 +103,67 @@ impl LogFollower {
     pub fn new(path: impl Into<std::path::PathBuf>) -> LogFollower {
         LogFollower {
             path: path.into(),
-            data: Vec::new(),
-            pos: FILE_HEADER.len(),
+            pos: FILE_HEADER.len() as u64,
         }
     }
 
     /// The whole records written since the last call. A record cut by the end of the file
-    /// waits for the next call; a corrupt one is an error naming its offset.
+    /// waits for the next call; a corrupt one is an error naming its offset, once the
+    /// records before it have been returned.
+    ///
+    /// Each call reads only from the block holding the end of the last record returned.
     pub fn poll(&mut self) -> Result<Vec<Record>> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut file = match std::fs::File::open(&self.path) {
+        let file = match std::fs::File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io("could not read", &self.path)(e)),
         };
-        file.seek(SeekFrom::Start(self.data.len() as u64))
-            .map_err(Error::io("could not read", &self.path))?;
-        file.read_to_end(&mut self.data)
-            .map_err(Error::io("could not read", &self.path))?;
-        if self.data.len() < FILE_HEADER.len() {
+        let len = file
+            .metadata()
+            .map_err(Error::io("could not read", &self.path))?
+            .len();
+        if len < FILE_HEADER.len() as u64 {
+            // The writer has not got through the file header yet.
             return Ok(Vec::new());
         }
+        let mut reader = LogReader::resume(file, self.pos).map_err(|e| e.at(&self.path))?;
         let corrupt = |reason: String| Error::CorruptLog {
             path: self.path.clone(),
             reason,
         };
-        let mut chunks = Chunks::new(&self.data).map_err(corrupt)?;
-        chunks.pos = self.pos;
         let mut records = Vec::new();
         loop {
-            match chunks.next_payload() {
-                Ok(Some((offset, payload))) => {
-                    let r = Record::decode(payload.as_slice()).map_err(|e| {
-                        corrupt(format!(
-                            "the record at offset {offset} does not decode: {e}"
-                        ))
-                    })?;
-                    records.push(r);
-                    self.pos = chunks.pos;
-                }
-                Ok(None) | Err(LogEnd::Torn { .. }) => break,
-                Err(LogEnd::Corrupt { reason, .. }) => return Err(corrupt(reason)),
-                Err(LogEnd::Clean) => break,
+            let item = reader
+                .next_record()
+                .map_err(Error::io("could not read", &self.path))?;
+            // A bad record or chunk: the whole records before it are returned first, and
+            // the next poll, which starts at it, is the error. Returning the error now
+            // would lose those records, as the position has moved past them.
+            match item {
+                LogItem::Record(raw) => match Record::decode(raw.bytes) {
+                    Ok(r) => records.push(r),
+                    Err(_) if !records.is_empty() => break,
+                    Err(e) => {
+                        return Err(corrupt(format!(
+                            "the record at offset {} does not decode: {e}",
+                            raw.offset
+                        )));
+                    }
+                },
+                // A torn tail is a record still being written: it is read next time.
+                LogItem::End(LogEnd::Clean | LogEnd::Torn { .. }) => break,
+                LogItem::End(LogEnd::Corrupt { .. }) if !records.is_empty() => break,
+                LogItem::End(LogEnd::Corrupt { reason, .. }) => return Err(corrupt(reason)),
             }
+            self.pos = reader.position();
         }
         Ok(records)
     }
 }
 
-struct Chunks<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Chunks<'a> {
-    fn new(data: &'a [u8]) -> Result<Chunks<'a>, String> {
-        if data.len() < FILE_HEADER.len() || data[..4] != FILE_HEADER[..4] {
-            return Err("not a W&B transaction log (the file does not start with \":W&B\")".into());
-        }
-        if data[4..6] != FILE_HEADER[4..6] {
-            return Err("not a W&B transaction log (wrong magic number)".into());
-        }
-        if data[6] != 0 {
-            return Err(format!("unsupported W&B store version {}", data[6]));
-        }
-        Ok(Chunks {
-            data,
-            pos: FILE_HEADER.len(),
-        })
-    }
-
-    /// The next whole record's payload and its start offset; `Ok(None)` at a clean end.
-    fn next_payload(&mut self) -> Result<Option<(u64, Vec<u8>)>, LogEnd> {
-        let mut record: Option<(u64, Vec<u8>)> = None;
-        loop {
-            let mut left = BLOCK_SIZE as usize - self.pos % BLOCK_SIZE as usize;
-            if left < CHUNK_HEADER as usize {
-                self.pos += left;
-                left = BLOCK_SIZE as usize;
-            }
-            let start = self.pos;
-            let torn = || LogEnd::Torn {
-                offset: record.as_ref().map_or(start as u64, |r| r.0),
-            };
-            if self.pos >= self.data.len() {
-                return match record {
-                    None => Ok(None),
-                    Some(_) => Err(torn()),
-                };
-            }
-            let Some(head) = self.data.get(start..start + CHUNK_HEADER as usize) else {
-                return Err(torn());
-            };
-            let crc = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-            let len = u16::from_le_bytes([head[4], head[5]]) as usize;
-            let kind = head[6];
-            if crc == 0 && len == 0 && kind == 0 {
-                // A zeroed block tail: the official reader skips to the next block.
-                self.pos = start + left.max(CHUNK_HEADER as usize);
-                if record.is_none() && self.pos >= self.data.len() {
-                    return Ok(None);
-                }
-                continue;
-            }
-            let body_start = start + CHUNK_HEADER as usize;
-            let corrupt = |reason: String| LogEnd::Corrupt {
-                offset: start as u64,
-                reason,
-            };
-            if CHUNK_HEADER as usize + len > left {
-                return Err(corrupt(format!(
-                    "chunk at offset {start} crosses a block boundary"
-                )));
-            }
-            let Some(body) = self.data.get(body_start..body_start + len) else {
-                return Err(torn());
-            };
-            if chunk_crc(kind, body) != crc {
-                return Err(corrupt(format!(
-                    "checksum mismatch in the chunk at offset {start}"
-                )));
-            }
-            self.pos = body_start + len;
-            let Some(kind) = ChunkType::from_byte(kind) else {
-                return Err(corrupt(format!(
-                    "unknown chunk type {kind} at offset {start}"
-                )));
-            };
-            match (kind, &mut record) {
-                (ChunkType::Full, None) => return Ok(Some((start as u64, body.to_vec()))),
-                (ChunkType::First, None) => record = Some((start as u64, body.to_vec())),
-                (ChunkType::Middle, Some((_, buf))) => buf.extend_from_slice(body),
-                (ChunkType::Last, Some(_)) => {
-                    let (off, mut buf) = record.take().unwrap_or_default();
-                    buf.extend_from_slice(body);
-                    return Ok(Some((off, buf)));
-                }
-                (kind, _) => {
-                    return Err(corrupt(format!(
-                        "unexpected {kind:?} chunk at offset {start}"
-                    )));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::framing::Framer;
+    use super::super::framing::{BLOCK_SIZE, Framer};
     use super::super::proto::{HistoryRecord, HistoryStep, RecordType};
     use super::*;
 
@@ -371,6 +281,56 @@ mod tests {
         }
         assert_eq!(seen, recs);
         assert!(f.poll().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_follower_reads_a_file_grown_a_little_at_a_time() {
+        // Records of many sizes, so that polls stop in padding, in chunk headers and in
+        // records spread over blocks.
+        let recs: Vec<Record> = (1..=20)
+            .map(|i| record(i, i as usize * 4801 % 45_000))
+            .collect();
+        let data = write(&recs);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.wandb");
+        let mut f = LogFollower::new(&path);
+        let mut seen = Vec::new();
+        for cut in (0..data.len()).step_by(1733).chain([data.len()]) {
+            std::fs::write(&path, &data[..cut]).unwrap();
+            seen.extend(f.poll().unwrap());
+        }
+        assert_eq!(seen, recs);
+    }
+
+    #[test]
+    fn a_follower_returns_the_records_before_a_corrupt_chunk_then_reports_it() {
+        let recs = vec![record(1, 10), record(2, 10)];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.wandb");
+        let mut data = write(&recs);
+        let last = data.len() - 3;
+        data[last] ^= 0x40;
+        std::fs::write(&path, &data).unwrap();
+        let mut f = LogFollower::new(&path);
+        // The record before the bad chunk first, then the error, every time.
+        assert_eq!(f.poll().unwrap(), recs[..1]);
+        for _ in 0..2 {
+            let e = f.poll().unwrap_err().to_string();
+            assert!(e.contains("checksum mismatch"), "{e}");
+        }
+        // A chunk that is fine but holds no protobuf record (wire type 7 does not exist).
+        let mut framer = Framer::new_file();
+        framer.append(&recs[0].encode_to_vec());
+        framer.append(&[0xFF, 0xFF]);
+        framer.append(&recs[1].encode_to_vec());
+        std::fs::write(&path, framer.pending()).unwrap();
+        let mut f = LogFollower::new(&path);
+        assert_eq!(f.poll().unwrap(), recs[..1]);
+        let e = f.poll().unwrap_err().to_string();
+        assert!(e.contains("does not decode"), "{e}");
+        std::fs::write(&path, b"garbage").unwrap();
+        let e = LogFollower::new(&path).poll().unwrap_err().to_string();
+        assert!(e.contains("not a W&B transaction log"), "{e}");
     }
 
     #[test]
