@@ -19,7 +19,9 @@
 //! would) so the numbers are the call's cost, not a full queue's back-pressure.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use pacing::paced;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use labbook::tch::tch::nn::{self, ModuleT, OptimizerConfig};
@@ -29,24 +31,11 @@ use labbook::{EvalSettings, Mode, Settings, Worse};
 
 #[path = "../examples/train_tch/model.rs"]
 mod model;
+#[path = "common/paced.rs"]
+mod pacing;
 #[allow(dead_code)]
 #[path = "../examples/common/shapes.rs"]
 mod shapes;
-
-/// Times `f` once per iteration, pausing `pause` (untimed) between calls.
-fn paced(iters: u64, pause: Duration, mut f: impl FnMut()) -> Duration {
-    let mut spent = Duration::ZERO;
-    for _ in 0..iters {
-        let t = Instant::now();
-        f();
-        spent += t.elapsed();
-        let until = Instant::now() + pause;
-        while Instant::now() < until {
-            std::hint::spin_loop();
-        }
-    }
-    spent
-}
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -87,34 +87,8 @@ pub fn assert_loop_run(data: &RunData, lr: &str) {
 /// Uploads the run with the official `wandb sync` (from `LABBOOK_WANDB_VENV`) into
 /// labbook-server and checks what arrived matches what is on disk.
 pub fn assert_arrives_through_wandb_sync(run_dir: &Path) {
-    let venv = std::path::PathBuf::from(
-        std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
-    );
-    let key = "loop0123456789abcdefghijklmnopqrstuvwxyz01";
-    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(venv.join("bin/wandb"))
-        .arg("sync")
-        .arg(run_dir)
-        .env("WANDB_BASE_URL", server.base_url())
-        .env("WANDB_API_KEY", key)
-        .env("HOME", home.path())
-        .env_remove("WANDB_MODE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let storage = server.storage();
-    assert!(
-        storage.violations().is_empty(),
-        "{:?}",
-        storage.violations()
-    );
-    let runs = storage.runs();
-    assert_eq!(runs.len(), 1);
+    let server = super::upload::wandb_sync(run_dir);
+    let runs = server.storage().runs();
     let state = &runs[0];
     let local = super::read_run(run_dir);
     assert_eq!(state.history.len(), local.rows.len());

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod loop_run;
+pub mod upload;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -272,9 +272,6 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn a_burn_run_arrives_through_wandb_sync() {
-    let venv = std::path::PathBuf::from(
-        std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
-    );
     let dir = tempfile::tempdir().unwrap();
     let run = labbook_core::init(common::settings(dir.path())).unwrap();
     let logger = RunLogger::new(&run).unwrap();
@@ -289,31 +286,9 @@ fn a_burn_run_arrives_through_wandb_sync() {
     let run_dir = run.dir().unwrap().to_owned();
     run.finish().unwrap();
 
-    let key = "burn0123456789abcdefghijklmnopqrstuvwxyz01";
-    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(venv.join("bin/wandb"))
-        .arg("sync")
-        .arg(&run_dir)
-        .env("WANDB_BASE_URL", server.base_url())
-        .env("WANDB_API_KEY", key)
-        .env("HOME", home.path())
-        .env_remove("WANDB_MODE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let server = common::upload::wandb_sync(&run_dir);
     let storage = server.storage();
-    assert!(
-        storage.violations().is_empty(),
-        "{:?}",
-        storage.violations()
-    );
     let runs = storage.runs();
-    assert_eq!(runs.len(), 1);
     let state = &runs[0];
     assert_eq!(
         state.history.len(),

@@ -1,0 +1,37 @@
+//! Uploading a run directory with the official `wandb sync` into labbook-server.
+
+use std::path::Path;
+
+/// Runs `wandb sync` (from `LABBOOK_WANDB_VENV`) on `run_dir` against a fresh
+/// labbook-server and checks it succeeded, broke no protocol rule and made one run; returns
+/// the server to inspect.
+pub fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
+    let venv = std::path::PathBuf::from(
+        std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
+    );
+    let key = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
+    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(venv.join("bin/wandb"))
+        .arg("sync")
+        .arg(run_dir)
+        .env("WANDB_BASE_URL", server.base_url())
+        .env("WANDB_API_KEY", key)
+        .env("HOME", home.path())
+        .env_remove("WANDB_MODE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    assert_eq!(storage.runs().len(), 1);
+    server
+}
