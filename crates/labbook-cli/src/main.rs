@@ -7,6 +7,7 @@
 //! labbook compare RUN RUN...
 //! labbook watch [RUN] [--metric KEY]...
 //! labbook sweep CONFIG | labbook sweep show SWEEP | labbook agent SWEEP [--count N]
+//! labbook sync [PATH]... [--dry-run] [--include-synced] [-p PROJECT] [-e ENTITY]
 //! ```
 //!
 //! RUN is a run directory or a run id under DIR (default: `$WANDB_DIR` or the working
@@ -20,6 +21,7 @@ mod index;
 mod parquet_export;
 mod run_log;
 mod sweeps;
+mod sync;
 mod table;
 mod watch;
 
@@ -137,6 +139,33 @@ enum Command {
         #[arg(long = "metric")]
         metrics: Vec<String>,
     },
+    /// Upload offline runs to a W&B server (WANDB_BASE_URL, key from WANDB_API_KEY or
+    /// netrc), as `wandb sync` does; runs either tool synced are skipped.
+    Sync {
+        /// `.wandb` files, run directories or wandb directories (default: ./wandb).
+        paths: Vec<PathBuf>,
+        /// List what would be uploaded, upload nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Upload runs already marked synced again.
+        #[arg(long)]
+        include_synced: bool,
+        /// Also upload runs whose directory is not `offline-…`.
+        #[arg(long)]
+        include_online: bool,
+        /// Upload into this project.
+        #[arg(short, long)]
+        project: Option<String>,
+        /// Upload into this entity.
+        #[arg(short, long)]
+        entity: Option<String>,
+        /// The server (default: WANDB_BASE_URL, else https://api.wandb.ai).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Runs uploaded at once.
+        #[arg(short = 'n', long, default_value_t = 4)]
+        parallel: usize,
+    },
     /// Compare runs: config differences and summary metrics side by side.
     Compare {
         /// Two or more run directories or run ids.
@@ -212,6 +241,25 @@ fn main() -> ExitCode {
             dir,
         } => commands::export(&runs, &default_root(dir), format, &out),
         Command::Compare { runs, dir } => commands::compare(&runs, &default_root(dir)),
+        Command::Sync {
+            paths,
+            dry_run,
+            include_synced,
+            include_online,
+            project,
+            entity,
+            base_url,
+            parallel,
+        } => sync::sync(&sync::SyncArgs {
+            paths,
+            dry_run,
+            include_synced,
+            include_online,
+            entity,
+            project,
+            base_url,
+            parallel,
+        }),
         Command::Sweep(SweepArgs {
             command: Some(SweepCommand::Show { sweep, dir }),
             ..

@@ -102,6 +102,18 @@ pub enum Error {
         /// What is wrong, with the byte offset.
         reason: String,
     },
+    /// No usable W&B API key, or the server refused it. The key itself is never part of
+    /// the message.
+    #[error("W&B authentication: {0}")]
+    Auth(String),
+    /// Talking to the W&B server failed after the retries the policy allows.
+    #[error("W&B upload to {url}: {reason}")]
+    Upload {
+        /// The endpoint (never with credentials).
+        url: String,
+        /// What went wrong: the HTTP status and the server's answer, or the connection error.
+        reason: String,
+    },
 }
 
 /// `Result` with [`Error`].

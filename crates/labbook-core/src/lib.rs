@@ -49,6 +49,7 @@ mod lifecycle;
 mod macros;
 mod media;
 mod metric;
+pub mod online;
 mod report;
 mod run;
 mod settings;

@@ -1,0 +1,150 @@
+//! The W&B API key: from the caller, `WANDB_API_KEY`, or netrc for the base URL's host.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Finds the API key for `base_url`: `explicit` (a setting), then `WANDB_API_KEY`, then the
+/// netrc entry (`$NETRC`, `~/.netrc`, `~/_netrc`) whose `machine` is the URL's host[:port].
+/// `env` reads the environment (injectable for tests). The key is checked for W&B's
+/// shape; errors never contain it.
+///
+/// ```
+/// let key = "local-0123456789abcdefghijklmnopqrstuvwxyz0123";
+/// let env = |name: &str| (name == "WANDB_API_KEY").then(|| key.to_owned());
+/// assert_eq!(labbook_core::online::api_key(None, "https://api.wandb.ai", env)?, key);
+/// let none = |_: &str| None;
+/// assert!(labbook_core::online::api_key(Some("short"), "https://api.wandb.ai", none).is_err());
+/// # Ok::<(), labbook_core::Error>(())
+/// ```
+pub fn api_key(
+    explicit: Option<&str>,
+    base_url: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String> {
+    let (key, source) = if let Some(k) = explicit.filter(|k| !k.is_empty()) {
+        (k.to_owned(), "the api_key setting".to_owned())
+    } else if let Some(k) = env("WANDB_API_KEY").filter(|k| !k.is_empty()) {
+        (k, "WANDB_API_KEY".to_owned())
+    } else {
+        let host = netloc(base_url);
+        match netrc_password(&env, &host)? {
+            Some((k, file)) => (k, format!("{} (machine {host})", file.display())),
+            None => {
+                return Err(Error::Auth(format!(
+                    "no API key for {host}: set WANDB_API_KEY, pass one in the settings, or add `machine {host} login user password <key>` to ~/.netrc"
+                )));
+            }
+        }
+    };
+    check_shape(&key).map_err(|why| Error::Auth(format!("the API key from {source} {why}")))?;
+    Ok(key)
+}
+
+/// W&B's client-side check: an optional `<prefix>-`, then at least 40 of `[A-Za-z0-9_]`.
+fn check_shape(key: &str) -> std::result::Result<(), &'static str> {
+    let body = key.rsplit_once('-').map_or(key, |(_, b)| b);
+    if body.len() < 40 {
+        return Err("is too short (W&B keys have at least 40 characters after any prefix)");
+    }
+    if !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err("has characters other than letters, digits and _");
+    }
+    Ok(())
+}
+
+/// `host[:port]` of a URL, as netrc entries name machines.
+fn netloc(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let hostport = &rest[..end];
+    hostport
+        .rsplit_once('@')
+        .map_or(hostport, |(_, h)| h)
+        .to_owned()
+}
+
+fn netrc_password(
+    env: &impl Fn(&str) -> Option<String>,
+    host: &str,
+) -> Result<Option<(String, PathBuf)>> {
+    let home = env("HOME").map(PathBuf::from);
+    let candidates: Vec<PathBuf> = match env("NETRC") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => home
+            .iter()
+            .flat_map(|h| [h.join(".netrc"), h.join("_netrc")])
+            .collect(),
+    };
+    for file in candidates {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::Auth(format!("cannot read {}: {e}", file.display()))),
+        };
+        if let Some(p) = parse_netrc(&text, host) {
+            return Ok(Some((p, file)));
+        }
+    }
+    Ok(None)
+}
+
+/// The password of `machine host` in netrc text (tokens, any whitespace).
+fn parse_netrc(text: &str, host: &str) -> Option<String> {
+    let mut tokens = text.split_whitespace();
+    let mut in_machine = false;
+    while let Some(t) = tokens.next() {
+        match t {
+            "machine" => in_machine = tokens.next() == Some(host),
+            "default" => in_machine = false,
+            "password" if in_machine => return tokens.next().map(str::to_owned),
+            "login" | "account" | "password" => {
+                tokens.next();
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdefghijklmnopqrstuvwxyz0123";
+
+    #[test]
+    fn explicit_then_env_then_netrc_for_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let netrc = dir.path().join("netrc");
+        std::fs::write(
+            &netrc,
+            format!("machine other.host login u password wrong\nmachine 127.0.0.1:8080\n  login user\n  password local-{KEY}\n"),
+        )
+        .unwrap();
+        let path = netrc.display().to_string();
+        let env = move |n: &str| (n == "NETRC").then(|| path.clone());
+        let found = api_key(None, "http://127.0.0.1:8080/", &env).unwrap();
+        assert_eq!(found, format!("local-{KEY}"));
+        assert_eq!(
+            api_key(Some(KEY), "http://127.0.0.1:8080", &env).unwrap(),
+            KEY
+        );
+        let err = api_key(None, "https://api.wandb.ai", &env).unwrap_err();
+        assert!(
+            err.to_string().contains("no API key for api.wandb.ai"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_keys_are_refused_without_echoing_them() {
+        let none = |_: &str| None;
+        for bad in ["abc", "0123456789abcdefghijklmnopqrstuvwxyz012!secret"] {
+            let err = api_key(Some(bad), "https://api.wandb.ai", none).unwrap_err();
+            assert!(matches!(err, Error::Auth(_)));
+            assert!(!err.to_string().contains(bad), "{err}");
+        }
+        assert_eq!(netloc("https://user@host:9/graphql"), "host:9");
+    }
+}

@@ -1,0 +1,215 @@
+//! HTTP to a W&B server: GraphQL, file_stream and presigned uploads, with W&B's retry rules.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::Value as Json;
+
+use crate::error::{Error, Result};
+
+/// How failed requests are retried: exponential backoff with jitter between `wait_min`
+/// and `wait_max`, a server's `Retry-After` honoured, at most `max_retries` retries. 400,
+/// 404, 409, 410, 413, 422 and 501 are final; 401 and 403 are authentication errors.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// The first wait.
+    pub wait_min: Duration,
+    /// The longest wait.
+    pub wait_max: Duration,
+    /// Timeout of one attempt.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// W&B's GraphQL policy, shortened: 10 retries, 1-30 s waits, 30 s per attempt.
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 10,
+            wait_min: Duration::from_secs(1),
+            wait_max: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(d) = retry_after {
+            return d.min(self.wait_max.max(self.wait_min));
+        }
+        let base = self.wait_min.as_secs_f64() * 2f64.powi(attempt.min(30) as i32);
+        let jittered = base * (1.0 + 0.25 * fastrand::f64());
+        Duration::from_secs_f64(jittered.min(self.wait_max.as_secs_f64()))
+    }
+}
+
+/// A client for one W&B server and API key.
+pub struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+    auth: String,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Auth {
+    Key,
+    None,
+}
+
+impl Client {
+    /// A client for `base_url` (e.g. `https://api.wandb.ai`) authenticating with `api_key`.
+    pub fn new(base_url: &str, api_key: &str, retry: RetryPolicy) -> Result<Client> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(retry.timeout)
+            .user_agent(concat!("labbook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Upload {
+                url: base_url.to_owned(),
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("api:{api_key}"));
+        Ok(Client {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            auth: format!("Basic {token}"),
+            retry,
+        })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Runs a GraphQL operation and returns its `data`; GraphQL `errors` are an error.
+    pub fn graphql(&self, operation: &str, query: &str, variables: Json) -> Result<Json> {
+        let url = format!("{}/graphql", self.base);
+        let body =
+            serde_json::json!({"query": query, "variables": variables, "operationName": operation});
+        let bytes = serde_json::to_vec(&body).map_err(|e| Error::Upload {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let answer = self.send(
+            &url,
+            reqwest::Method::POST,
+            bytes,
+            &[],
+            Auth::Key,
+            operation == "UpsertBucket",
+        )?;
+        let json: Json = serde_json::from_slice(&answer).map_err(|e| Error::Upload {
+            url: url.clone(),
+            reason: format!("{operation}: the answer is not JSON: {e}"),
+        })?;
+        if let Some(errors) = json.get("errors").filter(|e| !e.is_null()) {
+            return Err(Error::Upload {
+                url,
+                reason: format!("{operation}: {errors}"),
+            });
+        }
+        Ok(json.get("data").cloned().unwrap_or(Json::Null))
+    }
+
+    /// Posts one file_stream request (a JSON body) for a run and returns the answer.
+    pub fn file_stream(
+        &self,
+        entity: &str,
+        project: &str,
+        run: &str,
+        body: Vec<u8>,
+    ) -> Result<Json> {
+        let url = format!("{}/files/{entity}/{project}/{run}/file_stream", self.base);
+        let answer = self.send(&url, reqwest::Method::POST, body, &[], Auth::Key, false)?;
+        Ok(serde_json::from_slice(&answer).unwrap_or(Json::Null))
+    }
+
+    /// PUTs bytes to a presigned upload URL with its headers (`"Name:Value"`), without the
+    /// API key.
+    pub fn put(&self, url: &str, headers: &[String], bytes: Vec<u8>) -> Result<()> {
+        self.send(url, reqwest::Method::PUT, bytes, headers, Auth::None, false)
+            .map(|_| ())
+    }
+
+    fn send(
+        &self,
+        url: &str,
+        method: reqwest::Method,
+        body: Vec<u8>,
+        headers: &[String],
+        auth: Auth,
+        retry_conflict: bool,
+    ) -> Result<Vec<u8>> {
+        let mut attempt = 0;
+        loop {
+            let mut req = self.http.request(method.clone(), url).body(body.clone());
+            if matches!(auth, Auth::Key) {
+                req = req
+                    .header(reqwest::header::AUTHORIZATION, &self.auth)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json");
+            }
+            for h in headers {
+                if let Some((name, value)) = h.split_once(':') {
+                    req = req.header(name.trim(), value.trim());
+                }
+            }
+            let (failure, retry_after) = match req.send() {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+                    if status.is_success() {
+                        return Ok(bytes);
+                    }
+                    let text = String::from_utf8_lossy(&bytes);
+                    let reason = format!(
+                        "HTTP {}: {}",
+                        status.as_u16(),
+                        text.chars().take(300).collect::<String>()
+                    );
+                    match status.as_u16() {
+                        401 | 403 => {
+                            return Err(Error::Auth(format!(
+                                "{url} refused the API key ({reason})"
+                            )));
+                        }
+                        409 if retry_conflict => (reason, retry_after),
+                        400 | 404 | 409 | 410 | 413 | 422 | 501 => {
+                            return Err(Error::Upload {
+                                url: url.to_owned(),
+                                reason,
+                            });
+                        }
+                        _ => (reason, retry_after),
+                    }
+                }
+                Err(e) => (format!("connection failed: {e}"), None),
+            };
+            if attempt >= self.retry.max_retries {
+                return Err(Error::Upload {
+                    url: url.to_owned(),
+                    reason: format!("{failure} (gave up after {} attempts)", attempt + 1),
+                });
+            }
+            let wait = self.retry.wait(attempt, retry_after);
+            tracing::debug!(target: "labbook", "{url}: {failure}; retrying in {wait:?}");
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+}
