@@ -236,7 +236,58 @@ fn main() {
             println!("{:<34} blocked {:?} in total", "", rep.blocked);
         }
     }
+
+    // Online (streaming every second to labbook-server, running in this process) against
+    // offline: the same paced loop, interleaved. `log` must not notice the network.
+    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(ONLINE_KEY))
+        .expect("server");
+    for round in 1..=3 {
+        for online in [false, true] {
+            let r = if online {
+                run_online(tmp.path(), &server.base_url())
+            } else {
+                run(tmp.path(), Mode::Offline)
+            };
+            let h = paced(&r, &k10, calls / 10);
+            let rep = r.finish().expect("finish");
+            let name = if online {
+                "paced 10, online"
+            } else {
+                "paced 10, offline"
+            };
+            report(&format!("{name} r{round}"), &h);
+            println!("{:<34} blocked {:?} in total", "", rep.blocked);
+        }
+    }
+    let rows: usize = server
+        .storage()
+        .runs()
+        .iter()
+        .map(|r| r.history.len())
+        .sum();
+    println!("{:<34} {rows} rows arrived at the server", "");
 }
+
+/// An online run streaming to `base_url` every second.
+fn run_online(dir: &std::path::Path, base_url: &str) -> Run {
+    labbook::init(
+        Settings::new("bench")
+            .system_metrics(false)
+            .console(labbook::Console::Off)
+            .dir(dir)
+            .mode(Mode::Online)
+            .base_url(base_url)
+            .api_key(ONLINE_KEY)
+            .upload_interval(std::time::Duration::from_secs(1))
+            .quiet(true)
+            .handle_signals(false)
+            .env_vars(Vec::<(String, String)>::new())
+            .dotenv_dir(dir),
+    )
+    .expect("init online")
+}
+
+const ONLINE_KEY: &str = "bench0123456789abcdefghijklmnopqrstuvwxyz01";
 
 /// 10 scalars every 20 µs, timed per call.
 fn paced(r: &Run, k: &[Key], calls: u64) -> Histogram<u64> {

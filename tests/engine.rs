@@ -496,12 +496,21 @@ fn settings_come_from_wandb_variables() {
 }
 
 #[test]
-fn online_mode_is_a_clear_error_not_a_silent_fallback() {
+fn online_mode_without_a_key_is_a_clear_error_at_init() {
     let tmp = tempfile::tempdir().unwrap();
     let e = labbook::init(settings(tmp.path()).env_vars([("WANDB_MODE", "online")])).unwrap_err();
-    assert!(matches!(e, Error::Unsupported(_)), "{e}");
-    assert!(e.to_string().contains("offline"), "{e}");
+    assert!(matches!(e, Error::Auth(_)), "{e}");
+    assert!(e.to_string().contains("WANDB_API_KEY"), "{e}");
     assert!(!tmp.path().join("wandb").exists());
+    let e = labbook::init(settings(tmp.path()).env_vars([
+        ("WANDB_MODE", "online"),
+        ("WANDB_API_KEY", "too-short-secret"),
+    ]))
+    .unwrap_err();
+    assert!(
+        !e.to_string().contains("too-short-secret"),
+        "the key leaked: {e}"
+    );
 }
 
 #[test]

@@ -29,7 +29,10 @@
 //! # Modes
 //!
 //! Offline is the default. `WANDB_MODE=disabled` (or [`Mode::Disabled`]) gives a run that
-//! costs nearly nothing. Online streaming is not in this release: asking for it is an error.
+//! costs nearly nothing. `WANDB_MODE=online` (or [`Mode::Online`]) writes the same local
+//! log and streams it to a W&B server (`WANDB_BASE_URL`, key from `WANDB_API_KEY` or netrc)
+//! from an uploader thread: `init` and `log` never wait for the network, and a run whose
+//! upload could not finish is completed later by `labbook sync` (see [`online`]).
 //!
 //! *Requires Rust 1.95 or newer; Linux is the supported platform.*
 
@@ -116,18 +119,16 @@ fn start(settings: Settings) -> Result<Run> {
     let s = settings.resolve()?;
     match s.mode {
         Mode::Disabled => return Ok(Run::disabled_with(s.config, s.run_id)),
-        Mode::Online => {
-            return Err(Error::Unsupported(
-                "online mode is not available in this labbook release; use WANDB_MODE=offline (the default) and upload with `wandb sync <run dir>`"
-                    .into(),
-            ));
-        }
-        Mode::Offline => {}
+        Mode::Online | Mode::Offline => {}
     }
     let started = Instant::now();
     let now = chrono::Local::now();
     let started_unix = now.timestamp_micros() as f64 / 1e6;
-    let (dir, file) = store::RunDir::create(&s.root, &s.run_id, now)?;
+    let (dir, file) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
+    let online = match &s.online {
+        Some(o) => Some(online::Live::start(o, dir.log.clone(), dir.files.clone())?),
+        None => None,
+    };
     for w in &s.config_warnings {
         tracing::warn!(target: "labbook", "{w}");
     }
@@ -173,5 +174,6 @@ fn start(settings: Settings) -> Result<Run> {
         quiet: s.quiet,
         started,
         sink,
+        online,
     }))
 }

@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     started: Instant,
     warned_failure: AtomicBool,
     sink: crate::system::Sink,
+    /// The uploader of an online run.
+    online: Option<crate::online::Live>,
 }
 
 /// What `Run::active` needs from `init`.
@@ -125,6 +127,7 @@ pub(crate) struct ActiveParts {
     pub quiet: bool,
     pub started: Instant,
     pub sink: crate::system::Sink,
+    pub online: Option<crate::online::Live>,
 }
 
 impl Run {
@@ -167,6 +170,7 @@ impl Run {
             started: p.started,
             warned_failure: AtomicBool::new(false),
             sink: p.sink,
+            online: p.online,
         });
         lifecycle::register(&inner);
         Run {
@@ -179,6 +183,29 @@ impl Run {
         match &self.kind {
             Kind::Disabled(_) => None,
             Kind::Active(i) => Some(i.sink.clone()),
+        }
+    }
+
+    /// For an online run, whether the server asked it to stop (the Stop button of the
+    /// W&B UI); a training loop may check it now and then and end early. Always `false`
+    /// offline.
+    ///
+    /// ```
+    /// assert!(!labbook_core::Run::disabled().should_stop());
+    /// ```
+    pub fn should_stop(&self) -> bool {
+        match &self.kind {
+            Kind::Active(i) => i.online.as_ref().is_some_and(|o| o.should_stop()),
+            Kind::Disabled(_) => false,
+        }
+    }
+
+    /// For an online run, its page on the W&B server, once the server has answered (`init`
+    /// does not wait for it). `None` offline.
+    pub fn url(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Active(i) => i.online.as_ref().and_then(|o| o.url()),
+            Kind::Disabled(_) => None,
         }
     }
 
@@ -698,6 +725,18 @@ impl Inner {
         }
         let mut warnings = std::mem::take(&mut *self.warnings.lock());
         warnings.extend(worker.warnings);
+        if let Some(online) = &self.online {
+            // The exit record is in the log now: wait (bounded) for the upload to drain.
+            match online.finish(self.finish_timeout) {
+                Ok(r) => {
+                    tracing::debug!(target: "labbook", "uploaded {} rows to {}/{}", r.rows, r.entity, r.project)
+                }
+                Err(e) => warnings.push(format!(
+                    "upload incomplete: {e}; finish it with `labbook sync --include-online {}`",
+                    self.dir.display()
+                )),
+            }
+        }
         let report = RunReport {
             run_id: self.id.clone(),
             name: if worker.name.is_empty() {

@@ -104,6 +104,9 @@ pub struct Settings {
     system_metrics: Option<bool>,
     stats_interval: Option<Duration>,
     gpu_source: Option<crate::system::GpuFactory>,
+    api_key: Option<crate::online::Secret>,
+    base_url: Option<String>,
+    upload_interval: Duration,
 }
 
 impl Default for Settings {
@@ -138,6 +141,9 @@ impl Default for Settings {
             system_metrics: None,
             stats_interval: None,
             gpu_source: None,
+            api_key: None,
+            base_url: None,
+            upload_interval: Duration::from_secs(5),
         }
     }
 }
@@ -295,6 +301,31 @@ impl Settings {
     /// How long `finish` (and `flush`) wait for the worker (default 60 s).
     pub fn finish_timeout(mut self, timeout: Duration) -> Settings {
         self.finish_timeout = timeout;
+        self
+    }
+
+    /// The W&B API key for online mode (else `WANDB_API_KEY`, else netrc for the base
+    /// URL's host). It is never written to disk, the config or any message.
+    ///
+    /// ```
+    /// let s = labbook_core::Settings::new("p").api_key("local-0123456789abcdefghijklmnopqrstuvwxyz0123");
+    /// assert!(!format!("{s:?}").contains("0123456789"));
+    /// ```
+    pub fn api_key(mut self, key: impl Into<String>) -> Settings {
+        self.api_key = Some(crate::online::Secret::new(key.into()));
+        self
+    }
+
+    /// The W&B server for online mode (else `WANDB_BASE_URL`, else `https://api.wandb.ai`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Settings {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// How often an online run sends what it has logged (default 5 s; the official client
+    /// sends every 15 s).
+    pub fn upload_interval(mut self, every: Duration) -> Settings {
+        self.upload_interval = every;
         self
     }
 
@@ -481,7 +512,30 @@ impl Settings {
             config::redact(&mut config_items);
         }
 
+        let online = if mode == Mode::Online {
+            let base_url = self
+                .base_url
+                .clone()
+                .or_else(|| {
+                    env.get("WANDB_BASE_URL")
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| crate::online::DEFAULT_BASE_URL.to_owned());
+            let explicit = self.api_key.as_ref().map(|k| k.expose());
+            let key =
+                crate::online::api_key(explicit, &base_url, |n| env.get(n).map(str::to_owned))?;
+            Some(OnlineSettings {
+                base_url,
+                api_key: crate::online::Secret::new(key),
+                upload_interval: self.upload_interval,
+            })
+        } else {
+            None
+        };
+
         Ok(Resolved {
+            online,
             mode,
             project: pick(&self.project, "WANDB_PROJECT", Some("project")),
             entity: pick(&self.entity, "WANDB_ENTITY", Some("entity")),
@@ -517,6 +571,7 @@ impl Settings {
 /// Settings after the builder, environment and defaults were combined.
 #[derive(Clone, Debug)]
 pub(crate) struct Resolved {
+    pub online: Option<OnlineSettings>,
     pub mode: Mode,
     pub project: String,
     pub entity: String,
@@ -545,6 +600,14 @@ pub(crate) struct Resolved {
     pub flush_interval: Duration,
     pub finish_timeout: Duration,
     pub features: Vec<String>,
+}
+
+/// Where and how an online run uploads.
+#[derive(Clone, Debug)]
+pub(crate) struct OnlineSettings {
+    pub base_url: String,
+    pub api_key: crate::online::Secret,
+    pub upload_interval: Duration,
 }
 
 /// The shortest sampling interval of system metrics.
@@ -813,11 +876,9 @@ mod tests {
             ("online", Mode::Online),
             ("run", Mode::Online),
         ] {
-            assert_eq!(
-                with_env(&[("WANDB_MODE", v)]).resolve().unwrap().mode,
-                m,
-                "{v}"
-            );
+            let key = "0123456789abcdefghijklmnopqrstuvwxyz0123";
+            let env = [("WANDB_MODE", v), ("WANDB_API_KEY", key)];
+            assert_eq!(with_env(&env).resolve().unwrap().mode, m, "{v}");
         }
         assert_eq!(
             with_env(&[("WANDB_DISABLED", "true"), ("WANDB_MODE", "offline")])

@@ -22,13 +22,21 @@ pub(crate) struct RunDir {
 impl RunDir {
     /// Creates the run directory and its transaction log (never overwriting one), and points
     /// `latest-run` at it.
-    pub fn create(root: &Path, run_id: &str, started: DateTime<Local>) -> Result<(RunDir, File)> {
+    pub fn create(
+        root: &Path,
+        run_id: &str,
+        started: DateTime<Local>,
+        online: bool,
+    ) -> Result<(RunDir, File)> {
         let wandb = if root.join(".wandb").is_dir() {
             root.join(".wandb")
         } else {
             root.join("wandb")
         };
-        let name = format!("offline-run-{}-{run_id}", started.format("%Y%m%d_%H%M%S"));
+        // As the official client: `run-…` for online runs, which `wandb sync` skips unless
+        // asked, `offline-run-…` for the rest.
+        let prefix = if online { "run" } else { "offline-run" };
+        let name = format!("{prefix}-{}-{run_id}", started.format("%Y%m%d_%H%M%S"));
         let dir = wandb.join(&name);
         let files = dir.join("files");
         for d in [&files, &dir.join("logs"), &dir.join("tmp").join("code")] {
@@ -76,7 +84,7 @@ mod tests {
     fn the_layout_matches_the_official_client() {
         let root = tempfile::tempdir().unwrap();
         let t = Local::now();
-        let (rd, _f) = RunDir::create(root.path(), "abc12345", t).unwrap();
+        let (rd, _f) = RunDir::create(root.path(), "abc12345", t, false).unwrap();
         let name = rd.dir.file_name().unwrap().to_str().unwrap().to_owned();
         assert!(
             name.starts_with("offline-run-") && name.ends_with("-abc12345"),
@@ -88,10 +96,10 @@ mod tests {
         let latest = std::fs::read_link(root.path().join("wandb/latest-run")).unwrap();
         assert_eq!(latest, PathBuf::from(&name));
         // A second run moves the link; the first run's log is never reopened.
-        let (rd2, _f2) = RunDir::create(root.path(), "zzz99999", t).unwrap();
+        let (rd2, _f2) = RunDir::create(root.path(), "zzz99999", t, false).unwrap();
         let latest = std::fs::read_link(root.path().join("wandb/latest-run")).unwrap();
         assert_eq!(latest, PathBuf::from(rd2.dir.file_name().unwrap()));
-        assert!(RunDir::create(root.path(), "abc12345", t).is_err());
+        assert!(RunDir::create(root.path(), "abc12345", t, false).is_err());
     }
 
     #[test]
@@ -99,7 +107,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let blocker = root.path().join("file");
         std::fs::write(&blocker, b"x").unwrap();
-        let e = RunDir::create(&blocker, "abc", Local::now()).unwrap_err();
+        let e = RunDir::create(&blocker, "abc", Local::now(), false).unwrap_err();
         assert!(
             e.to_string().contains("could not create the run directory"),
             "{e}"

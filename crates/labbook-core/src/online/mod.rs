@@ -5,11 +5,36 @@
 mod auth;
 mod client;
 mod lines;
+mod live;
 mod sync;
+
+pub(crate) use live::Live;
 
 pub use auth::api_key;
 pub use client::{Client, RetryPolicy};
-pub use sync::{SyncOptions, SyncProgress, SyncReport, sync_run, synced_marker};
+pub use sync::{SyncOptions, SyncProgress, SyncReport, Uploader, sync_run, synced_marker};
+
+/// A secret (an API key) that prints as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
 
 /// The public W&B API, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.wandb.ai";

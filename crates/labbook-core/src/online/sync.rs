@@ -10,7 +10,7 @@ use serde_json::json;
 use super::client::{Client, RetryPolicy};
 use super::lines::{self, Tree};
 use crate::error::{Error, Result};
-use crate::wire::proto::RecordType;
+use crate::wire::proto::{self, RecordType};
 use crate::wire::{LogEnd, read_log};
 
 const UPSERT_BUCKET: &str = "mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $groupName: String, $description: String, $displayName: String, $notes: String, $commit: String, $config: JSONString, $host: String, $debug: Boolean, $program: String, $repo: String, $jobType: String, $state: String, $sweep: String, $tags: [String!], $summaryMetrics: JSONString) { upsertBucket(input: {id: $id, name: $name, groupName: $groupName, modelName: $project, entityName: $entity, description: $description, displayName: $displayName, notes: $notes, config: $config, commit: $commit, host: $host, debug: $debug, jobProgram: $program, jobRepo: $repo, jobType: $jobType, state: $state, sweep: $sweep, tags: $tags, summaryMetrics: $summaryMetrics}) { bucket { id name displayName description config sweepName project { id name entity { id name } } historyLineCount } inserted } }";
@@ -32,6 +32,8 @@ pub struct SyncOptions {
     pub retry: RetryPolicy,
     /// Most bytes of lines in one file_stream request (W&B allows 10 MiB).
     pub max_request_bytes: usize,
+    /// The program the run record's UpsertBucket names (the environment record's).
+    pub program: Option<String>,
 }
 
 impl SyncOptions {
@@ -44,6 +46,7 @@ impl SyncOptions {
             project: None,
             retry: RetryPolicy::default(),
             max_request_bytes: 4 << 20,
+            program: None,
         }
     }
 }
@@ -132,6 +135,311 @@ impl Stream {
     }
 }
 
+/// An upload in progress: records go in as the log holds them, file_stream requests go out
+/// when [`flush`](Uploader::flush) is called or the buffers pass the request size, and
+/// [`finish`](Uploader::finish) uploads the run files and sends `complete`. `labbook sync`
+/// feeds it a whole log; an online run feeds it the log as it grows.
+pub struct Uploader {
+    client: Client,
+    opts: SyncOptions,
+    files_dir: PathBuf,
+    /// Set by the run record's UpsertBucket: entity, project, run id.
+    target: Option<(String, String, String)>,
+    config: Tree,
+    start: f64,
+    stream: Stream,
+    summary: Tree,
+    summary_dirty: bool,
+    last_step: Option<i64>,
+    exit: Option<i32>,
+    rows: u64,
+    bytes: u64,
+    files: usize,
+    total_rows: u64,
+    stopped: bool,
+}
+
+impl Uploader {
+    /// An upload to `opts`' server of the run whose files are in `files_dir`.
+    pub fn new(opts: &SyncOptions, files_dir: PathBuf) -> Result<Uploader> {
+        Ok(Uploader {
+            client: Client::new(&opts.base_url, &opts.api_key, opts.retry.clone())?,
+            opts: opts.clone(),
+            files_dir,
+            target: None,
+            config: Tree::default(),
+            start: 0.0,
+            stream: Stream::default(),
+            summary: Tree::default(),
+            summary_dirty: false,
+            last_step: None,
+            exit: None,
+            rows: 0,
+            bytes: 0,
+            files: 0,
+            total_rows: 0,
+            stopped: false,
+        })
+    }
+
+    /// How many history rows the progress reports count towards.
+    pub fn set_total_rows(&mut self, n: u64) {
+        self.total_rows = n;
+    }
+
+    /// The run's page, once the server has answered: `{app}/{entity}/{project}/runs/{id}`.
+    pub fn url(&self) -> Option<String> {
+        let (entity, project, run) = self.target.as_ref()?;
+        Some(format!(
+            "{}/{entity}/{project}/runs/{run}",
+            app_url(self.client.base_url())
+        ))
+    }
+
+    /// Whether the server asked the run to stop (the UI's Stop button).
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Whether the log's exit record has been seen.
+    pub fn saw_exit(&self) -> bool {
+        self.exit.is_some()
+    }
+
+    /// Takes one record of the log. A run record creates or updates the run on the server
+    /// (UpsertBucket); a config record after it sends the merged config again.
+    pub fn feed(
+        &mut self,
+        record: &RecordType,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<()> {
+        match record {
+            RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
+            RecordType::Config(c) => {
+                lines::apply_config(&mut self.config, c);
+                if self.target.is_some() {
+                    self.upsert_config()?;
+                }
+            }
+            RecordType::History(h) => {
+                // As wandb sync: a step that does not advance becomes the previous + 1.
+                let step = match (lines::history_step(h), self.last_step) {
+                    (Some(s), Some(prev)) if s <= prev => prev + 1,
+                    (Some(s), _) => s,
+                    (None, prev) => prev.map_or(0, |p| p + 1),
+                };
+                self.last_step = Some(step);
+                let line = lines::history_line(h, step);
+                self.stream.bytes += line.len();
+                self.stream.history.push(line);
+                self.rows += 1;
+            }
+            RecordType::Stats(st) => {
+                let line = lines::events_line(st, self.start);
+                self.stream.bytes += line.len();
+                self.stream.events.push(line);
+            }
+            RecordType::OutputRaw(o) => {
+                for line in lines::output_lines(o) {
+                    self.stream.bytes += line.len();
+                    self.stream.output.push(line);
+                }
+            }
+            RecordType::Summary(su) => {
+                lines::apply_summary(&mut self.summary, su);
+                self.summary_dirty = true;
+            }
+            RecordType::Alert(al) => {
+                let (entity, project, run) = self.target()?;
+                let vars = json!({
+                    "entityName": entity, "projectName": project, "runName": run,
+                    "title": al.title, "text": al.text,
+                    "severity": if al.level.is_empty() { "INFO" } else { al.level.as_str() },
+                    "waitDuration": al.wait_duration,
+                });
+                self.client
+                    .graphql("NotifyScriptableRunAlert", NOTIFY_ALERT, vars)?;
+            }
+            RecordType::Exit(e) => self.exit = Some(e.exit_code),
+            _ => {}
+        }
+        if self.stream.bytes >= self.opts.max_request_bytes {
+            self.flush(progress)?;
+        }
+        Ok(())
+    }
+
+    fn target(&self) -> Result<(String, String, String)> {
+        self.target.clone().ok_or_else(|| Error::Upload {
+            url: self.client.base_url().to_owned(),
+            reason: "the log has data before its run record".into(),
+        })
+    }
+
+    fn upsert(&mut self, run: &proto::RunRecord) -> Result<()> {
+        if let Some(c) = &run.config {
+            lines::apply_config(&mut self.config, c);
+        }
+        self.start = lines::start_time(run);
+        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let vars = json!({
+            "name": run.run_id,
+            "project": self.opts.project.clone().or_else(|| nonempty(&run.project)),
+            "entity": self.opts.entity.clone().or_else(|| nonempty(&run.entity)),
+            "groupName": nonempty(&run.run_group),
+            "displayName": nonempty(&run.display_name),
+            "notes": nonempty(&run.notes),
+            "jobType": nonempty(&run.job_type),
+            "host": nonempty(&run.host),
+            "sweep": nonempty(&run.sweep_id),
+            "program": self.opts.program,
+            "tags": run.tags,
+            "config": self.config.as_config().to_json(),
+        });
+        let data = self.client.graphql("UpsertBucket", UPSERT_BUCKET, vars)?;
+        let bucket = &data["upsertBucket"]["bucket"];
+        let entity = bucket["project"]["entity"]["name"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| self.opts.entity.clone())
+            .unwrap_or_else(|| run.entity.clone());
+        let project = bucket["project"]["name"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| run.project.clone());
+        let id = bucket["name"].as_str().unwrap_or(&run.run_id).to_owned();
+        self.target = Some((entity, project, id));
+        Ok(())
+    }
+
+    /// Sends the config again (a config record arrived after the run started).
+    fn upsert_config(&mut self) -> Result<()> {
+        let (entity, project, run) = self.target()?;
+        let vars = json!({"name": run, "project": project, "entity": entity, "config": self.config.as_config().to_json()});
+        self.client.graphql("UpsertBucket", UPSERT_BUCKET, vars)?;
+        Ok(())
+    }
+
+    /// Sends what the buffers hold (and the summary if it changed) in one file_stream
+    /// request; nothing when there is nothing new.
+    pub fn flush(&mut self, progress: &mut dyn FnMut(SyncProgress)) -> Result<()> {
+        let nothing = self.stream.history.is_empty()
+            && self.stream.events.is_empty()
+            && self.stream.output.is_empty()
+            && !self.summary_dirty;
+        if nothing || self.target.is_none() {
+            return Ok(());
+        }
+        let summary = self.summary_dirty.then(|| self.summary_line());
+        self.summary_dirty = false;
+        let body = self.stream.body(summary.as_deref(), None);
+        self.post(body, progress)
+    }
+
+    fn summary_line(&self) -> String {
+        let mut s = self.summary.clone();
+        if let Some(step) = self.last_step {
+            s.set(&["_step"], &step.to_string());
+        }
+        s.to_json()
+    }
+
+    fn post(&mut self, body: Vec<u8>, progress: &mut dyn FnMut(SyncProgress)) -> Result<()> {
+        let (entity, project, run) = self.target()?;
+        self.bytes += body.len() as u64;
+        let answer = self.client.file_stream(&entity, &project, &run, body)?;
+        if answer.get("stopped").and_then(|v| v.as_bool()) == Some(true) {
+            self.stopped = true;
+        }
+        progress(SyncProgress {
+            rows: self.rows,
+            total_rows: self.total_rows,
+            bytes: self.bytes,
+        });
+        Ok(())
+    }
+
+    /// Ends the upload: writes the final summary into the run files (as wandb sync does),
+    /// uploads every run file, and sends the rest with `complete` and the exit code (1 when
+    /// the log had no exit record: a crashed run).
+    pub fn finish(
+        mut self,
+        log_end: LogEnd,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<SyncReport> {
+        let (entity, project, run_id) = self.target()?;
+        let exit_code = self.exit.unwrap_or(1);
+        let summary = self.summary_line();
+        if self.files_dir.is_dir() {
+            let path = self.files_dir.join("wandb-summary.json");
+            std::fs::write(&path, &summary).map_err(Error::io("could not write", &path))?;
+        }
+        let uploaded = self.upload_files(&entity, &project, &run_id)?;
+        let body = self
+            .stream
+            .body(Some(&summary), Some((&uploaded, exit_code)));
+        self.post(body, progress)?;
+        Ok(SyncReport {
+            run_id,
+            entity,
+            project,
+            rows: self.rows,
+            bytes: self.bytes,
+            files: self.files,
+            exit_code,
+            log_end,
+        })
+    }
+
+    fn upload_files(&mut self, entity: &str, project: &str, run_id: &str) -> Result<Vec<String>> {
+        let files = run_files(&self.files_dir)?;
+        if files.is_empty() {
+            return Ok(files);
+        }
+        let vars = json!({"entity": entity, "project": project, "run": run_id, "files": files});
+        let data = self
+            .client
+            .graphql("CreateRunFiles", CREATE_RUN_FILES, vars)?;
+        let answer = &data["createRunFiles"];
+        let headers: Vec<String> = answer["uploadHeaders"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut uploaded = Vec::new();
+        for f in answer["files"].as_array().into_iter().flatten() {
+            let (Some(name), Some(url)) = (f["name"].as_str(), f["uploadUrl"].as_str()) else {
+                continue; // no URL: the server does not want this file
+            };
+            let path = self.files_dir.join(name);
+            let bytes = std::fs::read(&path).map_err(Error::io("could not read", &path))?;
+            self.bytes += bytes.len() as u64;
+            self.client.put(url, &headers, bytes)?;
+            uploaded.push(name.to_owned());
+            self.files += 1;
+        }
+        Ok(uploaded)
+    }
+}
+
+/// The UI's address for an API address: `api.x` becomes `x` for wandb.ai hosts and
+/// `app.x` otherwise; anything else is unchanged.
+fn app_url(base: &str) -> String {
+    if let Some((scheme, rest)) = base.split_once("://")
+        && let Some(host) = rest.strip_prefix("api.")
+    {
+        return if host.starts_with("wandb.") {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://app.{host}")
+        };
+    }
+    base.to_owned()
+}
+
 /// Uploads the run in `log` (a `.wandb` file) and writes its `.synced` marker. The run's
 /// files are the `files/` directory beside the log. `progress` is called after every
 /// request.
@@ -146,160 +454,40 @@ pub fn sync_run(
         .into_iter()
         .filter_map(|r| r.record_type)
         .collect();
-    let run = records
-        .iter()
-        .find_map(|r| match r {
-            RecordType::Run(run) => Some(run.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| Error::CorruptLog {
+    let Some(first_run) = records.iter().position(|r| matches!(r, RecordType::Run(_))) else {
+        return Err(Error::CorruptLog {
             path: log.to_owned(),
             reason: "no run record: nothing says which run this is".into(),
-        })?;
-    let client = Client::new(&opts.base_url, &opts.api_key, opts.retry.clone())?;
-
-    // The config as it ends: the run record's, then every config record.
-    let mut config = Tree::default();
-    if let Some(c) = &run.config {
-        lines::apply_config(&mut config, c);
-    }
-    let mut program = None;
-    for r in &records {
-        match r {
-            RecordType::Config(c) => lines::apply_config(&mut config, c),
-            RecordType::Environment(e) if !e.program.is_empty() => {
-                program = Some(e.program.clone())
-            }
-            _ => {}
-        }
-    }
-    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let vars = json!({
-        "name": run.run_id,
-        "project": opts.project.clone().or_else(|| nonempty(&run.project)),
-        "entity": opts.entity.clone().or_else(|| nonempty(&run.entity)),
-        "groupName": nonempty(&run.run_group),
-        "displayName": nonempty(&run.display_name),
-        "notes": nonempty(&run.notes),
-        "jobType": nonempty(&run.job_type),
-        "host": nonempty(&run.host),
-        "sweep": nonempty(&run.sweep_id),
-        "program": program,
-        "tags": run.tags,
-        "config": config.as_config().to_json(),
-    });
-    let data = client.graphql("UpsertBucket", UPSERT_BUCKET, vars)?;
-    let bucket = &data["upsertBucket"]["bucket"];
-    let entity = bucket["project"]["entity"]["name"]
-        .as_str()
-        .map(str::to_owned)
-        .or_else(|| opts.entity.clone())
-        .unwrap_or_else(|| run.entity.clone());
-    let project = bucket["project"]["name"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| run.project.clone());
-    let run_id = bucket["name"].as_str().unwrap_or(&run.run_id).to_owned();
-
-    let start = lines::start_time(&run);
-    let total_rows = records
-        .iter()
-        .filter(|r| matches!(r, RecordType::History(_)))
-        .count() as u64;
-    let mut report = SyncReport {
-        run_id: run_id.clone(),
-        entity: entity.clone(),
-        project: project.clone(),
-        rows: 0,
-        bytes: 0,
-        files: 0,
-        exit_code: 1,
-        log_end: contents.end,
-    };
-    let mut stream = Stream::default();
-    let mut summary = Tree::default();
-    let mut last_step: Option<i64> = None;
-    let mut exit = None;
-    let send = |stream: &mut Stream,
-                report: &mut SyncReport,
-                progress: &mut dyn FnMut(SyncProgress)|
-     -> Result<()> {
-        let body = stream.body(None, None);
-        report.bytes += body.len() as u64;
-        client.file_stream(&entity, &project, &run_id, body)?;
-        progress(SyncProgress {
-            rows: report.rows,
-            total_rows,
-            bytes: report.bytes,
         });
-        Ok(())
     };
+    let files_dir = log.parent().map(|p| p.join("files")).unwrap_or_default();
+    let mut up = Uploader::new(opts, files_dir)?;
+    up.set_total_rows(
+        records
+            .iter()
+            .filter(|r| matches!(r, RecordType::History(_)))
+            .count() as u64,
+    );
+    // The whole config goes with the first UpsertBucket, and the program that ran.
+    let mut opts_program = None;
     for r in &records {
         match r {
-            RecordType::History(h) => {
-                // As wandb sync: a step that does not advance becomes the previous + 1.
-                let step = match (lines::history_step(h), last_step) {
-                    (Some(s), Some(prev)) if s <= prev => prev + 1,
-                    (Some(s), _) => s,
-                    (None, prev) => prev.map_or(0, |p| p + 1),
-                };
-                last_step = Some(step);
-                let line = lines::history_line(h, step);
-                stream.bytes += line.len();
-                stream.history.push(line);
-                report.rows += 1;
+            RecordType::Config(c) => lines::apply_config(&mut up.config, c),
+            RecordType::Environment(e) if !e.program.is_empty() => {
+                opts_program = Some(e.program.clone())
             }
-            RecordType::Stats(s) => {
-                let line = lines::events_line(s, start);
-                stream.bytes += line.len();
-                stream.events.push(line);
-            }
-            RecordType::OutputRaw(o) => {
-                for line in lines::output_lines(o) {
-                    stream.bytes += line.len();
-                    stream.output.push(line);
-                }
-            }
-            RecordType::Summary(s) => lines::apply_summary(&mut summary, s),
-            RecordType::Alert(a) => {
-                let vars = json!({
-                    "entityName": entity, "projectName": project, "runName": run_id,
-                    "title": a.title, "text": a.text,
-                    "severity": if a.level.is_empty() { "INFO" } else { a.level.as_str() },
-                    "waitDuration": a.wait_duration,
-                });
-                client.graphql("NotifyScriptableRunAlert", NOTIFY_ALERT, vars)?;
-            }
-            RecordType::Exit(e) => exit = Some(e.exit_code),
             _ => {}
         }
-        if stream.bytes >= opts.max_request_bytes {
-            send(&mut stream, &mut report, progress)?;
+    }
+    up.opts.program = opts_program;
+    up.feed(&records[first_run], progress)?;
+    for (i, r) in records.iter().enumerate() {
+        if i == first_run || matches!(r, RecordType::Config(_)) {
+            continue;
         }
+        up.feed(r, progress)?;
     }
-    if let Some(step) = last_step {
-        summary.set(&["_step"], &step.to_string());
-    }
-    report.exit_code = exit.unwrap_or(1);
-
-    let files_dir = log.parent().map(|p| p.join("files")).unwrap_or_default();
-    let summary_json = summary.to_json();
-    if files_dir.is_dir() {
-        // As wandb sync: the final summary is also a run file.
-        std::fs::write(files_dir.join("wandb-summary.json"), &summary_json).map_err(Error::io(
-            "could not write",
-            files_dir.join("wandb-summary.json"),
-        ))?;
-    }
-    let uploaded = upload_files(&client, &files_dir, &entity, &project, &run_id, &mut report)?;
-    let body = stream.body(Some(&summary_json), Some((&uploaded, report.exit_code)));
-    report.bytes += body.len() as u64;
-    client.file_stream(&entity, &project, &run_id, body)?;
-    progress(SyncProgress {
-        rows: report.rows,
-        total_rows,
-        bytes: report.bytes,
-    });
+    let report = up.finish(contents.end, progress)?;
     let marker = synced_marker(log);
     std::fs::write(&marker, b"").map_err(Error::io("could not write", &marker))?;
     Ok(report)
@@ -336,42 +524,4 @@ fn run_files(dir: &Path) -> Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
-}
-
-fn upload_files(
-    client: &Client,
-    dir: &Path,
-    entity: &str,
-    project: &str,
-    run_id: &str,
-    report: &mut SyncReport,
-) -> Result<Vec<String>> {
-    let files = run_files(dir)?;
-    if files.is_empty() {
-        return Ok(files);
-    }
-    let vars = json!({"entity": entity, "project": project, "run": run_id, "files": files});
-    let data = client.graphql("CreateRunFiles", CREATE_RUN_FILES, vars)?;
-    let answer = &data["createRunFiles"];
-    let headers: Vec<String> = answer["uploadHeaders"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|h| h.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut uploaded = Vec::new();
-    for f in answer["files"].as_array().into_iter().flatten() {
-        let (Some(name), Some(url)) = (f["name"].as_str(), f["uploadUrl"].as_str()) else {
-            continue; // no URL: the server does not want this file
-        };
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(Error::io("could not read", &path))?;
-        report.bytes += bytes.len() as u64;
-        client.put(url, &headers, bytes)?;
-        uploaded.push(name.to_owned());
-        report.files += 1;
-    }
-    Ok(uploaded)
 }

@@ -1,0 +1,133 @@
+//! The uploader thread of an online run: it follows the run's transaction log as the worker
+//! writes it and streams what it reads, so `log` never waits for the network and
+//! everything uploaded is exactly what the local log holds.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, bounded};
+use parking_lot::Mutex;
+
+use super::client::RetryPolicy;
+use super::sync::{SyncOptions, SyncReport, Uploader};
+use crate::error::{Error, Result};
+use crate::settings::OnlineSettings;
+use crate::wire::{LogEnd, LogFollower};
+
+/// How often the thread looks at the log for new records.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The handle a run keeps on its uploader thread.
+pub(crate) struct Live {
+    finishing: Arc<AtomicBool>,
+    stopped: Arc<AtomicBool>,
+    url: Arc<Mutex<Option<String>>>,
+    done: Receiver<std::result::Result<SyncReport, String>>,
+}
+
+impl Live {
+    /// Starts the thread; it creates the run on the server when it reads the run record.
+    pub(crate) fn start(s: &OnlineSettings, log: PathBuf, files_dir: PathBuf) -> Result<Live> {
+        let mut opts = SyncOptions::new(&s.base_url, s.api_key.expose());
+        opts.retry = RetryPolicy::default();
+        let uploader = Uploader::new(&opts, files_dir)?;
+        let finishing = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let url = Arc::new(Mutex::new(None));
+        let (tx, done) = bounded(1);
+        let thread = Thread {
+            log,
+            uploader,
+            interval: s.upload_interval,
+            finishing: finishing.clone(),
+            stopped: stopped.clone(),
+            url: url.clone(),
+        };
+        std::thread::Builder::new()
+            .name("labbook-upload".into())
+            .spawn(move || {
+                let result = thread.run().map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::warn!(target: "labbook", "labbook stopped uploading this run: {e}. The run is still written locally; upload it later with `labbook sync --include-online <run dir>`");
+                }
+                let _ = tx.send(result);
+            })
+            .map_err(|e| Error::Upload {
+                url: s.base_url.clone(),
+                reason: format!("could not start the upload thread: {e}"),
+            })?;
+        Ok(Live {
+            finishing,
+            stopped,
+            url,
+            done,
+        })
+    }
+
+    /// Whether the server asked the run to stop.
+    pub(crate) fn should_stop(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// The run's page, once the server has answered.
+    pub(crate) fn url(&self) -> Option<String> {
+        self.url.lock().clone()
+    }
+
+    /// Tells the thread the log is complete and waits up to `timeout` for the upload to
+    /// drain; says what is missing otherwise.
+    pub(crate) fn finish(&self, timeout: Duration) -> std::result::Result<SyncReport, String> {
+        self.finishing.store(true, Ordering::Relaxed);
+        match self.done.recv_timeout(timeout) {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "the upload did not finish within {timeout:?}; what is missing stays in the local log"
+            )),
+        }
+    }
+}
+
+struct Thread {
+    log: PathBuf,
+    uploader: Uploader,
+    interval: Duration,
+    finishing: Arc<AtomicBool>,
+    stopped: Arc<AtomicBool>,
+    url: Arc<Mutex<Option<String>>>,
+}
+
+impl Thread {
+    fn run(mut self) -> Result<SyncReport> {
+        let mut follower = LogFollower::new(&self.log);
+        let mut last_flush = Instant::now();
+        let mut no_progress = |_| {};
+        loop {
+            for record in follower.poll()? {
+                if let Some(r) = record.record_type {
+                    self.uploader.feed(&r, &mut no_progress)?;
+                }
+            }
+            if self.url.lock().is_none() {
+                *self.url.lock() = self.uploader.url();
+            }
+            if self.uploader.saw_exit() {
+                return self.uploader.finish(LogEnd::Clean, &mut no_progress);
+            }
+            if last_flush.elapsed() >= self.interval {
+                self.uploader.flush(&mut no_progress)?;
+                self.stopped
+                    .store(self.uploader.stopped(), Ordering::Relaxed);
+                last_flush = Instant::now();
+            }
+            // Once finishing, the exit record is at most a worker flush away.
+            let nap = if self.finishing.load(Ordering::Relaxed) {
+                Duration::from_millis(10)
+            } else {
+                POLL.min(self.interval)
+            };
+            std::thread::sleep(nap);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Online mode against labbook-server: rows stream while the run trains, the upload equals
+//! the local log, and a server that is down or refuses the key never blocks `log` nor
+//! loses anything locally.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::read_run;
+use labbook::{Mode, Value};
+use labbook_server::{Server, ServerConfig};
+
+const KEY: &str = "onln0123456789abcdefghijklmnopqrstuvwxyz01";
+
+fn online(dir: &std::path::Path, base_url: &str) -> labbook::Settings {
+    common::settings(dir)
+        .mode(Mode::Online)
+        .base_url(base_url)
+        .api_key(KEY)
+        .upload_interval(Duration::from_millis(50))
+        .name("live")
+}
+
+#[test]
+fn an_online_run_streams_while_training_and_uploads_what_the_log_holds() {
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        online(tmp.path(), &server.base_url()).config(&serde_json::json!({"lr": 0.1})),
+    )
+    .unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("run-"),
+        "{}",
+        dir.display()
+    );
+    for i in 0..20u32 {
+        run.log([
+            ("loss", Value::from(f64::from(i))),
+            ("odd", Value::from(f64::NAN)),
+        ])
+        .unwrap();
+    }
+    // Rows arrive while the run is still going.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server
+        .storage()
+        .runs()
+        .first()
+        .is_none_or(|r| r.history.len() < 20)
+    {
+        assert!(Instant::now() < deadline, "no rows streamed before finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!server.storage().runs()[0].complete);
+    let url = run.url().expect("the server answered");
+    assert!(url.ends_with(&format!("/tests/runs/{}", run.id())), "{url}");
+    assert!(!run.should_stop());
+    run.set_summary("best", 3).unwrap();
+    for i in 20..30u32 {
+        run.log([("loss", Value::from(f64::from(i)))]).unwrap();
+    }
+    let report = run.finish().unwrap();
+    assert!(
+        report.warnings.iter().all(|w| !w.contains("upload")),
+        "{:?}",
+        report.warnings
+    );
+
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    let r = &storage.runs()[0];
+    let local = read_run(&dir);
+    assert_eq!(r.history.len(), local.rows.len());
+    for (up, row) in r.history.iter().zip(&local.rows) {
+        for (k, v) in row {
+            let sent = up.raw.find(&format!("\"{k}\":{v}"));
+            assert!(sent.is_some(), "{k}={v} missing from {}", up.raw);
+        }
+    }
+    assert_eq!(r.summary_json().unwrap()["best"], 3);
+    assert_eq!(r.config_value("lr"), Some(&serde_json::json!(0.1)));
+    assert!(r.complete && r.exit_code == Some(0));
+    assert!(
+        r.files.contains_key("wandb-summary.json"),
+        "{:?}",
+        r.files.keys()
+    );
+}
+
+#[test]
+fn a_server_that_is_down_never_blocks_logging_and_loses_nothing_locally() {
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let tmp = tempfile::tempdir().unwrap();
+    let run =
+        labbook::init(online(tmp.path(), &url).finish_timeout(Duration::from_secs(2))).unwrap();
+    for i in 0..1000u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    let dir = run.dir().unwrap().to_owned();
+    let report = run.finish().unwrap();
+    assert!(
+        report.warnings.iter().any(|w| w.contains("upload incomplete") && w.contains("labbook sync --include-online")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(run.url().is_none());
+    assert_eq!(read_run(&dir).rows.len(), 1000);
+}
+
+#[test]
+fn a_refused_key_stops_uploading_and_keeps_logging_locally() {
+    let server = Server::start(ServerConfig::new(
+        "another0123456789abcdefghijklmnopqrstuvwxyz",
+    ))
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(online(tmp.path(), &server.base_url())).unwrap();
+    for i in 0..50u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    let dir = run.dir().unwrap().to_owned();
+    let report = run.finish().unwrap();
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("upload incomplete"))
+        .expect("a warning");
+    assert!(warning.contains("refused the API key"), "{warning}");
+    assert!(!warning.contains(KEY), "the key leaked: {warning}");
+    assert!(server.storage().runs().is_empty());
+    assert_eq!(read_run(&dir).rows.len(), 50);
+}
