@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 /// Finds the API key for `base_url`: `explicit` (a setting), then `WANDB_API_KEY`, then the
-/// netrc entry (`$NETRC`, `~/.netrc`, `~/_netrc`) whose `machine` is the URL's host[:port].
+/// netrc entry (`$NETRC`, `~/.netrc`, `~/_netrc`) whose `machine` is the URL's `host[:port]`.
 /// `env` reads the environment (injectable for tests). The key is checked for W&B's
 /// shape; errors never contain it.
 ///
