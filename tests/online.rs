@@ -142,3 +142,66 @@ fn a_refused_key_stops_uploading_and_keeps_logging_locally() {
     assert!(server.storage().runs().is_empty());
     assert_eq!(read_run(&dir).rows.len(), 50);
 }
+
+#[test]
+fn an_interrupted_upload_is_finished_later_from_where_it_stopped() {
+    let storage: std::sync::Arc<dyn labbook_server::Storage> =
+        std::sync::Arc::new(labbook_server::MemoryStorage::default());
+    let first = Server::start(ServerConfig::new(KEY).storage(storage.clone())).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run =
+        labbook::init(online(tmp.path(), &first.base_url()).finish_timeout(Duration::from_secs(2)))
+            .unwrap();
+    for i in 0..20u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while storage.runs().first().is_none_or(|r| r.history.len() < 20) {
+        assert!(Instant::now() < deadline, "the first rows never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The server goes away mid-run; the run goes on and finishes locally.
+    first.shutdown();
+    for i in 20..45u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    run.set_summary("final", 1).unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    let report = run.finish().unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("upload incomplete")),
+        "{:?}",
+        report.warnings
+    );
+    let log = report.log_path();
+    let pos = labbook::online::UploadPosition::load(&log)
+        .unwrap()
+        .expect("a saved position");
+    assert_eq!(pos.offsets[0], 20, "{pos:?}");
+
+    // Back up (same storage, another address): sync sends only what is missing.
+    let second = Server::start(ServerConfig::new(KEY).storage(storage.clone())).unwrap();
+    let opts = labbook::online::SyncOptions::new(second.base_url(), KEY);
+    let r = labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+    assert_eq!(r.rows, 45);
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    let up = &storage.runs()[0];
+    assert_eq!(up.history.len(), read_run(&dir).rows.len());
+    let xs: Vec<i64> = up
+        .history
+        .iter()
+        .map(|l| l.get("x").unwrap().as_i64().unwrap())
+        .collect();
+    assert_eq!(xs, (0..45).collect::<Vec<_>>());
+    assert_eq!(up.summary_json().unwrap()["final"], 1);
+    assert!(up.complete && up.exit_code == Some(0));
+    assert!(labbook::online::synced_marker(&log).exists());
+    assert!(!labbook::online::position_file(&log).exists());
+}

@@ -32,7 +32,8 @@ impl Live {
     pub(crate) fn start(s: &OnlineSettings, log: PathBuf, files_dir: PathBuf) -> Result<Live> {
         let mut opts = SyncOptions::new(&s.base_url, s.api_key.expose());
         opts.retry = RetryPolicy::default();
-        let uploader = Uploader::new(&opts, files_dir)?;
+        let mut uploader = Uploader::new(&opts, files_dir)?;
+        uploader.save_position_to(&log);
         let finishing = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(AtomicBool::new(false));
         let url = Arc::new(Mutex::new(None));
@@ -113,7 +114,9 @@ impl Thread {
                 *self.url.lock() = self.uploader.url();
             }
             if self.uploader.saw_exit() {
-                return self.uploader.finish(LogEnd::Clean, &mut no_progress);
+                let report = self.uploader.finish(LogEnd::Clean, &mut no_progress)?;
+                super::sync::mark_synced(&self.log)?;
+                return Ok(report);
             }
             if last_flush.elapsed() >= self.interval {
                 self.uploader.flush(&mut no_progress)?;

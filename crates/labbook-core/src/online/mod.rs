@@ -12,7 +12,10 @@ pub(crate) use live::Live;
 
 pub use auth::api_key;
 pub use client::{Client, RetryPolicy};
-pub use sync::{SyncOptions, SyncProgress, SyncReport, Uploader, sync_run, synced_marker};
+pub use sync::{
+    SyncOptions, SyncProgress, SyncReport, UploadPosition, Uploader, position_file, sync_run,
+    synced_marker,
+};
 
 /// A secret (an API key) that prints as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]

@@ -157,6 +157,49 @@ pub struct Uploader {
     files: usize,
     total_rows: u64,
     stopped: bool,
+    /// Records taken so far, and how many of them an earlier upload already sent.
+    fed: u64,
+    skip_until: u64,
+    /// Where the position is saved after each request that got through.
+    position_file: Option<PathBuf>,
+}
+
+/// How far an interrupted upload got: the records of the log it sent, and the line offsets
+/// of the file_stream files. Saved beside the log as `<file>.wandb.upload`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UploadPosition {
+    /// Records of the log already sent.
+    pub records: u64,
+    /// Lines sent of `wandb-history.jsonl`, `wandb-events.jsonl` and `output.log`.
+    pub offsets: [u64; 3],
+}
+
+/// The file an upload's position is saved in: `<file>.wandb.upload`.
+pub fn position_file(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".upload");
+    PathBuf::from(name)
+}
+
+impl UploadPosition {
+    /// The position saved for `log`, if an upload of it was interrupted.
+    pub fn load(log: &Path) -> Result<Option<UploadPosition>> {
+        let path = position_file(log);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::CorruptLog {
+                    path,
+                    reason: format!("unreadable upload position: {e}"),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io {
+                context: "could not read",
+                path,
+                source: e,
+            }),
+        }
+    }
 }
 
 impl Uploader {
@@ -179,7 +222,23 @@ impl Uploader {
             files: 0,
             total_rows: 0,
             stopped: false,
+            fed: 0,
+            skip_until: 0,
+            position_file: None,
         })
+    }
+
+    /// Saves the position after every request that gets through, so an interrupted
+    /// upload can be finished later (`labbook sync`).
+    pub fn save_position_to(&mut self, log: &Path) {
+        self.position_file = Some(position_file(log));
+    }
+
+    /// Continues an earlier upload: the first `pos.records` records only rebuild state (step
+    /// numbering, summary, config), and lines continue at the saved offsets.
+    pub fn resume_from(&mut self, pos: UploadPosition) {
+        self.skip_until = pos.records;
+        self.stream.offsets = pos.offsets;
     }
 
     /// How many history rows the progress reports count towards.
@@ -213,6 +272,11 @@ impl Uploader {
         record: &RecordType,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<()> {
+        self.fed += 1;
+        if self.fed <= self.skip_until {
+            self.replay(record)?;
+            return Ok(());
+        }
         match record {
             RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
             RecordType::Config(c) => {
@@ -222,13 +286,7 @@ impl Uploader {
                 }
             }
             RecordType::History(h) => {
-                // As wandb sync: a step that does not advance becomes the previous + 1.
-                let step = match (lines::history_step(h), self.last_step) {
-                    (Some(s), Some(prev)) if s <= prev => prev + 1,
-                    (Some(s), _) => s,
-                    (None, prev) => prev.map_or(0, |p| p + 1),
-                };
-                self.last_step = Some(step);
+                let step = self.next_step(h);
                 let line = lines::history_line(h, step);
                 self.stream.bytes += line.len();
                 self.stream.history.push(line);
@@ -267,6 +325,37 @@ impl Uploader {
             self.flush(progress)?;
         }
         Ok(())
+    }
+
+    /// A record an earlier upload sent: only the state it leaves behind.
+    fn replay(&mut self, record: &RecordType) -> Result<()> {
+        match record {
+            RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
+            RecordType::Config(c) => lines::apply_config(&mut self.config, c),
+            RecordType::History(h) => {
+                self.next_step(h);
+                self.rows += 1;
+            }
+            RecordType::Summary(su) => {
+                lines::apply_summary(&mut self.summary, su);
+                self.summary_dirty = true;
+            }
+            RecordType::Exit(e) => self.exit = Some(e.exit_code),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The step a history record goes out with. As wandb sync: a step that does not
+    /// advance becomes the previous + 1.
+    fn next_step(&mut self, h: &proto::HistoryRecord) -> i64 {
+        let step = match (lines::history_step(h), self.last_step) {
+            (Some(s), Some(prev)) if s <= prev => prev + 1,
+            (Some(s), _) => s,
+            (None, prev) => prev.map_or(0, |p| p + 1),
+        };
+        self.last_step = Some(step);
+        step
     }
 
     fn target(&self) -> Result<(String, String, String)> {
@@ -350,6 +439,16 @@ impl Uploader {
         let answer = self.client.file_stream(&entity, &project, &run, body)?;
         if answer.get("stopped").and_then(|v| v.as_bool()) == Some(true) {
             self.stopped = true;
+        }
+        if let Some(path) = &self.position_file {
+            let pos = UploadPosition {
+                records: self.fed,
+                offsets: self.stream.offsets,
+            };
+            // Losing the position costs a re-upload later, never data: warn and go on.
+            if let Err(e) = std::fs::write(path, serde_json::to_vec(&pos).unwrap_or_default()) {
+                tracing::warn!(target: "labbook", "could not save the upload position in {}: {e}", path.display());
+            }
         }
         progress(SyncProgress {
             rows: self.rows,
@@ -480,17 +579,41 @@ pub fn sync_run(
         }
     }
     up.opts.program = opts_program;
-    up.feed(&records[first_run], progress)?;
-    for (i, r) in records.iter().enumerate() {
-        if i == first_run || matches!(r, RecordType::Config(_)) {
-            continue;
+    up.save_position_to(log);
+    match UploadPosition::load(log)? {
+        // An interrupted upload (an online run whose server went away): continue it.
+        Some(pos) => {
+            up.resume_from(pos);
+            for r in &records {
+                up.feed(r, progress)?;
+            }
         }
-        up.feed(r, progress)?;
+        None => {
+            up.feed(&records[first_run], progress)?;
+            for (i, r) in records.iter().enumerate() {
+                if i != first_run && !matches!(r, RecordType::Config(_)) {
+                    up.feed(r, progress)?;
+                }
+            }
+        }
     }
     let report = up.finish(contents.end, progress)?;
+    mark_synced(log)?;
+    Ok(report)
+}
+
+/// Marks `log` uploaded for both tools: the `.synced` marker, and no saved position.
+pub(crate) fn mark_synced(log: &Path) -> Result<()> {
     let marker = synced_marker(log);
     std::fs::write(&marker, b"").map_err(Error::io("could not write", &marker))?;
-    Ok(report)
+    match std::fs::remove_file(position_file(log)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            context: "could not remove",
+            path: position_file(log),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Every file under `dir`, as paths relative to it with forward slashes, sorted.
