@@ -205,3 +205,92 @@ fn an_interrupted_upload_is_finished_later_from_where_it_stopped() {
     assert!(labbook::online::synced_marker(&log).exists());
     assert!(!labbook::online::position_file(&log).exists());
 }
+
+fn fast_retry() -> labbook::online::RetryPolicy {
+    labbook::online::RetryPolicy {
+        max_retries: 30,
+        wait_min: Duration::from_millis(5),
+        wait_max: Duration::from_millis(100),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+/// A server that fails a third of the requests (500/503), rate-limits some (429,
+/// `Retry-After: 1`) and answers others late, on fixed seeds: every row still arrives once,
+/// in order, with continuous offsets.
+#[test]
+fn uploads_survive_a_server_that_fails_rate_limits_and_stalls() {
+    for seed in [1, 2] {
+        let faults = labbook_server::Faults::new(seed)
+            .server_errors(0.3)
+            .rate_limits(0.03, 1)
+            .slow(0.1, 100);
+        let server = Server::start(ServerConfig::new(KEY).faults(faults)).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let run = labbook::init(
+            online(tmp.path(), &server.base_url())
+                .upload_retry(fast_retry())
+                .finish_timeout(Duration::from_secs(60)),
+        )
+        .unwrap();
+        for i in 0..300u32 {
+            run.log([("x", Value::from(i))]).unwrap();
+            if i % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(60));
+            }
+        }
+        let dir = run.dir().unwrap().to_owned();
+        let report = run.finish().unwrap();
+        assert!(
+            report.warnings.is_empty(),
+            "seed {seed}: {:?}",
+            report.warnings
+        );
+        let storage = server.storage();
+        assert!(
+            storage.violations().is_empty(),
+            "seed {seed}: {:?}",
+            storage.violations()
+        );
+        let up = &storage.runs()[0];
+        let xs: Vec<i64> = up
+            .history
+            .iter()
+            .map(|l| l.get("x").unwrap().as_i64().unwrap())
+            .collect();
+        assert_eq!(xs, (0..300).collect::<Vec<_>>(), "seed {seed}");
+        assert_eq!(up.history.len(), read_run(&dir).rows.len());
+        assert!(up.complete, "seed {seed}");
+        let failed = storage
+            .requests()
+            .iter()
+            .filter(|r| r.status >= 500 || r.status == 429)
+            .count();
+        assert!(failed > 0, "seed {seed}: the schedule injected no fault");
+    }
+}
+
+#[test]
+fn should_stop_follows_the_servers_stop_button() {
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(online(tmp.path(), &server.base_url())).unwrap();
+    run.log([("x", Value::from(0))]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.storage().runs().is_empty() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let key = server.storage().runs()[0].key();
+    server
+        .storage()
+        .update_run(&key, &mut |r| r.stop_requested = true);
+    let mut i = 1u32;
+    while !run.should_stop() {
+        assert!(Instant::now() < deadline, "the stop never reached the run");
+        run.log([("x", Value::from(i))]).unwrap();
+        i += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.finish().unwrap();
+}

@@ -107,6 +107,7 @@ pub struct Settings {
     api_key: Option<crate::online::Secret>,
     base_url: Option<String>,
     upload_interval: Duration,
+    upload_retry: crate::online::RetryPolicy,
 }
 
 impl Default for Settings {
@@ -144,6 +145,7 @@ impl Default for Settings {
             api_key: None,
             base_url: None,
             upload_interval: Duration::from_secs(5),
+            upload_retry: crate::online::RetryPolicy::default(),
         }
     }
 }
@@ -319,6 +321,13 @@ impl Settings {
     /// The W&B server for online mode (else `WANDB_BASE_URL`, else `https://api.wandb.ai`).
     pub fn base_url(mut self, url: impl Into<String>) -> Settings {
         self.base_url = Some(url.into());
+        self
+    }
+
+    /// How an online run retries failed requests (default: 10 retries, 1-30 s apart, a
+    /// server's `Retry-After` honoured).
+    pub fn upload_retry(mut self, retry: crate::online::RetryPolicy) -> Settings {
+        self.upload_retry = retry;
         self
     }
 
@@ -529,6 +538,7 @@ impl Settings {
                 base_url,
                 api_key: crate::online::Secret::new(key),
                 upload_interval: self.upload_interval,
+                retry: self.upload_retry.clone(),
             })
         } else {
             None
@@ -608,6 +618,7 @@ pub(crate) struct OnlineSettings {
     pub base_url: String,
     pub api_key: crate::online::Secret,
     pub upload_interval: Duration,
+    pub retry: crate::online::RetryPolicy,
 }
 
 /// The shortest sampling interval of system metrics.

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub storage: Arc<dyn Storage>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Failures to inject (none by default).
+    pub faults: Option<crate::Faults>,
 }
 
 impl ServerConfig {
@@ -45,7 +47,14 @@ impl ServerConfig {
             features: Vec::new(),
             storage: Arc::new(MemoryStorage::new()),
             body_limit: 256 << 20,
+            faults: None,
         }
+    }
+
+    /// Answers some requests with failures instead of handling them (see [`Faults`](crate::Faults)).
+    pub fn faults(mut self, faults: crate::Faults) -> ServerConfig {
+        self.faults = Some(faults);
+        self
     }
 
     /// Listens on this port (0 = any free port).

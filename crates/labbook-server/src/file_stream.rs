@@ -50,7 +50,8 @@ struct Chunk {
 /// An offset that did not continue at the stored line count: (file, expected, received, lines).
 type Mismatch = (String, usize, usize, usize);
 
-/// Handles one `file_stream` request; answers `{}`.
+/// Handles one `file_stream` request; answers `{}`, or `{"stopped": true}` for a run asked
+/// to stop.
 pub(crate) async fn handle(
     State(state): State<Arc<AppState>>,
     Path((entity, project, run)): Path<(String, String, String)>,
@@ -64,10 +65,12 @@ pub(crate) async fn handle(
     let key = RunKey::new(entity, project, run);
     let mut request = Some(request);
     let mut mismatches = Vec::new();
+    let mut stopped = false;
     state.storage.update_run(&key, &mut |run| {
         if let Some(request) = request.take() {
             mismatches = apply(run, request);
         }
+        stopped = run.stop_requested;
     });
     for (file, expected, received, lines) in mismatches {
         tracing::warn!(?key, %file, expected, received, "file_stream offset violation");
@@ -79,7 +82,11 @@ pub(crate) async fn handle(
             lines,
         });
     }
-    Ok(Json(json!({})))
+    Ok(Json(if stopped {
+        json!({"stopped": true})
+    } else {
+        json!({})
+    }))
 }
 
 /// The body, gunzipped when `Content-Encoding: gzip`.

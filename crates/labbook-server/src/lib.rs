@@ -21,6 +21,7 @@
 mod auth;
 mod config;
 mod error;
+mod faults;
 mod file_stream;
 mod graphql;
 mod server;
@@ -29,6 +30,7 @@ mod uploads;
 
 pub use config::ServerConfig;
 pub use error::Error;
+pub use faults::Faults;
 pub use server::{RunningServer, Server};
 pub use storage::{
     Alert, ArtifactState, JsonLine, MemoryStorage, OffsetViolation, RequestLogEntry, RunKey,

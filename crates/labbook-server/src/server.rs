@@ -62,7 +62,10 @@ impl Server {
             features: config.features,
             base_url: format!("http://{addr}"),
         });
-        let app = router(state, config.body_limit);
+        let faults = config
+            .faults
+            .map(|f| Arc::new(crate::faults::FaultState::new(f)));
+        let app = router(state, config.body_limit, faults);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("labbook-server-{}", addr.port()))
@@ -156,8 +159,12 @@ impl Drop for RunningServer {
     }
 }
 
-fn router(state: Arc<AppState>, body_limit: usize) -> Router {
-    Router::new()
+fn router(
+    state: Arc<AppState>,
+    body_limit: usize,
+    faults: Option<Arc<crate::faults::FaultState>>,
+) -> Router {
+    let routes = Router::new()
         .route("/graphql", post(graphql::handle))
         .route(
             "/files/{entity}/{project}/{run}/file_stream",
@@ -175,7 +182,13 @@ fn router(state: Arc<AppState>, body_limit: usize) -> Router {
             "/upload-manifest/{artifact}",
             put(uploads::artifact_manifest),
         )
-        .fallback(unknown)
+        .fallback(unknown);
+    // Injected faults sit inside the request log, so the log shows them.
+    let routes = match faults {
+        Some(f) => routes.layer(middleware::from_fn_with_state(f, crate::faults::inject)),
+        None => routes,
+    };
+    routes
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -8,8 +8,21 @@ use serde_json::Value as Json;
 use crate::error::{Error, Result};
 
 /// How failed requests are retried: exponential backoff with jitter between `wait_min`
-/// and `wait_max`, a server's `Retry-After` honoured, at most `max_retries` retries. 400,
-/// 404, 409, 410, 413, 422 and 501 are final; 401 and 403 are authentication errors.
+/// and `wait_max`, a server's `Retry-After` honoured (up to a minute), at most
+/// `max_retries` retries. 400, 404, 409, 410, 413, 422 and 501 are final; 401 and 403 are
+/// authentication errors.
+///
+/// ```
+/// use std::time::Duration;
+/// let fast = labbook_core::online::RetryPolicy {
+///     max_retries: 20,
+///     wait_min: Duration::from_millis(10),
+///     wait_max: Duration::from_millis(200),
+///     timeout: Duration::from_secs(5),
+/// };
+/// let settings = labbook_core::Settings::new("p").upload_retry(fast);
+/// # let _ = settings;
+/// ```
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
@@ -37,7 +50,8 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(d) = retry_after {
-            return d.min(self.wait_max.max(self.wait_min));
+            // The server knows best; only an absurd value is cut short.
+            return d.min(self.wait_max.max(Duration::from_secs(60)));
         }
         let base = self.wait_min.as_secs_f64() * 2f64.powi(attempt.min(30) as i32);
         let jittered = base * (1.0 + 0.25 * fastrand::f64());

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, bounded};
 use parking_lot::Mutex;
 
-use super::client::RetryPolicy;
 use super::sync::{SyncOptions, SyncReport, Uploader};
 use crate::error::{Error, Result};
 use crate::settings::OnlineSettings;
@@ -31,7 +30,7 @@ impl Live {
     /// Starts the thread; it creates the run on the server when it reads the run record.
     pub(crate) fn start(s: &OnlineSettings, log: PathBuf, files_dir: PathBuf) -> Result<Live> {
         let mut opts = SyncOptions::new(&s.base_url, s.api_key.expose());
-        opts.retry = RetryPolicy::default();
+        opts.retry = s.retry.clone();
         let mut uploader = Uploader::new(&opts, files_dir)?;
         uploader.save_position_to(&log);
         let finishing = Arc::new(AtomicBool::new(false));

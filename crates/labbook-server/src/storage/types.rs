@@ -144,6 +144,9 @@ pub struct RunState {
     /// A `file_stream` request said `preempting`.
     pub preempting: bool,
     /// A `file_stream` request said `complete`.
+    /// Someone asked the run to stop (the UI's Stop button): file_stream answers
+    /// `"stopped": true` from now on.
+    pub stop_requested: bool,
     pub complete: bool,
     /// The exit code sent with `complete`.
     pub exit_code: Option<i64>,
