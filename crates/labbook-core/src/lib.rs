@@ -42,6 +42,7 @@ mod artifact;
 mod artifact_record;
 mod banner;
 mod config;
+mod distributed;
 mod environment;
 mod error;
 mod eval;
@@ -71,6 +72,7 @@ use std::time::Instant;
 
 pub use artifact::Artifact;
 pub use config::REDACTED;
+pub use distributed::Rank;
 pub use error::{Error, Result};
 pub use eval::{ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
 pub use key::{Key, MAX_KEY_BYTES};

@@ -108,6 +108,7 @@ pub struct Settings {
     base_url: Option<String>,
     upload_interval: Duration,
     upload_retry: crate::online::RetryPolicy,
+    rank_zero_only: Option<bool>,
 }
 
 impl Default for Settings {
@@ -146,6 +147,7 @@ impl Default for Settings {
             base_url: None,
             upload_interval: Duration::from_secs(5),
             upload_retry: crate::online::RetryPolicy::default(),
+            rank_zero_only: None,
         }
     }
 }
@@ -324,6 +326,19 @@ impl Settings {
         self
     }
 
+    /// In a multi-process job (torchrun's `RANK`/`WORLD_SIZE`, or SLURM's), log only from
+    /// rank 0: the other ranks get disabled runs. Else (the default, or
+    /// `LABBOOK_RANK_ZERO_ONLY=false`) every rank logs its own run in a shared group.
+    ///
+    /// ```
+    /// let s = labbook_core::Settings::new("ddp").rank_zero_only(true);
+    /// # let _ = s;
+    /// ```
+    pub fn rank_zero_only(mut self, on: bool) -> Settings {
+        self.rank_zero_only = Some(on);
+        self
+    }
+
     /// How an online run retries failed requests (default: 10 retries, 1-30 s apart, a
     /// server's `Retry-After` honoured).
     pub fn upload_retry(mut self, retry: crate::online::RetryPolicy) -> Settings {
@@ -418,7 +433,15 @@ impl Settings {
     /// Resolves every setting. Errors name the setting or variable at fault.
     pub(crate) fn resolve(&self) -> Result<Resolved> {
         let env = Env::load(self)?;
-        let mode = resolve_mode(self, &env)?;
+        let mut mode = resolve_mode(self, &env)?;
+        let rank = crate::distributed::Rank::from_env(|n| env.get(n).map(str::to_owned))?;
+        let rank_zero_only = match self.rank_zero_only {
+            Some(on) => on,
+            None => env.flag("LABBOOK_RANK_ZERO_ONLY")?.unwrap_or(false),
+        };
+        if rank_zero_only && rank.as_ref().is_some_and(|r| r.rank != 0) {
+            mode = Mode::Disabled;
+        }
         let root = self.root_dir(&env)?;
         let files = SettingsFiles::load(&env, &root)?;
         let pick = |own: &Option<String>, var: &str, file_key: Option<&str>| -> String {
@@ -486,6 +509,8 @@ impl Settings {
         };
         let system_metrics = match self.system_metrics {
             Some(on) => on,
+            // One sampler per node: the node's other ranks would report the same machine.
+            None if rank.as_ref().is_some_and(|r| r.local_rank != 0) => false,
             None => {
                 let off = match env.flag("WANDB_X_DISABLE_STATS")? {
                     Some(f) => Some(f),
@@ -551,10 +576,16 @@ impl Settings {
             entity: pick(&self.entity, "WANDB_ENTITY", Some("entity")),
             root,
             run_id,
-            name: pick(&self.name, "WANDB_NAME", None),
+            name: match (pick(&self.name, "WANDB_NAME", None), &rank) {
+                (n, Some(r)) if n.is_empty() => format!("rank-{}", r.rank),
+                (n, _) => n,
+            },
             notes: pick(&self.notes, "WANDB_NOTES", None),
             tags,
-            group: pick(&self.group, "WANDB_RUN_GROUP", None),
+            group: match (pick(&self.group, "WANDB_RUN_GROUP", None), &rank) {
+                (g, Some(r)) if g.is_empty() => r.group().unwrap_or_default(),
+                (g, _) => g,
+            },
             job_type: pick(&self.job_type, "WANDB_JOB_TYPE", None),
             sweep_id,
             quiet,

@@ -514,7 +514,12 @@ impl Uploader {
                 continue; // no URL: the server does not want this file
             };
             let path = self.files_dir.join(name);
-            let bytes = std::fs::read(&path).map_err(Error::io("could not read", &path))?;
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                // A temporary file renamed into place after the listing: nothing to send.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("could not read", &path)(e)),
+            };
             self.bytes += bytes.len() as u64;
             self.client.put(url, &headers, bytes)?;
             uploaded.push(name.to_owned());
