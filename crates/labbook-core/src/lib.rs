@@ -55,6 +55,7 @@ mod media;
 mod metric;
 pub mod online;
 mod report;
+mod resume;
 mod run;
 mod settings;
 mod store;
@@ -82,7 +83,7 @@ pub use media::{
 pub use metric::{Goal, Metric, Summary};
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};
-pub use settings::{Backpressure, Console, Mode, OnError, SCORE_PLACEHOLDER, Settings};
+pub use settings::{Backpressure, Console, Mode, OnError, Resume, SCORE_PLACEHOLDER, Settings};
 pub use system::{GpuInfo, GpuSample, GpuSource, NvmlSource, RunLayer, tracing_layer};
 pub use train_loop::{LoopTracker, Validation, ValidationPass};
 pub use value::Value;
@@ -126,6 +127,18 @@ fn start(settings: Settings) -> Result<Run> {
     let started = Instant::now();
     let now = chrono::Local::now();
     let started_unix = now.timestamp_micros() as f64 / 1e6;
+    let resume_from = match s.resume {
+        None => None,
+        Some(policy) => {
+            let mut found = resume::local(&s.root, &s.run_id)?;
+            if found.is_none()
+                && let Some(o) = &s.online
+            {
+                found = online::remote_resume(o, &s.entity, &s.project, &s.run_id)?;
+            }
+            resume::decide(policy, found, &s.run_id)?
+        }
+    };
     let (dir, file) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
     let online = match &s.online {
         Some(o) => Some(online::Live::start(o, dir.log.clone(), dir.files.clone())?),
@@ -145,6 +158,7 @@ fn start(settings: Settings) -> Result<Run> {
         started,
         started_unix,
         system: Some(system),
+        resume: resume_from,
     };
     let worker_shared = shared.clone();
     let handle = std::thread::Builder::new()
@@ -177,5 +191,6 @@ fn start(settings: Settings) -> Result<Run> {
         started,
         sink,
         online,
+        start_step: resume_from.map_or(0, |r| r.step),
     }))
 }

@@ -128,6 +128,8 @@ pub(crate) struct ActiveParts {
     pub started: Instant,
     pub sink: crate::system::Sink,
     pub online: Option<crate::online::Live>,
+    /// The first step (a resumed run's next step).
+    pub start_step: u64,
 }
 
 impl Run {
@@ -153,7 +155,7 @@ impl Run {
             files_dir: p.files_dir,
             name: p.name,
             hot: Mutex::new(Hot {
-                current: 0,
+                current: p.start_step,
                 finished: false,
             }),
             shared: p.shared,

@@ -43,6 +43,17 @@ pub enum Backpressure {
     Drop,
 }
 
+/// Whether a run continues an earlier run with the same id, as `WANDB_RESUME`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Continue the run if it exists (locally, or on the server when online), else start it.
+    Allow,
+    /// Continue the run; it is an error if it does not exist.
+    Must,
+    /// Start the run; it is an error if one with this id exists.
+    Never,
+}
+
 /// Console capture, as `WANDB_CONSOLE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Console {
@@ -109,6 +120,7 @@ pub struct Settings {
     upload_interval: Duration,
     upload_retry: crate::online::RetryPolicy,
     rank_zero_only: Option<bool>,
+    resume: Option<Resume>,
 }
 
 impl Default for Settings {
@@ -148,6 +160,7 @@ impl Default for Settings {
             upload_interval: Duration::from_secs(5),
             upload_retry: crate::online::RetryPolicy::default(),
             rank_zero_only: None,
+            resume: None,
         }
     }
 }
@@ -336,6 +349,21 @@ impl Settings {
     /// ```
     pub fn rank_zero_only(mut self, on: bool) -> Settings {
         self.rank_zero_only = Some(on);
+        self
+    }
+
+    /// Continue an earlier run with the same id (`run_id` or `WANDB_RUN_ID`): its steps and
+    /// runtime go on where they stopped (else `WANDB_RESUME`: allow, must, never; `auto`
+    /// counts as allow). Offline, the earlier run is found under the same `wandb` directory;
+    /// online, on the server too (then `init` waits for that one request).
+    ///
+    /// ```
+    /// use labbook_core::{Resume, Settings};
+    /// let s = Settings::new("p").run_id("abc12345").resume(Resume::Allow);
+    /// # let _ = s;
+    /// ```
+    pub fn resume(mut self, resume: Resume) -> Settings {
+        self.resume = Some(resume);
         self
     }
 
@@ -546,6 +574,37 @@ impl Settings {
             config::redact(&mut config_items);
         }
 
+        let resume = match self.resume {
+            Some(r) => Some(r),
+            None => match env
+                .get("WANDB_RESUME")
+                .map(|v| v.trim().to_ascii_lowercase())
+            {
+                None => None,
+                Some(v) => match v.as_str() {
+                    "" | "false" | "0" => None,
+                    "allow" | "auto" | "true" | "1" => Some(Resume::Allow),
+                    "must" => Some(Resume::Must),
+                    "never" => Some(Resume::Never),
+                    other => {
+                        return Err(Error::InvalidSetting {
+                            name: "WANDB_RESUME".into(),
+                            reason: format!("{other:?} is not one of allow, must, never, auto"),
+                        });
+                    }
+                },
+            },
+        };
+        if resume == Some(Resume::Must)
+            && self.run_id.is_none()
+            && env.get("WANDB_RUN_ID").is_none()
+        {
+            return Err(Error::InvalidSetting {
+                name: "resume".into(),
+                reason: "resume=must needs the id of the run to continue (run_id or WANDB_RUN_ID)"
+                    .into(),
+            });
+        }
         let online = if mode == Mode::Online {
             let base_url = self
                 .base_url
@@ -570,6 +629,7 @@ impl Settings {
         };
 
         Ok(Resolved {
+            resume,
             online,
             mode,
             project: pick(&self.project, "WANDB_PROJECT", Some("project")),
@@ -612,6 +672,7 @@ impl Settings {
 /// Settings after the builder, environment and defaults were combined.
 #[derive(Clone, Debug)]
 pub(crate) struct Resolved {
+    pub resume: Option<Resume>,
     pub online: Option<OnlineSettings>,
     pub mode: Mode,
     pub project: String,

@@ -193,6 +193,8 @@ pub(crate) struct Start {
     pub started: Instant,
     pub started_unix: f64,
     pub system: Option<crate::system::System>,
+    /// Where a resumed run goes on.
+    pub resume: Option<crate::resume::ResumeFrom>,
 }
 
 /// How often an idle worker looks at the queue. Senders never wake it for rows.
@@ -233,6 +235,8 @@ pub(crate) struct Worker {
     started_unix: f64,
     dirty: bool,
     system: Option<crate::system::System>,
+    /// A resumed run's runtime before this process: `_runtime` goes on from it.
+    runtime_offset: f64,
 }
 
 impl Worker {
@@ -251,6 +255,8 @@ impl Worker {
                 tags: s.tags.clone(),
                 sweep_id: s.sweep_id.clone(),
                 start_time: Some(proto::timestamp(start.started_unix)),
+                resumed: start.resume.is_some(),
+                starting_step: start.resume.map_or(0, |r| r.step as i64),
                 ..Default::default()
             },
             s,
@@ -272,6 +278,7 @@ impl Worker {
             started_unix: start.started_unix,
             dirty: true,
             system: start.system,
+            runtime_offset: start.resume.map_or(0.0, |r| r.runtime),
         }
     }
 
@@ -473,10 +480,10 @@ impl Worker {
     }
 
     fn stamp(&self, at: Instant) -> Stamp {
-        let runtime = at.saturating_duration_since(self.started).as_secs_f64();
+        let elapsed = at.saturating_duration_since(self.started).as_secs_f64();
         Stamp {
-            runtime,
-            unix: self.started_unix + runtime,
+            runtime: self.runtime_offset + elapsed,
+            unix: self.started_unix + elapsed,
         }
     }
 

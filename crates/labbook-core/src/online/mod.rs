@@ -39,5 +39,19 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Where the server's copy of run `id` stopped, for resuming it online.
+pub(crate) fn remote_resume(
+    o: &crate::settings::OnlineSettings,
+    entity: &str,
+    project: &str,
+    id: &str,
+) -> crate::error::Result<Option<crate::resume::ResumeFrom>> {
+    let client = Client::new(&o.base_url, o.api_key.expose(), o.retry.clone())?;
+    fn nonempty(s: &str) -> Option<&str> {
+        (!s.is_empty()).then_some(s)
+    }
+    Ok(sync::resume_status(&client, nonempty(entity), nonempty(project), id)?.map(|r| r.from))
+}
+
 /// The public W&B API, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.wandb.ai";

@@ -17,6 +17,63 @@ const UPSERT_BUCKET: &str = "mutation UpsertBucket($id: String, $name: String, $
 const CREATE_RUN_FILES: &str = "mutation CreateRunFiles($entity: String!, $project: String!, $run: String!, $files: [String!]!) { createRunFiles(input: {entityName: $entity, projectName: $project, runName: $run, files: $files}) { runID uploadHeaders files { name uploadUrl } } }";
 const NOTIFY_ALERT: &str = "mutation NotifyScriptableRunAlert($entityName: String!, $projectName: String!, $runName: String!, $title: String!, $text: String!, $severity: AlertSeverity = INFO, $waitDuration: Duration) { notifyScriptableRunAlert(input: {entityName: $entityName, projectName: $projectName, runName: $runName, title: $title, text: $text, severity: $severity, waitDuration: $waitDuration}) { success } }";
 
+const RUN_RESUME_STATUS: &str = "query RunResumeStatus($project: String, $entity: String, $name: String!) { model(name: $project, entityName: $entity) { id name entity { id name } bucket(name: $name, missingOk: true) { id name summaryMetrics displayName logLineCount historyLineCount eventsLineCount historyTail eventsTail config tags notes wandbConfig(keys: [\"t\"]) } } }";
+
+/// What the server holds of a run that is being resumed.
+pub(crate) struct ServerRun {
+    /// Lines of history, events and output already there.
+    pub lines: [u64; 3],
+    /// Where the run goes on.
+    pub from: crate::resume::ResumeFrom,
+}
+
+/// Asks the server about run `name` (RunResumeStatus); `None` if it has no such run.
+pub(crate) fn resume_status(
+    client: &Client,
+    entity: Option<&str>,
+    project: Option<&str>,
+    name: &str,
+) -> Result<Option<ServerRun>> {
+    let vars = json!({"entity": entity, "project": project, "name": name});
+    let data = client.graphql("RunResumeStatus", RUN_RESUME_STATUS, vars)?;
+    let bucket = &data["model"]["bucket"];
+    if bucket.is_null() {
+        return Ok(None);
+    }
+    let count = |k: &str| bucket[k].as_u64().unwrap_or(0);
+    let mut from = crate::resume::ResumeFrom::default();
+    let mut see = |row: &serde_json::Value| {
+        if let Some(s) = row["_step"].as_u64() {
+            from.step = from.step.max(s + 1);
+        }
+        if let Some(t) = row["_runtime"].as_f64() {
+            from.runtime = from.runtime.max(t);
+        }
+    };
+    let parse = |v: &serde_json::Value| -> Option<serde_json::Value> {
+        v.as_str().and_then(|t| crate::wandb_json::parse(t).ok())
+    };
+    if let Some(summary) = parse(&bucket["summaryMetrics"]) {
+        see(&summary);
+    }
+    if let Some(serde_json::Value::Array(tail)) = parse(&bucket["historyTail"]) {
+        for line in tail
+            .iter()
+            .filter_map(|l| l.as_str().and_then(|t| crate::wandb_json::parse(t).ok()))
+        {
+            see(&line);
+        }
+    }
+    Ok(Some(ServerRun {
+        lines: [
+            count("historyLineCount"),
+            count("eventsLineCount"),
+            count("logLineCount"),
+        ],
+        from,
+    }))
+}
+
 /// Where and how [`sync_run`] uploads.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
@@ -368,6 +425,24 @@ impl Uploader {
     fn upsert(&mut self, run: &proto::RunRecord) -> Result<()> {
         if let Some(c) = &run.config {
             lines::apply_config(&mut self.config, c);
+        }
+        // A resumed run continues the server's lines (unless a saved position already
+        // says where this log's upload stopped).
+        if run.resumed && self.skip_until == 0 {
+            let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            let entity = self.opts.entity.clone().or_else(|| nonempty(&run.entity));
+            let project = self.opts.project.clone().or_else(|| nonempty(&run.project));
+            if let Some(prior) = resume_status(
+                &self.client,
+                entity.as_deref(),
+                project.as_deref(),
+                &run.run_id,
+            )? {
+                self.stream.offsets = prior.lines;
+                if prior.from.step > 0 {
+                    self.last_step = Some(prior.from.step as i64 - 1);
+                }
+            }
         }
         self.start = lines::start_time(run);
         let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());

@@ -1,0 +1,97 @@
+//! Resuming a run: where an earlier run with the same id stopped (its last step and
+//! runtime), found in the local run directories or, online, on the server.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::settings::Resume;
+use crate::wire::proto::RecordType;
+use crate::wire::read_log;
+
+/// Where a resumed run goes on: its first step and the runtime already spent.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ResumeFrom {
+    pub step: u64,
+    pub runtime: f64,
+}
+
+impl ResumeFrom {
+    /// The later of two earlier runs' ends.
+    fn max(self, other: ResumeFrom) -> ResumeFrom {
+        ResumeFrom {
+            step: self.step.max(other.step),
+            runtime: self.runtime.max(other.runtime),
+        }
+    }
+}
+
+/// The end of every local run with this id under `root`'s wandb directory.
+pub(crate) fn local(root: &Path, id: &str) -> Result<Option<ResumeFrom>> {
+    let mut found: Option<ResumeFrom> = None;
+    let suffix = format!("-{id}");
+    for wandb in [root.join("wandb"), root.join(".wandb")] {
+        let Ok(entries) = std::fs::read_dir(&wandb) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let log = e.path().join(format!("run-{id}.wandb"));
+            if !name.ends_with(&suffix) || name == "latest-run" || !log.is_file() {
+                continue;
+            }
+            let end = end_of(&log)?;
+            found = Some(found.map_or(end, |f| f.max(end)));
+        }
+    }
+    Ok(found)
+}
+
+/// The step after the last row, and the largest runtime, of one log.
+fn end_of(log: &Path) -> Result<ResumeFrom> {
+    let mut end = ResumeFrom::default();
+    for r in read_log(log)?.records {
+        match r.record_type {
+            Some(RecordType::History(h)) => {
+                for item in &h.item {
+                    let v = item.value_json.trim();
+                    match item.key.as_str() {
+                        "_step" => {
+                            if let Ok(s) = v.parse::<u64>() {
+                                end.step = end.step.max(s + 1);
+                            }
+                        }
+                        "_runtime" => {
+                            if let Ok(t) = v.parse::<f64>() {
+                                end.runtime = end.runtime.max(t);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Some(RecordType::Exit(e)) => end.runtime = end.runtime.max(f64::from(e.runtime)),
+            _ => {}
+        }
+    }
+    Ok(end)
+}
+
+/// Applies the resume policy to what was found.
+pub(crate) fn decide(
+    resume: Resume,
+    found: Option<ResumeFrom>,
+    id: &str,
+) -> Result<Option<ResumeFrom>> {
+    match (resume, found) {
+        (Resume::Never, Some(_)) => Err(Error::InvalidSetting {
+            name: "resume".into(),
+            reason: format!("resume=never, but a run with id {id} exists; pick another id"),
+        }),
+        (Resume::Must, None) => Err(Error::InvalidSetting {
+            name: "resume".into(),
+            reason: format!("resume=must, but no run with id {id} was found to continue"),
+        }),
+        (Resume::Never, None) => Ok(None),
+        (_, found) => Ok(found),
+    }
+}
