@@ -294,3 +294,58 @@ fn should_stop_follows_the_servers_stop_button() {
     }
     run.finish().unwrap();
 }
+
+/// The listener restarts mid-run (same address, storage kept): the uploader retries until
+/// it is back and goes on where it stopped.
+#[test]
+fn an_upload_goes_on_after_the_listener_restarts() {
+    let storage: std::sync::Arc<dyn labbook_server::Storage> =
+        std::sync::Arc::new(labbook_server::MemoryStorage::default());
+    let first = Server::start(ServerConfig::new(KEY).storage(storage.clone())).unwrap();
+    let port = first.addr().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let run =
+        labbook::init(online(tmp.path(), &first.base_url()).upload_retry(fast_retry())).unwrap();
+    log_until_arrived(&run, &storage, 0, 20);
+    first.shutdown();
+    for i in 20..40u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300)); // some retries hit the closed port
+    let _second =
+        Server::start(ServerConfig::new(KEY).port(port).storage(storage.clone())).unwrap();
+    let report = run.finish().unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    let xs: Vec<i64> = storage.runs()[0]
+        .history
+        .iter()
+        .map(|l| l.get("x").unwrap().as_i64().unwrap())
+        .collect();
+    assert_eq!(xs, (0..40).collect::<Vec<_>>());
+    assert!(storage.runs()[0].complete);
+}
+
+fn log_until_arrived(
+    run: &labbook::Run,
+    storage: &std::sync::Arc<dyn labbook_server::Storage>,
+    from: u32,
+    to: u32,
+) {
+    for i in from..to {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while storage
+        .runs()
+        .first()
+        .is_none_or(|r| r.history.len() < to as usize)
+    {
+        assert!(Instant::now() < deadline, "rows never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

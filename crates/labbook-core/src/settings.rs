@@ -618,11 +618,26 @@ impl Settings {
             let explicit = self.api_key.as_ref().map(|k| k.expose());
             let key =
                 crate::online::api_key(explicit, &base_url, |n| env.get(n).map(str::to_owned))?;
+            let mut retry = self.upload_retry.clone();
+            if let Some(v) = env
+                .get("WANDB_HTTP_TIMEOUT")
+                .filter(|v| !v.trim().is_empty())
+            {
+                retry.timeout = match v.trim().parse::<f64>() {
+                    Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+                    _ => {
+                        return Err(Error::InvalidSetting {
+                            name: "WANDB_HTTP_TIMEOUT".into(),
+                            reason: format!("{v:?} is not a positive number of seconds"),
+                        });
+                    }
+                };
+            }
             Some(OnlineSettings {
                 base_url,
                 api_key: crate::online::Secret::new(key),
                 upload_interval: self.upload_interval,
-                retry: self.upload_retry.clone(),
+                retry,
             })
         } else {
             None
@@ -968,6 +983,34 @@ mod tests {
         assert_eq!(r.root, PathBuf::from("/tmp/somewhere"));
         assert_eq!(r.sweep_id, "sw1");
         assert_eq!(r.mode, Mode::Offline);
+    }
+
+    #[test]
+    fn online_settings_come_from_the_environment_and_never_show_the_key() {
+        let key = "0123456789abcdefghijklmnopqrstuvwxyz0123";
+        let env = [
+            ("WANDB_MODE", "online"),
+            ("WANDB_API_KEY", key),
+            ("WANDB_BASE_URL", "http://127.0.0.1:9"),
+            ("WANDB_HTTP_TIMEOUT", "2.5"),
+        ];
+        let r = with_env(&env).resolve().unwrap();
+        let o = r.online.as_ref().unwrap();
+        assert_eq!(o.base_url, "http://127.0.0.1:9");
+        assert_eq!(o.retry.timeout, Duration::from_millis(2500));
+        assert!(!format!("{r:?}").contains(key), "the key leaked into Debug");
+        let bad = [
+            ("WANDB_MODE", "online"),
+            ("WANDB_API_KEY", key),
+            ("WANDB_HTTP_TIMEOUT", "soon"),
+        ];
+        assert!(
+            with_env(&bad)
+                .resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("WANDB_HTTP_TIMEOUT")
+        );
     }
 
     #[test]
