@@ -65,6 +65,8 @@ pub struct Client {
     base: String,
     auth: String,
     retry: RetryPolicy,
+    /// 429 answers so far: an uploader slows down when this grows.
+    rate_limited: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -97,7 +99,13 @@ impl Client {
             base: base_url.trim_end_matches('/').to_owned(),
             auth: format!("Basic {token}"),
             retry,
+            rate_limited: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How many requests the server answered 429 (too many requests) so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The base URL.
@@ -203,6 +211,11 @@ impl Client {
                             )));
                         }
                         409 if retry_conflict => (reason, retry_after),
+                        429 => {
+                            self.rate_limited
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            (reason, retry_after)
+                        }
                         400 | 404 | 409 | 410 | 413 | 422 | 501 => {
                             return Err(Error::Upload {
                                 url: url.to_owned(),
@@ -225,5 +238,42 @@ impl Client {
             std::thread::sleep(wait);
             attempt += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_grow_exponentially_with_jitter_up_to_the_cap() {
+        let p = RetryPolicy {
+            max_retries: 100,
+            wait_min: Duration::from_secs(2),
+            wait_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+        };
+        for attempt in 0..5 {
+            let w = p.wait(attempt, None).as_secs_f64();
+            let base = 2.0 * 2f64.powi(attempt as i32);
+            assert!(w >= base && w <= base * 1.25, "attempt {attempt}: {w}");
+        }
+        assert_eq!(p.wait(20, None), Duration::from_secs(60));
+        // Ten minutes of a server that is down: the schedule W&B uses, summed without waiting.
+        let total: f64 = (0..15).map(|a| p.wait(a, None).as_secs_f64()).sum();
+        assert!(total > 600.0, "{total}");
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_a_minute() {
+        let p = RetryPolicy::default();
+        assert_eq!(
+            p.wait(0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            p.wait(0, Some(Duration::from_secs(3600))),
+            Duration::from_secs(60)
+        );
     }
 }

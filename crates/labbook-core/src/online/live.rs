@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::settings::OnlineSettings;
 use crate::wire::{LogEnd, LogFollower};
 
+/// The longest a rate-limited upload waits between requests.
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How often the thread looks at the log for new records.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -102,6 +105,9 @@ impl Thread {
     fn run(mut self) -> Result<SyncReport> {
         let mut follower = LogFollower::new(&self.log);
         let mut last_flush = Instant::now();
+        // Slowed down after a 429, back to the setting after a quiet flush.
+        let mut interval = self.interval;
+        let mut limited = 0;
         let mut no_progress = |_| {};
         loop {
             for record in follower.poll()? {
@@ -117,17 +123,24 @@ impl Thread {
                 super::sync::mark_synced(&self.log)?;
                 return Ok(report);
             }
-            if last_flush.elapsed() >= self.interval {
+            if last_flush.elapsed() >= interval {
                 self.uploader.flush(&mut no_progress)?;
                 self.stopped
                     .store(self.uploader.stopped(), Ordering::Relaxed);
                 last_flush = Instant::now();
+                let now_limited = self.uploader.rate_limited();
+                interval = if now_limited > limited {
+                    (interval * 2).min(MAX_INTERVAL.max(self.interval))
+                } else {
+                    self.interval
+                };
+                limited = now_limited;
             }
             // Once finishing, the exit record is at most a worker flush away.
             let nap = if self.finishing.load(Ordering::Relaxed) {
                 Duration::from_millis(10)
             } else {
-                POLL.min(self.interval)
+                POLL.min(interval)
             };
             std::thread::sleep(nap);
         }

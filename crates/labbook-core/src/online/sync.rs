@@ -312,6 +312,11 @@ impl Uploader {
         ))
     }
 
+    /// How many requests the server answered 429 so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.client.rate_limited()
+    }
+
     /// Whether the server asked the run to stop (the UI's Stop button).
     pub fn stopped(&self) -> bool {
         self.stopped
