@@ -1,7 +1,7 @@
 //! Tensors to labbook media: images (NCHW/NHWC, f32 in [0, 1] or u8) and histograms.
 
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use labbook_core::{Histogram, Image, Layout};
+use labbook_core::{BatchPixels, Histogram, Image, Layout};
 
 use crate::error::{Error, Result};
 
@@ -14,26 +14,21 @@ pub enum BatchLayout {
     Nhwc,
 }
 
-enum Pixels {
-    F32(Vec<f32>),
-    U8(Vec<u8>),
-}
-
 fn vec<E: burn::tensor::Element>(data: TensorData) -> Result<Vec<E>> {
     data.try_into_vec::<E>()
         .map_err(|e| Error::Data(format!("{e:?}")))
 }
 
-fn read<const D: usize>(tensor: Tensor<D>) -> Result<Pixels> {
+fn read<const D: usize>(tensor: Tensor<D>) -> Result<BatchPixels> {
     Ok(if tensor.dtype() == DType::U8 {
-        Pixels::U8(vec(tensor.try_into_data_as::<u8>()?)?)
+        BatchPixels::U8(vec(tensor.try_into_data_as::<u8>()?)?)
     } else {
-        Pixels::F32(vec(tensor.try_into_data_as::<f32>()?)?)
+        BatchPixels::F32(vec(tensor.try_into_data_as::<f32>()?)?)
     })
 }
 
 fn split_batch(
-    pixels: Pixels,
+    pixels: BatchPixels,
     [n, a, b, c]: [usize; 4],
     layout: BatchLayout,
     max: usize,
@@ -51,18 +46,14 @@ fn split_batch(
         u32::try_from(width).map_err(|_| Error::Shape(format!("width {width} is too large")))?,
         u32::try_from(height).map_err(|_| Error::Shape(format!("height {height} is too large")))?,
     );
-    let per = channels * height * width;
-    let take = n.min(max);
-    let mut out = Vec::with_capacity(take);
-    for i in 0..take {
-        let range = i * per..(i + 1) * per;
-        let img = match &pixels {
-            Pixels::F32(v) => Image::from_f32(w, h, channels as u8, img_layout, v[range].to_vec()),
-            Pixels::U8(v) => Image::from_u8(w, h, channels as u8, img_layout, v[range].to_vec()),
-        }?;
-        out.push(img);
-    }
-    Ok(out)
+    Ok(Image::split_batch(
+        &pixels,
+        n.min(max),
+        channels as u8,
+        w,
+        h,
+        img_layout,
+    )?)
 }
 
 /// The first `max` images of a batch tensor: f32 pixels in [0, 1] (clamped) or, for a tensor
@@ -112,7 +103,7 @@ pub fn images_u8(tensor: Tensor<4, Int>, layout: BatchLayout, max: usize) -> Res
         .map(|v| v as u8)
         .collect();
     split_batch(
-        Pixels::U8(values),
+        BatchPixels::U8(values),
         [n, dims[1], dims[2], dims[3]],
         layout,
         max,

@@ -4,7 +4,7 @@
 //! batch on the device before copying, so logging 4 images of a CUDA batch of 256 copies 4.
 
 use candle_core::{DType, Tensor};
-use labbook_core::{Histogram, Image, Layout, Value};
+use labbook_core::{BatchPixels, Histogram, Image, Layout, Value};
 
 use crate::error::{Error, Result};
 
@@ -109,17 +109,12 @@ pub fn histogram(tensor: &Tensor) -> Result<Histogram> {
     Ok(Histogram::from_f32(f32_values(tensor, "a histogram")?))
 }
 
-enum Pixels {
-    F32(Vec<f32>),
-    U8(Vec<u8>),
-}
-
-fn pixels(tensor: &Tensor, what: &'static str) -> Result<Pixels> {
+fn pixels(tensor: &Tensor, what: &'static str) -> Result<BatchPixels> {
     let dtype = tensor.dtype();
     if dtype == DType::U8 {
-        Ok(Pixels::U8(tensor.flatten_all()?.to_vec1::<u8>()?))
+        Ok(BatchPixels::U8(tensor.flatten_all()?.to_vec1::<u8>()?))
     } else if is_float(dtype) {
-        Ok(Pixels::F32(f32_values(tensor, what)?))
+        Ok(BatchPixels::F32(f32_values(tensor, what)?))
     } else {
         Err(Error::DType {
             what,
@@ -199,20 +194,14 @@ pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>>
         tensor.clone()
     };
     let px = pixels(&taken, "images")?;
-    let per = channels * width as usize * height as usize;
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let range = i * per..(i + 1) * per;
-        out.push(match &px {
-            Pixels::F32(v) => {
-                Image::from_f32(width, height, channels as u8, layout, v[range].to_vec())
-            }
-            Pixels::U8(v) => {
-                Image::from_u8(width, height, channels as u8, layout, v[range].to_vec())
-            }
-        }?);
-    }
-    Ok(out)
+    Ok(Image::split_batch(
+        &px,
+        n,
+        channels as u8,
+        width,
+        height,
+        layout,
+    )?)
 }
 
 /// One image from a rank-3 tensor, `[c, h, w]` ([`Layout::Chw`]) or `[h, w, c]`
@@ -235,10 +224,13 @@ pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
         });
     }
     let (channels, width, height) = geometry(&shape, layout, false)?;
-    Ok(match pixels(tensor, "an image")? {
-        Pixels::F32(v) => Image::from_f32(width, height, channels as u8, layout, v),
-        Pixels::U8(v) => Image::from_u8(width, height, channels as u8, layout, v),
-    }?)
+    let px = pixels(tensor, "an image")?;
+    let mut one = Image::split_batch(&px, 1, channels as u8, width, height, layout)?;
+    one.pop().ok_or_else(|| Error::Rank {
+        what: "an image",
+        expected: "at least one pixel",
+        shape,
+    })
 }
 
 #[cfg(test)]

@@ -78,7 +78,8 @@ pub use error::{Error, Result};
 pub use eval::{ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
 pub use key::{Key, MAX_KEY_BYTES};
 pub use media::{
-    Audio, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Table, Video, plot,
+    Audio, BatchPixels, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Table,
+    Video, plot,
 };
 pub use metric::{Goal, Metric, Summary};
 pub use report::RunReport;

@@ -3,7 +3,7 @@
 //! Each helper copies to the host only what it logs: `images` narrows the batch on the
 //! device first, so logging 4 images of a CUDA batch of 256 copies 4.
 
-use labbook_core::{Histogram, Image, Layout, Value};
+use labbook_core::{BatchPixels, Histogram, Image, Layout, Value};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
@@ -105,17 +105,12 @@ pub fn histogram(tensor: &Tensor) -> Result<Histogram> {
     Ok(Histogram::from_f32(f32_values(tensor, "a histogram")?))
 }
 
-enum Pixels {
-    F32(Vec<f32>),
-    U8(Vec<u8>),
-}
-
-fn pixels(tensor: &Tensor, what: &'static str) -> Result<Pixels> {
+fn pixels(tensor: &Tensor, what: &'static str) -> Result<BatchPixels> {
     let kind = tensor.kind();
     if kind == Kind::Uint8 {
-        Ok(Pixels::U8(Vec::<u8>::try_from(&host_flat(tensor)?)?))
+        Ok(BatchPixels::U8(Vec::<u8>::try_from(&host_flat(tensor)?)?))
     } else if is_float(kind) {
-        Ok(Pixels::F32(f32_values(tensor, what)?))
+        Ok(BatchPixels::F32(f32_values(tensor, what)?))
     } else {
         Err(Error::Kind {
             what,
@@ -155,20 +150,6 @@ fn geometry(shape: &[i64], layout: Layout, batch: bool) -> Result<(usize, u32, u
     Ok((channels as usize, side(width)?, side(height)?))
 }
 
-fn image_of(
-    px: &Pixels,
-    range: std::ops::Range<usize>,
-    c: usize,
-    w: u32,
-    h: u32,
-    layout: Layout,
-) -> Result<Image> {
-    Ok(match px {
-        Pixels::F32(v) => Image::from_f32(w, h, c as u8, layout, v[range].to_vec()),
-        Pixels::U8(v) => Image::from_u8(w, h, c as u8, layout, v[range].to_vec()),
-    }?)
-}
-
 /// The first `max` images of a batch: a rank-4 tensor, `[n, c, h, w]` for [`Layout::Chw`]
 /// (PyTorch's layout) or `[n, h, w, c]` for [`Layout::Hwc`], with 1, 3 or 4 channels;
 /// float pixels in [0, 1] (clamped) or uint8. Only the images taken leave the device.
@@ -194,10 +175,14 @@ pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>>
         return Ok(Vec::new());
     }
     let px = pixels(&tensor.f_narrow(0, 0, n as i64)?, "images")?;
-    let per = channels * width as usize * height as usize;
-    (0..n)
-        .map(|i| image_of(&px, i * per..(i + 1) * per, channels, width, height, layout))
-        .collect()
+    Ok(Image::split_batch(
+        &px,
+        n,
+        channels as u8,
+        width,
+        height,
+        layout,
+    )?)
 }
 
 /// One image from a rank-3 tensor, `[c, h, w]` ([`Layout::Chw`]) or `[h, w, c]`
@@ -220,8 +205,12 @@ pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
     }
     let (channels, width, height) = geometry(&shape, layout, false)?;
     let px = pixels(tensor, "an image")?;
-    let all = channels * width as usize * height as usize;
-    image_of(&px, 0..all, channels, width, height, layout)
+    let mut one = Image::split_batch(&px, 1, channels as u8, width, height, layout)?;
+    one.pop().ok_or_else(|| Error::Rank {
+        what: "an image",
+        expected: "at least one pixel",
+        shape,
+    })
 }
 
 #[cfg(test)]

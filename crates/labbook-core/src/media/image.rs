@@ -96,6 +96,21 @@ fn check_shape(width: u32, height: u32, channels: u8, len: usize) -> Result<()> 
     Ok(())
 }
 
+/// The pixels of a batch of images as read from a tensor: floats in [0, 1] or bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchPixels {
+    /// Float pixels in [0, 1] (clamped when encoded).
+    F32(Vec<f32>),
+    /// 8-bit pixels.
+    U8(Vec<u8>),
+}
+
+fn short(len: usize, n: usize, per: usize) -> crate::error::Error {
+    crate::error::Error::InvalidMedia(format!(
+        "{len} pixel values cannot hold {n} images of {per} values each"
+    ))
+}
+
 impl Image {
     /// An image from 8-bit pixels.
     pub fn from_u8(
@@ -132,6 +147,43 @@ impl Image {
             layout,
             data,
         }))
+    }
+
+    /// The first `n` images of a batch whose pixels lie one image after the other (a
+    /// tensor's `[n, c, h, w]` or `[n, h, w, c]` data), each `width` × `height` with
+    /// `channels` channels in `layout`. The framework adapters read a tensor and call this.
+    ///
+    /// ```
+    /// use labbook_core::{BatchPixels, Image, Layout};
+    /// let px = BatchPixels::U8(vec![0; 2 * 3 * 4 * 4]);
+    /// let imgs = Image::split_batch(&px, 2, 3, 4, 4, Layout::Chw)?;
+    /// assert_eq!((imgs.len(), imgs[1].size()), (2, (4, 4)));
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn split_batch(
+        pixels: &BatchPixels,
+        n: usize,
+        channels: u8,
+        width: u32,
+        height: u32,
+        layout: Layout,
+    ) -> Result<Vec<Image>> {
+        let per = usize::from(channels) * width as usize * height as usize;
+        (0..n)
+            .map(|i| {
+                let range = i * per..(i + 1) * per;
+                match pixels {
+                    BatchPixels::F32(v) => {
+                        let data = v.get(range).ok_or_else(|| short(v.len(), n, per))?;
+                        Image::from_f32(width, height, channels, layout, data.to_vec())
+                    }
+                    BatchPixels::U8(v) => {
+                        let data = v.get(range).ok_or_else(|| short(v.len(), n, per))?;
+                        Image::from_u8(width, height, channels, layout, data.to_vec())
+                    }
+                }
+            })
+            .collect()
     }
 
     /// An RGB image, `[y][x][rgb]`.

@@ -17,7 +17,7 @@ use std::path::Path;
 pub use audio::Audio;
 pub use histogram::Histogram;
 pub use html::Html;
-pub use image::{Image, Layout};
+pub use image::{BatchPixels, Image, Layout};
 pub use overlays::{BoundingBox, Boxes, Mask};
 pub use table::Table;
 pub use video::Video;
