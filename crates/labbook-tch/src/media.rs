@@ -206,7 +206,7 @@ pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
     let (channels, width, height) = geometry(&shape, layout, false)?;
     let px = pixels(tensor, "an image")?;
     let mut one = Image::split_batch(&px, 1, channels as u8, width, height, layout)?;
-    one.pop().ok_or_else(|| Error::Rank {
+    one.pop().ok_or(Error::Rank {
         what: "an image",
         expected: "at least one pixel",
         shape,
