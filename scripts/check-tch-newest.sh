@@ -30,7 +30,9 @@ workspace = re.sub(r"(?m)^labbook-(burn|candle) = .*\n", "", workspace)
 open(sys.argv[2], "w").write(workspace)
 PY
 cd "$work"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}-tch-newest"
+# The workspace's target dir: every dependency but tch and torch-sys has the same version
+# and features as there, so only those and the copied crates are compiled again.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 cargo update --quiet -p tch --precise "$TCH_VERSION"
 grep -A1 '^name = "tch"$' Cargo.lock | tail -1
 cargo clippy --quiet -p labbook-tch --all-targets -- -D warnings

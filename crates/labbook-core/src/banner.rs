@@ -5,16 +5,24 @@ use std::path::Path;
 
 use crate::report::RunReport;
 
-pub(crate) fn started(run_id: &str, name: &str, dir: &Path) {
+/// `online`: the server an online run streams to.
+pub(crate) fn started(run_id: &str, name: &str, dir: &Path, online: Option<&str>) {
     let name = if name.is_empty() {
         String::new()
     } else {
         format!(" \"{name}\"")
     };
-    eprintln!("labbook: offline run {run_id}{name} -> {}", dir.display());
+    match online {
+        Some(server) => eprintln!(
+            "labbook: online run {run_id}{name} -> {}, streaming to {server}",
+            dir.display()
+        ),
+        None => eprintln!("labbook: offline run {run_id}{name} -> {}", dir.display()),
+    }
 }
 
-pub(crate) fn finished(r: &RunReport) {
+/// `uploaded`: the run's page when an online run's upload finished.
+pub(crate) fn finished(r: &RunReport, uploaded: Option<&str>) {
     let mut line = format!(
         "labbook: run {} finished: {} rows, {}",
         r.run_id,
@@ -40,7 +48,10 @@ pub(crate) fn finished(r: &RunReport) {
     for e in &r.errors {
         eprintln!("labbook: error: {e}");
     }
-    eprintln!("labbook: upload it with: {}", r.sync_command());
+    match uploaded {
+        Some(url) => eprintln!("labbook: uploaded: {url}"),
+        None => eprintln!("labbook: upload it with: {}", r.sync_command()),
+    }
 }
 
 fn human_bytes(b: u64) -> String {

@@ -170,7 +170,8 @@ fn start(settings: Settings) -> Result<Run> {
             parts_dir.dir.clone(),
         ))?;
     if !s.quiet {
-        banner::started(&s.run_id, &s.name, &parts_dir.dir);
+        let server = s.online.as_ref().map(|o| o.base_url.as_str());
+        banner::started(&s.run_id, &s.name, &parts_dir.dir, server);
     }
     if s.handle_signals {
         lifecycle::handle_signals();

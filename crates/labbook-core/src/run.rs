@@ -727,11 +727,13 @@ impl Inner {
         }
         let mut warnings = std::mem::take(&mut *self.warnings.lock());
         warnings.extend(worker.warnings);
+        let mut uploaded = None;
         if let Some(online) = &self.online {
             // The exit record is in the log now: wait (bounded) for the upload to drain.
             match online.finish(self.finish_timeout) {
                 Ok(r) => {
-                    tracing::debug!(target: "labbook", "uploaded {} rows to {}/{}", r.rows, r.entity, r.project)
+                    tracing::debug!(target: "labbook", "uploaded {} rows to {}/{}", r.rows, r.entity, r.project);
+                    uploaded = online.url();
                 }
                 Err(e) => warnings.push(format!(
                     "upload incomplete: {e}; finish it with `labbook sync --include-online {}`",
@@ -759,7 +761,7 @@ impl Inner {
             duration: self.started.elapsed(),
         };
         if !self.quiet {
-            banner::finished(&report);
+            banner::finished(&report, uploaded.as_deref());
         }
         let _ = self.report.set(report.clone());
         lifecycle::unregister(self);
