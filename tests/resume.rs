@@ -147,27 +147,11 @@ fn labbook_sync_uploads_a_resumed_run_after_its_first_part() {
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn wandb_sync_uploads_a_resumed_labbook_run_after_its_first_part() {
-    let venv =
-        std::path::PathBuf::from(std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV"));
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = two_offline_dirs(tmp.path());
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
-    let home = tempfile::tempdir().unwrap();
     for dir in [&a, &b] {
-        let out = std::process::Command::new(venv.join("bin/wandb"))
-            .arg("sync")
-            .arg(dir)
-            .env("WANDB_BASE_URL", server.base_url())
-            .env("WANDB_API_KEY", KEY)
-            .env("HOME", home.path())
-            .env_remove("WANDB_MODE")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::upload::wandb_sync_into(&server, KEY, dir);
     }
     assert_eq!(steps_at(&server), (0..15).collect::<Vec<_>>());
 }

@@ -6,11 +6,24 @@ use std::path::Path;
 /// labbook-server and checks it succeeded, broke no protocol rule and made one run; returns
 /// the server to inspect.
 pub fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
+    let key = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
+    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
+    wandb_sync_into(&server, key, run_dir);
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    assert_eq!(storage.runs().len(), 1);
+    server
+}
+
+/// Runs `wandb sync` on `run_dir` into `server` (API key `key`) and checks it succeeded.
+pub fn wandb_sync_into(server: &labbook_server::RunningServer, key: &str, run_dir: &Path) {
     let venv = std::path::PathBuf::from(
         std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
     );
-    let key = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
-    let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
     let home = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(venv.join("bin/wandb"))
         .arg("sync")
@@ -26,12 +39,4 @@ pub fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let storage = server.storage();
-    assert!(
-        storage.violations().is_empty(),
-        "{:?}",
-        storage.violations()
-    );
-    assert_eq!(storage.runs().len(), 1);
-    server
 }

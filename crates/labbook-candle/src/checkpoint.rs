@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use candle_nn::VarMap;
-use labbook_core::{Run, SavePolicy};
+use labbook_core::Run;
 
 use crate::error::Result;
 
@@ -33,12 +33,5 @@ pub fn save_checkpoint(
         })?;
     }
     varmap.save(path)?;
-    run.save(
-        &glob::Pattern::escape(&path.to_string_lossy()),
-        SavePolicy::Now,
-    )?;
-    run.set_summary("checkpoint/file", path.display().to_string())?;
-    run.set_summary("checkpoint/epoch", epoch)?;
-    run.set_summary("checkpoint/step", step)?;
-    Ok(())
+    Ok(run.record_checkpoint(path, epoch, step)?)
 }

@@ -467,6 +467,26 @@ impl Run {
         }
     }
 
+    /// Records a checkpoint file the program just saved: the file is saved with the run now
+    /// (`files/`), and the summary gets `checkpoint/file`, `checkpoint/epoch` and
+    /// `checkpoint/step`. The framework adapters' `save_checkpoint` call this.
+    ///
+    /// ```no_run
+    /// # let run = labbook_core::Run::disabled();
+    /// run.record_checkpoint("ckpt/epoch-3.safetensors", 3, 1200)?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn record_checkpoint(&self, path: impl AsRef<Path>, epoch: usize, step: u64) -> Result<()> {
+        let path = path.as_ref();
+        self.save(
+            &glob::Pattern::escape(&path.to_string_lossy()),
+            SavePolicy::Now,
+        )?;
+        self.set_summary("checkpoint/file", path.display().to_string())?;
+        self.set_summary("checkpoint/epoch", epoch)?;
+        self.set_summary("checkpoint/step", step)
+    }
+
     /// Logs a model file or directory as a `model` artifact named `name`, with `aliases`
     /// besides `latest` (e.g. `best`).
     ///

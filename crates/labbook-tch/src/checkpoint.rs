@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use labbook_core::{Run, SavePolicy};
+use labbook_core::Run;
 use tch::nn::VarStore;
 
 use crate::error::Result;
@@ -32,12 +32,5 @@ pub fn save_checkpoint(
         std::fs::create_dir_all(parent).map_err(tch::TchError::from)?;
     }
     store.save(path)?;
-    run.save(
-        &glob::Pattern::escape(&path.to_string_lossy()),
-        SavePolicy::Now,
-    )?;
-    run.set_summary("checkpoint/file", path.display().to_string())?;
-    run.set_summary("checkpoint/epoch", epoch)?;
-    run.set_summary("checkpoint/step", step)?;
-    Ok(())
+    Ok(run.record_checkpoint(path, epoch, step)?)
 }
