@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::read_run;
+use labbook::online::Clock;
 use labbook::{Mode, Value};
 use labbook_server::{Server, ServerConfig};
 
@@ -348,4 +349,173 @@ fn log_until_arrived(
         assert!(Instant::now() < deadline, "rows never arrived");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The server is down for ten minutes, played on an injected clock: `log` never waits, the
+/// uploader retries on W&B's file_stream schedule (2-60 s apart) the whole time, and once
+/// the server is back every row arrives once, in order, with continuous offsets.
+#[test]
+fn ten_minutes_of_outage_on_an_injected_clock_lose_nothing() {
+    let outage = labbook_server::Outage::default();
+    let faults = labbook_server::Faults::new(3).outage(&outage);
+    let server = Server::start(ServerConfig::new(KEY).faults(faults)).unwrap();
+    let clock = labbook::online::ManualClock::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        online(tmp.path(), &server.base_url())
+            .upload_clock(clock.clone())
+            .upload_interval(Duration::from_secs(5))
+            .finish_timeout(Duration::from_secs(60)),
+    )
+    .unwrap();
+    log_until_arrived(&run, server.storage(), 0, 100);
+    outage.set(true);
+    let down_at = clock.now();
+    let real = Instant::now();
+    for i in 100..20_100u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    let logging = real.elapsed();
+    while clock.now() - down_at < Duration::from_secs(600) {
+        assert!(
+            real.elapsed() < Duration::from_secs(60),
+            "the uploader's clock stopped at {:?}",
+            clock.now() - down_at
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let refused = server
+        .storage()
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
+    outage.set(false);
+    let report = run.finish().unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    // 2+4+8+16+32 s, then a minute apart: about 15 attempts in ten minutes.
+    assert!(refused >= 10, "only {refused} requests met the outage");
+    assert!(
+        logging < Duration::from_secs(10),
+        "20000 log calls took {logging:?} while the server was down"
+    );
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    let xs: Vec<i64> = storage.runs()[0]
+        .history
+        .iter()
+        .map(|l| l.get("x").unwrap().as_i64().unwrap())
+        .collect();
+    assert_eq!(xs, (0..20_100).collect::<Vec<_>>());
+    assert!(storage.runs()[0].complete);
+}
+
+/// A server that sends W&B's `RateLimit-Remaining` / `RateLimit-Reset` headers (10
+/// requests a second here) is never pushed over its limit by a client sending as fast as it
+/// can: the client spreads what is left of each window over it.
+#[test]
+fn the_servers_rate_limit_headers_pace_the_client() {
+    let faults = labbook_server::Faults::new(4).rate_limit_window(10, Duration::from_secs(1));
+    let server = Server::start(ServerConfig::new(KEY).faults(faults)).unwrap();
+    let client = labbook::online::Client::new(&server.base_url(), KEY, fast_retry()).unwrap();
+    let start = Instant::now();
+    for _ in 0..30 {
+        client
+            .graphql(
+                "Viewer",
+                "query Viewer { viewer { id } }",
+                serde_json::json!({}),
+            )
+            .unwrap();
+    }
+    let took = start.elapsed();
+    let statuses: Vec<u16> = server
+        .storage()
+        .requests()
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![200; 30], "went over the limit");
+    assert_eq!(client.rate_limited(), 0);
+    // 30 requests at 10 a second: the first window's ten, then two more windows.
+    assert!(took >= Duration::from_millis(1900), "{took:?}");
+}
+
+/// An online run against a server that allows 3 requests a second, asked to upload every
+/// 10 ms: no 429, and every row arrives.
+#[test]
+fn an_online_run_keeps_to_the_servers_rate_limit() {
+    let faults = labbook_server::Faults::new(5).rate_limit_window(3, Duration::from_secs(1));
+    let server = Server::start(ServerConfig::new(KEY).faults(faults)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        online(tmp.path(), &server.base_url())
+            .upload_interval(Duration::from_millis(10))
+            .finish_timeout(Duration::from_secs(30)),
+    )
+    .unwrap();
+    for i in 0..150u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = run.finish().unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let storage = server.storage();
+    let requests = storage.requests();
+    assert!(
+        requests.iter().all(|r| r.status != 429),
+        "went over the limit: {:?}",
+        requests
+            .iter()
+            .filter(|r| r.status == 429)
+            .collect::<Vec<_>>()
+    );
+    assert!(requests.len() > 3, "{} requests", requests.len());
+    let xs: Vec<i64> = storage.runs()[0]
+        .history
+        .iter()
+        .map(|l| l.get("x").unwrap().as_i64().unwrap())
+        .collect();
+    assert_eq!(xs, (0..150).collect::<Vec<_>>());
+}
+
+/// Console lines (here from the `tracing` layer) stream into the server's `output.log`, in
+/// order, and the file itself is uploaded at the end.
+#[test]
+fn console_output_streams_to_the_server() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(online(tmp.path(), &server.base_url())).unwrap();
+    let subscriber = tracing_subscriber::registry().with(labbook::tracing_layer(&run));
+    tracing::subscriber::with_default(subscriber, || {
+        for epoch in 0..30 {
+            tracing::info!(epoch, "validation done");
+            run.log([("x", Value::from(epoch))]).unwrap();
+        }
+    });
+    let report = run.finish().unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    let up = &storage.runs()[0];
+    let epochs: Vec<&String> = up
+        .output
+        .iter()
+        .filter(|l| l.contains("validation done"))
+        .collect();
+    assert_eq!(epochs.len(), 30, "{:?}", up.output);
+    for (i, line) in epochs.iter().enumerate() {
+        assert!(line.ends_with(&format!("epoch={i}")), "{line}");
+    }
+    let file = String::from_utf8_lossy(&up.files["output.log"]).into_owned();
+    assert!(file.contains("validation done epoch=29"), "{file}");
 }

@@ -119,6 +119,7 @@ pub struct Settings {
     base_url: Option<String>,
     upload_interval: Duration,
     upload_retry: crate::online::RetryPolicy,
+    upload_clock: Option<std::sync::Arc<dyn crate::online::Clock>>,
     rank_zero_only: Option<bool>,
     resume: Option<Resume>,
 }
@@ -158,7 +159,8 @@ impl Default for Settings {
             api_key: None,
             base_url: None,
             upload_interval: Duration::from_secs(5),
-            upload_retry: crate::online::RetryPolicy::default(),
+            upload_retry: crate::online::RetryPolicy::file_stream(),
+            upload_clock: None,
             rank_zero_only: None,
             resume: None,
         }
@@ -367,10 +369,25 @@ impl Settings {
         self
     }
 
-    /// How an online run retries failed requests (default: 10 retries, 1-30 s apart, a
-    /// server's `Retry-After` honoured).
+    /// How an online run retries failed requests (default: W&B's file_stream policy,
+    /// [`RetryPolicy::file_stream`](crate::online::RetryPolicy::file_stream): 2-60 s apart
+    /// for about a week, a server's `Retry-After` honoured).
     pub fn upload_retry(mut self, retry: crate::online::RetryPolicy) -> Settings {
         self.upload_retry = retry;
+        self
+    }
+
+    /// The clock an online run's uploader waits by: retries, rate limits and the upload
+    /// interval. Tests pass a [`ManualClock`](crate::online::ManualClock) to play hours of
+    /// server outage in a second.
+    ///
+    /// ```
+    /// let clock = labbook_core::online::ManualClock::new();
+    /// let s = labbook_core::Settings::new("p").upload_clock(clock.clone());
+    /// # let _ = s;
+    /// ```
+    pub fn upload_clock(mut self, clock: std::sync::Arc<dyn crate::online::Clock>) -> Settings {
+        self.upload_clock = Some(clock);
         self
     }
 
@@ -638,6 +655,10 @@ impl Settings {
                 api_key: crate::online::Secret::new(key),
                 upload_interval: self.upload_interval,
                 retry,
+                clock: self
+                    .upload_clock
+                    .clone()
+                    .unwrap_or_else(|| std::sync::Arc::new(crate::online::SystemClock::new())),
             })
         } else {
             None
@@ -726,6 +747,7 @@ pub(crate) struct OnlineSettings {
     pub api_key: crate::online::Secret,
     pub upload_interval: Duration,
     pub retry: crate::online::RetryPolicy,
+    pub clock: std::sync::Arc<dyn crate::online::Clock>,
 }
 
 /// The shortest sampling interval of system metrics.

@@ -2,7 +2,9 @@
 //! request, so clients' retry and backoff are tested against a server that misbehaves the
 //! same way on every run.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,6 +29,34 @@ pub struct Faults {
     retry_after_s: u64,
     slow: f64,
     slow_ms: u64,
+    outage: Option<Outage>,
+    window: Option<(u32, Duration)>,
+}
+
+/// A switch that takes the whole server down while it is on: every request gets a 503, as
+/// from a load balancer in front of a server that is gone. Storage is kept.
+///
+/// ```
+/// use labbook_server::{Faults, Outage};
+/// let outage = Outage::default();
+/// let faults = Faults::new(1).outage(&outage);
+/// outage.set(true);
+/// assert!(outage.is_down());
+/// # let _ = faults;
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Outage(Arc<AtomicBool>);
+
+impl Outage {
+    /// Takes the server down (`true`) or brings it back.
+    pub fn set(&self, down: bool) {
+        self.0.store(down, Ordering::SeqCst);
+    }
+
+    /// Whether the server is down.
+    pub fn is_down(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Faults {
@@ -57,18 +87,58 @@ impl Faults {
         self.slow_ms = ms;
         self
     }
+
+    /// Down (503 to everything) while `outage` is on.
+    pub fn outage(mut self, outage: &Outage) -> Faults {
+        self.outage = Some(outage.clone());
+        self
+    }
+
+    /// A rate limiter as W&B's: `requests` per `window`. Every answer carries
+    /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (whole seconds until
+    /// the window ends); a request over the limit gets a 429 with them and `Retry-After`.
+    pub fn rate_limit_window(mut self, requests: u32, window: Duration) -> Faults {
+        self.window = Some((requests, window));
+        self
+    }
 }
 
 /// The schedule's state: the faults and a xorshift generator.
 pub(crate) struct FaultState {
     faults: Faults,
     rng: Mutex<u64>,
+    /// The rate limiter's window: when it started and the requests taken in it.
+    window: Mutex<(Instant, u32)>,
 }
 
 impl FaultState {
     pub(crate) fn new(faults: Faults) -> FaultState {
         let rng = Mutex::new(faults.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        FaultState { faults, rng }
+        FaultState {
+            faults,
+            rng,
+            window: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// Takes one request from the window: the headers to answer with, and whether it is
+    /// over the limit.
+    fn take(&self, limit: u32, length: Duration) -> (Vec<(&'static str, String)>, bool) {
+        let mut w = self.window.lock();
+        if w.0.elapsed() >= length {
+            *w = (Instant::now(), 0);
+        }
+        let over = w.1 >= limit;
+        if !over {
+            w.1 += 1;
+        }
+        let reset = length.saturating_sub(w.0.elapsed()).as_secs_f64().ceil() as u64;
+        let headers = vec![
+            ("ratelimit-limit", limit.to_string()),
+            ("ratelimit-remaining", (limit - w.1).to_string()),
+            ("ratelimit-reset", reset.to_string()),
+        ];
+        (headers, over)
     }
 
     fn draw(&self) -> f64 {
@@ -87,6 +157,20 @@ pub(crate) async fn inject(
     next: Next,
 ) -> Response {
     let f = &state.faults;
+    if f.outage.as_ref().is_some_and(Outage::is_down) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "injected outage").into_response();
+    }
+    let limits = f.window.map(|(limit, length)| state.take(limit, length));
+    if let Some((headers, true)) = &limits {
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, "over the rate limit").into_response();
+        with_headers(&mut r, headers);
+        if let Some((_, reset)) = headers.iter().find(|(n, _)| *n == "ratelimit-reset")
+            && let Ok(v) = HeaderValue::from_str(reset)
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let roll = state.draw();
     if roll < f.server_errors {
         let status = if state.draw() < 0.5 {
@@ -106,5 +190,17 @@ pub(crate) async fn inject(
     if roll < f.server_errors + f.rate_limits + f.slow {
         tokio::time::sleep(Duration::from_millis(f.slow_ms)).await;
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some((headers, _)) = &limits {
+        with_headers(&mut response, headers);
+    }
+    response
+}
+
+fn with_headers(response: &mut Response, headers: &[(&'static str, String)]) {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, v);
+        }
+    }
 }

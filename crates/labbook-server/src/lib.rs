@@ -30,7 +30,7 @@ mod uploads;
 
 pub use config::ServerConfig;
 pub use error::Error;
-pub use faults::Faults;
+pub use faults::{Faults, Outage};
 pub use server::{RunningServer, Server};
 pub use storage::{
     Alert, ArtifactState, JsonLine, MemoryStorage, OffsetViolation, RequestLogEntry, RunKey,

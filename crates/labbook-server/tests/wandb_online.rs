@@ -119,3 +119,66 @@ fn official_client_online_run_is_stored_exactly() {
     assert!(run.complete);
     assert_eq!(run.exit_code, Some(0));
 }
+
+/// The server's Stop button, seen by the official client both ways it asks: wandb-core
+/// learns of it from the `"stopped": true` a file_stream answer carries and interrupts the
+/// script, and the launch agent's `RunStoppedStatus` query reads it.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn official_client_obeys_the_stop_button() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let venv = venv();
+    let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/stop_run.py");
+    let mut child = Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg("proj-stop")
+        .env("WANDB_BASE_URL", server.base_url())
+        .env("WANDB_API_KEY", KEY)
+        .env("WANDB_MODE", "online")
+        .env("WANDB_SILENT", "true")
+        .env("HOME", home.path())
+        .env("WANDB_DIR", home.path())
+        .env_remove("WANDB_ENTITY")
+        .env_remove("WANDB_PROJECT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(id) = line.strip_prefix("RUN ") {
+            let key = labbook_server::RunKey::new("ent1", "proj-stop", id);
+            server
+                .storage()
+                .update_run(&key, &mut |r| r.stop_requested = true);
+            writeln!(stdin).unwrap();
+        }
+        lines.push(line);
+    }
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(
+        [lines.first(), lines.get(2), lines.last()],
+        [
+            Some(&"BEFORE False"),
+            Some(&"AFTER True"),
+            Some(&"INTERRUPTED")
+        ],
+        "{lines:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ops: Vec<String> = server
+        .storage()
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.operation)
+        .collect();
+    assert!(ops.iter().any(|o| o == "RunStoppedStatus"), "{ops:?}");
+}

@@ -1,11 +1,18 @@
 //! HTTP to a W&B server: GraphQL, file_stream and presigned uploads, with W&B's retry rules.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
+use parking_lot::Mutex;
 use serde_json::Value as Json;
 
+use super::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+
+/// The longest a server's `Retry-After` or `RateLimit-Reset` makes a request wait.
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
 
 /// How failed requests are retried: exponential backoff with jitter between `wait_min`
 /// and `wait_max`, a server's `Retry-After` honoured (up to a minute), at most
@@ -48,10 +55,27 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// W&B's file_stream policy, which an online run's uploader uses: 10085 retries, 2-60 s
+    /// apart (about a week), 30 s per attempt. A server that is down for hours loses
+    /// nothing; `finish` stops waiting for it after `finish_timeout`.
+    ///
+    /// ```
+    /// let p = labbook_core::online::RetryPolicy::file_stream();
+    /// assert_eq!(p.max_retries, 10085);
+    /// ```
+    pub fn file_stream() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 10085,
+            wait_min: Duration::from_secs(2),
+            wait_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
     fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(d) = retry_after {
             // The server knows best; only an absurd value is cut short.
-            return d.min(self.wait_max.max(Duration::from_secs(60)));
+            return d.min(self.wait_max.max(MAX_SERVER_WAIT));
         }
         let base = self.wait_min.as_secs_f64() * 2f64.powi(attempt.min(30) as i32);
         let jittered = base * (1.0 + 0.25 * fastrand::f64());
@@ -66,7 +90,13 @@ pub struct Client {
     auth: String,
     retry: RetryPolicy,
     /// 429 answers so far: an uploader slows down when this grows.
-    rate_limited: std::sync::atomic::AtomicU64,
+    rate_limited: AtomicU64,
+    clock: Arc<dyn Clock>,
+    /// Set from outside to give up: the retry loop stops at its next wait.
+    cancel: Arc<AtomicBool>,
+    /// No request goes out before this time (by `clock`): the pace a server's
+    /// `RateLimit-Remaining` / `RateLimit-Reset` headers ask for.
+    not_before: Mutex<Duration>,
 }
 
 impl std::fmt::Debug for Client {
@@ -99,13 +129,62 @@ impl Client {
             base: base_url.trim_end_matches('/').to_owned(),
             auth: format!("Basic {token}"),
             retry,
-            rate_limited: std::sync::atomic::AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            clock: Arc::new(SystemClock::new()),
+            cancel: Arc::new(AtomicBool::new(false)),
+            not_before: Mutex::new(Duration::ZERO),
         })
+    }
+
+    /// Waits (retries, rate limits) by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Client {
+        self.clock = clock;
+        self
+    }
+
+    /// A flag that, once set, makes the request in progress give up at its next wait
+    /// instead of retrying (an upload abandoned at `finish`).
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
     }
 
     /// How many requests the server answered 429 (too many requests) so far.
     pub fn rate_limited(&self) -> u64 {
-        self.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Paces the next request by the server's `RateLimit-Remaining` (requests left in the
+    /// window) and `RateLimit-Reset` (seconds until the window resets): none left waits
+    /// for the reset, otherwise what is left is spread over the window.
+    fn pace(&self, headers: &reqwest::header::HeaderMap) {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+        };
+        let (Some(remaining), Some(reset)) =
+            (number("RateLimit-Remaining"), number("RateLimit-Reset"))
+        else {
+            return;
+        };
+        let gap = if remaining < 1.0 {
+            reset
+        } else {
+            reset / remaining
+        };
+        let gap = Duration::from_secs_f64(gap).min(MAX_SERVER_WAIT);
+        *self.not_before.lock() = self.clock.now() + gap;
+    }
+
+    /// Waits until the pace allows the next request.
+    fn wait_for_pace(&self) {
+        let not_before = *self.not_before.lock();
+        let now = self.clock.now();
+        if not_before > now {
+            self.clock.sleep(not_before - now);
+        }
     }
 
     /// The base URL.
@@ -174,6 +253,7 @@ impl Client {
     ) -> Result<Vec<u8>> {
         let mut attempt = 0;
         loop {
+            self.wait_for_pace();
             let mut req = self.http.request(method.clone(), url).body(body.clone());
             if matches!(auth, Auth::Key) {
                 req = req
@@ -187,6 +267,7 @@ impl Client {
             }
             let (failure, retry_after) = match req.send() {
                 Ok(resp) => {
+                    self.pace(resp.headers());
                     let status = resp.status();
                     let retry_after = resp
                         .headers()
@@ -212,8 +293,7 @@ impl Client {
                         }
                         409 if retry_conflict => (reason, retry_after),
                         429 => {
-                            self.rate_limited
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            self.rate_limited.fetch_add(1, Ordering::Relaxed);
                             (reason, retry_after)
                         }
                         400 | 404 | 409 | 410 | 413 | 422 | 501 => {
@@ -227,7 +307,7 @@ impl Client {
                 }
                 Err(e) => (format!("connection failed: {e}"), None),
             };
-            if attempt >= self.retry.max_retries {
+            if attempt >= self.retry.max_retries || self.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Upload {
                     url: url.to_owned(),
                     reason: format!("{failure} (gave up after {} attempts)", attempt + 1),
@@ -235,7 +315,7 @@ impl Client {
             }
             let wait = self.retry.wait(attempt, retry_after);
             tracing::debug!(target: "labbook", "{url}: {failure}; retrying in {wait:?}");
-            std::thread::sleep(wait);
+            self.clock.sleep(wait);
             attempt += 1;
         }
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, bounded};
 use parking_lot::Mutex;
@@ -21,11 +21,17 @@ const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the thread looks at the log for new records.
 const POLL: Duration = Duration::from_millis(100);
 
+/// The most bytes of records read from the log at a time: after an outage the log may hold
+/// hours of rows, and they are read and sent a slice at a time, never all at once.
+const READ_BATCH_BYTES: u64 = 1 << 20;
+
 /// The handle a run keeps on its uploader thread.
 pub(crate) struct Live {
     finishing: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
     url: Arc<Mutex<Option<String>>>,
+    /// Makes a request that is still retrying give up (set when `finish` stops waiting).
+    cancel: Arc<AtomicBool>,
     done: Receiver<std::result::Result<SyncReport, String>>,
 }
 
@@ -34,7 +40,9 @@ impl Live {
     pub(crate) fn start(s: &OnlineSettings, log: PathBuf, files_dir: PathBuf) -> Result<Live> {
         let mut opts = SyncOptions::new(&s.base_url, s.api_key.expose());
         opts.retry = s.retry.clone();
+        opts.clock = s.clock.clone();
         let mut uploader = Uploader::new(&opts, files_dir)?;
+        let cancel = uploader.cancel_flag();
         uploader.save_position_to(&log);
         let finishing = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(AtomicBool::new(false));
@@ -43,16 +51,23 @@ impl Live {
         let thread = Thread {
             log,
             uploader,
+            base_url: s.base_url.clone(),
+            clock: s.clock.clone(),
+            cancel: cancel.clone(),
             interval: s.upload_interval,
             finishing: finishing.clone(),
             stopped: stopped.clone(),
             url: url.clone(),
         };
+        let abandoned = cancel.clone();
         std::thread::Builder::new()
             .name("labbook-upload".into())
             .spawn(move || {
                 let result = thread.run().map_err(|e| e.to_string());
-                if let Err(e) = &result {
+                // An upload abandoned at finish was already reported there.
+                if let Err(e) = &result
+                    && !abandoned.load(Ordering::Relaxed)
+                {
                     tracing::warn!(target: "labbook", "labbook stopped uploading this run: {e}. The run is still written locally; upload it later with `labbook sync --include-online <run dir>`");
                 }
                 let _ = tx.send(result);
@@ -65,6 +80,7 @@ impl Live {
             finishing,
             stopped,
             url,
+            cancel,
             done,
         })
     }
@@ -80,14 +96,18 @@ impl Live {
     }
 
     /// Tells the thread the log is complete and waits up to `timeout` for the upload to
-    /// drain; says what is missing otherwise.
+    /// drain; says what is missing otherwise, and tells the thread to give up (the position
+    /// it reached is saved for `labbook sync`).
     pub(crate) fn finish(&self, timeout: Duration) -> std::result::Result<SyncReport, String> {
         self.finishing.store(true, Ordering::Relaxed);
         match self.done.recv_timeout(timeout) {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "the upload did not finish within {timeout:?}; what is missing stays in the local log"
-            )),
+            Err(_) => {
+                self.cancel.store(true, Ordering::Relaxed);
+                Err(format!(
+                    "the upload did not finish within {timeout:?}; what is missing stays in the local log"
+                ))
+            }
         }
     }
 }
@@ -95,6 +115,9 @@ impl Live {
 struct Thread {
     log: PathBuf,
     uploader: Uploader,
+    base_url: String,
+    clock: Arc<dyn super::Clock>,
+    cancel: Arc<AtomicBool>,
     interval: Duration,
     finishing: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
@@ -103,14 +126,22 @@ struct Thread {
 
 impl Thread {
     fn run(mut self) -> Result<SyncReport> {
-        let mut follower = LogFollower::new(&self.log);
-        let mut last_flush = Instant::now();
+        let mut follower = LogFollower::new(&self.log).batch_bytes(READ_BATCH_BYTES);
+        let mut last_flush = self.clock.now();
         // Slowed down after a 429, back to the setting after a quiet flush.
         let mut interval = self.interval;
         let mut limited = 0;
         let mut no_progress = |_| {};
         loop {
-            for record in follower.poll()? {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(crate::error::Error::Upload {
+                    url: self.base_url.clone(),
+                    reason: "abandoned at finish".into(),
+                });
+            }
+            let records = follower.poll()?;
+            let caught_up = records.is_empty();
+            for record in records {
                 if let Some(r) = record.record_type {
                     self.uploader.feed(&r, &mut no_progress)?;
                 }
@@ -123,11 +154,11 @@ impl Thread {
                 super::sync::mark_synced(&self.log)?;
                 return Ok(report);
             }
-            if last_flush.elapsed() >= interval {
+            if self.clock.now().saturating_sub(last_flush) >= interval {
                 self.uploader.flush(&mut no_progress)?;
                 self.stopped
                     .store(self.uploader.stopped(), Ordering::Relaxed);
-                last_flush = Instant::now();
+                last_flush = self.clock.now();
                 let now_limited = self.uploader.rate_limited();
                 interval = if now_limited > limited {
                     (interval * 2).min(MAX_INTERVAL.max(self.interval))
@@ -136,13 +167,17 @@ impl Thread {
                 };
                 limited = now_limited;
             }
-            // Once finishing, the exit record is at most a worker flush away.
+            // Behind the log (after an outage): read on at once. Once finishing, the exit
+            // record is at most a worker flush away.
+            if !caught_up {
+                continue;
+            }
             let nap = if self.finishing.load(Ordering::Relaxed) {
                 Duration::from_millis(10)
             } else {
                 POLL.min(interval)
             };
-            std::thread::sleep(nap);
+            self.clock.sleep(nap);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod client;
+mod clock;
 mod lines;
 mod live;
 mod sync;
@@ -12,6 +13,7 @@ pub(crate) use live::Live;
 
 pub use auth::api_key;
 pub use client::{Client, RetryPolicy};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use sync::{
     SyncOptions, SyncProgress, SyncReport, UploadPosition, Uploader, position_file, sync_run,
     synced_marker,
@@ -46,7 +48,8 @@ pub(crate) fn remote_resume(
     project: &str,
     id: &str,
 ) -> crate::error::Result<Option<crate::resume::ResumeFrom>> {
-    let client = Client::new(&o.base_url, o.api_key.expose(), o.retry.clone())?;
+    let client =
+        Client::new(&o.base_url, o.api_key.expose(), o.retry.clone())?.with_clock(o.clock.clone());
     fn nonempty(s: &str) -> Option<&str> {
         (!s.is_empty()).then_some(s)
     }

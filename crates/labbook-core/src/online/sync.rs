@@ -4,10 +4,12 @@
 //! `complete`/`exitcode`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::json;
 
 use super::client::{Client, RetryPolicy};
+use super::clock::{Clock, SystemClock};
 use super::lines::{self, Tree};
 use crate::error::{Error, Result};
 use crate::wire::proto::{self, RecordType};
@@ -91,6 +93,9 @@ pub struct SyncOptions {
     pub max_request_bytes: usize,
     /// The program the run record's UpsertBucket names (the environment record's).
     pub program: Option<String>,
+    /// The clock retries and rate limits wait by (the system clock; a
+    /// [`ManualClock`](super::ManualClock) in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl SyncOptions {
@@ -104,6 +109,7 @@ impl SyncOptions {
             retry: RetryPolicy::default(),
             max_request_bytes: 4 << 20,
             program: None,
+            clock: Arc::new(SystemClock::new()),
         }
     }
 }
@@ -263,7 +269,8 @@ impl Uploader {
     /// An upload to `opts`' server of the run whose files are in `files_dir`.
     pub fn new(opts: &SyncOptions, files_dir: PathBuf) -> Result<Uploader> {
         Ok(Uploader {
-            client: Client::new(&opts.base_url, &opts.api_key, opts.retry.clone())?,
+            client: Client::new(&opts.base_url, &opts.api_key, opts.retry.clone())?
+                .with_clock(opts.clock.clone()),
             opts: opts.clone(),
             files_dir,
             target: None,
@@ -283,6 +290,11 @@ impl Uploader {
             skip_until: 0,
             position_file: None,
         })
+    }
+
+    /// A flag that, once set, makes the request in progress give up instead of retrying.
+    pub fn cancel_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.client.cancel_flag()
     }
 
     /// Saves the position after every request that gets through, so an interrupted

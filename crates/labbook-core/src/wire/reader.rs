@@ -96,6 +96,8 @@ pub struct LogFollower {
     path: std::path::PathBuf,
     /// Where the record after the last one returned starts.
     pos: u64,
+    /// A call returns once its records hold this many bytes.
+    batch_bytes: u64,
 }
 
 impl LogFollower {
@@ -104,12 +106,25 @@ impl LogFollower {
         LogFollower {
             path: path.into(),
             pos: FILE_HEADER.len() as u64,
+            batch_bytes: u64::MAX,
         }
     }
 
-    /// The whole records written since the last call. A record cut by the end of the file
-    /// waits for the next call; a corrupt one is an error naming its offset, once the
-    /// records before it have been returned.
+    /// Returns at most about `bytes` of records per [`poll`](LogFollower::poll) (at least
+    /// one record), so a reader far behind a big log holds a slice of it at a time.
+    ///
+    /// ```
+    /// let f = labbook_core::wire::LogFollower::new("run.wandb").batch_bytes(1 << 20);
+    /// # let _ = f;
+    /// ```
+    pub fn batch_bytes(mut self, bytes: u64) -> LogFollower {
+        self.batch_bytes = bytes.max(1);
+        self
+    }
+
+    /// The whole records written since the last call (up to the batch size). A record cut
+    /// by the end of the file waits for the next call; a corrupt one is an error naming its
+    /// offset, once the records before it have been returned.
     ///
     /// Each call reads only from the block holding the end of the last record returned.
     pub fn poll(&mut self) -> Result<Vec<Record>> {
@@ -132,7 +147,8 @@ impl LogFollower {
             reason,
         };
         let mut records = Vec::new();
-        loop {
+        let mut taken = 0u64;
+        while taken < self.batch_bytes {
             let item = reader
                 .next_record()
                 .map_err(Error::io("could not read", &self.path))?;
@@ -141,7 +157,10 @@ impl LogFollower {
             // would lose those records, as the position has moved past them.
             match item {
                 LogItem::Record(raw) => match Record::decode(raw.bytes) {
-                    Ok(r) => records.push(r),
+                    Ok(r) => {
+                        taken += raw.bytes.len() as u64;
+                        records.push(r);
+                    }
                     Err(_) if !records.is_empty() => break,
                     Err(e) => {
                         return Err(corrupt(format!(
@@ -281,6 +300,29 @@ mod tests {
         }
         assert_eq!(seen, recs);
         assert!(f.poll().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_follower_with_a_batch_size_returns_a_big_backlog_a_slice_at_a_time() {
+        let recs: Vec<Record> = (1..=40).map(|i| record(i, 1000)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.wandb");
+        std::fs::write(&path, write(&recs)).unwrap();
+        let mut f = LogFollower::new(&path).batch_bytes(5000);
+        let mut seen = Vec::new();
+        loop {
+            let batch = f.poll().unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            assert!(
+                batch.len() <= 5,
+                "{} records of ~1 kB in one batch",
+                batch.len()
+            );
+            seen.extend(batch);
+        }
+        assert_eq!(seen, recs);
     }
 
     #[test]

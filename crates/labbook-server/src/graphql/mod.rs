@@ -88,6 +88,7 @@ fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiEr
         "CreateRunFiles" => runs::create_run_files(state, vars),
         "NotifyScriptableRunAlert" => runs::alert(state, vars),
         "RunResumeStatus" => runs::resume_status(state, vars),
+        "RunStoppedStatus" => runs::stopped_status(state, vars),
         "CreateArtifact" => artifacts::create(state, vars),
         "CreateArtifactManifest" => artifacts::create_manifest(state, vars),
         "CreateArtifactFiles" => artifacts::create_files(state, vars),

@@ -185,6 +185,26 @@ pub(crate) fn alert(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
 }
 
 /// The stored run for resuming, or a null bucket when there is none.
+/// `RunStoppedStatus`: whether the UI's Stop was pressed for a run (`project.run.stopped`);
+/// a run the server does not have is `run: null`.
+pub(crate) fn stopped_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let entity = vars
+        .str("entityName")
+        .unwrap_or_else(|| state.entity.clone());
+    let project = vars
+        .str("projectName")
+        .unwrap_or_else(|| "uncategorized".to_owned());
+    let name = vars.require("runId")?;
+    let run = state
+        .storage
+        .run(&entity, &project, &name)
+        .map(|run| json!({"id": run.storage_id, "stopped": run.stop_requested}));
+    Ok(json!({"project": {
+        "id": STANDARD.encode(format!("Project:{entity}/{project}")),
+        "run": run,
+    }}))
+}
+
 pub(crate) fn resume_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
     let entity = vars.str("entity").unwrap_or_else(|| state.entity.clone());
     let project = vars
