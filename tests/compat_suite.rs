@@ -164,6 +164,46 @@ fn sync_all(run_dir: &Path) -> (RunState, Vec<ArtifactState>, String) {
     (runs.into_iter().next().unwrap(), artifacts, printed)
 }
 
+/// Uploads `run_dir` with labbook's own sync (what `labbook sync` runs) into a fresh server.
+fn labbook_sync(run_dir: &Path) -> RunState {
+    let server = Server::start(
+        ServerConfig::new(KEY)
+            .entity("ent")
+            .features(["EXPAND_DEFINED_METRIC_GLOBS"]),
+    )
+    .unwrap();
+    let log = std::fs::read_dir(run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wandb"))
+        .unwrap();
+    let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
+    labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "file_stream offsets: {:?}",
+        storage.violations()
+    );
+    storage.runs().into_iter().next().unwrap()
+}
+
+/// Where two uploads of the same log differ. Only `_wandb` in the config may: each tool
+/// puts its own telemetry there.
+fn sync_differences(ours: &BTreeMap<String, J>, theirs: &BTreeMap<String, J>) -> Vec<String> {
+    let mut keys: Vec<&String> = ours.keys().chain(theirs.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| !k.starts_with("config|_wandb|"))
+        .filter_map(|k| {
+            let (a, b) = (ours.get(k), theirs.get(k));
+            (a != b && !numbers_equal(a, b))
+                .then(|| format!("{k}: labbook sync {a:?} vs wandb sync {b:?}"))
+        })
+        .collect()
+}
+
 /// Flattens what the server holds into `section|path` -> value.
 fn flatten(state: &RunState) -> BTreeMap<String, J> {
     let mut out = BTreeMap::new();
@@ -374,7 +414,14 @@ fn check_all(
     let tmp = tempfile::tempdir().unwrap();
     let ours_root = tmp.path().join("labbook");
     labbook_run(&ours_root);
-    let (ours, ours_artifacts, printed) = sync_all(&only_run_dir(&ours_root));
+    let ours_dir = only_run_dir(&ours_root);
+    // `labbook sync` gets a copy made before `wandb sync` writes its files into the run.
+    let copy = tmp
+        .path()
+        .join("labbook-copy/wandb")
+        .join(ours_dir.file_name().unwrap());
+    copy_dir(&ours_dir, &copy);
+    let (ours, ours_artifacts, printed) = sync_all(&ours_dir);
     let lowered = printed.to_lowercase();
     for word in ["warn", "error", "skip"] {
         assert!(
@@ -392,6 +439,15 @@ fn check_all(
         "{scenario}: {} differences, the first {}:\n{shown:#?}",
         diffs.len(),
         shown.len()
+    );
+    // The same labbook run uploaded by `labbook sync` arrives as `wandb sync` delivered it.
+    let by_labbook = flatten(&labbook_sync(&copy));
+    let diffs = sync_differences(&by_labbook, &a);
+    assert!(
+        diffs.is_empty(),
+        "{scenario}: labbook sync and wandb sync differ in {} places, the first:\n{:#?}",
+        diffs.len(),
+        diffs.iter().take(30).collect::<Vec<_>>()
     );
     (a, ours_artifacts, theirs_artifacts)
 }

@@ -25,20 +25,34 @@ fn an_offline_run_resumes_where_its_last_directory_stopped() {
     let s = || common::settings(tmp.path()).run_id(ID);
     let first = labbook::init(s()).unwrap();
     log_rows(&first, 0, 10);
+    first.set_summary("best", 7).unwrap();
+    first.log([("only_first", Value::from(1.5))]).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let first_dir = first.dir().unwrap().to_owned();
     first.finish().unwrap();
     std::thread::sleep(Duration::from_millis(1100)); // run directories are named to the second
 
     let second = labbook::init(s().resume(Resume::Allow)).unwrap();
-    log_rows(&second, 10, 15);
+    log_rows(&second, 11, 15);
     let second_dir = second.dir().unwrap().to_owned();
     second.finish().unwrap();
     assert_ne!(first_dir, second_dir);
     let a = read_run(&first_dir);
     let b = read_run(&second_dir);
-    assert_eq!(b.steps(), (10..15).collect::<Vec<u64>>());
-    assert!(b.run().resumed && b.run().starting_step == 10);
+    assert_eq!(b.steps(), (11..15).collect::<Vec<u64>>());
+    assert!(b.run().resumed && b.run().starting_step == 11);
+    // The earlier summary stands until a key is logged again, in the log and the file.
+    assert_eq!(b.summary["best"], "7");
+    assert_eq!(b.summary["only_first"], "1.5");
+    assert_eq!(b.summary["x"], "14");
+    let file: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(second_dir.join("files/wandb-summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (file["best"].clone(), file["x"].clone()),
+        (7.into(), 14.into())
+    );
     let last_a: f64 = a.column("_runtime").last().unwrap().parse().unwrap();
     let first_b: f64 = b.column("_runtime")[0].parse().unwrap();
     assert!(
@@ -78,6 +92,7 @@ fn an_online_run_resumes_from_the_server() {
     let (m1, m2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let first = labbook::init(online(m1.path())).unwrap();
     log_rows(&first, 0, 10);
+    first.set_summary("best", 7).unwrap();
     first.finish().unwrap();
     let second = labbook::init(online(m2.path()).resume(Resume::Must)).unwrap();
     log_rows(&second, 10, 15);
@@ -97,6 +112,11 @@ fn an_online_run_resumes_from_the_server() {
         .collect();
     assert_eq!(steps, (0..15).collect::<Vec<_>>());
     assert!(up.complete);
+    let summary = up.summary_json().unwrap();
+    assert_eq!(
+        (summary["best"].clone(), summary["x"].clone()),
+        (7.into(), 14.into())
+    );
 }
 
 fn two_offline_dirs(root: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -140,6 +160,11 @@ fn labbook_sync_uploads_a_resumed_run_after_its_first_part() {
         labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
     }
     assert_eq!(steps_at(&server), (0..15).collect::<Vec<_>>());
+    // As wandb-core: the step offset each log was first uploaded with.
+    for (dir, step) in [(&a, 0), (&b, 10)] {
+        let state = std::fs::read_to_string(dir.join(format!("run-{ID}.wandb.syncstate"))).unwrap();
+        assert_eq!(state, format!("{{\"starting_step\":{step}}}"));
+    }
 }
 
 /// The official client accepts labbook's resumed log: `wandb sync` of both directories

@@ -152,6 +152,7 @@ fn start(settings: Settings) -> Result<Run> {
     let parts_dir = dir.clone();
     let sink = system::Sink::new(&shared);
     let system = system::System::start(&s, sink.clone(), dir.files.clone());
+    let start_step = resume_from.as_ref().map_or(0, |r| r.step);
     let start = worker::Start {
         settings: s.clone(),
         dir,
@@ -193,6 +194,6 @@ fn start(settings: Settings) -> Result<Run> {
         started,
         sink,
         online,
-        start_step: resume_from.map_or(0, |r| r.step),
+        start_step,
     }))
 }

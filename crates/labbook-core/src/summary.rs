@@ -119,6 +119,17 @@ pub(crate) struct SummaryDelta {
 }
 
 impl SummaryState {
+    /// The summary of a resumed run: the earlier run's values stand (and go into the first
+    /// summary record, so the resumed log and its upload hold the whole summary) until a key
+    /// is logged or set again.
+    pub fn resumed(earlier: Vec<(String, Value)>) -> SummaryState {
+        let mut state = SummaryState::default();
+        for (k, v) in earlier {
+            state.set(&k, v);
+        }
+        state
+    }
+
     /// A value from a history row.
     pub fn observe(&mut self, key: &str, value: &Value) {
         match self.stats.get_mut(key) {

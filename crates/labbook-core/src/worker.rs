@@ -240,7 +240,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(start: Start, shared: Arc<Shared>) -> Worker {
+    pub fn new(mut start: Start, shared: Arc<Shared>) -> Worker {
         let s = start.settings;
         Worker {
             shared,
@@ -256,7 +256,7 @@ impl Worker {
                 sweep_id: s.sweep_id.clone(),
                 start_time: Some(proto::timestamp(start.started_unix)),
                 resumed: start.resume.is_some(),
-                starting_step: start.resume.map_or(0, |r| r.step as i64),
+                starting_step: start.resume.as_ref().map_or(0, |r| r.step as i64),
                 ..Default::default()
             },
             s,
@@ -267,7 +267,13 @@ impl Worker {
             written: 0,
             num: 0,
             history: History::default(),
-            summary: SummaryState::default(),
+            summary: SummaryState::resumed(
+                start
+                    .resume
+                    .as_mut()
+                    .map(|r| std::mem::take(&mut r.summary))
+                    .unwrap_or_default(),
+            ),
             out: Vec::new(),
             rows: RowEncoder::default(),
             env_record: None,
@@ -278,7 +284,7 @@ impl Worker {
             started_unix: start.started_unix,
             dirty: true,
             system: start.system,
-            runtime_offset: start.resume.map_or(0.0, |r| r.runtime),
+            runtime_offset: start.resume.as_ref().map_or(0.0, |r| r.runtime),
         }
     }
 

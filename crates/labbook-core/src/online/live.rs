@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use super::sync::{SyncOptions, SyncReport, Uploader};
 use crate::error::{Error, Result};
 use crate::settings::OnlineSettings;
-use crate::wire::{LogEnd, LogFollower};
+use crate::wire::{LogEnd, LogFollower, proto};
 
 /// The longest a rate-limited upload waits between requests.
 const MAX_INTERVAL: Duration = Duration::from_secs(60);
@@ -142,6 +142,9 @@ impl Thread {
             let records = follower.poll()?;
             let caught_up = records.is_empty();
             for record in records {
+                if let Some(proto::RecordType::Run(run)) = &record.record_type {
+                    super::sync::write_syncstate(&self.log, run.starting_step);
+                }
                 if let Some(r) = record.record_type {
                     self.uploader.feed(&r, &mut no_progress)?;
                 }

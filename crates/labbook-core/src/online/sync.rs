@@ -55,8 +55,9 @@ pub(crate) fn resume_status(
     let parse = |v: &serde_json::Value| -> Option<serde_json::Value> {
         v.as_str().and_then(|t| crate::wandb_json::parse(t).ok())
     };
-    if let Some(summary) = parse(&bucket["summaryMetrics"]) {
-        see(&summary);
+    let summary = parse(&bucket["summaryMetrics"]);
+    if let Some(summary) = &summary {
+        see(summary);
     }
     if let Some(serde_json::Value::Array(tail)) = parse(&bucket["historyTail"]) {
         for line in tail
@@ -64,6 +65,11 @@ pub(crate) fn resume_status(
             .filter_map(|l| l.as_str().and_then(|t| crate::wandb_json::parse(t).ok()))
         {
             see(&line);
+        }
+    }
+    if let Some(serde_json::Value::Object(items)) = summary {
+        for (k, v) in items {
+            from.seed_summary(&k, &v.to_string());
         }
     }
     Ok(Some(ServerRun {
@@ -208,6 +214,8 @@ pub struct Uploader {
     files_dir: PathBuf,
     /// Set by the run record's UpsertBucket: entity, project, run id.
     target: Option<(String, String, String)>,
+    /// The run record last sent, so a later one sends only what changed.
+    run: Option<proto::RunRecord>,
     config: Tree,
     start: f64,
     stream: Stream,
@@ -274,6 +282,7 @@ impl Uploader {
             opts: opts.clone(),
             files_dir,
             target: None,
+            run: None,
             config: Tree::default(),
             start: 0.0,
             stream: Stream::default(),
@@ -353,6 +362,7 @@ impl Uploader {
         }
         match record {
             RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
+            RecordType::Run(run) => self.update_run(run)?,
             RecordType::Config(c) => {
                 lines::apply_config(&mut self.config, c);
                 if self.target.is_some() {
@@ -405,6 +415,7 @@ impl Uploader {
     fn replay(&mut self, record: &RecordType) -> Result<()> {
         match record {
             RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
+            RecordType::Run(run) => self.run = Some(run.clone()),
             RecordType::Config(c) => lines::apply_config(&mut self.config, c),
             RecordType::History(h) => {
                 self.next_step(h);
@@ -462,6 +473,7 @@ impl Uploader {
             }
         }
         self.start = lines::start_time(run);
+        self.run = Some(run.clone());
         let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let vars = json!({
             "name": run.run_id,
@@ -490,6 +502,26 @@ impl Uploader {
             .unwrap_or_else(|| run.project.clone());
         let id = bucket["name"].as_str().unwrap_or(&run.run_id).to_owned();
         self.target = Some((entity, project, id));
+        Ok(())
+    }
+
+    /// A later run record (a rename at finish, new tags or notes): sends what changed.
+    fn update_run(&mut self, run: &proto::RunRecord) -> Result<()> {
+        let (entity, project, id) = self.target()?;
+        let before = self.run.replace(run.clone());
+        let changed = |f: fn(&proto::RunRecord) -> &str| {
+            let now = f(run);
+            (before.as_ref().is_none_or(|b| f(b) != now) && !now.is_empty()).then(|| now.to_owned())
+        };
+        let vars = json!({
+            "name": id, "project": project, "entity": entity,
+            "displayName": changed(|r| &r.display_name),
+            "notes": changed(|r| &r.notes),
+            "groupName": changed(|r| &r.run_group),
+            "jobType": changed(|r| &r.job_type),
+            "tags": before.as_ref().is_none_or(|b| b.tags != run.tags).then_some(&run.tags),
+        });
+        self.client.graphql("UpsertBucket", UPSERT_BUCKET, vars)?;
         Ok(())
     }
 
@@ -656,6 +688,9 @@ pub fn sync_run(
             reason: "no run record: nothing says which run this is".into(),
         });
     };
+    if let RecordType::Run(run) = &records[first_run] {
+        write_syncstate(log, run.starting_step);
+    }
     let files_dir = log.parent().map(|p| p.join("files")).unwrap_or_default();
     let mut up = Uploader::new(opts, files_dir)?;
     up.set_total_rows(
@@ -697,6 +732,22 @@ pub fn sync_run(
     let report = up.finish(contents.end, progress)?;
     mark_synced(log)?;
     Ok(report)
+}
+
+/// Writes `<log>.syncstate` as wandb-core does when it first uploads a log,
+/// `{"starting_step":N}`, so a later `wandb sync` of a resumed run keeps its step offset.
+/// An existing file is the first upload's and is kept.
+pub(crate) fn write_syncstate(log: &Path, starting_step: i64) {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".syncstate");
+    let path = PathBuf::from(name);
+    if path.exists() {
+        return;
+    }
+    let text = format!("{{\"starting_step\":{starting_step}}}");
+    if let Err(e) = std::fs::write(&path, text) {
+        tracing::warn!(target: "labbook", "could not write {}: {e}", path.display());
+    }
 }
 
 /// Marks `log` uploaded for both tools: the `.synced` marker, and no saved position.
