@@ -519,3 +519,35 @@ fn console_output_streams_to_the_server() {
     let file = String::from_utf8_lossy(&up.files["output.log"]).into_owned();
     assert!(file.contains("validation done epoch=29"), "{file}");
 }
+
+/// An image logged mid-run is on the server while the run is still going, not only after
+/// `finish`.
+#[test]
+fn media_are_uploaded_with_their_rows() {
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(online(tmp.path(), &server.base_url())).unwrap();
+    let image = labbook::Image::gray(4, 4, vec![7; 16]).unwrap();
+    run.log([("sample", Value::from(image))]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let path = loop {
+        let runs = server.storage().runs();
+        let row = runs.first().and_then(|r| r.history.first().cloned());
+        if let Some(path) = row.and_then(|l| l.get("sample")?["path"].as_str().map(str::to_owned))
+            && runs[0].files.contains_key(&path)
+        {
+            break path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the image never arrived before finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(path.starts_with("media/images/sample_0_"), "{path}");
+    assert!(!server.storage().runs()[0].complete);
+    let report = run.finish().unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let up = &server.storage().runs()[0];
+    assert!(up.files.contains_key(&path) && up.complete);
+}

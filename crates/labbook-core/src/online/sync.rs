@@ -216,6 +216,9 @@ pub struct Uploader {
     target: Option<(String, String, String)>,
     /// The run record last sent, so a later one sends only what changed.
     run: Option<proto::RunRecord>,
+    /// Media files named by rows fed since the last flush, and the run files sent so far.
+    media_pending: Vec<String>,
+    sent_files: std::collections::HashSet<String>,
     config: Tree,
     start: f64,
     stream: Stream,
@@ -283,6 +286,8 @@ impl Uploader {
             files_dir,
             target: None,
             run: None,
+            media_pending: Vec::new(),
+            sent_files: std::collections::HashSet::new(),
             config: Tree::default(),
             start: 0.0,
             stream: Stream::default(),
@@ -370,6 +375,9 @@ impl Uploader {
                 }
             }
             RecordType::History(h) => {
+                for item in &h.item {
+                    media_paths(&item.value_json, &mut self.media_pending);
+                }
                 let step = self.next_step(h);
                 let line = lines::history_line(h, step);
                 self.stream.bytes += line.len();
@@ -543,6 +551,12 @@ impl Uploader {
         if nothing || self.target.is_none() {
             return Ok(());
         }
+        // Media go up with the rows that show them, not only at the end of the run.
+        let media: Vec<String> = std::mem::take(&mut self.media_pending)
+            .into_iter()
+            .filter(|p| !self.sent_files.contains(p))
+            .collect();
+        self.upload_named(media)?;
         let summary = self.summary_dirty.then(|| self.summary_line());
         self.summary_dirty = false;
         let body = self.stream.body(summary.as_deref(), None);
@@ -597,7 +611,7 @@ impl Uploader {
             let path = self.files_dir.join("wandb-summary.json");
             std::fs::write(&path, &summary).map_err(Error::io("could not write", &path))?;
         }
-        let uploaded = self.upload_files(&entity, &project, &run_id)?;
+        let uploaded = self.upload_files()?;
         let body = self
             .stream
             .body(Some(&summary), Some((&uploaded, exit_code)));
@@ -614,12 +628,26 @@ impl Uploader {
         })
     }
 
-    fn upload_files(&mut self, entity: &str, project: &str, run_id: &str) -> Result<Vec<String>> {
-        let files = run_files(&self.files_dir)?;
-        if files.is_empty() {
-            return Ok(files);
+    /// Uploads every run file (those already sent during the run aside) and returns the
+    /// names of all files sent.
+    fn upload_files(&mut self) -> Result<Vec<String>> {
+        let files: Vec<String> = run_files(&self.files_dir)?
+            .into_iter()
+            .filter(|f| !self.sent_files.contains(f))
+            .collect();
+        self.upload_named(files)?;
+        let mut all: Vec<String> = self.sent_files.iter().cloned().collect();
+        all.sort();
+        Ok(all)
+    }
+
+    /// CreateRunFiles for `names` (paths under `files/`), then a PUT of each.
+    fn upload_named(&mut self, names: Vec<String>) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
         }
-        let vars = json!({"entity": entity, "project": project, "run": run_id, "files": files});
+        let (entity, project, run_id) = self.target()?;
+        let vars = json!({"entity": entity, "project": project, "run": run_id, "files": names});
         let data = self
             .client
             .graphql("CreateRunFiles", CREATE_RUN_FILES, vars)?;
@@ -632,7 +660,6 @@ impl Uploader {
                     .collect()
             })
             .unwrap_or_default();
-        let mut uploaded = Vec::new();
         for f in answer["files"].as_array().into_iter().flatten() {
             let (Some(name), Some(url)) = (f["name"].as_str(), f["uploadUrl"].as_str()) else {
                 continue; // no URL: the server does not want this file
@@ -646,10 +673,36 @@ impl Uploader {
             };
             self.bytes += bytes.len() as u64;
             self.client.put(url, &headers, bytes)?;
-            uploaded.push(name.to_owned());
+            self.sent_files.insert(name.to_owned());
             self.files += 1;
         }
-        Ok(uploaded)
+        Ok(())
+    }
+}
+
+/// The media files (`media/...` paths under `files/`) a history or summary value refers
+/// to; they were written before the record that names them, so they are whole.
+fn media_paths(value_json: &str, out: &mut Vec<String>) {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match v {
+                        serde_json::Value::String(p) if k == "path" && p.starts_with("media/") => {
+                            out.push(p.clone())
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    if value_json.contains("\"media/")
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(value_json)
+    {
+        walk(&v, out);
     }
 }
 
