@@ -164,8 +164,45 @@ fn sync_all(run_dir: &Path) -> (RunState, Vec<ArtifactState>, String) {
     (runs.into_iter().next().unwrap(), artifacts, printed)
 }
 
+/// What identifies an uploaded artifact version, in a stable order: type, collection,
+/// digest, state, aliases, each manifest entry's digest, size and reference, and the bytes
+/// of the files.
+fn uploaded_artifacts(artifacts: &[ArtifactState]) -> Vec<J> {
+    let mut out: Vec<J> = artifacts
+        .iter()
+        .map(|a| {
+            let mut aliases = a.aliases.clone();
+            aliases.sort();
+            let entries: BTreeMap<String, J> = a
+                .manifest
+                .as_ref()
+                .and_then(|m| m.json.as_ref())
+                .and_then(|m| m["contents"].as_object())
+                .into_iter()
+                .flatten()
+                .map(|(path, e)| (path.clone(), json!([e["digest"], e["size"], e.get("ref")])))
+                .collect();
+            let files: BTreeMap<&String, String> = a
+                .files
+                .iter()
+                .map(|(k, v)| (k, format!("{:016x}", hash_of(v))))
+                .collect();
+            json!({"type": a.artifact_type, "collection": a.collection, "digest": a.digest,
+                   "state": a.state, "aliases": aliases, "entries": entries, "files": files})
+        })
+        .collect();
+    out.sort_by_key(|v| v.to_string());
+    out
+}
+
+fn hash_of(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
 /// Uploads `run_dir` with labbook's own sync (what `labbook sync` runs) into a fresh server.
-fn labbook_sync(run_dir: &Path) -> RunState {
+fn labbook_sync(run_dir: &Path) -> (RunState, Vec<ArtifactState>) {
     let server = Server::start(
         ServerConfig::new(KEY)
             .entity("ent")
@@ -185,7 +222,10 @@ fn labbook_sync(run_dir: &Path) -> RunState {
         "file_stream offsets: {:?}",
         storage.violations()
     );
-    storage.runs().into_iter().next().unwrap()
+    (
+        storage.runs().into_iter().next().unwrap(),
+        storage.artifacts(),
+    )
 }
 
 /// Where two uploads of the same log differ. Only `_wandb` in the config may: each tool
@@ -441,8 +481,13 @@ fn check_all(
         shown.len()
     );
     // The same labbook run uploaded by `labbook sync` arrives as `wandb sync` delivered it.
-    let by_labbook = flatten(&labbook_sync(&copy));
-    let diffs = sync_differences(&by_labbook, &a);
+    let (by_labbook, labbook_artifacts) = labbook_sync(&copy);
+    assert_eq!(
+        uploaded_artifacts(&labbook_artifacts),
+        uploaded_artifacts(&ours_artifacts),
+        "{scenario}: the artifacts labbook sync and wandb sync uploaded"
+    );
+    let diffs = sync_differences(&flatten(&by_labbook), &a);
     assert!(
         diffs.is_empty(),
         "{scenario}: labbook sync and wandb sync differ in {} places, the first:\n{:#?}",

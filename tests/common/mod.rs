@@ -143,17 +143,14 @@ pub fn read_run(dir: &Path) -> RunData {
     d
 }
 
-/// The only run directory under `<root>/wandb/`.
+/// The only run directory under `<root>/wandb/` (offline or online).
 pub fn only_run_dir(root: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(root.join("wandb"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("offline-run-")
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("offline-run-") || name.starts_with("run-")
         })
         .collect();
     assert_eq!(

@@ -83,6 +83,17 @@ impl RetryPolicy {
     }
 }
 
+/// The `uploadHeaders` of an answer (`["Name:Value", ...]`), applied to a presigned PUT.
+pub(crate) fn upload_headers(v: &Json) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A client for one W&B server and API key.
 pub struct Client {
     http: reqwest::blocking::Client,
@@ -110,6 +121,18 @@ impl std::fmt::Debug for Client {
 enum Auth {
     Key,
     None,
+}
+
+/// One request's target and rules; the body is given separately, as it is made anew for
+/// each attempt.
+struct Request<'a> {
+    url: &'a str,
+    method: reqwest::Method,
+    headers: &'a [String],
+    auth: Auth,
+    /// Whether a 409 is retried (UpsertBucket's rule).
+    retry_conflict: bool,
+    timeout: Duration,
 }
 
 impl Client {
@@ -242,6 +265,33 @@ impl Client {
             .map(|_| ())
     }
 
+    /// PUTs a file to a presigned upload URL, streaming it from disk (a checkpoint of
+    /// gigabytes never sits in memory); each retry reads it again.
+    pub fn put_file(&self, url: &str, headers: &[String], path: &std::path::Path) -> Result<()> {
+        let size = std::fs::metadata(path)
+            .map_err(Error::io("could not read", path))?
+            .len();
+        // The per-request timeout, stretched for big files: a megabyte a second at worst.
+        let timeout = self.retry.timeout + Duration::from_secs(size >> 20);
+        let body = || -> Result<reqwest::blocking::Body> {
+            let file = std::fs::File::open(path).map_err(Error::io("could not read", path))?;
+            let len = file
+                .metadata()
+                .map_err(Error::io("could not read", path))?
+                .len();
+            Ok(reqwest::blocking::Body::sized(file, len))
+        };
+        let req = Request {
+            url,
+            method: reqwest::Method::PUT,
+            headers,
+            auth: Auth::None,
+            retry_conflict: false,
+            timeout,
+        };
+        self.send_body(req, &body).map(|_| ())
+    }
+
     fn send(
         &self,
         url: &str,
@@ -251,10 +301,39 @@ impl Client {
         auth: Auth,
         retry_conflict: bool,
     ) -> Result<Vec<u8>> {
+        let body = || Ok(reqwest::blocking::Body::from(body.clone()));
+        let req = Request {
+            url,
+            method,
+            headers,
+            auth,
+            retry_conflict,
+            timeout: self.retry.timeout,
+        };
+        self.send_body(req, &body)
+    }
+
+    fn send_body(
+        &self,
+        r: Request<'_>,
+        body: &dyn Fn() -> Result<reqwest::blocking::Body>,
+    ) -> Result<Vec<u8>> {
+        let Request {
+            url,
+            method,
+            headers,
+            auth,
+            retry_conflict,
+            timeout,
+        } = r;
         let mut attempt = 0;
         loop {
             self.wait_for_pace();
-            let mut req = self.http.request(method.clone(), url).body(body.clone());
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .timeout(timeout)
+                .body(body()?);
             if matches!(auth, Auth::Key) {
                 req = req
                     .header(reqwest::header::AUTHORIZATION, &self.auth)

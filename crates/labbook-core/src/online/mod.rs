@@ -2,6 +2,7 @@
 //! [`sync_run`], which uploads a run's transaction log as `wandb sync` does (`labbook sync`
 //! is built on it).
 
+mod artifacts;
 mod auth;
 mod client;
 mod clock;

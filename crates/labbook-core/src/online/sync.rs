@@ -135,6 +135,8 @@ pub struct SyncReport {
     pub bytes: u64,
     /// Run files uploaded.
     pub files: usize,
+    /// Artifact versions uploaded (or found on the server already).
+    pub artifacts: usize,
     /// The exit code sent (1 when the log has no exit record: a crashed run).
     pub exit_code: i32,
     /// How the log ended (a torn or corrupt tail is uploaded up to the last whole record).
@@ -229,6 +231,7 @@ pub struct Uploader {
     rows: u64,
     bytes: u64,
     files: usize,
+    artifacts: usize,
     total_rows: u64,
     stopped: bool,
     /// Records taken so far, and how many of them an earlier upload already sent.
@@ -298,6 +301,7 @@ impl Uploader {
             rows: 0,
             bytes: 0,
             files: 0,
+            artifacts: 0,
             total_rows: 0,
             stopped: false,
             fed: 0,
@@ -410,6 +414,7 @@ impl Uploader {
                 self.client
                     .graphql("NotifyScriptableRunAlert", NOTIFY_ALERT, vars)?;
             }
+            RecordType::Artifact(a) => self.upload_artifact(a)?,
             RecordType::Exit(e) => self.exit = Some(e.exit_code),
             _ => {}
         }
@@ -510,6 +515,20 @@ impl Uploader {
             .unwrap_or_else(|| run.project.clone());
         let id = bucket["name"].as_str().unwrap_or(&run.run_id).to_owned();
         self.target = Some((entity, project, id));
+        Ok(())
+    }
+
+    /// Uploads and commits an artifact version (nothing new when the server has its digest).
+    fn upload_artifact(&mut self, a: &proto::ArtifactRecord) -> Result<()> {
+        let (entity, project, run) = self.target()?;
+        let to = super::artifacts::Target {
+            entity: &entity,
+            project: &project,
+            run: &run,
+        };
+        let up = super::artifacts::upload(&self.client, &to, a)?;
+        self.bytes += up.bytes;
+        self.artifacts += 1;
         Ok(())
     }
 
@@ -623,6 +642,7 @@ impl Uploader {
             rows: self.rows,
             bytes: self.bytes,
             files: self.files,
+            artifacts: self.artifacts,
             exit_code,
             log_end,
         })
@@ -652,14 +672,7 @@ impl Uploader {
             .client
             .graphql("CreateRunFiles", CREATE_RUN_FILES, vars)?;
         let answer = &data["createRunFiles"];
-        let headers: Vec<String> = answer["uploadHeaders"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|h| h.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = super::client::upload_headers(&answer["uploadHeaders"]);
         for f in answer["files"].as_array().into_iter().flatten() {
             let (Some(name), Some(url)) = (f["name"].as_str(), f["uploadUrl"].as_str()) else {
                 continue; // no URL: the server does not want this file

@@ -12,7 +12,6 @@ use crate::storage::RunKey;
 
 pub(crate) fn create(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
     let input = vars.input();
-    let id = URL_SAFE_NO_PAD.encode(format!("Artifact:{}", state.storage.next_id()));
     let aliases: Vec<String> = match input.get("aliases") {
         Some(Value::Array(aliases)) => aliases
             .iter()
@@ -20,6 +19,32 @@ pub(crate) fn create(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
             .collect(),
         _ => Vec::new(),
     };
+    // As W&B: the same content in the same collection is the version already there; its
+    // aliases grow by the new ones, and no new version is made.
+    let existing = state.storage.artifacts().into_iter().rev().find(|a| {
+        a.state == "COMMITTED"
+            && a.digest.is_some()
+            && a.digest == input.str("digest")
+            && a.collection == input.str("artifactCollectionName")
+            && a.project == input.str("projectName")
+            && a.entity == input.str("entityName")
+    });
+    if let Some(found) = existing {
+        state.storage.update_artifact(&found.id, &mut |artifact| {
+            for alias in &aliases {
+                if !artifact.aliases.contains(alias) {
+                    artifact.aliases.push(alias.clone());
+                }
+            }
+        });
+        return Ok(json!({"createArtifact": {"artifact": {
+            "id": found.id,
+            "state": "COMMITTED",
+            "digest": found.digest,
+            "artifactSequence": {"id": URL_SAFE_NO_PAD.encode("ArtifactSequence:1"), "latestArtifact": {"id": found.id}},
+        }}}));
+    }
+    let id = URL_SAFE_NO_PAD.encode(format!("Artifact:{}", state.storage.next_id()));
     state.storage.update_artifact(&id, &mut |artifact| {
         artifact.entity = input.str("entityName");
         artifact.project = input.str("projectName");
