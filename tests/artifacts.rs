@@ -124,3 +124,218 @@ fn labbook_sync_uploads_an_offline_runs_artifacts() {
     assert_eq!(versions[0].files["sub/b.bin"], [4, 5]);
     assert_eq!(versions[0].run.as_deref(), Some(report.run_id.as_str()));
 }
+
+/// The official client (wandb 0.31.0) reads an artifact labbook uploaded from the server:
+/// `wandb.Api().artifact(..).download()`, and in a run `use_artifact(..).download()` and
+/// `link_artifact` into a registry collection. Every byte arrives, the use is recorded as
+/// lineage and the link is a version of the portfolio.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn the_official_client_downloads_uses_and_links_a_labbook_artifact() {
+    let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[1, 2, 3]);
+    let report = log_dataset(online(&tmp.path().join("run"), &server.base_url()), &data);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    let venv = std::path::PathBuf::from(std::env::var("LABBOOK_WANDB_VENV").expect(
+        "LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)",
+    ));
+    let home = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("downloads");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/labbook-server/tests/scripts/artifact_roundtrip.py");
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .args(["ent1", "tests", "shapes-train"])
+        .arg(&out_dir)
+        .env("WANDB_BASE_URL", server.base_url())
+        .env("WANDB_API_KEY", KEY)
+        .env("WANDB_MODE", "online")
+        .env("WANDB_SILENT", "true")
+        .env("HOME", home.path())
+        .env("WANDB_DIR", home.path())
+        .env("WANDB_CACHE_DIR", home.path().join("cache"))
+        .env_remove("WANDB_ENTITY")
+        .env_remove("WANDB_PROJECT")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let expected = serde_json::json!({
+        "data.txt": hex(b"data123"),
+        "sub/b.bin": hex(&[1, 2, 3]),
+    });
+    assert_eq!(got["api"], expected, "{got}");
+    assert_eq!(got["run"], expected, "{got}");
+    assert_eq!(
+        (got["version"].as_str(), got["type"].as_str()),
+        (Some("v0"), Some("dataset"))
+    );
+    assert_eq!(got["linked"], "ent1/model-registry/shapes-registry:v0");
+
+    let storage = server.storage();
+    let artifact = &committed(storage)[0];
+    assert_eq!(got["digest"].as_str(), artifact.digest.as_deref());
+    let run_id = got["run_id"].as_str().unwrap();
+    let used = storage.run("ent1", "tests", run_id).unwrap().used_artifacts;
+    assert_eq!(used, std::slice::from_ref(&artifact.id));
+    let link = &artifact.links[0];
+    assert_eq!(
+        (
+            link.portfolio.as_str(),
+            link.project.as_str(),
+            link.version_index
+        ),
+        ("shapes-registry", "model-registry", 0)
+    );
+    assert!(
+        link.aliases.contains(&"prod".to_owned()),
+        "{:?}",
+        link.aliases
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn uses(dir: &Path) -> Vec<labbook::wire::proto::UseArtifactRecord> {
+    common::read_run(dir)
+        .records
+        .into_iter()
+        .filter_map(|r| match r.record_type {
+            Some(labbook::wire::proto::RecordType::UseArtifact(u)) => Some(u),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Offline, `use_artifact` finds the version among the local runs, checks every file and
+/// records the use; changed bytes, a missing alias or name are errors naming them.
+#[test]
+fn an_offline_run_uses_an_artifact_logged_by_an_earlier_local_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[1, 2, 3]);
+    let root = tmp.path().join("runs");
+    log_dataset(common::settings(&root), &data);
+    // A second version with other content, then the first content again: v0 is latest.
+    // (Run directories are named to the second: one second apart keeps their order.)
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(data.join("sub/b.bin"), [7u8]).unwrap();
+    log_dataset(common::settings(&root).run_id("second01"), &data);
+    std::fs::write(data.join("sub/b.bin"), [1u8, 2, 3]).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    log_dataset(common::settings(&root).run_id("third001"), &data);
+
+    std::thread::sleep(Duration::from_millis(1100));
+    let run = labbook::init(common::settings(&root).run_id("consumer")).unwrap();
+    let used = run.use_artifact("shapes-train:latest").unwrap();
+    assert_eq!(
+        (used.name(), used.kind(), used.version()),
+        ("shapes-train", "dataset", "v0")
+    );
+    assert_eq!(used.files(), ["data.txt", "sub/b.bin"]);
+    assert_eq!(std::fs::read(used.path("sub/b.bin")).unwrap(), [1, 2, 3]);
+    let v1 = run.use_artifact("tests/shapes-train:v1").unwrap();
+    assert_eq!(std::fs::read(v1.path("sub/b.bin")).unwrap(), [7]);
+    assert_ne!(v1.digest(), used.digest());
+
+    let e = run
+        .use_artifact("shapes-train:prod")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("none with the alias \"prod\""), "{e}");
+    let e = run.use_artifact("no-such-thing").unwrap_err().to_string();
+    assert!(e.contains("no-such-thing"), "{e}");
+    // A staged copy changed behind labbook's back.
+    std::fs::write(v1.path("sub/b.bin"), [8u8]).unwrap();
+    let e = run.use_artifact("shapes-train:v1").unwrap_err().to_string();
+    assert!(e.contains("sub/b.bin does not match its digest"), "{e}");
+
+    let dir = run.dir().unwrap().to_owned();
+    run.log([("x", labbook::Value::from(1))]).unwrap();
+    let report = run.finish().unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let names: Vec<String> = uses(&dir).into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["shapes-train:v0", "shapes-train:v1"]);
+}
+
+/// Online, `use_artifact` downloads the files from the server, checks them, and the use
+/// reaches the server; bytes that do not match the manifest are refused.
+#[test]
+fn an_online_run_downloads_an_artifact_and_refuses_corrupt_bytes() {
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[1, 2, 3]);
+    log_dataset(online(&tmp.path().join("a"), &server.base_url()), &data);
+
+    let root = tmp.path().join("b");
+    let run = labbook::init(online(&root, &server.base_url())).unwrap();
+    let used = run.use_artifact("shapes-train:v-test").unwrap();
+    assert_eq!(used.version(), "v0");
+    assert_eq!(used.dir(), root.join("artifacts/shapes-train:v0"));
+    assert_eq!(std::fs::read(used.path("data.txt")).unwrap(), b"data123");
+    assert_eq!(std::fs::read(used.path("sub/b.bin")).unwrap(), [1, 2, 3]);
+    let run_id = run.id().to_owned();
+    run.finish().unwrap();
+    let storage = server.storage();
+    let artifact = committed(storage).remove(0);
+    let used_by = storage
+        .runs()
+        .into_iter()
+        .find(|r| r.name == run_id)
+        .unwrap();
+    assert_eq!(used_by.used_artifacts, std::slice::from_ref(&artifact.id));
+
+    // The server's copy goes bad: the download is refused and nothing is left behind.
+    storage.update_artifact(&artifact.id, &mut |a| {
+        a.files.insert("sub/b.bin".into(), vec![6, 6, 6]);
+    });
+    let root = tmp.path().join("c");
+    let run = labbook::init(online(&root, &server.base_url())).unwrap();
+    let e = run.use_artifact("shapes-train").unwrap_err().to_string();
+    assert!(e.contains("sub/b.bin does not match its digest"), "{e}");
+    assert!(!root.join("artifacts/shapes-train:v0/sub/b.bin").exists());
+    run.log([("x", labbook::Value::from(1))]).unwrap();
+    assert!(run.finish().unwrap().warnings.is_empty());
+}
+
+/// An offline run's use of an artifact reaches the server when `labbook sync` uploads it.
+#[test]
+fn labbook_sync_records_an_offline_runs_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[4]);
+    let root = tmp.path().join("runs");
+    log_dataset(common::settings(&root).run_id("producer"), &data);
+    std::thread::sleep(Duration::from_millis(1100));
+    let run = labbook::init(common::settings(&root).run_id("consumer")).unwrap();
+    run.use_artifact("shapes-train").unwrap();
+    let consumer = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    let producer = std::fs::read_dir(root.join("wandb"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-producer"))
+        .unwrap();
+
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
+    for (dir, id) in [(&producer, "producer"), (&consumer, "consumer")] {
+        let log = dir.join(format!("run-{id}.wandb"));
+        labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+    }
+    let storage = server.storage();
+    let artifact = committed(storage).remove(0);
+    let consumer = storage
+        .runs()
+        .into_iter()
+        .find(|r| r.name == "consumer")
+        .unwrap();
+    assert_eq!(consumer.used_artifacts, [artifact.id]);
+}

@@ -176,6 +176,32 @@ pub(crate) fn stage_file(src: &Path, dest: &Path) -> Result<(String, u64), Strin
     ))
 }
 
+/// The base64 MD5 and size of a file, read in bounded memory.
+pub(crate) fn hash_file(path: &Path) -> Result<(String, u64), String> {
+    use md5::Digest;
+    use std::io::Read;
+    let mut input =
+        std::fs::File::open(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = input
+            .read(&mut buf)
+            .map_err(|e| format!("could not read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    use base64::Engine;
+    Ok((
+        base64::engine::general_purpose::STANDARD.encode(hasher.finalize()),
+        size,
+    ))
+}
+
 /// `run-<run_id>-<key>`, with characters an artifact name may not hold (anything but
 /// ASCII letters, digits, `-`, `_` and `.`) replaced by `_`.
 pub(crate) fn artifact_name(run_id: &str, key: &str) -> String {

@@ -106,6 +106,9 @@ pub enum Error {
     /// the message.
     #[error("W&B authentication: {0}")]
     Auth(String),
+    /// An artifact could not be found, read or verified.
+    #[error("{0}")]
+    Artifact(String),
     /// Talking to the W&B server failed after the retries the policy allows.
     #[error("W&B upload to {url}: {reason}")]
     Upload {

@@ -40,6 +40,7 @@
 
 mod artifact;
 mod artifact_record;
+mod artifact_use;
 mod banner;
 mod config;
 mod distributed;
@@ -72,6 +73,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use artifact::Artifact;
+pub use artifact_use::UsedArtifact;
 pub use config::REDACTED;
 pub use distributed::Rank;
 pub use error::{Error, Result};
@@ -177,6 +179,11 @@ fn start(settings: Settings) -> Result<Run> {
     if s.handle_signals {
         lifecycle::handle_signals();
     }
+    let wandb_dir = parts_dir
+        .dir
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
     Ok(Run::active(run::ActiveParts {
         id: s.run_id,
         dir: parts_dir.dir,
@@ -195,5 +202,12 @@ fn start(settings: Settings) -> Result<Run> {
         sink,
         online,
         start_step,
+        artifacts: artifact_use::Sources {
+            wandb_dir,
+            download_dir: s.root.join("artifacts"),
+            entity: s.entity,
+            project: s.project,
+            online: s.online,
+        },
     }))
 }

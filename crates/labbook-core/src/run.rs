@@ -108,6 +108,8 @@ pub(crate) struct Inner {
     sink: crate::system::Sink,
     /// The uploader of an online run.
     online: Option<crate::online::Live>,
+    /// Where `use_artifact` looks.
+    artifacts: crate::artifact_use::Sources,
 }
 
 /// What `Run::active` needs from `init`.
@@ -130,6 +132,7 @@ pub(crate) struct ActiveParts {
     pub online: Option<crate::online::Live>,
     /// The first step (a resumed run's next step).
     pub start_step: u64,
+    pub artifacts: crate::artifact_use::Sources,
 }
 
 impl Run {
@@ -173,6 +176,7 @@ impl Run {
             warned_failure: AtomicBool::new(false),
             sink: p.sink,
             online: p.online,
+            artifacts: p.artifacts,
         });
         lifecycle::register(&inner);
         Run {
@@ -485,6 +489,34 @@ impl Run {
         self.set_summary("checkpoint/file", path.display().to_string())?;
         self.set_summary("checkpoint/epoch", epoch)?;
         self.set_summary("checkpoint/step", step)
+    }
+
+    /// Uses an artifact version: `[entity/][project/]name[:alias]`, the alias `latest`
+    /// unless given (`best`, `v3`, ...). An online run asks the server and downloads the
+    /// files under `<dir>/artifacts/<name>:<version>/` (files already there with the right
+    /// digest are kept); an offline run finds the version among the local runs. Every file
+    /// is checked against its digest, and the use is recorded in the run (lineage, sent to
+    /// the server). A missing name or alias, or a file that does not match its digest, is an
+    /// error naming it; the run goes on.
+    ///
+    /// ```no_run
+    /// # let run = labbook_core::Run::disabled();
+    /// let model = run.use_artifact("shapes-cnn:best")?;
+    /// let weights = model.path("model.safetensors");
+    /// # let _ = weights;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn use_artifact(&self, name: &str) -> Result<crate::artifact_use::UsedArtifact> {
+        match &self.kind {
+            Kind::Disabled(_) => Err(Error::Artifact(format!(
+                "cannot use {name:?}: a disabled run has no runs or server to find it in"
+            ))),
+            Kind::Active(i) => {
+                let used = crate::artifact_use::resolve(&i.artifacts, name)?;
+                i.send(Msg::UseArtifact(used.record()), 256)?;
+                Ok(used)
+            }
+        }
     }
 
     /// Logs a model file or directory as a `model` artifact named `name`, with `aliases`

@@ -49,6 +49,7 @@ impl SavePolicy {
 /// One queue entry.
 pub(crate) enum Msg {
     Artifact(Box<crate::artifact::Artifact>),
+    UseArtifact(proto::UseArtifactRecord),
     Log {
         step: u64,
         commit: bool,
@@ -362,6 +363,10 @@ impl Worker {
                     Ok(record) => self.emit(RecordType::Artifact(record)),
                     Err(e) => self.warnings.push(format!("artifact not logged: {e}")),
                 }
+                false
+            }
+            Msg::UseArtifact(u) => {
+                self.emit(RecordType::UseArtifact(u));
                 false
             }
             Msg::Alert(a) => {

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use tokio::sync::oneshot;
 
 use crate::config::ServerConfig;
@@ -181,6 +181,10 @@ fn router(
         .route(
             "/upload-manifest/{artifact}",
             put(uploads::artifact_manifest),
+        )
+        .route(
+            "/artifact-files/{artifact}/{*path}",
+            get(uploads::artifact_download),
         )
         .fallback(unknown);
     // Injected faults sit inside the request log, so the log shows them.

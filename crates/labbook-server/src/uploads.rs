@@ -55,3 +55,22 @@ pub(crate) async fn artifact_manifest(
     });
     Ok(StatusCode::OK)
 }
+
+/// `GET /artifact-files/{artifact}/{*path}`: a file of an artifact, or its
+/// `wandb_manifest.json` (as presigned download URLs are: no auth).
+pub(crate) async fn artifact_download(
+    State(state): State<Arc<AppState>>,
+    Path((artifact, path)): Path<(String, String)>,
+) -> Result<Vec<u8>, StatusCode> {
+    let a = state
+        .storage
+        .artifact(&artifact)
+        .ok_or(StatusCode::NOT_FOUND)?;
+    if path == "wandb_manifest.json" {
+        return a
+            .manifest
+            .map(|m| m.raw.into_bytes())
+            .ok_or(StatusCode::NOT_FOUND);
+    }
+    a.files.get(&path).cloned().ok_or(StatusCode::NOT_FOUND)
+}

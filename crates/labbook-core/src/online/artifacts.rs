@@ -180,6 +180,32 @@ fn use_after_commit(
     Ok(())
 }
 
+const FIND_ARTIFACT: &str = "query ArtifactMembershipByName($entity: String!, $project: String!, $name: String!) { project(name: $project, entityName: $entity) { artifactCollectionMembership(name: $name) { artifact { id } } } }";
+
+/// Records a use the run's log holds (lineage). An offline run recorded `name:vN` without
+/// the server's id: it is looked up in the run's project; a version the server does not
+/// have is skipped with a warning (the log keeps the use).
+pub(crate) fn record_use(
+    client: &Client,
+    to: &Target<'_>,
+    u: &proto::UseArtifactRecord,
+) -> Result<()> {
+    let id = if u.id.is_empty() {
+        let vars = json!({"entity": to.entity, "project": to.project, "name": u.name});
+        let data = client.graphql("ArtifactMembershipByName", FIND_ARTIFACT, vars)?;
+        match data["project"]["artifactCollectionMembership"]["artifact"]["id"].as_str() {
+            Some(id) => id.to_owned(),
+            None => {
+                tracing::warn!(target: "labbook", "the run used {} but {}/{} has no such artifact: the use is not recorded on the server", u.name, to.entity, to.project);
+                return Ok(());
+            }
+        }
+    } else {
+        u.id.clone()
+    };
+    use_artifact(client, to, &id)
+}
+
 /// Records that the run used the version `id` (lineage).
 pub(crate) fn use_artifact(client: &Client, to: &Target<'_>, id: &str) -> Result<()> {
     let input = json!({"artifactID": id, "entityName": to.entity, "projectName": to.project,

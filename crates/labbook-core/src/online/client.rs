@@ -318,6 +318,34 @@ impl Client {
         r: Request<'_>,
         body: &dyn Fn() -> Result<reqwest::blocking::Body>,
     ) -> Result<Vec<u8>> {
+        let url = r.url;
+        let resp = self.send_response(r, body)?;
+        resp.bytes().map(|b| b.to_vec()).map_err(|e| Error::Upload {
+            url: url.to_owned(),
+            reason: format!("the answer broke off: {e}"),
+        })
+    }
+
+    /// GETs a presigned download URL (no API key), with the retry rules; the answer's body
+    /// is read by the caller, so a big file streams.
+    pub fn get(&self, url: &str) -> Result<reqwest::blocking::Response> {
+        let req = Request {
+            url,
+            method: reqwest::Method::GET,
+            headers: &[],
+            auth: Auth::None,
+            retry_conflict: false,
+            // The whole download, however big, within this.
+            timeout: Duration::from_secs(3600),
+        };
+        self.send_response(req, &|| Ok(reqwest::blocking::Body::from(Vec::new())))
+    }
+
+    fn send_response(
+        &self,
+        r: Request<'_>,
+        body: &dyn Fn() -> Result<reqwest::blocking::Body>,
+    ) -> Result<reqwest::blocking::Response> {
         let Request {
             url,
             method,
@@ -354,10 +382,10 @@ impl Client {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
                     if status.is_success() {
-                        return Ok(bytes);
+                        return Ok(resp);
                     }
+                    let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
                     let text = String::from_utf8_lossy(&bytes);
                     let reason = format!(
                         "HTTP {}: {}",

@@ -415,6 +415,15 @@ impl Uploader {
                     .graphql("NotifyScriptableRunAlert", NOTIFY_ALERT, vars)?;
             }
             RecordType::Artifact(a) => self.upload_artifact(a)?,
+            RecordType::UseArtifact(u) => {
+                let (entity, project, run) = self.target()?;
+                let to = super::artifacts::Target {
+                    entity: &entity,
+                    project: &project,
+                    run: &run,
+                };
+                super::artifacts::record_use(&self.client, &to, u)?;
+            }
             RecordType::Exit(e) => self.exit = Some(e.exit_code),
             _ => {}
         }

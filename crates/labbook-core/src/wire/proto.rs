@@ -16,7 +16,7 @@ pub struct Record {
     pub num: i64,
     #[prost(
         oneof = "RecordType",
-        tags = "2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 17, 18, 21, 23, 26"
+        tags = "2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 17, 18, 21, 23, 25, 26"
     )]
     pub record_type: Option<RecordType>,
 }
@@ -51,8 +51,22 @@ pub enum RecordType {
     Header(HeaderRecord),
     #[prost(message, tag = "23")]
     Preempting(RunPreemptingRecord),
+    #[prost(message, tag = "25")]
+    UseArtifact(UseArtifactRecord),
     #[prost(message, tag = "26")]
     Environment(EnvironmentRecord),
+}
+
+/// The run used an artifact version (lineage): its server id when known (online), its
+/// type and `name:vN`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UseArtifactRecord {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(string, tag = "2")]
+    pub r#type: String,
+    #[prost(string, tag = "3")]
+    pub name: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -1,5 +1,6 @@
 //! `POST /graphql`: parse the request, pick the operation, answer it.
 
+mod artifact_queries;
 mod artifacts;
 mod runs;
 
@@ -95,6 +96,12 @@ fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiEr
         "CommitArtifact" => artifacts::commit(state, vars),
         "UseArtifact" => artifacts::use_artifact(state, vars),
         "ArtifactType" => artifacts::artifact_type(state, vars),
+        "GetDefaultEntity" => Ok(runs::viewer(state)),
+        "ArtifactMembershipByName" => artifact_queries::membership_by_name(state, vars),
+        "ArtifactByID" => artifact_queries::by_id(state, vars),
+        "FetchArtifactManifest" => artifact_queries::manifest(state, vars),
+        "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, vars),
+        "LinkArtifact" => artifact_queries::link(state, vars),
         other => {
             tracing::debug!(operation = other, "unknown GraphQL operation");
             Ok(json!({}))

@@ -217,6 +217,23 @@ pub struct ArtifactState {
     pub manifest: Option<JsonLine>,
     /// Files uploaded with PUT, by path inside the artifact.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Where the version is linked (registry collections, `LinkArtifact`).
+    pub links: Vec<ArtifactLink>,
+}
+
+/// A version linked into a portfolio (a registry collection) by `LinkArtifact`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArtifactLink {
+    /// Entity of the portfolio.
+    pub entity: String,
+    /// Project of the portfolio (e.g. `model-registry`).
+    pub project: String,
+    /// The portfolio's name.
+    pub portfolio: String,
+    /// Aliases in the portfolio.
+    pub aliases: Vec<String>,
+    /// The version's index in the portfolio (`v0`, `v1`, ...).
+    pub version_index: usize,
 }
 
 impl ArtifactState {

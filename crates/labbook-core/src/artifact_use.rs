@@ -1,0 +1,505 @@
+//! `run.use_artifact("entity/project/name:alias")`: finds an artifact version, makes its
+//! files available locally with every digest checked, and records the use in the run
+//! (lineage). Online it asks the server and downloads, as the official client does;
+//! offline it finds the version among the local runs, whose staged copies are its files.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value as Json, json};
+
+use crate::error::{Error, Result};
+use crate::settings::OnlineSettings;
+use crate::wire::proto::{self, RecordType};
+
+/// An artifact version ready to use: its files are under [`dir`](UsedArtifact::dir).
+///
+/// ```no_run
+/// # let run = labbook_core::Run::disabled();
+/// let data = run.use_artifact("shapes-train:latest")?;
+/// let train = std::fs::read(data.path("train.bin"))?;
+/// println!("{} {} ({})", data.name(), data.version(), data.digest());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsedArtifact {
+    name: String,
+    kind: String,
+    version: String,
+    digest: String,
+    dir: PathBuf,
+    files: Vec<String>,
+    id: String,
+}
+
+impl UsedArtifact {
+    /// The collection name, e.g. `shapes-train`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The type, e.g. `dataset` or `model`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The version, `v0`, `v1`, ...
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The artifact digest (hex MD5 over the manifest's entries).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The directory holding the files, by their paths inside the artifact.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the file `entry` (a path inside the artifact) is.
+    pub fn path(&self, entry: &str) -> PathBuf {
+        self.dir.join(entry)
+    }
+
+    /// The paths inside the artifact of its files (references left out), sorted.
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    pub(crate) fn record(&self) -> proto::UseArtifactRecord {
+        proto::UseArtifactRecord {
+            id: self.id.clone(),
+            r#type: self.kind.clone(),
+            name: format!("{}:{}", self.name, self.version),
+        }
+    }
+}
+
+/// `[entity/][project/]name[:alias]`, the alias `latest` when none is given.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Spec {
+    pub entity: Option<String>,
+    pub project: Option<String>,
+    pub name: String,
+    pub alias: String,
+}
+
+impl Spec {
+    pub(crate) fn parse(spec: &str) -> Result<Spec> {
+        let bad = |why: &str| Error::Artifact(format!("{spec:?} is not an artifact name: {why}"));
+        let (path, alias) = match spec.rsplit_once(':') {
+            Some((p, a)) if !a.is_empty() => (p, a.to_owned()),
+            Some(_) => return Err(bad("the alias after ':' is empty")),
+            None => (spec, "latest".to_owned()),
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.iter().any(|p| p.is_empty()) || parts.len() > 3 {
+            return Err(bad("expected [entity/][project/]name[:alias]"));
+        }
+        let name = parts[parts.len() - 1].to_owned();
+        let project = (parts.len() >= 2).then(|| parts[parts.len() - 2].to_owned());
+        let entity = (parts.len() == 3).then(|| parts[0].to_owned());
+        Ok(Spec {
+            entity,
+            project,
+            name,
+            alias,
+        })
+    }
+
+    fn shown(&self) -> String {
+        format!("{}:{}", self.name, self.alias)
+    }
+}
+
+/// Where a run looks for artifacts.
+pub(crate) struct Sources {
+    /// The runs' directory (`<root>/wandb`), searched offline.
+    pub wandb_dir: PathBuf,
+    /// Downloads go under `<this>/<name>:<version>/`.
+    pub download_dir: PathBuf,
+    pub entity: String,
+    pub project: String,
+    pub online: Option<OnlineSettings>,
+}
+
+/// Resolves `spec` and makes its files available.
+pub(crate) fn resolve(src: &Sources, spec: &str) -> Result<UsedArtifact> {
+    let spec = Spec::parse(spec)?;
+    match &src.online {
+        Some(o) => download(src, o, &spec),
+        None => local(src, &spec),
+    }
+}
+
+/// One version of a collection seen in the local logs.
+struct LocalVersion {
+    record: proto::ArtifactRecord,
+    /// When it was last logged (records counted across runs): `latest` is the newest.
+    last_logged: usize,
+}
+
+/// Finds the version among the artifacts recorded by local runs: versions are the distinct
+/// digests of a name in the order the runs logged them, as the server numbers them.
+fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&src.wandb_dir)
+        .map_err(Error::io("could not read", &src.wandb_dir))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                (n.starts_with("offline-run-") || n.starts_with("run-")) && p.is_dir()
+            })
+        })
+        .collect();
+    // Directory names start with the run's start time.
+    runs.sort_by_key(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.trim_start_matches("offline-").to_owned())
+    });
+    let mut versions: Vec<LocalVersion> = Vec::new();
+    let mut seen = 0;
+    for run in runs {
+        let Some(log) = std::fs::read_dir(&run)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "wandb"))
+        else {
+            continue;
+        };
+        let Ok(contents) = crate::wire::read_log(&log) else {
+            tracing::warn!(target: "labbook", "skipped {} while looking for artifacts: unreadable", log.display());
+            continue;
+        };
+        for r in contents.records {
+            let Some(RecordType::Artifact(a)) = r.record_type else {
+                continue;
+            };
+            let project_ok = spec.project.as_ref().is_none_or(|p| *p == a.project);
+            if a.name != spec.name || !project_ok {
+                continue;
+            }
+            seen += 1;
+            match versions.iter_mut().find(|v| v.record.digest == a.digest) {
+                // The same content again: the same version, with the new aliases too.
+                Some(v) => {
+                    v.last_logged = seen;
+                    for alias in a.aliases {
+                        if !v.record.aliases.contains(&alias) {
+                            v.record.aliases.push(alias);
+                        }
+                    }
+                }
+                None => versions.push(LocalVersion {
+                    record: a,
+                    last_logged: seen,
+                }),
+            }
+        }
+    }
+    let candidates: Vec<(&[String], usize)> = versions
+        .iter()
+        .map(|v| (v.record.aliases.as_slice(), v.last_logged))
+        .collect();
+    let index = pick(&candidates, &spec.alias).ok_or_else(|| {
+        Error::Artifact(if versions.is_empty() {
+            format!(
+                "no local run under {} logged an artifact named {:?}",
+                src.wandb_dir.display(),
+                spec.name
+            )
+        } else {
+            format!(
+                "{} has {} local version(s), none with the alias {:?}",
+                spec.name,
+                versions.len(),
+                spec.alias
+            )
+        })
+    })?;
+    let a = &versions[index].record;
+    let mut files = Vec::new();
+    let mut dir: Option<PathBuf> = None;
+    for e in a.manifest.iter().flat_map(|m| &m.contents) {
+        if !e.r#ref.is_empty() {
+            continue;
+        }
+        let local = PathBuf::from(&e.local_path);
+        verify(&local, &e.digest, &e.path, &spec.shown())?;
+        // The staged copies live under `<run>/artifacts/<client id>/<entry path>`.
+        let base = strip_entry(&local, &e.path).ok_or_else(|| {
+            Error::Artifact(format!(
+                "{}: the staged copy of {} is at an unexpected place ({})",
+                spec.shown(),
+                e.path,
+                local.display()
+            ))
+        })?;
+        dir.get_or_insert(base);
+        files.push(e.path.clone());
+    }
+    files.sort();
+    Ok(UsedArtifact {
+        name: a.name.clone(),
+        kind: a.r#type.clone(),
+        version: format!("v{index}"),
+        digest: a.digest.clone(),
+        dir: dir.unwrap_or_default(),
+        files,
+        id: String::new(),
+    })
+}
+
+/// The version an alias names: `vN`, or the version carrying the alias that was logged
+/// last (every version carries `latest`). `versions`: each one's aliases and when it was
+/// last logged.
+fn pick(versions: &[(&[String], usize)], alias: &str) -> Option<usize> {
+    if let Some(i) = alias
+        .strip_prefix('v')
+        .and_then(|i| i.parse::<usize>().ok())
+    {
+        return (i < versions.len()).then_some(i);
+    }
+    versions
+        .iter()
+        .enumerate()
+        .filter(|(_, (aliases, _))| aliases.iter().any(|x| x == alias))
+        .max_by_key(|(_, (_, last))| *last)
+        .map(|(i, _)| i)
+}
+
+/// `/x/artifacts/abc/sub/b.bin` less `sub/b.bin` is `/x/artifacts/abc`.
+fn strip_entry(local: &Path, entry: &str) -> Option<PathBuf> {
+    let mut base = local.to_path_buf();
+    for _ in entry.split('/') {
+        if !base.pop() {
+            return None;
+        }
+    }
+    (base.join(entry) == local).then_some(base)
+}
+
+/// Checks a file's base64 MD5 against the manifest's.
+fn verify(path: &Path, digest: &str, entry: &str, shown: &str) -> Result<()> {
+    let (got, _) = crate::artifact_record::hash_file(path)
+        .map_err(|e| Error::Artifact(format!("{shown}: {entry}: {e}")))?;
+    if got != digest {
+        return Err(Error::Artifact(format!(
+            "{shown}: {entry} does not match its digest (the manifest says {digest}, the file is {got}); it was changed or corrupted"
+        )));
+    }
+    Ok(())
+}
+
+const MEMBERSHIP_BY_NAME: &str = "query ArtifactMembershipByName($entity: String!, $project: String!, $name: String!) { project(name: $project, entityName: $entity) { artifactCollectionMembership(name: $name) { versionIndex aliases { alias } artifactCollection { name project { name entity { name } } } artifact { id digest state artifactType { name } } } } }";
+const FETCH_MANIFEST: &str = "query FetchArtifactManifest($id: ID!) { artifact(id: $id) { currentManifest { file { directUrl } } } }";
+const FILE_URLS: &str = "query GetArtifactMembershipFileUrls($entity: String!, $project: String!, $collection: String!, $alias: String!, $cursor: String, $perPage: Int) { project(name: $project, entityName: $entity) { artifactCollection(name: $collection) { artifactMembership(aliasName: $alias) { files(after: $cursor, first: $perPage) { pageInfo { endCursor hasNextPage } edges { node { name directUrl } } } } } } }";
+const VIEWER: &str = "query Viewer { viewer { id entity } }";
+
+/// Asks the server for the version and downloads its files (skipping those already
+/// downloaded with the right digest), checking each against the manifest.
+fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifact> {
+    let client = crate::online::Client::new(&o.base_url, o.api_key.expose(), o.retry.clone())?
+        .with_clock(o.clock.clone());
+    let entity = match spec.entity.clone().or_else(|| nonempty(&src.entity)) {
+        Some(e) => e,
+        None => client.graphql("Viewer", VIEWER, json!({}))?["viewer"]["entity"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Artifact("the server did not say which entity to use".into()))?,
+    };
+    let project = spec.project.clone().unwrap_or_else(|| src.project.clone());
+    let data = client.graphql(
+        "ArtifactMembershipByName",
+        MEMBERSHIP_BY_NAME,
+        json!({"entity": entity, "project": project, "name": spec.shown()}),
+    )?;
+    let membership = &data["project"]["artifactCollectionMembership"];
+    if membership.is_null() {
+        return Err(Error::Artifact(format!(
+            "{entity}/{project} has no artifact {}",
+            spec.shown()
+        )));
+    }
+    let artifact = &membership["artifact"];
+    let text = |v: &Json, what: &str| {
+        v.as_str().map(str::to_owned).ok_or_else(|| {
+            Error::Artifact(format!(
+                "the server's answer for {} lacks {what}",
+                spec.shown()
+            ))
+        })
+    };
+    let id = text(&artifact["id"], "the artifact id")?;
+    if artifact["state"].as_str() != Some("COMMITTED") {
+        return Err(Error::Artifact(format!(
+            "{} is not committed yet (state {})",
+            spec.shown(),
+            artifact["state"]
+        )));
+    }
+    let version = format!("v{}", membership["versionIndex"].as_u64().unwrap_or(0));
+    let collection = &membership["artifactCollection"];
+    let (coll_entity, coll_project) = (
+        text(&collection["project"]["entity"]["name"], "the entity")?,
+        text(&collection["project"]["name"], "the project")?,
+    );
+    let manifest_url = text(
+        &client.graphql("FetchArtifactManifest", FETCH_MANIFEST, json!({"id": id}))?["artifact"]["currentManifest"]
+            ["file"]["directUrl"],
+        "the manifest URL",
+    )?;
+    let manifest: Json = client
+        .get(&manifest_url)?
+        .json()
+        .map_err(|e| Error::Artifact(format!("{}: the manifest is not JSON: {e}", spec.shown())))?;
+    let contents = manifest["contents"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let dir = src.download_dir.join(format!("{}:{version}", spec.name));
+    let mut files = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let vars = json!({"entity": coll_entity, "project": coll_project,
+            "collection": spec.name, "alias": version, "cursor": cursor, "perPage": 1000});
+        let data = client.graphql("GetArtifactMembershipFileUrls", FILE_URLS, vars)?;
+        let page = &data["project"]["artifactCollection"]["artifactMembership"]["files"];
+        for edge in page["edges"].as_array().into_iter().flatten() {
+            let name = text(&edge["node"]["name"], "a file name")?;
+            let url = text(&edge["node"]["directUrl"], "a download URL")?;
+            let digest = contents
+                .get(&name)
+                .and_then(|e| e["digest"].as_str())
+                .ok_or_else(|| {
+                    Error::Artifact(format!("{}: {name} is not in its manifest", spec.shown()))
+                })?;
+            fetch(&client, &url, &dir, &name, digest, &spec.shown())?;
+            files.push(name);
+        }
+        if page["pageInfo"]["hasNextPage"].as_bool() != Some(true) {
+            break;
+        }
+        cursor = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    files.sort();
+    Ok(UsedArtifact {
+        name: spec.name.clone(),
+        kind: artifact["artifactType"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        version,
+        digest: artifact["digest"].as_str().unwrap_or_default().to_owned(),
+        dir,
+        files,
+        id,
+    })
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Downloads one file into `dir` unless it is there with the right digest, hashing while
+/// writing to a temporary file that is renamed into place only when it matches.
+fn fetch(
+    client: &crate::online::Client,
+    url: &str,
+    dir: &Path,
+    entry: &str,
+    digest: &str,
+    shown: &str,
+) -> Result<()> {
+    let dest = dir.join(entry);
+    if crate::artifact_record::hash_file(&dest).is_ok_and(|(d, _)| d == digest) {
+        return Ok(());
+    }
+    let parent = dest.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(Error::io("could not create", parent))?;
+    let tmp = dest.with_extension("labbook-part");
+    let mut resp = client.get(url)?;
+    let mut out = std::fs::File::create(&tmp).map_err(Error::io("could not write", &tmp))?;
+    let mut hasher = <md5::Md5 as md5::Digest>::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = resp.read(&mut buf).map_err(|e| Error::Upload {
+            url: url.to_owned(),
+            reason: format!("the download broke off: {e}"),
+        })?;
+        if n == 0 {
+            break;
+        }
+        md5::Digest::update(&mut hasher, &buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(Error::io("could not write", &tmp))?;
+    }
+    drop(out);
+    use base64::Engine;
+    let got = base64::engine::general_purpose::STANDARD.encode(md5::Digest::finalize(hasher));
+    if got != digest {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::Artifact(format!(
+            "{shown}: the download of {entry} does not match its digest (the manifest says {digest}, the bytes are {got})"
+        )));
+    }
+    std::fs::rename(&tmp, &dest).map_err(Error::io("could not write", &dest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_name_entity_project_and_alias() {
+        let s = Spec::parse("ent/proj/shapes:v3").unwrap();
+        assert_eq!(
+            s,
+            Spec {
+                entity: Some("ent".into()),
+                project: Some("proj".into()),
+                name: "shapes".into(),
+                alias: "v3".into()
+            }
+        );
+        let s = Spec::parse("shapes").unwrap();
+        assert_eq!((s.project, s.alias.as_str()), (None, "latest"));
+        assert_eq!(
+            Spec::parse("p/shapes:best").unwrap().project.as_deref(),
+            Some("p")
+        );
+        for bad in ["", "a//b", "a/b/c/d", "shapes:"] {
+            assert!(Spec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn aliases_pick_a_version() {
+        let (best, plain) = (
+            vec!["latest".to_owned(), "best".to_owned()],
+            vec!["latest".to_owned()],
+        );
+        let versions = [(best.as_slice(), 1), (plain.as_slice(), 2)];
+        assert_eq!(pick(&versions, "latest"), Some(1));
+        assert_eq!(pick(&versions, "best"), Some(0));
+        assert_eq!(pick(&versions, "v0"), Some(0));
+        assert_eq!(pick(&versions, "v2"), None);
+        assert_eq!(pick(&versions, "prod"), None);
+        // v0's content logged again after v1: it is the latest again.
+        let again = [(best.as_slice(), 3), (plain.as_slice(), 2)];
+        assert_eq!(pick(&again, "latest"), Some(0));
+    }
+
+    #[test]
+    fn the_entry_path_is_stripped_from_a_staged_copy() {
+        let base = strip_entry(Path::new("/x/artifacts/abc/sub/b.bin"), "sub/b.bin");
+        assert_eq!(base, Some(PathBuf::from("/x/artifacts/abc")));
+        assert_eq!(strip_entry(Path::new("/x/y.bin"), "sub/y.bin"), None);
+    }
+}
