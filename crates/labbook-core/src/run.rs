@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     online: Option<crate::online::Live>,
     /// Where `use_artifact` looks.
     artifacts: crate::artifact_use::Sources,
+    /// Artifacts being copied and hashed; `finish` waits for them.
+    staging: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// What `Run::active` needs from `init`.
@@ -177,6 +179,7 @@ impl Run {
             sink: p.sink,
             online: p.online,
             artifacts: p.artifacts,
+            staging: Mutex::new(Vec::new()),
         });
         lifecycle::register(&inner);
         Run {
@@ -467,7 +470,23 @@ impl Run {
         artifact.validate()?;
         match &self.kind {
             Kind::Disabled(_) => Ok(()),
-            Kind::Active(i) => i.send(Msg::Artifact(Box::new(artifact)), 1024),
+            Kind::Active(i) => {
+                // Copying and hashing a checkpoint of gigabytes takes seconds: a thread of
+                // its own does it, so neither the caller nor the worker's writing of rows
+                // waits for it. The worker records the result; `finish` waits for it.
+                let inner = i.clone();
+                let handle = std::thread::Builder::new()
+                    .name("labbook-stage".into())
+                    .spawn(move || {
+                        let staged = artifact.stage(&inner.dir, &inner.id, &inner.artifacts.project);
+                        if let Err(e) = inner.send(Msg::ArtifactStaged(Box::new(staged)), 1024) {
+                            tracing::warn!(target: "labbook", "a staged artifact was not recorded: {e}");
+                        }
+                    })
+                    .map_err(Error::io("could not start a staging thread for", i.dir.clone()))?;
+                i.staging.lock().push(handle);
+                Ok(())
+            }
         }
     }
 
@@ -730,6 +749,16 @@ impl Inner {
 
     /// Finishes once; every later call returns the first report.
     pub(crate) fn finish(&self, exit_code: i32, preempted: bool) -> RunReport {
+        // Artifacts still being staged go into the log before the end of the run.
+        loop {
+            let staging = std::mem::take(&mut *self.staging.lock());
+            if staging.is_empty() {
+                break;
+            }
+            for h in staging {
+                let _ = h.join();
+            }
+        }
         let mut hot = self.hot.lock();
         if hot.finished {
             drop(hot);

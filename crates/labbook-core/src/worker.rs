@@ -48,7 +48,8 @@ impl SavePolicy {
 
 /// One queue entry.
 pub(crate) enum Msg {
-    Artifact(Box<crate::artifact::Artifact>),
+    /// An artifact staged by its thread (or why it could not be).
+    ArtifactStaged(Box<std::result::Result<proto::ArtifactRecord, String>>),
     UseArtifact(proto::UseArtifactRecord),
     Log {
         step: u64,
@@ -358,8 +359,8 @@ impl Worker {
                 self.emit_out();
                 false
             }
-            Msg::Artifact(a) => {
-                match a.stage(&self.dir.dir, &self.s.run_id, &self.s.project) {
+            Msg::ArtifactStaged(staged) => {
+                match *staged {
                     Ok(record) => self.emit(RecordType::Artifact(record)),
                     Err(e) => self.warnings.push(format!("artifact not logged: {e}")),
                 }
