@@ -339,3 +339,48 @@ fn labbook_sync_records_an_offline_runs_use() {
         .unwrap();
     assert_eq!(consumer.used_artifacts, [artifact.id]);
 }
+
+/// What is logged is what the file held when `log_model` was called, though the program
+/// overwrites it and deletes it right after (as burn does with an older checkpoint).
+#[test]
+fn an_artifact_holds_the_bytes_of_the_call_whatever_happens_to_the_file_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("model.bin");
+    let run = labbook::init(common::settings(&tmp.path().join("runs"))).unwrap();
+    let first = vec![1u8; 3 << 20];
+    std::fs::write(&file, &first).unwrap();
+    run.log_model(&file, "m", ["first"]).unwrap();
+    std::fs::write(&file, [2u8; 10]).unwrap();
+    run.log_model(&file, "m", ["second"]).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let e = run
+        .log_model(&file, "m", ["third"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.bin"), "{e}");
+    let dir = run.dir().unwrap().to_owned();
+    let report = run.finish().unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let versions: Vec<labbook::wire::proto::ArtifactRecord> = common::read_run(&dir)
+        .records
+        .into_iter()
+        .filter_map(|r| match r.record_type {
+            Some(labbook::wire::proto::RecordType::Artifact(a)) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions.len(), 2);
+    // In the order they were logged, each with the bytes of its call.
+    for (v, bytes) in versions.iter().zip([first, vec![2u8; 10]]) {
+        let entry = &v.manifest.as_ref().unwrap().contents[0];
+        let staged = std::fs::read(&entry.local_path).unwrap();
+        assert!(
+            staged == bytes,
+            "{} staged bytes, {} expected",
+            staged.len(),
+            bytes.len()
+        );
+        assert_eq!(entry.size as usize, bytes.len());
+    }
+    assert_ne!(versions[0].digest, versions[1].digest);
+}

@@ -27,7 +27,7 @@ use burn::train::{
 };
 use labbook::burn::burn;
 use labbook::burn::{BatchLayout, EvalBatch, EvalMetric, RecordedCheckpointer, RunLogger, Watch};
-use labbook::{EvalSettings, Run, Worse};
+use labbook::{EvalSettings, Goal, ModelCheckpoints, Run, Worse};
 
 /// The run's config: everything a sweep may change.
 #[derive(Config, Debug)]
@@ -57,10 +57,11 @@ pub struct Fitted {
 /// Trains the CNN with burn's `SupervisedTraining`, everything logged to `run`: the
 /// metrics through labbook's logger, the problematic validation batches through its
 /// evaluation metric, histograms through `Watch`, checkpoints (best validation accuracy)
-/// recorded in the run. `work` holds burn's checkpoints.
+/// recorded in the run and logged as versions of a `model` artifact. `work` holds burn's checkpoints.
 pub fn fit(run: &Run, cfg: &TrainConfig, work: &Path) -> anyhow::Result<Fitted> {
     let device = Device::flex().autodiff();
     let logger = RunLogger::new(run)?;
+    let scores = logger.epoch_scores();
     let watch = logger.watch(cfg.watch_every);
     let problems = logger.eval_metric(
         EvalSettings::default()
@@ -99,7 +100,11 @@ pub fn fit(run: &Run, cfg: &TrainConfig, work: &Path) -> anyhow::Result<Fitted> 
         .metric_valid_numeric(AccuracyMetric::new())
         .metric_valid(problems.clone())
         .with_custom_checkpointers(
-            RecordedCheckpointer::new(run, &ckpt, "model"),
+            // Each saved checkpoint is a version of the `shapes-cnn` model artifact.
+            RecordedCheckpointer::new(run, &ckpt, "model").log_models(
+                ModelCheckpoints::new(run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize),
+                scores,
+            ),
             RecordedCheckpointer::new(run, &ckpt, "optim").quiet(),
             RecordedCheckpointer::new(run, &ckpt, "scheduler").quiet(),
         )

@@ -2,7 +2,8 @@
 //! candle examples, in a hand-written loop, logged with labbook: config, per-step loss,
 //! accuracy, learning rate, step time and throughput, parameter and gradient histograms,
 //! the problematic validation batches with their images (scored from the model's real
-//! predictions), the best checkpoint as safetensors, and a final-score run name.
+//! predictions), each epoch's checkpoint as safetensors and as a version of a `model`
+//! artifact (the most accurate marked `best`), and a final-score run name.
 //!
 //! ```console
 //! $ scripts/with-libtorch.sh cargo run --release --example train_tch --features tch
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use labbook::tch::tch::nn::{self, ModuleT, OptimizerConfig};
 use labbook::tch::tch::{self, Device};
 use labbook::tch::{EvalBatch, Layout, Tracker};
-use labbook::{EvalSettings, Settings, Worse};
+use labbook::{EvalSettings, Goal, ModelCheckpoints, Settings, Worse};
 use serde::{Deserialize, Serialize};
 
 mod model;
@@ -80,6 +81,12 @@ fn main() -> anyhow::Result<()> {
                 .threshold(Some(0.9))
                 .worst_k(2)
                 .caps(4, 8),
+        )
+        // Each epoch's weights become a version of a `model` artifact; the most accurate
+        // one so far is `best` (`run.use_artifact("shapes-cnn-tch:best")` finds it).
+        .log_models(
+            ModelCheckpoints::new(&run, "shapes-cnn-tch")?
+                .best_by("valid/accuracy", Goal::Maximize),
         );
     let train = model::batches(
         shapes::samples(cfg.train_samples, cfg.seed),
@@ -93,7 +100,7 @@ fn main() -> anyhow::Result<()> {
     );
     let work = std::env::temp_dir().join(format!("labbook-tch-{}", std::process::id()));
     let mut rng = shapes::Rng(cfg.seed | 1);
-    let (mut labbook_time, mut step_time, mut best) = (Duration::ZERO, Duration::ZERO, f64::MIN);
+    let (mut labbook_time, mut step_time) = (Duration::ZERO, Duration::ZERO);
     let started = Instant::now();
     let mut last = None;
     for epoch in 0..cfg.epochs {
@@ -127,13 +134,11 @@ fn main() -> anyhow::Result<()> {
                 .with_loss(loss)
                 .with_images(x.shallow_clone(), Layout::Chw))
         }))?;
-        if v.accuracy > best {
-            best = v.accuracy;
-            track.save_checkpoint(&vs, work.join("best.safetensors"))?;
-        }
+        let best = track.save_checkpoint(&vs, work.join(format!("epoch-{epoch}.safetensors")))?;
         eprintln!(
-            "epoch {epoch}: valid accuracy {:.3}, loss {:.3}; {} of {} batches problematic, {} logged",
+            "epoch {epoch}: valid accuracy {:.3}{}, loss {:.3}; {} of {} batches problematic, {} logged",
             v.accuracy,
+            if best { " (best so far)" } else { "" },
             v.loss,
             v.findings.below_threshold,
             v.findings.batches,

@@ -77,6 +77,42 @@ pub fn assert_loop_run(data: &RunData, lr: &str) {
         "{:?}",
         data.files
     );
+    // Each epoch's checkpoint is a version of the `tiny` model artifact; the first is best
+    // (the only score yet), and a later one only if its accuracy is higher.
+    let versions: Vec<&labbook::wire::proto::ArtifactRecord> = data
+        .records
+        .iter()
+        .filter_map(|r| match &r.record_type {
+            Some(labbook::wire::proto::RecordType::Artifact(a)) if a.name == "tiny" => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions.len(), EPOCHS);
+    let accuracy: Vec<f64> = data
+        .column("valid/accuracy")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for (epoch, v) in versions.iter().enumerate() {
+        assert_eq!(v.r#type, "model");
+        assert!(v.aliases.contains(&"latest".to_owned()), "{:?}", v.aliases);
+        assert!(
+            v.aliases.contains(&format!("epoch-{epoch}")),
+            "{:?}",
+            v.aliases
+        );
+        let best = epoch == 0
+            || accuracy[epoch] > accuracy[..epoch].iter().cloned().fold(f64::MIN, f64::max);
+        assert_eq!(
+            v.aliases.contains(&"best".to_owned()),
+            best,
+            "{epoch}: {:?}",
+            v.aliases
+        );
+        assert!(v.metadata.contains("\"valid/accuracy\""), "{}", v.metadata);
+        let entry = &v.manifest.as_ref().unwrap().contents[0];
+        assert_eq!(entry.path, "best.safetensors");
+    }
     let defined: Vec<&str> = data.metrics.iter().map(|m| m.glob_name.as_str()).collect();
     assert!(
         defined.contains(&"train/*") && defined.contains(&"valid/*"),

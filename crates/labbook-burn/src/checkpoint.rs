@@ -3,13 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
-use labbook_core::{Run, SavePolicy, Value};
+use labbook_core::{ModelCheckpoints, Run, SavePolicy, Value};
+
+use crate::logger::EpochScores;
 
 /// burn's `FileCheckpointer` (same files: `<dir>/<name>-<epoch>.bpk`) that records every
 /// checkpoint it saves in the run: the file is kept with the run (`Run::save`, copied into
 /// its `files/` now, so `wandb sync` uploads it) and the summary says
 /// `checkpoint/<name>/epoch`, `checkpoint/<name>/file` and `checkpoint/<name>/epochs` (the
-/// epochs whose files are still on disk). Artifacts come in a later release.
+/// epochs whose files are still on disk). With [`log_models`](RecordedCheckpointer::log_models)
+/// each saved checkpoint is also a version of a `model` artifact.
 ///
 /// ```no_run
 /// # fn docs(run: &labbook_core::Run) {
@@ -28,6 +31,7 @@ pub struct RecordedCheckpointer {
     run: Run,
     record: bool,
     kept: std::sync::Mutex<Vec<usize>>,
+    models: Option<std::sync::Mutex<(ModelCheckpoints, EpochScores)>>,
 }
 
 impl RecordedCheckpointer {
@@ -40,7 +44,29 @@ impl RecordedCheckpointer {
             run: run.clone(),
             record: true,
             kept: std::sync::Mutex::new(Vec::new()),
+            models: None,
         }
+    }
+
+    /// Logs each checkpoint saved as a version of a `model` artifact: `latest`,
+    /// `epoch-<n>`, and `best` when its epoch's value of the models' metric (from `scores`,
+    /// e.g. `valid/accuracy`) beats every earlier one.
+    ///
+    /// ```no_run
+    /// # fn docs(run: &labbook_core::Run, logger: &labbook_burn::RunLogger) -> labbook_core::Result<()> {
+    /// use labbook_core::{Goal, ModelCheckpoints};
+    /// let models = ModelCheckpoints::new(run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize);
+    /// let ckpt = labbook_burn::RecordedCheckpointer::new(run, "artifacts/checkpoint", "model")
+    ///     .log_models(models, logger.epoch_scores());
+    /// # let _ = ckpt; Ok(()) }
+    /// ```
+    pub fn log_models(
+        mut self,
+        models: ModelCheckpoints,
+        scores: EpochScores,
+    ) -> RecordedCheckpointer {
+        self.models = Some(std::sync::Mutex::new((models, scores)));
+        self
     }
 
     /// Saves without recording (for the optimizer and scheduler states, say).
@@ -84,6 +110,12 @@ impl RecordedCheckpointer {
                     &glob::Pattern::escape(&path.to_string_lossy()),
                     SavePolicy::Now,
                 ));
+        }
+        if saved && let Some(models) = &self.models {
+            let mut m = crate::logger::lock(models);
+            let (models, scores) = &mut *m;
+            let score = models.metric().and_then(|metric| scores.get(metric, epoch));
+            r = r.and(models.log(self.path(epoch), epoch, score).map(|_| ()));
         }
         if let Err(e) = r {
             tracing::warn!(target: "labbook", "labbook-burn could not record checkpoint {n} of epoch {epoch}: {e}");

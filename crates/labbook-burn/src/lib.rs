@@ -57,7 +57,7 @@ pub use checkpoint::RecordedCheckpointer;
 pub use config::{config_as, settings_with_config};
 pub use error::{Error, Result};
 pub use eval::{EvalBatch, EvalImages, EvalMetric};
-pub use logger::{RunLogger, metric_key};
+pub use logger::{EpochScores, RunLogger, metric_key};
 pub use media::{BatchLayout, histogram, image, images, images_u8};
 pub use watch::Watch;
 

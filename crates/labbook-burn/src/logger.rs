@@ -25,6 +25,25 @@ pub(crate) struct Shared {
     /// Held while a row is written, so rows from the logger's thread and from the
     /// evaluation metric's thread never interleave.
     pub(crate) rows: Mutex<()>,
+    /// Each epoch's final metric values (`valid/accuracy` -> epoch -> value), for scoring
+    /// checkpoints.
+    pub(crate) epochs: Mutex<HashMap<String, BTreeMap<usize, f64>>>,
+}
+
+/// Each epoch's final metric values as [`RunLogger`] logged them, for
+/// [`RecordedCheckpointer::log_models`](crate::RecordedCheckpointer::log_models) to score
+/// checkpoints with. burn flushes its events before it checkpoints, so an epoch's values
+/// are here when its checkpoint is saved.
+#[derive(Clone)]
+pub struct EpochScores(Arc<Shared>);
+
+impl EpochScores {
+    /// The final value of `metric` (`valid/accuracy`, or the row key
+    /// `epoch/valid/accuracy`) in `epoch`.
+    pub fn get(&self, metric: &str, epoch: usize) -> Option<f64> {
+        let metric = metric.strip_prefix("epoch/").unwrap_or(metric);
+        lock(&self.0.epochs).get(metric)?.get(&epoch).copied()
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,6 +164,11 @@ impl RunLogger {
     /// logger's run.
     pub fn eval_metric(&self, settings: labbook_core::EvalSettings) -> EvalMetric {
         EvalMetric::with_shared(&self.run, settings, self.shared.clone())
+    }
+
+    /// The epochs' final metric values, shared with this logger (see [`EpochScores`]).
+    pub fn epoch_scores(&self) -> EpochScores {
+        EpochScores(self.shared.clone())
     }
 
     /// The run this logger writes to.
@@ -296,6 +320,15 @@ impl MetricLogger for RunLogger {
 
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
         let finals = self.finals.remove(&summary.split).unwrap_or_default();
+        {
+            let mut epochs = lock(&self.shared.epochs);
+            for (key, v) in &finals {
+                epochs
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(summary.epoch_number, *v);
+            }
+        }
         let mut result = self.run.set_summary("epoch", summary.epoch_number);
         for (key, v) in finals {
             result = result.and(self.run.set_summary(key, v));

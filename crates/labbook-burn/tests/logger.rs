@@ -207,12 +207,16 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run = labbook_core::init(common::settings(dir.path())).unwrap();
     let logger = RunLogger::new(&run).unwrap();
+    let scores = logger.epoch_scores();
     let script = Scripted {
         epoch: 0,
         script: vec![0.9, 0.5, 0.7, 0.8, 0.95, 0.1],
         state: NumericMetricState::new(),
     };
     let ckpt = dir.path().join("ckpt");
+    let models = labbook_core::ModelCheckpoints::new(&run, "scripted")
+        .unwrap()
+        .best_by("valid/scripted_score", labbook_core::Goal::Minimize);
     let (train, valid) = loaders(4);
     SupervisedTraining::new(dir.path().join("burn"), train, valid)
         .num_epochs(10)
@@ -220,7 +224,7 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(script.clone())
         .with_custom_checkpointers(
-            RecordedCheckpointer::new(&run, &ckpt, "model"),
+            RecordedCheckpointer::new(&run, &ckpt, "model").log_models(models, scores),
             RecordedCheckpointer::new(&run, &ckpt, "optim").quiet(),
             RecordedCheckpointer::new(&run, &ckpt, "scheduler").quiet(),
         )
@@ -265,6 +269,34 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
     let best: serde_json::Value =
         serde_json::from_str(&d.summary["epoch/valid/scripted_score"]).unwrap();
     assert_eq!(best["best"], 0.5);
+    // Every checkpoint burn saved is a model version, scored by its epoch. This strategy
+    // saves only epochs that improve (1: the first score, 2: 0.5), so both are `best`.
+    let versions: Vec<(Vec<String>, String)> = d
+        .records
+        .iter()
+        .filter_map(|r| match &r.record_type {
+            Some(labbook_core::wire::proto::RecordType::Artifact(a)) if a.name == "scripted" => {
+                Some((a.aliases.clone(), a.metadata.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let marks: Vec<(bool, bool)> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, (aliases, _))| {
+            (
+                aliases.contains(&format!("epoch-{}", i + 1)),
+                aliases.contains(&"best".to_owned()),
+            )
+        })
+        .collect();
+    assert_eq!(marks, [(true, true), (true, true)], "{versions:?}");
+    assert!(
+        versions[1].1.contains("\"valid/scripted_score\":0.5"),
+        "{}",
+        versions[1].1
+    );
 }
 
 /// A burn training run, logged by labbook, uploaded by the official `wandb sync` into

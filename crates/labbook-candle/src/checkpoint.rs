@@ -27,11 +27,16 @@ pub fn save_checkpoint(
     epoch: usize,
     step: u64,
 ) -> Result<()> {
+    write(varmap, path)?;
+    Ok(run.record_checkpoint(path, epoch, step)?)
+}
+
+/// Writes `varmap` to `path` as safetensors, creating the parent directory.
+pub(crate) fn write(varmap: &VarMap, path: &Path) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| {
             candle_core::Error::Msg(format!("cannot create {}: {e}", parent.display()))
         })?;
     }
-    varmap.save(path)?;
-    Ok(run.record_checkpoint(path, epoch, step)?)
+    Ok(varmap.save(path)?)
 }

@@ -177,6 +177,23 @@ impl Tracker {
         self
     }
 
+    /// Logs every checkpoint [`save_checkpoint`](Tracker::save_checkpoint) saves as a
+    /// version of a `model` artifact: `latest`, `epoch-<n>`, and `best` by the models'
+    /// metric (`valid/accuracy` or `valid/loss` of the last validation).
+    ///
+    /// ```
+    /// use labbook_core::{Goal, ModelCheckpoints};
+    /// let run = labbook_core::Run::disabled();
+    /// let models = ModelCheckpoints::new(&run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize);
+    /// let track = labbook_candle::Tracker::new(&run)?.log_models(models);
+    /// # let _ = track;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_models(mut self, models: labbook_core::ModelCheckpoints) -> Tracker {
+        self.inner.log_models(models);
+        self
+    }
+
     /// The run this tracker writes to.
     pub fn run(&self) -> &Run {
         self.inner.run()
@@ -248,19 +265,15 @@ impl Tracker {
     }
 
     /// Saves `varmap` to `path` (safetensors) and records it in the run: the file is saved
-    /// with the run now, and the summary says which file, epoch and step it is.
+    /// with the run now, and the summary says which file, epoch and step it is. With
+    /// [`log_models`](Tracker::log_models) it is also a model version; returns whether it
+    /// became `best`.
     pub fn save_checkpoint(
-        &self,
+        &mut self,
         varmap: &VarMap,
         path: impl AsRef<std::path::Path>,
-    ) -> Result<()> {
-        let t = &self.inner;
-        crate::checkpoint::save_checkpoint(
-            t.run(),
-            varmap,
-            path.as_ref(),
-            t.epoch(),
-            t.global_step(),
-        )
+    ) -> Result<bool> {
+        crate::checkpoint::write(varmap, path.as_ref())?;
+        Ok(self.inner.record_checkpoint(path.as_ref())?)
     }
 }

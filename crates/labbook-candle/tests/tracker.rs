@@ -60,6 +60,11 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
                 .metric("accuracy", Worse::Lower)
                 .threshold(Some(1.01)) // every batch is "problematic"
                 .caps(2, 3),
+        )
+        .log_models(
+            labbook::ModelCheckpoints::new(&run, "tiny")
+                .unwrap()
+                .best_by("valid/accuracy", labbook::Goal::Maximize),
         );
     let (x, y) = data(8, &Device::Cpu);
     for epoch in 0..common::loop_run::EPOCHS {
@@ -88,10 +93,11 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
             (0.0..=1.0).contains(&v.accuracy) && v.loss.is_finite(),
             "{v:?}"
         );
+        // Every epoch: the file, and a model version.
+        track
+            .save_checkpoint(&m.varmap, dir.join("ckpt/best.safetensors"))
+            .unwrap();
     }
-    track
-        .save_checkpoint(&m.varmap, dir.join("ckpt/best.safetensors"))
-        .unwrap();
     let run_dir = run.dir().unwrap().to_owned();
     run.finish().unwrap();
     run_dir

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::artifact_record::{self, Ids, Spec, stage_file};
+use crate::artifact_record::{self, Ids, Spec};
 use crate::error::{Error, Result};
 use crate::wire::proto;
 
@@ -233,63 +233,112 @@ impl Artifact {
         Ok(())
     }
 
-    /// Stages the files under the run and returns the record (on the worker).
-    pub(crate) fn stage(
-        self,
-        run_dir: &Path,
-        run_id: &str,
-        project: &str,
-    ) -> std::result::Result<proto::ArtifactRecord, String> {
+    /// Copies the files into the run (`<run dir>/artifacts/<client id>/...`) now, so
+    /// that what is logged is what the files hold at this call, whatever happens to them
+    /// next. The copy is a reflink where the filesystem can clone, else a kernel-side copy;
+    /// hashing, the slow part, is left to [`Snapshot::record`].
+    pub(crate) fn snapshot(self, run_dir: &Path) -> Result<Snapshot> {
         let ids = Ids::new();
         let private = ids.private_dir(run_dir);
-        let mut contents = Vec::with_capacity(self.sources.len());
+        let mut entries = Vec::with_capacity(self.sources.len());
         for s in self.sources {
             match s {
                 Source::File { src, path } => {
-                    let before = std::fs::metadata(&src)
-                        .map(|m| m.len())
-                        .map_err(|e| format!("{}: {e}", src.display()))?;
                     let local = private.join(&path);
-                    let (digest, size) = stage_file(&src, &local)?;
-                    if size != before {
-                        return Err(format!(
-                            "{} changed while it was being added ({before} then {size} bytes)",
-                            src.display()
-                        ));
-                    }
-                    contents.push(proto::ArtifactManifestEntry {
-                        path,
-                        digest,
-                        size: size as i64,
-                        local_path: local.to_string_lossy().into_owned(),
-                        ..Default::default()
-                    });
+                    let size = artifact_record::copy_file(&src, &local).map_err(bad)?;
+                    entries.push(Staged::File { path, local, size });
                 }
                 Source::Reference {
                     uri,
                     digest,
                     size,
                     path,
-                } => contents.push(proto::ArtifactManifestEntry {
-                    path,
+                } => entries.push(Staged::Reference {
+                    uri,
                     digest,
-                    r#ref: uri,
-                    size: size.map_or(0, |s| s as i64),
-                    ..Default::default()
+                    size,
+                    path,
                 }),
             }
         }
         let mut aliases = vec!["latest".to_owned()];
         aliases.extend(self.aliases.into_iter().filter(|a| a != "latest"));
-        let spec = Spec {
-            kind: self.kind,
-            name: self.name,
-            aliases,
-            description: self.description,
-            metadata: self.metadata,
-            tags: self.tags,
-        };
-        Ok(artifact_record::record(run_id, project, spec, contents, ids).record)
+        Ok(Snapshot {
+            spec: Spec {
+                kind: self.kind,
+                name: self.name,
+                aliases,
+                description: self.description,
+                metadata: self.metadata,
+                tags: self.tags,
+            },
+            ids,
+            entries,
+        })
+    }
+}
+
+/// An artifact whose files are copied into the run, waiting to be hashed.
+pub(crate) struct Snapshot {
+    spec: Spec,
+    ids: Ids,
+    entries: Vec<Staged>,
+}
+
+enum Staged {
+    File {
+        path: String,
+        local: PathBuf,
+        size: u64,
+    },
+    Reference {
+        uri: String,
+        digest: String,
+        size: Option<u64>,
+        path: String,
+    },
+}
+
+impl Snapshot {
+    /// Hashes the private copies (in bounded memory) and returns the artifact's record.
+    pub(crate) fn record(
+        self,
+        run_id: &str,
+        project: &str,
+    ) -> std::result::Result<proto::ArtifactRecord, String> {
+        let mut contents = Vec::with_capacity(self.entries.len());
+        for e in self.entries {
+            contents.push(match e {
+                Staged::File { path, local, size } => {
+                    let (digest, hashed) = artifact_record::hash_file(&local)?;
+                    if hashed != size {
+                        return Err(format!(
+                            "the copy of {path} changed before it was hashed ({size} then {hashed} bytes)"
+                        ));
+                    }
+                    proto::ArtifactManifestEntry {
+                        path,
+                        digest,
+                        size: size as i64,
+                        local_path: local.to_string_lossy().into_owned(),
+                        ..Default::default()
+                    }
+                }
+                Staged::Reference {
+                    uri,
+                    digest,
+                    size,
+                    path,
+                } => proto::ArtifactManifestEntry {
+                    path,
+                    digest,
+                    r#ref: uri,
+                    size: size.map_or(0, |s| s as i64),
+                    ..Default::default()
+                },
+            });
+        }
+        Ok(artifact_record::record(run_id, project, self.spec, contents, self.ids).record)
     }
 }
 
@@ -344,7 +393,7 @@ mod tests {
         a.add_dir(&src, Some("train")).unwrap();
         assert_eq!(a.paths(), vec!["train/data123.txt", "train/sub/b.bin"]);
         let run_dir = d.path().join("run");
-        let r = a.stage(&run_dir, "abc", "p").unwrap();
+        let r = a.snapshot(&run_dir).unwrap().record("abc", "p").unwrap();
         let m = r.manifest.unwrap();
         // The protocol's example: `data123` -> HK4CJ8rCl5qXNfB/L4kWMw==.
         assert_eq!(m.contents[0].digest, "HK4CJ8rCl5qXNfB/L4kWMw==");
@@ -367,7 +416,11 @@ mod tests {
         std::fs::write(d.path().join("data.txt"), "data123").unwrap();
         let mut a = Artifact::new("x", "dataset").unwrap();
         a.add_file(d.path().join("data.txt"), None).unwrap();
-        let r = a.stage(&d.path().join("run"), "abc", "p").unwrap();
+        let r = a
+            .snapshot(&d.path().join("run"))
+            .unwrap()
+            .record("abc", "p")
+            .unwrap();
         assert_eq!(r.digest, "5275007a21a3764205d74eba708543cf");
     }
 }

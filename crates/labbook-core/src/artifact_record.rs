@@ -140,52 +140,36 @@ pub(crate) fn record(
     }
 }
 
-/// Stages `src` at `dest` and returns its base64 MD5 and size. On a filesystem with
-/// copy-on-write clones (btrfs, XFS) the copy is a reflink, then hashed; elsewhere the
-/// bytes are copied and hashed in one pass. Either way in bounded memory (a 1 GB
-/// checkpoint is never loaded whole), and never a hard link, which would share the bytes
-/// with the original.
-pub(crate) fn stage_file(src: &Path, dest: &Path) -> Result<(String, u64), String> {
+/// Copies `src` to `dest` and returns the size: a copy-on-write clone where the
+/// filesystem has them (btrfs, XFS), else the kernel's copy (`copy_file_range`), and never
+/// a hard link, which would share the bytes with the original. A file whose size changes
+/// while it is copied is an error.
+pub(crate) fn copy_file(src: &Path, dest: &Path) -> Result<u64, String> {
+    let before = std::fs::metadata(src)
+        .map_err(|e| format!("{} cannot be read: {e}", src.display()))?
+        .len();
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("could not create {}: {e}", parent.display()))?;
     }
-    if reflink_copy::reflink(src, dest).is_ok() {
-        // The clone is a snapshot: hashing it hashes exactly the bytes kept.
-        return hash_file(dest);
+    let copied = match reflink_copy::reflink(src, dest) {
+        Ok(()) => std::fs::metadata(dest).map(|m| m.len()),
+        Err(_) => std::fs::copy(src, dest),
     }
-    copy_hashing(src, dest)
-}
-
-/// Copies `src` to `dest` while hashing it, in one pass.
-fn copy_hashing(src: &Path, dest: &Path) -> Result<(String, u64), String> {
-    use md5::Digest;
-    use std::io::{Read, Write};
-    let mut input =
-        std::fs::File::open(src).map_err(|e| format!("could not read {}: {e}", src.display()))?;
-    let mut output = std::fs::File::create(dest)
-        .map_err(|e| format!("could not write {}: {e}", dest.display()))?;
-    let mut hasher = md5::Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = input
-            .read(&mut buf)
-            .map_err(|e| format!("could not read {}: {e}", src.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        output
-            .write_all(&buf[..n])
-            .map_err(|e| format!("could not write {}: {e}", dest.display()))?;
-        size += n as u64;
+    .map_err(|e| {
+        format!(
+            "could not copy {} to {}: {e}",
+            src.display(),
+            dest.display()
+        )
+    })?;
+    if copied != before {
+        return Err(format!(
+            "{} changed while it was being added ({before} then {copied} bytes)",
+            src.display()
+        ));
     }
-    use base64::Engine;
-    Ok((
-        base64::engine::general_purpose::STANDARD.encode(hasher.finalize()),
-        size,
-    ))
+    Ok(copied)
 }
 
 /// The base64 MD5 and size of a file, read in bounded memory.

@@ -54,6 +54,7 @@ mod lifecycle;
 mod macros;
 mod media;
 mod metric;
+mod model_checkpoints;
 pub mod online;
 mod report;
 mod resume;
@@ -84,6 +85,7 @@ pub use media::{
     Video, plot,
 };
 pub use metric::{Goal, Metric, Summary};
+pub use model_checkpoints::ModelCheckpoints;
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};
 pub use settings::{Backpressure, Console, Mode, OnError, Resume, SCORE_PLACEHOLDER, Settings};

@@ -110,8 +110,44 @@ pub(crate) struct Inner {
     online: Option<crate::online::Live>,
     /// Where `use_artifact` looks.
     artifacts: crate::artifact_use::Sources,
-    /// Artifacts being copied and hashed; `finish` waits for them.
-    staging: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The thread hashing logged artifacts, in the order they were logged; `finish`
+    /// waits for it.
+    staging: Mutex<Option<Stager>>,
+}
+
+/// Hashes artifacts' private copies one after another (so versions are recorded in the
+/// order they were logged) and hands the records to the worker.
+struct Stager {
+    jobs: crossbeam_channel::Sender<crate::artifact::Snapshot>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Stager {
+    /// The thread holds the run weakly: a run dropped without `finish` ends it.
+    fn start(inner: std::sync::Weak<Inner>) -> Result<Stager> {
+        let (jobs, rx) = crossbeam_channel::unbounded::<crate::artifact::Snapshot>();
+        let thread = std::thread::Builder::new()
+            .name("labbook-hash".into())
+            .spawn(move || {
+                for snapshot in rx {
+                    let Some(inner) = inner.upgrade() else {
+                        return;
+                    };
+                    let staged = snapshot.record(&inner.id, &inner.artifacts.project);
+                    if let Err(e) = inner.send(Msg::ArtifactStaged(Box::new(staged)), 1024) {
+                        tracing::warn!(target: "labbook", "a logged artifact was not recorded: {e}");
+                    }
+                }
+            })
+            .map_err(|e| Error::WorkerFailed(format!("could not start the hashing thread: {e}")))?;
+        Ok(Stager { jobs, thread })
+    }
+
+    /// Waits for every artifact handed over so far.
+    fn finish(self) {
+        drop(self.jobs);
+        let _ = self.thread.join();
+    }
 }
 
 /// What `Run::active` needs from `init`.
@@ -179,7 +215,7 @@ impl Run {
             sink: p.sink,
             online: p.online,
             artifacts: p.artifacts,
-            staging: Mutex::new(Vec::new()),
+            staging: Mutex::new(None),
         });
         lifecycle::register(&inner);
         Run {
@@ -454,10 +490,12 @@ impl Run {
         )
     }
 
-    /// Records an artifact version in the run: its files are copied into the run (hashed
-    /// while copied, on the worker) and `wandb sync` uploads them with W&B's manifest and
-    /// digests. A file that vanished by then is an error now; one that changes while it is
-    /// copied is a warning in the report and the artifact is not logged.
+    /// Records an artifact version in the run: its files are copied into the run before
+    /// this returns (a reflink where the filesystem can clone, else the kernel's copy), so
+    /// changing or deleting the originals afterwards changes nothing; they are hashed on a
+    /// thread of their own, and `wandb sync` / `labbook sync` (or an online run) upload them
+    /// with W&B's manifest and digests. A missing file, or one that changes while it is
+    /// copied, is an error naming it.
     ///
     /// ```no_run
     /// # let run = labbook_core::Run::disabled();
@@ -471,20 +509,24 @@ impl Run {
         match &self.kind {
             Kind::Disabled(_) => Ok(()),
             Kind::Active(i) => {
-                // Copying and hashing a checkpoint of gigabytes takes seconds: a thread of
-                // its own does it, so neither the caller nor the worker's writing of rows
-                // waits for it. The worker records the result; `finish` waits for it.
-                let inner = i.clone();
-                let handle = std::thread::Builder::new()
-                    .name("labbook-stage".into())
-                    .spawn(move || {
-                        let staged = artifact.stage(&inner.dir, &inner.id, &inner.artifacts.project);
-                        if let Err(e) = inner.send(Msg::ArtifactStaged(Box::new(staged)), 1024) {
-                            tracing::warn!(target: "labbook", "a staged artifact was not recorded: {e}");
-                        }
-                    })
-                    .map_err(Error::io("could not start a staging thread for", i.dir.clone()))?;
-                i.staging.lock().push(handle);
+                // The files are copied now (a reflink or the kernel's copy: what is logged is
+                // what they hold at this call); hashing a checkpoint of gigabytes takes
+                // seconds, so a thread of its own does it and neither the caller nor the
+                // worker's writing of rows waits. The worker records the result; `finish`
+                // waits for it.
+                let snapshot = artifact.snapshot(&i.dir)?;
+                let mut stager = i.staging.lock();
+                if stager.is_none() {
+                    *stager = Some(Stager::start(Arc::downgrade(i))?);
+                }
+                let sent = stager
+                    .as_ref()
+                    .is_some_and(|s| s.jobs.send(snapshot).is_ok());
+                if !sent {
+                    return Err(Error::WorkerFailed(
+                        "the artifact hashing thread is gone".into(),
+                    ));
+                }
                 Ok(())
             }
         }
@@ -749,15 +791,10 @@ impl Inner {
 
     /// Finishes once; every later call returns the first report.
     pub(crate) fn finish(&self, exit_code: i32, preempted: bool) -> RunReport {
-        // Artifacts still being staged go into the log before the end of the run.
-        loop {
-            let staging = std::mem::take(&mut *self.staging.lock());
-            if staging.is_empty() {
-                break;
-            }
-            for h in staging {
-                let _ = h.join();
-            }
+        // Artifacts still being hashed go into the log before the end of the run.
+        let stager = self.staging.lock().take();
+        if let Some(s) = stager {
+            s.finish();
         }
         let mut hot = self.hot.lock();
         if hot.finished {

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::eval::{ClassScores, EpochFindings, EvalHook, EvalSettings};
 use crate::media::Image;
 use crate::metric::{Metric, Summary};
+use crate::model_checkpoints::ModelCheckpoints;
 use crate::run::Run;
 use crate::value::Value;
 
@@ -52,6 +53,9 @@ pub struct LoopTracker {
     global_step: u64,
     epoch: usize,
     last: Option<Instant>,
+    /// The last validation's loss and accuracy: a checkpoint's score.
+    validated: Option<(f64, f64)>,
+    models: Option<ModelCheckpoints>,
 }
 
 impl LoopTracker {
@@ -75,7 +79,48 @@ impl LoopTracker {
             global_step: 0,
             epoch: 0,
             last: None,
+            validated: None,
+            models: None,
         })
+    }
+
+    /// Logs every recorded checkpoint as a version of a `model` artifact too (`latest`,
+    /// `epoch-<n>`, and `best` by the models' metric: `valid/accuracy` or `valid/loss`,
+    /// scored from the last validation pass).
+    ///
+    /// ```
+    /// use labbook_core::{Goal, LoopTracker, ModelCheckpoints, Run};
+    /// let run = Run::disabled();
+    /// let mut t = LoopTracker::new(&run)?;
+    /// t.log_models(ModelCheckpoints::new(&run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize));
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn log_models(&mut self, models: ModelCheckpoints) {
+        if let Some(m) = models
+            .metric()
+            .filter(|m| !matches!(*m, "valid/accuracy" | "valid/loss"))
+        {
+            tracing::warn!(target: "labbook", "model versions are judged by {m:?}, which this loop does not compute (valid/accuracy or valid/loss): none will be marked best");
+        }
+        self.models = Some(models);
+    }
+
+    /// Records a checkpoint file the loop just saved ([`Run::record_checkpoint`]: kept with
+    /// the run, the summary says which file, epoch and step), and with
+    /// [`log_models`](LoopTracker::log_models) logs it as a model version. Returns whether
+    /// it became the `best` version.
+    pub fn record_checkpoint(&mut self, path: &std::path::Path) -> Result<bool> {
+        self.run
+            .record_checkpoint(path, self.epoch, self.global_step)?;
+        let Some(models) = &mut self.models else {
+            return Ok(false);
+        };
+        let score = match (models.metric(), self.validated) {
+            (Some("valid/accuracy"), Some((_, accuracy))) => Some(accuracy),
+            (Some("valid/loss"), Some((loss, _))) => Some(loss),
+            _ => None,
+        };
+        models.log(path, self.epoch, score)
     }
 
     /// The evaluation hook's policies (threshold, worst-K, caps, table mode).
@@ -197,6 +242,7 @@ impl ValidationPass<'_> {
             row.push(("valid/loss".to_owned(), Value::F64(v.loss)));
         }
         t.run.log(row)?;
+        t.validated = Some((v.loss, v.accuracy));
         Ok(v)
     }
 }

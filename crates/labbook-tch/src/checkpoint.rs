@@ -28,9 +28,14 @@ pub fn save_checkpoint(
     epoch: usize,
     step: u64,
 ) -> Result<()> {
+    write(store, path)?;
+    Ok(run.record_checkpoint(path, epoch, step)?)
+}
+
+/// Writes `store` to `path`, creating the parent directory.
+pub(crate) fn write(store: &VarStore, path: &Path) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(tch::TchError::from)?;
     }
-    store.save(path)?;
-    Ok(run.record_checkpoint(path, epoch, step)?)
+    Ok(store.save(path)?)
 }

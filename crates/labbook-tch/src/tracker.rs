@@ -232,19 +232,32 @@ impl Tracker {
         Ok(pass.finish()?)
     }
 
-    /// Saves `store` to `path` and records it in the run (see [`save_checkpoint`](crate::save_checkpoint)).
+    /// Saves `store` to `path` and records it in the run (see
+    /// [`save_checkpoint`](crate::save_checkpoint)). With [`log_models`](Tracker::log_models)
+    /// it is also a model version; returns whether it became `best`.
     pub fn save_checkpoint(
-        &self,
+        &mut self,
         store: &VarStore,
         path: impl AsRef<std::path::Path>,
-    ) -> Result<()> {
-        let t = &self.inner;
-        crate::checkpoint::save_checkpoint(
-            t.run(),
-            store,
-            path.as_ref(),
-            t.epoch(),
-            t.global_step(),
-        )
+    ) -> Result<bool> {
+        crate::checkpoint::write(store, path.as_ref())?;
+        Ok(self.inner.record_checkpoint(path.as_ref())?)
+    }
+
+    /// Logs every checkpoint [`save_checkpoint`](Tracker::save_checkpoint) saves as a
+    /// version of a `model` artifact: `latest`, `epoch-<n>`, and `best` by the models'
+    /// metric (`valid/accuracy` or `valid/loss` of the last validation).
+    ///
+    /// ```
+    /// use labbook_core::{Goal, ModelCheckpoints};
+    /// let run = labbook_core::Run::disabled();
+    /// let models = ModelCheckpoints::new(&run, "shapes-cnn")?.best_by("valid/loss", Goal::Minimize);
+    /// let track = labbook_tch::Tracker::new(&run)?.log_models(models);
+    /// # let _ = track;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_models(mut self, models: labbook_core::ModelCheckpoints) -> Tracker {
+        self.inner.log_models(models);
+        self
     }
 }
