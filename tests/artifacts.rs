@@ -384,3 +384,61 @@ fn an_artifact_holds_the_bytes_of_the_call_whatever_happens_to_the_file_next() {
     }
     assert_ne!(versions[0].digest, versions[1].digest);
 }
+
+/// `link_model` queues a link in the run; the uploader applies it once the version is on
+/// the server, live for an online run and through `labbook sync` for an offline one.
+#[test]
+fn link_model_links_the_version_into_the_registry_online_and_through_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("best.safetensors");
+    std::fs::write(&file, [3u8; 64]).unwrap();
+    let e = labbook::Run::disabled()
+        .link_model(&file, "shapes-cnn", "bad target/x y", ["prod"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a registry collection"), "{e}");
+
+    let check = |server: &labbook_server::RunningServer| {
+        let artifacts = server.storage().artifacts();
+        let model = artifacts
+            .iter()
+            .find(|a| a.collection.as_deref() == Some("shapes-cnn"))
+            .expect("the model version");
+        let link = model.links.first().expect("a link");
+        assert_eq!(
+            (
+                link.project.as_str(),
+                link.portfolio.as_str(),
+                link.version_index
+            ),
+            ("model-registry", "shapes-classifier", 0)
+        );
+        assert!(
+            link.aliases.contains(&"prod".to_owned()),
+            "{:?}",
+            link.aliases
+        );
+    };
+
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let run = labbook::init(online(&tmp.path().join("online"), &server.base_url())).unwrap();
+    run.link_model(&file, "shapes-cnn", "shapes-classifier", ["prod"])
+        .unwrap();
+    assert!(run.finish().unwrap().warnings.is_empty());
+    check(&server);
+
+    let root = tmp.path().join("offline");
+    let run = labbook::init(common::settings(&root)).unwrap();
+    run.link_model(&file, "shapes-cnn", "shapes-classifier", ["prod"])
+        .unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
+    let log = dir.join(format!(
+        "run-{}.wandb",
+        dir.to_string_lossy().rsplit('-').next().unwrap()
+    ));
+    labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+    check(&server);
+}

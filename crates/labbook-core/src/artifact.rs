@@ -300,6 +300,11 @@ enum Staged {
 }
 
 impl Snapshot {
+    /// The client id the version is logged with (links refer to it).
+    pub(crate) fn client_id(&self) -> &str {
+        &self.ids.client_id
+    }
+
     /// Hashes the private copies (in bounded memory) and returns the artifact's record.
     pub(crate) fn record(
         self,

@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod artifact;
+mod artifact_link;
 mod artifact_record;
 mod artifact_use;
 mod banner;

@@ -115,6 +115,21 @@ pub(crate) struct Inner {
     staging: Mutex<Option<Stager>>,
 }
 
+/// A `model` artifact of a file or a directory.
+fn model_artifact<S: Into<String>>(
+    path: &Path,
+    name: &str,
+    aliases: impl IntoIterator<Item = S>,
+) -> Result<crate::artifact::Artifact> {
+    let mut a = crate::artifact::Artifact::new(name, "model")?.aliases(aliases);
+    if path.is_dir() {
+        a.add_dir(path, None)?;
+    } else {
+        a.add_file(path, None)?;
+    }
+    Ok(a)
+}
+
 /// Hashes artifacts' private copies one after another (so versions are recorded in the
 /// order they were logged) and hands the records to the worker.
 struct Stager {
@@ -505,9 +520,15 @@ impl Run {
     /// # Ok::<(), labbook_core::Error>(())
     /// ```
     pub fn log_artifact(&self, artifact: crate::artifact::Artifact) -> Result<()> {
+        self.log_artifact_with_id(artifact).map(|_| ())
+    }
+
+    /// [`log_artifact`](Run::log_artifact), returning the version's client id (none for a
+    /// disabled run).
+    fn log_artifact_with_id(&self, artifact: crate::artifact::Artifact) -> Result<Option<String>> {
         artifact.validate()?;
         match &self.kind {
-            Kind::Disabled(_) => Ok(()),
+            Kind::Disabled(_) => Ok(None),
             Kind::Active(i) => {
                 // The files are copied now (a reflink or the kernel's copy: what is logged is
                 // what they hold at this call); hashing a checkpoint of gigabytes takes
@@ -515,6 +536,7 @@ impl Run {
                 // worker's writing of rows waits. The worker records the result; `finish`
                 // waits for it.
                 let snapshot = artifact.snapshot(&i.dir)?;
+                let client_id = snapshot.client_id().to_owned();
                 let mut stager = i.staging.lock();
                 if stager.is_none() {
                     *stager = Some(Stager::start(Arc::downgrade(i))?);
@@ -527,7 +549,7 @@ impl Run {
                         "the artifact hashing thread is gone".into(),
                     ));
                 }
-                Ok(())
+                Ok(Some(client_id))
             }
         }
     }
@@ -594,14 +616,40 @@ impl Run {
         name: &str,
         aliases: impl IntoIterator<Item = S>,
     ) -> Result<()> {
-        let path = path.as_ref();
-        let mut a = crate::artifact::Artifact::new(name, "model")?.aliases(aliases);
-        if path.is_dir() {
-            a.add_dir(path, None)?;
-        } else {
-            a.add_file(path, None)?;
+        self.log_artifact(model_artifact(path.as_ref(), name, aliases)?)
+    }
+
+    /// Logs a model file or directory as a `model` artifact named `name` and links that
+    /// version into the registry collection `registered_model` (`collection`,
+    /// `project/collection` or `entity/project/collection`; the project defaults to W&B's
+    /// `model-registry`) with `aliases` there. The link is queued in the run and applied
+    /// once the version is on the server: by the uploader of an online run, by
+    /// `labbook sync` for an offline one (`wandb sync` does not apply it).
+    ///
+    /// ```no_run
+    /// # let run = labbook_core::Run::disabled();
+    /// run.link_model("checkpoints/best.safetensors", "shapes-cnn", "shapes-classifier", ["staging"])?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn link_model<S: Into<String>>(
+        &self,
+        path: impl AsRef<Path>,
+        name: &str,
+        registered_model: &str,
+        aliases: impl IntoIterator<Item = S>,
+    ) -> Result<()> {
+        let aliases: Vec<String> = aliases.into_iter().map(Into::into).collect();
+        // The target is checked before anything is logged.
+        crate::artifact_link::Link::new("", registered_model, aliases.clone())?;
+        let artifact = model_artifact(path.as_ref(), name, Vec::<String>::new())?;
+        let Some(client_id) = self.log_artifact_with_id(artifact)? else {
+            return Ok(());
+        };
+        let link = crate::artifact_link::Link::new(&client_id, registered_model, aliases)?;
+        match &self.kind {
+            Kind::Active(i) => crate::artifact_link::queue(&i.dir, &link),
+            Kind::Disabled(_) => Ok(()),
         }
-        self.log_artifact(a)
     }
 
     /// Waits until everything logged so far (every committed row) is written to the OS.

@@ -206,6 +206,27 @@ pub(crate) fn record_use(
     use_artifact(client, to, &id)
 }
 
+const LINK_ARTIFACT: &str = "mutation LinkArtifact($input: LinkArtifactInput!) { result: linkArtifact(input: $input) { versionIndex } }";
+
+/// Links version `id` into a registry collection.
+pub(crate) fn link(
+    client: &Client,
+    to: &Target<'_>,
+    id: &str,
+    link: &crate::artifact_link::Link,
+) -> Result<()> {
+    let aliases: Vec<Json> = link
+        .aliases
+        .iter()
+        .map(|a| json!({"artifactCollectionName": link.portfolio, "alias": a}))
+        .collect();
+    let entity = nonempty(&link.entity).unwrap_or(to.entity);
+    let input = json!({"artifactPortfolioName": link.portfolio, "entityName": entity,
+                       "projectName": link.project, "aliases": aliases, "artifactID": id});
+    client.graphql("LinkArtifact", LINK_ARTIFACT, json!({"input": input}))?;
+    Ok(())
+}
+
 /// Records that the run used the version `id` (lineage).
 pub(crate) fn use_artifact(client: &Client, to: &Target<'_>, id: &str) -> Result<()> {
     let input = json!({"artifactID": id, "entityName": to.entity, "projectName": to.project,

@@ -221,6 +221,8 @@ pub struct Uploader {
     /// Media files named by rows fed since the last flush, and the run files sent so far.
     media_pending: Vec<String>,
     sent_files: std::collections::HashSet<String>,
+    /// The server ids of the artifact versions uploaded, by client id.
+    artifact_ids: std::collections::HashMap<String, String>,
     config: Tree,
     start: f64,
     stream: Stream,
@@ -291,6 +293,7 @@ impl Uploader {
             run: None,
             media_pending: Vec::new(),
             sent_files: std::collections::HashSet::new(),
+            artifact_ids: std::collections::HashMap::new(),
             config: Tree::default(),
             start: 0.0,
             stream: Stream::default(),
@@ -538,6 +541,30 @@ impl Uploader {
         let up = super::artifacts::upload(&self.client, &to, a)?;
         self.bytes += up.bytes;
         self.artifacts += 1;
+        self.artifact_ids.insert(a.client_id.clone(), up.id);
+        Ok(())
+    }
+
+    /// Applies the links `run.link_model` queued in the run directory, to the versions
+    /// this upload created (by their client ids).
+    fn apply_links(&mut self) -> Result<()> {
+        let Some(run_dir) = self.files_dir.parent() else {
+            return Ok(());
+        };
+        let (entity, project, run) = self.target()?;
+        let to = super::artifacts::Target {
+            entity: &entity,
+            project: &project,
+            run: &run,
+        };
+        for link in crate::artifact_link::queued(run_dir) {
+            match self.artifact_ids.get(&link.client_id) {
+                Some(id) => super::artifacts::link(&self.client, &to, id, &link)?,
+                None => {
+                    tracing::warn!(target: "labbook", "not linked to {}/{}: its artifact version was not uploaded by this sync", link.project, link.portfolio)
+                }
+            }
+        }
         Ok(())
     }
 
@@ -639,6 +666,7 @@ impl Uploader {
             let path = self.files_dir.join("wandb-summary.json");
             std::fs::write(&path, &summary).map_err(Error::io("could not write", &path))?;
         }
+        self.apply_links()?;
         let uploaded = self.upload_files()?;
         let body = self
             .stream
