@@ -416,6 +416,22 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_that_changed_since_it_was_added_is_an_error_naming_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("data");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("a.txt"), "a").unwrap();
+        std::fs::write(src.join("b.txt"), "b").unwrap();
+        let mut a = Artifact::new("ds", "dataset").unwrap();
+        a.add_dir(&src, None).unwrap();
+        std::fs::remove_file(src.join("b.txt")).unwrap();
+        let e = a.validate().unwrap_err().to_string();
+        assert!(e.contains("b.txt") && e.contains("no longer exists"), "{e}");
+        let e = a.snapshot(&d.path().join("run")).err().unwrap().to_string();
+        assert!(e.contains("b.txt"), "{e}");
+    }
+
+    #[test]
     fn a_single_data_txt_gives_the_protocols_artifact_digest() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("data.txt"), "data123").unwrap();
