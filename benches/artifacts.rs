@@ -14,15 +14,11 @@ use std::path::{Path, PathBuf};
 use criterion::{BatchSize, Criterion, Throughput};
 use labbook::Settings;
 
-fn settings(dir: &Path) -> Settings {
-    Settings::new("bench-artifacts")
-        .dir(dir)
-        .system_metrics(false)
-        .console(labbook::Console::Off)
-        .quiet(true)
-        .handle_signals(false)
-        .env_vars(Vec::<(String, String)>::new())
-        .dotenv_dir(dir)
+#[path = "common/quiet.rs"]
+mod quiet;
+
+fn settings(dir: &std::path::Path) -> Settings {
+    quiet::settings(dir, "bench-artifacts")
 }
 
 fn size_mib() -> u64 {

@@ -14,15 +14,11 @@ use labbook_server::{Server, ServerConfig};
 const KEY: &str = "bnch0123456789abcdefghijklmnopqrstuvwxyz01";
 const ROWS: u64 = 100_000;
 
+#[path = "common/quiet.rs"]
+mod quiet;
+
 fn settings(dir: &std::path::Path) -> Settings {
-    Settings::new("bench-online")
-        .dir(dir)
-        .system_metrics(false)
-        .console(labbook::Console::Off)
-        .quiet(true)
-        .handle_signals(false)
-        .env_vars(Vec::<(String, String)>::new())
-        .dotenv_dir(dir)
+    quiet::settings(dir, "bench-online")
 }
 
 fn row(i: u64) -> Vec<(String, Value)> {

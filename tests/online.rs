@@ -188,19 +188,9 @@ fn an_interrupted_upload_is_finished_later_from_where_it_stopped() {
     let opts = labbook::online::SyncOptions::new(second.base_url(), KEY);
     let r = labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
     assert_eq!(r.rows, 45);
-    assert!(
-        storage.violations().is_empty(),
-        "{:?}",
-        storage.violations()
-    );
+    assert_eq!(arrived_x(&storage), (0..45).collect::<Vec<_>>());
     let up = &storage.runs()[0];
     assert_eq!(up.history.len(), read_run(&dir).rows.len());
-    let xs: Vec<i64> = up
-        .history
-        .iter()
-        .map(|l| l.get("x").unwrap().as_i64().unwrap())
-        .collect();
-    assert_eq!(xs, (0..45).collect::<Vec<_>>());
     assert_eq!(up.summary_json().unwrap()["final"], 1);
     assert!(up.complete && up.exit_code == Some(0));
     assert!(labbook::online::synced_marker(&log).exists());
@@ -248,18 +238,12 @@ fn uploads_survive_a_server_that_fails_rate_limits_and_stalls() {
             report.warnings
         );
         let storage = server.storage();
-        assert!(
-            storage.violations().is_empty(),
-            "seed {seed}: {:?}",
-            storage.violations()
+        assert_eq!(
+            arrived_x(storage),
+            (0..300).collect::<Vec<_>>(),
+            "seed {seed}"
         );
         let up = &storage.runs()[0];
-        let xs: Vec<i64> = up
-            .history
-            .iter()
-            .map(|l| l.get("x").unwrap().as_i64().unwrap())
-            .collect();
-        assert_eq!(xs, (0..300).collect::<Vec<_>>(), "seed {seed}");
         assert_eq!(up.history.len(), read_run(&dir).rows.len());
         assert!(up.complete, "seed {seed}");
         let failed = storage
@@ -317,18 +301,23 @@ fn an_upload_goes_on_after_the_listener_restarts() {
         Server::start(ServerConfig::new(KEY).port(port).storage(storage.clone())).unwrap();
     let report = run.finish().unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(arrived_x(&storage), (0..40).collect::<Vec<_>>());
+    assert!(storage.runs()[0].complete);
+}
+
+/// The `x` of every row the server holds for its one run, once the file_stream offsets are
+/// checked to be continuous.
+fn arrived_x(storage: &std::sync::Arc<dyn labbook_server::Storage>) -> Vec<i64> {
     assert!(
         storage.violations().is_empty(),
         "{:?}",
         storage.violations()
     );
-    let xs: Vec<i64> = storage.runs()[0]
+    storage.runs()[0]
         .history
         .iter()
         .map(|l| l.get("x").unwrap().as_i64().unwrap())
-        .collect();
-    assert_eq!(xs, (0..40).collect::<Vec<_>>());
-    assert!(storage.runs()[0].complete);
+        .collect()
 }
 
 fn log_until_arrived(
@@ -400,17 +389,7 @@ fn ten_minutes_of_outage_on_an_injected_clock_lose_nothing() {
         "20000 log calls took {logging:?} while the server was down"
     );
     let storage = server.storage();
-    assert!(
-        storage.violations().is_empty(),
-        "{:?}",
-        storage.violations()
-    );
-    let xs: Vec<i64> = storage.runs()[0]
-        .history
-        .iter()
-        .map(|l| l.get("x").unwrap().as_i64().unwrap())
-        .collect();
-    assert_eq!(xs, (0..20_100).collect::<Vec<_>>());
+    assert_eq!(arrived_x(storage), (0..20_100).collect::<Vec<_>>());
     assert!(storage.runs()[0].complete);
 }
 
@@ -475,12 +454,7 @@ fn an_online_run_keeps_to_the_servers_rate_limit() {
             .collect::<Vec<_>>()
     );
     assert!(requests.len() > 3, "{} requests", requests.len());
-    let xs: Vec<i64> = storage.runs()[0]
-        .history
-        .iter()
-        .map(|l| l.get("x").unwrap().as_i64().unwrap())
-        .collect();
-    assert_eq!(xs, (0..150).collect::<Vec<_>>());
+    assert_eq!(arrived_x(storage), (0..150).collect::<Vec<_>>());
 }
 
 /// Console lines (here from the `tracing` layer) stream into the server's `output.log`, in
