@@ -442,3 +442,98 @@ fn link_model_links_the_version_into_the_registry_online_and_through_sync() {
     labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
     check(&server);
 }
+
+/// A run dropped without `finish` while an artifact is still being hashed ends with the
+/// artifact recorded and the exit record written.
+#[test]
+fn a_run_dropped_while_hashing_still_records_the_artifact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("big.bin");
+    std::fs::write(&file, vec![5u8; 64 << 20]).unwrap();
+    let run = labbook::init(common::settings(&tmp.path().join("runs"))).unwrap();
+    run.log_model(&file, "big", ["last"]).unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    drop(run);
+    let data = common::read_run(&dir);
+    assert!(data.exit.is_some(), "the run was not finished");
+    let logged = data
+        .records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.record_type,
+                Some(labbook::wire::proto::RecordType::Artifact(_))
+            )
+        })
+        .count();
+    assert_eq!(logged, 1);
+    // After finish nothing more is taken, and it says so.
+    let run = labbook::init(common::settings(&tmp.path().join("runs2"))).unwrap();
+    run.finish().unwrap();
+    let e = run
+        .log_model(&file, "big", ["late"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("finish"), "{e}");
+}
+
+/// A server whose file list names a path outside the artifact's directory gets nothing
+/// written there.
+#[test]
+fn a_download_never_writes_outside_the_artifacts_directory() {
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[1]);
+    log_dataset(online(&tmp.path().join("a"), &server.base_url()), &data);
+    let storage = server.storage();
+    let id = committed(storage).remove(0).id;
+    storage.update_artifact(&id, &mut |a| {
+        let mut manifest = a.manifest.clone().unwrap().json.unwrap();
+        manifest["contents"]["../escape.txt"] =
+            serde_json::json!({"digest": "HK4CJ8rCl5qXNfB/L4kWMw==", "size": 7});
+        a.manifest = Some(labbook_server::JsonLine::parse(manifest.to_string()));
+        a.files.insert("../escape.txt".into(), b"data123".to_vec());
+    });
+    let root = tmp.path().join("b");
+    let run = labbook::init(online(&root, &server.base_url())).unwrap();
+    let e = run.use_artifact("shapes-train").unwrap_err().to_string();
+    assert!(e.contains("refused the file name \"../escape.txt\""), "{e}");
+    assert!(!root.join("artifacts/escape.txt").exists());
+    run.finish().unwrap();
+}
+
+/// An artifact whose staged copies are gone (a run directory moved without them) is a
+/// warning of `labbook sync`; the run itself is uploaded whole.
+#[test]
+fn an_artifact_that_cannot_be_uploaded_does_not_stop_the_runs_upload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[4]);
+    let root = tmp.path().join("runs");
+    let run = labbook::init(common::settings(&root)).unwrap();
+    let mut a = Artifact::new("shapes-train", "dataset").unwrap();
+    a.add_dir(&data, None).unwrap();
+    run.log_artifact(a).unwrap();
+    run.log([("x", labbook::Value::from(1))]).unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    std::fs::remove_dir_all(dir.join("artifacts")).unwrap();
+
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
+    let log = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wandb"))
+        .unwrap();
+    let report = labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("artifact shapes-train was not uploaded")),
+        "{:?}",
+        report.warnings
+    );
+    let up = &server.storage().runs()[0];
+    assert!(up.complete && up.history.len() == 1);
+}

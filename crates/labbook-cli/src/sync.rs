@@ -149,14 +149,18 @@ pub fn sync(args: &SyncArgs) -> Result<()> {
                     match result {
                         Ok(r) => {
                             bar.finish_with_message(format!(
-                                "synced: {}/{}/{} ({} rows, {} files, {:.1} MiB)",
+                                "synced: {}/{}/{} ({} rows, {} files, {} artifacts, {:.1} MiB)",
                                 r.entity,
                                 r.project,
                                 r.run_id,
                                 r.rows,
                                 r.files,
+                                r.artifacts,
                                 r.bytes as f64 / (1 << 20) as f64
                             ));
+                            for w in &r.warnings {
+                                eprintln!("warning: {name}: {w}");
+                            }
                             if bars.is_hidden() {
                                 println!(
                                     "synced {name}: {}/{}/{} ({} rows)",

@@ -144,7 +144,7 @@ struct LocalVersion {
 /// Finds the version among the artifacts recorded by local runs: versions are the distinct
 /// digests of a name in the order the runs logged them, as the server numbers them.
 fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(&src.wandb_dir)
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&src.wandb_dir)
         .map_err(Error::io("could not read", &src.wandb_dir))?
         .flatten()
         .map(|e| e.path())
@@ -154,15 +154,10 @@ fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
             })
         })
         .collect();
-    // Directory names start with the run's start time.
-    runs.sort_by_key(|p| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .map(|n| n.trim_start_matches("offline-").to_owned())
-    });
-    let mut versions: Vec<LocalVersion> = Vec::new();
-    let mut seen = 0;
-    for run in runs {
+    // Each run's artifact records, in the order the runs started (their run records' start
+    // times: directory names only tell the second).
+    let mut runs: Vec<(f64, Vec<proto::ArtifactRecord>)> = Vec::new();
+    for run in dirs {
         let Some(log) = std::fs::read_dir(&run)
             .ok()
             .into_iter()
@@ -177,12 +172,29 @@ fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
             tracing::warn!(target: "labbook", "skipped {} while looking for artifacts: unreadable", log.display());
             continue;
         };
+        let mut start = f64::MAX;
+        let mut artifacts = Vec::new();
         for r in contents.records {
-            let Some(RecordType::Artifact(a)) = r.record_type else {
-                continue;
-            };
-            let project_ok = spec.project.as_ref().is_none_or(|p| *p == a.project);
-            if a.name != spec.name || !project_ok {
+            match r.record_type {
+                Some(RecordType::Run(run)) if start == f64::MAX => {
+                    start = run
+                        .start_time
+                        .map_or(f64::MAX, |t| t.seconds as f64 + f64::from(t.nanos) / 1e9);
+                }
+                Some(RecordType::Artifact(a)) => artifacts.push(a),
+                _ => {}
+            }
+        }
+        runs.push((start, artifacts));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Names are per project: the run's own unless the name says which.
+    let project = spec.project.as_deref().unwrap_or(&src.project);
+    let mut versions: Vec<LocalVersion> = Vec::new();
+    let mut seen = 0;
+    for (_, artifacts) in runs {
+        for a in artifacts {
+            if a.name != spec.name || (!a.project.is_empty() && a.project != project) {
                 continue;
             }
             seen += 1;
@@ -230,6 +242,7 @@ fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
         if !e.r#ref.is_empty() {
             continue;
         }
+        check_entry(&e.path, &spec.shown())?;
         let local = PathBuf::from(&e.local_path);
         verify(&local, &e.digest, &e.path, &spec.shown())?;
         // The staged copies live under `<run>/artifacts/<client id>/<entry path>`.
@@ -274,6 +287,23 @@ fn pick(versions: &[(&[String], usize)], alias: &str) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
+/// An entry path must stay inside the artifact's directory: relative, no `..`, not empty
+/// (a server's file list decides where downloads are written).
+fn check_entry(entry: &str, shown: &str) -> Result<()> {
+    let path = Path::new(entry);
+    let inside = !entry.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside {
+        Ok(())
+    } else {
+        Err(Error::Artifact(format!(
+            "{shown}: refused the file name {entry:?}, which would be written outside the artifact's directory"
+        )))
+    }
+}
+
 /// `/x/artifacts/abc/sub/b.bin` less `sub/b.bin` is `/x/artifacts/abc`.
 fn strip_entry(local: &Path, entry: &str) -> Option<PathBuf> {
     let mut base = local.to_path_buf();
@@ -305,8 +335,9 @@ const VIEWER: &str = "query Viewer { viewer { id entity } }";
 /// Asks the server for the version and downloads its files (skipping those already
 /// downloaded with the right digest), checking each against the manifest.
 fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifact> {
-    let client = crate::online::Client::new(&o.base_url, o.api_key.expose(), o.retry.clone())?
-        .with_clock(o.clock.clone());
+    let client =
+        crate::online::Client::new(&o.base_url, o.api_key.expose(), o.interactive_retry())?
+            .with_clock(o.clock.clone());
     let entity = match spec.entity.clone().or_else(|| nonempty(&src.entity)) {
         Some(e) => e,
         None => client.graphql("Viewer", VIEWER, json!({}))?["viewer"]["entity"]
@@ -356,7 +387,7 @@ fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifa
         "the manifest URL",
     )?;
     let manifest: Json = client
-        .get(&manifest_url)?
+        .get(&manifest_url, None)?
         .json()
         .map_err(|e| Error::Artifact(format!("{}: the manifest is not JSON: {e}", spec.shown())))?;
     let contents = manifest["contents"]
@@ -366,6 +397,7 @@ fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifa
     let dir = src.download_dir.join(format!("{}:{version}", spec.name));
     let mut files = Vec::new();
     let mut cursor: Option<String> = None;
+    let mut cursors = std::collections::HashSet::new();
     loop {
         let vars = json!({"entity": coll_entity, "project": coll_project,
             "collection": spec.name, "alias": version, "cursor": cursor, "perPage": 1000});
@@ -373,22 +405,37 @@ fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifa
         let page = &data["project"]["artifactCollection"]["artifactMembership"]["files"];
         for edge in page["edges"].as_array().into_iter().flatten() {
             let name = text(&edge["node"]["name"], "a file name")?;
+            check_entry(&name, &spec.shown())?;
             let url = text(&edge["node"]["directUrl"], "a download URL")?;
-            let digest = contents
-                .get(&name)
-                .and_then(|e| e["digest"].as_str())
-                .ok_or_else(|| {
-                    Error::Artifact(format!("{}: {name} is not in its manifest", spec.shown()))
-                })?;
-            fetch(&client, &url, &dir, &name, digest, &spec.shown())?;
+            let entry = contents.get(&name).ok_or_else(|| {
+                Error::Artifact(format!("{}: {name} is not in its manifest", spec.shown()))
+            })?;
+            let digest = entry["digest"].as_str().unwrap_or_default();
+            let size = entry["size"].as_u64();
+            fetch(&client, &url, &dir, &name, digest, size, &spec.shown())?;
             files.push(name);
         }
-        if page["pageInfo"]["hasNextPage"].as_bool() != Some(true) {
+        let next = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        // A server that never ends its pages, or repeats one, is not followed round.
+        if page["pageInfo"]["hasNextPage"].as_bool() != Some(true)
+            || next.as_ref().is_none_or(|c| !cursors.insert(c.clone()))
+        {
             break;
         }
-        cursor = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        cursor = next;
     }
     files.sort();
+    let missing: Vec<&String> = contents
+        .iter()
+        .filter(|(path, e)| e.get("ref").is_none() && files.binary_search(path).is_err())
+        .map(|(path, _)| path)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Artifact(format!(
+            "{}: the server listed no download for {missing:?}, which its manifest holds",
+            spec.shown()
+        )));
+    }
     Ok(UsedArtifact {
         name: spec.name.clone(),
         kind: artifact["artifactType"]["name"]
@@ -415,6 +462,7 @@ fn fetch(
     dir: &Path,
     entry: &str,
     digest: &str,
+    size: Option<u64>,
     shown: &str,
 ) -> Result<()> {
     let dest = dir.join(entry);
@@ -423,8 +471,16 @@ fn fetch(
     }
     let parent = dest.parent().unwrap_or(dir);
     std::fs::create_dir_all(parent).map_err(Error::io("could not create", parent))?;
-    let tmp = dest.with_extension("labbook-part");
-    let mut resp = client.get(url)?;
+    // A name of this process's own: two processes downloading the same artifact never
+    // write into each other's file.
+    let tmp = parent.join(format!(
+        ".{}.{}-{}.part",
+        dest.file_name()
+            .map_or_else(Default::default, |n| n.to_string_lossy()),
+        std::process::id(),
+        crate::artifact_record::random_base36(8)
+    ));
+    let mut resp = client.get(url, size)?;
     let mut out = std::fs::File::create(&tmp).map_err(Error::io("could not write", &tmp))?;
     let mut hasher = <md5::Md5 as md5::Digest>::new();
     let mut buf = vec![0u8; 1 << 20];

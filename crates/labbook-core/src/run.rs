@@ -131,37 +131,41 @@ fn model_artifact<S: Into<String>>(
 }
 
 /// Hashes artifacts' private copies one after another (so versions are recorded in the
-/// order they were logged) and hands the records to the worker.
+/// order they were logged) and puts the records on the worker's queue. It holds only the
+/// queue, never the run, so dropping the run's last handle anywhere cannot make it wait
+/// on itself.
 struct Stager {
     jobs: crossbeam_channel::Sender<crate::artifact::Snapshot>,
-    thread: std::thread::JoinHandle<()>,
+    /// Disconnected when the thread ends.
+    done: crossbeam_channel::Receiver<()>,
 }
 
 impl Stager {
-    /// The thread holds the run weakly: a run dropped without `finish` ends it.
-    fn start(inner: std::sync::Weak<Inner>) -> Result<Stager> {
+    fn start(shared: Arc<Shared>, run_id: String, project: String) -> Result<Stager> {
         let (jobs, rx) = crossbeam_channel::unbounded::<crate::artifact::Snapshot>();
-        let thread = std::thread::Builder::new()
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        std::thread::Builder::new()
             .name("labbook-hash".into())
             .spawn(move || {
+                let _done = done_tx;
                 for snapshot in rx {
-                    let Some(inner) = inner.upgrade() else {
-                        return;
-                    };
-                    let staged = snapshot.record(&inner.id, &inner.artifacts.project);
-                    if let Err(e) = inner.send(Msg::ArtifactStaged(Box::new(staged)), 1024) {
-                        tracing::warn!(target: "labbook", "a logged artifact was not recorded: {e}");
-                    }
+                    let staged = snapshot.record(&run_id, &project);
+                    let msg = Msg::ArtifactStaged(Box::new(staged));
+                    shared.push(Envelope { msg, bytes: 1024 }, false);
                 }
             })
             .map_err(|e| Error::WorkerFailed(format!("could not start the hashing thread: {e}")))?;
-        Ok(Stager { jobs, thread })
+        Ok(Stager { jobs, done })
     }
 
-    /// Waits for every artifact handed over so far.
-    fn finish(self) {
+    /// Waits up to `timeout` for every artifact handed over so far; false when some are
+    /// still being hashed.
+    fn finish(self, timeout: Duration) -> bool {
         drop(self.jobs);
-        let _ = self.thread.join();
+        matches!(
+            self.done.recv_timeout(timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
     }
 }
 
@@ -535,11 +539,18 @@ impl Run {
                 // seconds, so a thread of its own does it and neither the caller nor the
                 // worker's writing of rows waits. The worker records the result; `finish`
                 // waits for it.
+                if i.hot.lock().finished {
+                    return Err(i.finished_error());
+                }
                 let snapshot = artifact.snapshot(&i.dir)?;
                 let client_id = snapshot.client_id().to_owned();
                 let mut stager = i.staging.lock();
                 if stager.is_none() {
-                    *stager = Some(Stager::start(Arc::downgrade(i))?);
+                    *stager = Some(Stager::start(
+                        i.shared.clone(),
+                        i.id.clone(),
+                        i.artifacts.project.clone(),
+                    )?);
                 }
                 let sent = stager
                     .as_ref()
@@ -839,10 +850,17 @@ impl Inner {
 
     /// Finishes once; every later call returns the first report.
     pub(crate) fn finish(&self, exit_code: i32, preempted: bool) -> RunReport {
-        // Artifacts still being hashed go into the log before the end of the run.
+        // Artifacts still being hashed go into the log before the end of the run, unless
+        // that takes longer than `finish_timeout` (a preempted job has seconds to stop).
         let stager = self.staging.lock().take();
-        if let Some(s) = stager {
-            s.finish();
+        if let Some(s) = stager
+            && !s.finish(self.finish_timeout)
+        {
+            self.warnings.lock().push(format!(
+                "artifacts still being hashed after {:?} are not in the run; their copies stay under {}",
+                self.finish_timeout,
+                self.dir.join("artifacts").display()
+            ));
         }
         let mut hot = self.hot.lock();
         if hot.finished {
@@ -899,6 +917,7 @@ impl Inner {
             match online.finish(self.finish_timeout) {
                 Ok(r) => {
                     tracing::debug!(target: "labbook", "uploaded {} rows to {}/{}", r.rows, r.entity, r.project);
+                    warnings.extend(r.warnings);
                     uploaded = online.url();
                 }
                 Err(e) => warnings.push(format!(

@@ -750,6 +750,19 @@ pub(crate) struct OnlineSettings {
     pub clock: std::sync::Arc<dyn crate::online::Clock>,
 }
 
+impl OnlineSettings {
+    /// Retries for calls the program waits on (resuming a run in `init`, `use_artifact`):
+    /// the upload policy's, cut to at most 5 retries at most 30 s apart (about a minute), so
+    /// a server that is down is an error soon rather than after the uploader's week.
+    pub fn interactive_retry(&self) -> crate::online::RetryPolicy {
+        crate::online::RetryPolicy {
+            max_retries: self.retry.max_retries.min(5),
+            wait_max: self.retry.wait_max.min(Duration::from_secs(30)),
+            ..self.retry.clone()
+        }
+    }
+}
+
 /// The shortest sampling interval of system metrics.
 const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -1020,6 +1033,12 @@ mod tests {
         let o = r.online.as_ref().unwrap();
         assert_eq!(o.base_url, "http://127.0.0.1:9");
         assert_eq!(o.retry.timeout, Duration::from_millis(2500));
+        // What init and use_artifact wait on gives up within about a minute.
+        let interactive = o.interactive_retry();
+        assert_eq!(interactive.max_retries, 5);
+        assert_eq!(interactive.wait_max, Duration::from_secs(30));
+        assert_eq!(interactive.timeout, Duration::from_millis(2500));
+        assert_eq!(o.retry.max_retries, 10085, "uploads retry for days");
         assert!(!format!("{r:?}").contains(key), "the key leaked into Debug");
         let bad = [
             ("WANDB_MODE", "online"),

@@ -18,11 +18,14 @@ const USE_ARTIFACT: &str = "mutation UseArtifact($input: UseArtifactInput!) { us
 /// Files per CreateArtifactFiles request.
 const FILES_PER_REQUEST: usize = 1000;
 
-/// Where an artifact goes: entity, project and the run that logs it.
+/// Where an artifact goes: entity, project and the run that logs it, and the run's
+/// directory (where the staged copies are when the log's absolute paths no longer lead to
+/// them: a run directory copied from another machine).
 pub(crate) struct Target<'a> {
     pub entity: &'a str,
     pub project: &'a str,
     pub run: &'a str,
+    pub run_dir: Option<&'a std::path::Path>,
 }
 
 /// What an upload did.
@@ -141,8 +144,14 @@ pub(crate) fn upload(
             let Some(url) = node["uploadUrl"].as_str() else {
                 continue;
             };
-            let path = std::path::Path::new(&entry.local_path);
-            client.put_file(url, &headers(&node["uploadHeaders"]), path)?;
+            let recorded = std::path::PathBuf::from(&entry.local_path);
+            let path = match to.run_dir {
+                Some(dir) if !recorded.exists() => {
+                    dir.join("artifacts").join(&a.client_id).join(&entry.path)
+                }
+                _ => recorded,
+            };
+            client.put_file(url, &headers(&node["uploadHeaders"]), &path)?;
             bytes += entry.size.max(0) as u64;
         }
     }

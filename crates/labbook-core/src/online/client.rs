@@ -197,7 +197,8 @@ impl Client {
         } else {
             reset / remaining
         };
-        let gap = Duration::from_secs_f64(gap).min(MAX_SERVER_WAIT);
+        // Clamped before it becomes a Duration: an absurd header must not panic.
+        let gap = Duration::from_secs_f64(gap.min(MAX_SERVER_WAIT.as_secs_f64()));
         *self.not_before.lock() = self.clock.now() + gap;
     }
 
@@ -327,16 +328,18 @@ impl Client {
     }
 
     /// GETs a presigned download URL (no API key), with the retry rules; the answer's body
-    /// is read by the caller, so a big file streams.
-    pub fn get(&self, url: &str) -> Result<reqwest::blocking::Response> {
+    /// is read by the caller, so a big file streams. The time allowed is the policy's
+    /// timeout plus a second per MiB of `size` (an hour when the size is not known).
+    pub fn get(&self, url: &str, size: Option<u64>) -> Result<reqwest::blocking::Response> {
         let req = Request {
             url,
             method: reqwest::Method::GET,
             headers: &[],
             auth: Auth::None,
             retry_conflict: false,
-            // The whole download, however big, within this.
-            timeout: Duration::from_secs(3600),
+            timeout: size.map_or(Duration::from_secs(3600), |s| {
+                self.retry.timeout + Duration::from_secs(s >> 20)
+            }),
         };
         self.send_response(req, &|| Ok(reqwest::blocking::Body::from(Vec::new())))
     }
@@ -449,6 +452,35 @@ mod tests {
         // Ten minutes of a server that is down: the schedule W&B uses, summed without waiting.
         let total: f64 = (0..15).map(|a| p.wait(a, None).as_secs_f64()).sum();
         assert!(total > 600.0, "{total}");
+    }
+
+    #[test]
+    fn rate_limit_headers_pace_requests_and_absurd_values_are_clamped() {
+        let clock = std::sync::Arc::new(super::super::ManualClock::default());
+        let c = Client::new("http://127.0.0.1:9", "k", RetryPolicy::default())
+            .unwrap()
+            .with_clock(clock.clone());
+        let headers = |remaining: &str, reset: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert("RateLimit-Remaining", remaining.parse().unwrap());
+            h.insert("RateLimit-Reset", reset.parse().unwrap());
+            h
+        };
+        c.pace(&headers("4", "2"));
+        assert_eq!(*c.not_before.lock(), Duration::from_millis(500));
+        c.pace(&headers("0", "7"));
+        assert_eq!(*c.not_before.lock(), Duration::from_secs(7));
+        c.pace(&headers("0", "1e30"));
+        assert_eq!(*c.not_before.lock(), MAX_SERVER_WAIT);
+        c.pace(&headers("-1", "3"));
+        assert_eq!(
+            *c.not_before.lock(),
+            MAX_SERVER_WAIT,
+            "a negative count is ignored"
+        );
+        clock.advance(Duration::from_secs(100));
+        c.wait_for_pace();
+        assert_eq!(clock.now(), Duration::from_secs(100), "nothing to wait for");
     }
 
     #[test]

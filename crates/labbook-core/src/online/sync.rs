@@ -137,6 +137,9 @@ pub struct SyncReport {
     pub files: usize,
     /// Artifact versions uploaded (or found on the server already).
     pub artifacts: usize,
+    /// What could not be uploaded while the rest went on (an artifact whose files are
+    /// gone, a link the server refused, ...).
+    pub warnings: Vec<String>,
     /// The exit code sent (1 when the log has no exit record: a crashed run).
     pub exit_code: i32,
     /// How the log ended (a torn or corrupt tail is uploaded up to the last whole record).
@@ -223,6 +226,8 @@ pub struct Uploader {
     sent_files: std::collections::HashSet<String>,
     /// The server ids of the artifact versions uploaded, by client id.
     artifact_ids: std::collections::HashMap<String, String>,
+    /// What could not be uploaded (artifacts, uses, links) while the rest went on.
+    warnings: Vec<String>,
     config: Tree,
     start: f64,
     stream: Stream,
@@ -294,6 +299,7 @@ impl Uploader {
             media_pending: Vec::new(),
             sent_files: std::collections::HashSet::new(),
             artifact_ids: std::collections::HashMap::new(),
+            warnings: Vec::new(),
             config: Tree::default(),
             start: 0.0,
             stream: Stream::default(),
@@ -424,8 +430,11 @@ impl Uploader {
                     entity: &entity,
                     project: &project,
                     run: &run,
+                    run_dir: None,
                 };
-                super::artifacts::record_use(&self.client, &to, u)?;
+                if let Err(e) = super::artifacts::record_use(&self.client, &to, u) {
+                    self.warn(e, &format!("the use of {} was not recorded", u.name))?;
+                }
             }
             RecordType::Exit(e) => self.exit = Some(e.exit_code),
             _ => {}
@@ -441,6 +450,9 @@ impl Uploader {
         match record {
             RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
             RecordType::Run(run) => self.run = Some(run.clone()),
+            // Sent again: the server answers with the version it has (so its id is known
+            // for links), or completes one whose upload was cut off.
+            RecordType::Artifact(a) => self.upload_artifact(a)?,
             RecordType::Config(c) => lines::apply_config(&mut self.config, c),
             RecordType::History(h) => {
                 self.next_step(h);
@@ -530,39 +542,64 @@ impl Uploader {
         Ok(())
     }
 
-    /// Uploads and commits an artifact version (nothing new when the server has its digest).
+    /// Uploads and commits an artifact version (nothing new when the server has its
+    /// digest). A version that cannot be uploaded is a warning, not the end of the run's
+    /// upload; a refused key still is.
     fn upload_artifact(&mut self, a: &proto::ArtifactRecord) -> Result<()> {
         let (entity, project, run) = self.target()?;
         let to = super::artifacts::Target {
             entity: &entity,
             project: &project,
             run: &run,
+            run_dir: self.files_dir.parent(),
         };
-        let up = super::artifacts::upload(&self.client, &to, a)?;
-        self.bytes += up.bytes;
-        self.artifacts += 1;
-        self.artifact_ids.insert(a.client_id.clone(), up.id);
+        match super::artifacts::upload(&self.client, &to, a) {
+            Ok(up) => {
+                self.bytes += up.bytes;
+                self.artifacts += 1;
+                self.artifact_ids.insert(a.client_id.clone(), up.id);
+                Ok(())
+            }
+            Err(e) => self.warn(e, &format!("artifact {} was not uploaded", a.name)),
+        }
+    }
+
+    /// Keeps a failure of an artifact, a use or a link as a warning; an authentication
+    /// error ends the upload.
+    fn warn(&mut self, e: Error, what: &str) -> Result<()> {
+        if matches!(e, Error::Auth(_)) {
+            return Err(e);
+        }
+        tracing::warn!(target: "labbook", "{what}: {e}");
+        self.warnings.push(format!("{what}: {e}"));
         Ok(())
     }
 
     /// Applies the links `run.link_model` queued in the run directory, to the versions
     /// this upload created (by their client ids).
     fn apply_links(&mut self) -> Result<()> {
-        let Some(run_dir) = self.files_dir.parent() else {
+        let Some(links) = self.files_dir.parent().map(crate::artifact_link::queued) else {
             return Ok(());
         };
         let (entity, project, run) = self.target()?;
-        let to = super::artifacts::Target {
-            entity: &entity,
-            project: &project,
-            run: &run,
-        };
-        for link in crate::artifact_link::queued(run_dir) {
-            match self.artifact_ids.get(&link.client_id) {
-                Some(id) => super::artifacts::link(&self.client, &to, id, &link)?,
-                None => {
-                    tracing::warn!(target: "labbook", "not linked to {}/{}: its artifact version was not uploaded by this sync", link.project, link.portfolio)
-                }
+        for link in links {
+            let to = super::artifacts::Target {
+                entity: &entity,
+                project: &project,
+                run: &run,
+                run_dir: None,
+            };
+            let done = match self.artifact_ids.get(&link.client_id) {
+                Some(id) => super::artifacts::link(&self.client, &to, id, &link),
+                None => Err(Error::Artifact(
+                    "its artifact version was not uploaded".into(),
+                )),
+            };
+            if let Err(e) = done {
+                self.warn(
+                    e,
+                    &format!("not linked to {}/{}", link.project, link.portfolio),
+                )?;
             }
         }
         Ok(())
@@ -680,6 +717,7 @@ impl Uploader {
             bytes: self.bytes,
             files: self.files,
             artifacts: self.artifacts,
+            warnings: std::mem::take(&mut self.warnings),
             exit_code,
             log_end,
         })
