@@ -537,3 +537,44 @@ fn an_artifact_that_cannot_be_uploaded_does_not_stop_the_runs_upload() {
     let up = &server.storage().runs()[0];
     assert!(up.complete && up.history.len() == 1);
 }
+
+/// The official `wandb sync` accepts labbook's lineage record (`use_artifact`) and
+/// uploads both the producing and the consuming run.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn wandb_sync_accepts_a_run_that_used_an_artifact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[9]);
+    let root = tmp.path().join("runs");
+    log_dataset(common::settings(&root).run_id("producer"), &data);
+    std::thread::sleep(Duration::from_millis(1100));
+    let run = labbook::init(common::settings(&root).run_id("consumer")).unwrap();
+    run.use_artifact("shapes-train:v-test").unwrap();
+    run.log([("x", labbook::Value::from(1))]).unwrap();
+    let consumer = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    assert_eq!(uses(&consumer).len(), 1);
+
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    for dir in std::fs::read_dir(root.join("wandb")).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("offline-run-")
+        {
+            common::upload::wandb_sync_into(&server, KEY, &dir);
+        }
+    }
+    let storage = server.storage();
+    assert!(
+        storage.violations().is_empty(),
+        "{:?}",
+        storage.violations()
+    );
+    let runs = storage.runs();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.complete && r.exit_code == Some(0)));
+    assert_eq!(committed(storage).len(), 1);
+}
