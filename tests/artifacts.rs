@@ -110,11 +110,7 @@ fn labbook_sync_uploads_an_offline_runs_artifacts() {
     let data = dataset(tmp.path(), &[4, 5]);
     log_dataset(common::settings(&tmp.path().join("run")), &data);
     let run_dir = common::only_run_dir(&tmp.path().join("run"));
-    let log = std::fs::read_dir(&run_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "wandb"))
-        .unwrap();
+    let log = log_in(&run_dir);
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
     let report = labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
@@ -185,20 +181,34 @@ fn the_official_client_downloads_uses_and_links_a_labbook_artifact() {
     let run_id = got["run_id"].as_str().unwrap();
     let used = storage.run("ent1", "tests", run_id).unwrap().used_artifacts;
     assert_eq!(used, std::slice::from_ref(&artifact.id));
-    let link = &artifact.links[0];
+    assert_linked(artifact, "shapes-registry", "prod");
+}
+
+/// The version is v0 of `portfolio` in `model-registry`, with `alias` there.
+fn assert_linked(artifact: &ArtifactState, portfolio: &str, alias: &str) {
+    let link = artifact.links.first().expect("a link");
     assert_eq!(
         (
             link.portfolio.as_str(),
             link.project.as_str(),
             link.version_index
         ),
-        ("shapes-registry", "model-registry", 0)
+        (portfolio, "model-registry", 0)
     );
     assert!(
-        link.aliases.contains(&"prod".to_owned()),
+        link.aliases.iter().any(|a| a == alias),
         "{:?}",
         link.aliases
     );
+}
+
+/// The transaction log in a run directory.
+fn log_in(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wandb"))
+        .unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -404,20 +414,7 @@ fn link_model_links_the_version_into_the_registry_online_and_through_sync() {
             .iter()
             .find(|a| a.collection.as_deref() == Some("shapes-cnn"))
             .expect("the model version");
-        let link = model.links.first().expect("a link");
-        assert_eq!(
-            (
-                link.project.as_str(),
-                link.portfolio.as_str(),
-                link.version_index
-            ),
-            ("model-registry", "shapes-classifier", 0)
-        );
-        assert!(
-            link.aliases.contains(&"prod".to_owned()),
-            "{:?}",
-            link.aliases
-        );
+        assert_linked(model, "shapes-classifier", "prod");
     };
 
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
@@ -435,10 +432,7 @@ fn link_model_links_the_version_into_the_registry_online_and_through_sync() {
     run.finish().unwrap();
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
-    let log = dir.join(format!(
-        "run-{}.wandb",
-        dir.to_string_lossy().rsplit('-').next().unwrap()
-    ));
+    let log = log_in(&dir);
     labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
     check(&server);
 }
@@ -520,11 +514,7 @@ fn an_artifact_that_cannot_be_uploaded_does_not_stop_the_runs_upload() {
 
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
-    let log = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "wandb"))
-        .unwrap();
+    let log = log_in(&dir);
     let report = labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
     assert!(
         report
