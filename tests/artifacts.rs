@@ -568,3 +568,26 @@ fn wandb_sync_accepts_a_run_that_used_an_artifact() {
     assert!(runs.iter().all(|r| r.complete && r.exit_code == Some(0)));
     assert_eq!(committed(storage).len(), 1);
 }
+
+/// `flush` returns once the artifacts logged before it are in the log.
+#[test]
+fn flush_waits_for_artifacts_logged_before_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("m.bin");
+    std::fs::write(&file, vec![7u8; 16 << 20]).unwrap();
+    let run = labbook::init(common::settings(&tmp.path().join("runs"))).unwrap();
+    run.log_model(&file, "m", ["a"]).unwrap();
+    run.flush().unwrap();
+    let versions = common::read_run(run.dir().unwrap())
+        .records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.record_type,
+                Some(labbook::wire::proto::RecordType::Artifact(_))
+            )
+        })
+        .count();
+    assert_eq!(versions, 1);
+    run.finish().unwrap();
+}

@@ -135,27 +135,47 @@ fn model_artifact<S: Into<String>>(
 /// queue, never the run, so dropping the run's last handle anywhere cannot make it wait
 /// on itself.
 struct Stager {
-    jobs: crossbeam_channel::Sender<crate::artifact::Snapshot>,
+    jobs: crossbeam_channel::Sender<Job>,
     /// Disconnected when the thread ends.
     done: crossbeam_channel::Receiver<()>,
 }
 
+enum Job {
+    Hash(crate::artifact::Snapshot),
+    /// Answered once every artifact handed over before it is on the worker's queue.
+    Barrier(crossbeam_channel::Sender<()>),
+}
+
 impl Stager {
     fn start(shared: Arc<Shared>, run_id: String, project: String) -> Result<Stager> {
-        let (jobs, rx) = crossbeam_channel::unbounded::<crate::artifact::Snapshot>();
+        let (jobs, rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
         std::thread::Builder::new()
             .name("labbook-hash".into())
             .spawn(move || {
                 let _done = done_tx;
-                for snapshot in rx {
-                    let staged = snapshot.record(&run_id, &project);
-                    let msg = Msg::ArtifactStaged(Box::new(staged));
-                    shared.push(Envelope { msg, bytes: 1024 }, false);
+                for job in rx {
+                    match job {
+                        Job::Hash(snapshot) => {
+                            let staged = snapshot.record(&run_id, &project);
+                            let msg = Msg::ArtifactStaged(Box::new(staged));
+                            shared.push(Envelope { msg, bytes: 1024 }, false);
+                        }
+                        Job::Barrier(reply) => {
+                            let _ = reply.send(());
+                        }
+                    }
                 }
             })
             .map_err(|e| Error::WorkerFailed(format!("could not start the hashing thread: {e}")))?;
         Ok(Stager { jobs, done })
+    }
+
+    /// Waits up to `timeout` until every artifact handed over so far is on the worker's
+    /// queue; false when some are still being hashed.
+    fn wait(&self, timeout: Duration) -> bool {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.jobs.send(Job::Barrier(tx)).is_ok() && rx.recv_timeout(timeout).is_ok()
     }
 
     /// Waits up to `timeout` for every artifact handed over so far; false when some are
@@ -554,7 +574,7 @@ impl Run {
                 }
                 let sent = stager
                     .as_ref()
-                    .is_some_and(|s| s.jobs.send(snapshot).is_ok());
+                    .is_some_and(|s| s.jobs.send(Job::Hash(snapshot)).is_ok());
                 if !sent {
                     return Err(Error::WorkerFailed(
                         "the artifact hashing thread is gone".into(),
@@ -664,10 +684,24 @@ impl Run {
     }
 
     /// Waits until everything logged so far (every committed row) is written to the OS.
+    /// Artifacts logged before it are hashed and recorded first.
     pub fn flush(&self) -> Result<()> {
         match &self.kind {
             Kind::Disabled(_) => Ok(()),
-            Kind::Active(i) => i.flush(i.finish_timeout),
+            Kind::Active(i) => {
+                let hashed = i
+                    .staging
+                    .lock()
+                    .as_ref()
+                    .is_none_or(|s| s.wait(i.finish_timeout));
+                if !hashed {
+                    return Err(Error::WorkerFailed(format!(
+                        "artifacts were still being hashed after {:?}",
+                        i.finish_timeout
+                    )));
+                }
+                i.flush(i.finish_timeout)
+            }
         }
     }
 
