@@ -591,3 +591,37 @@ fn flush_waits_for_artifacts_logged_before_it() {
     assert_eq!(versions, 1);
     run.finish().unwrap();
 }
+
+/// A resumed run's model versions are judged against the best of the run before it: a
+/// worse checkpoint after the restart is not `best`, a better one is.
+#[test]
+fn a_resumed_run_remembers_its_best_model_offline_and_online() {
+    use labbook::{Goal, ModelCheckpoints, Resume};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("w.bin");
+    let part = |settings: labbook::Settings, scores: &[(usize, f64)]| -> Vec<bool> {
+        let run = labbook::init(settings).unwrap();
+        let mut models = ModelCheckpoints::new(&run, "resumable")
+            .unwrap()
+            .best_by("valid/accuracy", Goal::Maximize);
+        let marks = scores
+            .iter()
+            .map(|&(epoch, score)| {
+                std::fs::write(&file, format!("{epoch}")).unwrap();
+                models.log(&file, epoch, Some(score)).unwrap()
+            })
+            .collect();
+        run.finish().unwrap();
+        marks
+    };
+    let offline = || common::settings(&tmp.path().join("runs")).run_id("resume77");
+    assert_eq!(part(offline(), &[(0, 0.9), (1, 0.5)]), [true, false]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let resumed = offline().resume(Resume::Allow);
+    assert_eq!(part(resumed, &[(2, 0.7), (3, 0.95)]), [false, true]);
+
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let on = |dir: &str| online(&tmp.path().join(dir), &server.base_url()).run_id("resume88");
+    assert_eq!(part(on("m1"), &[(0, 0.8)]), [true]);
+    assert_eq!(part(on("m2").resume(Resume::Must), &[(1, 0.6)]), [false]);
+}

@@ -123,6 +123,8 @@ pub(crate) struct Sources {
     pub entity: String,
     pub project: String,
     pub online: Option<OnlineSettings>,
+    /// Whether the run continues an earlier one (`Settings::resume`).
+    pub resumed: bool,
 }
 
 /// Resolves `spec` and makes its files available.
@@ -144,6 +146,42 @@ struct LocalVersion {
 /// Finds the version among the artifacts recorded by local runs: versions are the distinct
 /// digests of a name in the order the runs logged them, as the server numbers them.
 fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
+    let (index, a) = local_version(src, spec)?;
+    let mut files = Vec::new();
+    let mut dir: Option<PathBuf> = None;
+    for e in a.manifest.iter().flat_map(|m| &m.contents) {
+        if !e.r#ref.is_empty() {
+            continue;
+        }
+        check_entry(&e.path, &spec.shown())?;
+        let local = PathBuf::from(&e.local_path);
+        verify(&local, &e.digest, &e.path, &spec.shown())?;
+        // The staged copies live under `<run>/artifacts/<client id>/<entry path>`.
+        let base = strip_entry(&local, &e.path).ok_or_else(|| {
+            Error::Artifact(format!(
+                "{}: the staged copy of {} is at an unexpected place ({})",
+                spec.shown(),
+                e.path,
+                local.display()
+            ))
+        })?;
+        dir.get_or_insert(base);
+        files.push(e.path.clone());
+    }
+    files.sort();
+    Ok(UsedArtifact {
+        name: a.name.clone(),
+        kind: a.r#type.clone(),
+        version: format!("v{index}"),
+        digest: a.digest.clone(),
+        dir: dir.unwrap_or_default(),
+        files,
+        id: String::new(),
+    })
+}
+
+/// The version `spec` names among the local runs' artifacts, and its index.
+fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRecord)> {
     let dirs: Vec<PathBuf> = std::fs::read_dir(&src.wandb_dir)
         .map_err(Error::io("could not read", &src.wandb_dir))?
         .flatten()
@@ -235,38 +273,32 @@ fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
             )
         })
     })?;
-    let a = &versions[index].record;
-    let mut files = Vec::new();
-    let mut dir: Option<PathBuf> = None;
-    for e in a.manifest.iter().flat_map(|m| &m.contents) {
-        if !e.r#ref.is_empty() {
-            continue;
+    Ok((index, versions.swap_remove(index).record))
+}
+
+/// The metadata (JSON) of the version `spec` names, without its files: for picking up
+/// state from an earlier run's versions. `None` when there is no such version.
+pub(crate) fn metadata(src: &Sources, spec: &str) -> Result<Option<Json>> {
+    let spec = Spec::parse(spec)?;
+    let text = match &src.online {
+        Some(o) => {
+            let client =
+                crate::online::Client::new(&o.base_url, o.api_key.expose(), o.interactive_retry())?
+                    .with_clock(o.clock.clone());
+            let entity = spec.entity.clone().or_else(|| nonempty(&src.entity));
+            let project = spec.project.clone().unwrap_or_else(|| src.project.clone());
+            let vars = json!({"entity": entity, "project": project, "name": spec.shown()});
+            let data = client.graphql("ArtifactMembershipByName", METADATA, vars)?;
+            data["project"]["artifactCollectionMembership"]["artifact"]["metadata"]
+                .as_str()
+                .map(str::to_owned)
         }
-        check_entry(&e.path, &spec.shown())?;
-        let local = PathBuf::from(&e.local_path);
-        verify(&local, &e.digest, &e.path, &spec.shown())?;
-        // The staged copies live under `<run>/artifacts/<client id>/<entry path>`.
-        let base = strip_entry(&local, &e.path).ok_or_else(|| {
-            Error::Artifact(format!(
-                "{}: the staged copy of {} is at an unexpected place ({})",
-                spec.shown(),
-                e.path,
-                local.display()
-            ))
-        })?;
-        dir.get_or_insert(base);
-        files.push(e.path.clone());
-    }
-    files.sort();
-    Ok(UsedArtifact {
-        name: a.name.clone(),
-        kind: a.r#type.clone(),
-        version: format!("v{index}"),
-        digest: a.digest.clone(),
-        dir: dir.unwrap_or_default(),
-        files,
-        id: String::new(),
-    })
+        None => match local_version(src, &spec) {
+            Ok((_, a)) => Some(a.metadata),
+            Err(_) => None,
+        },
+    };
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 /// The version an alias names: `vN`, or the version carrying the alias that was logged
@@ -331,6 +363,7 @@ const MEMBERSHIP_BY_NAME: &str = "query ArtifactMembershipByName($entity: String
 const FETCH_MANIFEST: &str = "query FetchArtifactManifest($id: ID!) { artifact(id: $id) { currentManifest { file { directUrl } } } }";
 const FILE_URLS: &str = "query GetArtifactMembershipFileUrls($entity: String!, $project: String!, $collection: String!, $alias: String!, $cursor: String, $perPage: Int) { project(name: $project, entityName: $entity) { artifactCollection(name: $collection) { artifactMembership(aliasName: $alias) { files(after: $cursor, first: $perPage) { pageInfo { endCursor hasNextPage } edges { node { name directUrl } } } } } } }";
 const VIEWER: &str = "query Viewer { viewer { id entity } }";
+const METADATA: &str = "query ArtifactMembershipByName($entity: String, $project: String!, $name: String!) { project(name: $project, entityName: $entity) { artifactCollectionMembership(name: $name) { artifact { id metadata } } } }";
 
 /// Asks the server for the version and downloads its files (skipping those already
 /// downloaded with the right digest), checking each against the manifest.

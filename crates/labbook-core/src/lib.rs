@@ -158,6 +158,7 @@ fn start(settings: Settings) -> Result<Run> {
     let sink = system::Sink::new(&shared);
     let system = system::System::start(&s, sink.clone(), dir.files.clone());
     let start_step = resume_from.as_ref().map_or(0, |r| r.step);
+    let resumed = resume_from.is_some();
     let start = worker::Start {
         settings: s.clone(),
         dir,
@@ -211,6 +212,7 @@ fn start(settings: Settings) -> Result<Run> {
             entity: s.entity,
             project: s.project,
             online: s.online,
+            resumed,
         },
     }))
 }

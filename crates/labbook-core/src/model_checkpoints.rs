@@ -14,7 +14,8 @@ use crate::run::Run;
 /// Logs checkpoints as versions of one `model` artifact. Every version gets the aliases
 /// `latest` and `epoch-<n>`; with [`best_by`](ModelCheckpoints::best_by), one whose score
 /// beats every earlier one also gets `best`, so `run.use_artifact("name:best")` finds it.
-/// The metadata holds the epoch and the score.
+/// The metadata holds the epoch and the score; a resumed run picks up the best score from
+/// the earlier `best` version, so a worse checkpoint after a restart is not marked best.
 ///
 /// ```no_run
 /// use labbook_core::{Goal, ModelCheckpoints};
@@ -31,6 +32,8 @@ pub struct ModelCheckpoints {
     name: String,
     best_by: Option<(String, Goal)>,
     best: Option<f64>,
+    /// Whether `best` was looked up in a resumed run's earlier versions yet.
+    seeded: bool,
 }
 
 impl ModelCheckpoints {
@@ -43,6 +46,7 @@ impl ModelCheckpoints {
             name: name.to_owned(),
             best_by: None,
             best: None,
+            seeded: false,
         })
     }
 
@@ -75,6 +79,16 @@ impl ModelCheckpoints {
     ) -> Result<bool> {
         let path = path.as_ref();
         let score = score.filter(|s| s.is_finite());
+        // A resumed run goes on from the score of the version that was best before it.
+        if !self.seeded {
+            self.seeded = true;
+            if let Some((metric, _)) = &self.best_by {
+                self.best = self
+                    .run
+                    .resumed_artifact_metadata(&format!("{}:best", self.name))
+                    .and_then(|m| m[metric.as_str()].as_f64());
+            }
+        }
         let is_best = match (&self.best_by, score) {
             (Some((_, goal)), Some(s)) => self.best.is_none_or(|b| match goal {
                 Goal::Maximize => s > b,

@@ -633,6 +633,24 @@ impl Run {
         }
     }
 
+    /// For a resumed run, the metadata of an earlier version (`name:alias`), so state such
+    /// as the best score so far carries over; `None` for a fresh run or when there is none.
+    pub(crate) fn resumed_artifact_metadata(&self, spec: &str) -> Option<serde_json::Value> {
+        let Kind::Active(i) = &self.kind else {
+            return None;
+        };
+        if !i.artifacts.resumed {
+            return None;
+        }
+        match crate::artifact_use::metadata(&i.artifacts, spec) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(target: "labbook", "could not read {spec} of the earlier run: {e}");
+                None
+            }
+        }
+    }
+
     /// Logs a model file or directory as a `model` artifact named `name`, with `aliases`
     /// besides `latest` (e.g. `best`).
     ///

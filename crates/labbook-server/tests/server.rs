@@ -71,6 +71,13 @@ fn graphql_and_file_stream_need_the_api_key() {
         .send()
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    // An operationName the document does not define is refused, as GraphQL servers do.
+    let mismatched = auth(client.post(format!("{base}/graphql")), KEY)
+        .json(&json!({"query": "query ArtifactMembershipByName { x }", "operationName": "ArtifactMetadata"}))
+        .send()
+        .unwrap();
+    assert_eq!(mismatched.status(), StatusCode::BAD_REQUEST);
+    assert!(mismatched.text().unwrap().contains("ArtifactMetadata"));
     let stream = client
         .post(format!("{base}/files/e/p/r/file_stream"))
         .json(&json!({}))
@@ -92,7 +99,7 @@ fn graphql_and_file_stream_need_the_api_key() {
         .iter()
         .map(|r| r.status)
         .collect();
-    assert_eq!(statuses, [401, 401, 401, 200]);
+    assert_eq!(statuses, [401, 401, 400, 401, 200]);
 }
 
 #[test]

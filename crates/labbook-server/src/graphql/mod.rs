@@ -67,10 +67,21 @@ pub(crate) async fn handle(
     auth::check(&headers, &state.api_key)?;
     let request: GraphqlRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("GraphQL body is not a JSON request: {e}")))?;
+    let sniffed = sniff_operation(&request.query);
+    // As a GraphQL server: the operation named must be the one the document defines.
+    if let (Some(given), Some(found)) = (
+        request.operation_name.as_deref().filter(|n| !n.is_empty()),
+        sniffed.as_deref(),
+    ) && given != found
+    {
+        return Err(ApiError::bad(format!(
+            "operationName `{given}` is not in the document, which defines `{found}`"
+        )));
+    }
     let operation = request
         .operation_name
         .filter(|name| !name.is_empty())
-        .or_else(|| sniff_operation(&request.query))
+        .or(sniffed)
         .unwrap_or_default();
     let vars = Vars(request.variables.unwrap_or_default());
     let data = answer(&state, &operation, &vars)?;
