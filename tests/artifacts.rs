@@ -625,3 +625,51 @@ fn a_resumed_run_remembers_its_best_model_offline_and_online() {
     assert_eq!(part(on("m1"), &[(0, 0.8)]), [true]);
     assert_eq!(part(on("m2").resume(Resume::Must), &[(1, 0.6)]), [false]);
 }
+
+/// A file at or over the multipart threshold goes up in parts (each announced with its
+/// MD5, PUT to its own URL, then completed), arrives byte for byte, and downloads back.
+#[test]
+fn a_big_file_goes_up_in_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("big.bin");
+    let bytes: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let root = tmp.path().join("runs");
+    let run = labbook::init(common::settings(&root)).unwrap();
+    run.log_model(&file, "big", ["best"]).unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let mut opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
+    opts.multipart = labbook::online::Multipart {
+        threshold: 1 << 20,
+        part_size: 1 << 20,
+    };
+    let report = labbook::online::sync_run(&log_in(&dir), &opts, &mut |_| {}).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let storage = server.storage();
+    let artifact = &storage.artifacts()[0];
+    assert_eq!(artifact.state, "COMMITTED");
+    assert!(
+        artifact.files["big.bin"] == bytes,
+        "the parts were not put together"
+    );
+    assert!(artifact.multipart.is_empty(), "the upload was completed");
+    let requests = storage.requests();
+    let parts = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/upload-artifact-part/"))
+        .count();
+    assert_eq!(parts, 4, "3.5 MB in 1 MiB parts");
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.operation.as_deref() == Some("CompleteMultipartUploadArtifact"))
+    );
+    // And back down, checked against the digest.
+    let run = labbook::init(online(&tmp.path().join("consumer"), &server.base_url())).unwrap();
+    let used = run.use_artifact("big:best").unwrap();
+    assert!(std::fs::read(used.path("big.bin")).unwrap() == bytes);
+    run.finish().unwrap();
+}

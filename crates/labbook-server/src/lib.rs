@@ -33,8 +33,8 @@ pub use error::Error;
 pub use faults::{Faults, Outage};
 pub use server::{RunningServer, Server};
 pub use storage::{
-    Alert, ArtifactLink, ArtifactState, JsonLine, MemoryStorage, OffsetViolation, RequestLogEntry,
-    RunKey, RunState, Storage,
+    Alert, ArtifactLink, ArtifactState, JsonLine, MemoryStorage, MultipartUpload, OffsetViolation,
+    RequestLogEntry, RunKey, RunState, Storage,
 };
 
 /// The result type of this crate.

@@ -186,6 +186,10 @@ fn router(
             "/artifact-files/{artifact}/{*path}",
             get(uploads::artifact_download),
         )
+        .route(
+            "/upload-artifact-part/{artifact}/{upload}/{part}",
+            put(uploads::artifact_part),
+        )
         .fallback(unknown);
     // Injected faults sit inside the request log, so the log shows them.
     let routes = match faults {

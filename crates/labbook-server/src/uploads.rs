@@ -74,3 +74,26 @@ pub(crate) async fn artifact_download(
     }
     a.files.get(&path).cloned().ok_or(StatusCode::NOT_FOUND)
 }
+
+/// `PUT /upload-artifact-part/{artifact}/{upload}/{part}`: one part of a multipart upload.
+pub(crate) async fn artifact_part(
+    State(state): State<Arc<AppState>>,
+    Path((artifact, upload, part)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let known = state
+        .storage
+        .artifact(&artifact)
+        .is_some_and(|a| a.multipart.contains_key(&upload));
+    if !known {
+        return Err(ApiError::bad(format!(
+            "no multipart upload `{upload}` of artifact `{artifact}`"
+        )));
+    }
+    state.storage.update_artifact(&artifact, &mut |a| {
+        if let Some(u) = a.multipart.get_mut(&upload) {
+            u.parts.insert(part, body.to_vec());
+        }
+    });
+    Ok(StatusCode::OK)
+}

@@ -434,3 +434,68 @@ fn restart_on_the_same_storage_keeps_the_data() {
     assert_eq!(run.history.len(), 2);
     assert!(storage.violations().is_empty());
 }
+
+#[test]
+fn a_multipart_upload_checks_every_part_against_its_md5() {
+    let server = start();
+    let base = server.base_url();
+    let created = graphql(
+        &base,
+        "CreateArtifact",
+        json!({"input": {"entityName": "ent1", "projectName": "proj",
+        "artifactTypeName": "model", "artifactCollectionName": "m", "runName": "r", "digest": "d"}}),
+    );
+    let id = created["data"]["createArtifact"]["artifact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // MD5("a") and MD5("b").
+    let (a, b) = (
+        "0cc175b9c0f1b6a831c399e269772661",
+        "92eb5ffee6ae2fec3ad71c777531578f",
+    );
+    let files = graphql(
+        &base,
+        "CreateArtifactFiles",
+        json!({"input": {"artifactFiles": [{"artifactID": id, "name": "w.bin", "md5": "x",
+            "uploadPartsInput": [{"partNumber": 1, "hexMD5": a}, {"partNumber": 2, "hexMD5": b}]}]}}),
+    );
+    let node = &files["data"]["createArtifactFiles"]["files"]["edges"][0]["node"];
+    assert!(node["uploadUrl"].is_null());
+    let upload_id = node["uploadMultipartUrls"]["uploadID"].as_str().unwrap();
+    let urls = node["uploadMultipartUrls"]["uploadUrlParts"]
+        .as_array()
+        .unwrap();
+    let put = |i: usize, body: &'static str| {
+        Client::new()
+            .put(urls[i]["uploadUrl"].as_str().unwrap())
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!((put(0, "a"), put(1, "c")), (StatusCode::OK, StatusCode::OK));
+    let complete = |parts: Value| {
+        auth(Client::new().post(format!("{base}/graphql")), KEY)
+            .json(
+                &json!({"query": "mutation CompleteMultipartUploadArtifact { x }",
+                "operationName": "CompleteMultipartUploadArtifact",
+                "variables": {"completeMultipartAction": "Complete", "completedParts": parts,
+                    "artifactID": id, "storagePath": "s", "uploadID": upload_id}}),
+            )
+            .send()
+            .unwrap()
+    };
+    let parts = json!([{"partNumber": 1, "hexMD5": a}, {"partNumber": 2, "hexMD5": b}]);
+    let bad = complete(parts.clone());
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().unwrap().contains("part 2 has MD5"));
+    assert_eq!(put(1, "b"), StatusCode::OK);
+    let ok: Value = complete(parts).json().unwrap();
+    assert_eq!(
+        ok["data"]["completeMultipartUploadArtifact"]["digest"],
+        "GH70Q2Ei0cwvQNwrkvDroA=="
+    );
+    let stored = server.storage().artifact(&id).unwrap();
+    assert_eq!(stored.files["w.bin"], b"ab");
+}

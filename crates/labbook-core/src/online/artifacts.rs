@@ -18,6 +18,122 @@ const USE_ARTIFACT: &str = "mutation UseArtifact($input: UseArtifactInput!) { us
 /// Files per CreateArtifactFiles request.
 const FILES_PER_REQUEST: usize = 1000;
 
+/// When artifact files go up in parts: from `threshold` bytes on, in parts of `part_size`
+/// (W&B's are 2 GiB and 100 MiB; an object store takes at most 5 GB in one PUT).
+///
+/// ```
+/// let mut opts = labbook_core::online::SyncOptions::new("https://api.wandb.ai", "key");
+/// opts.multipart = labbook_core::online::Multipart { threshold: 1 << 30, part_size: 64 << 20 };
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Multipart {
+    /// Files of at least this many bytes are uploaded in parts (W&B: 2 GiB).
+    pub threshold: u64,
+    /// The size of every part but the last (W&B: 100 MiB).
+    pub part_size: u64,
+}
+
+impl Default for Multipart {
+    fn default() -> Multipart {
+        Multipart {
+            threshold: 2 << 30,
+            part_size: 100 << 20,
+        }
+    }
+}
+
+const COMPLETE_MULTIPART: &str = "mutation CompleteMultipartUploadArtifact($completeMultipartAction: CompleteMultipartAction!, $completedParts: [UploadPartsInput!]!, $artifactID: ID!, $storagePath: String!, $uploadID: String!) { completeMultipartUploadArtifact(input: {completeMultipartAction: $completeMultipartAction, completedParts: $completedParts, artifactID: $artifactID, storagePath: $storagePath, uploadID: $uploadID}) { digest } }";
+
+/// The hex MD5 of each `part_size` slice of a file, read in bounded memory.
+fn part_md5s(path: &std::path::Path, part_size: u64) -> Result<Vec<String>> {
+    use md5::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(Error::io("could not read", path))?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let mut hasher = md5::Md5::new();
+        let mut left = part_size.max(1);
+        let mut any = false;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = file
+                .read(&mut buf[..want])
+                .map_err(Error::io("could not read", path))?;
+            if n == 0 {
+                break;
+            }
+            any = true;
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        if !any {
+            break;
+        }
+        out.push(
+            hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        );
+        if left > 0 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn parts_json(parts: &[String]) -> Json {
+    Json::Array(
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, md5)| json!({"partNumber": i + 1, "hexMD5": md5}))
+            .collect(),
+    )
+}
+
+/// PUTs each part to the URL the server gave for it, then completes the upload.
+fn upload_parts(
+    client: &Client,
+    artifact_id: &str,
+    node: &Json,
+    path: &std::path::Path,
+    parts: &[String],
+    part_size: u64,
+) -> Result<()> {
+    let multipart = &node["uploadMultipartUrls"];
+    let upload_id = text(client, multipart, "uploadID", "CreateArtifactFiles")?;
+    let urls = multipart["uploadUrlParts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let headers = headers(&node["uploadHeaders"]);
+    for (i, _) in parts.iter().enumerate() {
+        let number = i as u64 + 1;
+        let url = urls
+            .iter()
+            .find(|u| u["partNumber"].as_u64() == Some(number))
+            .and_then(|u| u["uploadUrl"].as_str())
+            .ok_or_else(|| Error::Upload {
+                url: client.base_url().to_owned(),
+                reason: format!(
+                    "CreateArtifactFiles gave no URL for part {number} of {}",
+                    path.display()
+                ),
+            })?;
+        client.put_file_range(url, &headers, path, i as u64 * part_size, part_size)?;
+    }
+    let vars = json!({
+        "completeMultipartAction": "Complete", "completedParts": parts_json(parts),
+        "artifactID": artifact_id, "storagePath": node["storagePath"], "uploadID": upload_id,
+    });
+    client.graphql("CompleteMultipartUploadArtifact", COMPLETE_MULTIPART, vars)?;
+    Ok(())
+}
+
 /// Where an artifact goes: entity, project and the run that logs it, and the run's
 /// directory (where the staged copies are when the log's absolute paths no longer lead to
 /// them: a run directory copied from another machine).
@@ -26,6 +142,7 @@ pub(crate) struct Target<'a> {
     pub project: &'a str,
     pub run: &'a str,
     pub run_dir: Option<&'a std::path::Path>,
+    pub multipart: Multipart,
 }
 
 /// What an upload did.
@@ -111,11 +228,34 @@ pub(crate) fn upload(
         .collect();
     let mut bytes = 0;
     for chunk in entries.chunks(FILES_PER_REQUEST) {
+        // Where each file's bytes are, and for a big one its parts' MD5s (W&B uploads
+        // files from 2 GiB on in parts: one PUT may not exceed the object store's limit).
+        let mut planned = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let recorded = std::path::PathBuf::from(&e.local_path);
+            let path = match to.run_dir {
+                Some(dir) if !recorded.exists() => {
+                    dir.join("artifacts").join(&a.client_id).join(&e.path)
+                }
+                _ => recorded,
+            };
+            let parts = if e.size.max(0) as u64 >= to.multipart.threshold {
+                Some(part_md5s(&path, to.multipart.part_size)?)
+            } else {
+                None
+            };
+            planned.push((path, parts));
+        }
         let files: Vec<Json> = chunk
             .iter()
-            .map(|e| {
-                json!({"artifactID": id, "artifactManifestID": manifest_id, "name": e.path,
-                       "md5": e.digest, "mimetype": null})
+            .zip(&planned)
+            .map(|(e, (_, parts))| {
+                let mut file = json!({"artifactID": id, "artifactManifestID": manifest_id,
+                       "name": e.path, "md5": e.digest, "mimetype": null});
+                if let Some(parts) = parts {
+                    file["uploadPartsInput"] = parts_json(parts);
+                }
+                file
             })
             .collect();
         let input = json!({"artifactFiles": files, "storageLayout": "V2"});
@@ -138,20 +278,19 @@ pub(crate) fn upload(
                 ),
             });
         }
-        for (edge, entry) in edges.iter().zip(chunk) {
+        for ((edge, entry), (path, parts)) in edges.iter().zip(chunk).zip(&planned) {
             let node = &edge["node"];
+            let multipart = &node["uploadMultipartUrls"];
+            if let (Some(parts), false) = (parts, multipart.is_null()) {
+                upload_parts(client, &id, node, path, parts, to.multipart.part_size)?;
+                bytes += entry.size.max(0) as u64;
+                continue;
+            }
             // No URL: the server has these bytes already.
             let Some(url) = node["uploadUrl"].as_str() else {
                 continue;
             };
-            let recorded = std::path::PathBuf::from(&entry.local_path);
-            let path = match to.run_dir {
-                Some(dir) if !recorded.exists() => {
-                    dir.join("artifacts").join(&a.client_id).join(&entry.path)
-                }
-                _ => recorded,
-            };
-            client.put_file(url, &headers(&node["uploadHeaders"]), &path)?;
+            client.put_file(url, &headers(&node["uploadHeaders"]), path)?;
             bytes += entry.size.max(0) as u64;
         }
     }
@@ -276,4 +415,31 @@ pub(crate) fn manifest_json(a: &proto::ArtifactRecord, id: &str) -> String {
         "contents": contents,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_the_file_exactly() {
+        let d = tempfile::tempdir().unwrap();
+        let count = |len: usize| {
+            let p = d.path().join(format!("f{len}"));
+            std::fs::write(&p, vec![1u8; len]).unwrap();
+            part_md5s(&p, 1000).unwrap()
+        };
+        assert_eq!(count(3000).len(), 3);
+        assert_eq!(count(2500).len(), 3);
+        assert!(count(0).is_empty());
+        let one = count(1000);
+        // The MD5 of 1000 bytes of 0x01, as any tool computes it.
+        assert_eq!(
+            one,
+            [crate::artifact_record::md5(&[1u8; 1000])
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()]
+        );
+    }
 }

@@ -293,6 +293,38 @@ impl Client {
         self.send_body(req, &body).map(|_| ())
     }
 
+    /// PUTs `len` bytes of a file from `offset` (a part of a multipart upload), streamed
+    /// from disk; each retry reads them again.
+    pub fn put_file_range(
+        &self,
+        url: &str,
+        headers: &[String],
+        path: &std::path::Path,
+        offset: u64,
+        len: u64,
+    ) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let size = std::fs::metadata(path)
+            .map_err(Error::io("could not read", path))?
+            .len();
+        let len = len.min(size.saturating_sub(offset));
+        let body = || -> Result<reqwest::blocking::Body> {
+            let mut file = std::fs::File::open(path).map_err(Error::io("could not read", path))?;
+            file.seek(SeekFrom::Start(offset))
+                .map_err(Error::io("could not read", path))?;
+            Ok(reqwest::blocking::Body::sized(file.take(len), len))
+        };
+        let req = Request {
+            url,
+            method: reqwest::Method::PUT,
+            headers,
+            auth: Auth::None,
+            retry_conflict: false,
+            timeout: self.retry.timeout + Duration::from_secs(len >> 20),
+        };
+        self.send_body(req, &body).map(|_| ())
+    }
+
     fn send(
         &self,
         url: &str,

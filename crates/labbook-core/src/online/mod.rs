@@ -12,6 +12,7 @@ mod sync;
 
 pub(crate) use live::Live;
 
+pub use artifacts::Multipart;
 pub use auth::api_key;
 pub use client::{Client, RetryPolicy};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -102,6 +102,8 @@ pub struct SyncOptions {
     /// The clock retries and rate limits wait by (the system clock; a
     /// [`ManualClock`](super::ManualClock) in tests).
     pub clock: Arc<dyn Clock>,
+    /// Which artifact files are uploaded in parts (W&B's: from 2 GiB, 100 MiB parts).
+    pub multipart: super::Multipart,
 }
 
 impl SyncOptions {
@@ -116,6 +118,7 @@ impl SyncOptions {
             max_request_bytes: 4 << 20,
             program: None,
             clock: Arc::new(SystemClock::new()),
+            multipart: super::Multipart::default(),
         }
     }
 }
@@ -431,6 +434,7 @@ impl Uploader {
                     project: &project,
                     run: &run,
                     run_dir: None,
+                    multipart: self.opts.multipart,
                 };
                 if let Err(e) = super::artifacts::record_use(&self.client, &to, u) {
                     self.warn(e, &format!("the use of {} was not recorded", u.name))?;
@@ -552,6 +556,7 @@ impl Uploader {
             project: &project,
             run: &run,
             run_dir: self.files_dir.parent(),
+            multipart: self.opts.multipart,
         };
         match super::artifacts::upload(&self.client, &to, a) {
             Ok(up) => {
@@ -588,6 +593,7 @@ impl Uploader {
                 project: &project,
                 run: &run,
                 run_dir: None,
+                multipart: self.opts.multipart,
             };
             let done = match self.artifact_ids.get(&link.client_id) {
                 Some(id) => super::artifacts::link(&self.client, &to, id, &link),

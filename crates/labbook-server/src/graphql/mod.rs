@@ -105,6 +105,7 @@ fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiEr
         "CreateArtifactManifest" => artifacts::create_manifest(state, vars),
         "CreateArtifactFiles" => artifacts::create_files(state, vars),
         "CommitArtifact" => artifacts::commit(state, vars),
+        "CompleteMultipartUploadArtifact" => artifacts::complete_multipart(state, vars),
         "UseArtifact" => artifacts::use_artifact(state, vars),
         "ArtifactType" => artifacts::artifact_type(state, vars),
         "GetDefaultEntity" => Ok(runs::viewer(state)),

@@ -8,8 +8,8 @@ mod types;
 pub use lenient_json::parse_lenient;
 pub use memory::MemoryStorage;
 pub use types::{
-    Alert, ArtifactLink, ArtifactState, JsonLine, OffsetViolation, RequestLogEntry, RunKey,
-    RunState,
+    Alert, ArtifactLink, ArtifactState, JsonLine, MultipartUpload, OffsetViolation,
+    RequestLogEntry, RunKey, RunState,
 };
 
 /// Where a server keeps what it receives. Shared as `Arc<dyn Storage>`; it outlives the

@@ -219,6 +219,19 @@ pub struct ArtifactState {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Where the version is linked (registry collections, `LinkArtifact`).
     pub links: Vec<ArtifactLink>,
+    /// Multipart uploads in progress, by upload id.
+    pub multipart: BTreeMap<String, MultipartUpload>,
+}
+
+/// A file being uploaded in parts (CreateArtifactFiles with `uploadPartsInput`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MultipartUpload {
+    /// The file's path inside the artifact.
+    pub path: String,
+    /// The hex MD5 the client announced for each part, in order.
+    pub part_md5s: Vec<String>,
+    /// The parts received, by part number.
+    pub parts: BTreeMap<u64, Vec<u8>>,
 }
 
 /// A version linked into a portfolio (a registry collection) by `LinkArtifact`.
