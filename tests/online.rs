@@ -224,10 +224,18 @@ fn uploads_survive_a_server_that_fails_rate_limits_and_stalls() {
                 .finish_timeout(Duration::from_secs(60)),
         )
         .unwrap();
+        let weights = tmp.path().join("weights.bin");
+        std::fs::write(&weights, vec![seed as u8; 3000]).unwrap();
         for i in 0..300u32 {
             run.log([("x", Value::from(i))]).unwrap();
             if i % 50 == 0 {
                 std::thread::sleep(Duration::from_millis(60));
+            }
+            if i == 120 {
+                // Media and an artifact go through the same faults.
+                let image = labbook::Image::gray(2, 2, vec![seed as u8; 4]).unwrap();
+                run.set_summary("sample", image).unwrap();
+                run.log_model(&weights, "faulty", ["best"]).unwrap();
             }
         }
         let dir = run.dir().unwrap().to_owned();
@@ -246,6 +254,19 @@ fn uploads_survive_a_server_that_fails_rate_limits_and_stalls() {
         let up = &storage.runs()[0];
         assert_eq!(up.history.len(), read_run(&dir).rows.len());
         assert!(up.complete, "seed {seed}");
+        let model = storage
+            .artifacts()
+            .into_iter()
+            .find(|a| a.state == "COMMITTED")
+            .expect("the model version was committed");
+        assert_eq!(model.files["weights.bin"], vec![seed as u8; 3000]);
+        assert!(
+            up.files
+                .keys()
+                .any(|f| f.starts_with("media/images/sample")),
+            "seed {seed}: {:?}",
+            up.files.keys()
+        );
         let failed = storage
             .requests()
             .iter()
