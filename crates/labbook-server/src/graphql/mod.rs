@@ -68,11 +68,11 @@ pub(crate) async fn handle(
     let request: GraphqlRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("GraphQL body is not a JSON request: {e}")))?;
     let sniffed = sniff_operation(&request.query);
-    // As a GraphQL server: the operation named must be the one the document defines.
+    // As a GraphQL server: the operation named must be one the document defines.
     if let (Some(given), Some(found)) = (
         request.operation_name.as_deref().filter(|n| !n.is_empty()),
         sniffed.as_deref(),
-    ) && given != found
+    ) && !operations(&request.query).any(|o| o == given)
     {
         return Err(ApiError::bad(format!(
             "operationName `{given}` is not in the document, which defines `{found}`"
@@ -121,6 +121,22 @@ fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiEr
     }
 }
 
+/// The names of the operations a document defines (after `query`, `mutation` or
+/// `subscription`).
+fn operations(query: &str) -> impl Iterator<Item = &str> {
+    let mut words = query
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty());
+    std::iter::from_fn(move || {
+        while let Some(word) = words.next() {
+            if matches!(word, "query" | "mutation" | "subscription") {
+                return words.next();
+            }
+        }
+        None
+    })
+}
+
 /// The name after the first `query` or `mutation` keyword, if the body gave none.
 fn sniff_operation(query: &str) -> Option<String> {
     let mut words = query.split(|c: char| !(c.is_alphanumeric() || c == '_'));
@@ -148,6 +164,12 @@ pub(crate) fn encode_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_of_a_document_is_found() {
+        let doc = "fragment F on Artifact { id } query A($x: ID) { a } mutation B { b }";
+        assert_eq!(operations(doc).collect::<Vec<_>>(), ["A", "B"]);
+    }
 
     #[test]
     fn sniffs_the_operation_name() {
