@@ -137,6 +137,8 @@ fn sync_all(run_dir: &Path) -> (RunState, Vec<ArtifactState>, String) {
         .env("WANDB_BASE_URL", server.base_url())
         .env("WANDB_API_KEY", KEY)
         .env("HOME", home.path())
+        // wandb sync writes its debug logs under ./wandb: not into the source tree.
+        .current_dir(home.path())
         .env_remove("WANDB_ENTITY")
         .env_remove("WANDB_PROJECT")
         .env_remove("WANDB_MODE")

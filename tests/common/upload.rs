@@ -31,6 +31,8 @@ pub fn wandb_sync_into(server: &labbook_server::RunningServer, key: &str, run_di
         .env("WANDB_BASE_URL", server.base_url())
         .env("WANDB_API_KEY", key)
         .env("HOME", home.path())
+        // wandb sync writes its debug logs under ./wandb: not into the source tree.
+        .current_dir(home.path())
         .env_remove("WANDB_MODE")
         .output()
         .unwrap();

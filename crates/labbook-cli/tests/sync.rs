@@ -184,6 +184,8 @@ fn wandb_sync(venv: &Path, args: &[&str], server: &RunningServer) -> Output {
         .env("WANDB_BASE_URL", server.base_url())
         .env("WANDB_API_KEY", KEY)
         .env("HOME", home.path())
+        // wandb sync writes its debug logs under ./wandb: not into the source tree.
+        .current_dir(home.path())
         .env_remove("WANDB_MODE")
         .output()
         .unwrap()

@@ -280,7 +280,7 @@ fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRe
 /// state from an earlier run's versions. `None` when there is no such version.
 pub(crate) fn metadata(src: &Sources, spec: &str) -> Result<Option<Json>> {
     let spec = Spec::parse(spec)?;
-    let text = match &src.online {
+    let from_server = match &src.online {
         Some(o) => {
             let client =
                 crate::online::Client::new(&o.base_url, o.api_key.expose(), o.interactive_retry())?
@@ -288,16 +288,21 @@ pub(crate) fn metadata(src: &Sources, spec: &str) -> Result<Option<Json>> {
             let entity = spec.entity.clone().or_else(|| nonempty(&src.entity));
             let project = spec.project.clone().unwrap_or_else(|| src.project.clone());
             let vars = json!({"entity": entity, "project": project, "name": spec.shown()});
-            let data = client.graphql("ArtifactMembershipByName", METADATA, vars)?;
-            data["project"]["artifactCollectionMembership"]["artifact"]["metadata"]
-                .as_str()
-                .map(str::to_owned)
+            match client.graphql("ArtifactMembershipByName", METADATA, vars) {
+                Ok(data) => data["project"]["artifactCollectionMembership"]["artifact"]["metadata"]
+                    .as_str()
+                    .map(str::to_owned),
+                Err(e) => {
+                    tracing::debug!(target: "labbook", "{}: {e}; looking in the local runs", spec.shown());
+                    None
+                }
+            }
         }
-        None => match local_version(src, &spec) {
-            Ok((_, a)) => Some(a.metadata),
-            Err(_) => None,
-        },
+        None => None,
     };
+    // An earlier part whose upload never finished (the usual reason to resume) has its
+    // versions only in the local runs.
+    let text = from_server.or_else(|| local_version(src, &spec).ok().map(|(_, a)| a.metadata));
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 

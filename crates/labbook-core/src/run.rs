@@ -173,9 +173,12 @@ impl Stager {
 
     /// Waits up to `timeout` until every artifact handed over so far is on the worker's
     /// queue; false when some are still being hashed.
-    fn wait(&self, timeout: Duration) -> bool {
+    fn wait(jobs: crossbeam_channel::Sender<Job>, timeout: Duration) -> bool {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.jobs.send(Job::Barrier(tx)).is_ok() && rx.recv_timeout(timeout).is_ok()
+        let sent = jobs.send(Job::Barrier(tx)).is_ok();
+        // Not held while waiting: `finish` waits for every sender to go.
+        drop(jobs);
+        sent && rx.recv_timeout(timeout).is_ok()
     }
 
     /// Waits up to `timeout` for every artifact handed over so far; false when some are
@@ -707,16 +710,13 @@ impl Run {
         match &self.kind {
             Kind::Disabled(_) => Ok(()),
             Kind::Active(i) => {
-                let hashed = i
-                    .staging
-                    .lock()
-                    .as_ref()
-                    .is_none_or(|s| s.wait(i.finish_timeout));
-                if !hashed {
-                    return Err(Error::WorkerFailed(format!(
-                        "artifacts were still being hashed after {:?}",
-                        i.finish_timeout
-                    )));
+                // The lock only to reach the hashing thread: logging artifacts or finishing
+                // from other threads must not wait on this flush.
+                let jobs = i.staging.lock().as_ref().map(|s| s.jobs.clone());
+                if let Some(jobs) = jobs
+                    && !Stager::wait(jobs, i.finish_timeout)
+                {
+                    tracing::warn!(target: "labbook", "flush: artifacts were still being hashed after {:?}; they are recorded when done", i.finish_timeout);
                 }
                 i.flush(i.finish_timeout)
             }

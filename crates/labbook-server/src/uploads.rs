@@ -80,7 +80,7 @@ pub(crate) async fn artifact_part(
     State(state): State<Arc<AppState>>,
     Path((artifact, upload, part)): Path<(String, String, u64)>,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let known = state
         .storage
         .artifact(&artifact)
@@ -95,5 +95,14 @@ pub(crate) async fn artifact_part(
             u.parts.insert(part, body.to_vec());
         }
     });
-    Ok(StatusCode::OK)
+    // As S3 answers a part: its ETag, the quoted hex MD5.
+    let etag = {
+        use md5::Digest;
+        let hex: String = md5::Md5::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("\"{hex}\"")
+    };
+    Ok((StatusCode::OK, [(axum::http::header::ETAG, etag)]))
 }

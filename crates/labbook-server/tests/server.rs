@@ -457,11 +457,14 @@ fn a_multipart_upload_checks_every_part_against_its_md5() {
     let files = graphql(
         &base,
         "CreateArtifactFiles",
-        json!({"input": {"artifactFiles": [{"artifactID": id, "name": "w.bin", "md5": "x",
+        json!({"input": {"artifactFiles": [{"artifactID": id, "name": "w.bin", "md5": "GH70Q2Ei0cwvQNwrkvDroA==",
             "uploadPartsInput": [{"partNumber": 1, "hexMD5": a}, {"partNumber": 2, "hexMD5": b}]}]}}),
     );
     let node = &files["data"]["createArtifactFiles"]["files"]["edges"][0]["node"];
-    assert!(node["uploadUrl"].is_null());
+    assert!(
+        !node["uploadUrl"].is_null(),
+        "a null URL reads as `already uploaded`"
+    );
     let upload_id = node["uploadMultipartUrls"]["uploadID"].as_str().unwrap();
     let urls = node["uploadMultipartUrls"]["uploadUrlParts"]
         .as_array()
@@ -472,9 +475,11 @@ fn a_multipart_upload_checks_every_part_against_its_md5() {
             .body(body)
             .send()
             .unwrap()
-            .status()
     };
-    assert_eq!((put(0, "a"), put(1, "c")), (StatusCode::OK, StatusCode::OK));
+    let first = put(0, "a");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["etag"], format!("\"{a}\""), "S3's ETag");
+    assert_eq!(put(1, "c").status(), StatusCode::OK);
     let complete = |parts: Value| {
         auth(Client::new().post(format!("{base}/graphql")), KEY)
             .json(
@@ -490,12 +495,17 @@ fn a_multipart_upload_checks_every_part_against_its_md5() {
     let bad = complete(parts.clone());
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().unwrap().contains("part 2 has MD5"));
-    assert_eq!(put(1, "b"), StatusCode::OK);
-    let ok: Value = complete(parts).json().unwrap();
+    assert_eq!(put(1, "b").status(), StatusCode::OK);
+    // Completed with the parts' ETags (quoted), as wandb-core sends them.
+    let etags = json!([{"partNumber": 1, "hexMD5": format!("\"{a}\"")}, {"partNumber": 2, "hexMD5": format!("\"{b}\"")}]);
+    let ok: Value = complete(etags.clone()).json().unwrap();
     assert_eq!(
         ok["data"]["completeMultipartUploadArtifact"]["digest"],
         "GH70Q2Ei0cwvQNwrkvDroA=="
     );
+    // A retry after a lost answer gets the same answer.
+    let again: Value = complete(etags).json().unwrap();
+    assert_eq!(again, ok);
     let stored = server.storage().artifact(&id).unwrap();
     assert_eq!(stored.files["w.bin"], b"ab");
 }

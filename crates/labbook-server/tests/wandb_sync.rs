@@ -63,6 +63,7 @@ fn wandb_sync_uploads_a_labbook_offline_run() {
         .env("WANDB_MODE", "online")
         .env("HOME", tmp.path())
         .env("WANDB_DIR", tmp.path())
+        .current_dir(tmp.path())
         .env_remove("WANDB_ENTITY")
         .env_remove("WANDB_PROJECT")
         .output()

@@ -11,7 +11,7 @@ use crate::wire::proto;
 
 const CREATE_ARTIFACT: &str = "mutation CreateArtifact($input: CreateArtifactInput!) { createArtifact(input: $input) { artifact { id state artifactSequence { latestArtifact { id } } } } }";
 const CREATE_ARTIFACT_MANIFEST: &str = "mutation CreateArtifactManifest($artifactID: ID!, $baseArtifactID: ID, $name: String!, $digest: String!, $entityName: String!, $projectName: String!, $runName: String!, $manifestType: ArtifactManifestType!, $includeUpload: Boolean!) { createArtifactManifest(input: {artifactID: $artifactID, baseArtifactID: $baseArtifactID, name: $name, digest: $digest, entityName: $entityName, projectName: $projectName, runName: $runName, type: $manifestType}) { artifactManifest { id file { id uploadUrl @include(if: $includeUpload) uploadHeaders @include(if: $includeUpload) } } } }";
-const CREATE_ARTIFACT_FILES: &str = "mutation CreateArtifactFiles($input: CreateArtifactFilesInput!) { createArtifactFiles(input: $input) { files { edges { node { storagePath uploadUrl uploadHeaders artifact { id } } } } } }";
+const CREATE_ARTIFACT_FILES: &str = "mutation CreateArtifactFiles($input: CreateArtifactFilesInput!) { createArtifactFiles(input: $input) { files { edges { node { storagePath uploadUrl uploadHeaders uploadMultipartUrls { uploadID uploadUrlParts { partNumber uploadUrl } } artifact { id } } } } } }";
 const COMMIT_ARTIFACT: &str = "mutation CommitArtifact($artifactID: ID!) { commitArtifact(input: {artifactID: $artifactID}) { artifact { id digest } } }";
 const USE_ARTIFACT: &str = "mutation UseArtifact($input: UseArtifactInput!) { useArtifact(input: $input) { artifact { id } } }";
 
@@ -19,7 +19,9 @@ const USE_ARTIFACT: &str = "mutation UseArtifact($input: UseArtifactInput!) { us
 const FILES_PER_REQUEST: usize = 1000;
 
 /// When artifact files go up in parts: from `threshold` bytes on, in parts of `part_size`
-/// (W&B's are 2 GiB and 100 MiB; an object store takes at most 5 GB in one PUT).
+/// (W&B's are 2 GiB and 100 MiB; an object store takes at most 5 GB in one PUT, and parts
+/// of at least 5 MiB but the last). The part size grows so that no file needs more than
+/// 10,000 parts.
 ///
 /// ```
 /// let mut opts = labbook_core::online::SyncOptions::new("https://api.wandb.ai", "key");
@@ -32,6 +34,17 @@ pub struct Multipart {
     pub threshold: u64,
     /// The size of every part but the last (W&B: 100 MiB).
     pub part_size: u64,
+}
+
+/// The most parts an object store takes for one file.
+const MAX_PARTS: u64 = 10_000;
+
+impl Multipart {
+    /// The part size for a file of `size` bytes: the setting, grown so the file needs at
+    /// most 10,000 parts, and never 0.
+    fn part_size_for(&self, size: u64) -> u64 {
+        self.part_size.max(1).max(size.div_ceil(MAX_PARTS))
+    }
 }
 
 impl Default for Multipart {
@@ -85,6 +98,15 @@ fn part_md5s(path: &std::path::Path, part_size: u64) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `0cc1…` (hex) as base64, the form of a Content-MD5 header.
+fn hex_to_b64(hex: &str) -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn parts_json(parts: &[String]) -> Json {
     Json::Array(
         parts
@@ -110,8 +132,13 @@ fn upload_parts(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let headers = headers(&node["uploadHeaders"]);
-    for (i, _) in parts.iter().enumerate() {
+    // Each part carries its own Content-MD5; of the file's headers only its type applies.
+    let content_type: Vec<String> = headers(&node["uploadHeaders"])
+        .into_iter()
+        .filter(|h| h.to_ascii_lowercase().starts_with("content-type:"))
+        .collect();
+    let mut completed = Vec::with_capacity(parts.len());
+    for (i, md5_hex) in parts.iter().enumerate() {
         let number = i as u64 + 1;
         let url = urls
             .iter()
@@ -124,10 +151,15 @@ fn upload_parts(
                     path.display()
                 ),
             })?;
-        client.put_file_range(url, &headers, path, i as u64 * part_size, part_size)?;
+        let mut part_headers = content_type.clone();
+        part_headers.push(format!("Content-MD5:{}", hex_to_b64(md5_hex)));
+        let etag =
+            client.put_file_range(url, &part_headers, path, i as u64 * part_size, part_size)?;
+        // The store's ETag where it gives one (it is not always the MD5), else the MD5.
+        completed.push(etag.unwrap_or_else(|| md5_hex.clone()));
     }
     let vars = json!({
-        "completeMultipartAction": "Complete", "completedParts": parts_json(parts),
+        "completeMultipartAction": "Complete", "completedParts": parts_json(&completed),
         "artifactID": artifact_id, "storagePath": node["storagePath"], "uploadID": upload_id,
     });
     client.graphql("CompleteMultipartUploadArtifact", COMPLETE_MULTIPART, vars)?;
@@ -239,8 +271,10 @@ pub(crate) fn upload(
                 }
                 _ => recorded,
             };
-            let parts = if e.size.max(0) as u64 >= to.multipart.threshold {
-                Some(part_md5s(&path, to.multipart.part_size)?)
+            let size = e.size.max(0) as u64;
+            let parts = if size >= to.multipart.threshold {
+                let part_size = to.multipart.part_size_for(size);
+                Some((part_md5s(&path, part_size)?, part_size))
             } else {
                 None
             };
@@ -252,7 +286,7 @@ pub(crate) fn upload(
             .map(|(e, (_, parts))| {
                 let mut file = json!({"artifactID": id, "artifactManifestID": manifest_id,
                        "name": e.path, "md5": e.digest, "mimetype": null});
-                if let Some(parts) = parts {
+                if let Some((parts, _)) = parts {
                     file["uploadPartsInput"] = parts_json(parts);
                 }
                 file
@@ -280,17 +314,16 @@ pub(crate) fn upload(
         }
         for ((edge, entry), (path, parts)) in edges.iter().zip(chunk).zip(&planned) {
             let node = &edge["node"];
-            let multipart = &node["uploadMultipartUrls"];
-            if let (Some(parts), false) = (parts, multipart.is_null()) {
-                upload_parts(client, &id, node, path, parts, to.multipart.part_size)?;
-                bytes += entry.size.max(0) as u64;
-                continue;
-            }
-            // No URL: the server has these bytes already.
+            // No URL: the server has these bytes already (as wandb-core reads it, first).
             let Some(url) = node["uploadUrl"].as_str() else {
                 continue;
             };
-            client.put_file(url, &headers(&node["uploadHeaders"]), path)?;
+            match parts {
+                Some((parts, part_size)) if !node["uploadMultipartUrls"].is_null() => {
+                    upload_parts(client, &id, node, path, parts, *part_size)?
+                }
+                _ => client.put_file(url, &headers(&node["uploadHeaders"]), path)?,
+            }
             bytes += entry.size.max(0) as u64;
         }
     }
@@ -420,6 +453,23 @@ pub(crate) fn manifest_json(a: &proto::ArtifactRecord, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_sizes_stay_within_the_stores_limits() {
+        let m = Multipart::default();
+        assert_eq!(m.part_size_for(3 << 30), 100 << 20);
+        // 2 TB in 100 MiB parts would be 20,000 parts.
+        assert_eq!(m.part_size_for(2_000_000_000_000), 200_000_000);
+        let zero = Multipart {
+            threshold: 0,
+            part_size: 0,
+        };
+        assert_eq!(zero.part_size_for(10), 1);
+        assert_eq!(
+            hex_to_b64("0cc175b9c0f1b6a831c399e269772661"),
+            "DMF1ucDxtqgxw5niaXcmYQ=="
+        );
+    }
 
     #[test]
     fn parts_cover_the_file_exactly() {

@@ -294,7 +294,8 @@ impl Client {
     }
 
     /// PUTs `len` bytes of a file from `offset` (a part of a multipart upload), streamed
-    /// from disk; each retry reads them again.
+    /// from disk; each retry reads them again. Returns the `ETag` the store answered, if
+    /// any.
     pub fn put_file_range(
         &self,
         url: &str,
@@ -302,7 +303,7 @@ impl Client {
         path: &std::path::Path,
         offset: u64,
         len: u64,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         use std::io::{Read, Seek, SeekFrom};
         let size = std::fs::metadata(path)
             .map_err(Error::io("could not read", path))?
@@ -322,7 +323,12 @@ impl Client {
             retry_conflict: false,
             timeout: self.retry.timeout + Duration::from_secs(len >> 20),
         };
-        self.send_body(req, &body).map(|_| ())
+        let resp = self.send_response(req, &body)?;
+        Ok(resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned))
     }
 
     fn send(

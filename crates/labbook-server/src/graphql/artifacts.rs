@@ -121,14 +121,16 @@ pub(crate) fn create_files(state: &AppState, vars: &Vars) -> Result<Value, ApiEr
                 .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         };
-        let (url, multipart) = if parts.is_empty() {
-            let url = format!(
-                "{}/upload-artifact/{}/{}",
-                state.base_url,
-                encode_path(&id),
-                encode_path(&name)
-            );
-            (Value::from(url), Value::Null)
+        // A URL for the whole file always (both official clients read a null one as "the
+        // server has it"), and part URLs when the client announced parts.
+        let url = format!(
+            "{}/upload-artifact/{}/{}",
+            state.base_url,
+            encode_path(&id),
+            encode_path(&name)
+        );
+        let multipart = if parts.is_empty() {
+            Value::Null
         } else {
             let upload_id = format!("upload-{}", state.storage.next_id());
             let urls: Vec<Value> = (1..=parts.len())
@@ -142,16 +144,14 @@ pub(crate) fn create_files(state: &AppState, vars: &Vars) -> Result<Value, ApiEr
                 .collect();
             let upload = crate::storage::MultipartUpload {
                 path: name.clone(),
+                md5: file.get("md5").and_then(Value::as_str).map(str::to_owned),
                 part_md5s: parts,
                 parts: Default::default(),
             };
             state.storage.update_artifact(&id, &mut |a| {
                 a.multipart.insert(upload_id.clone(), upload.clone());
             });
-            (
-                Value::Null,
-                json!({"uploadID": upload_id, "uploadUrlParts": urls}),
-            )
+            json!({"uploadID": upload_id, "uploadUrlParts": urls})
         };
         edges.push(json!({"node": {
             "id": URL_SAFE_NO_PAD.encode(format!("File:{id}/{name}")),
@@ -177,24 +177,42 @@ pub(crate) fn complete_multipart(state: &AppState, vars: &Vars) -> Result<Value,
         .storage
         .artifact(&id)
         .ok_or_else(|| ApiError::bad(format!("no artifact with id `{id}`")))?;
-    let upload = artifact
-        .multipart
-        .get(&upload_id)
-        .ok_or_else(|| ApiError::bad(format!("no multipart upload `{upload_id}`")))?;
+    let Some(upload) = artifact.multipart.get(&upload_id) else {
+        // Completed before (a client retrying after a lost answer): the same answer.
+        return match artifact.completed_uploads.get(&upload_id) {
+            Some(digest) => Ok(json!({"completeMultipartUploadArtifact": {"digest": digest}})),
+            None => Err(ApiError::bad(format!("no multipart upload `{upload_id}`"))),
+        };
+    };
+    if input.str("completeMultipartAction").as_deref() == Some("Abort") {
+        state.storage.update_artifact(&id, &mut |a| {
+            a.multipart.remove(&upload_id);
+        });
+        return Ok(json!({"completeMultipartUploadArtifact": {"digest": null}}));
+    }
+    // The store's ETags: quoted hex MD5s, in any case.
+    let etag = |s: &str| s.trim_matches('"').to_ascii_lowercase();
     let completed: Vec<String> = match input.get("completedParts") {
         Some(Value::Array(parts)) => parts
             .iter()
-            .filter_map(|p| p.get("hexMD5").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|p| p.get("hexMD5").and_then(Value::as_str).map(etag))
             .collect(),
         _ => Vec::new(),
     };
-    if completed != upload.part_md5s {
+    let announced: Vec<String> = upload.part_md5s.iter().map(|m| etag(m)).collect();
+    if completed != announced {
         return Err(ApiError::bad(
             "`completedParts` differ from the parts announced",
         ));
     }
+    if let Some(extra) = upload.parts.keys().find(|n| **n as usize > announced.len()) {
+        return Err(ApiError::bad(format!(
+            "part {extra} was uploaded but only {} were announced",
+            announced.len()
+        )));
+    }
     let mut bytes = Vec::new();
-    for (i, expected) in upload.part_md5s.iter().enumerate() {
+    for (i, expected) in announced.iter().enumerate() {
         let part = upload
             .parts
             .get(&(i as u64 + 1))
@@ -209,9 +227,18 @@ pub(crate) fn complete_multipart(state: &AppState, vars: &Vars) -> Result<Value,
         bytes.extend_from_slice(part);
     }
     let digest = base64::engine::general_purpose::STANDARD.encode(md5_of(&bytes));
+    if let Some(md5) = upload.md5.as_deref()
+        && md5 != digest
+    {
+        return Err(ApiError::bad(format!(
+            "the parts put together have MD5 {digest}, the file was announced as {md5}"
+        )));
+    }
     let path = upload.path.clone();
     state.storage.update_artifact(&id, &mut |a| {
         a.multipart.remove(&upload_id);
+        a.completed_uploads
+            .insert(upload_id.clone(), digest.clone());
         a.files.insert(path.clone(), bytes.clone());
     });
     Ok(json!({"completeMultipartUploadArtifact": {"digest": digest}}))

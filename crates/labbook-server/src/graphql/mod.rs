@@ -84,7 +84,8 @@ pub(crate) async fn handle(
         .or(sniffed)
         .unwrap_or_default();
     let vars = Vars(request.variables.unwrap_or_default());
-    let data = answer(&state, &operation, &vars)?;
+    let mut data = answer(&state, &operation, &vars)?;
+    select(&mut data, &request.query);
     let mut response = Json(json!({ "data": data })).into_response();
     response.extensions_mut().insert(Operation(operation));
     Ok(response)
@@ -121,12 +122,76 @@ fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiEr
     }
 }
 
+/// Answers only the fields the document asks for, as a GraphQL server does, so a client
+/// that reads a field it did not select fails here as it would against W&B. The test is
+/// by name (a field, alias or fragment field anywhere in the document), below each
+/// top-level field the document names; a bare document (`mutation X { x }`, as some tests
+/// send) gets the whole answer.
+fn select(data: &mut Value, query: &str) {
+    fn prune(v: &mut Value, words: &std::collections::HashSet<&str>) {
+        match v {
+            Value::Object(map) => {
+                map.retain(|k, _| words.contains(k.as_str()));
+                map.values_mut().for_each(|v| prune(v, words));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| prune(v, words)),
+            _ => {}
+        }
+    }
+    let words: std::collections::HashSet<&str> = query
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if let Value::Object(top) = data {
+        for (field, v) in top.iter_mut() {
+            if words.contains(field.as_str()) {
+                prune(v, &words);
+            }
+        }
+    }
+}
+
 /// The names of the operations a document defines (after `query`, `mutation` or
 /// `subscription`).
 fn operations(query: &str) -> impl Iterator<Item = &str> {
-    let mut words = query
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty());
+    // Words at the top level of the document only (not field names inside selections),
+    // with comments and strings left out.
+    let mut top = Vec::new();
+    let (mut depth, mut start, mut chars) =
+        (0usize, None::<usize>, query.char_indices().peekable());
+    while let Some((i, c)) = chars.next() {
+        let word = c.is_alphanumeric() || c == '_';
+        if !word
+            && let Some(s) = start.take()
+            && depth == 0
+        {
+            top.push(&query[s..i]);
+        }
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            '#' => {
+                while chars.peek().is_some_and(|(_, c)| *c != '\n') {
+                    chars.next();
+                }
+            }
+            '"' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                }
+            }
+            _ if word && start.is_none() => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start
+        && depth == 0
+    {
+        top.push(&query[s..]);
+    }
+    let mut words = top.into_iter();
     std::iter::from_fn(move || {
         while let Some(word) = words.next() {
             if matches!(word, "query" | "mutation" | "subscription") {
@@ -169,6 +234,9 @@ mod tests {
     fn every_operation_of_a_document_is_found() {
         let doc = "fragment F on Artifact { id } query A($x: ID) { a } mutation B { b }";
         assert_eq!(operations(doc).collect::<Vec<_>>(), ["A", "B"]);
+        // Field names and comments are not operations.
+        let doc = "fragment F on T { query } # mutation Fake\n mutation Real { b(s: \"query X\") }";
+        assert_eq!(operations(doc).collect::<Vec<_>>(), ["Real"]);
     }
 
     #[test]

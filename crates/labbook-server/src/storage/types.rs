@@ -221,6 +221,8 @@ pub struct ArtifactState {
     pub links: Vec<ArtifactLink>,
     /// Multipart uploads in progress, by upload id.
     pub multipart: BTreeMap<String, MultipartUpload>,
+    /// Multipart uploads completed, by upload id: the file's base64 MD5.
+    pub completed_uploads: BTreeMap<String, String>,
 }
 
 /// A file being uploaded in parts (CreateArtifactFiles with `uploadPartsInput`).
@@ -228,6 +230,8 @@ pub struct ArtifactState {
 pub struct MultipartUpload {
     /// The file's path inside the artifact.
     pub path: String,
+    /// The whole file's base64 MD5, as announced in CreateArtifactFiles.
+    pub md5: Option<String>,
     /// The hex MD5 the client announced for each part, in order.
     pub part_md5s: Vec<String>,
     /// The parts received, by part number.
