@@ -78,15 +78,11 @@ fn an_online_run_uploads_its_artifact_and_a_relog_makes_no_new_version() {
     assert_eq!(manifest["storagePolicy"], "wandb-storage-policy-v1");
     // The digest the server holds is the one recorded in the log.
     let run_dir = common::only_run_dir(&tmp.path().join("a"));
-    let logged: Vec<String> = common::read_run(&run_dir)
-        .records
-        .into_iter()
-        .filter_map(|r| match r.record_type {
-            Some(labbook::wire::proto::RecordType::Artifact(a)) => Some(a.digest),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(v.digest.as_ref(), logged.first());
+    let logged = common::read_run(&run_dir);
+    assert_eq!(
+        v.digest.as_deref(),
+        Some(logged.artifacts()[0].digest.as_str())
+    );
 
     // The same files again, from another run: the server keeps its one version.
     let report = log_dataset(online(&tmp.path().join("b"), &server.base_url()), &data);
@@ -371,14 +367,8 @@ fn an_artifact_holds_the_bytes_of_the_call_whatever_happens_to_the_file_next() {
     let dir = run.dir().unwrap().to_owned();
     let report = run.finish().unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    let versions: Vec<labbook::wire::proto::ArtifactRecord> = common::read_run(&dir)
-        .records
-        .into_iter()
-        .filter_map(|r| match r.record_type {
-            Some(labbook::wire::proto::RecordType::Artifact(a)) => Some(a),
-            _ => None,
-        })
-        .collect();
+    let data = common::read_run(&dir);
+    let versions = data.artifacts();
     assert_eq!(versions.len(), 2);
     // In the order they were logged, each with the bytes of its call.
     for (v, bytes) in versions.iter().zip([first, vec![2u8; 10]]) {
@@ -450,17 +440,7 @@ fn a_run_dropped_while_hashing_still_records_the_artifact() {
     drop(run);
     let data = common::read_run(&dir);
     assert!(data.exit.is_some(), "the run was not finished");
-    let logged = data
-        .records
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.record_type,
-                Some(labbook::wire::proto::RecordType::Artifact(_))
-            )
-        })
-        .count();
-    assert_eq!(logged, 1);
+    assert_eq!(data.artifacts().len(), 1);
     // After finish nothing more is taken, and it says so.
     let run = labbook::init(common::settings(&tmp.path().join("runs2"))).unwrap();
     run.finish().unwrap();
@@ -578,17 +558,7 @@ fn flush_waits_for_artifacts_logged_before_it() {
     let run = labbook::init(common::settings(&tmp.path().join("runs"))).unwrap();
     run.log_model(&file, "m", ["a"]).unwrap();
     run.flush().unwrap();
-    let versions = common::read_run(run.dir().unwrap())
-        .records
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.record_type,
-                Some(labbook::wire::proto::RecordType::Artifact(_))
-            )
-        })
-        .count();
-    assert_eq!(versions, 1);
+    assert_eq!(common::read_run(run.dir().unwrap()).artifacts().len(), 1);
     run.finish().unwrap();
 }
 

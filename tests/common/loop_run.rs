@@ -80,12 +80,9 @@ pub fn assert_loop_run(data: &RunData, lr: &str) {
     // Each epoch's checkpoint is a version of the `tiny` model artifact; the first is best
     // (the only score yet), and a later one only if its accuracy is higher.
     let versions: Vec<&labbook::wire::proto::ArtifactRecord> = data
-        .records
-        .iter()
-        .filter_map(|r| match &r.record_type {
-            Some(labbook::wire::proto::RecordType::Artifact(a)) if a.name == "tiny" => Some(a),
-            _ => None,
-        })
+        .artifacts()
+        .into_iter()
+        .filter(|a| a.name == "tiny")
         .collect();
     assert_eq!(versions.len(), EPOCHS);
     let accuracy: Vec<f64> = data

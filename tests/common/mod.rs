@@ -51,6 +51,17 @@ impl RunData {
             .collect()
     }
 
+    /// The artifact versions the log records, in order.
+    pub fn artifacts(&self) -> Vec<&proto::ArtifactRecord> {
+        self.records
+            .iter()
+            .filter_map(|r| match &r.record_type {
+                Some(RecordType::Artifact(a)) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn steps(&self) -> Vec<u64> {
         self.column("_step")
             .iter()
