@@ -111,8 +111,8 @@ pub(crate) struct Inner {
     /// Where `use_artifact` looks.
     artifacts: crate::artifact_use::Sources,
     /// The thread hashing logged artifacts, in the order they were logged; `finish`
-    /// waits for it.
-    staging: Mutex<Option<Stager>>,
+    /// waits for it. `None` inside once `finish` has taken it: no artifact is taken after.
+    staging: Mutex<Option<Option<Stager>>>,
 }
 
 /// A `model` artifact of a file or a directory.
@@ -257,7 +257,7 @@ impl Run {
             sink: p.sink,
             online: p.online,
             artifacts: p.artifacts,
-            staging: Mutex::new(None),
+            staging: Mutex::new(Some(None)),
         });
         lifecycle::register(&inner);
         Run {
@@ -567,7 +567,11 @@ impl Run {
                 }
                 let snapshot = artifact.snapshot(&i.dir)?;
                 let client_id = snapshot.client_id().to_owned();
-                let mut stager = i.staging.lock();
+                let mut staging = i.staging.lock();
+                // `finish` took the hashing thread while the files were copied: too late.
+                let Some(stager) = staging.as_mut() else {
+                    return Err(i.finished_error());
+                };
                 if stager.is_none() {
                     *stager = Some(Stager::start(
                         i.shared.clone(),
@@ -712,7 +716,12 @@ impl Run {
             Kind::Active(i) => {
                 // The lock only to reach the hashing thread: logging artifacts or finishing
                 // from other threads must not wait on this flush.
-                let jobs = i.staging.lock().as_ref().map(|s| s.jobs.clone());
+                let jobs = i
+                    .staging
+                    .lock()
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .map(|s| s.jobs.clone());
                 if let Some(jobs) = jobs
                     && !Stager::wait(jobs, i.finish_timeout)
                 {
@@ -904,7 +913,7 @@ impl Inner {
     pub(crate) fn finish(&self, exit_code: i32, preempted: bool) -> RunReport {
         // Artifacts still being hashed go into the log before the end of the run, unless
         // that takes longer than `finish_timeout` (a preempted job has seconds to stop).
-        let stager = self.staging.lock().take();
+        let stager = self.staging.lock().take().flatten();
         if let Some(s) = stager
             && !s.finish(self.finish_timeout)
         {
