@@ -10,13 +10,19 @@ pub fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
     let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
     wandb_sync_into(&server, key, run_dir);
     let storage = server.storage();
-    assert!(
-        storage.violations().is_empty(),
-        "{:?}",
-        storage.violations()
-    );
+    assert_offsets_continuous(storage);
     assert_eq!(storage.runs().len(), 1);
     server
+}
+
+/// Asserts every file_stream request continued its files at the line counts the server
+/// held (no offset gap or overlap).
+pub fn assert_offsets_continuous(storage: &std::sync::Arc<dyn labbook_server::Storage>) {
+    assert!(
+        storage.violations().is_empty(),
+        "file_stream offsets: {:?}",
+        storage.violations()
+    );
 }
 
 /// Runs `wandb sync` on `run_dir` into `server` (API key `key`) and checks it succeeded.

@@ -282,9 +282,7 @@ pub(crate) fn metadata(src: &Sources, spec: &str) -> Result<Option<Json>> {
     let spec = Spec::parse(spec)?;
     let from_server = match &src.online {
         Some(o) => {
-            let client =
-                crate::online::Client::new(&o.base_url, o.api_key.expose(), o.interactive_retry())?
-                    .with_clock(o.clock.clone());
+            let client = o.interactive_client()?;
             let entity = spec.entity.clone().or_else(|| nonempty(&src.entity));
             let project = spec.project.clone().unwrap_or_else(|| src.project.clone());
             let vars = json!({"entity": entity, "project": project, "name": spec.shown()});
@@ -373,9 +371,7 @@ const METADATA: &str = "query ArtifactMembershipByName($entity: String, $project
 /// Asks the server for the version and downloads its files (skipping those already
 /// downloaded with the right digest), checking each against the manifest.
 fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifact> {
-    let client =
-        crate::online::Client::new(&o.base_url, o.api_key.expose(), o.interactive_retry())?
-            .with_clock(o.clock.clone());
+    let client = o.interactive_client()?;
     let entity = match spec.entity.clone().or_else(|| nonempty(&src.entity)) {
         Some(e) => e,
         None => client.graphql("Viewer", VIEWER, json!({}))?["viewer"]["entity"]

@@ -761,6 +761,16 @@ impl OnlineSettings {
             ..self.retry.clone()
         }
     }
+
+    /// A client for calls the program waits on, with [`interactive_retry`](Self::interactive_retry).
+    pub fn interactive_client(&self) -> Result<crate::online::Client> {
+        Ok(crate::online::Client::new(
+            &self.base_url,
+            self.api_key.expose(),
+            self.interactive_retry(),
+        )?
+        .with_clock(self.clock.clone()))
+    }
 }
 
 /// The shortest sampling interval of system metrics.

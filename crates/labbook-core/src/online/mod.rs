@@ -50,8 +50,7 @@ pub(crate) fn remote_resume(
     project: &str,
     id: &str,
 ) -> crate::error::Result<Option<crate::resume::ResumeFrom>> {
-    let client = Client::new(&o.base_url, o.api_key.expose(), o.interactive_retry())?
-        .with_clock(o.clock.clone());
+    let client = o.interactive_client()?;
     fn nonempty(s: &str) -> Option<&str> {
         (!s.is_empty()).then_some(s)
     }
