@@ -465,6 +465,8 @@ fn a_download_never_writes_outside_the_artifacts_directory() {
         let mut manifest = a.manifest.clone().unwrap().json.unwrap();
         manifest["contents"]["../escape.txt"] =
             serde_json::json!({"digest": "HK4CJ8rCl5qXNfB/L4kWMw==", "size": 7});
+        // The version's digest made to match, so it is the name that is refused.
+        a.digest = Some(version_digest(&manifest));
         a.manifest = Some(labbook_server::JsonLine::parse(manifest.to_string()));
         a.files.insert("../escape.txt".into(), b"data123".to_vec());
     });
@@ -473,6 +475,57 @@ fn a_download_never_writes_outside_the_artifacts_directory() {
     let e = run.use_artifact("shapes-train").unwrap_err().to_string();
     assert!(e.contains("refused the file name \"../escape.txt\""), "{e}");
     assert!(!root.join("artifacts/escape.txt").exists());
+    run.finish().unwrap();
+}
+
+/// W&B's version digest of a manifest: MD5 over its sorted `path:digest` lines.
+fn version_digest(manifest: &serde_json::Value) -> String {
+    use md5::Digest as _;
+    let mut entries: Vec<(String, String)> = manifest["contents"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(p, e)| (p.clone(), e["digest"].as_str().unwrap().to_owned()))
+        .collect();
+    entries.sort();
+    let mut text = String::from("wandb-artifact-manifest-v1\n");
+    for (p, d) in entries {
+        text.push_str(&format!("{p}:{d}\n"));
+    }
+    hex(&md5::Md5::digest(text.as_bytes()))
+}
+
+/// A manifest replaced on the server (one file swapped for another, both with their
+/// digests) does not give the version's digest: refused before any file is downloaded.
+#[test]
+fn a_replaced_manifest_is_refused_before_anything_is_downloaded() {
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), &[1]);
+    log_dataset(online(&tmp.path().join("a"), &server.base_url()), &data);
+    let storage = server.storage();
+    let id = committed(storage).remove(0).id;
+    let evil = b"evil payload".to_vec();
+    let evil_digest = {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&evil))
+    };
+    storage.update_artifact(&id, &mut |a| {
+        let mut manifest = a.manifest.clone().unwrap().json.unwrap();
+        manifest["contents"]["data.txt"] =
+            serde_json::json!({"digest": evil_digest, "size": evil.len()});
+        a.manifest = Some(labbook_server::JsonLine::parse(manifest.to_string()));
+        a.files.insert("data.txt".into(), evil.clone());
+    });
+    let root = tmp.path().join("b");
+    let run = labbook::init(online(&root, &server.base_url())).unwrap();
+    let e = run.use_artifact("shapes-train").unwrap_err().to_string();
+    assert!(e.contains("the manifest does not match the version"), "{e}");
+    assert!(
+        !root.join("artifacts/shapes-train:v0").exists(),
+        "nothing downloaded"
+    );
     run.finish().unwrap();
 }
 

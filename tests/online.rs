@@ -174,9 +174,11 @@ fn an_interrupted_upload_is_finished_later_from_where_it_stopped() {
         report.warnings
     );
     let log = report.log_path();
-    let pos = labbook::online::UploadPosition::load(&log)
-        .unwrap()
-        .expect("a saved position");
+    let labbook::online::SavedPosition::At(pos) =
+        labbook::online::UploadPosition::load(&log).unwrap()
+    else {
+        panic!("no saved position")
+    };
     assert_eq!(pos.offsets[0], 20, "{pos:?}");
 
     // Back up (same storage, another address): sync sends only what is missing.

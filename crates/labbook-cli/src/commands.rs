@@ -417,6 +417,35 @@ fn write_jsonl(path: &Path, table: &Table) -> Result<()> {
     Ok(())
 }
 
+/// The directory a run is exported into, under `--out`: its id, or the run directory's
+/// name. Both come from outside the program (the id from the log's bytes), so only one
+/// plain path component is accepted: a crafted `../../x` or `/etc` writes nowhere.
+fn export_dir_name(id: &str, run_dir: &Path) -> Result<String> {
+    let dir_name = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = if id.is_empty() {
+        dir_name
+    } else {
+        id.to_owned()
+    };
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '='));
+    if !plain {
+        bail!(
+            "{}: the run id {name:?} is not a plain directory name; the run is not exported (the name could lead outside --out)",
+            run_dir.display()
+        );
+    }
+    Ok(name)
+}
+
 pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for spec in specs {
@@ -430,11 +459,8 @@ pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) 
             stats,
         } = RunLog::load_for_export(&resolve(spec, root)?)?;
         progress.set_message(format!("writing {} rows of {spec}", history.len()));
-        let dir = out.join(if run.id.is_empty() {
-            spec.as_str()
-        } else {
-            run.id.as_str()
-        });
+        let run_dir = resolve(spec, root)?;
+        let dir = out.join(export_dir_name(&run.id, &run_dir)?);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         match format {

@@ -271,6 +271,8 @@ impl Table {
             let key = match path {
                 [] => item.key,
                 [one] => *one,
+                // Deeper than any tracker writes: skipped, as `RunLog` skips it.
+                deep if deep.len() > labbook_core::wire::MAX_NESTED_KEY => continue,
                 _ => {
                     let path: Vec<String> = path.iter().map(|r| text(*r).to_owned()).collect();
                     set_nested(&mut nested, &path, parse(value));

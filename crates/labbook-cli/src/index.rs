@@ -49,7 +49,7 @@ impl RunInfo {
             .last()
             .and_then(|r| r.get("_step"))
             .and_then(J::as_u64)
-            .map_or(run.rows.len() as u64, |s| s + 1);
+            .map_or(run.rows.len() as u64, |s| s.saturating_add(1));
         RunInfo {
             id: run.id.clone(),
             name: run.name.clone(),

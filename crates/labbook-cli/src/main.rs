@@ -7,7 +7,7 @@
 //! labbook compare RUN RUN...
 //! labbook watch [RUN] [--metric KEY]...
 //! labbook sweep CONFIG | labbook sweep show SWEEP | labbook agent SWEEP [--count N]
-//! labbook sync [PATH]... [--dry-run] [--include-synced] [-p PROJECT] [-e ENTITY]
+//! labbook sync [PATH]... [--dry-run] [--include-synced] [--follow] [-p PROJECT] [-e ENTITY]
 //! ```
 //!
 //! RUN is a run directory or a run id under DIR (default: `$WANDB_DIR` or the working
@@ -165,6 +165,10 @@ enum Command {
         /// Runs uploaded at once.
         #[arg(short = 'n', long, default_value_t = 4)]
         parallel: usize,
+        /// Upload runs still being written too, following each until its writer finishes
+        /// (without it they are skipped).
+        #[arg(long)]
+        follow: bool,
     },
     /// Compare runs: config differences and summary metrics side by side.
     Compare {
@@ -250,6 +254,7 @@ fn main() -> ExitCode {
             entity,
             base_url,
             parallel,
+            follow,
         } => sync::sync(&sync::SyncArgs {
             paths,
             dry_run,
@@ -259,6 +264,7 @@ fn main() -> ExitCode {
             project,
             base_url,
             parallel,
+            follow,
         }),
         Command::Sweep(SweepArgs {
             command: Some(SweepCommand::Show { sweep, dir }),

@@ -99,9 +99,13 @@ pub(crate) fn log_file(dir: &Path) -> Result<PathBuf> {
     }
 }
 
+/// An item's path; empty (the item is skipped) when it nests deeper than any tracker
+/// writes, so a crafted log cannot build a tree deep enough to take the stack.
 fn path_of(item: &SummaryItem) -> Vec<String> {
     if item.nested_key.is_empty() {
         vec![item.key.clone()]
+    } else if item.nested_key.len() > labbook_core::wire::MAX_NESTED_KEY {
+        Vec::new()
     } else {
         item.nested_key.clone()
     }
@@ -316,6 +320,7 @@ impl RunLog {
                         // The common case, a flat key: moved, no intermediate map.
                         0 => flatten_into(it.key, value, &mut row),
                         1 => flatten_into(it.nested_key.remove(0), value, &mut row),
+                        n if n > labbook_core::wire::MAX_NESTED_KEY => {}
                         _ => set_nested(&mut nested, &it.nested_key, value),
                     }
                 }

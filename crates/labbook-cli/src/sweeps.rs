@@ -34,6 +34,9 @@ struct Trial {
     params: Map<String, J>,
     status: Status,
     metric: Option<f64>,
+    /// The agent running it (its lock file under `agents/`), while it runs.
+    #[serde(default)]
+    agent: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,10 +68,64 @@ fn load(root: &Path, id: &str) -> Result<(PathBuf, SweepConfig, State)> {
 }
 
 fn save(dir: &Path, state: &State) -> Result<()> {
-    let tmp = dir.join(".state.json.tmp");
+    let tmp = dir.join(format!(".state.json.tmp{}", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)?;
     std::fs::rename(&tmp, dir.join("state.json"))?;
     Ok(())
+}
+
+/// Reads, changes and saves the sweep's state under its lock (`<sweep dir>/.lock`, an
+/// flock), so agents on one sweep never hand out one trial twice or lose each other's
+/// results.
+fn with_state<R>(dir: &Path, change: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .with_context(|| format!("cannot open the sweep's lock in {}", dir.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock the sweep in {}", dir.display()))?;
+    let mut state: State = serde_json::from_slice(
+        &std::fs::read(dir.join("state.json")).context("the sweep's state.json is missing")?,
+    )
+    .context("the sweep's state.json is unreadable")?;
+    let out = change(&mut state)?;
+    save(dir, &state)?;
+    Ok(out)
+}
+
+/// An agent's claim on the trials it runs: a file it holds locked while it lives, so
+/// another agent can tell its running trials from those of an agent that died.
+struct AgentLock {
+    name: String,
+    _file: std::fs::File,
+}
+
+impl AgentLock {
+    fn take(dir: &Path) -> Result<AgentLock> {
+        let agents = dir.join("agents");
+        std::fs::create_dir_all(&agents)?;
+        let name = format!("{}-{}", std::process::id(), random_id());
+        let file = std::fs::File::create(agents.join(&name))?;
+        file.lock()?;
+        Ok(AgentLock { name, _file: file })
+    }
+
+    /// Whether the agent `name` is still running (holds its lock).
+    fn alive(dir: &Path, name: &str) -> bool {
+        let Ok(file) = std::fs::File::open(dir.join("agents").join(name)) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+}
+
+/// A trial's run id: the sweep's first 5 characters and the trial's index, unique for any
+/// number of trials (`abcde007`, ..., `abcde1234`).
+fn trial_run_id(sweep_id: &str, index: u64) -> String {
+    let prefix: String = sweep_id.chars().take(5).collect();
+    format!("{prefix}{index:03}")
 }
 
 fn random_id() -> String {
@@ -186,44 +243,45 @@ fn expand(config: &SweepConfig, params: &Map<String, J>, json_file: &Path) -> Re
 }
 
 /// `labbook agent SWEEP`: runs trials, `parallel` at a time, until `count`, the run cap, or
-/// the end of a grid.
+/// the end of a grid. Several agents may work on one sweep at once: each trial is handed
+/// out once, under the sweep's lock.
 pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>, parallel: usize) -> Result<()> {
-    let (dir, config, mut state) = load(root, id)?;
-    // A previous agent may have died mid-trial: settle what its runs say.
-    for t in state
-        .trials
-        .iter_mut()
-        .filter(|t| t.status == Status::Running)
-    {
-        let (_, metric, exit) = metric_of(root, &t.run_id, &config.metric);
-        t.metric = metric;
-        t.status = match exit {
-            Some(0) => Status::Finished,
-            Some(_) => Status::Failed,
-            None => Status::Crashed,
-        };
-    }
-    save(&dir, &state)?;
+    let (dir, config, _) = load(root, id)?;
+    let me = AgentLock::take(&dir)?;
+    // An agent that died mid-trial left its trials running: settle what their runs say.
+    // Those of agents still alive are theirs.
+    with_state(&dir, |state| {
+        for t in state.trials.iter_mut().filter(|t| {
+            t.status == Status::Running
+                && t.agent.as_ref().is_none_or(|a| !AgentLock::alive(&dir, a))
+        }) {
+            let (_, metric, exit) = metric_of(root, &t.run_id, &config.metric);
+            t.metric = metric;
+            t.agent = None;
+            t.status = match exit {
+                Some(0) => Status::Finished,
+                Some(_) => Status::Failed,
+                None => Status::Crashed,
+            };
+        }
+        Ok(())
+    })?;
     let mut started = 0u64;
-    let mut running: Vec<(Child, usize, bool)> = Vec::new();
+    // Each running trial: its process, run id, and whether hyperband stopped it.
+    let mut running: Vec<(Child, String, bool)> = Vec::new();
     let mut exhausted = false;
     loop {
-        while !exhausted
-            && running.len() < parallel.max(1)
-            && count.is_none_or(|c| started < c)
-            && config
-                .run_cap
-                .is_none_or(|cap| (state.trials.len() as u64) < cap)
-        {
-            match start_trial(root, &dir, &config, &mut state)? {
-                Some((child, slot)) => {
-                    running.push((child, slot, false));
+        while !exhausted && running.len() < parallel.max(1) && count.is_none_or(|c| started < c) {
+            match start_trial(root, &dir, &config, &me.name)? {
+                Next::Started(child, run_id) => {
+                    running.push((child, run_id, false));
                     started += 1;
                 }
-                None => {
+                Next::GridDone => {
                     eprintln!("labbook: the grid is complete");
                     exhausted = true;
                 }
+                Next::CapReached => exhausted = true,
             }
         }
         if running.is_empty() {
@@ -231,26 +289,37 @@ pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>, parallel: usize) 
         }
         // Hyperband compares each running trial with every other trial's values so far.
         if config.early_terminate.is_some() {
-            let values: Vec<Vec<f64>> = state
+            let trials: Vec<String> = load(root, id)?
+                .2
                 .trials
-                .iter()
-                .map(|t| metric_of(root, &t.run_id, &config.metric).0)
+                .into_iter()
+                .map(|t| t.run_id)
                 .collect();
-            for (child, slot, stopped) in running.iter_mut().filter(|r| !r.2) {
+            let values: Vec<(String, Vec<f64>)> = trials
+                .into_iter()
+                .map(|r| {
+                    let v = metric_of(root, &r, &config.metric).0;
+                    (r, v)
+                })
+                .collect();
+            for (child, run_id, stopped) in running.iter_mut().filter(|r| !r.2) {
+                let mine = values
+                    .iter()
+                    .find(|(r, _)| r == run_id)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
                 let others: Vec<Vec<f64>> = values
                     .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i != slot)
+                    .filter(|(r, _)| r != run_id)
                     .map(|(_, v)| v.clone())
                     .collect();
-                if hyperband_stops(&config, &values[*slot], &others) {
+                if hyperband_stops(&config, &mine, &others) {
                     let _ = Command::new("kill")
                         .args(["-s", "TERM", &child.id().to_string()])
                         .status();
                     eprintln!(
-                        "labbook: hyperband stops {} after {} iterations",
-                        state.trials[*slot].run_id,
-                        values[*slot].len()
+                        "labbook: hyperband stops {run_id} after {} iterations",
+                        mine.len()
                     );
                     *stopped = true;
                 }
@@ -259,26 +328,30 @@ pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>, parallel: usize) 
         let mut i = 0;
         while i < running.len() {
             if let Some(status) = running[i].0.try_wait()? {
-                let (_, slot, stopped) = running.swap_remove(i);
-                let run_id = state.trials[slot].run_id.clone();
+                let (_, run_id, stopped) = running.swap_remove(i);
                 let (_, metric, exit) = metric_of(root, &run_id, &config.metric);
-                let trial = &mut state.trials[slot];
-                trial.metric = metric;
-                trial.status = if stopped {
-                    Status::Stopped
-                } else if status.success() && exit == Some(0) {
-                    Status::Finished
-                } else {
-                    Status::Failed
-                };
-                eprintln!(
-                    "labbook: trial {} {:?}, {} = {}",
-                    trial.index,
-                    trial.status,
-                    config.metric,
-                    metric.map_or("-".into(), |m| format!("{m:.5}"))
-                );
-                save(&dir, &state)?;
+                with_state(&dir, |state| {
+                    let Some(trial) = state.trials.iter_mut().find(|t| t.run_id == run_id) else {
+                        return Ok(());
+                    };
+                    trial.metric = metric;
+                    trial.agent = None;
+                    trial.status = if stopped {
+                        Status::Stopped
+                    } else if status.success() && exit == Some(0) {
+                        Status::Finished
+                    } else {
+                        Status::Failed
+                    };
+                    eprintln!(
+                        "labbook: trial {} {:?}, {} = {}",
+                        trial.index,
+                        trial.status,
+                        config.metric,
+                        metric.map_or("-".into(), |m| format!("{m:.5}"))
+                    );
+                    Ok(())
+                })?;
             } else {
                 i += 1;
             }
@@ -288,27 +361,51 @@ pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>, parallel: usize) 
     Ok(())
 }
 
-/// Picks the next trial's parameters, writes its parameter files and starts it. `None`
-/// when a grid is exhausted.
-fn start_trial(
-    root: &Path,
-    dir: &Path,
-    config: &SweepConfig,
-    state: &mut State,
-) -> Result<Option<(Child, usize)>> {
-    let seen: Vec<Observation> = state
-        .trials
-        .iter()
-        .map(|t| Observation {
-            params: t.params.clone(),
-            metric: t.metric,
-        })
-        .collect();
-    let index = state.trials.len() as u64;
-    let Some(params) = suggest(config, &seen, index, state.seed) else {
-        return Ok(None);
+/// What asking for the next trial gave.
+enum Next {
+    Started(Child, String),
+    GridDone,
+    CapReached,
+}
+
+/// Picks the next trial's parameters and claims its index under the sweep's lock, then
+/// writes its parameter files and starts it.
+fn start_trial(root: &Path, dir: &Path, config: &SweepConfig, agent: &str) -> Result<Next> {
+    let claimed = with_state(dir, |state| {
+        if config
+            .run_cap
+            .is_some_and(|cap| state.trials.len() as u64 >= cap)
+        {
+            return Ok(None);
+        }
+        let seen: Vec<Observation> = state
+            .trials
+            .iter()
+            .map(|t| Observation {
+                params: t.params.clone(),
+                metric: t.metric,
+            })
+            .collect();
+        let index = state.trials.len() as u64;
+        let Some(params) = suggest(config, &seen, index, state.seed) else {
+            return Ok(Some(None));
+        };
+        let run_id = trial_run_id(&state.id, index);
+        state.trials.push(Trial {
+            index,
+            run_id: run_id.clone(),
+            params: params.clone(),
+            status: Status::Running,
+            metric: None,
+            agent: Some(agent.to_owned()),
+        });
+        Ok(Some(Some((index, run_id, params, state.id.clone()))))
+    })?;
+    let (index, run_id, params, sweep_id) = match claimed {
+        None => return Ok(Next::CapReached),
+        Some(None) => return Ok(Next::GridDone),
+        Some(Some(c)) => c,
     };
-    let run_id = format!("{}{:03}", &state.id[..5.min(state.id.len())], index % 1000);
     let param_file = dir.join(format!("config-{run_id}.yaml"));
     let mut doc = Map::new();
     doc.insert("wandb_version".into(), J::from(1));
@@ -319,24 +416,16 @@ fn start_trial(
     let json_file = dir.join(format!("args-{run_id}.json"));
     std::fs::write(&json_file, serde_json::to_vec(&params)?)?;
     let argv = expand(config, &params, &json_file)?;
-    state.trials.push(Trial {
-        index,
-        run_id: run_id.clone(),
-        params,
-        status: Status::Running,
-        metric: None,
-    });
-    save(dir, state)?;
     eprintln!("labbook: trial {index} ({run_id}): {}", argv.join(" "));
     let child = Command::new(&argv[0])
         .args(&argv[1..])
-        .env("WANDB_SWEEP_ID", &state.id)
+        .env("WANDB_SWEEP_ID", &sweep_id)
         .env("WANDB_SWEEP_PARAM_PATH", &param_file)
         .env("WANDB_RUN_ID", &run_id)
         .env("WANDB_DIR", root)
         .spawn()
         .with_context(|| format!("cannot start {:?}", argv[0]))?;
-    Ok(Some((child, state.trials.len() - 1)))
+    Ok(Next::Started(child, run_id))
 }
 
 /// `labbook sweep show SWEEP`: trials ranked by the metric, the best config, and (for bayes)

@@ -17,6 +17,7 @@ pub struct SyncArgs {
     pub project: Option<String>,
     pub base_url: Option<String>,
     pub parallel: usize,
+    pub follow: bool,
 }
 
 /// The `.wandb` logs under `path`: the file itself, a run directory's log, or every run's
@@ -73,6 +74,12 @@ fn skip_reason(log: &Path, args: &SyncArgs) -> Option<&'static str> {
     if online && !args.include_online {
         return Some("an online run (--include-online to sync it)");
     }
+    let live = log.parent().is_some_and(labbook_core::run_is_live);
+    if live && !args.follow {
+        return Some(
+            "still being written by a running process (--follow to upload it as it grows)",
+        );
+    }
     None
 }
 
@@ -123,6 +130,7 @@ pub fn sync(args: &SyncArgs) -> Result<()> {
     let mut opts = SyncOptions::new(&base_url, key);
     opts.entity = args.entity.clone();
     opts.project = args.project.clone();
+    opts.follow = args.follow;
     let bars = indicatif::MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} rows {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());

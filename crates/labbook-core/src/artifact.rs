@@ -66,6 +66,36 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// An entry's name inside the artifact, normalised: a relative path with `/` between
+/// parts and no `.`/`..` parts. Anything that could point outside the artifact (an
+/// absolute path, a `..`) is an error naming it: entry names become paths in the run's
+/// staging directory and in every download.
+fn entry_name(name: &str) -> Result<String> {
+    let refuse = |why: &str| bad(format!("the entry name {name:?} {why}"));
+    if name.contains('\0') {
+        return Err(refuse("contains a NUL byte"));
+    }
+    if name.starts_with('/') {
+        return Err(refuse("is absolute; entry names are relative paths"));
+    }
+    let mut parts = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(refuse(
+                    "contains '..'; entry names stay inside the artifact",
+                ));
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(refuse("is empty"));
+    }
+    Ok(parts.join("/"))
+}
+
 impl Artifact {
     /// An empty artifact. The name may hold letters, digits, `-`, `_` and `.`; the type is
     /// e.g. `model` or `dataset`.
@@ -137,13 +167,13 @@ impl Artifact {
         if !path.is_file() {
             return Err(bad(format!("{} is not a file", path.display())));
         }
-        let entry = match name {
+        let entry = entry_name(&match name {
             Some(n) => n.to_owned(),
             None => path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-        };
+        })?;
         self.check_unique(&entry)?;
         self.sources.push(Source::File {
             src: path.to_owned(),
@@ -162,6 +192,9 @@ impl Artifact {
         if !dir.is_dir() {
             return Err(bad(format!("{} is not a directory", dir.display())));
         }
+        if let Some(p) = prefix {
+            entry_name(p)?;
+        }
         let mut files = Vec::new();
         walk(dir, &mut files).map_err(|e| Error::io("could not read", dir)(e))?;
         files.sort();
@@ -172,10 +205,10 @@ impl Artifact {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            let entry = match prefix {
-                Some(p) => format!("{}/{rel}", p.trim_end_matches('/')),
+            let entry = entry_name(&match prefix {
+                Some(p) => format!("{p}/{rel}"),
                 None => rel,
-            };
+            })?;
             self.check_unique(&entry)?;
             self.sources.push(Source::File {
                 src: f,
@@ -196,9 +229,11 @@ impl Artifact {
         if uri.is_empty() || digest.is_empty() {
             return Err(bad("a reference needs a URI and a digest".into()));
         }
-        let entry = name
-            .map(str::to_owned)
-            .unwrap_or_else(|| uri.rsplit('/').next().unwrap_or(uri).to_owned());
+        let entry = entry_name(
+            &name
+                .map(str::to_owned)
+                .unwrap_or_else(|| uri.rsplit('/').next().unwrap_or(uri).to_owned()),
+        )?;
         self.check_unique(&entry)?;
         self.sources.push(Source::Reference {
             uri: uri.to_owned(),
@@ -385,6 +420,36 @@ mod tests {
                 .contains("already has an entry")
         );
         assert!(Artifact::new("empty", "model").unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn entry_names_cannot_leave_the_artifact() {
+        // Failed before: an absolute name overwrote the named file when the run staged it.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.bin");
+        std::fs::write(&file, b"w").unwrap();
+        let sub = dir.path().join("d");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("x"), b"x").unwrap();
+        let mut a = Artifact::new("a", "model").unwrap();
+        for name in ["/home/u/.bashrc", "../x", "a/../../x", "", "./", "a\0b"] {
+            let e = a.add_file(&file, Some(name)).unwrap_err().to_string();
+            assert!(e.contains("entry name"), "{name:?}: {e}");
+        }
+        for prefix in ["../../..", "/abs", "ok/../.."] {
+            let e = a.add_dir(&sub, Some(prefix)).unwrap_err().to_string();
+            assert!(e.contains("entry name"), "{prefix:?}: {e}");
+        }
+        let e = a
+            .add_reference("s3://b/k", "abc==", None, Some("/etc/passwd"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("entry name"), "{e}");
+        assert!(a.paths().is_empty(), "nothing was added: {:?}", a.paths());
+        // Harmless spellings are normalised.
+        a.add_file(&file, Some("./models//w.bin")).unwrap();
+        a.add_dir(&sub, Some("data/")).unwrap();
+        assert_eq!(a.paths(), ["models/w.bin", "data/x"]);
     }
 
     #[test]

@@ -428,6 +428,7 @@ fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifa
         .as_object()
         .cloned()
         .unwrap_or_default();
+    check_manifest_digest(&contents, artifact["digest"].as_str(), &spec.shown())?;
     let dir = src.download_dir.join(format!("{}:{version}", spec.name));
     let mut files = Vec::new();
     let mut cursor: Option<String> = None;
@@ -484,6 +485,37 @@ fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifa
     })
 }
 
+/// The version's digest is the MD5 over its manifest's entries: a manifest that does not
+/// give the digest the server named for the version (replaced, or for another version) is
+/// refused before any file is trusted because of it.
+fn check_manifest_digest(
+    contents: &serde_json::Map<String, Json>,
+    want: Option<&str>,
+    shown: &str,
+) -> Result<()> {
+    let Some(want) = want.filter(|d| !d.is_empty()) else {
+        return Err(Error::Artifact(format!(
+            "{shown}: the server did not give the version's digest, so its manifest cannot be checked"
+        )));
+    };
+    let mut entries = Vec::with_capacity(contents.len());
+    for (path, entry) in contents {
+        let Some(digest) = entry["digest"].as_str() else {
+            return Err(Error::Artifact(format!(
+                "{shown}: the manifest entry {path:?} has no digest"
+            )));
+        };
+        entries.push((path.as_str(), digest));
+    }
+    let got = crate::artifact_record::manifest_digest(entries.into_iter());
+    if got != want {
+        return Err(Error::Artifact(format!(
+            "{shown}: the manifest does not match the version (its entries give digest {got}, the version is {want}); it was replaced or corrupted, and nothing was downloaded"
+        )));
+    }
+    Ok(())
+}
+
 fn nonempty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
@@ -520,7 +552,7 @@ fn fetch(
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = resp.read(&mut buf).map_err(|e| Error::Upload {
-            url: url.to_owned(),
+            url: crate::online::public_url(url),
             reason: format!("the download broke off: {e}"),
         })?;
         if n == 0 {

@@ -9,31 +9,6 @@ use serde::ser::{self, Impossible};
 
 use crate::value::Value;
 
-/// What a secret is replaced with.
-pub const REDACTED: &str = "<redacted>";
-
-/// Key segments that hold secrets. A segment must match whole (after lower-casing and
-/// turning `-` into `_`), so `max_tokens` and `pad_token_id` are kept.
-const SECRET_NAMES: &[&str] = &[
-    "api_key",
-    "apikey",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "access_key",
-    "private_key",
-    "secret_key",
-    "access_token",
-    "refresh_token",
-    "auth_token",
-    "client_secret",
-    "credentials",
-    "aws_secret_access_key",
-    "hf_token",
-    "wandb_api_key",
-];
-
 /// A config serialized from user data, with what had to be skipped.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Serialized {
@@ -50,6 +25,7 @@ pub(crate) fn serialize<T: Serialize + ?Sized>(value: &T) -> Serialized {
     let warnings = RefCell::new(Vec::new());
     let root = value.serialize(ValueSerializer {
         path: String::new(),
+        depth: 0,
         warnings: &warnings,
     });
     let mut warnings = warnings.into_inner();
@@ -70,31 +46,10 @@ pub(crate) fn serialize<T: Serialize + ?Sized>(value: &T) -> Serialized {
     Serialized { items, warnings }
 }
 
-/// Replaces every value whose key segment is a secret name with [`REDACTED`].
+/// Replaces every value whose key segment is a secret name with
+/// [`REDACTED`](crate::secrets::REDACTED).
 pub(crate) fn redact(items: &mut [(String, Value)]) {
-    for (key, value) in items.iter_mut() {
-        if is_secret_key(key) {
-            *value = Value::Str(REDACTED.to_owned());
-        } else {
-            redact_value(value);
-        }
-    }
-}
-
-fn redact_value(value: &mut Value) {
-    match value {
-        Value::Map(items) => redact(items),
-        Value::List(items) => items.iter_mut().for_each(redact_value),
-        _ => {}
-    }
-}
-
-/// Whether a key (or one of its `.`/`/`-separated segments) names a secret.
-pub(crate) fn is_secret_key(key: &str) -> bool {
-    key.split(['.', '/']).any(|seg| {
-        let norm = seg.trim().to_ascii_lowercase().replace('-', "_");
-        SECRET_NAMES.contains(&norm.as_str())
-    })
+    crate::secrets::Scrubber::default().config(items, true);
 }
 
 /// Sets `path` (dot-separated) in `items` to `value`, creating nested maps on the way.
@@ -146,6 +101,65 @@ pub(crate) fn merge_top_level(base: &mut Vec<(String, Value)>, top: Vec<(String,
     }
 }
 
+/// Applies a sweep's parameters to the config. A dotted name (`model.layers`) sets that
+/// nested field; a map value (a nested `parameters:` block) is merged into the map already
+/// there, field by field, so fields the sweep does not touch are kept. Returns the dotted
+/// parameters as the agent named them: the logged config keeps them under those names too,
+/// as W&B's sweep controller matches runs on them.
+pub(crate) fn apply_sweep_params(
+    items: &mut Vec<(String, Value)>,
+    params: Vec<(String, Value)>,
+) -> Vec<(String, Value)> {
+    let mut dotted = Vec::new();
+    for (name, value) in params {
+        let own_key = items.iter().any(|(k, _)| *k == name);
+        if name.contains('.') && !own_key {
+            let path: Vec<&str> = name.split('.').collect();
+            merge_at(items, &path, value.clone());
+            dotted.push((name, value));
+        } else {
+            merge_at(items, &[name.as_str()], value);
+        }
+    }
+    dotted
+}
+
+/// Merges `value` into the item at `path`: maps field by field, anything else replaced.
+fn merge_at(items: &mut Vec<(String, Value)>, path: &[&str], value: Value) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let slot = match items.iter().position(|(k, _)| k == first) {
+        Some(i) => &mut items[i].1,
+        None => {
+            items.push(((*first).to_owned(), Value::Null));
+            let last = items.len() - 1;
+            &mut items[last].1
+        }
+    };
+    if rest.is_empty() {
+        merge_value(slot, value);
+        return;
+    }
+    if !matches!(slot, Value::Map(_)) {
+        *slot = Value::Map(Vec::new());
+    }
+    if let Value::Map(inner) = slot {
+        merge_at(inner, rest, value);
+    }
+}
+
+fn merge_value(dst: &mut Value, src: Value) {
+    match (dst, src) {
+        (Value::Map(d), Value::Map(s)) => {
+            for (k, v) in s {
+                merge_at(d, &[k.as_str()], v);
+            }
+        }
+        (dst, src) => *dst = src,
+    }
+}
+
 #[derive(Debug)]
 struct SerError(String);
 
@@ -165,6 +179,8 @@ impl ser::Error for SerError {
 
 struct ValueSerializer<'w> {
     path: String,
+    /// How deep in the config this value is.
+    depth: usize,
     warnings: &'w RefCell<Vec<String>>,
 }
 
@@ -177,12 +193,23 @@ impl<'w> ValueSerializer<'w> {
         };
         ValueSerializer {
             path,
+            depth: self.depth + 1,
             warnings: self.warnings,
         }
     }
 
-    /// Serializes one field; a failure is recorded and the field left out.
+    /// Serializes one field; a failure is recorded and the field left out, and so is a
+    /// field nested deeper than any value may be (a config nested thousands deep would
+    /// take the stack before it took the run).
     fn field<T: Serialize + ?Sized>(&self, segment: &str, value: &T) -> Option<Value> {
+        if self.depth >= crate::value::MAX_DEPTH {
+            self.warnings.borrow_mut().push(format!(
+                "config field `{}` was left out: it nests deeper than {} levels",
+                self.path,
+                crate::value::MAX_DEPTH
+            ));
+            return None;
+        }
         let child = self.child(segment);
         let path = child.path.clone();
         match value.serialize(child) {
@@ -434,6 +461,7 @@ impl ser::SerializeMap for MapBuilder<'_> {
         // Non-string keys are stringified: text stays text, anything else becomes its JSON.
         let k = key.serialize(ValueSerializer {
             path: self.parent.path.clone(),
+            depth: self.parent.depth,
             warnings: self.parent.warnings,
         })?;
         self.next_key = Some(match k {
@@ -557,24 +585,41 @@ mod tests {
         let mut expected = serde_json::to_value(&cfg).unwrap();
         assert_eq!(plain, expected);
         redact(&mut s.items);
-        expected["api_key"] = serde_json::json!(REDACTED);
+        expected["api_key"] = serde_json::json!(crate::secrets::REDACTED);
         assert_eq!(to_json(&s.items), expected);
     }
 
     #[test]
-    fn secrets_are_matched_by_whole_segment() {
-        for k in [
-            "api_key",
-            "API-KEY",
-            "db.password",
-            "auth/token",
-            "hf_token",
-        ] {
-            assert!(is_secret_key(k), "{k}");
-        }
-        for k in ["max_tokens", "pad_token_id", "tokenizer", "secretary_count"] {
-            assert!(!is_secret_key(k), "{k}");
-        }
+    fn sweep_parameters_reach_nested_fields_and_keep_the_rest() {
+        // Failed before: `model.layers` became a top-level key, and a nested block
+        // replaced the whole `model` map.
+        let mut items = vec![
+            ("lr".to_owned(), Value::from(0.1)),
+            (
+                "model".to_owned(),
+                Value::map([("layers", Value::from(2)), ("width", Value::from(64))]),
+            ),
+        ];
+        let dotted = apply_sweep_params(
+            &mut items,
+            vec![
+                ("model.layers".to_owned(), Value::from(4)),
+                ("optim".to_owned(), Value::map([("beta", Value::from(0.9))])),
+            ],
+        );
+        assert_eq!(dotted, vec![("model.layers".to_owned(), Value::from(4))]);
+        let nested = apply_sweep_params(
+            &mut items,
+            vec![(
+                "model".to_owned(),
+                Value::map([("width", Value::from(128))]),
+            )],
+        );
+        assert!(nested.is_empty());
+        assert_eq!(
+            to_json(&items),
+            serde_json::json!({"lr": 0.1, "model": {"layers": 4, "width": 128}, "optim": {"beta": 0.9}})
+        );
     }
 
     struct Broken;

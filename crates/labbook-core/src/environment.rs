@@ -36,15 +36,17 @@ pub(crate) fn environment_record(
     host: &str,
     git: Option<&GitInfo>,
     writer_id: &str,
+    scrubber: &crate::secrets::Scrubber,
 ) -> EnvironmentRecord {
     let mut args = std::env::args();
     let program = args.next().unwrap_or_default();
+    let args: Vec<String> = args.collect();
     let (physical, logical, model) = cpu_info();
     let memory = mem_total_bytes().map(|total| proto::MemoryInfo { total });
     EnvironmentRecord {
         os: os_string(),
         started_at: Some(proto::timestamp(started_unix)),
-        args: args.collect(),
+        args: scrubber.args(&args),
         program: program.clone(),
         code_path: String::new(),
         code_path_local: String::new(),
@@ -243,7 +245,7 @@ mod tests {
 
     #[test]
     fn the_environment_record_describes_this_machine() {
-        let r = environment_record(1.7e9, "h", None, "w");
+        let r = environment_record(1.7e9, "h", None, "w", &crate::secrets::Scrubber::default());
         assert!(r.os.starts_with("Linux-"), "{}", r.os);
         assert!(r.cpu_count_logical >= 1 && r.cpu_count >= 1);
         assert!(r.memory.unwrap().total > 0);

@@ -1,6 +1,7 @@
 //! The one error type of the engine.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::report::RunReport;
 
@@ -30,6 +31,16 @@ pub enum Error {
         step: u64,
         /// The run's current step.
         current: u64,
+    },
+    /// A step above `i64::MAX` (W&B stores steps as signed 64-bit integers). Nothing was
+    /// logged.
+    #[error(
+        "step {step} is above the largest step W&B stores ({}); these values were not logged",
+        i64::MAX
+    )]
+    StepTooLarge {
+        /// The step that was asked for (or the one `log` would have used).
+        step: u64,
     },
     /// A key was empty, too long, or otherwise unusable.
     #[error("invalid key {key:?}: {reason}")]
@@ -85,6 +96,15 @@ pub enum Error {
     /// The background worker stopped after an error; what was written before it is intact.
     #[error("the run's writer failed and stopped: {0}")]
     WorkerFailed(String),
+    /// `flush` gave up waiting: the worker is behind (a slow disk, a large backlog), not
+    /// failed. Nothing was dropped; what was logged is still written.
+    #[error(
+        "flush waited {waited:?} and the writer is still behind; nothing was dropped, and it goes on writing"
+    )]
+    FlushTimedOut {
+        /// How long `flush` waited.
+        waited: Duration,
+    },
     /// The lossy queue was full and this call's values were dropped (and counted).
     #[error("the logging queue is full; this call's values were dropped (lossy mode)")]
     Dropped,
@@ -109,6 +129,15 @@ pub enum Error {
     /// An artifact could not be found, read or verified.
     #[error("{0}")]
     Artifact(String),
+    /// The run is still being written by a live process (it holds the run directory's
+    /// lock), so it is not uploaded as if it were complete.
+    #[error(
+        "{path} is still being written by a running process; sync it when that run has finished, or follow it (`labbook sync --follow`)"
+    )]
+    RunInProgress {
+        /// The run directory.
+        path: PathBuf,
+    },
     /// Talking to the W&B server failed after the retries the policy allows.
     #[error("W&B upload to {url}: {reason}")]
     Upload {
@@ -134,4 +163,13 @@ impl Error {
             source,
         }
     }
+}
+
+/// The message of a caught panic (`panic!("...")` carries a `&str` or a `String`).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message")
 }

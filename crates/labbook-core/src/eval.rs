@@ -43,7 +43,7 @@ pub enum EvalMode {
 /// # let _ = s;
 /// ```
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EvalSettings {
     /// Whether the hook does anything.
     pub enabled: bool,
@@ -51,7 +51,9 @@ pub struct EvalSettings {
     pub metric: String,
     /// Which direction of the metric is worse.
     pub worse: Worse,
-    /// Log every batch worse than this (none: threshold policy off).
+    /// Log every batch worse than this (none: threshold policy off). A config may also
+    /// call it `recall_threshold`, as W&B's per-batch image logging does.
+    #[serde(alias = "recall_threshold")]
     pub threshold: Option<f64>,
     /// Keep the K worst batches of each epoch and log them at its end (0: off).
     pub worst_k: usize,
@@ -132,7 +134,11 @@ impl EvalSettings {
         let config: serde_json::Value = run.config_as()?;
         match config.get(key) {
             None => Ok(EvalSettings::default()),
-            Some(v) => EvalSettings::deserialize(v).map_err(Error::ConfigType),
+            // serde's message names the unknown key and lists the known ones.
+            Some(v) => EvalSettings::deserialize(v).map_err(|e| Error::InvalidSetting {
+                name: format!("evaluation settings (config key {key:?})"),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -164,11 +170,15 @@ impl EvalSettings {
                         _ => return Err(bad("lower or higher")),
                     }
                 }
-                "THRESHOLD" => {
+                "THRESHOLD" | "RECALL_THRESHOLD" => {
                     self.threshold = if v.is_empty() || v == "none" {
                         None
                     } else {
-                        Some(v.parse().map_err(|_| bad("a number"))?)
+                        let t: f64 = v.parse().map_err(|_| bad("a number"))?;
+                        if !t.is_finite() {
+                            return Err(bad("a finite number"));
+                        }
+                        Some(t)
                     }
                 }
                 "WORST_K" => self.worst_k = v.parse().map_err(|_| bad("a count"))?,
@@ -181,7 +191,12 @@ impl EvalSettings {
                         _ => return Err(bad("panels or table")),
                     }
                 }
-                _ => {}
+                _ => {
+                    return Err(Error::InvalidSetting {
+                        name: k.clone(),
+                        reason: "is not one of LABBOOK_EVAL_ENABLED, _METRIC, _WORSE, _THRESHOLD (or _RECALL_THRESHOLD), _WORST_K, _MAX_BATCHES, _MAX_IMAGES, _MODE".into(),
+                    });
+                }
             }
         }
         Ok(self)
@@ -555,6 +570,43 @@ mod tests {
 
     fn img() -> Vec<Image> {
         vec![Image::gray(2, 2, vec![0; 4]).unwrap(); 3]
+    }
+
+    fn from_config(eval: serde_json::Value) -> Result<EvalSettings> {
+        let run = crate::init(
+            crate::Settings::new("p")
+                .mode(crate::Mode::Disabled)
+                .config(&serde_json::json!({ "eval": eval })),
+        )?;
+        EvalSettings::from_run_config(&run, "eval")
+    }
+
+    #[test]
+    fn recall_threshold_is_read_and_unknown_keys_are_refused() {
+        // Failed before: `recall_threshold` was ignored and the threshold stayed at 0.8.
+        let s = from_config(serde_json::json!({"recall_threshold": 0.7})).unwrap();
+        assert_eq!(s.threshold, Some(0.7));
+        let e = from_config(serde_json::json!({"treshold": 0.7}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("treshold")
+                && e.contains("threshold")
+                && e.contains("worst_k")
+                && e.contains("\"eval\""),
+            "{e}"
+        );
+        let vars = [("LABBOOK_EVAL_TRESHOLD".to_owned(), "0.7".to_owned())];
+        let e = EvalSettings::default()
+            .with_env(vars)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LABBOOK_EVAL_TRESHOLD") && e.contains("_THRESHOLD"),
+            "{e}"
+        );
+        let vars = [("LABBOOK_EVAL_THRESHOLD".to_owned(), "NaN".to_owned())];
+        assert!(EvalSettings::default().with_env(vars).is_err());
     }
 
     #[test]

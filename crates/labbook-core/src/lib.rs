@@ -60,6 +60,7 @@ pub mod online;
 mod report;
 mod resume;
 mod run;
+mod secrets;
 mod settings;
 mod store;
 mod summary;
@@ -76,7 +77,6 @@ use std::time::Instant;
 
 pub use artifact::Artifact;
 pub use artifact_use::UsedArtifact;
-pub use config::REDACTED;
 pub use distributed::Rank;
 pub use error::{Error, Result};
 pub use eval::{ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
@@ -89,7 +89,9 @@ pub use metric::{Goal, Metric, Summary};
 pub use model_checkpoints::ModelCheckpoints;
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};
+pub use secrets::{REDACTED, is_secret_name};
 pub use settings::{Backpressure, Console, Mode, OnError, Resume, SCORE_PLACEHOLDER, Settings};
+pub use store::run_is_live;
 pub use system::{GpuInfo, GpuSample, GpuSource, NvmlSource, RunLayer, tracing_layer};
 pub use train_loop::{LoopTracker, Validation, ValidationPass};
 pub use value::Value;
@@ -145,7 +147,7 @@ fn start(settings: Settings) -> Result<Run> {
             resume::decide(policy, found, &s.run_id)?
         }
     };
-    let (dir, file) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
+    let (dir, file, lock) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
     let online = match &s.online {
         Some(o) => Some(online::Live::start(o, dir.log.clone(), dir.files.clone())?),
         None => None,
@@ -167,11 +169,12 @@ fn start(settings: Settings) -> Result<Run> {
         started_unix,
         system: Some(system),
         resume: resume_from,
+        now: Arc::new(Instant::now),
     };
     let worker_shared = shared.clone();
     let handle = std::thread::Builder::new()
         .name("labbook-worker".into())
-        .spawn(move || worker::Worker::new(start, worker_shared).run())
+        .spawn(move || worker::run(start, worker_shared))
         .map_err(Error::io(
             "could not start the worker thread for",
             parts_dir.dir.clone(),
@@ -196,6 +199,7 @@ fn start(settings: Settings) -> Result<Run> {
         shared,
         config: s.config,
         redact_secrets: s.redact_secrets,
+        scrubber: s.scrubber,
         warnings: s.config_warnings,
         worker: handle,
         on_error: s.on_error,
@@ -206,6 +210,7 @@ fn start(settings: Settings) -> Result<Run> {
         sink,
         online,
         start_step,
+        lock,
         artifacts: artifact_use::Sources {
             wandb_dir,
             download_dir: s.root.join("artifacts"),

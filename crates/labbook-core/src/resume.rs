@@ -86,7 +86,7 @@ fn end_of(log: &Path) -> Result<ResumeFrom> {
                     match item.key.as_str() {
                         "_step" => {
                             if let Ok(s) = v.parse::<u64>() {
-                                end.step = end.step.max(s + 1);
+                                end.step = end.step.max(s.saturating_add(1));
                             }
                         }
                         "_runtime" => {

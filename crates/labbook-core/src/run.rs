@@ -21,6 +21,9 @@ use crate::value::Value;
 use crate::wire::proto;
 use crate::worker::{Envelope, Msg, SavePolicy, Shared, WorkerReport};
 
+/// How often a caller waiting on the worker looks whether the worker thread is still alive.
+const WORKER_CHECK: Duration = Duration::from_millis(50);
+
 /// How loud an alert is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AlertLevel {
@@ -76,8 +79,13 @@ pub(crate) struct DisabledRun {
 struct Hot {
     /// The step the next `log` commits, or the step of the open row.
     current: u64,
+    /// The thread whose `log_at` opened the row at `current`, while that row is open.
+    open_by: Option<std::thread::ThreadId>,
     finished: bool,
 }
+
+/// The largest step W&B stores: its steps are signed 64-bit integers.
+pub(crate) const MAX_STEP: u64 = i64::MAX as u64;
 
 #[derive(Default)]
 struct Counters {
@@ -96,6 +104,7 @@ pub(crate) struct Inner {
     counters: Counters,
     config: Mutex<Vec<(String, Value)>>,
     redact_secrets: bool,
+    scrubber: crate::secrets::Scrubber,
     warnings: Mutex<Vec<String>>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
     report: OnceLock<RunReport>,
@@ -113,6 +122,8 @@ pub(crate) struct Inner {
     /// The thread hashing logged artifacts, in the order they were logged; `finish`
     /// waits for it. `None` inside once `finish` has taken it: no artifact is taken after.
     staging: Mutex<Option<Option<Stager>>>,
+    /// Tells `labbook sync` the run is still being written; released when finished.
+    lock: Mutex<Option<crate::store::RunLock>>,
 }
 
 /// A `model` artifact of a file or a directory.
@@ -201,6 +212,7 @@ pub(crate) struct ActiveParts {
     pub shared: Arc<Shared>,
     pub config: Vec<(String, Value)>,
     pub redact_secrets: bool,
+    pub scrubber: crate::secrets::Scrubber,
     pub warnings: Vec<String>,
     pub worker: std::thread::JoinHandle<()>,
     pub on_error: OnError,
@@ -212,6 +224,8 @@ pub(crate) struct ActiveParts {
     pub online: Option<crate::online::Live>,
     /// The first step (a resumed run's next step).
     pub start_step: u64,
+    /// The run directory's lock, held until the run is finished and uploaded.
+    pub lock: crate::store::RunLock,
     pub artifacts: crate::artifact_use::Sources,
 }
 
@@ -239,12 +253,14 @@ impl Run {
             name: p.name,
             hot: Mutex::new(Hot {
                 current: p.start_step,
+                open_by: None,
                 finished: false,
             }),
             shared: p.shared,
             counters: Counters::default(),
             config: Mutex::new(p.config),
             redact_secrets: p.redact_secrets,
+            scrubber: p.scrubber,
             warnings: Mutex::new(p.warnings),
             worker: Mutex::new(Some(p.worker)),
             report: OnceLock::new(),
@@ -258,6 +274,7 @@ impl Run {
             online: p.online,
             artifacts: p.artifacts,
             staging: Mutex::new(Some(None)),
+            lock: Mutex::new(Some(p.lock)),
         });
         lifecycle::register(&inner);
         Run {
@@ -422,12 +439,9 @@ impl Run {
     pub fn update_config<T: Serialize + ?Sized>(&self, extra: &T) -> Result<()> {
         let s = config::serialize(extra);
         let mut items = s.items;
-        let redact = match &self.kind {
-            Kind::Disabled(_) => true,
-            Kind::Active(i) => i.redact_secrets,
-        };
-        if redact {
-            config::redact(&mut items);
+        match &self.kind {
+            Kind::Disabled(_) => config::redact(&mut items),
+            Kind::Active(i) => i.scrubber.config(&mut items, i.redact_secrets),
         }
         for w in &s.warnings {
             tracing::warn!(target: "labbook", "{w}");
@@ -439,13 +453,21 @@ impl Run {
             }
             Kind::Active(i) => {
                 i.warnings.lock().extend(s.warnings);
-                config::merge_top_level(&mut i.config.lock(), items.clone());
                 let bytes = 64
                     + items
                         .iter()
                         .map(|(k, v)| k.len() + v.approx_bytes())
                         .sum::<usize>();
-                i.send(Msg::Config(items), bytes)
+                // Merged and queued under the run's lock, so concurrent updates reach the
+                // log in the order they changed what `config_as` returns.
+                let hot = i.hot.lock();
+                if hot.finished {
+                    drop(hot);
+                    return Err(i.finished_error());
+                }
+                i.enqueue(Msg::Config(items.clone()), bytes)?;
+                config::merge_top_level(&mut i.config.lock(), items);
+                Ok(())
             }
         }
     }
@@ -753,11 +775,21 @@ impl std::fmt::Debug for Run {
     }
 }
 
-/// Media are checked on the caller's thread, so a bad one is an error naming its key.
+/// Media (and nesting) are checked on the caller's thread, so a bad value is an error
+/// naming its key.
 #[inline]
 fn check_media(key: &Key, value: &Value) -> Result<()> {
     match value {
         Value::Media(_) | Value::List(_) | Value::Map(_) => {
+            if value.deeper_than(crate::value::MAX_DEPTH) {
+                return Err(Error::InvalidValue {
+                    key: key.as_str().to_owned(),
+                    reason: format!(
+                        "lists and maps nest more than {} levels deep",
+                        crate::value::MAX_DEPTH
+                    ),
+                });
+            }
             crate::media::validate(value).map_err(|reason| Error::InvalidValue {
                 key: key.as_str().to_owned(),
                 reason,
@@ -805,6 +837,14 @@ impl Inner {
             return Err(self.finished_error());
         }
         let (step, commit) = match step {
+            // A row another thread opened with `log_at` is that thread's: it is committed
+            // as it stands, and this call becomes the next row.
+            None if hot
+                .open_by
+                .is_some_and(|t| t != std::thread::current().id()) =>
+            {
+                (hot.current.saturating_add(1), true)
+            }
             None => (hot.current, true),
             Some(s) if s < hot.current => {
                 self.counters.steps_refused.fetch_add(1, Ordering::Relaxed);
@@ -815,6 +855,10 @@ impl Inner {
             }
             Some(s) => (s, false),
         };
+        if step > MAX_STEP {
+            self.counters.steps_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::StepTooLarge { step });
+        }
         self.enqueue(
             Msg::Log {
                 step,
@@ -824,7 +868,16 @@ impl Inner {
             },
             bytes,
         )?;
-        hot.current = if commit { step + 1 } else { step };
+        if commit {
+            // At most MAX_STEP + 1: the next `log` is refused, nothing overflows.
+            hot.current = step + 1;
+            hot.open_by = None;
+        } else {
+            if hot.open_by.is_none() || step != hot.current {
+                hot.open_by = Some(std::thread::current().id());
+            }
+            hot.current = step;
+        }
         Ok(())
     }
 
@@ -892,11 +945,45 @@ impl Inner {
     pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Msg::Flush(tx), 64)?;
-        match rx.recv_timeout(timeout) {
-            Ok(()) if !self.shared.has_failed() => Ok(()),
-            Ok(()) => self.writer_failed(),
-            Err(_) => self.writer_failed(),
+        match self.await_worker(&rx, timeout) {
+            Some(()) if !self.shared.has_failed() => Ok(()),
+            Some(()) => self.writer_failed(),
+            None if self.worker_gone() => self.writer_failed(),
+            // Slow, not failed: nothing is lost, and the caller may wait again.
+            None if self.on_error == OnError::Degrade => {
+                tracing::warn!(target: "labbook", "run {}: flush still waiting after {timeout:?}; the worker goes on writing", self.id);
+                Ok(())
+            }
+            None => Err(Error::FlushTimedOut { waited: timeout }),
         }
+    }
+
+    /// Waits up to `timeout` for the worker's answer on `rx`, and no longer than it takes
+    /// to see that the worker thread is gone (it died: it will never answer).
+    fn await_worker<T>(&self, rx: &crossbeam_channel::Receiver<T>, timeout: Duration) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            match rx.recv_timeout((deadline - now).min(WORKER_CHECK)) {
+                Ok(v) => return Some(v),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if self.worker_gone() => {
+                    return rx.try_recv().ok();
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Whether the worker thread has ended before the run finished (it panicked).
+    fn worker_gone(&self) -> bool {
+        self.worker
+            .lock()
+            .as_ref()
+            .is_some_and(std::thread::JoinHandle::is_finished)
     }
 
     fn finish_checked(&self, exit_code: i32, preempted: bool) -> Result<RunReport> {
@@ -948,21 +1035,26 @@ impl Inner {
             true,
         );
         drop(hot);
-        let mut worker = match (sent, rx.recv_timeout(self.finish_timeout)) {
-            (true, Ok(w)) => {
+        let answer = if sent {
+            self.await_worker(&rx, self.finish_timeout)
+        } else {
+            None
+        };
+        let mut worker = match answer {
+            Some(w) => {
                 if let Some(h) = self.worker.lock().take() {
                     let _ = h.join();
                 }
                 w
             }
-            (true, Err(_)) => WorkerReport {
+            None if sent && !self.worker_gone() => WorkerReport {
                 errors: vec![format!(
                     "finish timed out after {:?}; the worker is still writing, and the log keeps every whole record",
                     self.finish_timeout
                 )],
                 ..WorkerReport::default()
             },
-            (false, _) => WorkerReport {
+            None => WorkerReport {
                 errors: vec![self.shared.failure()],
                 ..WorkerReport::default()
             },
@@ -1010,6 +1102,8 @@ impl Inner {
             banner::finished(&report, uploaded.as_deref());
         }
         let _ = self.report.set(report.clone());
+        // Written and uploaded as far as it goes: `labbook sync` may take it from here.
+        self.lock.lock().take();
         lifecycle::unregister(self);
         report
     }

@@ -584,12 +584,27 @@ impl Settings {
             config::set_path(&mut config_items, &path, value);
         }
         let sweep_id = env.get("WANDB_SWEEP_ID").unwrap_or_default().to_owned();
+        // The typed config gets the sweep's values in their nested places; the logged one
+        // also keeps dotted parameter names as the agent wrote them.
+        let mut sweep_names = Vec::new();
         if let Some(p) = env.get("WANDB_SWEEP_PARAM_PATH").filter(|p| !p.is_empty()) {
-            config::merge_top_level(&mut config_items, read_sweep_params(Path::new(p))?);
+            let params = read_sweep_params(Path::new(p))?;
+            sweep_names = config::apply_sweep_params(&mut config_items, params);
         }
-        if self.redact_secrets {
-            config::redact(&mut config_items);
-        }
+        // The key this process could send is scrubbed from everything the run records,
+        // even offline, and even where secret names are kept (`redact_secrets(false)`).
+        let base_url_for_keys = self
+            .base_url
+            .clone()
+            .or_else(|| env.get("WANDB_BASE_URL").map(str::to_owned))
+            .unwrap_or_else(|| crate::online::DEFAULT_BASE_URL.to_owned());
+        let scrubber = crate::secrets::Scrubber::new(crate::online::known_keys(
+            self.api_key.as_ref().map(|k| k.expose()),
+            &base_url_for_keys,
+            |n| env.get(n).map(str::to_owned),
+        ));
+        scrubber.config(&mut config_items, self.redact_secrets);
+        scrubber.config(&mut sweep_names, self.redact_secrets);
 
         let resume = match self.resume {
             Some(r) => Some(r),
@@ -640,15 +655,7 @@ impl Settings {
                 .get("WANDB_HTTP_TIMEOUT")
                 .filter(|v| !v.trim().is_empty())
             {
-                retry.timeout = match v.trim().parse::<f64>() {
-                    Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
-                    _ => {
-                        return Err(Error::InvalidSetting {
-                            name: "WANDB_HTTP_TIMEOUT".into(),
-                            reason: format!("{v:?} is not a positive number of seconds"),
-                        });
-                    }
-                };
+                retry.timeout = env_seconds("WANDB_HTTP_TIMEOUT", v)?;
             }
             Some(OnlineSettings {
                 base_url,
@@ -691,8 +698,10 @@ impl Settings {
             gpu_source: self.gpu_source.clone(),
             disable_git,
             config: config_items,
+            sweep_names,
             config_warnings,
             redact_secrets: self.redact_secrets,
+            scrubber,
             on_error: self.on_error,
             backpressure: self.backpressure,
             queue_bytes: self.queue_bytes,
@@ -727,9 +736,14 @@ pub(crate) struct Resolved {
     pub stats_interval: Duration,
     pub gpu_source: Option<crate::system::GpuFactory>,
     pub disable_git: bool,
+    /// The config: builder, overrides and sweep values, in their nested places.
     pub config: Vec<(String, Value)>,
+    /// Dotted sweep parameters (`model.layers`), logged under those names as well.
+    pub sweep_names: Vec<(String, Value)>,
     pub config_warnings: Vec<String>,
     pub redact_secrets: bool,
+    /// Removes the API key and secret arguments from what the run records.
+    pub scrubber: crate::secrets::Scrubber,
     pub on_error: OnError,
     pub backpressure: Backpressure,
     pub queue_bytes: usize,
@@ -773,6 +787,30 @@ impl OnlineSettings {
     }
 }
 
+/// The longest time a variable in seconds may give: a day. Longer is a typo (or a unit
+/// mistake), and `Duration` itself ends somewhere: `1e20` seconds would overflow it.
+const MAX_ENV_SECONDS: f64 = 86_400.0;
+
+/// A positive number of seconds, at most a day, from variable `var`.
+fn env_seconds(var: &str, v: &str) -> Result<Duration> {
+    let bad = |why: String| Error::InvalidSetting {
+        name: var.into(),
+        reason: format!("{v:?} {why}"),
+    };
+    let secs = v
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && !s.is_nan())
+        .ok_or_else(|| bad("is not a positive number of seconds".into()))?;
+    if secs > MAX_ENV_SECONDS {
+        return Err(bad(format!(
+            "seconds is more than a day ({MAX_ENV_SECONDS} s), the most it may be"
+        )));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| bad(e.to_string()))
+}
+
 /// The shortest sampling interval of system metrics.
 const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -783,15 +821,7 @@ fn stats_interval_from_env(env: &Env) -> Result<Duration> {
         "WANDB__STATS_SAMPLING_INTERVAL",
     ] {
         if let Some(v) = env.get(var).filter(|v| !v.trim().is_empty()) {
-            return match v.trim().parse::<f64>() {
-                Ok(secs) if secs.is_finite() && secs > 0.0 => {
-                    Ok(Duration::from_secs_f64(secs).max(MIN_STATS_INTERVAL))
-                }
-                _ => Err(Error::InvalidSetting {
-                    name: var.into(),
-                    reason: format!("{v:?} is not a positive number of seconds"),
-                }),
-            };
+            return Ok(env_seconds(var, v)?.max(MIN_STATS_INTERVAL));
         }
     }
     Ok(Duration::from_secs(15))
@@ -1061,6 +1091,37 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("WANDB_HTTP_TIMEOUT")
+        );
+    }
+
+    #[test]
+    fn numeric_variables_out_of_range_are_errors_naming_the_variable() {
+        // `1e20` panicked in `init` before (Duration overflow).
+        let key = "0123456789abcdefghijklmnopqrstuvwxyz0123";
+        for (var, v) in [
+            ("WANDB_HTTP_TIMEOUT", "1e20"),
+            ("WANDB_HTTP_TIMEOUT", "inf"),
+            ("WANDB_HTTP_TIMEOUT", "NaN"),
+            ("WANDB_HTTP_TIMEOUT", "-1"),
+            ("WANDB_HTTP_TIMEOUT", "0"),
+            ("WANDB_X_STATS_SAMPLING_INTERVAL", "1e20"),
+            ("WANDB__STATS_SAMPLING_INTERVAL", "1e308"),
+            ("WANDB_X_STATS_SAMPLING_INTERVAL", "nan"),
+            ("WANDB_X_STATS_SAMPLING_INTERVAL", "86401"),
+        ] {
+            let env = [
+                ("WANDB_MODE", "online"),
+                ("WANDB_API_KEY", key),
+                ("WANDB_BASE_URL", "http://127.0.0.1:9"),
+                (var, v),
+            ];
+            let e = with_env(&env).resolve().unwrap_err().to_string();
+            assert!(e.contains(var) && e.contains(v), "{var}={v}: {e}");
+        }
+        let env = [("WANDB_X_STATS_SAMPLING_INTERVAL", "86400")];
+        assert_eq!(
+            with_env(&env).resolve().unwrap().stats_interval,
+            Duration::from_secs(86_400)
         );
     }
 

@@ -19,6 +19,32 @@ pub(crate) struct RunDir {
     pub log: PathBuf,
 }
 
+/// The writer's advisory lock on its run directory (flock): held while the run is written
+/// and its upload goes on, released by the kernel when the process dies, however it dies.
+/// `labbook sync` uses it to tell a run still being written from a finished or crashed one,
+/// without looking at file times.
+#[derive(Debug)]
+pub(crate) struct RunLock(#[allow(dead_code)] File);
+
+/// Whether a process is still writing the run in `run_dir` (it holds the run's lock). A
+/// directory that cannot be opened, or a run written without a lock (by the official
+/// client), is not live.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert!(!labbook_core::run_is_live(dir.path()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn run_is_live(run_dir: &Path) -> bool {
+    let Ok(dir) = File::open(run_dir) else {
+        return false;
+    };
+    matches!(
+        dir.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
 impl RunDir {
     /// Creates the run directory and its transaction log (never overwriting one), and points
     /// `latest-run` at it.
@@ -27,7 +53,7 @@ impl RunDir {
         run_id: &str,
         started: DateTime<Local>,
         online: bool,
-    ) -> Result<(RunDir, File)> {
+    ) -> Result<(RunDir, File, RunLock)> {
         let wandb = if root.join(".wandb").is_dir() {
             root.join(".wandb")
         } else {
@@ -43,6 +69,11 @@ impl RunDir {
             std::fs::create_dir_all(d)
                 .map_err(Error::io("could not create the run directory", d.clone()))?;
         }
+        // Locked before the log exists, so a log is never seen unlocked while its writer
+        // starts.
+        let lock = File::open(&dir)
+            .and_then(|d| d.try_lock().map_err(std::io::Error::from).map(|()| d))
+            .map_err(Error::io("could not lock the run directory", dir.clone()))?;
         let log = dir.join(format!("run-{run_id}.wandb"));
         let file = OpenOptions::new()
             .write(true)
@@ -55,7 +86,7 @@ impl RunDir {
         if let Err(e) = point_latest_run(&wandb, &name) {
             tracing::warn!(target: "labbook", "could not update {}/latest-run: {e}", wandb.display());
         }
-        Ok((RunDir { dir, files, log }, file))
+        Ok((RunDir { dir, files, log }, file, RunLock(lock)))
     }
 }
 
@@ -84,7 +115,10 @@ mod tests {
     fn the_layout_matches_the_official_client() {
         let root = tempfile::tempdir().unwrap();
         let t = Local::now();
-        let (rd, _f) = RunDir::create(root.path(), "abc12345", t, false).unwrap();
+        let (rd, _f, lock) = RunDir::create(root.path(), "abc12345", t, false).unwrap();
+        assert!(run_is_live(&rd.dir), "the writer holds the lock");
+        drop(lock);
+        assert!(!run_is_live(&rd.dir), "released with the run");
         let name = rd.dir.file_name().unwrap().to_str().unwrap().to_owned();
         assert!(
             name.starts_with("offline-run-") && name.ends_with("-abc12345"),
@@ -96,7 +130,7 @@ mod tests {
         let latest = std::fs::read_link(root.path().join("wandb/latest-run")).unwrap();
         assert_eq!(latest, PathBuf::from(&name));
         // A second run moves the link; the first run's log is never reopened.
-        let (rd2, _f2) = RunDir::create(root.path(), "zzz99999", t, false).unwrap();
+        let (rd2, _f2, _l2) = RunDir::create(root.path(), "zzz99999", t, false).unwrap();
         let latest = std::fs::read_link(root.path().join("wandb/latest-run")).unwrap();
         assert_eq!(latest, PathBuf::from(rd2.dir.file_name().unwrap()));
         assert!(RunDir::create(root.path(), "abc12345", t, false).is_err());

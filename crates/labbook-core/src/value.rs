@@ -42,7 +42,21 @@ pub enum Value {
     Media(Box<Media>),
 }
 
+/// How deep lists and maps may nest in a logged value (and in a config). Deeper values
+/// are refused at the call: every step of the way (checks, JSON, summaries) walks them.
+pub const MAX_DEPTH: usize = 64;
+
 impl Value {
+    /// Whether lists and maps nest more than `limit` levels deep. The walk stops at the
+    /// limit, so any depth is safe to ask about, and it allocates nothing.
+    pub(crate) fn deeper_than(&self, limit: usize) -> bool {
+        match self {
+            Value::List(items) => limit == 0 || items.iter().any(|v| v.deeper_than(limit - 1)),
+            Value::Map(items) => limit == 0 || items.iter().any(|(_, v)| v.deeper_than(limit - 1)),
+            _ => false,
+        }
+    }
+
     /// A nested map from `(key, value)` pairs.
     ///
     /// ```

@@ -1,6 +1,7 @@
 //! The background thread: takes queue entries, builds records, and writes them to the
 //! transaction log in whole-record batches, at least once per flush interval.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use prost::Message as _;
 use crate::environment;
 use crate::history::{Emit, History, Stamp};
 use crate::key::Key;
-use crate::media;
+use crate::media::{self, EncodePool, Ticket};
 use crate::metric::Metric;
 use crate::settings::{Resolved, SCORE_PLACEHOLDER};
 use crate::store::{RunDir, write_atomically};
@@ -197,23 +198,71 @@ pub(crate) struct Start {
     pub system: Option<crate::system::System>,
     /// Where a resumed run goes on.
     pub resume: Option<crate::resume::ResumeFrom>,
+    /// The clock of the flush deadline.
+    pub now: Now,
 }
 
 /// How often an idle worker looks at the queue. Senders never wake it for rows.
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
-/// Marks the run failed if the worker thread panics, so `log` stops queueing.
-struct FailOnPanic(Arc<Shared>);
-
-impl Drop for FailOnPanic {
-    fn drop(&mut self) {
-        self.0
-            .fail("the labbook worker thread stopped unexpectedly".into());
+/// The worker thread's body. A panic (a bug) marks the run failed with the panic's
+/// message, so `log` stops queueing and `flush`/`finish` return that error at once.
+pub(crate) fn run(start: Start, shared: Arc<Shared>) {
+    let watch = shared.clone();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Worker::new(start, shared).run()
+    }));
+    if let Err(panic) = result {
+        let why = crate::error::panic_message(&*panic);
+        let why = format!(
+            "the labbook worker thread panicked ({why}); the log keeps every record written before"
+        );
+        tracing::error!(target: "labbook", "{why}");
+        watch.fail(why);
     }
 }
 
 /// Pending bytes above this are written without waiting for the flush interval.
 const WRITE_THRESHOLD: usize = 4 << 20;
+
+/// Entries moved from the queue, or handled, before the worker looks at the other side.
+const INTAKE_BATCH: usize = 1024;
+
+/// Entries handled between two looks at the clock while the queue is being drained.
+const DEADLINE_CHECK_EVERY: usize = 64;
+
+/// The worker's clock: `Instant::now`, or a clock a test moves by hand.
+pub(crate) type Now = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// An entry taken from the queue, waiting for its turn to be written.
+enum Staged {
+    Plain(Envelope),
+    /// Its media are with the encoders.
+    Media {
+        ticket: Ticket,
+        kind: MediaMsg,
+        bytes: usize,
+    },
+}
+
+enum MediaMsg {
+    Log {
+        step: u64,
+        commit: bool,
+        at: Instant,
+    },
+    Summary,
+}
+
+/// Waits for an encoder that has not finished yet (only at the end of a run).
+fn wait_for(ticket: &Ticket) -> media::Materialized {
+    loop {
+        if let Some(m) = ticket.take() {
+            return m;
+        }
+        std::thread::park_timeout(IDLE_POLL);
+    }
+}
 
 pub(crate) struct Worker {
     shared: Arc<Shared>,
@@ -239,11 +288,27 @@ pub(crate) struct Worker {
     system: Option<crate::system::System>,
     /// A resumed run's runtime before this process: `_runtime` goes on from it.
     runtime_offset: f64,
+    /// Where media files go.
+    place: Arc<media::Place>,
+    /// The media encoders, started with the first media value.
+    pool: Option<EncodePool>,
+    /// Entries taken from the queue, in order, not yet written.
+    staged: VecDeque<Staged>,
+    /// How many of them wait for the encoders.
+    encoding: usize,
+    now: Now,
+    /// When the pending records and the summary are written next.
+    deadline: Instant,
 }
 
 impl Worker {
     pub fn new(mut start: Start, shared: Arc<Shared>) -> Worker {
         let s = start.settings;
+        let place = Arc::new(media::Place {
+            files_dir: start.dir.files.clone(),
+            run_id: s.run_id.clone(),
+            project: s.project.clone(),
+        });
         Worker {
             shared,
             run_record: proto::RunRecord {
@@ -287,39 +352,164 @@ impl Worker {
             dirty: true,
             system: start.system,
             runtime_offset: start.resume.as_ref().map_or(0.0, |r| r.runtime),
+            place,
+            pool: None,
+            staged: VecDeque::new(),
+            encoding: 0,
+            deadline: (start.now)(),
+            now: start.now,
         }
     }
 
     /// The thread's body. Returns when the run is finished.
+    ///
+    /// Entries are taken from the queue in order; those holding media go to the encoder
+    /// pool at once, and every entry is handled (written) in queue order, as soon as the
+    /// media of the entries before it are encoded. The flush deadline is checked while the
+    /// queue is being drained too, so a queue that never empties still reaches the disk
+    /// at least once per flush interval.
     pub fn run(mut self) {
         let _ = self.shared.worker.set(std::thread::current());
-        let guard = FailOnPanic(self.shared.clone());
         self.write_preamble();
-        let interval = self.s.flush_interval;
-        let mut deadline = Instant::now() + interval;
+        self.deadline = (self.now)() + self.s.flush_interval;
         loop {
-            let mut handled = 0;
-            while let Some(env) = self.shared.queue.pop() {
-                if self.handle(env) {
-                    std::mem::forget(guard);
-                    return;
-                }
-                handled += 1;
-                if handled % 1024 == 0 && self.framer.pending().len() >= WRITE_THRESHOLD {
-                    self.write_out();
-                }
+            let took = self.take_in();
+            let (handled, done) = self.drain();
+            if done {
+                return;
             }
             if self.framer.pending().len() >= WRITE_THRESHOLD {
                 self.write_out();
             }
-            let now = Instant::now();
-            if now >= deadline {
-                self.tick();
-                deadline = now + interval;
+            let now = self.tick_if_due();
+            if took == 0 && handled == 0 {
+                std::thread::park_timeout(
+                    self.deadline.saturating_duration_since(now).min(IDLE_POLL),
+                );
             }
-            if handled == 0 {
-                std::thread::park_timeout(deadline.saturating_duration_since(now).min(IDLE_POLL));
+        }
+    }
+
+    /// Moves entries from the queue into the staging line, handing media to the encoders;
+    /// stops when the encoders have enough work ahead or after a batch, so the line is
+    /// drained regularly.
+    fn take_in(&mut self) -> usize {
+        let mut taken = 0;
+        while taken < INTAKE_BATCH {
+            if self.encoding >= self.pool.as_ref().map_or(1, EncodePool::lookahead) {
+                break;
             }
+            let Some(env) = self.shared.queue.pop() else {
+                break;
+            };
+            taken += 1;
+            let staged = self.stage(env);
+            self.staged.push_back(staged);
+        }
+        taken
+    }
+
+    /// An entry whose values hold media goes to the encoders; the rest waits as it is.
+    fn stage(&mut self, env: Envelope) -> Staged {
+        let Envelope { msg, bytes } = env;
+        let (step, items, kind) = match msg {
+            Msg::Log {
+                step,
+                commit,
+                items,
+                at,
+            } if media::any_media(&items) => {
+                (Some(step), items, MediaMsg::Log { step, commit, at })
+            }
+            Msg::Summary(items) if media::any_media(&items) => (None, items, MediaMsg::Summary),
+            msg => return Staged::Plain(Envelope { msg, bytes }),
+        };
+        let pool = self.pool.get_or_insert_with(EncodePool::start);
+        let ticket = pool.submit(&self.place, step, items, std::thread::current());
+        self.encoding += 1;
+        Staged::Media {
+            ticket,
+            kind,
+            bytes,
+        }
+    }
+
+    /// Handles staged entries in order while the one in front is ready. Returns how many
+    /// were handled and whether the run is finished.
+    fn drain(&mut self) -> (usize, bool) {
+        let mut handled = 0;
+        while let Some(front) = self.staged.front() {
+            if let Staged::Media { ticket, .. } = front
+                && !ticket.is_done()
+            {
+                break;
+            }
+            let Some(staged) = self.staged.pop_front() else {
+                break;
+            };
+            if self.handle_staged(staged) {
+                return (handled + 1, true);
+            }
+            handled += 1;
+            if handled % DEADLINE_CHECK_EVERY == 0 {
+                if self.framer.pending().len() >= WRITE_THRESHOLD {
+                    self.write_out();
+                }
+                self.tick_if_due();
+                // Back to the queue now and then, so the encoders stay fed.
+                if handled >= INTAKE_BATCH {
+                    break;
+                }
+            }
+        }
+        (handled, false)
+    }
+
+    /// Writes the summary and pending records when the flush deadline has passed; returns
+    /// the time it read.
+    fn tick_if_due(&mut self) -> Instant {
+        let now = (self.now)();
+        if now >= self.deadline {
+            self.tick();
+            self.deadline = now + self.s.flush_interval;
+        }
+        now
+    }
+
+    fn handle_staged(&mut self, staged: Staged) -> bool {
+        match staged {
+            Staged::Plain(env) => self.handle(env),
+            Staged::Media {
+                ticket,
+                kind,
+                bytes,
+            } => {
+                self.encoding -= 1;
+                let m = match ticket.take() {
+                    Some(m) => m,
+                    None => wait_for(&ticket),
+                };
+                let items = self.emit_media_records(m);
+                match kind {
+                    MediaMsg::Log { step, commit, at } => self.log_row(step, commit, items, at),
+                    MediaMsg::Summary => self.set_summary(items),
+                }
+                self.shared.release(bytes);
+                false
+            }
+        }
+    }
+
+    fn log_row(&mut self, step: u64, commit: bool, items: Vec<(Key, Value)>, at: Instant) {
+        let stamp = self.stamp(at);
+        self.history
+            .log(step, commit, items, stamp, &mut self.summary, &mut self.out);
+        self.emit_out();
+    }
+
+    fn set_summary(&mut self, items: Vec<(Key, Value)>) {
+        for (k, v) in items {
+            self.summary.set(k.as_str(), v);
         }
     }
 
@@ -333,17 +523,13 @@ impl Worker {
                 items,
                 at,
             } => {
-                let items = self.materialize(Some(step), items);
-                let stamp = self.stamp(at);
-                self.history
-                    .log(step, commit, items, stamp, &mut self.summary, &mut self.out);
-                self.emit_out();
+                let items = self.materialize_inline(Some(step), items);
+                self.log_row(step, commit, items, at);
                 false
             }
             Msg::Summary(items) => {
-                for (k, v) in self.materialize(None, items) {
-                    self.summary.set(k.as_str(), v);
-                }
+                let items = self.materialize_inline(None, items);
+                self.set_summary(items);
                 false
             }
             Msg::Config(items) => {
@@ -412,42 +598,26 @@ impl Worker {
         done
     }
 
-    /// Turns media values into files and their JSON, announcing the files before the row
-    /// that uses them. A media value that cannot be written becomes null, with a warning.
-    fn materialize(&mut self, step: Option<u64>, items: Vec<(Key, Value)>) -> Vec<(Key, Value)> {
-        if !items.iter().any(|(_, v)| media::contains_media(v)) {
+    /// Encodes media on this thread: only for entries that were not staged (those the
+    /// sampler or a finish sends after the run's last staged entry).
+    fn materialize_inline(
+        &mut self,
+        step: Option<u64>,
+        items: Vec<(Key, Value)>,
+    ) -> Vec<(Key, Value)> {
+        if !media::any_media(&items) {
             return items;
         }
-        let files_dir = self.dir.files.clone();
-        let (run_id, project) = (self.s.run_id.clone(), self.s.project.clone());
-        let mut ctx = media::MediaContext {
-            files_dir: &files_dir,
-            step,
-            written: Vec::new(),
-            config: Vec::new(),
-            artifacts: media::ArtifactSink {
-                run_id: &run_id,
-                project: &project,
-                records: Vec::new(),
-            },
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (k, v) in items {
-            if !media::contains_media(&v) {
-                out.push((k, v));
-                continue;
-            }
-            let k = media::row_key(k, &v);
-            match media::materialize(k.as_str(), v, &mut ctx) {
-                Ok(v) => out.push((k, v)),
-                Err(e) => {
-                    self.warnings.push(format!("{k}: {e}"));
-                    out.push((k, Value::Null));
-                }
-            }
-        }
-        if !ctx.config.is_empty() {
-            let update = ctx
+        let m = media::materialize_items(&self.place, step, items);
+        self.emit_media_records(m)
+    }
+
+    /// Writes what media need before the row that shows them (class labels and chart
+    /// panels in the config, a table's artifact, the files), and returns the row's items.
+    fn emit_media_records(&mut self, m: media::Materialized) -> Vec<(Key, Value)> {
+        self.warnings.extend(m.warnings);
+        if !m.config.is_empty() {
+            let update = m
                 .config
                 .iter()
                 .map(|(path, v)| proto::ConfigItem {
@@ -461,11 +631,11 @@ impl Worker {
                 remove: vec![],
             }));
         }
-        for artifact in std::mem::take(&mut ctx.artifacts.records) {
+        for artifact in m.artifacts {
             self.emit(RecordType::Artifact(artifact));
         }
-        if !ctx.written.is_empty() {
-            let files = ctx
+        if !m.written.is_empty() {
+            let files = m
                 .written
                 .into_iter()
                 .map(|path| proto::FilesItem {
@@ -476,19 +646,24 @@ impl Worker {
                 .collect();
             self.emit(RecordType::Files(proto::FilesRecord { files }));
         }
-        out
+        m.items
     }
 
-    /// Stops the sampler and console capture, then writes what they sent before.
+    /// Stops the sampler and console capture, then writes what they sent before. Only
+    /// their entries can follow the finish entry.
     fn stop_system(&mut self) {
         if let Some(mut system) = self.system.take() {
             system.stop();
             self.system = Some(system);
-            // Only the stopped threads sent after the finish entry.
+            while let Some(staged) = self.staged.pop_front() {
+                self.handle_staged(staged);
+            }
             while let Some(env) = self.shared.queue.pop() {
                 self.handle(env);
             }
         }
+        // The encoders have nothing left to do.
+        self.pool.take();
     }
 
     fn stamp(&self, at: Instant) -> Stamp {
@@ -508,8 +683,13 @@ impl Worker {
         }));
         let host = environment::hostname();
         let git = environment::git_info(self.s.disable_git);
-        let mut config: Vec<proto::ConfigItem> =
-            self.s.config.iter().map(|(k, v)| item(k, v)).collect();
+        let mut config: Vec<proto::ConfigItem> = self
+            .s
+            .config
+            .iter()
+            .chain(&self.s.sweep_names)
+            .map(|(k, v)| item(k, v))
+            .collect();
         config.push(item(
             "_wandb",
             &Value::map([("labbook", environment::labbook_info(&self.s.features))]),
@@ -523,8 +703,13 @@ impl Worker {
         });
         self.emit(RecordType::Run(run));
         let writer_id = crate::settings::random_run_id();
-        let env =
-            environment::environment_record(self.started_unix, &host, git.as_ref(), &writer_id);
+        let env = environment::environment_record(
+            self.started_unix,
+            &host,
+            git.as_ref(),
+            &writer_id,
+            &self.s.scrubber,
+        );
         self.emit(RecordType::Environment(env.clone()));
         self.env_record = Some(env);
         if let Some(lock) = environment::find_cargo_lock()
@@ -694,26 +879,42 @@ impl Worker {
     }
 
     /// Copies a file into `files/` (a copy, so changing the original later changes nothing)
-    /// and returns its path relative to `files/`.
+    /// and returns its path relative to `files/`: its path below the working directory,
+    /// else its file name. The name is worked out from the resolved path (no `..`, no
+    /// symlink detour), so it always lands inside `files/`, and a file that already is the
+    /// destination is never copied onto itself.
     fn copy_into_files(&self, path: &Path, cwd: &Path) -> Result<String, String> {
-        let abs = if path.is_absolute() {
-            path.to_owned()
-        } else {
-            cwd.join(path)
-        };
-        if let Ok(rel) = abs.strip_prefix(&self.dir.files) {
+        let cant = |e: std::io::Error| format!("could not save {}: {e}", path.display());
+        let abs = path.canonicalize().map_err(cant)?;
+        let files = self.dir.files.canonicalize().map_err(cant)?;
+        if let Ok(rel) = abs.strip_prefix(&files) {
             return Ok(slash_path(rel));
         }
-        let rel: PathBuf = match abs.strip_prefix(cwd) {
-            Ok(r) => r.to_owned(),
-            Err(_) => PathBuf::from(abs.file_name().unwrap_or_default()),
+        let below_cwd = cwd
+            .canonicalize()
+            .ok()
+            .and_then(|c| abs.strip_prefix(c).ok().map(Path::to_path_buf));
+        let rel: PathBuf = match below_cwd {
+            Some(r) if !r.as_os_str().is_empty() => r,
+            _ => PathBuf::from(abs.file_name().unwrap_or_default()),
         };
-        let dest = self.dir.files.join(&rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("could not save {}: {e}", abs.display()))?;
+        if rel.as_os_str().is_empty()
+            || !rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(format!(
+                "could not save {}: it has no name to keep it under",
+                path.display()
+            ));
         }
-        std::fs::copy(&abs, &dest).map_err(|e| format!("could not save {}: {e}", abs.display()))?;
+        let dest = files.join(&rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(cant)?;
+        }
+        if !same_file(&abs, &dest) {
+            std::fs::copy(&abs, &dest).map_err(cant)?;
+        }
         Ok(slash_path(&rel))
     }
 
@@ -794,7 +995,7 @@ impl Worker {
     fn write_human_files(&mut self, summary: &[(String, Value)]) {
         let files = self.dir.files.clone();
         let mut config = serde_json::Map::new();
-        for (k, v) in &self.s.config {
+        for (k, v) in self.s.config.iter().chain(&self.s.sweep_names) {
             config.insert(k.clone(), serde_json::json!({ "value": v.to_serde_json() }));
         }
         config.insert(
@@ -848,6 +1049,15 @@ fn item(key: &str, value: &Value) -> proto::SummaryItem {
         key: key.to_owned(),
         nested_key: vec![],
         value_json: value.to_json(),
+    }
+}
+
+/// Whether two paths are one file (a hard link, or the same path by another route).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
     }
 }
 

@@ -144,6 +144,11 @@ impl Histogram {
 
 /// `numpy.histogram(values, bins=n)`: equal-width bins from min to max (min ± 0.5 when all
 /// values are equal), the last bin closed, with numpy's edge corrections.
+///
+/// Where numpy gives up, this does not: a range too narrow for `n` distinct edges (values
+/// a few subnormals apart) gets as many bins as it can hold, a range wider than `f64` can
+/// subtract is binned without overflowing, and equal values too large for ± 0.5 to move
+/// get one bin.
 fn numpy_histogram(values: impl Iterator<Item = f64> + Clone, n: usize) -> (Vec<u64>, Vec<f64>) {
     let (mut lo, mut hi) = values
         .clone()
@@ -154,17 +159,25 @@ fn numpy_histogram(values: impl Iterator<Item = f64> + Clone, n: usize) -> (Vec<
         lo -= 0.5;
         hi += 0.5;
     }
-    // numpy.linspace(lo, hi, n + 1): i * step + lo, the last edge exactly hi.
-    let step = (hi - lo) / n as f64;
-    let mut edges: Vec<f64> = (0..=n).map(|i| i as f64 * step + lo).collect();
-    edges[n] = hi;
-    let norm = n as f64 / (hi - lo);
+    let total = values.clone().count() as u64;
+    if lo >= hi || lo.is_nan() || hi.is_nan() {
+        return (vec![total], vec![lo, hi]);
+    }
+    let mut n = n.max(1);
+    while n > 1 && !distinct_edges(lo, hi, n) {
+        n /= 2;
+    }
+    let edges = linspace(lo, hi, n);
     let mut counts = vec![0u64; n];
     for x in values {
-        let mut i = ((x - lo) * norm) as usize;
-        if i == n {
-            i -= 1;
-        }
+        // numpy: ((x - lo) / (hi - lo)) * n, truncated; halves where the range overflows.
+        let frac = if (hi - lo).is_finite() {
+            (x - lo) / (hi - lo)
+        } else {
+            (x / 2.0 - lo / 2.0) / (hi / 2.0 - lo / 2.0)
+        };
+        // `as` saturates (NaN gives 0), and the clamp keeps the index in range.
+        let mut i = ((frac * n as f64) as usize).min(n - 1);
         if x < edges[i] {
             i = i.saturating_sub(1);
         } else if i + 1 < n && x >= edges[i + 1] {
@@ -173,6 +186,28 @@ fn numpy_histogram(values: impl Iterator<Item = f64> + Clone, n: usize) -> (Vec<
         counts[i] += 1;
     }
     (counts, edges)
+}
+
+/// `numpy.linspace(lo, hi, n + 1)`: `i * step + lo`, the last edge exactly `hi`. A range
+/// wider than `f64` can subtract is stepped in halves.
+fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let mut edges: Vec<f64> = if (hi - lo).is_finite() {
+        let step = (hi - lo) / n as f64;
+        (0..=n).map(|i| i as f64 * step + lo).collect()
+    } else {
+        let half_step = hi / (2 * n) as f64 - lo / (2 * n) as f64;
+        (0..=n)
+            .map(|i| (i as f64 * half_step + lo / 2.0) * 2.0)
+            .collect()
+    };
+    edges[n] = hi;
+    edges
+}
+
+fn distinct_edges(lo: f64, hi: f64, n: usize) -> bool {
+    linspace(lo, hi, n)
+        .windows(2)
+        .all(|w| w[0] < w[1] && w[1].is_finite())
 }
 
 #[cfg(test)]
@@ -192,6 +227,31 @@ mod tests {
         // A value on an inner edge goes to the bin it opens: histogram([0, 0.5, 1], bins=2) -> [1, 2]
         let (c, _) = numpy_histogram([0.0, 0.5, 1.0].into_iter(), 2);
         assert_eq!(c, vec![1, 2]);
+    }
+
+    #[test]
+    fn tiny_huge_and_equal_ranges_bin_without_panicking() {
+        // Failed before: the bin scale overflowed to infinity and the index ran past the end.
+        let (c, e) = numpy_histogram([0.0, 1e-307].into_iter(), 64);
+        assert_eq!(c.iter().sum::<u64>(), 2);
+        assert_eq!((c[0], c[c.len() - 1]), (1, 1));
+        assert!(e.windows(2).all(|w| w[0] < w[1]), "{e:?}");
+        // Two subnormals apart: fewer bins, still distinct edges.
+        let tiny = f64::from_bits(1);
+        let (c, e) = numpy_histogram([0.0, tiny, 2.0 * tiny].into_iter(), 64);
+        assert_eq!(c.iter().sum::<u64>(), 3);
+        assert_eq!(e.len(), c.len() + 1);
+        assert!(e.windows(2).all(|w| w[0] < w[1]), "{e:?}");
+        // The whole f64 range.
+        let (c, e) = numpy_histogram([-f64::MAX, 0.0, f64::MAX].into_iter(), 4);
+        assert_eq!(c, vec![1, 0, 1, 1]);
+        assert!(e.iter().all(|x| x.is_finite()), "{e:?}");
+        // Equal values too large for ± 0.5.
+        let (c, e) = numpy_histogram([1e300, 1e300].into_iter(), 8);
+        assert_eq!((c, e), (vec![2], vec![1e300, 1e300]));
+        // Through the public type, as the worker calls it.
+        let v = Histogram::from_f64(vec![0.0, 1e-307]).to_value().to_json();
+        assert!(v.contains("\"values\""), "{v}");
     }
 
     #[test]

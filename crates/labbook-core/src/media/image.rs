@@ -301,8 +301,16 @@ impl Image {
         }
     }
 
+    /// Builders check their pixels; an image from `from_dynamic` or a decoded file may
+    /// still be empty, which no encoder takes.
     pub(crate) fn validate(&self) -> std::result::Result<(), String> {
-        Ok(())
+        match self.size() {
+            (0, _) | (_, 0) => {
+                let (w, h) = self.size();
+                Err(format!("an image must not be empty (got {w}x{h})"))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn approx_bytes(&self) -> usize {
@@ -539,6 +547,21 @@ mod tests {
 
     fn decode(path: &Path) -> image::DynamicImage {
         image::open(path).unwrap()
+    }
+
+    #[test]
+    fn an_empty_image_from_the_image_crate_is_refused_before_the_worker() {
+        // Failed before: accepted at `log`, and only the worker's encoder refused it.
+        let img = Image::from_dynamic(image::DynamicImage::new_rgb8(0, 0));
+        let e = img.validate().unwrap_err();
+        assert!(e.contains("must not be empty") && e.contains("0x0"), "{e}");
+        let img = Image::from_dynamic(image::DynamicImage::new_luma8(5, 0));
+        assert!(img.validate().unwrap_err().contains("5x0"));
+        assert!(
+            Image::from_dynamic(image::DynamicImage::new_luma8(1, 1))
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

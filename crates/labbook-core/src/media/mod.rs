@@ -9,16 +9,20 @@ mod html;
 mod image;
 mod overlays;
 pub mod plot;
+mod pool;
 mod table;
 mod video;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::key::Key;
 
 pub use audio::Audio;
 pub use histogram::Histogram;
 pub use html::Html;
 pub use image::{BatchPixels, Image, Layout};
 pub use overlays::{BoundingBox, Boxes, Mask};
+pub(crate) use pool::{EncodePool, Ticket};
 pub use table::Table;
 pub use video::Video;
 
@@ -104,6 +108,78 @@ pub(crate) struct ArtifactSink<'a> {
     pub run_id: &'a str,
     pub project: &'a str,
     pub records: Vec<crate::wire::proto::ArtifactRecord>,
+}
+
+/// Where a run's media go: its `files/` directory, and the run and project a table's
+/// `run_table` artifact belongs to.
+#[derive(Clone, Debug)]
+pub(crate) struct Place {
+    pub files_dir: PathBuf,
+    pub run_id: String,
+    pub project: String,
+}
+
+/// A logged call's items with every media value turned into its JSON, and what the
+/// worker must write before the row that shows them.
+#[derive(Debug, Default)]
+pub(crate) struct Materialized {
+    pub items: Vec<(Key, Value)>,
+    /// Paths (relative to `files/`) written, for the FilesRecord before the row.
+    pub written: Vec<String>,
+    /// Config entries the values need, as nested keys.
+    pub config: Vec<(Vec<String>, Value)>,
+    /// Artifact records the values need (a table's `run_table`).
+    pub artifacts: Vec<crate::wire::proto::ArtifactRecord>,
+    /// Values that could not be written (they became null).
+    pub warnings: Vec<String>,
+}
+
+/// Turns the media values among `items` into files and JSON. A value that cannot be
+/// written becomes null, with a warning naming its key; the other items are kept.
+pub(crate) fn materialize_items(
+    place: &Place,
+    step: Option<u64>,
+    items: Vec<(Key, Value)>,
+) -> Materialized {
+    let mut ctx = MediaContext {
+        files_dir: &place.files_dir,
+        step,
+        written: Vec::new(),
+        config: Vec::new(),
+        artifacts: ArtifactSink {
+            run_id: &place.run_id,
+            project: &place.project,
+            records: Vec::new(),
+        },
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut warnings = Vec::new();
+    for (k, v) in items {
+        if !contains_media(&v) {
+            out.push((k, v));
+            continue;
+        }
+        let k = row_key(k, &v);
+        match materialize(k.as_str(), v, &mut ctx) {
+            Ok(v) => out.push((k, v)),
+            Err(e) => {
+                warnings.push(format!("{k}: {e}"));
+                out.push((k, Value::Null));
+            }
+        }
+    }
+    Materialized {
+        items: out,
+        written: ctx.written,
+        config: ctx.config,
+        artifacts: ctx.artifacts.records,
+        warnings,
+    }
+}
+
+/// Whether any of a call's values holds media (so its encoding goes to the pool).
+pub(crate) fn any_media(items: &[(Key, Value)]) -> bool {
+    items.iter().any(|(_, v)| contains_media(v))
 }
 
 /// Replaces every media value inside `value` (top level, in lists and in maps) with its

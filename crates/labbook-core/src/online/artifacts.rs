@@ -145,7 +145,7 @@ fn upload_parts(
             .find(|u| u["partNumber"].as_u64() == Some(number))
             .and_then(|u| u["uploadUrl"].as_str())
             .ok_or_else(|| Error::Upload {
-                url: client.base_url().to_owned(),
+                url: super::public_url(client.base_url()),
                 reason: format!(
                     "CreateArtifactFiles gave no URL for part {number} of {}",
                     path.display()
@@ -304,7 +304,7 @@ pub(crate) fn upload(
             .unwrap_or_default();
         if edges.len() != chunk.len() {
             return Err(Error::Upload {
-                url: client.base_url().to_owned(),
+                url: super::public_url(client.base_url()),
                 reason: format!(
                     "CreateArtifactFiles answered {} files for {} asked",
                     edges.len(),
@@ -421,7 +421,7 @@ fn text(client: &Client, v: &Json, field: &str, operation: &str) -> Result<Strin
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| Error::Upload {
-            url: client.base_url().to_owned(),
+            url: super::public_url(client.base_url()),
             reason: format!("{operation} answered without `{field}`: {v}"),
         })
 }

@@ -41,6 +41,23 @@ pub fn api_key(
     Ok(key)
 }
 
+/// Every API key this process could be using for `base_url`, valid or not: `explicit`,
+/// `WANDB_API_KEY` and the netrc entry. Used to scrub them from what a run records, so an
+/// offline run never writes the key an online one would send.
+pub(crate) fn known_keys(
+    explicit: Option<&str>,
+    base_url: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let mut keys: Vec<String> = explicit.map(str::to_owned).into_iter().collect();
+    keys.extend(env("WANDB_API_KEY"));
+    if let Ok(Some((k, _))) = netrc_password(&env, &netloc(base_url)) {
+        keys.push(k);
+    }
+    keys.retain(|k| !k.is_empty());
+    keys
+}
+
 /// W&B's client-side check: an optional `<prefix>-`, then at least 40 of `[A-Za-z0-9_]`.
 fn check_shape(key: &str) -> std::result::Result<(), &'static str> {
     let body = key.rsplit_once('-').map_or(key, |(_, b)| b);

@@ -108,6 +108,8 @@ pub struct Client {
     /// No request goes out before this time (by `clock`): the pace a server's
     /// `RateLimit-Remaining` / `RateLimit-Reset` headers ask for.
     not_before: Mutex<Duration>,
+    /// Takes the key out of what servers answer, before it reaches an error.
+    scrub: crate::secrets::Scrubber,
 }
 
 impl std::fmt::Debug for Client {
@@ -143,7 +145,7 @@ impl Client {
             .user_agent(concat!("labbook/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Upload {
-                url: base_url.to_owned(),
+                url: public_url(base_url),
                 reason: format!("cannot build the HTTP client: {e}"),
             })?;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("api:{api_key}"));
@@ -156,6 +158,7 @@ impl Client {
             clock: Arc::new(SystemClock::new()),
             cancel: Arc::new(AtomicBool::new(false)),
             not_before: Mutex::new(Duration::ZERO),
+            scrub: crate::secrets::Scrubber::new([api_key]),
         })
     }
 
@@ -222,7 +225,7 @@ impl Client {
         let body =
             serde_json::json!({"query": query, "variables": variables, "operationName": operation});
         let bytes = serde_json::to_vec(&body).map_err(|e| Error::Upload {
-            url: url.clone(),
+            url: public_url(&url),
             reason: e.to_string(),
         })?;
         let answer = self.send(
@@ -234,13 +237,13 @@ impl Client {
             operation == "UpsertBucket",
         )?;
         let json: Json = serde_json::from_slice(&answer).map_err(|e| Error::Upload {
-            url: url.clone(),
+            url: public_url(&url),
             reason: format!("{operation}: the answer is not JSON: {e}"),
         })?;
         if let Some(errors) = json.get("errors").filter(|e| !e.is_null()) {
             return Err(Error::Upload {
-                url,
-                reason: format!("{operation}: {errors}"),
+                url: public_url(&url),
+                reason: self.scrub.text(&format!("{operation}: {errors}")),
             });
         }
         Ok(json.get("data").cloned().unwrap_or(Json::Null))
@@ -360,8 +363,8 @@ impl Client {
         let url = r.url;
         let resp = self.send_response(r, body)?;
         resp.bytes().map(|b| b.to_vec()).map_err(|e| Error::Upload {
-            url: url.to_owned(),
-            reason: format!("the answer broke off: {e}"),
+            url: public_url(url),
+            reason: format!("the answer broke off: {}", e.without_url()),
         })
     }
 
@@ -427,7 +430,8 @@ impl Client {
                         return Ok(resp);
                     }
                     let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
-                    let text = String::from_utf8_lossy(&bytes);
+                    // A server may echo what it was sent: the key never goes further.
+                    let text = self.scrub.text(&String::from_utf8_lossy(&bytes));
                     let reason = format!(
                         "HTTP {}: {}",
                         status.as_u16(),
@@ -436,7 +440,8 @@ impl Client {
                     match status.as_u16() {
                         401 | 403 => {
                             return Err(Error::Auth(format!(
-                                "{url} refused the API key ({reason})"
+                                "{} refused the API key ({reason})",
+                                public_url(url)
                             )));
                         }
                         409 if retry_conflict => (reason, retry_after),
@@ -446,27 +451,58 @@ impl Client {
                         }
                         400 | 404 | 409 | 410 | 413 | 422 | 501 => {
                             return Err(Error::Upload {
-                                url: url.to_owned(),
+                                url: public_url(url),
                                 reason,
                             });
                         }
                         _ => (reason, retry_after),
                     }
                 }
-                Err(e) => (format!("connection failed: {e}"), None),
+                // reqwest's message names the whole URL, signature included: not here.
+                Err(e) => (format!("connection failed: {}", e.without_url()), None),
             };
             if attempt >= self.retry.max_retries || self.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Upload {
-                    url: url.to_owned(),
+                    url: public_url(url),
                     reason: format!("{failure} (gave up after {} attempts)", attempt + 1),
                 });
             }
             let wait = self.retry.wait(attempt, retry_after);
-            tracing::debug!(target: "labbook", "{url}: {failure}; retrying in {wait:?}");
+            tracing::debug!(target: "labbook", "{}: {failure}; retrying in {wait:?}", public_url(url));
             self.clock.sleep(wait);
             attempt += 1;
         }
     }
+}
+
+/// A URL as errors and logs show it: without credentials before the host, and without the
+/// query, where a presigned URL keeps its signature.
+///
+/// ```
+/// # use labbook_core::online::public_url;
+/// assert_eq!(
+///     public_url("https://s3.example.com/b/k?X-Amz-Signature=abc&X-Amz-Credential=x"),
+///     "https://s3.example.com/b/k?(query hidden)"
+/// );
+/// assert_eq!(public_url("http://user:pw@127.0.0.1:8080/graphql"), "http://127.0.0.1:8080/graphql");
+/// ```
+pub fn public_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest[..host_end]
+        .rsplit_once('@')
+        .map_or(&rest[..host_end], |(_, h)| h);
+    let tail = &rest[host_end..];
+    let path = match tail.find(['?', '#']) {
+        Some(i) => format!("{}?(query hidden)", &tail[..i]),
+        None => tail.to_owned(),
+    };
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{scheme}{host}{path}")
 }
 
 #[cfg(test)]

@@ -91,10 +91,13 @@ impl Tree {
     }
 }
 
-/// The path of an item: its nested key if it has one, else its key.
+/// The path of an item: its nested key if it has one, else its key. An item nested deeper
+/// than [`MAX_NESTED_KEY`](crate::wire::MAX_NESTED_KEY) has none (it is skipped).
 fn path<'a>(key: &'a str, nested: &'a [String]) -> Vec<&'a str> {
     if nested.is_empty() {
         vec![key]
+    } else if nested.len() > crate::wire::MAX_NESTED_KEY {
+        Vec::new()
     } else {
         nested.iter().map(String::as_str).collect()
     }

@@ -139,14 +139,14 @@ impl Thread {
                     reason: "abandoned at finish".into(),
                 });
             }
-            let records = follower.poll()?;
+            let records = follower.poll_with_ends()?;
             let caught_up = records.is_empty();
-            for record in records {
+            for (record, end) in records {
                 if let Some(proto::RecordType::Run(run)) = &record.record_type {
                     super::sync::write_syncstate(&self.log, run.starting_step);
                 }
                 if let Some(r) = record.record_type {
-                    self.uploader.feed(&r, &mut no_progress)?;
+                    self.uploader.feed(&r, end, &mut no_progress)?;
                 }
             }
             if self.url.lock().is_none() {

@@ -8,18 +8,18 @@ mod client;
 mod clock;
 mod lines;
 mod live;
+mod position;
 mod sync;
 
 pub(crate) use live::Live;
 
 pub use artifacts::Multipart;
 pub use auth::api_key;
-pub use client::{Client, RetryPolicy};
+pub(crate) use auth::known_keys;
+pub use client::{Client, RetryPolicy, public_url};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use sync::{
-    SyncOptions, SyncProgress, SyncReport, UploadPosition, Uploader, position_file, sync_run,
-    synced_marker,
-};
+pub use position::{SavedPosition, UploadPosition, position_file};
+pub use sync::{SyncOptions, SyncProgress, SyncReport, Uploader, sync_run, synced_marker};
 
 /// A secret (an API key) that prints as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,14 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use prost::Message as _;
 use serde_json::json;
 
 use super::client::{Client, RetryPolicy};
 use super::clock::{Clock, SystemClock};
 use super::lines::{self, Tree};
+use super::position::{SavedPosition, UploadPosition, position_file};
 use crate::error::{Error, Result};
-use crate::wire::proto::{self, RecordType};
-use crate::wire::{LogEnd, read_log};
+use crate::wire::proto::{self, Record, RecordType};
+use crate::wire::{LogEnd, LogItem, LogReader};
 
 const UPSERT_BUCKET: &str = "mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $groupName: String, $description: String, $displayName: String, $notes: String, $commit: String, $config: JSONString, $host: String, $debug: Boolean, $program: String, $repo: String, $jobType: String, $state: String, $sweep: String, $tags: [String!], $summaryMetrics: JSONString) { upsertBucket(input: {id: $id, name: $name, groupName: $groupName, modelName: $project, entityName: $entity, description: $description, displayName: $displayName, notes: $notes, config: $config, commit: $commit, host: $host, debug: $debug, jobProgram: $program, jobRepo: $repo, jobType: $jobType, state: $state, sweep: $sweep, tags: $tags, summaryMetrics: $summaryMetrics}) { bucket { id name displayName description config sweepName project { id name entity { id name } } historyLineCount } inserted } }";
 const CREATE_RUN_FILES: &str = "mutation CreateRunFiles($entity: String!, $project: String!, $run: String!, $files: [String!]!) { createRunFiles(input: {entityName: $entity, projectName: $project, runName: $run, files: $files}) { runID uploadHeaders files { name uploadUrl } } }";
@@ -46,7 +48,7 @@ pub(crate) fn resume_status(
     let mut from = crate::resume::ResumeFrom::default();
     let mut see = |row: &serde_json::Value| {
         if let Some(s) = row["_step"].as_u64() {
-            from.step = from.step.max(s + 1);
+            from.step = from.step.max(s.saturating_add(1));
         }
         if let Some(t) = row["_runtime"].as_f64() {
             from.runtime = from.runtime.max(t);
@@ -82,8 +84,8 @@ pub(crate) fn resume_status(
     }))
 }
 
-/// Where and how [`sync_run`] uploads.
-#[derive(Clone, Debug)]
+/// Where and how [`sync_run`] uploads. Its `Debug` never shows the API key.
+#[derive(Clone)]
 pub struct SyncOptions {
     /// The server, e.g. `https://api.wandb.ai`.
     pub base_url: String,
@@ -104,6 +106,25 @@ pub struct SyncOptions {
     pub clock: Arc<dyn Clock>,
     /// Which artifact files are uploaded in parts (W&B's: from 2 GiB, 100 MiB parts).
     pub multipart: super::Multipart,
+    /// Upload a run that is still being written, following its log until the writer
+    /// finishes (without it, such a run is [`Error::RunInProgress`]).
+    pub follow: bool,
+}
+
+impl std::fmt::Debug for SyncOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("base_url", &super::client::public_url(&self.base_url))
+            .field("api_key", &super::Secret::new(String::new()))
+            .field("entity", &self.entity)
+            .field("project", &self.project)
+            .field("retry", &self.retry)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("program", &self.program)
+            .field("multipart", &self.multipart)
+            .field("follow", &self.follow)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SyncOptions {
@@ -119,6 +140,7 @@ impl SyncOptions {
             program: None,
             clock: Arc::new(SystemClock::new()),
             multipart: super::Multipart::default(),
+            follow: false,
         }
     }
 }
@@ -244,49 +266,32 @@ pub struct Uploader {
     artifacts: usize,
     total_rows: u64,
     stopped: bool,
-    /// Records taken so far, and how many of them an earlier upload already sent.
-    fed: u64,
-    skip_until: u64,
-    /// Where the position is saved after each request that got through.
-    position_file: Option<PathBuf>,
+    /// Where in the log the last record taken ends.
+    at: u64,
+    /// Records ending at or before this offset were sent by an earlier upload: only the
+    /// state they leave is rebuilt.
+    replay_until: u64,
+    /// Where the upload stopped is to be asked of the server (the position file could not
+    /// be trusted).
+    ask_server: bool,
+    /// What the server holds (asked in `ask_server` mode): history rows up to this step,
+    /// and this many lines of events and output that this log's records still have to pass.
+    server_has: ServerHas,
+    /// The first UpsertBucket carried the config of the whole log (a sync reads it first),
+    /// so later config records need not be sent again.
+    config_complete: bool,
+    /// Queued registry links already applied (in order).
+    links_done: u64,
+    /// The log whose position is saved after each request that got through.
+    log: Option<PathBuf>,
 }
 
-/// How far an interrupted upload got: the records of the log it sent, and the line offsets
-/// of the file_stream files. Saved beside the log as `<file>.wandb.upload`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct UploadPosition {
-    /// Records of the log already sent.
-    pub records: u64,
-    /// Lines sent of `wandb-history.jsonl`, `wandb-events.jsonl` and `output.log`.
-    pub offsets: [u64; 3],
-}
-
-/// The file an upload's position is saved in: `<file>.wandb.upload`.
-pub fn position_file(log: &Path) -> PathBuf {
-    let mut name = log.as_os_str().to_owned();
-    name.push(".upload");
-    PathBuf::from(name)
-}
-
-impl UploadPosition {
-    /// The position saved for `log`, if an upload of it was interrupted.
-    pub fn load(log: &Path) -> Result<Option<UploadPosition>> {
-        let path = position_file(log);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::CorruptLog {
-                    path,
-                    reason: format!("unreadable upload position: {e}"),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io {
-                context: "could not read",
-                path,
-                source: e,
-            }),
-        }
-    }
+/// What the server already holds of a run whose upload position was lost.
+#[derive(Debug, Default)]
+struct ServerHas {
+    history_through_step: Option<i64>,
+    events: u64,
+    output: u64,
 }
 
 impl Uploader {
@@ -316,9 +321,13 @@ impl Uploader {
             artifacts: 0,
             total_rows: 0,
             stopped: false,
-            fed: 0,
-            skip_until: 0,
-            position_file: None,
+            at: 0,
+            replay_until: 0,
+            ask_server: false,
+            server_has: ServerHas::default(),
+            config_complete: false,
+            links_done: 0,
+            log: None,
         })
     }
 
@@ -330,14 +339,38 @@ impl Uploader {
     /// Saves the position after every request that gets through, so an interrupted
     /// upload can be finished later (`labbook sync`).
     pub fn save_position_to(&mut self, log: &Path) {
-        self.position_file = Some(position_file(log));
+        self.log = Some(log.to_owned());
     }
 
-    /// Continues an earlier upload: the first `pos.records` records only rebuild state (step
-    /// numbering, summary, config), and lines continue at the saved offsets.
+    /// Continues an earlier upload: records ending at or before `pos.log_offset` only
+    /// rebuild state (step numbering, summary, config), lines continue at the saved
+    /// offsets, and links already applied are not applied again.
     pub fn resume_from(&mut self, pos: UploadPosition) {
-        self.skip_until = pos.records;
+        self.replay_until = pos.log_offset;
         self.stream.offsets = pos.offsets;
+        self.links_done = pos.links;
+    }
+
+    /// Continues an earlier upload whose position was lost: the server is asked what it
+    /// holds (its line counts and last step), and only what it lacks is sent.
+    pub fn resume_from_server(&mut self) {
+        self.ask_server = true;
+    }
+
+    /// Saves how far the upload got; losing it costs a question to the server later,
+    /// never data, so a failure is a warning.
+    fn save_position(&self) {
+        let Some(log) = &self.log else {
+            return;
+        };
+        let pos = UploadPosition {
+            log_offset: self.at,
+            offsets: self.stream.offsets,
+            links: self.links_done,
+        };
+        if let Err(e) = pos.save(log) {
+            tracing::warn!(target: "labbook", "could not save the upload position: {e}");
+        }
     }
 
     /// How many history rows the progress reports count towards.
@@ -369,44 +402,74 @@ impl Uploader {
         self.exit.is_some()
     }
 
-    /// Takes one record of the log. A run record creates or updates the run on the server
-    /// (UpsertBucket); a config record after it sends the merged config again.
+    /// Takes one record of the log, which ends at byte `end` of it. A run record creates or
+    /// updates the run on the server (UpsertBucket); a config record after it sends the
+    /// merged config again.
     pub fn feed(
         &mut self,
         record: &RecordType,
+        end: u64,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<()> {
-        self.fed += 1;
-        if self.fed <= self.skip_until {
-            self.replay(record)?;
-            return Ok(());
+        if end <= self.replay_until {
+            self.at = self.at.max(end);
+            return self.replay(record);
+        }
+        match record {
+            // Notifications and lineage go out once: the lines before them first, then the
+            // request, then the position past them, so a resumed upload cannot repeat them
+            // (but for the one in flight when the process died).
+            RecordType::Alert(_) | RecordType::UseArtifact(_) => {
+                self.flush(progress)?;
+                if !self.server_has_later_rows() {
+                    self.send_event(record)?;
+                }
+                self.at = self.at.max(end);
+                if self.target.is_some() {
+                    self.save_position();
+                }
+                return Ok(());
+            }
+            _ => self.at = self.at.max(end),
         }
         match record {
             RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
             RecordType::Run(run) => self.update_run(run)?,
-            RecordType::Config(c) => {
+            RecordType::Config(c) if !self.config_complete => {
                 lines::apply_config(&mut self.config, c);
                 if self.target.is_some() {
                     self.upsert_config()?;
                 }
             }
             RecordType::History(h) => {
-                for item in &h.item {
-                    media_paths(&item.value_json, &mut self.media_pending);
+                if self.server_has_row(h) {
+                    self.replay(record)?;
+                } else {
+                    for item in &h.item {
+                        media_paths(&item.value_json, &mut self.media_pending);
+                    }
+                    let step = self.next_step(h);
+                    let line = lines::history_line(h, step);
+                    self.stream.bytes += line.len();
+                    self.stream.history.push(line);
+                    self.rows += 1;
                 }
-                let step = self.next_step(h);
-                let line = lines::history_line(h, step);
-                self.stream.bytes += line.len();
-                self.stream.history.push(line);
-                self.rows += 1;
             }
             RecordType::Stats(st) => {
-                let line = lines::events_line(st, self.start);
-                self.stream.bytes += line.len();
-                self.stream.events.push(line);
+                if self.server_has.events > 0 {
+                    self.server_has.events -= 1;
+                } else {
+                    let line = lines::events_line(st, self.start);
+                    self.stream.bytes += line.len();
+                    self.stream.events.push(line);
+                }
             }
             RecordType::OutputRaw(o) => {
                 for line in lines::output_lines(o) {
+                    if self.server_has.output > 0 {
+                        self.server_has.output -= 1;
+                        continue;
+                    }
                     self.stream.bytes += line.len();
                     self.stream.output.push(line);
                 }
@@ -415,8 +478,21 @@ impl Uploader {
                 lines::apply_summary(&mut self.summary, su);
                 self.summary_dirty = true;
             }
+            RecordType::Artifact(a) => self.upload_artifact(a)?,
+            RecordType::Exit(e) => self.exit = Some(e.exit_code),
+            _ => {}
+        }
+        if self.stream.bytes >= self.opts.max_request_bytes {
+            self.flush(progress)?;
+        }
+        Ok(())
+    }
+
+    /// Sends an alert or an artifact use.
+    fn send_event(&mut self, record: &RecordType) -> Result<()> {
+        let (entity, project, run) = self.target()?;
+        match record {
             RecordType::Alert(al) => {
-                let (entity, project, run) = self.target()?;
                 let vars = json!({
                     "entityName": entity, "projectName": project, "runName": run,
                     "title": al.title, "text": al.text,
@@ -426,9 +502,7 @@ impl Uploader {
                 self.client
                     .graphql("NotifyScriptableRunAlert", NOTIFY_ALERT, vars)?;
             }
-            RecordType::Artifact(a) => self.upload_artifact(a)?,
             RecordType::UseArtifact(u) => {
-                let (entity, project, run) = self.target()?;
                 let to = super::artifacts::Target {
                     entity: &entity,
                     project: &project,
@@ -440,13 +514,27 @@ impl Uploader {
                     self.warn(e, &format!("the use of {} was not recorded", u.name))?;
                 }
             }
-            RecordType::Exit(e) => self.exit = Some(e.exit_code),
             _ => {}
         }
-        if self.stream.bytes >= self.opts.max_request_bytes {
-            self.flush(progress)?;
-        }
         Ok(())
+    }
+
+    /// Whether the server (asked after a lost position) holds this history row already.
+    fn server_has_row(&self, h: &proto::HistoryRecord) -> bool {
+        match (self.server_has.history_through_step, lines::history_step(h)) {
+            (Some(through), Some(step)) => step <= through,
+            _ => false,
+        }
+    }
+
+    /// Whether the server (asked after a lost position) holds rows logged after this
+    /// point: then an alert or use here went out before them.
+    fn server_has_later_rows(&self) -> bool {
+        match (self.server_has.history_through_step, self.last_step) {
+            (Some(through), Some(last)) => through > last,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     /// A record an earlier upload sent: only the state it leaves behind.
@@ -457,7 +545,9 @@ impl Uploader {
             // Sent again: the server answers with the version it has (so its id is known
             // for links), or completes one whose upload was cut off.
             RecordType::Artifact(a) => self.upload_artifact(a)?,
-            RecordType::Config(c) => lines::apply_config(&mut self.config, c),
+            RecordType::Config(c) if !self.config_complete => {
+                lines::apply_config(&mut self.config, c)
+            }
             RecordType::History(h) => {
                 self.next_step(h);
                 self.rows += 1;
@@ -475,10 +565,11 @@ impl Uploader {
     /// The step a history record goes out with. As wandb sync: a step that does not
     /// advance becomes the previous + 1.
     fn next_step(&mut self, h: &proto::HistoryRecord) -> i64 {
+        // Saturating: a crafted log's step of i64::MAX must not overflow.
         let step = match (lines::history_step(h), self.last_step) {
-            (Some(s), Some(prev)) if s <= prev => prev + 1,
+            (Some(s), Some(prev)) if s <= prev => prev.saturating_add(1),
             (Some(s), _) => s,
-            (None, prev) => prev.map_or(0, |p| p + 1),
+            (None, prev) => prev.map_or(0, |p| p.saturating_add(1)),
         };
         self.last_step = Some(step);
         step
@@ -486,7 +577,7 @@ impl Uploader {
 
     fn target(&self) -> Result<(String, String, String)> {
         self.target.clone().ok_or_else(|| Error::Upload {
-            url: self.client.base_url().to_owned(),
+            url: super::public_url(self.client.base_url()),
             reason: "the log has data before its run record".into(),
         })
     }
@@ -496,8 +587,8 @@ impl Uploader {
             lines::apply_config(&mut self.config, c);
         }
         // A resumed run continues the server's lines (unless a saved position already
-        // says where this log's upload stopped).
-        if run.resumed && self.skip_until == 0 {
+        // says where this log's upload stopped); so does an upload whose position was lost.
+        if (run.resumed && self.replay_until == 0) || self.ask_server {
             let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
             let entity = self.opts.entity.clone().or_else(|| nonempty(&run.entity));
             let project = self.opts.project.clone().or_else(|| nonempty(&run.project));
@@ -508,8 +599,18 @@ impl Uploader {
                 &run.run_id,
             )? {
                 self.stream.offsets = prior.lines;
-                if prior.from.step > 0 {
-                    self.last_step = Some(prior.from.step as i64 - 1);
+                let through = (prior.from.step > 0).then(|| (prior.from.step - 1) as i64);
+                if self.ask_server {
+                    // This log's rows up to the server's last step are there; its lines
+                    // of events and output are counted from zero unless it continues an
+                    // earlier run's (whose lines the server's counts include).
+                    self.server_has = ServerHas {
+                        history_through_step: through,
+                        events: if run.resumed { 0 } else { prior.lines[1] },
+                        output: if run.resumed { 0 } else { prior.lines[2] },
+                    };
+                } else {
+                    self.last_step = through;
                 }
             }
         }
@@ -587,7 +688,8 @@ impl Uploader {
             return Ok(());
         };
         let (entity, project, run) = self.target()?;
-        for link in links {
+        let done = usize::try_from(self.links_done).unwrap_or(usize::MAX);
+        for (i, link) in links.into_iter().enumerate().skip(done) {
             let to = super::artifacts::Target {
                 entity: &entity,
                 project: &project,
@@ -607,6 +709,9 @@ impl Uploader {
                     &format!("not linked to {}/{}", link.project, link.portfolio),
                 )?;
             }
+            // Applied (or given up with a warning): a later upload does not apply it again.
+            self.links_done = i as u64 + 1;
+            self.save_position();
         }
         Ok(())
     }
@@ -676,16 +781,7 @@ impl Uploader {
         if answer.get("stopped").and_then(|v| v.as_bool()) == Some(true) {
             self.stopped = true;
         }
-        if let Some(path) = &self.position_file {
-            let pos = UploadPosition {
-                records: self.fed,
-                offsets: self.stream.offsets,
-            };
-            // Losing the position costs a re-upload later, never data: warn and go on.
-            if let Err(e) = std::fs::write(path, serde_json::to_vec(&pos).unwrap_or_default()) {
-                tracing::warn!(target: "labbook", "could not save the upload position in {}: {e}", path.display());
-            }
-        }
+        self.save_position();
         progress(SyncProgress {
             rows: self.rows,
             total_rows: self.total_rows,
@@ -759,14 +855,17 @@ impl Uploader {
                 continue; // no URL: the server does not want this file
             };
             let path = self.files_dir.join(name);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
+            let size = match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => m.len(),
                 // A temporary file renamed into place after the listing: nothing to send.
+                Ok(_) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io("could not read", &path)(e)),
             };
-            self.bytes += bytes.len() as u64;
-            self.client.put(url, &headers, bytes)?;
+            // Streamed from disk, read again by each retry: a saved checkpoint of
+            // gigabytes never sits in memory.
+            self.client.put_file(url, &headers, &path)?;
+            self.bytes += size;
             self.sent_files.insert(name.to_owned());
             self.files += 1;
         }
@@ -815,71 +914,185 @@ fn app_url(base: &str) -> String {
     base.to_owned()
 }
 
-/// Uploads the run in `log` (a `.wandb` file) and writes its `.synced` marker. The run's
-/// files are the `files/` directory beside the log. `progress` is called after every
-/// request.
-pub fn sync_run(
-    log: &Path,
-    opts: &SyncOptions,
-    progress: &mut dyn FnMut(SyncProgress),
-) -> Result<SyncReport> {
-    let contents = read_log(log)?;
-    let records: Vec<RecordType> = contents
-        .records
-        .into_iter()
-        .filter_map(|r| r.record_type)
-        .collect();
-    let Some(first_run) = records.iter().position(|r| matches!(r, RecordType::Run(_))) else {
+/// What a first read of a log finds for the first request: the run record (and where it
+/// ends), the whole config, the program and the number of rows.
+struct Scan {
+    run: proto::RunRecord,
+    run_end: u64,
+    config: Tree,
+    program: Option<String>,
+    rows: u64,
+}
+
+/// Reads the log once, record by record (never all of it at once), for what the first
+/// UpsertBucket needs.
+fn scan(log: &Path) -> Result<Scan> {
+    let mut reader = LogReader::open(log)?;
+    let mut config = Tree::default();
+    let (mut run, mut program, mut rows) = (None, None, 0);
+    loop {
+        let item = reader
+            .next_record()
+            .map_err(Error::io("could not read", log))?;
+        let LogItem::Record(raw) = item else {
+            break;
+        };
+        let Ok(record) = Record::decode(raw.bytes) else {
+            break;
+        };
+        match record.record_type {
+            Some(RecordType::Run(r)) if run.is_none() => {
+                if let Some(c) = &r.config {
+                    lines::apply_config(&mut config, c);
+                }
+                run = Some((r, reader.position()));
+            }
+            Some(RecordType::Config(c)) => lines::apply_config(&mut config, &c),
+            Some(RecordType::Environment(e)) if !e.program.is_empty() => program = Some(e.program),
+            Some(RecordType::History(_)) => rows += 1,
+            _ => {}
+        }
+    }
+    let Some((run, run_end)) = run else {
         return Err(Error::CorruptLog {
             path: log.to_owned(),
             reason: "no run record: nothing says which run this is".into(),
         });
     };
-    if let RecordType::Run(run) = &records[first_run] {
-        write_syncstate(log, run.starting_step);
+    Ok(Scan {
+        run,
+        run_end,
+        config,
+        program,
+        rows,
+    })
+}
+
+/// Uploads the run in `log` (a `.wandb` file) and writes its `.synced` marker. The run's
+/// files are the `files/` directory beside the log. `progress` is called after every
+/// request.
+///
+/// The log is read as a stream, twice (once for the config the run starts with, once to
+/// send), and files go up from disk, so memory does not grow with the run. An interrupted
+/// upload goes on from its saved position (or, when that file cannot be trusted, from
+/// what the server says it holds). A run still being written by a live process is not
+/// uploaded ([`Error::RunInProgress`]) unless [`SyncOptions::follow`] is set.
+pub fn sync_run(
+    log: &Path,
+    opts: &SyncOptions,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<SyncReport> {
+    let run_dir = log.parent().unwrap_or(Path::new("."));
+    let live = crate::store::run_is_live(run_dir);
+    if live && !opts.follow {
+        return Err(Error::RunInProgress {
+            path: run_dir.to_owned(),
+        });
     }
-    let files_dir = log.parent().map(|p| p.join("files")).unwrap_or_default();
-    let mut up = Uploader::new(opts, files_dir)?;
-    up.set_total_rows(
-        records
-            .iter()
-            .filter(|r| matches!(r, RecordType::History(_)))
-            .count() as u64,
-    );
-    // The whole config goes with the first UpsertBucket, and the program that ran.
-    let mut opts_program = None;
-    for r in &records {
-        match r {
-            RecordType::Config(c) => lines::apply_config(&mut up.config, c),
-            RecordType::Environment(e) if !e.program.is_empty() => {
-                opts_program = Some(e.program.clone())
-            }
-            _ => {}
-        }
-    }
-    up.opts.program = opts_program;
+    let first = scan(log)?;
+    write_syncstate(log, first.run.starting_step);
+    let mut up = Uploader::new(opts, run_dir.join("files"))?;
+    up.set_total_rows(first.rows);
+    up.config = first.config;
+    // A log still being written may gain config records: those are sent as they come.
+    up.config_complete = !live;
+    up.opts.program = first.program;
     up.save_position_to(log);
     match UploadPosition::load(log)? {
-        // An interrupted upload (an online run whose server went away): continue it.
-        Some(pos) => {
-            up.resume_from(pos);
-            for r in &records {
-                up.feed(r, progress)?;
-            }
-        }
-        None => {
-            up.feed(&records[first_run], progress)?;
-            for (i, r) in records.iter().enumerate() {
-                if i != first_run && !matches!(r, RecordType::Config(_)) {
-                    up.feed(r, progress)?;
-                }
-            }
+        SavedPosition::None => {}
+        SavedPosition::At(pos) => up.resume_from(pos),
+        SavedPosition::AskServer(why) => {
+            tracing::warn!(target: "labbook", "{why}; asking the server what it holds of the run");
+            up.resume_from_server();
         }
     }
-    let report = up.finish(contents.end, progress)?;
+    // The run first: nothing can be sent before it exists on the server.
+    up.feed(&RecordType::Run(first.run), first.run_end, progress)?;
+    let end = if live {
+        follow_log(log, run_dir, &mut up, first.run_end, progress)?
+    } else {
+        send_log(log, &mut up, first.run_end, progress)?
+    };
+    let report = up.finish(end, progress)?;
     mark_synced(log)?;
     Ok(report)
 }
+
+/// Feeds every record of a finished log (the run record aside, already fed).
+fn send_log(
+    log: &Path,
+    up: &mut Uploader,
+    run_end: u64,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<LogEnd> {
+    let mut reader = LogReader::open(log)?;
+    loop {
+        let item = reader
+            .next_record()
+            .map_err(Error::io("could not read", log))?;
+        let raw = match item {
+            LogItem::Record(raw) => raw,
+            LogItem::End(end) => return Ok(end),
+        };
+        let offset = raw.offset;
+        let record = match Record::decode(raw.bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(LogEnd::Corrupt {
+                    offset,
+                    reason: format!("record does not decode: {e}"),
+                });
+            }
+        };
+        let end = reader.position();
+        if end == run_end {
+            continue;
+        }
+        if let Some(r) = record.record_type {
+            up.feed(&r, end, progress)?;
+        }
+    }
+}
+
+/// Feeds a log that its writer is still adding to, as the live uploader does, until the
+/// exit record arrives or the writer is gone and the log holds nothing more.
+fn follow_log(
+    log: &Path,
+    run_dir: &Path,
+    up: &mut Uploader,
+    run_end: u64,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<LogEnd> {
+    let mut follower = crate::wire::LogFollower::new(log).batch_bytes(1 << 20);
+    let mut last_flush = std::time::Instant::now();
+    loop {
+        let writer_gone = !crate::store::run_is_live(run_dir);
+        let records = follower.poll_with_ends()?;
+        let caught_up = records.is_empty();
+        for (record, end) in records {
+            if end == run_end {
+                continue;
+            }
+            if let Some(r) = record.record_type {
+                up.feed(&r, end, progress)?;
+            }
+        }
+        if up.saw_exit() || (caught_up && writer_gone) {
+            return Ok(LogEnd::Clean);
+        }
+        if last_flush.elapsed() >= FOLLOW_FLUSH {
+            up.flush(progress)?;
+            last_flush = std::time::Instant::now();
+        }
+        if caught_up {
+            std::thread::sleep(FOLLOW_POLL);
+        }
+    }
+}
+
+/// How often a followed run's new lines go up, and how often its log is looked at.
+const FOLLOW_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Writes `<log>.syncstate` as wandb-core does when it first uploads a log,
 /// `{"starting_step":N}`, so a later `wandb sync` of a resumed run keeps its step offset.

@@ -62,10 +62,15 @@ pub struct Hyperband {
 }
 
 impl Hyperband {
-    /// The iterations at which trials are compared: min_iter, min_iter·eta, ...
+    /// The iterations at which trials are compared: min_iter, min_iter·eta, ... (a parsed
+    /// config's rungs all fit in a `u64`; the list stops where one would not).
     pub fn rung_iters(&self) -> Vec<u64> {
         (0..self.rungs)
-            .map(|r| self.min_iter * self.eta.pow(r))
+            .map_while(|r| {
+                self.eta
+                    .checked_pow(r)
+                    .and_then(|p| p.checked_mul(self.min_iter))
+            })
             .collect()
     }
 }
@@ -103,8 +108,25 @@ fn bad(path: &str, reason: impl Into<String>) -> Error {
 
 fn num(v: &J, path: &str) -> Result<f64> {
     v.as_f64()
-        .ok_or_else(|| bad(path, format!("{v} is not a number")))
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| bad(path, format!("{v} is not a finite number")))
 }
+
+/// A whole number of at least 1 that fits a `u64` (iterations, brackets, eta).
+fn count(v: &J, path: &str) -> Result<u64> {
+    let x = num(v, path)?;
+    if x < 1.0 || x.fract() != 0.0 || x >= u64::MAX as f64 {
+        return Err(bad(
+            path,
+            format!("{v} is not a whole number of at least 1"),
+        ));
+    }
+    Ok(x as u64)
+}
+
+/// The most grid points a sweep may have: an agent walks a grid lazily, but the count is
+/// still a `u64`.
+const MAX_GRID_POINTS: u128 = u64::MAX as u128;
 
 impl SweepConfig {
     /// Parses YAML (JSON is YAML too).
@@ -181,37 +203,46 @@ impl SweepConfig {
                 if e.get("type").and_then(J::as_str) != Some("hyperband") {
                     return Err(bad("early_terminate.type", "only hyperband is supported"));
                 }
-                let eta = e
-                    .get("eta")
-                    .map(|v| num(v, "early_terminate.eta"))
-                    .transpose()?
-                    .unwrap_or(3.0) as u64;
+                let eta = match e.get("eta") {
+                    Some(v) => count(v, "early_terminate.eta")?,
+                    None => 3,
+                };
                 if eta < 2 {
                     return Err(bad("early_terminate.eta", "must be at least 2"));
                 }
-                let (min_iter, rungs) = match (e.get("min_iter"), e.get("max_iter")) {
-                    (Some(min), _) => {
-                        let min = num(min, "early_terminate.min_iter")?.max(1.0) as u64;
-                        let s = e
-                            .get("s")
-                            .map(|v| num(v, "early_terminate.s"))
-                            .transpose()?
-                            .unwrap_or(3.0) as u32;
-                        (min, s.max(1))
-                    }
+                let s = match e.get("s") {
+                    Some(v) => count(v, "early_terminate.s")?,
+                    None => 3,
+                };
+                let rungs = u32::try_from(s)
+                    .ok()
+                    .filter(|&r| eta.checked_pow(r).is_some())
+                    .ok_or_else(|| {
+                        bad(
+                            "early_terminate.s",
+                            format!("{s} brackets of eta {eta} reach past the largest iteration count (eta^s must fit in 64 bits)"),
+                        )
+                    })?;
+                let min_iter = match (e.get("min_iter"), e.get("max_iter")) {
+                    (Some(min), _) => count(min, "early_terminate.min_iter")?,
                     (None, Some(max)) => {
-                        let max = num(max, "early_terminate.max_iter")? as u64;
-                        let s = e
-                            .get("s")
-                            .map(|v| num(v, "early_terminate.s"))
-                            .transpose()?
-                            .unwrap_or(3.0) as u32;
-                        ((max / eta.pow(s)).max(1), s.max(1))
+                        let max = count(max, "early_terminate.max_iter")?;
+                        (max / eta.pow(rungs)).max(1)
                     }
                     (None, None) => {
                         return Err(bad("early_terminate", "needs min_iter or max_iter"));
                     }
                 };
+                if eta
+                    .checked_pow(rungs - 1)
+                    .and_then(|p| p.checked_mul(min_iter))
+                    .is_none()
+                {
+                    return Err(bad(
+                        "early_terminate.min_iter",
+                        format!("{min_iter} times eta^(s-1) does not fit in 64 bits"),
+                    ));
+                }
                 Some(Hyperband {
                     min_iter,
                     eta,
@@ -380,10 +411,42 @@ fn parse_space(v: &J, path: &str) -> Result<Space> {
 }
 
 fn check_grid(params: &BTreeMap<String, Space>, path: &str) -> Result<()> {
+    check_grid_spaces(params, path)?;
+    let points = grid_points(params);
+    if points > MAX_GRID_POINTS {
+        return Err(bad(
+            path,
+            format!("the grid has {points} points, more than any agent could count"),
+        ));
+    }
+    Ok(())
+}
+
+/// How many points a grid has (as `u128`, saturating: ranges of `i64` multiply past it).
+pub(crate) fn grid_points(params: &BTreeMap<String, Space>) -> u128 {
+    params
+        .values()
+        .map(|s| match s {
+            Space::Nested(n) => grid_points(n),
+            other => grid_len(other),
+        })
+        .fold(1u128, u128::saturating_mul)
+}
+
+/// How many values one dimension takes in a grid.
+pub(crate) fn grid_len(space: &Space) -> u128 {
+    match space {
+        Space::Categorical(v) => v.len() as u128,
+        Space::IntUniform { min, max } => (i128::from(*max) - i128::from(*min) + 1) as u128,
+        _ => 1,
+    }
+}
+
+fn check_grid_spaces(params: &BTreeMap<String, Space>, path: &str) -> Result<()> {
     for (k, s) in params {
         match s {
             Space::Constant(_) | Space::Categorical(_) | Space::IntUniform { .. } => {}
-            Space::Nested(n) => check_grid(n, &format!("{path}.{k}.parameters"))?,
+            Space::Nested(n) => check_grid_spaces(n, &format!("{path}.{k}.parameters"))?,
             _ => {
                 return Err(bad(
                     &format!("{path}.{k}"),
@@ -468,6 +531,28 @@ command: ["${env}", "${program}", "--fast", "${args}"]
             (
                 "method: random\nparameters:\n  a: {values: []}",
                 "parameters.a.values",
+            ),
+            // Failed before: eta^s overflowed and the division by it panicked.
+            (
+                "method: random\nparameters:\n  a: {values: [1]}\nearly_terminate: {type: hyperband, max_iter: 27, eta: 2, s: 64}",
+                "early_terminate.s",
+            ),
+            (
+                "method: random\nparameters:\n  a: {values: [1]}\nearly_terminate: {type: hyperband, min_iter: 9000000000000000000, eta: 3, s: 3}",
+                "early_terminate.min_iter",
+            ),
+            (
+                "method: random\nparameters:\n  a: {values: [1]}\nearly_terminate: {type: hyperband, min_iter: 1, eta: .nan}",
+                "early_terminate.eta",
+            ),
+            (
+                "method: random\nparameters:\n  a: {min: -.inf, max: 1.0}",
+                "parameters.a.min",
+            ),
+            // Three int ranges of the whole i64: more points than a u64 counts.
+            (
+                "method: grid\nparameters:\n  a: {min: -9000000000000000000, max: 9000000000000000000}\n  b: {min: -9000000000000000000, max: 9000000000000000000}",
+                "parameters",
             ),
         ] {
             let e = SweepConfig::parse(text).unwrap_err().to_string();

@@ -188,33 +188,29 @@ pub fn grid_size(config: &SweepConfig) -> Option<u64> {
     if config.method != Method::Grid {
         return None;
     }
-    let mut ds = Vec::new();
-    dims(&config.parameters, &[], &mut ds);
-    Some(
-        ds.iter()
-            .map(|d| grid_values(d.space).len() as u64)
-            .product(),
-    )
+    // A parsed grid's size fits in a u64 (the config refuses larger ones).
+    Some(u64::try_from(super::config::grid_points(&config.parameters)).unwrap_or(u64::MAX))
 }
 
-fn grid_values(space: &Space) -> Vec<J> {
+/// The `i`-th grid value of a dimension, without listing the others (an `int_uniform`
+/// range may be huge).
+fn grid_value(space: &Space, i: u128) -> J {
     match space {
-        Space::Constant(v) => vec![v.clone()],
-        Space::Categorical(v) => v.clone(),
-        Space::IntUniform { min, max } => (*min..=*max).map(J::from).collect(),
-        _ => vec![J::Null],
+        Space::Constant(v) => v.clone(),
+        Space::Categorical(v) => v.get(i as usize).cloned().unwrap_or(J::Null),
+        Space::IntUniform { min, .. } => J::from((i128::from(*min) + i as i128) as i64),
+        _ => J::Null,
     }
 }
 
 fn grid_point(ds: &[Dim<'_>], trial: u64) -> Option<Map<String, J>> {
-    let mut rest = trial;
+    let mut rest = u128::from(trial);
     let mut out = Map::new();
     // The last parameter varies fastest, like nested loops in key order.
     let mut values: Vec<J> = Vec::with_capacity(ds.len());
     for d in ds.iter().rev() {
-        let choices = grid_values(d.space);
-        let n = choices.len() as u64;
-        values.push(choices[(rest % n) as usize].clone());
+        let n = super::config::grid_len(d.space).max(1);
+        values.push(grid_value(d.space, rest % n));
         rest /= n;
     }
     if rest > 0 {

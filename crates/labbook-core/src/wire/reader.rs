@@ -128,6 +128,20 @@ impl LogFollower {
     ///
     /// Each call reads only from the block holding the end of the last record returned.
     pub fn poll(&mut self) -> Result<Vec<Record>> {
+        Ok(self.poll_with_ends()?.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// [`poll`](LogFollower::poll), with the byte offset where each record ends: the unit
+    /// an upload's saved position counts in.
+    ///
+    /// ```no_run
+    /// let mut f = labbook_core::wire::LogFollower::new("run-abc12345.wandb");
+    /// for (record, end) in f.poll_with_ends()? {
+    ///     println!("record {} ends at byte {end}", record.num);
+    /// }
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn poll_with_ends(&mut self) -> Result<Vec<(Record, u64)>> {
         let file = match std::fs::File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -159,7 +173,7 @@ impl LogFollower {
                 LogItem::Record(raw) => match Record::decode(raw.bytes) {
                     Ok(r) => {
                         taken += raw.bytes.len() as u64;
-                        records.push(r);
+                        records.push((r, reader.position()));
                     }
                     Err(_) if !records.is_empty() => break,
                     Err(e) => {
