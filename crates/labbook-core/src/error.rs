@@ -138,7 +138,18 @@ pub enum Error {
         /// The run directory.
         path: PathBuf,
     },
-    /// Talking to the W&B server failed after the retries the policy allows.
+    /// The server could not be reached, or kept failing (5xx, 429, timeouts), through every
+    /// retry the policy allows. Nothing is lost: what was not sent stays in the local log,
+    /// and a later `labbook sync` goes on from where this stopped.
+    #[error("W&B server {url} unavailable: {reason}")]
+    ServerUnavailable {
+        /// The endpoint (never with credentials or a signature).
+        url: String,
+        /// The last failure.
+        reason: String,
+    },
+    /// The W&B server refused a request for good (a 4xx answer), or its answer made no
+    /// sense.
     #[error("W&B upload to {url}: {reason}")]
     Upload {
         /// The endpoint (never with credentials).

@@ -1159,3 +1159,64 @@ impl Drop for Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failed before: `flush` and `finish` waited the whole `finish_timeout` (a minute) for
+    /// a worker that was gone, and then said only that "the writer stopped".
+    #[test]
+    fn a_worker_that_dies_is_reported_at_once_with_its_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = crate::init(
+            crate::Settings::new("t")
+                .dir(dir.path())
+                .quiet(true)
+                .handle_signals(false)
+                .system_metrics(false)
+                .console(crate::Console::Off)
+                .env_vars(Vec::<(String, String)>::new())
+                .dotenv_dir(dir.path())
+                .finish_timeout(Duration::from_secs(60)),
+        )
+        .unwrap();
+        run.log([("x", Value::from(1))]).unwrap();
+        run.flush().unwrap();
+        let Kind::Active(inner) = &run.kind else {
+            panic!("an active run")
+        };
+        inner.send(Msg::Crash, 64).unwrap();
+        let t = Instant::now();
+        let e = run.flush().unwrap_err().to_string();
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "flush took {:?}",
+            t.elapsed()
+        );
+        assert!(e.contains("a crash a test asked for"), "{e}");
+        let e = run.log([("x", Value::from(2))]).unwrap_err();
+        assert!(e.to_string().contains("a crash a test asked for"), "{e}");
+        let t = Instant::now();
+        let e = run.finish().unwrap_err();
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "finish took {:?}",
+            t.elapsed()
+        );
+        let Error::FinishedWithErrors { report } = e else {
+            panic!("{e}")
+        };
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.contains("a crash a test asked for")),
+            "{:?}",
+            report.errors
+        );
+        // What was written before the crash is intact.
+        let log = crate::wire::read_log(report.log_path()).unwrap();
+        assert_eq!(log.end, crate::wire::LogEnd::Clean);
+    }
+}

@@ -74,6 +74,9 @@ pub(crate) enum Msg {
         preempted: bool,
         reply: Sender<WorkerReport>,
     },
+    /// Makes the worker panic, as a bug would: tests of what a dead worker leaves.
+    #[cfg(test)]
+    Crash,
 }
 
 pub(crate) struct Envelope {
@@ -583,6 +586,8 @@ impl Worker {
                 }
                 false
             }
+            #[cfg(test)]
+            Msg::Crash => panic!("a crash a test asked for"),
             Msg::Finish {
                 exit_code,
                 preempted,
@@ -1102,6 +1107,100 @@ fn metadata_json(e: &proto::EnvironmentRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    /// A worker over a fresh run directory, with the clock `now`.
+    fn worker_start(dir: &Path, now: Now) -> (Start, PathBuf) {
+        let s = crate::Settings::new("t")
+            .dir(dir)
+            .quiet(true)
+            .console(crate::Console::Off)
+            .system_metrics(false)
+            .env_vars(Vec::<(String, String)>::new())
+            .dotenv_dir(dir)
+            .resolve()
+            .unwrap();
+        let (rd, file, lock) =
+            RunDir::create(&s.root, &s.run_id, chrono::Local::now(), false).unwrap();
+        std::mem::forget(lock);
+        let log = rd.log.clone();
+        let start = Start {
+            settings: s,
+            dir: rd,
+            file,
+            started: Instant::now(),
+            started_unix: 1.7e9,
+            system: None,
+            resume: None,
+            now,
+        };
+        (start, log)
+    }
+
+    fn log_msg(step: u64) -> Envelope {
+        Envelope {
+            msg: Msg::Log {
+                step,
+                commit: true,
+                items: vec![(Key::from("x"), Value::from(step))],
+                at: Instant::now(),
+            },
+            bytes: 80,
+        }
+    }
+
+    /// Failed before: the deadline was looked at only when the queue was empty, so a
+    /// backlog that kept it full went to disk as rows only, with no summary until the end.
+    #[test]
+    fn the_flush_deadline_holds_while_the_queue_never_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        // A clock that moves 10 ms every time the worker looks at it.
+        let looks = Arc::new(AtomicU64::new(0));
+        let base = Instant::now();
+        let counter = looks.clone();
+        let now: Now = Arc::new(move || {
+            base + Duration::from_millis(10 * counter.fetch_add(1, Ordering::SeqCst))
+        });
+        let (start, log) = worker_start(dir.path(), now);
+        let shared = Arc::new(Shared::new(usize::MAX));
+        // The whole backlog is queued before the worker starts: the queue is never empty
+        // until the last row.
+        for step in 0..20_000 {
+            shared.push(log_msg(step), false);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        shared.push(
+            Envelope {
+                msg: Msg::Finish {
+                    exit_code: 0,
+                    preempted: false,
+                    reply: tx,
+                },
+                bytes: 0,
+            },
+            false,
+        );
+        run(start, shared);
+        assert_eq!(rx.recv().unwrap().rows, 20_000);
+        let records = crate::wire::read_log(&log).unwrap().records;
+        let mut rows = 0;
+        let mut summaries_mid_backlog = 0;
+        for r in &records {
+            match &r.record_type {
+                Some(RecordType::History(_)) => rows += 1,
+                Some(RecordType::Summary(_)) if rows > 0 && rows < 20_000 => {
+                    summaries_mid_backlog += 1
+                }
+                _ => {}
+            }
+        }
+        // 20,000 rows at a look per 64 take 3 s of this clock: a summary each second.
+        assert!(
+            summaries_mid_backlog >= 2,
+            "{summaries_mid_backlog} summaries written while the backlog drained ({} looks)",
+            looks.load(Ordering::SeqCst)
+        );
+    }
 
     #[test]
     fn scores_come_from_finite_summaries() {

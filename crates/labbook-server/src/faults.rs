@@ -31,6 +31,7 @@ pub struct Faults {
     slow_ms: u64,
     outage: Option<Outage>,
     window: Option<(u32, Duration)>,
+    fail_after: Option<u64>,
 }
 
 /// A switch that takes the whole server down while it is on: every request gets a 503, as
@@ -94,6 +95,18 @@ impl Faults {
         self
     }
 
+    /// Answers the first `requests` requests, then 503 to every one after: a server that
+    /// goes away at a chosen point of an upload, the same point on every run.
+    ///
+    /// ```
+    /// let faults = labbook_server::Faults::new(1).fail_after(12);
+    /// # let _ = faults;
+    /// ```
+    pub fn fail_after(mut self, requests: u64) -> Faults {
+        self.fail_after = Some(requests);
+        self
+    }
+
     /// A rate limiter as W&B's: `requests` per `window`. Every answer carries
     /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (whole seconds until
     /// the window ends); a request over the limit gets a 429 with them and `Retry-After`.
@@ -109,6 +122,8 @@ pub(crate) struct FaultState {
     rng: Mutex<u64>,
     /// The rate limiter's window: when it started and the requests taken in it.
     window: Mutex<(Instant, u32)>,
+    /// Requests seen, for `fail_after`.
+    seen: std::sync::atomic::AtomicU64,
 }
 
 impl FaultState {
@@ -118,6 +133,7 @@ impl FaultState {
             faults,
             rng,
             window: Mutex::new((Instant::now(), 0)),
+            seen: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -159,6 +175,15 @@ pub(crate) async fn inject(
     let f = &state.faults;
     if f.outage.as_ref().is_some_and(Outage::is_down) {
         return (StatusCode::SERVICE_UNAVAILABLE, "injected outage").into_response();
+    }
+    if let Some(n) = f.fail_after
+        && state.seen.fetch_add(1, Ordering::SeqCst) >= n
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected: gone after a set number of requests",
+        )
+            .into_response();
     }
     let limits = f.window.map(|(limit, length)| state.take(limit, length));
     if let Some((headers, true)) = &limits {

@@ -462,7 +462,7 @@ impl Client {
                 Err(e) => (format!("connection failed: {}", e.without_url()), None),
             };
             if attempt >= self.retry.max_retries || self.cancel.load(Ordering::Relaxed) {
-                return Err(Error::Upload {
+                return Err(Error::ServerUnavailable {
                     url: public_url(url),
                     reason: format!("{failure} (gave up after {} attempts)", attempt + 1),
                 });

@@ -268,6 +268,8 @@ pub struct Uploader {
     stopped: bool,
     /// Where in the log the last record taken ends.
     at: u64,
+    /// Up to where in the log everything is on the server (what the position says).
+    sent_at: u64,
     /// Records ending at or before this offset were sent by an earlier upload: only the
     /// state they leave is rebuilt.
     replay_until: u64,
@@ -322,6 +324,7 @@ impl Uploader {
             total_rows: 0,
             stopped: false,
             at: 0,
+            sent_at: 0,
             replay_until: 0,
             ask_server: false,
             server_has: ServerHas::default(),
@@ -347,6 +350,7 @@ impl Uploader {
     /// offsets, and links already applied are not applied again.
     pub fn resume_from(&mut self, pos: UploadPosition) {
         self.replay_until = pos.log_offset;
+        self.sent_at = pos.log_offset;
         self.stream.offsets = pos.offsets;
         self.links_done = pos.links;
     }
@@ -364,7 +368,7 @@ impl Uploader {
             return;
         };
         let pos = UploadPosition {
-            log_offset: self.at,
+            log_offset: self.sent_at,
             offsets: self.stream.offsets,
             links: self.links_done,
         };
@@ -424,7 +428,9 @@ impl Uploader {
                 if !self.server_has_later_rows() {
                     self.send_event(record)?;
                 }
+                // The flush left nothing pending: everything up to here is on the server.
                 self.at = self.at.max(end);
+                self.sent_at = self.at;
                 if self.target.is_some() {
                     self.save_position();
                 }
@@ -670,10 +676,12 @@ impl Uploader {
         }
     }
 
-    /// Keeps a failure of an artifact, a use or a link as a warning; an authentication
-    /// error ends the upload.
+    /// Keeps a failure of an artifact, a use or a link as a warning.
     fn warn(&mut self, e: Error, what: &str) -> Result<()> {
-        if matches!(e, Error::Auth(_)) {
+        // A refused key, or a server that is gone, ends this upload: a later sync goes on
+        // from its position and tries again. Only what the server refuses for good is a
+        // warning.
+        if matches!(e, Error::Auth(_) | Error::ServerUnavailable { .. }) {
             return Err(e);
         }
         tracing::warn!(target: "labbook", "{what}: {e}");
@@ -781,6 +789,8 @@ impl Uploader {
         if answer.get("stopped").and_then(|v| v.as_bool()) == Some(true) {
             self.stopped = true;
         }
+        // The request held every line buffered: the records up to here are all sent.
+        self.sent_at = self.at;
         self.save_position();
         progress(SyncProgress {
             rows: self.rows,

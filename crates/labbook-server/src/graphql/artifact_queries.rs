@@ -307,15 +307,34 @@ pub(crate) fn link(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
             .collect(),
         _ => Vec::new(),
     };
+    let mut all_aliases = vec!["latest".to_owned()];
+    all_aliases.extend(aliases.into_iter().filter(|a| a != "latest"));
+    let same =
+        |l: &ArtifactLink| l.portfolio == portfolio && l.project == project && l.entity == entity;
+    // A version is in a portfolio once: linking it again moves the aliases given to it and
+    // keeps its version (W&B's rule), so a client that repeats a link changes nothing else.
+    if let Some(existing) = artifact.links.iter().find(|l| same(l)) {
+        let index = existing.version_index;
+        state.storage.update_artifact(&artifact.id, &mut |a| {
+            if let Some(l) = a.links.iter_mut().find(|l| same(l)) {
+                for alias in &all_aliases {
+                    if !l.aliases.contains(alias) {
+                        l.aliases.push(alias.clone());
+                    }
+                }
+            }
+        });
+        let membership = resolve(state, &entity, &project, &format!("{portfolio}:v{index}"))
+            .map(|m| membership_json(state, &m));
+        return Ok(json!({"result": {"versionIndex": index, "artifactMembership": membership}}));
+    }
     let next = state
         .storage
         .artifacts()
         .iter()
         .flat_map(|a| &a.links)
-        .filter(|l| l.portfolio == portfolio && l.project == project && l.entity == entity)
+        .filter(|l| same(l))
         .count();
-    let mut all_aliases = vec!["latest".to_owned()];
-    all_aliases.extend(aliases.into_iter().filter(|a| a != "latest"));
     let link = ArtifactLink {
         entity: entity.clone(),
         project: project.clone(),

@@ -1,0 +1,327 @@
+//! Hostile and careless input to the engine: huge and tiny numbers, steps at the edge of
+//! W&B's int64, values nested thousands deep, empty images, threads racing on one run,
+//! saved-file patterns that point outside the run, secrets in config and arguments. Each
+//! test is one defect that once broke a promise of the README.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{only_run_dir, read_run, settings};
+use labbook::{Error, Histogram, Image, SavePolicy, Value};
+
+#[test]
+fn steps_stop_at_i64_max_and_no_step_arithmetic_overflows() {
+    // Failed before: `log_at(u64::MAX)` was taken and the next `log` overflowed the step.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path())).unwrap();
+    let e = run.log_at(u64::MAX, [("x", Value::from(1))]).unwrap_err();
+    assert!(e.to_string().contains("above the largest step"), "{e}");
+    let last = i64::MAX as u64;
+    run.log_at(last, [("x", Value::from(2))]).unwrap();
+    run.log([("y", Value::from(3))]).unwrap(); // completes row i64::MAX
+    let e = run.log([("z", Value::from(4))]).unwrap_err();
+    assert!(e.to_string().contains("above the largest step"), "{e}");
+    let report = run.finish().unwrap();
+    assert_eq!(report.steps_refused, 2);
+    let d = read_run(&only_run_dir(tmp.path()));
+    assert_eq!(d.steps(), vec![last]);
+    assert_eq!(
+        (d.rows[0]["x"].as_str(), d.rows[0]["y"].as_str()),
+        ("2", "3")
+    );
+}
+
+#[test]
+fn a_log_never_adds_to_a_row_another_thread_opened_with_log_at() {
+    // Failed before: thread B's `log` landed in the row thread A had opened at step 5.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path())).unwrap();
+    run.log_at(5, [("val/loss", Value::from(0.5))]).unwrap();
+    let other = run.clone();
+    std::thread::spawn(move || other.log([("train/loss", Value::from(0.9))]).unwrap())
+        .join()
+        .unwrap();
+    // On one thread the README's rule stands: a `log` completes its own `log_at` row.
+    run.log_at(7, [("a", Value::from(1))]).unwrap();
+    run.log([("b", Value::from(2))]).unwrap();
+    run.finish().unwrap();
+    let d = read_run(&only_run_dir(tmp.path()));
+    assert_eq!(d.steps(), vec![5, 6, 7]);
+    assert!(d.rows[0].contains_key("val/loss") && !d.rows[0].contains_key("train/loss"));
+    assert!(d.rows[1].contains_key("train/loss"));
+    assert!(d.rows[2].contains_key("a") && d.rows[2].contains_key("b"));
+}
+
+#[test]
+fn concurrent_config_updates_leave_config_as_and_the_log_agreeing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path())).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let run = run.clone();
+            s.spawn(move || {
+                for i in 0..300 {
+                    run.update_config(&serde_json::json!({ "owner": t * 1000 + i }))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    #[derive(serde::Deserialize)]
+    struct Owner {
+        owner: i64,
+    }
+    let typed: Owner = run.config_as().unwrap();
+    run.finish().unwrap();
+    let d = read_run(&only_run_dir(tmp.path()));
+    assert_eq!(d.config["owner"], typed.owner.to_string());
+}
+
+#[test]
+fn a_flush_that_times_out_is_not_a_failure_and_drops_nothing() {
+    // Failed before: the timeout read as "the writer stopped" and counted a drop.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        settings(tmp.path())
+            .finish_timeout(Duration::from_millis(20))
+            .queue_bytes(256 << 20),
+    )
+    .unwrap();
+    let noise: Vec<u8> = (0..512 * 512 * 3u64)
+        .map(|i| (i * 7919 % 251) as u8)
+        .collect();
+    for step in 0..24 {
+        let img = Image::rgb(512, 512, noise.clone()).unwrap();
+        run.log([("img", Value::from(img)), ("step", Value::from(step))])
+            .unwrap();
+    }
+    let mut timeouts = 0;
+    loop {
+        match run.flush() {
+            Ok(()) => break,
+            Err(Error::FlushTimedOut { .. }) => timeouts += 1,
+            Err(e) => panic!("a slow flush is not {e}"),
+        }
+    }
+    assert!(timeouts > 0, "24 images were written within 20 ms");
+    run.log([("after", Value::from(1))]).unwrap();
+    let report = run.finish().unwrap();
+    assert_eq!((report.dropped, report.rows), (0, 25));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+}
+
+#[test]
+fn an_empty_image_is_an_error_at_the_call() {
+    // Failed before: accepted by `log`, refused only on the worker (a null and a warning).
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path())).unwrap();
+    let empty = Image::from_dynamic(image::DynamicImage::new_rgb8(0, 0));
+    let e = run.log([("img", Value::from(empty))]).unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidValue { key, .. } if key == "img"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("0x0"), "{e}");
+    assert!(run.finish().unwrap().warnings.is_empty());
+}
+
+/// A value nested `depth` lists deep, built without recursion.
+fn nested(depth: usize) -> Value {
+    let mut v = Value::from(1);
+    for _ in 0..depth {
+        v = Value::List(vec![v]);
+    }
+    v
+}
+
+#[test]
+fn values_nested_ten_thousand_deep_are_refused_at_the_call() {
+    // Failed before: taken by `log`, then the worker's JSON encoder overflowed its stack
+    // and took the process with it. The test's own drop of the value needs stack too.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(|| {
+            let tmp = tempfile::tempdir().unwrap();
+            let run = labbook::init(settings(tmp.path())).unwrap();
+            let e = run.log([("deep", nested(10_000))]).unwrap_err();
+            assert!(e.to_string().contains("nest more than 64 levels"), "{e}");
+            assert!(run.set_summary("deep", nested(10_000)).is_err());
+            let mut deep_json = serde_json::json!(1);
+            for _ in 0..10_000 {
+                deep_json = serde_json::Value::Array(vec![deep_json]);
+            }
+            let deep_json =
+                serde_json::Value::Object([("deep".to_owned(), deep_json)].into_iter().collect());
+            run.update_config(&deep_json).unwrap();
+            run.log([("ok", nested(64))]).unwrap();
+            let report = run.finish().unwrap();
+            assert!(
+                report.warnings.iter().any(|w| w.contains("deeper than 64")),
+                "{:?}",
+                report.warnings
+            );
+            let d = read_run(&only_run_dir(tmp.path()));
+            assert_eq!(d.rows.len(), 1);
+            // What was kept of the config is at most 64 levels deep.
+            assert!(
+                d.config["deep"].matches('[').count() <= 64,
+                "{}",
+                d.config["deep"]
+            );
+            std::mem::forget(deep_json);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn a_histogram_of_a_tiny_range_is_logged_and_finish_is_prompt() {
+    // Failed before: the bin scale overflowed, the worker panicked, and `finish` waited the
+    // whole finish_timeout for it.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path()).finish_timeout(Duration::from_secs(30))).unwrap();
+    for values in [
+        vec![0.0, 1e-307],
+        vec![0.0, f64::from_bits(1)],
+        vec![-f64::MAX, f64::MAX],
+        vec![1e300; 3],
+    ] {
+        run.log([("h", Value::from(Histogram::from_f64(values)))])
+            .unwrap();
+    }
+    let t = Instant::now();
+    let report = run.finish().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "finish took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(report.rows, 4);
+    let d = read_run(&only_run_dir(tmp.path()));
+    assert!(d.column("h").iter().all(|h| h.contains("\"histogram\"")));
+}
+
+#[test]
+fn saved_files_always_land_inside_files_and_never_overwrite_themselves() {
+    // Failed before: a `../` pattern was copied outside `files/` under a `../` name, and a
+    // file reached through a symlink was copied onto itself (truncated to nothing).
+    let cwd = std::env::current_dir().unwrap();
+    let scratch = tempfile::tempdir_in(&cwd).unwrap();
+    let out = scratch.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("a.pt"), b"weights-a").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path())).unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    let files = run.files_dir().unwrap().to_owned();
+    // `../<this dir>/<scratch>/out/*.pt`: relative to the working directory, through `..`.
+    let rel = format!(
+        "../{}/{}/out/*.pt",
+        cwd.file_name().unwrap().to_string_lossy(),
+        scratch.path().file_name().unwrap().to_string_lossy()
+    );
+    run.save(&rel, SavePolicy::Now).unwrap();
+    // A file already in `files/`, named through a symlink to it.
+    std::fs::write(files.join("kept.bin"), b"keep me").unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&files, &link).unwrap();
+    run.save(&link.join("kept.bin").to_string_lossy(), SavePolicy::Now)
+        .unwrap();
+    run.finish().unwrap();
+    let d = read_run(&dir);
+    for f in &d.files {
+        assert!(
+            !f.path.contains("..") && !f.path.starts_with('/'),
+            "{}",
+            f.path
+        );
+        let on_disk = files.join(&f.path).canonicalize().unwrap();
+        assert!(
+            on_disk.starts_with(files.canonicalize().unwrap()),
+            "{}",
+            f.path
+        );
+    }
+    let a = d.files.iter().find(|f| f.path.ends_with("a.pt")).unwrap();
+    assert_eq!(std::fs::read(files.join(&a.path)).unwrap(), b"weights-a");
+    assert_eq!(std::fs::read(files.join("kept.bin")).unwrap(), b"keep me");
+    assert!(
+        !dir.join(cwd.file_name().unwrap()).exists(),
+        "nothing beside files/"
+    );
+}
+
+#[test]
+fn secrets_never_reach_the_run_directory() {
+    // Failed before: `db_password` and the API key's value inside another field reached
+    // config.yaml and the log.
+    let key = "local-0123456789abcdefghijklmnopqrstuvwxyz0123";
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        settings(tmp.path())
+            .env_vars([("WANDB_API_KEY".to_owned(), key.to_owned())])
+            .config(&serde_json::json!({
+                "db_password": "hunter2-db",
+                "hf_token": "hf_abcdefgh",
+                "x-api-key": "xkey-123456",
+                "openai_api_key": "sk-openai-1",
+                "note": format!("run with key {key}"),
+                "max_tokens": 512,
+                "pad_token_id": 0,
+                "tokenizer": "bpe",
+                "commit": "4f1c0a9e8b7d6c5b4a39281706f5e4d3c2b1a098",
+            })),
+    )
+    .unwrap();
+    run.update_config(&serde_json::json!({"aws_secret_access_key": "aws-secret-9", "client_secret": "cs-1234567"}))
+        .unwrap();
+    run.log([("x", Value::from(1))]).unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    let everything = read_all(&dir);
+    for secret in [
+        key,
+        "hunter2-db",
+        "hf_abcdefgh",
+        "xkey-123456",
+        "sk-openai-1",
+        "aws-secret-9",
+        "cs-1234567",
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} reached {}",
+            dir.display()
+        );
+    }
+    let d = read_run(&dir);
+    assert_eq!(
+        (
+            d.config["max_tokens"].as_str(),
+            d.config["pad_token_id"].as_str()
+        ),
+        ("512", "0")
+    );
+    assert!(everything.contains("4f1c0a9e8b7d6c5b4a39281706f5e4d3c2b1a098"));
+    assert_eq!(d.config["tokenizer"], "\"bpe\"");
+}
+
+/// Every byte of every file under `dir`, lossily as text.
+fn read_all(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
