@@ -213,7 +213,33 @@ fn default_root(dir: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Diagnostics (labbook's warnings, and with `RUST_LOG` whatever it asks for: `debug`,
+/// `labbook=trace`, ...) go to stderr. A `RUST_LOG` that does not parse is named and
+/// ignored.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => v
+            .parse::<tracing_subscriber::filter::Targets>()
+            .unwrap_or_else(|e| {
+                eprintln!("labbook: RUST_LOG={v:?} is not a filter ({e}); showing warnings");
+                tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN)
+            }),
+        _ => tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
+}
+
 fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ls {

@@ -498,6 +498,10 @@ impl Worker {
                     MediaMsg::Summary => self.set_summary(items),
                 }
                 self.shared.release(bytes);
+                // A media row took milliseconds to encode; one write for it costs
+                // microseconds, and keeps what reaches the disk close behind what was
+                // logged under media load.
+                self.write_out();
                 false
             }
         }

@@ -32,6 +32,7 @@ pub struct Faults {
     outage: Option<Outage>,
     window: Option<(u32, Duration)>,
     fail_after: Option<u64>,
+    refuse: Option<(String, u16)>,
 }
 
 /// A switch that takes the whole server down while it is on: every request gets a 503, as
@@ -107,6 +108,18 @@ impl Faults {
         self
     }
 
+    /// Answers `status` (with a short text) to every request whose path starts with
+    /// `prefix`, e.g. every run-file upload: `refuse("/upload/", 400)`.
+    ///
+    /// ```
+    /// let faults = labbook_server::Faults::new(1).refuse("/upload/", 400);
+    /// # let _ = faults;
+    /// ```
+    pub fn refuse(mut self, prefix: impl Into<String>, status: u16) -> Faults {
+        self.refuse = Some((prefix.into(), status));
+        self
+    }
+
     /// A rate limiter as W&B's: `requests` per `window`. Every answer carries
     /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (whole seconds until
     /// the window ends); a request over the limit gets a 429 with them and `Retry-After`.
@@ -175,6 +188,12 @@ pub(crate) async fn inject(
     let f = &state.faults;
     if f.outage.as_ref().is_some_and(Outage::is_down) {
         return (StatusCode::SERVICE_UNAVAILABLE, "injected outage").into_response();
+    }
+    if let Some((prefix, status)) = &f.refuse
+        && request.uri().path().starts_with(prefix.as_str())
+    {
+        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+        return (status, "injected: refused").into_response();
     }
     if let Some(n) = f.fail_after
         && state.seen.fetch_add(1, Ordering::SeqCst) >= n
