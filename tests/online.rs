@@ -536,3 +536,68 @@ fn media_are_uploaded_with_their_rows() {
     let up = &server.storage().runs()[0];
     assert!(up.files.contains_key(&path) && up.complete);
 }
+
+/// Online `init`, `log`, `use_artifact` and `finish` from inside an async runtime, both
+/// flavours: nothing panics, and `init` with the server down returns at once.
+#[test]
+fn an_online_run_works_inside_a_tokio_runtime() {
+    // Failed before: `init` built the blocking HTTP client on the caller's thread, which
+    // panics inside a runtime ("Cannot drop a runtime in a context where blocking is not
+    // allowed").
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    let runtimes = [
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    ];
+    for (i, rt) in runtimes.iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = server.base_url();
+        rt.block_on(async {
+            let run = labbook::init(online(tmp.path(), &url).name(format!("async-{i}"))).unwrap();
+            for step in 0..20u32 {
+                run.log([("x", Value::from(step))]).unwrap();
+                tokio::task::yield_now().await;
+            }
+            let e = run.use_artifact("no-such-artifact").unwrap_err();
+            assert!(e.to_string().contains("no-such-artifact"), "{e}");
+            let report = run.finish().unwrap();
+            assert_eq!(report.rows, 20);
+        });
+        // The server down: `init` does not wait for it, and the run is kept locally.
+        rt.block_on(async {
+            let started = Instant::now();
+            let run = labbook::init(
+                online(&tmp.path().join("down"), "http://127.0.0.1:9")
+                    .finish_timeout(Duration::from_millis(200)),
+            )
+            .unwrap();
+            assert!(
+                started.elapsed() < Duration::from_millis(100),
+                "init took {:?}",
+                started.elapsed()
+            );
+            run.log([("x", Value::from(1))]).unwrap();
+            let report = run.finish().unwrap();
+            assert_eq!(report.rows, 1);
+            assert!(
+                report
+                    .warnings
+                    .iter()
+                    .any(|w| w.contains("upload incomplete"))
+            );
+        });
+    }
+    let names: Vec<String> = server
+        .storage()
+        .runs()
+        .iter()
+        .filter_map(|r| r.display_name.clone())
+        .collect();
+    assert!(names.contains(&"async-0".to_owned()) && names.contains(&"async-1".to_owned()));
+}

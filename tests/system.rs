@@ -242,8 +242,13 @@ fn child_main() {
     let Ok(what) = std::env::var("LABBOOK_CHILD") else {
         return;
     };
-    assert_eq!(what, "console");
     let dir = std::env::var("LABBOOK_CHILD_DIR").unwrap();
+    match what.as_str() {
+        "console" => {}
+        "console-busy" => return console_busy(Path::new(&dir)),
+        "console-children" => return console_children(Path::new(&dir)),
+        other => panic!("unknown child {other}"),
+    }
     let run = labbook::init(settings(Path::new(&dir)).console(Console::Redirect)).unwrap();
     // A second run at the same time does not capture.
     let second_dir = Path::new(&dir).join("second");
@@ -256,6 +261,126 @@ fn child_main() {
     second.finish().unwrap();
     run.finish().unwrap();
     println!("after finish");
+}
+
+/// The worker writes to the captured stderr (a subscriber printing labbook's debug events)
+/// while the queue is full and another thread floods stderr.
+fn console_busy(dir: &Path) {
+    use std::io::Write as _;
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let run = labbook::init(
+        settings(dir)
+            .console(Console::Redirect)
+            .queue_bytes(4096)
+            .flush_interval(std::time::Duration::from_millis(1)),
+    )
+    .unwrap();
+    let flood = std::thread::spawn(|| {
+        let line = "x".repeat(1000);
+        for _ in 0..4000 {
+            eprintln!("{line}");
+        }
+    });
+    for i in 0..30_000u32 {
+        run.log([("i", Value::from(i))]).unwrap();
+    }
+    flood.join().unwrap();
+    let report = run.finish().unwrap();
+    println!("finished {} rows", report.rows);
+    std::io::stdout().flush().unwrap();
+}
+
+/// A child process inherits the captured stdout and stderr and writes after `finish`.
+fn console_children(dir: &Path) {
+    let run = labbook::init(settings(dir).console(Console::Redirect)).unwrap();
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "sleep 1; echo hi from the child; echo and on stderr >&2",
+        ])
+        .spawn()
+        .unwrap();
+    run.log([("x", Value::from(1))]).unwrap();
+    run.finish().unwrap();
+    let status = child.wait().unwrap();
+    println!(
+        "child status: {:?} {:?}",
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status)
+    );
+}
+
+fn run_child(what: &str, dir: &Path) -> std::process::Output {
+    let mut c = Command::new(std::env::current_exe().unwrap())
+        .args(["child_main", "--exact", "--nocapture", "--test-threads=1"])
+        .env("LABBOOK_CHILD", what)
+        .env("LABBOOK_CHILD_DIR", dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A deadlocked child is killed rather than hanging the suite.
+    let pid = c.id();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if wait
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    });
+    let out = c.wait_with_output().unwrap();
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    out
+}
+
+#[test]
+fn console_capture_never_deadlocks_when_the_worker_writes_to_stderr_under_load() {
+    // Failed before: the console reader waited for queue room while the worker, the one
+    // to make room, waited for the reader to empty the stderr pipe.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_child("console-busy", tmp.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("finished 30000 rows"),
+        "{:?}: {stdout}",
+        out.status
+    );
+    let d = read_run(&only_run_dir(tmp.path()));
+    assert_eq!(d.rows.len(), 30_000);
+    let flooded = d
+        .output
+        .iter()
+        .filter(|o| o.line.starts_with("xxxx"))
+        .count();
+    let dropped_note = d
+        .output
+        .iter()
+        .any(|o| o.line.contains("console lines were dropped"));
+    assert!(
+        flooded == 4000 || dropped_note,
+        "{flooded} of 4000 lines, and no note of the rest"
+    );
+}
+
+#[test]
+fn children_writing_after_finish_still_reach_the_terminal() {
+    // Failed before: the reader closed the pipe at `finish`, and the child's later echo got
+    // SIGPIPE.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_child("console-children", tmp.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("child status: Some(0) None"), "{stdout}");
+    assert!(stdout.contains("hi from the child"), "{stdout}");
+    assert!(stderr.contains("and on stderr"), "{stderr}");
 }
 
 #[test]

@@ -131,7 +131,7 @@ pub(crate) struct Sources {
 pub(crate) fn resolve(src: &Sources, spec: &str) -> Result<UsedArtifact> {
     let spec = Spec::parse(spec)?;
     match &src.online {
-        Some(o) => download(src, o, &spec),
+        Some(o) => crate::online::on_own_thread(|| download(src, o, &spec)),
         None => local(src, &spec),
     }
 }
@@ -282,11 +282,14 @@ pub(crate) fn metadata(src: &Sources, spec: &str) -> Result<Option<Json>> {
     let spec = Spec::parse(spec)?;
     let from_server = match &src.online {
         Some(o) => {
-            let client = o.interactive_client()?;
             let entity = spec.entity.clone().or_else(|| nonempty(&src.entity));
             let project = spec.project.clone().unwrap_or_else(|| src.project.clone());
             let vars = json!({"entity": entity, "project": project, "name": spec.shown()});
-            match client.graphql("ArtifactMembershipByName", METADATA, vars) {
+            let answer = crate::online::on_own_thread(|| {
+                o.interactive_client()?
+                    .graphql("ArtifactMembershipByName", METADATA, vars)
+            });
+            match answer {
                 Ok(data) => data["project"]["artifactCollectionMembership"]["artifact"]["metadata"]
                     .as_str()
                     .map(str::to_owned),

@@ -1,7 +1,24 @@
 //! Runs that end abnormally: a panic flushes every live run (and finishes it with exit
 //! code 1 under `panic = "abort"`, where no destructor runs); SIGINT/SIGTERM finish every live
-//! run as preempted, then let the process die as it would have.
+//! run as preempted, then let the process die as it would have, unless the program handles
+//! the signal itself.
+//!
+//! Signals: labbook installs a plain `sigaction` handler that only writes the signal's
+//! number to a pipe (and calls the handler it replaced); a `labbook-signals` thread does
+//! the work. Who else handles the signal decides what that work is:
+//! - nobody (the default disposition before `init`, and labbook's handler still the one
+//!   installed): every live run is finished as preempted (exit code 128 + N), then the
+//!   process dies by the signal;
+//! - the program: a handler was installed before `init` (by any means), or one installed
+//!   after it sits in front of labbook's (signal-hook, `tokio::signal`, which chain to it;
+//!   `ctrlc`, which replaces it, so labbook never hears of the signal): the runs are only
+//!   flushed, and the process is left to the program, which may go on logging and finish
+//!   the run itself.
+//!
+//! A run that another thread is finishing when the signal comes is waited for, so its exit
+//! record is written before the process dies.
 
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Once, Weak};
 use std::time::Duration;
 
@@ -16,6 +33,34 @@ static SIGNALS: Once = Once::new();
 /// How long a panicking or signalled process waits for each run's worker.
 const EMERGENCY_WAIT: Duration = Duration::from_secs(5);
 
+/// The signals labbook watches.
+const WATCHED: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+
+/// The write end of the pipe the handler wakes the signal thread through (-1: none).
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// What was installed for each watched signal before labbook, set once before labbook's
+/// handler is, and only read after (in the handler, to chain to it).
+struct Previous {
+    ready: AtomicBool,
+    action: std::cell::UnsafeCell<std::mem::MaybeUninit<libc::sigaction>>,
+}
+
+// SAFETY: `action` is written once, before `ready` is set and before the handler that reads
+// it is installed; after that it is only read.
+unsafe impl Sync for Previous {}
+
+static PREVIOUS: [Previous; 2] = [
+    Previous {
+        ready: AtomicBool::new(false),
+        action: std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()),
+    },
+    Previous {
+        ready: AtomicBool::new(false),
+        action: std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()),
+    },
+];
+
 pub(crate) fn register(run: &Arc<Inner>) {
     let mut live = LIVE.lock();
     live.retain(|w| w.strong_count() > 0);
@@ -29,32 +74,171 @@ pub(crate) fn unregister(run: &Inner) {
         .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), run));
 }
 
-/// Installs the SIGINT/SIGTERM handler thread once per process.
+fn slot(sig: libc::c_int) -> Option<&'static Previous> {
+    WATCHED.iter().position(|&s| s == sig).map(|i| &PREVIOUS[i])
+}
+
+/// The previous action of `sig`, once saved.
+fn previous(sig: libc::c_int) -> Option<&'static libc::sigaction> {
+    let p = slot(sig)?;
+    if !p.ready.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: written before `ready` was set, never written again.
+    Some(unsafe { (*p.action.get()).assume_init_ref() })
+}
+
+/// Whether an action runs code of the program's (not the default, not ignored).
+fn is_handler(a: &libc::sigaction) -> bool {
+    a.sa_sigaction != libc::SIG_DFL && a.sa_sigaction != libc::SIG_IGN
+}
+
+/// The handler: async-signal-safe only. It wakes the signal thread and calls what was
+/// installed before labbook.
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let fd = PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+    if let Some(prev) = previous(sig)
+        && is_handler(prev)
+    {
+        // SAFETY: calling the handler the program installed, as the kernel would have,
+        // with its own calling convention.
+        unsafe {
+            if prev.sa_flags & libc::SA_SIGINFO != 0 {
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(prev.sa_sigaction);
+                f(sig, info, ctx);
+            } else {
+                let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+                f(sig);
+            }
+        }
+    }
+}
+
+/// The action installed for `sig` now.
+fn current_action(sig: libc::c_int) -> Option<libc::sigaction> {
+    // SAFETY: querying only (a null new action).
+    unsafe {
+        let mut now: libc::sigaction = std::mem::zeroed();
+        (libc::sigaction(sig, std::ptr::null(), &mut now) == 0).then_some(now)
+    }
+}
+
+/// Whether the program handles `sig` itself: it had a handler before labbook's, or put one
+/// in front of labbook's since.
+fn program_handles(sig: libc::c_int) -> bool {
+    let before = previous(sig).is_some_and(is_handler);
+    let replaced =
+        current_action(sig).is_some_and(|a| a.sa_sigaction != on_signal as *const () as usize);
+    before || replaced
+}
+
+/// Installs the SIGINT/SIGTERM handler and its thread once per process.
 pub(crate) fn handle_signals() {
     SIGNALS.call_once(|| {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(target: "labbook", "cannot watch SIGINT/SIGTERM: {e}");
-                return;
-            }
-        };
-        let spawned = std::thread::Builder::new()
-            .name("labbook-signals".into())
-            .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    for run in live_runs() {
-                        run.finish(128 + sig, true);
-                    }
-                    // Die as the signal would have killed us without labbook.
-                    let _ = signal_hook::low_level::emulate_default_handler(sig);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(target: "labbook", "cannot start the signal thread: {e}");
+        if let Err(e) = install() {
+            tracing::warn!(target: "labbook", "cannot watch SIGINT/SIGTERM: {e}");
         }
     });
+}
+
+fn install() -> std::io::Result<()> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: a pipe for this process, close-on-exec; the write end never blocks.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let (read_end, write_end) = (fds[0], fds[1]);
+    // SAFETY: the read end may block; its flags are this process's own.
+    unsafe {
+        let flags = libc::fcntl(read_end, libc::F_GETFL);
+        libc::fcntl(read_end, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+    }
+    std::thread::Builder::new()
+        .name("labbook-signals".into())
+        .spawn(move || signal_thread(read_end))?;
+    PIPE.store(write_end, Ordering::Release);
+    for sig in WATCHED {
+        let Some(p) = slot(sig) else { continue };
+        // SAFETY: the new action is fully initialised; the old one is saved in its slot
+        // before the handler that reads it can run (the slot is read only once `ready`).
+        unsafe {
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = on_signal as *const () as usize;
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut new.sa_mask);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            (*p.action.get()).write(old);
+            p.ready.store(true, Ordering::Release);
+            if libc::sigaction(sig, &new, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn signal_thread(read_end: libc::c_int) {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: reading one byte into a local.
+        let n = unsafe { libc::read(read_end, (&mut b as *mut u8).cast(), 1) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n != 1 {
+            return;
+        }
+        let sig = libc::c_int::from(b);
+        if program_handles(sig) {
+            // The program decides what the signal means; what was logged is on disk now.
+            for run in open_runs() {
+                let _ = run.flush_from_hook(EMERGENCY_WAIT);
+            }
+            continue;
+        }
+        // Runs another thread is finishing are waited for: their exit records first.
+        for run in open_runs() {
+            run.finish(128 + sig, true);
+        }
+        die_by(sig);
+        return;
+    }
+}
+
+/// Ends the process as `sig` would have without labbook: the default action, raised again.
+fn die_by(sig: libc::c_int) {
+    // SAFETY: the default disposition, the signal unblocked for this thread, then raised.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+    // Still here: the signal is blocked or ignored elsewhere. Exit as a shell reports it.
+    std::process::exit(128 + sig);
+}
+
+/// Runs not finished yet, and runs another thread is still finishing.
+fn open_runs() -> Vec<Arc<Inner>> {
+    LIVE.lock()
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|r| !r.has_report())
+        .collect()
 }
 
 fn live_runs() -> Vec<Arc<Inner>> {

@@ -1149,6 +1149,11 @@ impl Inner {
     pub(crate) fn is_finished(&self) -> bool {
         self.hot.lock().finished
     }
+
+    /// Whether `finish` has completed (its report is there).
+    pub(crate) fn has_report(&self) -> bool {
+        self.report.get().is_some()
+    }
 }
 
 impl Drop for Inner {

@@ -155,6 +155,13 @@ impl Shared {
         }
     }
 
+    /// Whether the caller is the worker thread (which must never wait for room it makes).
+    pub fn is_worker_thread(&self) -> bool {
+        self.worker
+            .get()
+            .is_some_and(|t| t.id() == std::thread::current().id())
+    }
+
     pub fn wake(&self) {
         if let Some(t) = self.worker.get() {
             t.unpark();
@@ -828,6 +835,7 @@ impl Worker {
         if self.dirty {
             self.write_out();
             self.dirty = false;
+            tracing::debug!(target: "labbook", rows = self.history.rows(), bytes = self.written, waiting = self.staged.len(), "log written");
         }
     }
 

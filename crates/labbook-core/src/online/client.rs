@@ -168,6 +168,12 @@ impl Client {
         self
     }
 
+    /// Gives up at the next wait once `flag` is set.
+    pub(crate) fn with_cancel_flag(mut self, flag: Arc<AtomicBool>) -> Client {
+        self.cancel = flag;
+        self
+    }
+
     /// A flag that, once set, makes the request in progress give up at its next wait
     /// instead of retrying (an upload abandoned at `finish`).
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {

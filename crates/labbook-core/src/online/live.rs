@@ -37,20 +37,21 @@ pub(crate) struct Live {
 
 impl Live {
     /// Starts the thread; it creates the run on the server when it reads the run record.
+    /// Nothing here touches the network or builds the HTTP client: the thread does, so
+    /// `init` is as quick online as offline, also inside an async runtime.
     pub(crate) fn start(s: &OnlineSettings, log: PathBuf, files_dir: PathBuf) -> Result<Live> {
         let mut opts = SyncOptions::new(&s.base_url, s.api_key.expose());
         opts.retry = s.retry.clone();
         opts.clock = s.clock.clone();
-        let mut uploader = Uploader::new(&opts, files_dir)?;
-        let cancel = uploader.cancel_flag();
-        uploader.save_position_to(&log);
+        let cancel = Arc::new(AtomicBool::new(false));
         let finishing = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(AtomicBool::new(false));
         let url = Arc::new(Mutex::new(None));
         let (tx, done) = bounded(1);
         let thread = Thread {
             log,
-            uploader,
+            opts,
+            files_dir,
             base_url: s.base_url.clone(),
             clock: s.clock.clone(),
             cancel: cancel.clone(),
@@ -114,7 +115,8 @@ impl Live {
 
 struct Thread {
     log: PathBuf,
-    uploader: Uploader,
+    opts: SyncOptions,
+    files_dir: PathBuf,
     base_url: String,
     clock: Arc<dyn super::Clock>,
     cancel: Arc<AtomicBool>,
@@ -125,7 +127,10 @@ struct Thread {
 }
 
 impl Thread {
-    fn run(mut self) -> Result<SyncReport> {
+    fn run(self) -> Result<SyncReport> {
+        let mut uploader = Uploader::new(&self.opts, self.files_dir.clone())?
+            .with_cancel_flag(self.cancel.clone());
+        uploader.save_position_to(&self.log);
         let mut follower = LogFollower::new(&self.log).batch_bytes(READ_BATCH_BYTES);
         let mut last_flush = self.clock.now();
         // Slowed down after a 429, back to the setting after a quiet flush.
@@ -135,7 +140,7 @@ impl Thread {
         loop {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(crate::error::Error::Upload {
-                    url: self.base_url.clone(),
+                    url: super::public_url(&self.base_url),
                     reason: "abandoned at finish".into(),
                 });
             }
@@ -146,23 +151,22 @@ impl Thread {
                     super::sync::write_syncstate(&self.log, run.starting_step);
                 }
                 if let Some(r) = record.record_type {
-                    self.uploader.feed(&r, end, &mut no_progress)?;
+                    uploader.feed(&r, end, &mut no_progress)?;
                 }
             }
             if self.url.lock().is_none() {
-                *self.url.lock() = self.uploader.url();
+                *self.url.lock() = uploader.url();
             }
-            if self.uploader.saw_exit() {
-                let report = self.uploader.finish(LogEnd::Clean, &mut no_progress)?;
+            if uploader.saw_exit() {
+                let report = uploader.finish(LogEnd::Clean, &mut no_progress)?;
                 super::sync::mark_synced(&self.log)?;
                 return Ok(report);
             }
             if self.clock.now().saturating_sub(last_flush) >= interval {
-                self.uploader.flush(&mut no_progress)?;
-                self.stopped
-                    .store(self.uploader.stopped(), Ordering::Relaxed);
+                uploader.flush(&mut no_progress)?;
+                self.stopped.store(uploader.stopped(), Ordering::Relaxed);
                 last_flush = self.clock.now();
-                let now_limited = self.uploader.rate_limited();
+                let now_limited = uploader.rate_limited();
                 interval = if now_limited > limited {
                     (interval * 2).min(MAX_INTERVAL.max(self.interval))
                 } else {

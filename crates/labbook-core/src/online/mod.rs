@@ -50,11 +50,37 @@ pub(crate) fn remote_resume(
     project: &str,
     id: &str,
 ) -> crate::error::Result<Option<crate::resume::ResumeFrom>> {
-    let client = o.interactive_client()?;
     fn nonempty(s: &str) -> Option<&str> {
         (!s.is_empty()).then_some(s)
     }
-    Ok(sync::resume_status(&client, nonempty(entity), nonempty(project), id)?.map(|r| r.from))
+    on_own_thread(|| {
+        let client = o.interactive_client()?;
+        Ok(sync::resume_status(&client, nonempty(entity), nonempty(project), id)?.map(|r| r.from))
+    })
+}
+
+/// Runs network work the caller waits for on a thread of its own. The blocking HTTP
+/// client starts and drops an async runtime of its own, which panics on a thread that
+/// already runs one (inside a `#[tokio::main]` program); on a plain thread it cannot.
+pub(crate) fn on_own_thread<T: Send>(
+    work: impl FnOnce() -> crate::error::Result<T> + Send,
+) -> crate::error::Result<T> {
+    let failed = |reason: String| crate::error::Error::Upload {
+        url: String::new(),
+        reason,
+    };
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("labbook-net".into())
+            .spawn_scoped(s, work)
+            .map_err(|e| failed(format!("could not start a network thread: {e}")))?;
+        handle.join().map_err(|p| {
+            failed(format!(
+                "the network thread panicked: {}",
+                crate::error::panic_message(&*p)
+            ))
+        })?
+    })
 }
 
 /// The public W&B API, the default base URL.

@@ -339,6 +339,12 @@ impl Uploader {
         self.client.cancel_flag()
     }
 
+    /// Gives up retrying once `flag` is set (a flag made before the uploader).
+    pub(crate) fn with_cancel_flag(mut self, flag: Arc<std::sync::atomic::AtomicBool>) -> Uploader {
+        self.client = self.client.with_cancel_flag(flag);
+        self
+    }
+
     /// Saves the position after every request that gets through, so an interrupted
     /// upload can be finished later (`labbook sync`).
     pub fn save_position_to(&mut self, log: &Path) {

@@ -3,6 +3,7 @@
 //! shows it) and sends it, line by line, to the run's console log. The fds are restored
 //! when the run finishes. One run per process captures at a time.
 
+use std::collections::VecDeque;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,9 @@ static CAPTURING: AtomicBool = AtomicBool::new(false);
 /// How long a reader waits for more text before sending a partial line.
 const PARTIAL_AFTER: Duration = Duration::from_millis(100);
 
+/// How soon a reader holding lines for a full queue tries again.
+const RETRY_AFTER: Duration = Duration::from_millis(5);
+
 pub(crate) struct Capture {
     streams: Vec<Stream>,
 }
@@ -25,8 +29,16 @@ struct Stream {
     /// A copy of what `fd` was before capture; put back by `stop`.
     original: libc::c_int,
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+    /// Answered once the reader has sent everything written before `stop`.
+    drained: crossbeam_channel::Receiver<()>,
 }
+
+/// How long `stop` waits for a reader to send what was written before it.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Console lines kept while the run's queue is full, at most: beyond it the oldest are
+/// dropped (and counted), rather than making the program's writes to stdout wait.
+const MAX_PENDING_BYTES: usize = 8 << 20;
 
 impl Capture {
     /// Redirects stdout and stderr. `None` (with one info line) when another run captures
@@ -96,28 +108,36 @@ impl Stream {
             let (read_end, write_end) = (p[0], p[1]);
             let stop = Arc::new(AtomicBool::new(false));
             let reader_stop = stop.clone();
+            let (drained_tx, drained) = crossbeam_channel::bounded(1);
             let name = if stderr {
                 "labbook-stderr"
             } else {
                 "labbook-stdout"
             };
+            let reader = Reader {
+                read_end,
+                tee,
+                stderr,
+                sink,
+                stop: reader_stop,
+                drained: drained_tx,
+            };
+            // Detached: after `stop` it goes on copying to the terminal for as long as a
+            // child process still holds the pipe.
             let spawned = std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || read_loop(read_end, tee, stderr, sink, reader_stop));
-            let thread = match spawned {
-                Ok(t) => t,
-                Err(e) => {
-                    for f in [original, tee, read_end, write_end] {
-                        libc::close(f);
-                    }
-                    return Err(format!("thread: {e}"));
+                .spawn(move || reader.run());
+            if let Err(e) = spawned {
+                for f in [original, tee, read_end, write_end] {
+                    libc::close(f);
                 }
-            };
+                return Err(format!("thread: {e}"));
+            }
             if libc::dup2(write_end, fd) < 0 {
                 let e = last_error("dup2");
                 libc::close(write_end);
                 stop.store(true, Ordering::Release);
-                let _ = thread.join();
+                let _ = drained.recv_timeout(DRAIN_WAIT);
                 libc::close(original);
                 return Err(e);
             }
@@ -126,7 +146,7 @@ impl Stream {
                 fd,
                 original,
                 stop,
-                thread,
+                drained,
             })
         }
     }
@@ -134,90 +154,176 @@ impl Stream {
     fn stop(self) {
         // SAFETY: `original` is this stream's own copy of the fd it replaced.
         unsafe {
-            // Putting the original back closes the pipe's write end at `fd`, so the
-            // reader sees the end of the stream (unless a child process still holds it).
+            // Putting the original back closes this process's write end of the pipe; a
+            // child that inherited it keeps it, and its output still reaches the terminal.
             libc::dup2(self.original, self.fd);
             libc::close(self.original);
         }
         self.stop.store(true, Ordering::Release);
-        let _ = self.thread.join();
+        let _ = self.drained.recv_timeout(DRAIN_WAIT);
     }
 }
 
-fn read_loop(
+/// One stream's reader thread.
+struct Reader {
     read_end: libc::c_int,
     tee: libc::c_int,
     stderr: bool,
     sink: Sink,
     stop: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut lines = LineSplitter::default();
-    let send = |line: Vec<u8>| {
-        let line = String::from_utf8_lossy(&line).into_owned();
+    drained: crossbeam_channel::Sender<()>,
+}
+
+/// Why a read ended.
+enum Read {
+    Data(usize),
+    /// Nothing within the wait.
+    Idle,
+    /// Every writer closed the pipe (or it failed).
+    End,
+}
+
+impl Reader {
+    /// Copies the pipe to the terminal and sends it, line by line, to the run: until the
+    /// run stops capturing, then to the terminal only, until every writer (a child process
+    /// that inherited the pipe) has closed it. A full queue never stops the reading:
+    /// lines wait here, so a write to stdout or stderr never waits on the run's queue.
+    fn run(self) {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut lines = LineSplitter::default();
+        let mut pending: VecDeque<(SysMsg, usize)> = VecDeque::new();
+        let mut pending_bytes = 0usize;
+        let mut dropped = 0u64;
+        loop {
+            self.flush_pending(&mut pending, &mut pending_bytes);
+            let stopping = self.stop.load(Ordering::Acquire);
+            let wait = if stopping {
+                Duration::ZERO
+            } else if pending.is_empty() {
+                PARTIAL_AFTER
+            } else {
+                RETRY_AFTER
+            };
+            match self.read(&mut buf, Some(wait)) {
+                Read::Data(n) => {
+                    let chunk = &buf[..n];
+                    write_all(self.tee, chunk);
+                    for line in lines.push(chunk) {
+                        self.keep(line, &mut pending, &mut pending_bytes, &mut dropped);
+                    }
+                }
+                Read::Idle if stopping => break,
+                Read::Idle => {
+                    if let Some(partial) = lines.take_partial() {
+                        self.keep(partial, &mut pending, &mut pending_bytes, &mut dropped);
+                    }
+                }
+                Read::End => break,
+            }
+        }
+        // Everything written before `stop` is read: it goes to the run now (the run is
+        // stopping, so sends no longer wait for room).
+        if let Some(partial) = lines.take_partial() {
+            self.keep(partial, &mut pending, &mut pending_bytes, &mut dropped);
+        }
+        if dropped > 0 {
+            let note = format!(
+                "[labbook: {dropped} console lines were dropped while the run's queue was full]\n"
+            );
+            pending.push_back((self.line(note.into_bytes()), 0));
+        }
+        for (msg, bytes) in pending {
+            self.sink.send(msg, bytes);
+        }
+        let _ = self.drained.send(());
+        // To the terminal only, until the last writer is gone.
+        while let Read::Data(n) = self.read(&mut buf, None) {
+            write_all(self.tee, &buf[..n]);
+        }
+        // SAFETY: both fds belong to this thread.
+        unsafe {
+            libc::close(self.read_end);
+            libc::close(self.tee);
+        }
+    }
+
+    fn line(&self, line: Vec<u8>) -> SysMsg {
+        SysMsg::Output {
+            stderr: self.stderr,
+            line: String::from_utf8_lossy(&line).into_owned(),
+            unix: now_unix(),
+        }
+    }
+
+    /// Queues a line for the run, keeping at most [`MAX_PENDING_BYTES`] while the run's
+    /// queue is full.
+    fn keep(
+        &self,
+        line: Vec<u8>,
+        pending: &mut VecDeque<(SysMsg, usize)>,
+        pending_bytes: &mut usize,
+        dropped: &mut u64,
+    ) {
         let bytes = 64 + line.len();
-        sink.send(
-            SysMsg::Output {
-                stderr,
-                line,
-                unix: now_unix(),
-            },
-            bytes,
-        );
-    };
-    loop {
-        let stopping = stop.load(Ordering::Acquire);
-        let mut pfd = libc::pollfd {
-            fd: read_end,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let timeout = if stopping {
-            0
-        } else {
-            PARTIAL_AFTER.as_millis() as libc::c_int
-        };
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut pfd, 1, timeout) };
-        if ready < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
-        }
-        if ready == 0 {
-            if let Some(partial) = lines.take_partial() {
-                send(partial);
-            }
-            if stopping {
+        pending.push_back((self.line(line), bytes));
+        *pending_bytes += bytes;
+        while *pending_bytes > MAX_PENDING_BYTES {
+            let Some((_, b)) = pending.pop_front() else {
                 break;
+            };
+            *pending_bytes -= b;
+            *dropped += 1;
+        }
+        self.flush_pending(pending, pending_bytes);
+    }
+
+    fn flush_pending(&self, pending: &mut VecDeque<(SysMsg, usize)>, pending_bytes: &mut usize) {
+        while let Some((msg, bytes)) = pending.pop_front() {
+            match self.sink.try_send(msg, bytes) {
+                Ok(_) => *pending_bytes -= bytes,
+                Err(msg) => {
+                    pending.push_front((msg, bytes));
+                    return;
+                }
             }
-            continue;
-        }
-        // SAFETY: reading into a buffer of the given length.
-        let n = unsafe { libc::read(read_end, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
-        }
-        if n == 0 {
-            break;
-        }
-        let chunk = &buf[..n as usize];
-        write_all(tee, chunk);
-        for line in lines.push(chunk) {
-            send(line);
         }
     }
-    if let Some(partial) = lines.take_partial() {
-        send(partial);
-    }
-    // SAFETY: both fds belong to this thread.
-    unsafe {
-        libc::close(read_end);
-        libc::close(tee);
+
+    /// Reads what the pipe holds, waiting up to `wait` for it (`None`: until there is
+    /// data or every writer is gone).
+    fn read(&self, buf: &mut [u8], wait: Option<Duration>) -> Read {
+        let timeout = wait.map_or(-1, |w| w.as_millis() as libc::c_int);
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: self.read_end,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut pfd, 1, timeout) };
+            if ready < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Read::End;
+            }
+            if ready == 0 {
+                return Read::Idle;
+            }
+            // SAFETY: reading into a buffer of the given length.
+            let n = unsafe { libc::read(self.read_end, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Read::End;
+            }
+            return if n == 0 {
+                Read::End
+            } else {
+                Read::Data(n as usize)
+            };
+        }
     }
 }
 

@@ -71,8 +71,37 @@ impl Sink {
         self.open.store(false, Ordering::Release);
     }
 
+    /// Queues a message without waiting: `Err` gives it back when the queue is full (the
+    /// console readers keep it and go on reading, so whoever writes to stdout or stderr,
+    /// the worker included, never waits on a full queue). `Ok(false)`: the run no longer
+    /// takes messages.
+    pub(crate) fn try_send(&self, msg: SysMsg, bytes: usize) -> Result<bool, SysMsg> {
+        if !self.is_open() {
+            return Ok(false);
+        }
+        let Some(shared) = self.shared.upgrade() else {
+            return Ok(false);
+        };
+        if shared.has_failed() {
+            return Ok(false);
+        }
+        if !shared.has_room(bytes) && !self.draining.load(Ordering::Acquire) {
+            shared.wake();
+            return Err(msg);
+        }
+        shared.push(
+            Envelope {
+                msg: Msg::System(msg),
+                bytes,
+            },
+            false,
+        );
+        Ok(true)
+    }
+
     /// Queues a message; waits while the queue is full (nothing is lost), and gives up
-    /// quietly once the run is finished or its writer failed.
+    /// quietly once the run is finished or its writer failed. On the worker's own thread
+    /// it never waits: the worker is the one that makes room.
     pub(crate) fn send(&self, msg: SysMsg, bytes: usize) -> bool {
         if !self.is_open() {
             return false;
@@ -80,7 +109,8 @@ impl Sink {
         let Some(shared) = self.shared.upgrade() else {
             return false;
         };
-        while !shared.has_room(bytes) && !self.draining.load(Ordering::Acquire) {
+        let on_worker = shared.is_worker_thread();
+        while !on_worker && !shared.has_room(bytes) && !self.draining.load(Ordering::Acquire) {
             if shared.has_failed() || !self.is_open() {
                 return false;
             }
