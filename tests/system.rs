@@ -315,7 +315,7 @@ fn console_children(dir: &Path) {
 }
 
 fn run_child(what: &str, dir: &Path) -> std::process::Output {
-    let mut c = Command::new(std::env::current_exe().unwrap())
+    let c = Command::new(std::env::current_exe().unwrap())
         .args(["child_main", "--exact", "--nocapture", "--test-threads=1"])
         .env("LABBOOK_CHILD", what)
         .env("LABBOOK_CHILD_DIR", dir)
