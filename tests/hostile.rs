@@ -325,3 +325,83 @@ fn read_all(dir: &Path) -> String {
     }
     out
 }
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Model {
+    layers: u32,
+    width: u32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Optim {
+    beta: f64,
+    eps: f64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Train {
+    lr: f64,
+    model: Model,
+    optim: Optim,
+}
+
+#[test]
+fn nested_sweep_parameters_reach_nested_fields_of_the_typed_config() {
+    // Failed before: `model.layers` became a top-level key the typed config never saw, and
+    // a nested `parameters:` block replaced `optim` whole, dropping `eps`.
+    let tmp = tempfile::tempdir().unwrap();
+    let params = tmp.path().join("config-abc.yaml");
+    std::fs::write(
+        &params,
+        "wandb_version: 1\nmodel.layers: {value: 4}\noptim: {value: {beta: 0.5}}\n",
+    )
+    .unwrap();
+    let cfg = Train {
+        lr: 0.1,
+        model: Model {
+            layers: 2,
+            width: 64,
+        },
+        optim: Optim {
+            beta: 0.9,
+            eps: 1e-8,
+        },
+    };
+    let run = labbook::init(
+        settings(tmp.path())
+            .env_vars([
+                ("WANDB_SWEEP_ID".to_owned(), "sw1".to_owned()),
+                (
+                    "WANDB_SWEEP_PARAM_PATH".to_owned(),
+                    params.display().to_string(),
+                ),
+            ])
+            .config(&cfg),
+    )
+    .unwrap();
+    let typed: Train = run.config_as().unwrap();
+    assert_eq!(
+        typed,
+        Train {
+            lr: 0.1,
+            model: Model {
+                layers: 4,
+                width: 64
+            },
+            optim: Optim {
+                beta: 0.5,
+                eps: 1e-8
+            },
+        }
+    );
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    let d = read_run(&dir);
+    // The controller's names as the agent wrote them, and the nested fields in place.
+    assert_eq!(d.config["model.layers"], "4");
+    assert_eq!(d.config["model"], r#"{"layers":4,"width":64}"#);
+    assert_eq!(d.config["optim"], r#"{"beta":0.5,"eps":1e-8}"#);
+}

@@ -510,3 +510,20 @@ pub(crate) fn show(id: &str, root: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trial_run_ids_never_repeat() {
+        // Failed before: `index % 1000` made trial 1000 reuse trial 0's id.
+        let ids: std::collections::HashSet<String> =
+            (0..5000).map(|i| trial_run_id("abcdefgh", i)).collect();
+        assert_eq!(ids.len(), 5000);
+        assert_eq!(trial_run_id("abcdefgh", 7), "abcde007");
+        assert_eq!(trial_run_id("abcdefgh", 1234), "abcde1234");
+        // A sweep id of non-ASCII characters is cut by characters, not bytes.
+        assert_eq!(trial_run_id("ééééééé", 1), "ééééé001");
+    }
+}

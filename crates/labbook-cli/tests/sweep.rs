@@ -156,3 +156,48 @@ fn a_bad_config_names_the_field() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn two_agents_on_one_sweep_hand_out_each_trial_once() {
+    // Failed before: each agent read state.json once, so both ran trial 0, 1, ... under
+    // the same run ids and the later save lost the other's trials.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        "method: grid\nparameters:\n  x: {values: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}\n",
+    );
+    let id = ok(&labbook(&["sweep", cfg.to_str().unwrap()], tmp.path()))
+        .trim()
+        .to_owned();
+    let agents: Vec<_> = (0..2)
+        .map(|_| {
+            let (id, root) = (id.clone(), tmp.path().to_owned());
+            std::thread::spawn(move || labbook(&["agent", &id, "--parallel", "2"], &root))
+        })
+        .collect();
+    for a in agents {
+        let o = a.join().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tmp.path().join(format!("wandb/sweep-{id}/state.json"))).unwrap(),
+    )
+    .unwrap();
+    let trials = state["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 6, "{trials:?}");
+    let mut xs: Vec<f64> = trials
+        .iter()
+        .map(|t| t["params"]["x"].as_f64().unwrap())
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    assert_eq!(xs, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let ids: std::collections::BTreeSet<&str> = trials
+        .iter()
+        .map(|t| t["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 6, "run ids are unique");
+    assert!(
+        trials.iter().all(|t| t["status"] == "finished"),
+        "{trials:?}"
+    );
+}
