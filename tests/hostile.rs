@@ -405,3 +405,62 @@ fn nested_sweep_parameters_reach_nested_fields_of_the_typed_config() {
     assert_eq!(d.config["model"], r#"{"layers":4,"width":64}"#);
     assert_eq!(d.config["optim"], r#"{"beta":0.5,"eps":1e-8}"#);
 }
+
+mod step_props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Log,
+        LogAt(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let edge = prop::sample::select(vec![
+            0,
+            1,
+            i64::MAX as u64 - 1,
+            i64::MAX as u64,
+            i64::MAX as u64 + 1,
+            u64::MAX,
+        ]);
+        prop_oneof![
+            3 => Just(Op::Log),
+            2 => (0u64..50).prop_map(Op::LogAt),
+            1 => edge.prop_map(Op::LogAt),
+        ]
+    }
+
+    proptest! {
+        // Each case starts and finishes a run: few cases, fixed.
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Any sequence of `log` and `log_at` at any step: no panic, every refusal counted,
+        /// and the steps on disk strictly increasing and within W&B's int64.
+        #[test]
+        fn any_steps_leave_increasing_steps_within_int64(ops in prop::collection::vec(op(), 1..40)) {
+            let tmp = tempfile::tempdir().unwrap();
+            let run = labbook::init(settings(tmp.path())).unwrap();
+            let mut refused = 0;
+            for (i, op) in ops.iter().enumerate() {
+                let r = match op {
+                    Op::Log => run.log([("i", Value::from(i))]),
+                    Op::LogAt(s) => run.log_at(*s, [("i", Value::from(i))]),
+                };
+                match r {
+                    Ok(()) => {}
+                    Err(Error::StepBackwards { .. } | Error::StepTooLarge { .. }) => refused += 1,
+                    Err(e) => prop_assert!(false, "{e}"),
+                }
+            }
+            let report = run.finish().unwrap();
+            prop_assert_eq!(report.steps_refused, refused);
+            let steps = read_run(report.dir()).steps();
+            prop_assert!(steps.windows(2).all(|w| w[0] < w[1]), "{:?}", steps);
+            prop_assert!(steps.iter().all(|&s| s <= i64::MAX as u64), "{:?}", steps);
+            prop_assert_eq!(steps.len() as u64, report.rows);
+        }
+    }
+}

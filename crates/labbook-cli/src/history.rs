@@ -623,3 +623,88 @@ mod tests {
         assert_eq!(t.len(), 4);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use labbook_core::wire::proto::{HistoryItem, Record, RecordType};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::run_log::RunLog;
+
+    fn value_json() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<f64>().prop_map(|f| f.to_string()),
+            prop::sample::select(vec![
+                "NaN",
+                "Infinity",
+                "-Infinity",
+                "+5",
+                "1e999",
+                "-0",
+                "null",
+                "true",
+                "[1,NaN]",
+                "{\"a\":{\"b\":1}}",
+                "\"text\"",
+                "{\"_type\":\"image-file\",\"path\":\"p\"}",
+                "",
+                "{",
+                "18446744073709551615",
+            ])
+            .prop_map(String::from),
+            "\\PC{0,12}",
+        ]
+    }
+
+    fn history() -> impl Strategy<Value = HistoryRecord> {
+        (
+            prop::collection::vec(
+                (
+                    "[a-z._/]{0,6}",
+                    prop::collection::vec("[a-z]{0,3}", 0..4),
+                    value_json(),
+                ),
+                0..8,
+            ),
+            prop::option::of(any::<i64>()),
+        )
+            .prop_map(|(items, step)| HistoryRecord {
+                item: items
+                    .into_iter()
+                    .map(|(key, nested_key, value_json)| HistoryItem {
+                        key,
+                        nested_key,
+                        value_json,
+                    })
+                    .collect(),
+                step: step.map(|num| HistoryStep { num }),
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any bytes are a row the scanner takes, or left to prost: never a panic.
+        #[test]
+        fn any_bytes_are_scanned_or_left_to_prost(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let mut t = Table::default();
+            let _ = t.push_history_bytes(&bytes);
+        }
+
+        /// The zero-copy scanner makes of any history record exactly what `RunLog` makes
+        /// of it after prost decodes it.
+        #[test]
+        fn the_scanner_reads_any_history_record_as_runlog_does(h in history()) {
+            let bytes = Record { num: 1, record_type: Some(RecordType::History(h.clone())) }.encode_to_vec();
+            let mut scanned = Table::default();
+            if !scanned.push_history_bytes(&bytes) {
+                scanned.push_history(&h);
+            }
+            let mut log = RunLog::default();
+            log.apply(Record { num: 1, record_type: Some(RecordType::History(h)) });
+            prop_assert_eq!(scanned.to_maps(), log.rows);
+        }
+    }
+}

@@ -692,3 +692,81 @@ mod tests {
         assert!(parse_override("a..b=1").is_none());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use serde_json::Value as J;
+
+    use super::*;
+    use crate::testing::CASES;
+
+    fn json(depth: u32) -> impl Strategy<Value = J> {
+        let leaf = prop_oneof![
+            Just(J::Null),
+            any::<bool>().prop_map(J::from),
+            any::<i64>().prop_map(J::from),
+            any::<u64>().prop_map(J::from),
+            any::<f64>().prop_map(J::from),
+            "\\PC{0,12}".prop_map(J::from),
+        ];
+        leaf.prop_recursive(depth, 64, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(J::Array),
+                prop::collection::btree_map("[a-z_-]{0,10}", inner, 0..4)
+                    .prop_map(|m| J::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Config capture of any JSON keeps it exactly (numbers, nesting, key order aside),
+        /// with no warnings; a top level that is not a map goes under `value`.
+        #[test]
+        fn any_json_is_captured_as_it_is(v in json(6)) {
+            let s = serialize(&v);
+            prop_assert!(s.warnings.iter().all(|w| w.contains("not a struct or map")), "{:?}", s.warnings);
+            let back = Value::Map(s.items).to_serde_json();
+            match &v {
+                J::Object(_) => prop_assert_eq!(back, v),
+                J::Null => prop_assert_eq!(back, serde_json::json!({})),
+                other => prop_assert_eq!(back, serde_json::json!({"value": other})),
+            }
+        }
+
+        /// Redaction keeps every key and only changes values under secret names.
+        #[test]
+        fn redaction_changes_only_secret_values(v in json(4)) {
+            let mut s = serialize(&serde_json::json!({"cfg": v, "api_key": "k", "max_tokens": 3}));
+            redact(&mut s.items);
+            let back = Value::Map(s.items).to_serde_json();
+            prop_assert_eq!(&back["api_key"], &serde_json::json!(crate::secrets::REDACTED));
+            prop_assert_eq!(&back["max_tokens"], &serde_json::json!(3));
+        }
+    }
+
+    #[test]
+    fn a_config_ten_thousand_deep_is_cut_at_the_limit_with_a_warning() {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let mut v = J::from(1);
+                for _ in 0..10_000 {
+                    v = J::Array(vec![v]);
+                }
+                let s = serialize(&serde_json::json!({ "deep": v.clone() }));
+                assert!(
+                    s.warnings.iter().any(|w| w.contains("deeper than 64")),
+                    "{:?}",
+                    s.warnings
+                );
+                assert!(!Value::Map(s.items).deeper_than(crate::value::MAX_DEPTH + 1));
+                std::mem::forget(v);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}

@@ -166,3 +166,30 @@ mod tests {
         assert!(Key::from("_private").validate().is_ok());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{CASES, key_text};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Any text is a key or a clear error naming it (cut to 300 bytes on a character
+        /// boundary), never a panic.
+        #[test]
+        fn keys_are_accepted_or_refused_by_the_rules(s in key_text()) {
+            let k = Key::from(s.clone());
+            match k.validate() {
+                Ok(()) => prop_assert!(!s.is_empty() && s.len() <= MAX_KEY_BYTES),
+                Err(Error::InvalidKey { key, .. }) => {
+                    prop_assert!(key.len() <= 300 && s.starts_with(&key));
+                    prop_assert!(s.is_empty() || s.len() > MAX_KEY_BYTES || RESERVED.contains(&s.as_str()));
+                }
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+    }
+}

@@ -66,6 +66,8 @@ mod store;
 mod summary;
 pub mod sweep;
 mod system;
+#[cfg(test)]
+mod testing;
 mod train_loop;
 pub mod wandb_json;
 mod watch_stats;

@@ -378,3 +378,72 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use serde_json::Value as J;
+
+    use super::*;
+    use crate::testing::{CASES, nested_list, value};
+
+    /// What W&B's reader makes of a value's JSON: non-finite numbers as their token names.
+    fn as_read(v: &Value) -> J {
+        let non_finite = |nan: bool, pos: bool| {
+            J::from(if nan {
+                "NaN"
+            } else if pos {
+                "Infinity"
+            } else {
+                "-Infinity"
+            })
+        };
+        match v {
+            Value::F64(f) if !f.is_finite() => non_finite(f.is_nan(), *f > 0.0),
+            Value::F32(f) if !f.is_finite() => non_finite(f.is_nan(), *f > 0.0),
+            Value::List(items) => J::Array(items.iter().map(as_read).collect()),
+            Value::Map(items) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in items {
+                    m.insert(k.clone(), as_read(v));
+                }
+                J::Object(m)
+            }
+            other => other.to_serde_json(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Every value's JSON reads back (W&B's dialect) as the value it was.
+        #[test]
+        fn json_round_trips(v in value(6)) {
+            let text = v.to_json();
+            let back = crate::wandb_json::parse(&text)
+                .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(back, as_read(&v), "{}", text);
+            prop_assert!(v.approx_bytes() >= std::mem::size_of::<Value>());
+        }
+
+        /// The depth check agrees with the depth, and never walks past its limit.
+        #[test]
+        fn depth_checks_agree(depth in 0usize..200, limit in 0usize..100) {
+            let v = nested_list(depth);
+            prop_assert_eq!(v.deeper_than(limit), depth > limit);
+        }
+    }
+
+    #[test]
+    fn ten_thousand_levels_are_measured_without_recursing_that_deep() {
+        let v = nested_list(10_000);
+        assert!(v.deeper_than(MAX_DEPTH));
+        // Dropping it is the test's business: on a thread with room for it.
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || drop(v))
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}

@@ -284,3 +284,57 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{CASES, finite_f64};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Any finite values in any number of bins: every value counted once, edges finite
+        /// and in order, never a panic.
+        #[test]
+        fn any_values_bin_into_ordered_finite_edges(
+            values in prop::collection::vec(finite_f64(), 1..64),
+            bins in 1usize..=MAX_BINS,
+        ) {
+            let (counts, edges) = numpy_histogram(values.iter().copied(), bins);
+            prop_assert_eq!(counts.iter().sum::<u64>(), values.len() as u64);
+            prop_assert!(counts.len() <= bins && edges.len() == counts.len() + 1);
+            prop_assert!(edges.iter().all(|e| e.is_finite()), "{:?}", edges);
+            prop_assert!(edges.windows(2).all(|w| w[0] <= w[1]), "{:?}", edges);
+            let h = Histogram::from_f64(values).bins(bins).unwrap();
+            prop_assert!(h.validate().is_ok());
+            let json = h.to_value().to_json();
+            prop_assert!(json.starts_with(r#"{"_type":"histogram""#), "{}", json);
+        }
+
+        /// Non-finite values, and no values, are refused before the worker sees them.
+        #[test]
+        fn non_finite_values_are_refused_at_the_call(
+            mut values in prop::collection::vec(finite_f64(), 0..8),
+            bad in prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let i = at.index(values.len() + 1);
+            values.insert(i, bad);
+            prop_assert!(Histogram::from_f64(values).validate().is_err());
+            prop_assert!(Histogram::from_f64(vec![]).validate().is_err());
+        }
+
+        /// Precomputed bins are taken or refused with a reason.
+        #[test]
+        fn precomputed_bins_are_checked(
+            counts in prop::collection::vec(crate::testing::edge_f64(), 0..8),
+            edges in prop::collection::vec(crate::testing::edge_f64(), 0..9),
+        ) {
+            if let Ok(h) = Histogram::from_bins(counts, edges) {
+                prop_assert!(h.to_value().to_json().contains("\"bins\""));
+            }
+        }
+    }
+}

@@ -659,3 +659,75 @@ mod tests {
         assert_eq!(c.written.len(), 2);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::media::{BoundingBox, Boxes, Mask};
+    use crate::testing::{CASES, edge_f64};
+
+    fn dim() -> impl Strategy<Value = u32> {
+        prop_oneof![Just(0u32), 1u32..6, Just(u32::MAX), any::<u32>()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Any shape and any number of pixels: an image exactly when they agree, never a
+        /// panic, never an allocation of the claimed size.
+        #[test]
+        fn shapes_are_checked_not_trusted(
+            w in dim(), h in dim(), c in any::<u8>(), len in 0usize..200, f32_pixels in any::<bool>(),
+        ) {
+            let fits = w > 0 && h > 0 && matches!(c, 1 | 3 | 4)
+                && (w as usize).checked_mul(h as usize).and_then(|n| n.checked_mul(c as usize)) == Some(len);
+            let made = if f32_pixels {
+                Image::from_f32(w, h, c, Layout::Chw, vec![0.5; len])
+            } else {
+                Image::from_u8(w, h, c, Layout::Hwc, vec![7; len])
+            };
+            prop_assert_eq!(made.is_ok(), fits);
+            if let Ok(img) = made {
+                prop_assert!(img.validate().is_ok());
+                let (bytes, format) = img.encode().map_err(TestCaseError::fail)?;
+                prop_assert_eq!(format, "png");
+                prop_assert!(image::load_from_memory(&bytes).is_ok());
+            }
+        }
+
+        /// Boxes anywhere (non-finite, inverted, outside, unlabelled) are taken or refused
+        /// with a reason.
+        #[test]
+        fn boxes_are_checked(
+            coords in prop::collection::vec(edge_f64(), 4),
+            pixels in any::<bool>(), class in any::<i64>(), labelled in any::<bool>(),
+        ) {
+            let img = Image::gray(4, 3, vec![0; 12]).unwrap();
+            let mut b = BoundingBox::min_max(coords[0], coords[1], coords[2], coords[3]).class_id(class);
+            if pixels {
+                b = b.pixels();
+            }
+            let mut boxes = Boxes::new(vec![b]);
+            if labelled {
+                boxes = boxes.class_labels([(1, "one")]);
+            }
+            let _ = img.boxes("p", boxes);
+        }
+
+        /// Masks of any size and ids are taken or refused with a reason.
+        #[test]
+        fn masks_are_checked(
+            w in dim(), h in dim(), ids in prop::collection::vec(any::<u8>(), 0..16), labelled in any::<bool>(),
+        ) {
+            if let Ok(mut m) = Mask::new(w, h, ids) {
+                if labelled {
+                    m = m.class_labels([(0, "bg")]);
+                }
+                let img = Image::gray(w.min(4), h.min(4), vec![0; (w.min(4) * h.min(4)) as usize]).unwrap();
+                let _ = img.mask("m", m);
+            }
+        }
+    }
+}

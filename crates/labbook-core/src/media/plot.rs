@@ -653,3 +653,33 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{CASES, edge_f64};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Charts of any data (NaN, mismatched lengths, unknown classes) are made or refused
+        /// with a reason.
+        #[test]
+        fn charts_are_made_or_refused(
+            xs in prop::collection::vec(edge_f64(), 0..12),
+            ys in prop::collection::vec(edge_f64(), 0..12),
+            y_true in prop::collection::vec(0usize..5, 0..12),
+            y_pred in prop::collection::vec(0usize..5, 0..12),
+            probas in prop::collection::vec(prop::collection::vec(edge_f64(), 0..4), 0..12),
+            names in prop::collection::vec("\\PC{0,4}", 0..5),
+        ) {
+            let _ = line_xy(&xs, &ys, "x", "y", "t");
+            let _ = scatter_xy(&xs, &ys, "x", "y", "t");
+            let _ = confusion_matrix(&y_true, &y_pred, &names, "cm");
+            let _ = pr_curve(&y_true, &probas, Some(&names), "pr");
+            let _ = roc_curve(&y_true, &probas, None::<&[&str]>, "roc");
+        }
+    }
+}

@@ -708,3 +708,48 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{CASES, value};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Rows of any length and kind are added or refused whole; what was added writes a
+        /// table file that reads back as JSON.
+        #[test]
+        fn rows_are_added_whole_or_refused(
+            columns in prop::collection::vec("\\PC{0,6}", 0..4),
+            rows in prop::collection::vec(prop::collection::vec(value(2), 0..5), 0..6),
+        ) {
+            let mut t = Table::new(columns.clone());
+            let mut kept = 0;
+            for row in rows {
+                let before = t.len();
+                match t.add_row(row) {
+                    Ok(()) => { kept += 1; prop_assert_eq!(t.len(), before + 1); }
+                    Err(_) => prop_assert_eq!(t.len(), before),
+                }
+            }
+            prop_assert_eq!(t.len(), kept);
+            let dir = tempfile::tempdir().unwrap();
+            let mut ctx = crate::media::MediaContext {
+                files_dir: dir.path(),
+                step: Some(0),
+                written: Vec::new(),
+                config: Vec::new(),
+                artifacts: crate::media::ArtifactSink { run_id: "r", project: "p", records: Vec::new() },
+            };
+            if t.validate().is_ok() {
+                let v = t.materialize("t", &mut ctx).map_err(TestCaseError::fail)?;
+                prop_assert!(v.to_json().contains("table-file"));
+                let file = std::fs::read_to_string(dir.path().join(&ctx.written[0])).unwrap();
+                prop_assert!(crate::wandb_json::parse(&file).is_ok(), "{}", file);
+            }
+        }
+    }
+}

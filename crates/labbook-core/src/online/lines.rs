@@ -234,3 +234,36 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::CASES;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Items at any nesting (up to 10,000 deep) become a line that parses, or are
+        /// skipped when deeper than a reader follows.
+        #[test]
+        fn nested_keys_of_any_depth_make_lines_that_parse(
+            depth in prop_oneof![0usize..80, Just(10_000usize)],
+            value in prop::sample::select(vec!["1", "NaN", "\"s\"", "[1,2]", "{\"a\":1}"]),
+        ) {
+            let nested: Vec<String> = (0..depth).map(|i| format!("k{i}")).collect();
+            let rec = proto::HistoryRecord {
+                item: vec![
+                    proto::HistoryItem { key: "x".into(), nested_key: nested, value_json: value.into() },
+                    proto::HistoryItem { key: "_step".into(), nested_key: vec![], value_json: "3".into() },
+                ],
+                step: None,
+            };
+            let line = history_line(&rec, 3);
+            let parsed = crate::wandb_json::parse(&line)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {line}")))?;
+            prop_assert_eq!(&parsed["_step"], &serde_json::json!(3));
+        }
+    }
+}

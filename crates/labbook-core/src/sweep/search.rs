@@ -96,9 +96,13 @@ fn decode(space: &Space, u: f64) -> J {
         Space::Categorical(values) => {
             values[((u * values.len() as f64) as usize).min(values.len() - 1)].clone()
         }
-        Space::Uniform { min, max } => J::from(min + u * (max - min)),
+        // Weighted, not `min + u * (max - min)`: the span of a wide range overflows.
+        Space::Uniform { min, max } => J::from(u * max + (1.0 - u) * min),
         Space::IntUniform { min, max } => {
-            J::from(min + ((u * (max - min + 1) as f64) as i64).min(max - min))
+            // In i128: the span of a range across the whole i64 does not fit in one.
+            let span = i128::from(*max) - i128::from(*min) + 1;
+            let k = ((u * span as f64) as i128).clamp(0, span - 1);
+            J::from((i128::from(*min) + k) as i64)
         }
         Space::LogUniform { min, max } => J::from((min.ln() + u * (max.ln() - min.ln())).exp()),
         Space::QUniform { min, max, q } => J::from(((min + u * (max - min)) / q).round() * q),
@@ -121,7 +125,7 @@ fn encode(space: &Space, v: &J) -> f64 {
             }
         }
         Space::Uniform { min, max } | Space::QUniform { min, max, .. } => (x - min) / (max - min),
-        Space::IntUniform { min, max } => (x - *min as f64) / (*max - *min).max(1) as f64,
+        Space::IntUniform { min, max } => (x - *min as f64) / (*max as f64 - *min as f64).max(1.0),
         Space::LogUniform { min, max } => (x.max(*min).ln() - min.ln()) / (max.ln() - min.ln()),
         Space::Normal { mu, sigma } => normal_cdf((x - mu) / sigma),
     };
@@ -552,5 +556,91 @@ mod tests {
         assert!(!hyperband_stops(&c, &[1.0], &others), "not at a rung yet");
         // Too few peers at a rung: nothing to compare with.
         assert!(!hyperband_stops(&c, &[1.0, 0.95], &[vec![1.0, 0.5]]));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{CASES, edge_f64};
+
+    /// A parameter space as a config writes it: sometimes sensible, often not.
+    fn space() -> impl Strategy<Value = J> {
+        prop_oneof![
+            prop::collection::vec(edge_f64(), 0..4).prop_map(|v| json!({"values": v})),
+            (edge_f64(), edge_f64()).prop_map(|(a, b)| json!({"min": a, "max": b})),
+            (any::<i64>(), any::<i64>()).prop_map(|(a, b)| json!({"min": a, "max": b})),
+            (-100i64..100, -100i64..100)
+                .prop_map(|(a, b)| json!({"distribution": "int_uniform", "min": a, "max": b})),
+            (edge_f64(), edge_f64()).prop_map(|(a, b)| {
+                json!({"distribution": "log_uniform_values", "min": a, "max": b})
+            }),
+            (edge_f64(), edge_f64(), edge_f64()).prop_map(|(a, b, q)| {
+                json!({"distribution": "q_uniform", "min": a, "max": b, "q": q})
+            }),
+            (edge_f64(), edge_f64())
+                .prop_map(|(m, s)| json!({"distribution": "normal", "mu": m, "sigma": s})),
+            edge_f64().prop_map(|v| json!({"value": v})),
+            Just(json!({"parameters": {"inner": {"values": [1, 2]}}})),
+            Just(json!({"distribution": "gamma"})),
+            Just(json!("not a mapping")),
+        ]
+    }
+
+    fn config() -> impl Strategy<Value = J> {
+        (
+            prop::sample::select(vec!["grid", "random", "bayes", "other"]),
+            prop::collection::btree_map("[a-z.]{1,6}", space(), 0..4),
+            prop::option::of((edge_f64(), edge_f64(), edge_f64(), edge_f64())),
+        )
+            .prop_map(|(method, params, hb)| {
+                let mut c = json!({
+                    "method": method,
+                    "metric": {"name": "loss", "goal": "minimize"},
+                    "parameters": params,
+                });
+                if let Some((min_iter, max_iter, eta, s)) = hb {
+                    c["early_terminate"] = json!({"type": "hyperband", "min_iter": min_iter, "max_iter": max_iter, "eta": eta, "s": s});
+                }
+                c
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Any config is a sweep or an error naming its field; a sweep suggests trials at
+        /// any index (a grid ends with `None`) and judges any metric values without a panic.
+        #[test]
+        fn configs_parse_or_name_the_field_and_sweeps_never_panic(
+            raw in config(),
+            trial in prop_oneof![0u64..20, Just(u64::MAX), any::<u64>()],
+            seed in any::<u64>(),
+            metrics in prop::collection::vec(prop::collection::vec(edge_f64(), 0..6), 0..4),
+        ) {
+            let c = match SweepConfig::from_value(raw) {
+                Ok(c) => c,
+                Err(e) => {
+                    prop_assert!(e.to_string().contains("sweep config"), "{e}");
+                    return Ok(());
+                }
+            };
+            let seen: Vec<Observation> = metrics
+                .iter()
+                .filter_map(|m| {
+                    Some(Observation { params: suggest(&c, &[], 0, seed)?, metric: m.first().copied() })
+                })
+                .collect();
+            let p = suggest(&c, &seen, trial, seed);
+            if let Some(size) = grid_size(&c) {
+                prop_assert_eq!(p.is_some(), trial < size);
+            }
+            if let (Some(mine), others) = (metrics.first(), metrics.get(1..).unwrap_or_default()) {
+                let _ = hyperband_stops(&c, mine, others);
+            }
+        }
     }
 }
