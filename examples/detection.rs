@@ -269,11 +269,8 @@ fn main() -> Result<()> {
             ))),
         ),
     ])?;
+    // The banner says where the run is and how to upload it.
     let report = run.finish()?;
-    println!(
-        "run {} ({}) finished: {} rows",
-        report.run_id, report.name, report.rows
-    );
-    println!("upload it with: {}", report.sync_command());
+    println!("{}: {} rows logged", report.name, report.rows);
     Ok(())
 }

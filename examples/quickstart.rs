@@ -174,12 +174,10 @@ fn main() -> Result<()> {
     let weight_norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
     run.set_summary("final/weight_norm", weight_norm)?;
 
+    // `finish` prints the run's banner (rows, where it is, the sync command) once; the
+    // report is for the program. Here: the score the run ended with.
     let report = run.finish()?;
-    println!(
-        "run {} ({}) finished: {} rows, {} bytes",
-        report.run_id, report.name, report.rows, report.bytes
-    );
-    println!("run directory: {}", report.dir().display());
-    println!("upload it with: {}", report.sync_command());
+    let (_, val_acc) = evaluate(&w, b, &val);
+    println!("{}: final val/acc {val_acc:.3}", report.name);
     Ok(())
 }

@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     run.set_summary("perf/caller_us_per_step", caller_us)?;
     run.set_summary("perf/steps_per_s", steps_per_s)?;
     let found = fitted.problems.last_findings();
-    let report = run.finish()?;
+    run.finish()?;
     eprintln!(
         "trained {} epochs ({} steps, {}/epoch) in {secs:.1}s: {steps_per_s:.1} steps/s; labbook on the training thread: {caller_us:.1} us/step; last validation: {} of {} batches problematic, {} logged",
         cfg.epochs,
@@ -62,7 +62,6 @@ fn main() -> anyhow::Result<()> {
         found.batches,
         found.logged.len()
     );
-    eprintln!("{}", report.sync_command());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

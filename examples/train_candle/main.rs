@@ -171,7 +171,7 @@ fn main() -> anyhow::Result<()> {
     run.set_summary("perf/caller_us_per_step", caller_us)?;
     run.set_summary("perf/caller_share", share)?;
     run.set_summary("perf/steps_per_s", steps as f64 / secs)?;
-    let report = run.finish()?;
+    run.finish()?;
     eprintln!(
         "trained {} epochs ({steps} steps) in {secs:.1}s: {:.1} steps/s; labbook on the training thread: {caller_us:.1} us/step, {:.3}% of the step; final valid accuracy {:.3}",
         cfg.epochs,
@@ -179,7 +179,6 @@ fn main() -> anyhow::Result<()> {
         share * 100.0,
         last.map_or(f64::NAN, |v| v.accuracy)
     );
-    eprintln!("{}", report.sync_command());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

@@ -331,8 +331,8 @@ impl Table {
         self.end_row();
     }
 
-    /// The rows as `RunLog` holds them, to compare the two.
-    #[cfg(test)]
+    /// The rows as `RunLog` holds them, to compare the two (the tests and the fuzz target).
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn to_maps(&self) -> Vec<BTreeMap<String, J>> {
         self.rows()
             .map(|(cols, cells)| {
@@ -415,8 +415,9 @@ const FIXED64: u8 = 1;
 const BYTES: u8 = 2;
 const FIXED32: u8 = 5;
 
-/// The fields of `Record.record_type` (see `labbook_core::wire::proto::Record`).
-const RECORD_TYPES: [u64; 15] = [2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 17, 18, 21, 23, 26];
+/// The fields of `Record.record_type` (see `labbook_core::wire::proto::RecordType`; the
+/// test `every_other_record_type_is_left_to_prost` holds this list to it).
+const RECORD_TYPES: [u64; 16] = [2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 17, 18, 21, 23, 25, 26];
 
 fn varint(b: &[u8], pos: &mut usize) -> Result<u64, Unsupported> {
     let mut v = 0u64;
@@ -605,6 +606,55 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// Found by the fuzzer (fuzz/history_scanner): the list lacked `use_artifact` (25), so a
+    /// history record followed by one, which prost reads as the use, was taken as a row.
+    #[test]
+    fn every_other_record_type_is_left_to_prost() {
+        use labbook_core::wire::proto::{self, Record, RecordType};
+        let history = Record {
+            num: 1,
+            record_type: Some(RecordType::History(proto::HistoryRecord::default())),
+        }
+        .encode_to_vec();
+        let others = [
+            RecordType::Summary(Default::default()),
+            RecordType::Config(Default::default()),
+            RecordType::Files(Default::default()),
+            RecordType::Stats(Default::default()),
+            RecordType::Artifact(Default::default()),
+            RecordType::Alert(Default::default()),
+            RecordType::Telemetry(Default::default()),
+            RecordType::Metric(Default::default()),
+            RecordType::OutputRaw(Default::default()),
+            RecordType::Run(Default::default()),
+            RecordType::Exit(Default::default()),
+            RecordType::Header(Default::default()),
+            RecordType::Preempting(Default::default()),
+            RecordType::UseArtifact(Default::default()),
+            RecordType::Environment(Default::default()),
+        ];
+        assert_eq!(others.len() + 1, RECORD_TYPES.len());
+        for other in others {
+            let other = Record {
+                num: 2,
+                record_type: Some(other),
+            }
+            .encode_to_vec();
+            // A history field, then another record type: prost keeps the last one.
+            let both = [history.clone(), other.clone()].concat();
+            let decoded = Record::decode(&both[..]).unwrap();
+            assert!(!matches!(decoded.record_type, Some(RecordType::History(_))));
+            let mut t = Table::default();
+            assert!(!t.push_history_bytes(&both), "{:?}", decoded.record_type);
+            assert!(!t.push_history_bytes(&other));
+        }
+        // A known record type's field with another wire type: prost refuses the record.
+        let mut bad = history.clone();
+        bad.extend([25 << 3 | 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(Record::decode(&bad[..]).is_err());
+        assert!(!Table::default().push_history_bytes(&bad));
     }
 
     #[test]
