@@ -451,16 +451,23 @@ fn a_run_dropped_while_hashing_still_records_the_artifact() {
     assert!(e.contains("finish"), "{e}");
 }
 
-/// A server whose file list names a path outside the artifact's directory gets nothing
-/// written there.
-#[test]
-fn a_download_never_writes_outside_the_artifacts_directory() {
+/// A server holding one committed `shapes-train` version (logged by an online run), the
+/// directory it was made in, and the version's id.
+fn a_logged_dataset() -> (labbook_server::RunningServer, tempfile::TempDir, String) {
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), &[1]);
     log_dataset(online(&tmp.path().join("a"), &server.base_url()), &data);
+    let id = committed(server.storage()).remove(0).id;
+    (server, tmp, id)
+}
+
+/// A server whose file list names a path outside the artifact's directory gets nothing
+/// written there.
+#[test]
+fn a_download_never_writes_outside_the_artifacts_directory() {
+    let (server, tmp, id) = a_logged_dataset();
     let storage = server.storage();
-    let id = committed(storage).remove(0).id;
     storage.update_artifact(&id, &mut |a| {
         let mut manifest = a.manifest.clone().unwrap().json.unwrap();
         manifest["contents"]["../escape.txt"] =
@@ -499,12 +506,8 @@ fn version_digest(manifest: &serde_json::Value) -> String {
 /// digests) does not give the version's digest: refused before any file is downloaded.
 #[test]
 fn a_replaced_manifest_is_refused_before_anything_is_downloaded() {
-    let server = Server::start(ServerConfig::new(KEY)).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), &[1]);
-    log_dataset(online(&tmp.path().join("a"), &server.base_url()), &data);
+    let (server, tmp, id) = a_logged_dataset();
     let storage = server.storage();
-    let id = committed(storage).remove(0).id;
     let evil = b"evil payload".to_vec();
     let evil_digest = {
         use base64::Engine as _;

@@ -56,27 +56,47 @@ fn a_log_never_adds_to_a_row_another_thread_opened_with_log_at() {
 
 #[test]
 fn concurrent_config_updates_leave_config_as_and_the_log_agreeing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = labbook::init(settings(tmp.path())).unwrap();
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let run = run.clone();
-            s.spawn(move || {
-                for i in 0..300 {
-                    run.update_config(&serde_json::json!({ "owner": t * 1000 + i }))
-                        .unwrap();
-                }
-            });
-        }
-    });
+    // Failed before (a race, so not on every run): each update merged into `config_as`
+    // and queued for the log under two separate locks, so two threads could leave them
+    // disagreeing. Checked after every round of four racing updates.
     #[derive(serde::Deserialize)]
     struct Owner {
         owner: i64,
     }
-    let typed: Owner = run.config_as().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(settings(tmp.path())).unwrap();
+    let log = run.dir().unwrap().join(format!("run-{}.wandb", run.id()));
+    for round in 0..150i64 {
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (run, start) = (run.clone(), &start);
+                s.spawn(move || {
+                    start.wait();
+                    run.update_config(&serde_json::json!({ "owner": round * 10 + t }))
+                        .unwrap();
+                });
+            }
+        });
+        run.flush().unwrap();
+        let typed: Owner = run.config_as().unwrap();
+        let logged = labbook::wire::read_log(&log)
+            .unwrap()
+            .records
+            .into_iter()
+            .filter_map(|r| match r.record_type {
+                Some(labbook::wire::proto::RecordType::Config(c)) => c
+                    .update
+                    .into_iter()
+                    .find(|i| i.key == "owner")
+                    .map(|i| i.value_json),
+                _ => None,
+            })
+            .next_back()
+            .unwrap();
+        assert_eq!(logged, typed.owner.to_string(), "round {round}");
+    }
     run.finish().unwrap();
-    let d = read_run(&only_run_dir(tmp.path()));
-    assert_eq!(d.config["owner"], typed.owner.to_string());
 }
 
 #[test]

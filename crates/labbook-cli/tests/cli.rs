@@ -8,24 +8,17 @@ use std::process::Command;
 
 use common::{first_run, labbook, stdout};
 
-use labbook_core::{Settings, Value};
+use labbook_core::Value;
 
 /// Two finished runs and one crashed (no exit record, old enough to count as crashed).
 fn make_runs(root: &Path) -> Vec<String> {
     let mut ids = Vec::new();
     for (name, acc, tag, lr) in [("alpha", 0.95, "best", 0.1), ("beta", 0.7, "base", 0.01)] {
         let run = labbook_core::init(
-            Settings::new("cli")
-                .dir(root)
+            common::settings(root, "cli")
                 .name(name)
                 .tags([tag])
                 .group("g1")
-                .quiet(true)
-                .handle_signals(false)
-                .system_metrics(false)
-                .console(labbook_core::Console::Off)
-                .env_vars(Vec::<(String, String)>::new())
-                .dotenv_dir(root)
                 .config(&serde_json::json!({"lr": lr, "model": {"depth": 3}})),
         )
         .unwrap();

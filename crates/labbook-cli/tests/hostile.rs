@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{labbook, log, stdout};
+use labbook_core::Value;
 use labbook_core::wire::proto::{Record, RecordType, RunRecord, SummaryItem, SummaryRecord};
-use labbook_core::{Settings, Value};
 use labbook_server::{Faults, Server, ServerConfig};
 use prost::Message as _;
 
@@ -25,6 +25,11 @@ fn run_record(id: &str) -> Vec<u8> {
         })),
     }
     .encode_to_vec()
+}
+
+fn export_csv(run: &Path, out: &Path, cwd: &Path) -> Output {
+    let (run, out) = (run.to_str().unwrap(), out.to_str().unwrap());
+    labbook(&["export", run, "--format", "csv", "--out", out], cwd)
 }
 
 #[test]
@@ -45,17 +50,7 @@ fn export_never_writes_where_a_crafted_run_id_points() {
             ],
         );
         let out = tmp.path().join("deep/out");
-        let o = labbook(
-            &[
-                "export",
-                dir.to_str().unwrap(),
-                "--format",
-                "csv",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
+        let o = export_csv(&dir, &out, tmp.path());
         assert!(!o.status.success(), "{id:?} was exported");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("not a plain directory name"), "{id:?}: {err}");
@@ -71,17 +66,7 @@ fn export_never_writes_where_a_crafted_run_id_points() {
         ],
     );
     let out = tmp.path().join("out");
-    stdout(&labbook(
-        &[
-            "export",
-            dir.to_str().unwrap(),
-            "--format",
-            "csv",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        tmp.path(),
-    ));
+    stdout(&export_csv(&dir, &out, tmp.path()));
     assert!(out.join("plain1/history.csv").is_file());
 }
 
@@ -168,15 +153,8 @@ fn sync(args: &[&str], cwd: &Path, base_url: &str, env: &[(&str, &str)]) -> Outp
     c.output().unwrap()
 }
 
-fn quiet(root: &Path) -> Settings {
-    Settings::new("hostile")
-        .dir(root)
-        .quiet(true)
-        .handle_signals(false)
-        .system_metrics(false)
-        .console(labbook_core::Console::Off)
-        .env_vars(Vec::<(String, String)>::new())
-        .dotenv_dir(root)
+fn quiet(root: &Path) -> labbook_core::Settings {
+    common::settings(root, "hostile")
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{first_run, stdout};
-use labbook_core::{AlertLevel, Image, Settings, Value};
+use labbook_core::{AlertLevel, Image, Value};
 use labbook_server::{RunningServer, Server, ServerConfig};
 
 const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
@@ -16,19 +16,12 @@ const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
 /// a saved file; returns the wandb directory's parent.
 fn make_run(root: &Path) {
     let run = labbook_core::init(
-        Settings::new("sync-proj")
-            .dir(root)
+        common::settings(root, "sync-proj")
             .name("to-sync")
             .tags(["a", "b"])
             .group("g1")
             .job_type("train")
             .notes("hello")
-            .quiet(true)
-            .handle_signals(false)
-            .system_metrics(false)
-            .console(labbook_core::Console::Off)
-            .env_vars(Vec::<(String, String)>::new())
-            .dotenv_dir(root)
             .config(&serde_json::json!({"lr": 0.1, "model": {"depth": 3}})),
     )
     .unwrap();

@@ -54,26 +54,32 @@ pub(crate) fn redact(items: &mut [(String, Value)]) {
 
 /// Sets `path` (dot-separated) in `items` to `value`, creating nested maps on the way.
 pub(crate) fn set_path(items: &mut Vec<(String, Value)>, path: &[&str], value: Value) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let slot = match items.iter().position(|(k, _)| k == first) {
-        Some(i) => &mut items[i].1,
+    if let Some(slot) = slot_at(items, path) {
+        *slot = value;
+    }
+}
+
+/// The value at `path`, created (null, inside new maps; a non-map on the way replaced by
+/// a map) when missing. `None` for an empty path.
+fn slot_at<'a>(items: &'a mut Vec<(String, Value)>, path: &[&str]) -> Option<&'a mut Value> {
+    let (first, rest) = path.split_first()?;
+    let i = match items.iter().position(|(k, _)| k == first) {
+        Some(i) => i,
         None => {
             items.push(((*first).to_owned(), Value::Null));
-            let last = items.len() - 1;
-            &mut items[last].1
+            items.len() - 1
         }
     };
+    let slot = &mut items[i].1;
     if rest.is_empty() {
-        *slot = value;
-        return;
+        return Some(slot);
     }
     if !matches!(slot, Value::Map(_)) {
         *slot = Value::Map(Vec::new());
     }
-    if let Value::Map(inner) = slot {
-        set_path(inner, rest, value);
+    match slot {
+        Value::Map(inner) => slot_at(inner, rest),
+        _ => None,
     }
 }
 
@@ -126,26 +132,8 @@ pub(crate) fn apply_sweep_params(
 
 /// Merges `value` into the item at `path`: maps field by field, anything else replaced.
 fn merge_at(items: &mut Vec<(String, Value)>, path: &[&str], value: Value) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let slot = match items.iter().position(|(k, _)| k == first) {
-        Some(i) => &mut items[i].1,
-        None => {
-            items.push(((*first).to_owned(), Value::Null));
-            let last = items.len() - 1;
-            &mut items[last].1
-        }
-    };
-    if rest.is_empty() {
+    if let Some(slot) = slot_at(items, path) {
         merge_value(slot, value);
-        return;
-    }
-    if !matches!(slot, Value::Map(_)) {
-        *slot = Value::Map(Vec::new());
-    }
-    if let Value::Map(inner) = slot {
-        merge_at(inner, rest, value);
     }
 }
 

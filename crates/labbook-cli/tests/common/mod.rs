@@ -7,6 +7,19 @@ pub mod log;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Settings for a test run of `project` under `root`: quiet, no signal handling, system
+/// metrics, console capture, process environment or `.env` files.
+pub fn settings(root: &Path, project: &str) -> labbook_core::Settings {
+    labbook_core::Settings::new(project)
+        .dir(root)
+        .quiet(true)
+        .handle_signals(false)
+        .system_metrics(false)
+        .console(labbook_core::Console::Off)
+        .env_vars(Vec::<(String, String)>::new())
+        .dotenv_dir(root)
+}
+
 /// Runs `labbook ARGS` in `cwd`, isolated from the caller's `WANDB_DIR`.
 pub fn labbook(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_labbook"))
