@@ -250,6 +250,13 @@ fn saved_files_always_land_inside_files_and_never_overwrite_themselves() {
     std::os::unix::fs::symlink(&files, &link).unwrap();
     run.save(&link.join("kept.bin").to_string_lossy(), SavePolicy::Now)
         .unwrap();
+    // A saved link keeps its own name, not its target's.
+    let ckpt = tmp.path().join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    std::fs::write(ckpt.join("epoch-3.pt"), b"epoch 3").unwrap();
+    std::os::unix::fs::symlink("epoch-3.pt", ckpt.join("latest.pt")).unwrap();
+    run.save(&ckpt.join("latest.pt").to_string_lossy(), SavePolicy::Now)
+        .unwrap();
     run.finish().unwrap();
     let d = read_run(&dir);
     for f in &d.files {
@@ -268,6 +275,8 @@ fn saved_files_always_land_inside_files_and_never_overwrite_themselves() {
     let a = d.files.iter().find(|f| f.path.ends_with("a.pt")).unwrap();
     assert_eq!(std::fs::read(files.join(&a.path)).unwrap(), b"weights-a");
     assert_eq!(std::fs::read(files.join("kept.bin")).unwrap(), b"keep me");
+    assert_eq!(std::fs::read(files.join("latest.pt")).unwrap(), b"epoch 3");
+    assert!(d.files.iter().any(|f| f.path == "latest.pt"));
     assert!(
         !dir.join(cwd.file_name().unwrap()).exists(),
         "nothing beside files/"
@@ -483,4 +492,40 @@ mod step_props {
             prop_assert_eq!(steps.len() as u64, report.rows);
         }
     }
+}
+
+#[test]
+fn a_finish_that_times_out_keeps_the_run_locked_until_the_writer_is_done() {
+    // Failed before: the lock went with `finish`, so `labbook sync` could take the run
+    // (as crashed) while the worker was still writing its rows.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        settings(tmp.path())
+            .finish_timeout(Duration::from_millis(20))
+            .queue_bytes(256 << 20),
+    )
+    .unwrap();
+    let noise: Vec<u8> = (0..512 * 512 * 3u64)
+        .map(|i| (i * 7919 % 251) as u8)
+        .collect();
+    for step in 0..24 {
+        let img = Image::rgb(512, 512, noise.clone()).unwrap();
+        run.log([("img", Value::from(img)), ("step", Value::from(step))])
+            .unwrap();
+    }
+    let dir = run.dir().unwrap().to_owned();
+    let e = run.finish().unwrap_err().to_string();
+    assert!(e.contains("finish timed out"), "{e}");
+    assert!(
+        labbook::run_is_live(&dir),
+        "unlocked while the worker writes"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while labbook::run_is_live(&dir) {
+        assert!(Instant::now() < deadline, "the worker never let go");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = read_run(&dir);
+    assert_eq!(d.rows.len(), 24, "every row written before the lock went");
+    assert!(d.exit.is_some());
 }

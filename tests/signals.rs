@@ -99,6 +99,31 @@ fn child_main() {
             let _ = finisher.join();
             println!("still alive");
         }
+        "slow-finish" => {
+            // An online run whose server never answers: finishing it waits the whole
+            // finish_timeout for the upload.
+            let run = labbook::init(
+                settings(dir)
+                    .handle_signals(true)
+                    .mode(labbook::Mode::Online)
+                    .base_url("http://127.0.0.1:9")
+                    .api_key("slow0123456789abcdefghijklmnopqrstuvwxyz01")
+                    .finish_timeout(Duration::from_secs(60)),
+            )
+            .unwrap();
+            log_until(&run, &flag);
+        }
+        "ignored" => {
+            // Started with SIGINT ignored (as `cmd &` from a script, or `trap '' INT`).
+            let run = labbook::init(settings(dir).handle_signals(true)).unwrap();
+            for i in 0..101u32 {
+                run.log([("i", Value::from(i))]).unwrap();
+            }
+            run.flush().unwrap();
+            println!("ready");
+            std::thread::sleep(Duration::from_millis(1500));
+            shut_down(&run);
+        }
         other => panic!("unknown child {other}"),
     }
 }
@@ -138,8 +163,26 @@ fn shut_down(run: &labbook::Run) {
 /// Runs child `what`, sends `signal` once it is ready, and returns its exit status, what it
 /// printed, and its run.
 fn signal_child(what: &str, signal: &str) -> (std::process::ExitStatus, String, common::RunData) {
+    signal_child_with(what, &[signal], Duration::ZERO)
+}
+
+/// [`signal_child`] with several signals, `gap` apart.
+fn signal_child_with(
+    what: &str,
+    signals: &[&str],
+    gap: Duration,
+) -> (std::process::ExitStatus, String, common::RunData) {
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = if what == "ignored" {
+        // SIGINT ignored before the program starts; exec keeps it ignored.
+        let mut c = Command::new("sh");
+        c.args(["-c", "trap '' INT; exec \"$0\" \"$@\""]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let mut c = cmd
         .args(["child_main", "--exact", "--nocapture", "--test-threads=1"])
         .env("LABBOOK_CHILD", what)
         .env("LABBOOK_CHILD_DIR", tmp.path())
@@ -162,11 +205,16 @@ fn signal_child(what: &str, signal: &str) -> (std::process::ExitStatus, String, 
         printed.contains("ready"),
         "{what}: the child never got ready: {printed}"
     );
-    let kill = Command::new("kill")
-        .args([&format!("-{signal}"), &c.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(gap);
+        }
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+    }
     for line in lines {
         printed.push_str(&line.unwrap());
         printed.push('\n');
@@ -240,4 +288,31 @@ fn a_signal_while_another_thread_finishes_waits_for_the_exit_record() {
         "the exit record was written before the process died"
     );
     assert_eq!(d.rows.len(), 300_000);
+}
+
+#[test]
+fn a_second_signal_while_the_runs_finish_ends_the_process_at_once() {
+    // Failed before: the second Ctrl-C waited behind the first, whose finish waited the
+    // whole finish_timeout (a minute here) for a server that never answered.
+    let started = std::time::Instant::now();
+    let (status, _, d) =
+        signal_child_with("slow-finish", &["TERM", "TERM"], Duration::from_millis(500));
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the second signal took {:?} to end the process",
+        started.elapsed()
+    );
+    assert!(d.rows.len() > 100, "the flushed rows are on disk");
+}
+
+#[test]
+fn a_signal_the_program_started_with_ignored_stays_ignored() {
+    // Failed before: labbook installed its handler over SIG_IGN, and a background job's
+    // SIGINT finished its run and killed it.
+    let (status, printed, d) = signal_child("ignored", "INT");
+    assert!(status.success(), "{status:?}: {printed}");
+    assert!(printed.contains("finished: exit code 0"), "{printed}");
+    assert!(!d.preempted);
+    assert_eq!(d.column("after_signal").len(), 10);
 }

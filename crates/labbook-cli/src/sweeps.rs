@@ -249,11 +249,13 @@ pub(crate) fn agent(id: &str, root: &Path, count: Option<u64>, parallel: usize) 
     let (dir, config, _) = load(root, id)?;
     let me = AgentLock::take(&dir)?;
     // An agent that died mid-trial left its trials running: settle what their runs say.
-    // Those of agents still alive are theirs.
+    // Those of agents still alive are theirs, and so is a trial whose process still writes
+    // its run (an agent killed alone leaves its trials running).
     with_state(&dir, |state| {
         for t in state.trials.iter_mut().filter(|t| {
             t.status == Status::Running
                 && t.agent.as_ref().is_none_or(|a| !AgentLock::alive(&dir, a))
+                && !trial_run_dir(root, &t.run_id).is_some_and(|d| labbook_core::run_is_live(&d))
         }) {
             let (_, metric, exit) = metric_of(root, &t.run_id, &config.metric);
             t.metric = metric;

@@ -75,6 +75,9 @@ fn skip_reason(log: &Path, args: &SyncArgs) -> Option<&'static str> {
         return Some("an online run (--include-online to sync it)");
     }
     let live = log.parent().is_some_and(labbook_core::run_is_live);
+    if live && online {
+        return Some("an online run still running: its own uploader sends it");
+    }
     if live && !args.follow {
         return Some(
             "still being written by a running process (--follow to upload it as it grows)",

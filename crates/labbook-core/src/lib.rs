@@ -151,8 +151,16 @@ fn start(settings: Settings) -> Result<Run> {
         }
     };
     let (dir, file, lock) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
+    // Held by the run, the worker and the uploader: released when the last of them ends, so
+    // a finish that timed out does not let `labbook sync` take a run still being written.
+    let lock = Arc::new(lock);
     let online = match &s.online {
-        Some(o) => Some(online::Live::start(o, dir.log.clone(), dir.files.clone())?),
+        Some(o) => Some(online::Live::start(
+            o,
+            dir.log.clone(),
+            dir.files.clone(),
+            lock.clone(),
+        )?),
         None => None,
     };
     for w in &s.config_warnings {
@@ -173,6 +181,7 @@ fn start(settings: Settings) -> Result<Run> {
         system: Some(system),
         resume: resume_from,
         now: Arc::new(Instant::now),
+        lock: Some(lock.clone()),
     };
     let worker_shared = shared.clone();
     let handle = std::thread::Builder::new()

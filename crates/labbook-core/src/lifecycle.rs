@@ -39,11 +39,21 @@ const WATCHED: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 /// The write end of the pipe the handler wakes the signal thread through (-1: none).
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 
+/// The process that installed the handler: a child forked from it (without exec) inherits
+/// the handler but not the signal thread, and gets the default action instead.
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// Set once the signal thread has taken a signal to finish the runs and die (or is gone):
+/// another SIGINT/SIGTERM then kills the process at once, as a second Ctrl-C should.
+static DYING: AtomicBool = AtomicBool::new(false);
+
 /// What was installed for each watched signal before labbook, set once before labbook's
 /// handler is, and only read after (in the handler, to chain to it).
 struct Previous {
     ready: AtomicBool,
     action: std::cell::UnsafeCell<std::mem::MaybeUninit<libc::sigaction>>,
+    /// A one-shot (`SA_RESETHAND`) handler that ran: the disposition it left is the default.
+    spent: AtomicBool,
 }
 
 // SAFETY: `action` is written once, before `ready` is set and before the handler that reads
@@ -54,10 +64,12 @@ static PREVIOUS: [Previous; 2] = [
     Previous {
         ready: AtomicBool::new(false),
         action: std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()),
+        spent: AtomicBool::new(false),
     },
     Previous {
         ready: AtomicBool::new(false),
         action: std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()),
+        spent: AtomicBool::new(false),
     },
 ];
 
@@ -93,18 +105,54 @@ fn is_handler(a: &libc::sigaction) -> bool {
     a.sa_sigaction != libc::SIG_DFL && a.sa_sigaction != libc::SIG_IGN
 }
 
-/// The handler: async-signal-safe only. It wakes the signal thread and calls what was
-/// installed before labbook.
-extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let fd = PIPE.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let b = sig as u8;
-        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
-        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+/// The handler the program installed before labbook, while it stands (a one-shot one
+/// stands until it has run once).
+fn program_handler(sig: libc::c_int) -> Option<&'static libc::sigaction> {
+    let prev = previous(sig).filter(|p| is_handler(p))?;
+    let spent = slot(sig).is_some_and(|s| s.spent.load(Ordering::Acquire));
+    (!spent).then_some(prev)
+}
+
+/// The default action for `sig`, raised again (async-signal-safe: sigaction and raise).
+fn default_action_now(sig: libc::c_int) {
+    // SAFETY: async-signal-safe calls on this process's own disposition.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        libc::raise(sig);
     }
-    if let Some(prev) = previous(sig)
-        && is_handler(prev)
-    {
+}
+
+/// The handler: async-signal-safe only. It wakes the signal thread and calls what was
+/// installed before labbook; errno is left as the interrupted code had it.
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: errno is this thread's; it is restored before returning.
+    let errno = unsafe { *libc::__errno_location() };
+    let prev = program_handler(sig);
+    // SAFETY: getpid is async-signal-safe.
+    if OWNER.load(Ordering::Relaxed) != unsafe { libc::getpid() } || DYING.load(Ordering::Acquire) {
+        // A forked child, or a second signal while the runs are being finished: the
+        // default action, without labbook.
+        if prev.is_none() {
+            default_action_now(sig);
+        }
+    } else {
+        let fd = PIPE.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // The signal, and whether the program's own handler takes this one.
+            let b = sig as u8 | if prev.is_some() { HANDLED } else { 0 };
+            // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
+            unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+        }
+    }
+    if let Some(prev) = prev {
+        if prev.sa_flags & libc::SA_RESETHAND != 0
+            && let Some(s) = slot(sig)
+        {
+            s.spent.store(true, Ordering::Release);
+        }
         // SAFETY: calling the handler the program installed, as the kernel would have,
         // with its own calling convention.
         unsafe {
@@ -118,7 +166,12 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             }
         }
     }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
+
+/// The bit of a pipe byte that says the program's own handler took the signal.
+const HANDLED: u8 = 0x80;
 
 /// The action installed for `sig` now.
 fn current_action(sig: libc::c_int) -> Option<libc::sigaction> {
@@ -129,13 +182,12 @@ fn current_action(sig: libc::c_int) -> Option<libc::sigaction> {
     }
 }
 
-/// Whether the program handles `sig` itself: it had a handler before labbook's, or put one
-/// in front of labbook's since.
-fn program_handles(sig: libc::c_int) -> bool {
-    let before = previous(sig).is_some_and(is_handler);
+/// Whether the program handles the signal itself: its handler installed before labbook's
+/// took this one (`handled`), or it put one in front of labbook's since.
+fn program_handles(sig: libc::c_int, handled: bool) -> bool {
     let replaced =
         current_action(sig).is_some_and(|a| a.sa_sigaction != on_signal as *const () as usize);
-    before || replaced
+    handled || replaced
 }
 
 /// Installs the SIGINT/SIGTERM handler and its thread once per process.
@@ -163,21 +215,35 @@ fn install() -> std::io::Result<()> {
         .name("labbook-signals".into())
         .spawn(move || signal_thread(read_end))?;
     PIPE.store(write_end, Ordering::Release);
+    // SAFETY: getpid cannot fail.
+    OWNER.store(unsafe { libc::getpid() }, Ordering::Release);
     for sig in WATCHED {
         let Some(p) = slot(sig) else { continue };
         // SAFETY: the new action is fully initialised; the old one is saved in its slot
         // before the handler that reads it can run (the slot is read only once `ready`).
         unsafe {
-            let mut new: libc::sigaction = std::mem::zeroed();
-            new.sa_sigaction = on_signal as *const () as usize;
-            new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            libc::sigemptyset(&mut new.sa_mask);
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Ignored (a job started in the background, `trap '' INT`): it stays ignored.
+            if old.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
             (*p.action.get()).write(old);
             p.ready.store(true, Ordering::Release);
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = on_signal as *const () as usize;
+            // The program's own handler keeps its flags and mask (EINTR or restart, its
+            // alternate stack); with none, interrupted calls restart, as if nothing ran.
+            let keep = libc::SA_RESTART | libc::SA_ONSTACK | libc::SA_NODEFER;
+            new.sa_flags = libc::SA_SIGINFO
+                | if is_handler(&old) {
+                    old.sa_flags & keep
+                } else {
+                    libc::SA_RESTART
+                };
+            new.sa_mask = old.sa_mask;
             if libc::sigaction(sig, &new, std::ptr::null_mut()) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -186,7 +252,18 @@ fn install() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Marks the thread gone when it ends, however it ends: signals then take the default
+/// action at once instead of waiting on a thread that will never read them.
+struct GoneOnExit;
+
+impl Drop for GoneOnExit {
+    fn drop(&mut self) {
+        DYING.store(true, Ordering::Release);
+    }
+}
+
 fn signal_thread(read_end: libc::c_int) {
+    let _gone = GoneOnExit;
     let mut b = 0u8;
     loop {
         // SAFETY: reading one byte into a local.
@@ -197,15 +274,17 @@ fn signal_thread(read_end: libc::c_int) {
         if n != 1 {
             return;
         }
-        let sig = libc::c_int::from(b);
-        if program_handles(sig) {
+        let sig = libc::c_int::from(b & !HANDLED);
+        if program_handles(sig, b & HANDLED != 0) {
             // The program decides what the signal means; what was logged is on disk now.
             for run in open_runs() {
                 let _ = run.flush_from_hook(EMERGENCY_WAIT);
             }
             continue;
         }
-        // Runs another thread is finishing are waited for: their exit records first.
+        // From here a second signal kills at once. Runs another thread is finishing are
+        // waited for: their exit records first.
+        DYING.store(true, Ordering::Release);
         for run in open_runs() {
             run.finish(128 + sig, true);
         }
@@ -216,19 +295,15 @@ fn signal_thread(read_end: libc::c_int) {
 
 /// Ends the process as `sig` would have without labbook: the default action, raised again.
 fn die_by(sig: libc::c_int) {
-    // SAFETY: the default disposition, the signal unblocked for this thread, then raised.
+    // SAFETY: the signal unblocked for this thread, then the default action raised.
     unsafe {
-        let mut dfl: libc::sigaction = std::mem::zeroed();
-        dfl.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut dfl.sa_mask);
-        libc::sigaction(sig, &dfl, std::ptr::null_mut());
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, sig);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
     }
-    // Still here: the signal is blocked or ignored elsewhere. Exit as a shell reports it.
+    default_action_now(sig);
+    // Still here: the signal is blocked elsewhere. Exit as a shell reports it.
     std::process::exit(128 + sig);
 }
 

@@ -123,7 +123,7 @@ pub(crate) struct Inner {
     /// waits for it. `None` inside once `finish` has taken it: no artifact is taken after.
     staging: Mutex<Option<Option<Stager>>>,
     /// Tells `labbook sync` the run is still being written; released when finished.
-    lock: Mutex<Option<crate::store::RunLock>>,
+    lock: Mutex<Option<Arc<crate::store::RunLock>>>,
 }
 
 /// A `model` artifact of a file or a directory.
@@ -224,8 +224,8 @@ pub(crate) struct ActiveParts {
     pub online: Option<crate::online::Live>,
     /// The first step (a resumed run's next step).
     pub start_step: u64,
-    /// The run directory's lock, held until the run is finished and uploaded.
-    pub lock: crate::store::RunLock,
+    /// The run directory's lock; the worker and the uploader hold it too, until they end.
+    pub lock: Arc<crate::store::RunLock>,
     pub artifacts: crate::artifact_use::Sources,
 }
 
@@ -969,7 +969,15 @@ impl Inner {
             }
             match rx.recv_timeout((deadline - now).min(WORKER_CHECK)) {
                 Ok(v) => return Some(v),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+                // The worker dropped the request unanswered: it is unwinding from a panic.
+                // Give it a moment to record why, so the caller reports that.
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    let until = Instant::now() + Duration::from_secs(1);
+                    while !self.worker_gone() && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    return None;
+                }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) if self.worker_gone() => {
                     return rx.try_recv().ok();
                 }
@@ -978,12 +986,15 @@ impl Inner {
         }
     }
 
-    /// Whether the worker thread has ended before the run finished (it panicked).
+    /// Whether the worker has died before the run finished (it panicked): its thread has
+    /// ended, or it has recorded the panic and is ending.
     fn worker_gone(&self) -> bool {
-        self.worker
-            .lock()
-            .as_ref()
-            .is_some_and(std::thread::JoinHandle::is_finished)
+        self.shared.has_panicked()
+            || self
+                .worker
+                .lock()
+                .as_ref()
+                .is_some_and(std::thread::JoinHandle::is_finished)
     }
 
     fn finish_checked(&self, exit_code: i32, preempted: bool) -> Result<RunReport> {

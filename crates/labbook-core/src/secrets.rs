@@ -57,29 +57,43 @@ pub fn is_secret_name(name: &str) -> bool {
     }
 }
 
-/// Lower-case words of a name: `x-api-key` -> x, api, key; `dbPassword` -> db, password.
+/// Lower-case words of a name, digits at the end of a word dropped: `x-api-key` -> x, api,
+/// key; `dbPassword` -> db, password; `HFToken` -> hf, token; `password2` -> password.
 fn words(name: &str) -> Vec<String> {
+    let chars: Vec<char> = name.trim().chars().collect();
     let mut out = Vec::new();
     let mut word = String::new();
-    let mut prev_lower = false;
-    for c in name.trim().chars() {
-        if c == '_' || c == '-' || c == ' ' {
-            if !word.is_empty() {
-                out.push(std::mem::take(&mut word));
-            }
-            prev_lower = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' || c == '-' || c == ' ' || c == '.' {
+            push_word(&mut out, &mut word);
             continue;
         }
-        if c.is_uppercase() && prev_lower && !word.is_empty() {
-            out.push(std::mem::take(&mut word));
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1);
+        // A hump (`dbPassword`), or the last capital of an acronym before a word
+        // (`HFToken`: HF | Token).
+        let hump = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+            });
+        if hump {
+            push_word(&mut out, &mut word);
         }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
         word.extend(c.to_lowercase());
     }
-    if !word.is_empty() {
-        out.push(word);
-    }
+    push_word(&mut out, &mut word);
     out
+}
+
+/// Ends a word: its trailing digits dropped, nothing kept if that leaves it empty.
+fn push_word(out: &mut Vec<String>, word: &mut String) {
+    let w = std::mem::take(word);
+    let w = w.trim_end_matches(|c: char| c.is_ascii_digit());
+    if !w.is_empty() {
+        out.push(w.to_owned());
+    }
 }
 
 /// Replaces known secret values (the API key in use) wherever they appear, and values
@@ -103,7 +117,9 @@ impl Scrubber {
             .map(Into::into)
             .filter(|v| v.len() >= MIN_SECRET_LEN)
             .collect();
-        values.sort();
+        // Longest first: a secret that is part of a longer one must not cut the longer
+        // one up before it is found whole.
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
         Scrubber { values }
     }
@@ -209,6 +225,13 @@ mod tests {
             "token",
             "password",
             "secret",
+            "HFToken",
+            "OPENAIApiKey",
+            "JWTSecret",
+            "DBPassword",
+            "api_key_2",
+            "password1",
+            "db.password",
         ] {
             assert!(is_secret_name(k), "{k} should be redacted");
         }
@@ -225,6 +248,9 @@ mod tests {
             "key",
             "lr",
             "",
+            "layer2_tokens",
+            "ID",
+            "TOKENIZER",
         ] {
             assert!(!is_secret_name(k), "{k} should be kept");
         }
@@ -254,6 +280,14 @@ mod tests {
             "{json}"
         );
         assert!(!format!("{s:?}").contains(key));
+    }
+
+    #[test]
+    fn a_secret_inside_a_longer_one_does_not_cut_it_up() {
+        let (short, long) = ("abcdefgh12", "abcdefgh12-and-more-secret");
+        let s = Scrubber::new([short, long]);
+        let out = s.text(&format!("x {long} y {short} z"));
+        assert_eq!(out, format!("x {REDACTED} y {REDACTED} z"));
     }
 
     #[test]

@@ -102,7 +102,10 @@ fn point_latest_run(wandb: &Path, name: &str) -> std::io::Result<()> {
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees
 /// half a file.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per call: two threads may write the same file at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(Error::io("could not write", tmp.clone()))?;
     std::fs::rename(&tmp, path).map_err(Error::io("could not write", path))
 }

@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     room: Condvar,
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
+    /// The worker died of a panic (not a write error, after which it goes on answering).
+    panicked: AtomicBool,
 }
 
 impl Shared {
@@ -122,6 +124,7 @@ impl Shared {
             room: Condvar::new(),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            panicked: AtomicBool::new(false),
         }
     }
 
@@ -180,6 +183,11 @@ impl Shared {
         self.failed.load(Ordering::Acquire)
     }
 
+    /// Whether the worker died of a panic: it will answer nothing more.
+    pub fn has_panicked(&self) -> bool {
+        self.panicked.load(Ordering::Acquire)
+    }
+
     pub fn failure(&self) -> String {
         self.failure
             .lock()
@@ -210,6 +218,8 @@ pub(crate) struct Start {
     pub resume: Option<crate::resume::ResumeFrom>,
     /// The clock of the flush deadline.
     pub now: Now,
+    /// The run directory's lock, held while the worker writes.
+    pub lock: Option<Arc<crate::store::RunLock>>,
 }
 
 /// How often an idle worker looks at the queue. Senders never wake it for rows.
@@ -229,6 +239,7 @@ pub(crate) fn run(start: Start, shared: Arc<Shared>) {
         );
         tracing::error!(target: "labbook", "{why}");
         watch.fail(why);
+        watch.panicked.store(true, Ordering::Release);
     }
 }
 
@@ -309,6 +320,8 @@ pub(crate) struct Worker {
     now: Now,
     /// When the pending records and the summary are written next.
     deadline: Instant,
+    /// Kept until the worker ends.
+    _lock: Option<Arc<crate::store::RunLock>>,
 }
 
 impl Worker {
@@ -368,6 +381,7 @@ impl Worker {
             encoding: 0,
             deadline: (start.now)(),
             now: start.now,
+            _lock: start.lock,
         }
     }
 
@@ -897,12 +911,24 @@ impl Worker {
 
     /// Copies a file into `files/` (a copy, so changing the original later changes nothing)
     /// and returns its path relative to `files/`: its path below the working directory,
-    /// else its file name. The name is worked out from the resolved path (no `..`, no
+    /// else its file name. The name is worked out from the resolved directory (no `..`, no
     /// symlink detour), so it always lands inside `files/`, and a file that already is the
     /// destination is never copied onto itself.
     fn copy_into_files(&self, path: &Path, cwd: &Path) -> Result<String, String> {
         let cant = |e: std::io::Error| format!("could not save {}: {e}", path.display());
-        let abs = path.canonicalize().map_err(cant)?;
+        // The directory resolved, the name kept: a saved link (`latest.pt`) keeps its own
+        // name, not its target's.
+        let abs = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                parent.canonicalize().map_err(cant)?.join(name)
+            }
+            _ => path.canonicalize().map_err(cant)?,
+        };
         let files = self.dir.files.canonicalize().map_err(cant)?;
         if let Ok(rel) = abs.strip_prefix(&files) {
             return Ok(slash_path(rel));
@@ -1132,9 +1158,8 @@ mod tests {
             .dotenv_dir(dir)
             .resolve()
             .unwrap();
-        let (rd, file, lock) =
+        let (rd, file, _lock) =
             RunDir::create(&s.root, &s.run_id, chrono::Local::now(), false).unwrap();
-        std::mem::forget(lock);
         let log = rd.log.clone();
         let start = Start {
             settings: s,
@@ -1145,6 +1170,7 @@ mod tests {
             system: None,
             resume: None,
             now,
+            lock: None,
         };
         (start, log)
     }

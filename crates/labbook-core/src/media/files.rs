@@ -65,8 +65,9 @@ pub(crate) fn write_media(
     }
     let same = std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64);
     if !same {
-        std::fs::write(&path, bytes)
-            .map_err(|e| format!("could not write {}: {e}", path.display()))?;
+        // Through a temporary name: encoders run side by side, and an uploader may read
+        // the file the moment its row is written; neither may see it half written.
+        crate::store::write_atomically(&path, bytes).map_err(|e| e.to_string())?;
     }
     Ok(Written {
         path: rel,

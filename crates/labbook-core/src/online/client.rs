@@ -475,7 +475,8 @@ impl Client {
             }
             let wait = self.retry.wait(attempt, retry_after);
             tracing::debug!(target: "labbook", "{}: {failure}; retrying in {wait:?}", public_url(url));
-            self.clock.sleep(wait);
+            // An upload abandoned at `finish` stops here at once, not after the backoff.
+            self.clock.sleep_or_stop(wait, &self.cancel);
             attempt += 1;
         }
     }

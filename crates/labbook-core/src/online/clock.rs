@@ -20,6 +20,27 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Duration;
     /// Waits `d` by this clock.
     fn sleep(&self, d: Duration);
+
+    /// Waits `d`, or less once `stop` is set: by default it looks at `stop` every 50 ms.
+    ///
+    /// ```
+    /// use std::sync::atomic::AtomicBool;
+    /// use std::time::Duration;
+    /// use labbook_core::online::{Clock, SystemClock};
+    /// let stop = AtomicBool::new(true);
+    /// SystemClock::new().sleep_or_stop(Duration::from_secs(60), &stop); // returns at once
+    /// ```
+    fn sleep_or_stop(&self, d: Duration, stop: &std::sync::atomic::AtomicBool) {
+        const SLICE: Duration = Duration::from_millis(50);
+        let until = self.now() + d;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let now = self.now();
+            if now >= until {
+                return;
+            }
+            self.sleep((until - now).min(SLICE));
+        }
+    }
 }
 
 /// Real time.
@@ -76,6 +97,13 @@ impl ManualClock {
 }
 
 impl Clock for ManualClock {
+    /// The whole wait at once (time here jumps), unless `stop` is already set.
+    fn sleep_or_stop(&self, d: Duration, stop: &std::sync::atomic::AtomicBool) {
+        if !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            self.sleep(d);
+        }
+    }
+
     fn now(&self) -> Duration {
         *self.0.lock()
     }

@@ -18,6 +18,9 @@ use crate::wire::{LogEnd, LogFollower, proto};
 /// The longest a rate-limited upload waits between requests.
 const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long `finish` waits for an upload it abandoned to stop (and let go of the run).
+const ABANDON_WAIT: Duration = Duration::from_secs(2);
+
 /// How often the thread looks at the log for new records.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -39,7 +42,12 @@ impl Live {
     /// Starts the thread; it creates the run on the server when it reads the run record.
     /// Nothing here touches the network or builds the HTTP client: the thread does, so
     /// `init` is as quick online as offline, also inside an async runtime.
-    pub(crate) fn start(s: &OnlineSettings, log: PathBuf, files_dir: PathBuf) -> Result<Live> {
+    pub(crate) fn start(
+        s: &OnlineSettings,
+        log: PathBuf,
+        files_dir: PathBuf,
+        lock: Arc<crate::store::RunLock>,
+    ) -> Result<Live> {
         let mut opts = SyncOptions::new(&s.base_url, s.api_key.expose());
         opts.retry = s.retry.clone();
         opts.clock = s.clock.clone();
@@ -64,6 +72,7 @@ impl Live {
         std::thread::Builder::new()
             .name("labbook-upload".into())
             .spawn(move || {
+                // The run directory stays locked while this thread may still upload.
                 let result = thread.run().map_err(|e| e.to_string());
                 // An upload abandoned at finish was already reported there.
                 if let Err(e) = &result
@@ -71,6 +80,8 @@ impl Live {
                 {
                     tracing::warn!(target: "labbook", "labbook stopped uploading this run: {e}. The run is still written locally; upload it later with `labbook sync --include-online <run dir>`");
                 }
+                // Let go of the run before saying so: whoever hears the result may sync it.
+                drop(lock);
                 let _ = tx.send(result);
             })
             .map_err(|e| Error::Upload {
@@ -105,6 +116,9 @@ impl Live {
             Ok(r) => r,
             Err(_) => {
                 self.cancel.store(true, Ordering::Relaxed);
+                // A cancelled upload stops at its next wait; the request in flight ends
+                // within its timeout. Until the thread is gone, the run stays locked.
+                let _ = self.done.recv_timeout(ABANDON_WAIT);
                 Err(format!(
                     "the upload did not finish within {timeout:?}; what is missing stays in the local log"
                 ))
