@@ -99,12 +99,11 @@ fn concurrent_config_updates_leave_config_as_and_the_log_agreeing() {
     run.finish().unwrap();
 }
 
-#[test]
-fn a_flush_that_times_out_is_not_a_failure_and_drops_nothing() {
-    // Failed before: the timeout read as "the writer stopped" and counted a drop.
-    let tmp = tempfile::tempdir().unwrap();
+/// A run with a 20 ms finish_timeout and 24 rows of 512x512 images queued: its worker is
+/// behind for a good while.
+fn behind_on_images(dir: &Path) -> labbook::Run {
     let run = labbook::init(
-        settings(tmp.path())
+        settings(dir)
             .finish_timeout(Duration::from_millis(20))
             .queue_bytes(256 << 20),
     )
@@ -117,6 +116,14 @@ fn a_flush_that_times_out_is_not_a_failure_and_drops_nothing() {
         run.log([("img", Value::from(img)), ("step", Value::from(step))])
             .unwrap();
     }
+    run
+}
+
+#[test]
+fn a_flush_that_times_out_is_not_a_failure_and_drops_nothing() {
+    // Failed before: the timeout read as "the writer stopped" and counted a drop.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = behind_on_images(tmp.path());
     let mut timeouts = 0;
     loop {
         match run.flush() {
@@ -499,20 +506,7 @@ fn a_finish_that_times_out_keeps_the_run_locked_until_the_writer_is_done() {
     // Failed before: the lock went with `finish`, so `labbook sync` could take the run
     // (as crashed) while the worker was still writing its rows.
     let tmp = tempfile::tempdir().unwrap();
-    let run = labbook::init(
-        settings(tmp.path())
-            .finish_timeout(Duration::from_millis(20))
-            .queue_bytes(256 << 20),
-    )
-    .unwrap();
-    let noise: Vec<u8> = (0..512 * 512 * 3u64)
-        .map(|i| (i * 7919 % 251) as u8)
-        .collect();
-    for step in 0..24 {
-        let img = Image::rgb(512, 512, noise.clone()).unwrap();
-        run.log([("img", Value::from(img)), ("step", Value::from(step))])
-            .unwrap();
-    }
+    let run = behind_on_images(tmp.path());
     let dir = run.dir().unwrap().to_owned();
     let e = run.finish().unwrap_err().to_string();
     assert!(e.contains("finish timed out"), "{e}");
