@@ -15,7 +15,7 @@ source scripts/lib/venv.sh
 
 started=$(date +%s)
 echo "== 10 SIGKILLs under media load (seeded; each read back by labbook and wandb-core)"
-LABBOOK_CRASH_KILLS=10 cargo test --quiet --test crash sigkill_under_media_load \
+LABBOOK_CRASH_KILLS=10 cargo test --quiet --test crash_media sigkill_under_media_load \
     -- --include-ignored --nocapture 2>&1 | grep -E "seed|^kill|test result|panicked"
 
 echo "== sync memory: 5,000,000 rows, and a 1 GiB saved file"

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{only_run_dir, read_run, settings};
 use labbook::Value;
@@ -43,33 +43,6 @@ fn child_main() {
                 }
             }
         }
-        "media" => {
-            // 1-megapixel images and scalars, flat out; after each `log` returns, the
-            // step goes to the parent, which kills this process mid-stream.
-            use std::io::Write as _;
-            let noise: Vec<u8> = (0..1000 * 1000 * 3u64)
-                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-                .collect();
-            let t0 = std::time::Instant::now();
-            let mut out = std::io::stdout();
-            for step in 0u64.. {
-                let mut px = noise.clone();
-                let shift = (step as usize * 4099) % px.len();
-                px.rotate_left(shift);
-                let img = labbook::Image::rgb(1000, 1000, px).unwrap();
-                run.log([
-                    ("img", Value::from(img)),
-                    ("loss", Value::from(1.0 / (step + 1) as f64)),
-                    ("step_ms", Value::from(t0.elapsed().as_millis() as u64)),
-                ])
-                .unwrap();
-                for i in 0..20u64 {
-                    run.log([("scalar", Value::from(i))]).unwrap();
-                }
-                let _ = writeln!(out, "{} {}", t0.elapsed().as_millis(), run.step() - 1);
-                let _ = out.flush();
-            }
-        }
         "fulldisk" => {
             let mut failed_at = None;
             for i in ROWS..2_000_000 {
@@ -91,25 +64,10 @@ fn child_main() {
 }
 
 fn child(what: &str, dir: &Path) -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = if what == "fulldisk" {
-        // A file-size limit makes writes fail with EFBIG, as a full disk fails with ENOSPC;
-        // SIGXFSZ is ignored so the write returns the error instead of killing the process.
-        let mut c = Command::new("bash");
-        c.arg("-c")
-            .arg("trap '' XFSZ; ulimit -f 256; exec \"$0\" \"$@\"")
-            .arg(exe);
-        c
-    } else {
-        Command::new(exe)
-    };
-    cmd.args(["child_main", "--exact", "--nocapture", "--test-threads=1"])
-        .env("LABBOOK_CHILD", what)
-        .env("LABBOOK_CHILD_DIR", dir)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
+    // A file-size limit makes writes fail with EFBIG, as a full disk fails with ENOSPC;
+    // SIGXFSZ is ignored so the write returns the error instead of killing the process.
+    let limits = (what == "fulldisk").then_some("trap '' XFSZ; ulimit -f 256;");
+    common::child_command(what, dir, limits)
 }
 
 #[test]
@@ -196,130 +154,5 @@ fn a_full_disk_stops_the_writer_and_leaves_a_readable_log() {
     assert!(d.rows.len() as u64 >= ROWS, "{} rows", d.rows.len());
     for (i, row) in d.rows.iter().enumerate() {
         assert_eq!(row["i"], i.to_string());
-    }
-}
-
-/// Kills a child logging images and scalars flat out with SIGKILL, at a moment drawn from
-/// `seed` 3-8 s in; returns the run on disk, the steps the child had logged (with when the
-/// parent heard of each), and when it was killed.
-fn kill_under_media_load(
-    seed: u64,
-) -> (
-    common::RunData,
-    Vec<(std::time::Instant, u64)>,
-    std::time::Instant,
-) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    let after = std::time::Duration::from_millis(3000 + x % 5000);
-    let mut c = child("media", tmp.path()).spawn().unwrap();
-    let started = std::time::Instant::now();
-    let stdout = c.stdout.take().unwrap();
-    let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let logged = logged.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(step) = line.split(' ').nth(1).and_then(|s| s.parse::<u64>().ok()) {
-                    logged
-                        .lock()
-                        .unwrap()
-                        .push((std::time::Instant::now(), step));
-                }
-            }
-        })
-    };
-    std::thread::sleep(after.saturating_sub(started.elapsed()));
-    let killed = std::time::Instant::now();
-    c.kill().unwrap(); // SIGKILL
-    c.wait().unwrap();
-    reader.join().unwrap();
-    let d = read_run(&only_run_dir(tmp.path()));
-    let logged = std::mem::take(&mut *logged.lock().unwrap());
-    // Kept for the caller's tools (wandb-core's reader, wandb sync); it removes it.
-    let _ = tmp.keep();
-    (d, logged, killed)
-}
-
-/// The crash test under media load: after each kill the log reads back to its last whole
-/// record (labbook's reader and wandb-core's), and holds at least every step the child had
-/// logged 2 s before it died (the writer's 1 s flush deadline, with room for a loaded
-/// machine). `LABBOOK_CRASH_KILLS` kills (3 here, 10 in scripts/soak.sh); the first is also
-/// uploaded with the official `wandb sync`.
-#[test]
-#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
-fn sigkill_under_media_load_loses_at_most_the_last_seconds() {
-    let kills: u64 = std::env::var("LABBOOK_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let seed: u64 = std::env::var("LABBOOK_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-        });
-    eprintln!("media crash test: seed {seed} (LABBOOK_CRASH_SEED={seed} repeats it)");
-    let venv = std::path::PathBuf::from(std::env::var("LABBOOK_WANDB_VENV").unwrap());
-    for k in 0..kills {
-        let (d, logged, killed) = kill_under_media_load(seed.wrapping_add(k));
-        assert!(
-            matches!(d.end, LogEnd::Clean | LogEnd::Torn { .. }),
-            "kill {k}: {:?}",
-            d.end
-        );
-        let on_disk = d.steps().into_iter().max();
-        let two_s_before = logged
-            .iter()
-            .rev()
-            .find(|(t, _)| killed.duration_since(*t) >= std::time::Duration::from_secs(2))
-            .map(|(_, s)| *s);
-        let last = logged.last().map(|(_, s)| *s);
-        eprintln!(
-            "kill {k}: {:.1} s in, logged up to step {last:?}, {two_s_before:?} 2 s before; on disk up to {on_disk:?}",
-            killed
-                .duration_since(logged.first().map_or(killed, |l| l.0))
-                .as_secs_f64()
-        );
-        if let Some(want) = two_s_before {
-            assert!(
-                on_disk.is_some_and(|s| s >= want),
-                "kill {k} (seed {seed}): step {want} was logged 2 s before the kill, but the log ends at {on_disk:?}"
-            );
-        }
-        // wandb-core's own reader takes the torn log.
-        let out = Command::new(venv.join("bin/wandb"))
-            .args(["leet", "inspect", "--json"])
-            .arg(&d.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kill {k}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lines = String::from_utf8_lossy(&out.stdout).lines().count();
-        assert_eq!(
-            lines,
-            d.records.len(),
-            "kill {k}: wandb-core read every whole record"
-        );
-        if k == 0 {
-            let server = common::upload::wandb_sync(&d.dir);
-            let runs = server.storage().runs();
-            assert_eq!(
-                runs[0].history.len(),
-                d.rows.len(),
-                "wandb sync uploaded every row"
-            );
-        }
-        let _ = std::fs::remove_dir_all(d.dir.parent().unwrap().parent().unwrap());
     }
 }

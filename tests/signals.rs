@@ -173,21 +173,9 @@ fn signal_child_with(
     gap: Duration,
 ) -> (std::process::ExitStatus, String, common::RunData) {
     let tmp = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = if what == "ignored" {
-        // SIGINT ignored before the program starts; exec keeps it ignored.
-        let mut c = Command::new("sh");
-        c.args(["-c", "trap '' INT; exec \"$0\" \"$@\""]).arg(&exe);
-        c
-    } else {
-        Command::new(&exe)
-    };
-    let mut c = cmd
-        .args(["child_main", "--exact", "--nocapture", "--test-threads=1"])
-        .env("LABBOOK_CHILD", what)
-        .env("LABBOOK_CHILD_DIR", tmp.path())
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
+    // SIGINT ignored before the program starts; exec keeps it ignored.
+    let prefix = (what == "ignored").then_some("trap '' INT;");
+    let mut c = common::child_command(what, tmp.path(), prefix)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -300,7 +300,7 @@ fn console_children(dir: &Path) {
     let mut child = Command::new("sh")
         .args([
             "-c",
-            "sleep 1; echo hi from the child; echo and on stderr >&2",
+            "sleep 1; echo hi from the child; head -c 50000 /dev/zero | tr '\\0' x >&2; echo and on stderr >&2",
         ])
         .spawn()
         .unwrap();
@@ -312,6 +312,8 @@ fn console_children(dir: &Path) {
         status.code(),
         std::os::unix::process::ExitStatusExt::signal(&status)
     );
+    // At once, as a program whose last act was waiting for its child.
+    std::process::exit(0);
 }
 
 fn run_child(what: &str, dir: &Path) -> std::process::Output {
@@ -380,7 +382,11 @@ fn children_writing_after_finish_still_reach_the_terminal() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("child status: Some(0) None"), "{stdout}");
     assert!(stdout.contains("hi from the child"), "{stdout}");
-    assert!(stderr.contains("and on stderr"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}and on stderr", "x".repeat(50_000))),
+        "{} bytes on stderr",
+        stderr.len()
+    );
 }
 
 #[test]

@@ -185,3 +185,28 @@ pub fn settings(dir: &Path) -> labbook::Settings {
         .env_vars(Vec::<(String, String)>::new())
         .dotenv_dir(dir)
 }
+
+/// This test binary run again as a child that runs only its `child_main` test, which reads
+/// `LABBOOK_CHILD` (set to `what`) and `LABBOOK_CHILD_DIR` (set to `dir`). With `shell_prefix`,
+/// the child starts under `sh -c '<prefix> exec ...'`, so the prefix can set limits or ignore
+/// signals that the exec keeps. Stdout and stderr are piped.
+pub fn child_command(what: &str, dir: &Path, shell_prefix: Option<&str>) -> std::process::Command {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match shell_prefix {
+        Some(prefix) => {
+            let mut c = std::process::Command::new("sh");
+            c.arg("-c")
+                .arg(format!("{prefix} exec \"$0\" \"$@\""))
+                .arg(exe);
+            c
+        }
+        None => std::process::Command::new(exe),
+    };
+    cmd.args(["child_main", "--exact", "--nocapture", "--test-threads=1"])
+        .env("LABBOOK_CHILD", what)
+        .env("LABBOOK_CHILD_DIR", dir)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}

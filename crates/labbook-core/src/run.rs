@@ -170,7 +170,7 @@ impl Stager {
                         Job::Hash(snapshot) => {
                             let staged = snapshot.record(&run_id, &project);
                             let msg = Msg::ArtifactStaged(Box::new(staged));
-                            shared.push(Envelope { msg, bytes: 1024 }, false);
+                            shared.push(Envelope::new(msg, 1024), false);
                         }
                         Job::Barrier(reply) => {
                             let _ = reply.send(());
@@ -907,13 +907,14 @@ impl Inner {
         if self.shared.has_failed() {
             return self.writer_failed();
         }
-        if !self.shared.has_room(bytes) {
+        let env = Envelope::new(msg, bytes);
+        if !self.shared.has_room(bytes, env.media) {
             if self.backpressure == Backpressure::Drop {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::Dropped);
             }
             let t = Instant::now();
-            self.shared.wait_for_room(bytes);
+            self.shared.wait_for_room(bytes, env.media);
             self.counters
                 .blocked_ns
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -921,8 +922,8 @@ impl Inner {
                 return self.writer_failed();
             }
         }
-        let urgent = matches!(msg, Msg::Flush(_));
-        self.shared.push(Envelope { msg, bytes }, urgent);
+        let urgent = matches!(env.msg, Msg::Flush(_));
+        self.shared.push(env, urgent);
         Ok(())
     }
 
@@ -1035,14 +1036,14 @@ impl Inner {
             .as_ref()
             .is_some_and(|h| !h.is_finished());
         self.shared.push(
-            Envelope {
-                msg: Msg::Finish {
+            Envelope::new(
+                Msg::Finish {
                     exit_code,
                     preempted,
                     reply: tx,
                 },
-                bytes: 0,
-            },
+                0,
+            ),
             true,
         );
         drop(hot);
@@ -1234,5 +1235,51 @@ mod tests {
         // What was written before the crash is intact.
         let log = crate::wire::read_log(report.log_path()).unwrap();
         assert_eq!(log.end, crate::wire::LogEnd::Clean);
+    }
+
+    /// Failed before: images logged flat out filled the 32 MiB queue (ten 1-megapixel
+    /// images ahead of the encoders), so the newest row reached the disk a dozen encodings
+    /// after it was logged, and several seconds on a busy machine.
+    #[test]
+    fn images_logged_flat_out_wait_for_a_media_slot_not_a_full_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = crate::init(
+            crate::Settings::new("t")
+                .dir(dir.path())
+                .quiet(true)
+                .handle_signals(false)
+                .system_metrics(false)
+                .console(crate::Console::Off)
+                .env_vars(Vec::<(String, String)>::new())
+                .dotenv_dir(dir.path()),
+        )
+        .unwrap();
+        let Kind::Active(inner) = &run.kind else {
+            panic!("an active run")
+        };
+        let slots = crate::media::EncodePool::lookahead_on_this_machine();
+        let px: Vec<u8> = (0..512 * 512 * 3u32)
+            .map(|i| (i.wrapping_mul(7919) >> 5) as u8)
+            .collect();
+        let mut most = 0;
+        for _ in 0..40 {
+            let img = crate::Image::rgb(512, 512, px.clone()).unwrap();
+            // Histograms take no slot: they are not encoded into files.
+            let h = crate::Histogram::from_f64(vec![1.0, 2.0, 3.0]);
+            run.log([("img", Value::from(img)), ("h", Value::from(h))])
+                .unwrap();
+            for _ in 0..4 {
+                let h = crate::Histogram::from_f64(vec![1.0]);
+                run.log([("h", Value::from(h))]).unwrap();
+            }
+            most = most.max(inner.shared.media_pending());
+        }
+        assert!(
+            (1..=slots).contains(&most),
+            "{most} media entries pending, {slots} slots"
+        );
+        run.flush().unwrap();
+        assert_eq!(inner.shared.media_pending(), 0, "every slot given back");
+        assert_eq!(run.finish().unwrap().rows, 200);
     }
 }

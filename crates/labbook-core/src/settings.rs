@@ -33,7 +33,8 @@ pub enum OnError {
     Degrade,
 }
 
-/// What `log` does when the worker has fallen a whole queue behind.
+/// What `log` does when the worker has fallen a whole queue behind, or a call with images
+/// (or other media encoded into files) finds every encoder slot taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Backpressure {
     /// Wait for room; nothing is lost and the wait is counted (the default).
@@ -277,7 +278,7 @@ impl Settings {
         self
     }
 
-    /// What `log` does when the queue is full.
+    /// What `log` does when the queue is full, or a call's media find no encoder slot.
     pub fn backpressure(mut self, backpressure: Backpressure) -> Settings {
         self.backpressure = backpressure;
         self

@@ -82,6 +82,18 @@ pub(crate) enum Msg {
 pub(crate) struct Envelope {
     pub msg: Msg,
     pub bytes: usize,
+    /// Its media are encoded into files: it holds one of the queue's media slots.
+    pub media: bool,
+}
+
+impl Envelope {
+    pub fn new(msg: Msg, bytes: usize) -> Envelope {
+        let media = match &msg {
+            Msg::Log { items, .. } | Msg::Summary(items) => media::encodes_files(items),
+            _ => false,
+        };
+        Envelope { msg, bytes, media }
+    }
 }
 
 /// What the worker hands back at finish.
@@ -94,8 +106,8 @@ pub(crate) struct WorkerReport {
     pub warnings: Vec<String>,
 }
 
-/// State shared by the run handle and the worker: the byte budget of the queue and the
-/// worker's failure.
+/// State shared by the run handle and the worker: the byte budget of the queue, its media
+/// slots, and the worker's failure.
 pub(crate) struct Shared {
     /// The queue itself. Pushing never wakes the worker (a futex wake costs the training
     /// thread a microsecond or more); the worker polls, and urgent entries unpark it.
@@ -103,6 +115,12 @@ pub(crate) struct Shared {
     worker: OnceLock<std::thread::Thread>,
     queued: AtomicUsize,
     capacity: usize,
+    /// Entries with media to encode, queued or with the encoders, not yet written.
+    media_pending: AtomicUsize,
+    /// How many such entries may be pending: what the encoders can work on at once. Under
+    /// media load a row reaches the disk about two encodings after it is logged, not after
+    /// a queue's worth of images (32 MiB of them) ahead of it.
+    media_slots: usize,
     waiting: AtomicBool,
     lock: Mutex<()>,
     room: Condvar,
@@ -119,6 +137,8 @@ impl Shared {
             worker: OnceLock::new(),
             queued: AtomicUsize::new(0),
             capacity,
+            media_pending: AtomicUsize::new(0),
+            media_slots: EncodePool::lookahead_on_this_machine(),
             waiting: AtomicBool::new(false),
             lock: Mutex::new(()),
             room: Condvar::new(),
@@ -128,34 +148,51 @@ impl Shared {
         }
     }
 
-    /// Whether `bytes` more fit (an entry always fits into an empty queue).
-    pub fn has_room(&self, bytes: usize) -> bool {
+    /// Whether `bytes` more fit (an entry always fits into an empty queue), and a media
+    /// slot is free if `media`.
+    pub fn has_room(&self, bytes: usize, media: bool) -> bool {
+        if media && self.media_pending.load(Ordering::Acquire) >= self.media_slots {
+            return false;
+        }
         let q = self.queued.load(Ordering::Acquire);
         q == 0 || q + bytes <= self.capacity
     }
 
-    /// Waits until `bytes` fit, or the worker failed. Only one sender calls this at a time
-    /// (senders hold the run's lock), so the check cannot race with another sender.
-    pub fn wait_for_room(&self, bytes: usize) {
+    /// Waits until `bytes` (and a media slot if `media`) fit, or the worker failed. Only
+    /// one sender calls this at a time (senders hold the run's lock), so the check cannot
+    /// race with another sender.
+    pub fn wait_for_room(&self, bytes: usize, media: bool) {
         self.wake();
         let mut guard = self.lock.lock();
         self.waiting.store(true, Ordering::SeqCst);
-        while !self.has_room(bytes) && !self.has_failed() {
+        while !self.has_room(bytes, media) && !self.has_failed() {
             self.room.wait_for(&mut guard, Duration::from_millis(50));
         }
         self.waiting.store(false, Ordering::SeqCst);
     }
 
-    /// Queues an entry. `urgent` (flush, finish) wakes the worker now; so does a queue
-    /// more than half full, so the worker drains it before senders have to wait.
+    /// Queues an entry. `urgent` (flush, finish) wakes the worker now; so do media to
+    /// encode, and a queue more than half full, so the worker drains it before senders
+    /// have to wait.
     pub fn push(&self, env: Envelope, urgent: bool) {
         let bytes = env.bytes;
+        // Media are handed to the encoders at once: a wake costs a microsecond, an
+        // encoder left idle until the next poll costs milliseconds of throughput.
+        let media = env.media;
+        if media {
+            self.media_pending.fetch_add(1, Ordering::AcqRel);
+        }
         let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
         self.queue.push(env);
         let half = self.capacity / 2;
-        if urgent || (before <= half && before + bytes > half) {
+        if urgent || media || (before <= half && before + bytes > half) {
             self.wake();
         }
+    }
+
+    #[cfg(test)]
+    pub fn media_pending(&self) -> usize {
+        self.media_pending.load(Ordering::Acquire)
     }
 
     /// Whether the caller is the worker thread (which must never wait for room it makes).
@@ -171,7 +208,10 @@ impl Shared {
         }
     }
 
-    fn release(&self, bytes: usize) {
+    fn release(&self, bytes: usize, media: bool) {
+        if media {
+            self.media_pending.fetch_sub(1, Ordering::AcqRel);
+        }
         self.queued.fetch_sub(bytes, Ordering::AcqRel);
         if self.waiting.load(Ordering::SeqCst) {
             let _g = self.lock.lock();
@@ -263,6 +303,8 @@ enum Staged {
         ticket: Ticket,
         kind: MediaMsg,
         bytes: usize,
+        /// It holds a media slot.
+        slot: bool,
     },
 }
 
@@ -435,7 +477,7 @@ impl Worker {
 
     /// An entry whose values hold media goes to the encoders; the rest waits as it is.
     fn stage(&mut self, env: Envelope) -> Staged {
-        let Envelope { msg, bytes } = env;
+        let Envelope { msg, bytes, media } = env;
         let (step, items, kind) = match msg {
             Msg::Log {
                 step,
@@ -446,7 +488,7 @@ impl Worker {
                 (Some(step), items, MediaMsg::Log { step, commit, at })
             }
             Msg::Summary(items) if media::any_media(&items) => (None, items, MediaMsg::Summary),
-            msg => return Staged::Plain(Envelope { msg, bytes }),
+            msg => return Staged::Plain(Envelope { msg, bytes, media }),
         };
         let pool = self.pool.get_or_insert_with(EncodePool::start);
         let ticket = pool.submit(&self.place, step, items, std::thread::current());
@@ -455,6 +497,7 @@ impl Worker {
             ticket,
             kind,
             bytes,
+            slot: media,
         }
     }
 
@@ -507,6 +550,7 @@ impl Worker {
                 ticket,
                 kind,
                 bytes,
+                slot,
             } => {
                 self.encoding -= 1;
                 let m = match ticket.take() {
@@ -518,7 +562,7 @@ impl Worker {
                     MediaMsg::Log { step, commit, at } => self.log_row(step, commit, items, at),
                     MediaMsg::Summary => self.set_summary(items),
                 }
-                self.shared.release(bytes);
+                self.shared.release(bytes, slot);
                 // A media row took milliseconds to encode; one write for it costs
                 // microseconds, and keeps what reaches the disk close behind what was
                 // logged under media load.
@@ -543,7 +587,7 @@ impl Worker {
 
     /// Handles one entry; `true` when the run is finished.
     fn handle(&mut self, env: Envelope) -> bool {
-        let Envelope { msg, bytes } = env;
+        let Envelope { msg, bytes, media } = env;
         let done = match msg {
             Msg::Log {
                 step,
@@ -624,7 +668,7 @@ impl Worker {
                 true
             }
         };
-        self.shared.release(bytes);
+        self.shared.release(bytes, media);
         done
     }
 
@@ -1176,15 +1220,15 @@ mod tests {
     }
 
     fn log_msg(step: u64) -> Envelope {
-        Envelope {
-            msg: Msg::Log {
+        Envelope::new(
+            Msg::Log {
                 step,
                 commit: true,
                 items: vec![(Key::from("x"), Value::from(step))],
                 at: Instant::now(),
             },
-            bytes: 80,
-        }
+            80,
+        )
     }
 
     /// Failed before: the deadline was looked at only when the queue was empty, so a
@@ -1207,17 +1251,12 @@ mod tests {
             shared.push(log_msg(step), false);
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
-        shared.push(
-            Envelope {
-                msg: Msg::Finish {
-                    exit_code: 0,
-                    preempted: false,
-                    reply: tx,
-                },
-                bytes: 0,
-            },
-            false,
-        );
+        let finish = Msg::Finish {
+            exit_code: 0,
+            preempted: false,
+            reply: tx,
+        };
+        shared.push(Envelope::new(finish, 0), false);
         run(start, shared);
         assert_eq!(rx.recv().unwrap().rows, 20_000);
         let records = crate::wire::read_log(&log).unwrap().records;

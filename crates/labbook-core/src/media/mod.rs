@@ -182,6 +182,20 @@ pub(crate) fn any_media(items: &[(Key, Value)]) -> bool {
     items.iter().any(|(_, v)| contains_media(v))
 }
 
+/// Whether any of a call's values holds media that are encoded into files (all but
+/// histograms, which stay inline in the row and cost next to nothing).
+pub(crate) fn encodes_files(items: &[(Key, Value)]) -> bool {
+    fn has(value: &Value) -> bool {
+        match value {
+            Value::Media(m) => !matches!(**m, Media::Histogram(_)),
+            Value::List(items) => items.iter().any(has),
+            Value::Map(items) => items.iter().any(|(_, v)| has(v)),
+            _ => false,
+        }
+    }
+    items.iter().any(|(_, v)| has(v))
+}
+
 /// Replaces every media value inside `value` (top level, in lists and in maps) with its
 /// JSON form, writing its files. A list of images becomes W&B's `images/separated`.
 pub(crate) fn materialize(

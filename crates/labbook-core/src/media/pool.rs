@@ -69,9 +69,7 @@ impl EncodePool {
     /// Starts one encoder per core, at most [`MAX_THREADS`]. If no thread can be started,
     /// jobs are done on the caller's thread.
     pub fn start() -> EncodePool {
-        let n = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, MAX_THREADS);
+        let n = threads_on_this_machine();
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let mut threads = Vec::with_capacity(n);
         for i in 0..n {
@@ -96,6 +94,11 @@ impl EncodePool {
     /// writer takes the results in order.
     pub fn lookahead(&self) -> usize {
         (self.threads.len() * 2).max(1)
+    }
+
+    /// [`EncodePool::lookahead`] of a pool started on this machine.
+    pub fn lookahead_on_this_machine() -> usize {
+        threads_on_this_machine() * 2
     }
 
     /// Hands `items` (holding media) over for encoding; `notify` is unparked when done.
@@ -124,6 +127,12 @@ impl EncodePool {
         }
         ticket
     }
+}
+
+fn threads_on_this_machine() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, MAX_THREADS)
 }
 
 impl Drop for EncodePool {

@@ -236,11 +236,41 @@ impl Reader {
             self.sink.send(msg, bytes);
         }
         let _ = self.drained.send(());
-        // To the terminal only, until the last writer is gone.
-        while let Read::Data(n) = self.read(&mut buf, None) {
-            write_all(self.tee, &buf[..n]);
+        self.pass_through(&mut buf);
+    }
+
+    /// Copies the pipe to the terminal only, until the last writer is gone, or the process
+    /// exits (then [`drain_at_exit`] copies what is left).
+    fn pass_through(&self, buf: &mut [u8]) {
+        let pipe = Arc::new(Passthrough {
+            read_end: self.read_end,
+            tee: self.tee,
+            open: parking_lot::Mutex::new(true),
+        });
+        register_passthrough(pipe.clone());
+        loop {
+            // Waits without the lock, so the exit handler never waits for a read.
+            if matches!(
+                read_pipe(self.read_end, &mut [], Some(PASSTHROUGH_POLL)),
+                Read::Idle
+            ) {
+                continue;
+            }
+            let mut open = pipe.open.lock();
+            if !*open {
+                return;
+            }
+            match read_pipe(self.read_end, buf, Some(Duration::ZERO)) {
+                Read::Data(n) => write_all(self.tee, &buf[..n]),
+                Read::Idle => {}
+                Read::End => {
+                    *open = false;
+                    break;
+                }
+            }
         }
-        // SAFETY: both fds belong to this thread.
+        PASSTHROUGH.lock().retain(|p| !Arc::ptr_eq(p, &pipe));
+        // SAFETY: both fds belong to this thread, and the exit handler no longer reads them.
         unsafe {
             libc::close(self.read_end);
             libc::close(self.tee);
@@ -289,41 +319,95 @@ impl Reader {
         }
     }
 
-    /// Reads what the pipe holds, waiting up to `wait` for it (`None`: until there is
-    /// data or every writer is gone).
     fn read(&self, buf: &mut [u8], wait: Option<Duration>) -> Read {
-        let timeout = wait.map_or(-1, |w| w.as_millis() as libc::c_int);
-        loop {
-            let mut pfd = libc::pollfd {
-                fd: self.read_end,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(&mut pfd, 1, timeout) };
-            if ready < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Read::End;
-            }
-            if ready == 0 {
-                return Read::Idle;
-            }
-            // SAFETY: reading into a buffer of the given length.
-            let n = unsafe { libc::read(self.read_end, buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Read::End;
-            }
-            return if n == 0 {
-                Read::End
-            } else {
-                Read::Data(n as usize)
-            };
+        read_pipe(self.read_end, buf, wait)
+    }
+}
+
+/// A pipe still copied to the terminal after its run stopped capturing, because a child
+/// process holds it.
+struct Passthrough {
+    read_end: libc::c_int,
+    tee: libc::c_int,
+    /// Whether the reader thread still copies it; held while a chunk is copied.
+    open: parking_lot::Mutex<bool>,
+}
+
+/// How long a pass-through reader waits for data between looks at whether it may go on.
+const PASSTHROUGH_POLL: Duration = Duration::from_millis(100);
+
+/// The pipes being passed through, drained when the process exits: a program that ends
+/// right after its child wrote its last line must not lose that line in the pipe.
+static PASSTHROUGH: parking_lot::Mutex<Vec<Arc<Passthrough>>> = parking_lot::Mutex::new(Vec::new());
+
+fn register_passthrough(pipe: Arc<Passthrough>) {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: registers a handler that never unwinds.
+        if unsafe { libc::atexit(drain_at_exit) } != 0 {
+            tracing::debug!(target: "labbook::system", "cannot drain the console at exit");
         }
+    });
+    PASSTHROUGH.lock().push(pipe);
+}
+
+/// Copies what the pass-through pipes hold to the terminal, once, at process exit; the
+/// reader threads copy nothing more.
+extern "C" fn drain_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        let mut buf = [0u8; 16 * 1024];
+        let pipes = std::mem::take(&mut *PASSTHROUGH.lock());
+        for pipe in pipes {
+            let mut open = pipe.open.lock();
+            if !*open {
+                continue;
+            }
+            while let Read::Data(n) = read_pipe(pipe.read_end, &mut buf, Some(Duration::ZERO)) {
+                write_all(pipe.tee, &buf[..n]);
+            }
+            *open = false;
+        }
+    });
+}
+
+/// Reads what the pipe holds, waiting up to `wait` for it (`None`: until there is data or
+/// every writer is gone). With an empty `buf` it only waits: `Data(0)` when there is data
+/// (or the writers are gone) to read.
+fn read_pipe(fd: libc::c_int, buf: &mut [u8], wait: Option<Duration>) -> Read {
+    let timeout = wait.map_or(-1, |w| w.as_millis() as libc::c_int);
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Read::End;
+        }
+        if ready == 0 {
+            return Read::Idle;
+        }
+        if buf.is_empty() {
+            return Read::Data(0);
+        }
+        // SAFETY: reading into a buffer of the given length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Read::End;
+        }
+        return if n == 0 {
+            Read::End
+        } else {
+            Read::Data(n as usize)
+        };
     }
 }
 

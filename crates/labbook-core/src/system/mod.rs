@@ -85,17 +85,11 @@ impl Sink {
         if shared.has_failed() {
             return Ok(false);
         }
-        if !shared.has_room(bytes) && !self.draining.load(Ordering::Acquire) {
+        if !shared.has_room(bytes, false) && !self.draining.load(Ordering::Acquire) {
             shared.wake();
             return Err(msg);
         }
-        shared.push(
-            Envelope {
-                msg: Msg::System(msg),
-                bytes,
-            },
-            false,
-        );
+        shared.push(Envelope::new(Msg::System(msg), bytes), false);
         Ok(true)
     }
 
@@ -110,7 +104,8 @@ impl Sink {
             return false;
         };
         let on_worker = shared.is_worker_thread();
-        while !on_worker && !shared.has_room(bytes) && !self.draining.load(Ordering::Acquire) {
+        while !on_worker && !shared.has_room(bytes, false) && !self.draining.load(Ordering::Acquire)
+        {
             if shared.has_failed() || !self.is_open() {
                 return false;
             }
@@ -120,13 +115,7 @@ impl Sink {
         if shared.has_failed() {
             return false;
         }
-        shared.push(
-            Envelope {
-                msg: Msg::System(msg),
-                bytes,
-            },
-            false,
-        );
+        shared.push(Envelope::new(Msg::System(msg), bytes), false);
         true
     }
 }
