@@ -42,19 +42,18 @@ fn main() {
         .unwrap_or(10);
     let noise = noise();
 
-    // One image's encoding, alone: the part of the bound that is not the flush interval.
-    let encode = {
-        let dir = tempfile::tempdir().unwrap();
-        let run = labbook::init(quiet::settings(dir.path(), "bench-media-encode")).unwrap();
-        let t = Instant::now();
-        for _ in 0..5 {
-            let img = Image::rgb(SIDE, SIDE, noise.clone()).unwrap();
-            run.log([("img", Value::from(img))]).unwrap();
-            run.flush().unwrap();
-        }
-        run.finish().unwrap();
-        t.elapsed().as_secs_f64() / 5.0
-    };
+    // One item's encoding, alone: the part of the bound that is not the flush interval.
+    let encode = encode_alone(|| Value::from(Image::rgb(SIDE, SIDE, noise.clone()).unwrap()));
+    // The slowest common item: a GIF of 32 frames of 256x256 noise (quantized per frame).
+    let gif = encode_alone(|| {
+        let frames: Vec<u8> = noise
+            .iter()
+            .copied()
+            .cycle()
+            .take(32 * 256 * 256 * 3)
+            .collect();
+        Value::from(labbook::Video::from_frames(32, 256, 256, 3, frames, 8).unwrap())
+    });
 
     let dir = tempfile::tempdir().unwrap();
     let run = labbook::init(quiet::settings(dir.path(), "bench-media")).unwrap();
@@ -142,9 +141,26 @@ fn main() {
         lags.len()
     );
     println!(
-        "summary records on disk every: p50 {:.2} s, max {:.2} s; one image encoded and written alone: {:.0} ms",
+        "summary records on disk every: p50 {:.2} s, max {:.2} s; encoded and written alone: one image {:.0} ms, a 32-frame 256x256 GIF {:.0} ms",
         percentile(&gaps, 0.5),
         gaps.last().copied().unwrap_or(f64::NAN),
-        encode * 1e3
+        encode * 1e3,
+        gif * 1e3
     );
+}
+
+/// Seconds to log one value made by `make` and flush it, alone (the mean of 5).
+fn encode_alone(make: impl Fn() -> Value) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let run = labbook::init(quiet::settings(dir.path(), "bench-media-encode")).unwrap();
+    let mut spent = Duration::ZERO;
+    for _ in 0..5 {
+        let v = make();
+        let t = Instant::now();
+        run.log([("item", v)]).unwrap();
+        run.flush().unwrap();
+        spent += t.elapsed();
+    }
+    run.finish().unwrap();
+    spent.as_secs_f64() / 5.0
 }
