@@ -39,69 +39,63 @@
 
 #![warn(missing_docs)]
 
+// The parts, each a folder with a map at the top of its `mod.rs`:
+//
+// - `run`: the handle a training loop logs through; start, finish, panics and signals;
+// - `settings`: what a run is told (builder, `WANDB_*` variables, settings files, rank);
+// - `value`: values, keys, config capture, secrets kept out;
+// - `engine`: the queue, the worker thread and what it writes (history, summary, metrics,
+//   the run directory, the environment record);
+// - `media`: images, boxes, masks, histograms, tables, plots, video, audio, HTML, and the
+//   encoder threads;
+// - `artifact`: artifacts, their staging, records, links, use, and model checkpoints;
+// - `train`: what the framework adapters share (loop tracking, evaluation hooks, watch);
+// - `system`: the system-metrics sampler, GPUs, console capture, the tracing layer;
+// - `online`: the uploader (live and `labbook sync`), the W&B client, resume from a server;
+// - `sweep`: sweep configs and the local search;
+// - `wire`: W&B's transaction-log format (records, framing, readers, W&B's JSON dialect).
+//
+// `tests/architecture.rs` fails on any circle of imports between them (but `value` and
+// `media`, one recursive data type).
+
 mod artifact;
-mod artifact_link;
-mod artifact_record;
-mod artifact_use;
-mod banner;
-mod config;
-mod distributed;
-mod environment;
+mod engine;
 mod error;
-mod eval;
-mod git;
-mod history;
-mod key;
-mod lifecycle;
-mod macros;
 mod media;
-mod metric;
-mod model_checkpoints;
 pub mod online;
 mod report;
-mod resume;
 mod run;
-mod secrets;
 mod settings;
 mod store;
-mod summary;
 pub mod sweep;
 mod system;
 #[cfg(test)]
 mod testing;
-mod train_loop;
-pub mod wandb_json;
-mod watch_stats;
+mod train;
+mod value;
 pub mod wire;
-mod worker;
 
-use std::sync::Arc;
-use std::time::Instant;
-
-pub use artifact::Artifact;
-pub use artifact_use::UsedArtifact;
-pub use distributed::Rank;
+pub use artifact::{Artifact, UsedArtifact};
+pub use engine::metric::{Goal, Metric, Summary};
+pub use engine::queue::SavePolicy;
 pub use error::{Error, Result};
-pub use eval::{ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, Worse};
-pub use key::{Key, MAX_KEY_BYTES};
 pub use media::{
     Audio, BatchPixels, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Table,
     Video, plot,
 };
-pub use metric::{Goal, Metric, Summary};
-pub use model_checkpoints::ModelCheckpoints;
 pub use report::RunReport;
-pub use run::{AlertLevel, Run};
-pub use secrets::{REDACTED, is_secret_name};
-pub use settings::{Backpressure, Console, Mode, OnError, Resume, SCORE_PLACEHOLDER, Settings};
+pub use run::{AlertLevel, Run, tracing_layer};
+pub use settings::{
+    Backpressure, Console, Mode, OnError, Rank, Resume, SCORE_PLACEHOLDER, Settings,
+};
 pub use store::run_is_live;
-pub use system::{GpuInfo, GpuSample, GpuSource, NvmlSource, RunLayer, tracing_layer};
-pub use train_loop::{LoopTracker, Validation, ValidationPass};
-pub use value::Value;
-pub use watch_stats::{WatchCadence, WatchStats};
-pub use worker::SavePolicy;
-
-mod value;
+pub use system::{GpuInfo, GpuSample, GpuSource, NvmlSource, RunLayer};
+pub use train::{
+    ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, LoopTracker, ModelCheckpoints,
+    Validation, ValidationPass, WatchCadence, WatchStats, Worse,
+};
+pub use value::{Key, MAX_KEY_BYTES, REDACTED, Value, is_secret_name};
+pub use wire::json as wandb_json;
 
 /// Starts a run.
 ///
@@ -120,116 +114,11 @@ mod value;
 /// ```
 pub fn init(settings: Settings) -> Result<Run> {
     let degrade = settings.on_error == OnError::Degrade;
-    match start(settings) {
+    match run::start(settings) {
         Err(e) if degrade => {
             tracing::warn!(target: "labbook", "labbook could not start the run ({e}); logging is disabled for this run");
             Ok(Run::disabled())
         }
         other => other,
     }
-}
-
-fn start(settings: Settings) -> Result<Run> {
-    let s = settings.resolve()?;
-    match s.mode {
-        Mode::Disabled => return Ok(Run::disabled_with(s.config, s.run_id)),
-        Mode::Online | Mode::Offline => {}
-    }
-    let started = Instant::now();
-    let now = chrono::Local::now();
-    let started_unix = now.timestamp_micros() as f64 / 1e6;
-    let resume_from = match s.resume {
-        None => None,
-        Some(policy) => {
-            let mut found = resume::local(&s.root, &s.run_id)?;
-            if found.is_none()
-                && let Some(o) = &s.online
-            {
-                found = online::remote_resume(o, &s.entity, &s.project, &s.run_id)?;
-            }
-            resume::decide(policy, found, &s.run_id)?
-        }
-    };
-    let (dir, file, lock) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
-    // Held by the run, the worker and the uploader: released when the last of them ends, so
-    // a finish that timed out does not let `labbook sync` take a run still being written.
-    let lock = Arc::new(lock);
-    let online = match &s.online {
-        Some(o) => Some(online::Live::start(
-            o,
-            dir.log.clone(),
-            dir.files.clone(),
-            lock.clone(),
-        )?),
-        None => None,
-    };
-    for w in &s.config_warnings {
-        tracing::warn!(target: "labbook", "{w}");
-    }
-    let shared = Arc::new(worker::Shared::new(s.queue_bytes));
-    let parts_dir = dir.clone();
-    let sink = system::Sink::new(&shared);
-    let system = system::System::start(&s, sink.clone(), dir.files.clone());
-    let start_step = resume_from.as_ref().map_or(0, |r| r.step);
-    let resumed = resume_from.is_some();
-    let start = worker::Start {
-        settings: s.clone(),
-        dir,
-        file,
-        started,
-        started_unix,
-        system: Some(system),
-        resume: resume_from,
-        now: Arc::new(Instant::now),
-        lock: Some(lock.clone()),
-    };
-    let worker_shared = shared.clone();
-    let handle = std::thread::Builder::new()
-        .name("labbook-worker".into())
-        .spawn(move || worker::run(start, worker_shared))
-        .map_err(Error::io(
-            "could not start the worker thread for",
-            parts_dir.dir.clone(),
-        ))?;
-    if !s.quiet {
-        let server = s.online.as_ref().map(|o| o.base_url.as_str());
-        banner::started(&s.run_id, &s.name, &parts_dir.dir, server);
-    }
-    if s.handle_signals {
-        lifecycle::handle_signals();
-    }
-    let wandb_dir = parts_dir
-        .dir
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    Ok(Run::active(run::ActiveParts {
-        id: s.run_id,
-        dir: parts_dir.dir,
-        files_dir: parts_dir.files,
-        name: s.name,
-        shared,
-        config: s.config,
-        redact_secrets: s.redact_secrets,
-        scrubber: s.scrubber,
-        warnings: s.config_warnings,
-        worker: handle,
-        on_error: s.on_error,
-        backpressure: s.backpressure,
-        finish_timeout: s.finish_timeout,
-        quiet: s.quiet,
-        started,
-        sink,
-        online,
-        start_step,
-        lock,
-        artifacts: artifact_use::Sources {
-            wandb_dir,
-            download_dir: s.root.join("artifacts"),
-            entity: s.entity,
-            project: s.project,
-            online: s.online,
-            resumed,
-        },
-    }))
 }

@@ -110,6 +110,15 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(Error::io("could not write", path))
 }
 
+/// 8 characters from `[a-z0-9]`, as the official client makes them.
+pub(crate) fn random_run_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = fastrand::Rng::new();
+    (0..8)
+        .map(|_| ALPHABET[rng.usize(..ALPHABET.len())] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 
-use crate::key::MAX_KEY_BYTES;
 use crate::value::Value;
+use crate::value::key::MAX_KEY_BYTES;
 
 /// Cases per property: fixed, so the suite takes the same time on every run.
 pub(crate) const CASES: u32 = 256;

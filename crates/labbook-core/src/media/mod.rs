@@ -15,7 +15,7 @@ mod video;
 
 use std::path::{Path, PathBuf};
 
-use crate::key::Key;
+use crate::value::key::Key;
 
 pub use audio::Audio;
 pub use histogram::Histogram;
@@ -252,10 +252,10 @@ pub(crate) fn materialize(
 
 /// The key a value is written under: a chart's table goes under `<key>_table`, as the
 /// official client writes it.
-pub(crate) fn row_key(key: crate::key::Key, value: &Value) -> crate::key::Key {
+pub(crate) fn row_key(key: crate::value::key::Key, value: &Value) -> crate::value::key::Key {
     match value {
         Value::Media(m) if matches!(**m, Media::Chart(_)) => {
-            crate::key::Key::from(format!("{}_table", key.as_str()))
+            crate::value::key::Key::from(format!("{}_table", key.as_str()))
         }
         _ => key,
     }

@@ -12,8 +12,8 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::{Materialized, Place, materialize_items};
-use crate::key::Key;
 use crate::value::Value;
+use crate::value::key::Key;
 
 /// The most encoder threads a run starts: media encoding competes with the training loop
 /// for the cores.

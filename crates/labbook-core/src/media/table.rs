@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use super::MediaContext;
 use super::files::{sha256_hex, write_media};
 use super::image::Image;
-use crate::artifact_record::{self, Entry};
 use crate::error::{Error, Result};
 use crate::media::Media;
 use crate::value::{Value, write_json_str};
+use crate::wire::artifact::{self, Entry};
 
 /// A table of typed columns: each column holds one kind of value (numbers, text,
 /// booleans, lists, maps or images) or nulls, as W&B's tables do.
@@ -244,7 +244,7 @@ impl Table {
             bytes: art.into_bytes(),
         });
         let run_dir = ctx.files_dir.parent().unwrap_or(ctx.files_dir);
-        let recorded = artifact_record::run_table(
+        let recorded = artifact::run_table(
             run_dir,
             ctx.artifacts.run_id,
             ctx.artifacts.project,
@@ -597,8 +597,8 @@ fn py_float(f: f64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact_record::b64_md5;
     use crate::media::ArtifactSink;
+    use crate::wire::artifact::b64_md5;
 
     fn py(v: Value) -> String {
         let mut s = String::new();
@@ -748,7 +748,7 @@ mod props {
                 let v = t.materialize("t", &mut ctx).map_err(TestCaseError::fail)?;
                 prop_assert!(v.to_json().contains("table-file"));
                 let file = std::fs::read_to_string(dir.path().join(&ctx.written[0])).unwrap();
-                prop_assert!(crate::wandb_json::parse(&file).is_ok(), "{}", file);
+                prop_assert!(crate::wire::json::parse(&file).is_ok(), "{}", file);
             }
         }
     }

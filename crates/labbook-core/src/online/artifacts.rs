@@ -328,7 +328,7 @@ pub(crate) fn upload(
         }
     }
     let manifest = manifest_json(a, &id);
-    let digest = crate::artifact_record::b64_md5(manifest.as_bytes());
+    let digest = crate::wire::artifact::b64_md5(manifest.as_bytes());
     let data = client.graphql(
         "CreateArtifactManifest",
         CREATE_ARTIFACT_MANIFEST,
@@ -394,7 +394,7 @@ pub(crate) fn link(
     client: &Client,
     to: &Target<'_>,
     id: &str,
-    link: &crate::artifact_link::Link,
+    link: &crate::online::links::Link,
 ) -> Result<()> {
     let aliases: Vec<Json> = link
         .aliases
@@ -486,7 +486,7 @@ mod tests {
         // The MD5 of 1000 bytes of 0x01, as any tool computes it.
         assert_eq!(
             one,
-            [crate::artifact_record::md5(&[1u8; 1000])
+            [crate::wire::artifact::md5(&[1u8; 1000])
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()]

@@ -109,7 +109,7 @@ pub struct Client {
     /// `RateLimit-Remaining` / `RateLimit-Reset` headers ask for.
     not_before: Mutex<Duration>,
     /// Takes the key out of what servers answer, before it reaches an error.
-    scrub: crate::secrets::Scrubber,
+    scrub: crate::value::secrets::Scrubber,
 }
 
 impl std::fmt::Debug for Client {
@@ -158,7 +158,7 @@ impl Client {
             clock: Arc::new(SystemClock::new()),
             cancel: Arc::new(AtomicBool::new(false)),
             not_before: Mutex::new(Duration::ZERO),
-            scrub: crate::secrets::Scrubber::new([api_key]),
+            scrub: crate::value::secrets::Scrubber::new([api_key]),
         })
     }
 

@@ -261,7 +261,7 @@ mod props {
                 step: None,
             };
             let line = history_line(&rec, 3);
-            let parsed = crate::wandb_json::parse(&line)
+            let parsed = crate::wire::json::parse(&line)
                 .map_err(|e| TestCaseError::fail(format!("{e}: {line}")))?;
             prop_assert_eq!(&parsed["_step"], &serde_json::json!(3));
         }

@@ -10,9 +10,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, bounded};
 use parking_lot::Mutex;
 
+use super::OnlineSettings;
 use super::sync::{SyncOptions, SyncReport, Uploader};
 use crate::error::{Error, Result};
-use crate::settings::OnlineSettings;
 use crate::wire::{LogEnd, LogFollower, proto};
 
 /// The longest a rate-limited upload waits between requests.

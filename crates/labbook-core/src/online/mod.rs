@@ -7,11 +7,14 @@ mod auth;
 mod client;
 mod clock;
 mod lines;
+pub(crate) mod links;
 mod live;
 mod position;
+mod settings;
 mod sync;
 
 pub(crate) use live::Live;
+pub(crate) use settings::{OnlineChoices, OnlineSettings};
 
 pub use artifacts::Multipart;
 pub use auth::api_key;
@@ -45,11 +48,11 @@ impl std::fmt::Debug for Secret {
 
 /// Where the server's copy of run `id` stopped, for resuming it online.
 pub(crate) fn remote_resume(
-    o: &crate::settings::OnlineSettings,
+    o: &OnlineSettings,
     entity: &str,
     project: &str,
     id: &str,
-) -> crate::error::Result<Option<crate::resume::ResumeFrom>> {
+) -> crate::error::Result<Option<crate::wire::ResumeFrom>> {
     fn nonempty(s: &str) -> Option<&str> {
         (!s.is_empty()).then_some(s)
     }

@@ -28,7 +28,7 @@ pub(crate) struct ServerRun {
     /// Lines of history, events and output already there.
     pub lines: [u64; 3],
     /// Where the run goes on.
-    pub from: crate::resume::ResumeFrom,
+    pub from: crate::wire::ResumeFrom,
 }
 
 /// Asks the server about run `name` (RunResumeStatus); `None` if it has no such run.
@@ -45,7 +45,7 @@ pub(crate) fn resume_status(
         return Ok(None);
     }
     let count = |k: &str| bucket[k].as_u64().unwrap_or(0);
-    let mut from = crate::resume::ResumeFrom::default();
+    let mut from = crate::wire::ResumeFrom::default();
     let mut see = |row: &serde_json::Value| {
         if let Some(s) = row["_step"].as_u64() {
             from.step = from.step.max(s.saturating_add(1));
@@ -55,7 +55,7 @@ pub(crate) fn resume_status(
         }
     };
     let parse = |v: &serde_json::Value| -> Option<serde_json::Value> {
-        v.as_str().and_then(|t| crate::wandb_json::parse(t).ok())
+        v.as_str().and_then(|t| crate::wire::json::parse(t).ok())
     };
     let summary = parse(&bucket["summaryMetrics"]);
     if let Some(summary) = &summary {
@@ -64,7 +64,7 @@ pub(crate) fn resume_status(
     if let Some(serde_json::Value::Array(tail)) = parse(&bucket["historyTail"]) {
         for line in tail
             .iter()
-            .filter_map(|l| l.as_str().and_then(|t| crate::wandb_json::parse(t).ok()))
+            .filter_map(|l| l.as_str().and_then(|t| crate::wire::json::parse(t).ok()))
         {
             see(&line);
         }
@@ -698,7 +698,7 @@ impl Uploader {
     /// Applies the links `run.link_model` queued in the run directory, to the versions
     /// this upload created (by their client ids).
     fn apply_links(&mut self) -> Result<()> {
-        let Some(links) = self.files_dir.parent().map(crate::artifact_link::queued) else {
+        let Some(links) = self.files_dir.parent().map(crate::online::links::queued) else {
             return Ok(());
         };
         let (entity, project, run) = self.target()?;

@@ -14,9 +14,6 @@ mod layer;
 mod metrics;
 mod sampler;
 
-use std::fs::File;
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
@@ -24,23 +21,7 @@ use std::time::{Duration, SystemTime};
 pub use gpu::{GpuInfo, GpuSample, GpuSource, NvmlSource};
 pub use layer::RunLayer;
 
-use crate::settings::{Console, Resolved};
-use crate::wire::proto::{self, RecordType};
-use crate::worker::{Envelope, Msg, Shared};
-
-/// What the sampler and the console readers send the worker.
-pub(crate) enum SysMsg {
-    /// One sample of system metrics.
-    Stats(proto::StatsRecord),
-    /// Static hardware facts found by the sampler (GPUs), for a second environment record.
-    Hardware(gpu::Hardware),
-    /// Console text: `stderr` tells the stream; `line` is raw (may be partial).
-    Output {
-        stderr: bool,
-        line: String,
-        unix: f64,
-    },
-}
+use crate::engine::queue::{Envelope, Msg, Shared, SysMsg};
 
 /// Where the background parts of a run send their messages: the run's queue, while the
 /// run is open.
@@ -127,29 +108,50 @@ pub(crate) fn now_unix() -> f64 {
         .unwrap_or_default()
 }
 
-/// The background parts of one run: the sampler thread, the console capture, and the
-/// `files/output.log` writer. Owned by the worker, stopped before the exit record.
+/// Console capture, as `WANDB_CONSOLE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    /// Capture when possible (the default).
+    Auto,
+    /// Do not capture.
+    Off,
+    /// W&B's `wrap`: captured as [`Console::Redirect`] (a Rust program has no writer
+    /// objects to wrap, so the file descriptors are redirected).
+    Wrap,
+    /// Capture by redirecting the file descriptors.
+    Redirect,
+}
+
+/// What the background parts of a run are asked to do.
+#[derive(Clone, Debug)]
+pub(crate) struct SystemSettings {
+    pub console: Console,
+    pub metrics: bool,
+    pub interval: Duration,
+    pub gpu_source: Option<GpuFactory>,
+}
+
+/// The background parts of one run: the sampler thread and the console capture. Owned by
+/// the run, stopped before the run's finish entry is queued, so everything they sent is
+/// written before the exit record.
 pub(crate) struct System {
     sink: Sink,
     sampler: Option<sampler::Sampler>,
     console: Option<console::Capture>,
-    output_log: Option<File>,
-    output_path: PathBuf,
-    output_failed: bool,
 }
 
 impl System {
     /// Starts what the settings ask for. Console capture starts here, on the caller's
     /// thread, so what the program prints right after `init` is captured.
-    pub(crate) fn start(s: &Resolved, sink: Sink, files_dir: PathBuf) -> System {
+    pub(crate) fn start(s: SystemSettings, sink: Sink) -> System {
         let console = if s.console == Console::Off {
             None
         } else {
             console::Capture::start(sink.clone())
         };
-        let sampler = if s.system_metrics {
+        let sampler = if s.metrics {
             let gpu = s.gpu_source.as_ref().map(GpuFactory::make);
-            sampler::Sampler::start(sink.clone(), s.stats_interval, gpu)
+            sampler::Sampler::start(sink.clone(), s.interval, gpu)
         } else {
             None
         };
@@ -157,9 +159,6 @@ impl System {
             sink,
             sampler,
             console,
-            output_log: None,
-            output_path: files_dir.join("output.log"),
-            output_failed: false,
         }
     }
 
@@ -174,56 +173,6 @@ impl System {
             s.stop();
         }
         self.sink.close();
-    }
-
-    /// Turns a message into the record to write; console text also goes to `output.log`.
-    pub(crate) fn record(
-        &mut self,
-        msg: SysMsg,
-        env: Option<&mut proto::EnvironmentRecord>,
-    ) -> Option<RecordType> {
-        match msg {
-            SysMsg::Stats(s) => Some(RecordType::Stats(s)),
-            SysMsg::Hardware(h) => {
-                let env = env?;
-                h.apply(env);
-                Some(RecordType::Environment(env.clone()))
-            }
-            SysMsg::Output { stderr, line, unix } => {
-                self.append_output(&line);
-                Some(RecordType::OutputRaw(proto::OutputRawRecord {
-                    output_type: if stderr { 0 } else { 1 },
-                    timestamp: Some(proto::timestamp(unix)),
-                    line,
-                }))
-            }
-        }
-    }
-
-    fn append_output(&mut self, line: &str) {
-        if self.output_failed {
-            return;
-        }
-        if self.output_log.is_none() {
-            match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.output_path)
-            {
-                Ok(f) => self.output_log = Some(f),
-                Err(e) => {
-                    self.output_failed = true;
-                    tracing::warn!(target: "labbook", "could not open {}: {e}; console output is only in the transaction log", self.output_path.display());
-                    return;
-                }
-            }
-        }
-        if let Some(f) = &mut self.output_log
-            && let Err(e) = f.write_all(line.as_bytes())
-        {
-            self.output_failed = true;
-            tracing::warn!(target: "labbook", "could not write {}: {e}", self.output_path.display());
-        }
     }
 }
 
@@ -247,60 +196,5 @@ impl GpuFactory {
 impl std::fmt::Debug for GpuFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("GpuFactory(..)")
-    }
-}
-
-/// A `tracing` layer that copies events into the run's console log (as stderr lines), so
-/// they are part of `output.log` and the synced run's Logs tab. Events from labbook's own
-/// targets (`labbook...`) are left out.
-///
-/// ```
-/// use tracing_subscriber::layer::SubscriberExt as _;
-/// # let dir = tempfile::tempdir()?;
-/// let run = labbook_core::init(labbook_core::Settings::new("p").dir(dir.path()).quiet(true))?;
-/// let subscriber = tracing_subscriber::registry().with(labbook_core::tracing_layer(&run));
-/// tracing::subscriber::with_default(subscriber, || tracing::info!(epoch = 3, "validation done"));
-/// run.finish()?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn tracing_layer(run: &crate::Run) -> RunLayer {
-    RunLayer::new(run.sink())
-}
-
-/// Adds the disk and GPU facts of the environment record to `wandb-metadata.json`, in
-/// protojson's shape (u64 as strings).
-pub(crate) fn metadata_json(e: &proto::EnvironmentRecord, m: &mut serde_json::Value) {
-    if !e.disk.is_empty() {
-        let disk: serde_json::Map<String, serde_json::Value> = e
-            .disk
-            .iter()
-            .map(|(k, d)| {
-                (
-                    k.clone(),
-                    serde_json::json!({"total": d.total.to_string(), "used": d.used.to_string()}),
-                )
-            })
-            .collect();
-        m["disk"] = serde_json::Value::Object(disk);
-    }
-    if e.gpu_count > 0 {
-        m["gpu"] = serde_json::json!(e.gpu_type);
-        m["gpu_count"] = serde_json::json!(e.gpu_count);
-        m["gpu_nvidia"] = e
-            .gpu_nvidia
-            .iter()
-            .map(|g| {
-                serde_json::json!({
-                    "name": g.name,
-                    "memoryTotal": g.memory_total.to_string(),
-                    "cudaCores": g.cuda_cores,
-                    "architecture": g.architecture,
-                    "uuid": g.uuid,
-                })
-            })
-            .collect();
-    }
-    if !e.cuda_version.is_empty() {
-        m["cuda_version"] = serde_json::json!(e.cuda_version);
     }
 }

@@ -47,7 +47,9 @@ fn run(sink: Sink, interval: Duration, gpu: Option<Box<dyn GpuSource>>, stopped:
         let gpus = g.devices();
         if !gpus.is_empty() {
             let cuda_version = g.cuda_version();
-            sink.send(SysMsg::Hardware(Hardware { gpus, cuda_version }), 1024);
+            let mut facts = proto::EnvironmentRecord::default();
+            Hardware { gpus, cuda_version }.apply(&mut facts);
+            sink.send(SysMsg::Hardware(Box::new(facts)), 1024);
         }
     }
     let mut collector = Collector::new();

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::git::{self, GitInfo};
+use crate::engine::git::{self, GitInfo};
 use crate::value::Value;
 use crate::wire::proto::{self, EnvironmentRecord, GitRepoRecord};
 
@@ -36,7 +36,7 @@ pub(crate) fn environment_record(
     host: &str,
     git: Option<&GitInfo>,
     writer_id: &str,
-    scrubber: &crate::secrets::Scrubber,
+    scrubber: &crate::value::secrets::Scrubber,
 ) -> EnvironmentRecord {
     let mut args = std::env::args();
     let program = args.next().unwrap_or_default();
@@ -219,6 +219,44 @@ pub(crate) fn requirements_from_lock(path: &Path) -> Option<String> {
     Some(lines.join("\n") + "\n")
 }
 
+/// Adds the disk and GPU facts of the environment record to `wandb-metadata.json`, in
+/// protojson's shape (u64 as strings).
+pub(crate) fn metadata_json(e: &proto::EnvironmentRecord, m: &mut serde_json::Value) {
+    if !e.disk.is_empty() {
+        let disk: serde_json::Map<String, serde_json::Value> = e
+            .disk
+            .iter()
+            .map(|(k, d)| {
+                (
+                    k.clone(),
+                    serde_json::json!({"total": d.total.to_string(), "used": d.used.to_string()}),
+                )
+            })
+            .collect();
+        m["disk"] = serde_json::Value::Object(disk);
+    }
+    if e.gpu_count > 0 {
+        m["gpu"] = serde_json::json!(e.gpu_type);
+        m["gpu_count"] = serde_json::json!(e.gpu_count);
+        m["gpu_nvidia"] = e
+            .gpu_nvidia
+            .iter()
+            .map(|g| {
+                serde_json::json!({
+                    "name": g.name,
+                    "memoryTotal": g.memory_total.to_string(),
+                    "cudaCores": g.cuda_cores,
+                    "architecture": g.architecture,
+                    "uuid": g.uuid,
+                })
+            })
+            .collect();
+    }
+    if !e.cuda_version.is_empty() {
+        m["cuda_version"] = serde_json::json!(e.cuda_version);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +283,13 @@ mod tests {
 
     #[test]
     fn the_environment_record_describes_this_machine() {
-        let r = environment_record(1.7e9, "h", None, "w", &crate::secrets::Scrubber::default());
+        let r = environment_record(
+            1.7e9,
+            "h",
+            None,
+            "w",
+            &crate::value::secrets::Scrubber::default(),
+        );
         assert!(r.os.starts_with("Linux-"), "{}", r.os);
         assert!(r.cpu_count_logical >= 1 && r.cpu_count >= 1);
         assert!(r.memory.unwrap().total > 0);

@@ -5,51 +5,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::settings::Resume;
-use crate::value::Value;
+use crate::wire::ResumeFrom;
 use crate::wire::proto::RecordType;
 use crate::wire::read_log;
-
-/// Where a resumed run goes on: its first step, the runtime already spent, and the summary
-/// it had (which stands in the resumed run until a key is logged or set again).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct ResumeFrom {
-    pub step: u64,
-    pub runtime: f64,
-    pub summary: Vec<(String, Value)>,
-}
-
-impl ResumeFrom {
-    /// The later of two earlier runs' ends; the summary of the one that got further (a
-    /// resumed run's log holds the summary it was seeded with, so the last part has all).
-    fn max(self, other: ResumeFrom) -> ResumeFrom {
-        let summary = if (other.step, other.runtime) > (self.step, self.runtime) {
-            other.summary
-        } else {
-            self.summary
-        };
-        ResumeFrom {
-            step: self.step.max(other.step),
-            runtime: self.runtime.max(other.runtime),
-            summary,
-        }
-    }
-
-    /// Adds a summary key from its JSON text, leaving out the keys every run computes
-    /// itself (`_step`, `_runtime`, `_timestamp`, `_wandb`).
-    pub(crate) fn seed_summary(&mut self, key: &str, json: &str) {
-        if key.starts_with('_') {
-            return;
-        }
-        let Ok(v) = crate::wandb_json::parse(json) else {
-            return;
-        };
-        let v = Value::from(v);
-        match self.summary.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = v,
-            None => self.summary.push((key.to_owned(), v)),
-        }
-    }
-}
 
 /// The end of every local run with this id under `root`'s wandb directory.
 pub(crate) fn local(root: &Path, id: &str) -> Result<Option<ResumeFrom>> {

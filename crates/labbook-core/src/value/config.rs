@@ -47,9 +47,9 @@ pub(crate) fn serialize<T: Serialize + ?Sized>(value: &T) -> Serialized {
 }
 
 /// Replaces every value whose key segment is a secret name with
-/// [`REDACTED`](crate::secrets::REDACTED).
+/// [`REDACTED`](crate::value::secrets::REDACTED).
 pub(crate) fn redact(items: &mut [(String, Value)]) {
-    crate::secrets::Scrubber::default().config(items, true);
+    crate::value::secrets::Scrubber::default().config(items, true);
 }
 
 /// Sets `path` (dot-separated) in `items` to `value`, creating nested maps on the way.
@@ -573,7 +573,7 @@ mod tests {
         let mut expected = serde_json::to_value(&cfg).unwrap();
         assert_eq!(plain, expected);
         redact(&mut s.items);
-        expected["api_key"] = serde_json::json!(crate::secrets::REDACTED);
+        expected["api_key"] = serde_json::json!(crate::value::secrets::REDACTED);
         assert_eq!(to_json(&s.items), expected);
     }
 
@@ -730,7 +730,7 @@ mod props {
             let mut s = serialize(&serde_json::json!({"cfg": v, "api_key": "k", "max_tokens": 3}));
             redact(&mut s.items);
             let back = Value::Map(s.items).to_serde_json();
-            prop_assert_eq!(&back["api_key"], &serde_json::json!(crate::secrets::REDACTED));
+            prop_assert_eq!(&back["api_key"], &serde_json::json!(crate::value::secrets::REDACTED));
             prop_assert_eq!(&back["max_tokens"], &serde_json::json!(3));
         }
     }

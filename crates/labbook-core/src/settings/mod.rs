@@ -1,15 +1,23 @@
 //! Run settings: the builder, then W&B's environment variables (and `.env` files and the
 //! `wandb/settings` file), then defaults.
 
+pub(crate) mod distributed;
+
+pub use distributed::Rank;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{self, Serialized};
+use crate::engine::worker::WriterSettings;
 use crate::error::{Error, Result};
+use crate::online::{OnlineChoices, OnlineSettings};
+pub use crate::system::Console;
+use crate::system::SystemSettings;
 use crate::value::Value;
+use crate::value::config::{self, Serialized};
 
 /// Where a run goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,19 +61,6 @@ pub enum Resume {
     Must,
     /// Start the run; it is an error if one with this id exists.
     Never,
-}
-
-/// Console capture, as `WANDB_CONSOLE`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Console {
-    /// Capture when possible (the default).
-    Auto,
-    /// Do not capture.
-    Off,
-    /// Capture by wrapping the process's writers.
-    Wrap,
-    /// Capture by redirecting the file descriptors.
-    Redirect,
 }
 
 /// The builder for [`init`](crate::init).
@@ -169,7 +164,7 @@ impl Default for Settings {
 }
 
 /// The text in a run name that `finish` replaces with the final score.
-pub const SCORE_PLACEHOLDER: &str = "SCORE_PLACEHOLDER";
+pub use crate::engine::worker::SCORE_PLACEHOLDER;
 
 impl Settings {
     /// Settings for a run in `project`.
@@ -480,7 +475,7 @@ impl Settings {
     pub(crate) fn resolve(&self) -> Result<Resolved> {
         let env = Env::load(self)?;
         let mut mode = resolve_mode(self, &env)?;
-        let rank = crate::distributed::Rank::from_env(|n| env.get(n).map(str::to_owned))?;
+        let rank = crate::settings::distributed::Rank::from_env(|n| env.get(n).map(str::to_owned))?;
         let rank_zero_only = match self.rank_zero_only {
             Some(on) => on,
             None => env.flag("LABBOOK_RANK_ZERO_ONLY")?.unwrap_or(false),
@@ -505,7 +500,7 @@ impl Settings {
                 validate_run_id(&id)?;
                 id
             }
-            None => random_run_id(),
+            None => crate::store::random_run_id(),
         };
         let tags = match &self.tags {
             Some(t) => t.clone(),
@@ -599,7 +594,7 @@ impl Settings {
             .clone()
             .or_else(|| env.get("WANDB_BASE_URL").map(str::to_owned))
             .unwrap_or_else(|| crate::online::DEFAULT_BASE_URL.to_owned());
-        let scrubber = crate::secrets::Scrubber::new(crate::online::known_keys(
+        let scrubber = crate::value::secrets::Scrubber::new(crate::online::known_keys(
             self.api_key.as_ref().map(|k| k.expose()),
             &base_url_for_keys,
             |n| env.get(n).map(str::to_owned),
@@ -639,35 +634,22 @@ impl Settings {
             });
         }
         let online = if mode == Mode::Online {
-            let base_url = self
-                .base_url
-                .clone()
-                .or_else(|| {
-                    env.get("WANDB_BASE_URL")
-                        .filter(|u| !u.is_empty())
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| crate::online::DEFAULT_BASE_URL.to_owned());
-            let explicit = self.api_key.as_ref().map(|k| k.expose());
-            let key =
-                crate::online::api_key(explicit, &base_url, |n| env.get(n).map(str::to_owned))?;
-            let mut retry = self.upload_retry.clone();
-            if let Some(v) = env
+            let http_timeout = env
                 .get("WANDB_HTTP_TIMEOUT")
                 .filter(|v| !v.trim().is_empty())
-            {
-                retry.timeout = env_seconds("WANDB_HTTP_TIMEOUT", v)?;
-            }
-            Some(OnlineSettings {
-                base_url,
-                api_key: crate::online::Secret::new(key),
-                upload_interval: self.upload_interval,
-                retry,
-                clock: self
-                    .upload_clock
-                    .clone()
-                    .unwrap_or_else(|| std::sync::Arc::new(crate::online::SystemClock::new())),
-            })
+                .map(|v| env_seconds("WANDB_HTTP_TIMEOUT", v))
+                .transpose()?;
+            Some(OnlineSettings::resolve(
+                OnlineChoices {
+                    base_url: self.base_url.clone(),
+                    api_key: self.api_key.as_ref().map(|k| k.expose().to_owned()),
+                    upload_interval: self.upload_interval,
+                    retry: self.upload_retry.clone(),
+                    http_timeout,
+                    clock: self.upload_clock.clone(),
+                },
+                |n| env.get(n).map(str::to_owned),
+            )?)
         } else {
             None
         };
@@ -744,7 +726,7 @@ pub(crate) struct Resolved {
     pub config_warnings: Vec<String>,
     pub redact_secrets: bool,
     /// Removes the API key and secret arguments from what the run records.
-    pub scrubber: crate::secrets::Scrubber,
+    pub scrubber: crate::value::secrets::Scrubber,
     pub on_error: OnError,
     pub backpressure: Backpressure,
     pub queue_bytes: usize,
@@ -755,36 +737,37 @@ pub(crate) struct Resolved {
     pub features: Vec<String>,
 }
 
-/// Where and how an online run uploads.
-#[derive(Clone, Debug)]
-pub(crate) struct OnlineSettings {
-    pub base_url: String,
-    pub api_key: crate::online::Secret,
-    pub upload_interval: Duration,
-    pub retry: crate::online::RetryPolicy,
-    pub clock: std::sync::Arc<dyn crate::online::Clock>,
-}
-
-impl OnlineSettings {
-    /// Retries for calls the program waits on (resuming a run in `init`, `use_artifact`):
-    /// the upload policy's, cut to at most 5 retries at most 30 s apart (about a minute), so
-    /// a server that is down is an error soon rather than after the uploader's week.
-    pub fn interactive_retry(&self) -> crate::online::RetryPolicy {
-        crate::online::RetryPolicy {
-            max_retries: self.retry.max_retries.min(5),
-            wait_max: self.retry.wait_max.min(Duration::from_secs(30)),
-            ..self.retry.clone()
+impl Resolved {
+    /// What the worker writes about the run, and how often.
+    pub(crate) fn writer_settings(&self) -> WriterSettings {
+        WriterSettings {
+            project: self.project.clone(),
+            entity: self.entity.clone(),
+            run_id: self.run_id.clone(),
+            name: self.name.clone(),
+            notes: self.notes.clone(),
+            tags: self.tags.clone(),
+            group: self.group.clone(),
+            job_type: self.job_type.clone(),
+            sweep_id: self.sweep_id.clone(),
+            disable_git: self.disable_git,
+            config: self.config.clone(),
+            sweep_names: self.sweep_names.clone(),
+            scrubber: self.scrubber.clone(),
+            score_metrics: self.score_metrics.clone(),
+            flush_interval: self.flush_interval,
+            features: self.features.clone(),
         }
     }
 
-    /// A client for calls the program waits on, with [`interactive_retry`](Self::interactive_retry).
-    pub fn interactive_client(&self) -> Result<crate::online::Client> {
-        Ok(crate::online::Client::new(
-            &self.base_url,
-            self.api_key.expose(),
-            self.interactive_retry(),
-        )?
-        .with_clock(self.clock.clone()))
+    /// What the run's sampler and console capture are asked to do.
+    pub(crate) fn system_settings(&self) -> SystemSettings {
+        SystemSettings {
+            console: self.console,
+            metrics: self.system_metrics,
+            interval: self.stats_interval,
+            gpu_source: self.gpu_source.clone(),
+        }
     }
 }
 
@@ -1009,15 +992,6 @@ fn validate_run_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// 8 characters from `[a-z0-9]`, as the official client makes them.
-pub(crate) fn random_run_id() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = fastrand::Rng::new();
-    (0..8)
-        .map(|_| ALPHABET[rng.usize(..ALPHABET.len())] as char)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1201,7 +1175,7 @@ mod tests {
         assert!(e.to_string().contains("must not contain"), "{e}");
         let e = with_env(&[]).tags(["x".repeat(65)]).resolve().unwrap_err();
         assert!(e.to_string().contains("64 characters"), "{e}");
-        let id = random_run_id();
+        let id = crate::store::random_run_id();
         assert_eq!(id.len(), 8);
         assert!(
             id.chars()

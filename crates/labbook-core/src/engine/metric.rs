@@ -1,7 +1,7 @@
 //! `define_metric`: how a metric is summarized and which metric is its x-axis.
 
 use crate::error::{Error, Result};
-use crate::key::validate_key;
+use crate::value::key::validate_key;
 use crate::wire::proto;
 
 /// A summary a metric keeps, as W&B's `define_metric(summary=...)`.

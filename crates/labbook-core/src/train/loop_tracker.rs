@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
+use crate::engine::metric::{Metric, Summary};
 use crate::error::Result;
-use crate::eval::{ClassScores, EpochFindings, EvalHook, EvalSettings};
 use crate::media::Image;
-use crate::metric::{Metric, Summary};
-use crate::model_checkpoints::ModelCheckpoints;
 use crate::run::Run;
+use crate::train::ModelCheckpoints;
+use crate::train::eval::{ClassScores, EpochFindings, EvalHook, EvalSettings};
 use crate::value::Value;
 
 /// What one validation pass measured.

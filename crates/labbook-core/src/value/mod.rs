@@ -1,4 +1,18 @@
-//! Values a run can log: numbers, booleans, text, lists and nested maps.
+//! Values a run can log: numbers, booleans, text, lists and nested maps, and media; metric
+//! keys; config capture from any `serde::Serialize`; and keeping secrets out of both.
+//!
+//! `value` and `media` import each other, the one circle between labbook-core's parts
+//! (`tests/architecture.rs` allows it by name): a value may hold media not yet encoded
+//! ([`Value::Media`]), and encoded media are values again (the JSON W&B reads). It is one
+//! recursive data type split over two folders, as `serde_json::Value` would be if its
+//! numbers lived in a module of their own.
+
+pub(crate) mod config;
+pub(crate) mod key;
+pub(crate) mod secrets;
+
+pub use key::{Key, MAX_KEY_BYTES};
+pub use secrets::{REDACTED, is_secret_name};
 
 use std::fmt::Write as _;
 
@@ -420,7 +434,7 @@ mod props {
         #[test]
         fn json_round_trips(v in value(6)) {
             let text = v.to_json();
-            let back = crate::wandb_json::parse(&text)
+            let back = crate::wire::json::parse(&text)
                 .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
             prop_assert_eq!(back, as_read(&v), "{}", text);
             prop_assert!(v.approx_bytes() >= std::mem::size_of::<Value>());

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexSet;
 
-use crate::metric::{Goal, Metric, Summary};
+use crate::engine::metric::{Goal, Metric, Summary};
 use crate::value::Value;
 
 #[derive(Clone, Debug)]

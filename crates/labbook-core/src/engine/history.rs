@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
 
-use crate::key::Key;
-use crate::metric::Metric;
-use crate::summary::SummaryState;
+use crate::engine::metric::Metric;
+use crate::engine::summary::SummaryState;
 use crate::value::Value;
+use crate::value::key::Key;
 use crate::wire::proto::RecordType;
 
 /// When a value was logged: seconds since the run started and Unix seconds.
@@ -218,7 +218,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::Summary;
+    use crate::engine::metric::Summary;
     use crate::wire::proto::MetricRecord;
 
     fn stamp(t: f64) -> Stamp {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::artifact_record::{self, Ids, Spec};
 use crate::error::{Error, Result};
+use crate::wire::artifact::{self, Ids, Spec};
 use crate::wire::proto;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,7 +130,7 @@ impl Artifact {
 
     /// Metadata from any `Serialize` (stored as JSON).
     pub fn metadata<T: Serialize + ?Sized>(mut self, metadata: &T) -> Artifact {
-        let items = crate::config::serialize(metadata).items;
+        let items = crate::value::config::serialize(metadata).items;
         self.metadata = crate::value::Value::Map(items).to_json();
         self
     }
@@ -280,7 +280,7 @@ impl Artifact {
             match s {
                 Source::File { src, path } => {
                     let local = private.join(&path);
-                    let size = artifact_record::copy_file(&src, &local).map_err(bad)?;
+                    let size = artifact::copy_file(&src, &local).map_err(bad)?;
                     entries.push(Staged::File { path, local, size });
                 }
                 Source::Reference {
@@ -350,7 +350,7 @@ impl Snapshot {
         for e in self.entries {
             contents.push(match e {
                 Staged::File { path, local, size } => {
-                    let (digest, hashed) = artifact_record::hash_file(&local)?;
+                    let (digest, hashed) = artifact::hash_file(&local)?;
                     if hashed != size {
                         return Err(format!(
                             "the copy of {path} changed before it was hashed ({size} then {hashed} bytes)"
@@ -378,7 +378,7 @@ impl Snapshot {
                 },
             });
         }
-        Ok(artifact_record::record(run_id, project, self.spec, contents, self.ids).record)
+        Ok(artifact::record(run_id, project, self.spec, contents, self.ids).record)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Encodes a history row straight into protobuf bytes: the one record written per step, so
 //! it skips building `HistoryRecord` with two owned strings per item.
 
-use crate::key::Key;
+use crate::value::key::Key;
 use crate::value::{Value, write_f64};
 
 /// Reusable buffers for encoding rows; output equals prost's encoding of the same

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value as Json, json};
 
 use crate::error::{Error, Result};
-use crate::settings::OnlineSettings;
+use crate::online::OnlineSettings;
 use crate::wire::proto::{self, RecordType};
 
 /// An artifact version ready to use: its files are under [`dir`](UsedArtifact::dir).
@@ -355,7 +355,7 @@ fn strip_entry(local: &Path, entry: &str) -> Option<PathBuf> {
 
 /// Checks a file's base64 MD5 against the manifest's.
 fn verify(path: &Path, digest: &str, entry: &str, shown: &str) -> Result<()> {
-    let (got, _) = crate::artifact_record::hash_file(path)
+    let (got, _) = crate::wire::artifact::hash_file(path)
         .map_err(|e| Error::Artifact(format!("{shown}: {entry}: {e}")))?;
     if got != digest {
         return Err(Error::Artifact(format!(
@@ -510,7 +510,7 @@ fn check_manifest_digest(
         };
         entries.push((path.as_str(), digest));
     }
-    let got = crate::artifact_record::manifest_digest(entries.into_iter());
+    let got = crate::wire::artifact::manifest_digest(entries.into_iter());
     if got != want {
         return Err(Error::Artifact(format!(
             "{shown}: the manifest does not match the version (its entries give digest {got}, the version is {want}); it was replaced or corrupted, and nothing was downloaded"
@@ -535,7 +535,7 @@ fn fetch(
     shown: &str,
 ) -> Result<()> {
     let dest = dir.join(entry);
-    if crate::artifact_record::hash_file(&dest).is_ok_and(|(d, _)| d == digest) {
+    if crate::wire::artifact::hash_file(&dest).is_ok_and(|(d, _)| d == digest) {
         return Ok(());
     }
     let parent = dest.parent().unwrap_or(dir);
@@ -547,7 +547,7 @@ fn fetch(
         dest.file_name()
             .map_or_else(Default::default, |n| n.to_string_lossy()),
         std::process::id(),
-        crate::artifact_record::random_base36(8)
+        crate::wire::artifact::random_base36(8)
     ));
     let mut resp = client.get(url, size)?;
     let mut out = std::fs::File::create(&tmp).map_err(Error::io("could not write", &tmp))?;

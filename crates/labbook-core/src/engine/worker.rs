@@ -5,257 +5,63 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-use crossbeam_queue::SegQueue;
-use parking_lot::{Condvar, Mutex};
 use prost::Message as _;
 
-use crate::environment;
-use crate::history::{Emit, History, Stamp};
-use crate::key::Key;
+use super::environment;
+use super::history::{Emit, History, Stamp};
+use super::output_log::OutputLog;
+use super::queue::{Envelope, Msg, SavePolicy, Shared, SysMsg, WorkerReport};
+use super::row_encoder::RowEncoder;
+use super::summary::SummaryState;
 use crate::media::{self, EncodePool, Ticket};
-use crate::metric::Metric;
-use crate::settings::{Resolved, SCORE_PLACEHOLDER};
 use crate::store::{RunDir, write_atomically};
-use crate::summary::SummaryState;
 use crate::value::Value;
+use crate::value::key::Key;
+use crate::wire::Framer;
 use crate::wire::proto::{self, Record, RecordType};
-use crate::wire::{Framer, RowEncoder};
 
-/// How a saved file is uploaded, as W&B's `run.save(policy=...)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SavePolicy {
-    /// Copy now and upload soon.
-    Now,
-    /// Copy and upload at the end of the run (matches files that appear during the run).
-    End,
-    /// Copy now and again at the end, so the final version is kept.
-    Live,
-}
+/// The text in a run name that `finish` replaces with the run's score (see
+/// `Settings::score_metrics`).
+pub const SCORE_PLACEHOLDER: &str = "SCORE_PLACEHOLDER";
 
-impl SavePolicy {
-    fn proto(self) -> i32 {
-        match self {
-            SavePolicy::Now => 0,
-            SavePolicy::End => 1,
-            SavePolicy::Live => 2,
-        }
-    }
-}
-
-/// One queue entry.
-pub(crate) enum Msg {
-    /// An artifact staged by its thread (or why it could not be).
-    ArtifactStaged(Box<std::result::Result<proto::ArtifactRecord, String>>),
-    UseArtifact(proto::UseArtifactRecord),
-    Log {
-        step: u64,
-        commit: bool,
-        items: Vec<(Key, Value)>,
-        at: Instant,
-    },
-    Summary(Vec<(Key, Value)>),
-    Config(Vec<(String, Value)>),
-    Metric(Metric),
-    Alert(proto::AlertRecord),
-    Save {
-        pattern: String,
-        policy: SavePolicy,
-    },
-    Flush(Sender<()>),
-    /// From the sampler, the console readers or the tracing layer.
-    System(crate::system::SysMsg),
-    Finish {
-        exit_code: i32,
-        preempted: bool,
-        reply: Sender<WorkerReport>,
-    },
-    /// Makes the worker panic, as a bug would: tests of what a dead worker leaves.
-    #[cfg(test)]
-    Crash,
-}
-
-pub(crate) struct Envelope {
-    pub msg: Msg,
-    pub bytes: usize,
-    /// Its media are encoded into files: it holds one of the queue's media slots.
-    pub media: bool,
-}
-
-impl Envelope {
-    pub fn new(msg: Msg, bytes: usize) -> Envelope {
-        let media = match &msg {
-            Msg::Log { items, .. } | Msg::Summary(items) => media::encodes_files(items),
-            _ => false,
-        };
-        Envelope { msg, bytes, media }
-    }
-}
-
-/// What the worker hands back at finish.
-#[derive(Debug, Default)]
-pub(crate) struct WorkerReport {
-    pub rows: u64,
-    pub bytes: u64,
+/// What the worker writes about the run (its record, config and name) and how often it
+/// writes; built from the resolved settings.
+#[derive(Clone, Debug)]
+pub(crate) struct WriterSettings {
+    pub project: String,
+    pub entity: String,
+    pub run_id: String,
     pub name: String,
-    pub errors: Vec<String>,
-    pub warnings: Vec<String>,
-}
-
-/// State shared by the run handle and the worker: the byte budget of the queue, its media
-/// slots, and the worker's failure.
-pub(crate) struct Shared {
-    /// The queue itself. Pushing never wakes the worker (a futex wake costs the training
-    /// thread a microsecond or more); the worker polls, and urgent entries unpark it.
-    queue: SegQueue<Envelope>,
-    worker: OnceLock<std::thread::Thread>,
-    queued: AtomicUsize,
-    capacity: usize,
-    /// Entries with media to encode, queued or with the encoders, not yet written.
-    media_pending: AtomicUsize,
-    /// How many such entries may be pending: what the encoders can work on at once. Under
-    /// media load a row reaches the disk about two encodings after it is logged, not after
-    /// a queue's worth of images (32 MiB of them) ahead of it.
-    media_slots: usize,
-    waiting: AtomicBool,
-    lock: Mutex<()>,
-    room: Condvar,
-    failed: AtomicBool,
-    failure: Mutex<Option<String>>,
-    /// The worker died of a panic (not a write error, after which it goes on answering).
-    panicked: AtomicBool,
-}
-
-impl Shared {
-    pub fn new(capacity: usize) -> Shared {
-        Shared {
-            queue: SegQueue::new(),
-            worker: OnceLock::new(),
-            queued: AtomicUsize::new(0),
-            capacity,
-            media_pending: AtomicUsize::new(0),
-            media_slots: EncodePool::lookahead_on_this_machine(),
-            waiting: AtomicBool::new(false),
-            lock: Mutex::new(()),
-            room: Condvar::new(),
-            failed: AtomicBool::new(false),
-            failure: Mutex::new(None),
-            panicked: AtomicBool::new(false),
-        }
-    }
-
-    /// Whether `bytes` more fit (an entry always fits into an empty queue), and a media
-    /// slot is free if `media`.
-    pub fn has_room(&self, bytes: usize, media: bool) -> bool {
-        if media && self.media_pending.load(Ordering::Acquire) >= self.media_slots {
-            return false;
-        }
-        let q = self.queued.load(Ordering::Acquire);
-        q == 0 || q + bytes <= self.capacity
-    }
-
-    /// Waits until `bytes` (and a media slot if `media`) fit, or the worker failed. Only
-    /// one sender calls this at a time (senders hold the run's lock), so the check cannot
-    /// race with another sender.
-    pub fn wait_for_room(&self, bytes: usize, media: bool) {
-        self.wake();
-        let mut guard = self.lock.lock();
-        self.waiting.store(true, Ordering::SeqCst);
-        while !self.has_room(bytes, media) && !self.has_failed() {
-            self.room.wait_for(&mut guard, Duration::from_millis(50));
-        }
-        self.waiting.store(false, Ordering::SeqCst);
-    }
-
-    /// Queues an entry. `urgent` (flush, finish) wakes the worker now; so do media to
-    /// encode, and a queue more than half full, so the worker drains it before senders
-    /// have to wait.
-    pub fn push(&self, env: Envelope, urgent: bool) {
-        let bytes = env.bytes;
-        // Media are handed to the encoders at once: a wake costs a microsecond, an
-        // encoder left idle until the next poll costs milliseconds of throughput.
-        let media = env.media;
-        if media {
-            self.media_pending.fetch_add(1, Ordering::AcqRel);
-        }
-        let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
-        self.queue.push(env);
-        let half = self.capacity / 2;
-        if urgent || media || (before <= half && before + bytes > half) {
-            self.wake();
-        }
-    }
-
-    #[cfg(test)]
-    pub fn media_pending(&self) -> usize {
-        self.media_pending.load(Ordering::Acquire)
-    }
-
-    /// Whether the caller is the worker thread (which must never wait for room it makes).
-    pub fn is_worker_thread(&self) -> bool {
-        self.worker
-            .get()
-            .is_some_and(|t| t.id() == std::thread::current().id())
-    }
-
-    pub fn wake(&self) {
-        if let Some(t) = self.worker.get() {
-            t.unpark();
-        }
-    }
-
-    fn release(&self, bytes: usize, media: bool) {
-        if media {
-            self.media_pending.fetch_sub(1, Ordering::AcqRel);
-        }
-        self.queued.fetch_sub(bytes, Ordering::AcqRel);
-        if self.waiting.load(Ordering::SeqCst) {
-            let _g = self.lock.lock();
-            self.room.notify_all();
-        }
-    }
-
-    pub fn has_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    /// Whether the worker died of a panic: it will answer nothing more.
-    pub fn has_panicked(&self) -> bool {
-        self.panicked.load(Ordering::Acquire)
-    }
-
-    pub fn failure(&self) -> String {
-        self.failure
-            .lock()
-            .clone()
-            .unwrap_or_else(|| "the writer stopped".into())
-    }
-
-    fn fail(&self, why: String) {
-        let mut f = self.failure.lock();
-        if f.is_none() {
-            *f = Some(why);
-        }
-        self.failed.store(true, Ordering::Release);
-        let _g = self.lock.lock();
-        self.room.notify_all();
-    }
+    pub notes: String,
+    pub tags: Vec<String>,
+    pub group: String,
+    pub job_type: String,
+    pub sweep_id: String,
+    pub disable_git: bool,
+    /// The config: builder, overrides and sweep values, in their nested places.
+    pub config: Vec<(String, Value)>,
+    /// Dotted sweep parameters (`model.layers`), logged under those names as well.
+    pub sweep_names: Vec<(String, Value)>,
+    /// Removes the API key and secret arguments from what the run records.
+    pub scrubber: crate::value::secrets::Scrubber,
+    pub score_metrics: Vec<String>,
+    pub flush_interval: Duration,
+    pub features: Vec<String>,
 }
 
 /// Everything the worker needs to start a run.
 pub(crate) struct Start {
-    pub settings: Resolved,
+    pub settings: WriterSettings,
     pub dir: RunDir,
     pub file: File,
     pub started: Instant,
     pub started_unix: f64,
-    pub system: Option<crate::system::System>,
     /// Where a resumed run goes on.
-    pub resume: Option<crate::resume::ResumeFrom>,
+    pub resume: Option<crate::wire::ResumeFrom>,
     /// The clock of the flush deadline.
     pub now: Now,
     /// The run directory's lock, held while the worker writes.
@@ -329,7 +135,7 @@ fn wait_for(ticket: &Ticket) -> media::Materialized {
 
 pub(crate) struct Worker {
     shared: Arc<Shared>,
-    s: Resolved,
+    s: WriterSettings,
     dir: RunDir,
     file: File,
     framer: Framer,
@@ -348,7 +154,8 @@ pub(crate) struct Worker {
     started: Instant,
     started_unix: f64,
     dirty: bool,
-    system: Option<crate::system::System>,
+    /// `files/output.log`.
+    output_log: OutputLog,
     /// A resumed run's runtime before this process: `_runtime` goes on from it.
     runtime_offset: f64,
     /// Where media files go.
@@ -392,6 +199,7 @@ impl Worker {
                 ..Default::default()
             },
             s,
+            output_log: OutputLog::new(start.dir.files.join("output.log")),
             dir: start.dir,
             file: start.file,
             framer: Framer::new_file(),
@@ -404,7 +212,10 @@ impl Worker {
                     .resume
                     .as_mut()
                     .map(|r| std::mem::take(&mut r.summary))
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::from(v)))
+                    .collect(),
             ),
             out: Vec::new(),
             rows: RowEncoder::default(),
@@ -415,7 +226,6 @@ impl Worker {
             started: start.started,
             started_unix: start.started_unix,
             dirty: true,
-            system: start.system,
             runtime_offset: start.resume.as_ref().map_or(0.0, |r| r.runtime),
             place,
             pool: None,
@@ -648,9 +458,7 @@ impl Worker {
                 false
             }
             Msg::System(m) => {
-                if let Some(system) = &mut self.system
-                    && let Some(r) = system.record(m, self.env_record.as_mut())
-                {
+                if let Some(r) = self.system_record(m) {
                     self.emit(r);
                 }
                 false
@@ -662,7 +470,7 @@ impl Worker {
                 preempted,
                 reply,
             } => {
-                self.stop_system();
+                self.drain_after_finish();
                 let report = self.finish(exit_code, preempted);
                 let _ = reply.send(report);
                 true
@@ -723,21 +531,41 @@ impl Worker {
         m.items
     }
 
-    /// Stops the sampler and console capture, then writes what they sent before. Only
-    /// their entries can follow the finish entry.
-    fn stop_system(&mut self) {
-        if let Some(mut system) = self.system.take() {
-            system.stop();
-            self.system = Some(system);
-            while let Some(staged) = self.staged.pop_front() {
-                self.handle_staged(staged);
-            }
-            while let Some(env) = self.shared.queue.pop() {
-                self.handle(env);
-            }
+    /// Writes what was queued behind the finish entry (the run stops the sampler and the
+    /// console before queueing it, so only a late artifact can be there).
+    fn drain_after_finish(&mut self) {
+        while let Some(staged) = self.staged.pop_front() {
+            self.handle_staged(staged);
+        }
+        while let Some(env) = self.shared.queue.pop() {
+            self.handle(env);
         }
         // The encoders have nothing left to do.
         self.pool.take();
+    }
+
+    /// The record for a message of the sampler, the console readers or the tracing layer;
+    /// console text also goes to `output.log`.
+    fn system_record(&mut self, msg: SysMsg) -> Option<RecordType> {
+        match msg {
+            SysMsg::Stats(s) => Some(RecordType::Stats(s)),
+            SysMsg::Hardware(facts) => {
+                let env = self.env_record.as_mut()?;
+                env.gpu_type = facts.gpu_type;
+                env.gpu_count = facts.gpu_count;
+                env.gpu_nvidia = facts.gpu_nvidia;
+                env.cuda_version = facts.cuda_version;
+                Some(RecordType::Environment(env.clone()))
+            }
+            SysMsg::Output { stderr, line, unix } => {
+                self.output_log.append(&line);
+                Some(RecordType::OutputRaw(proto::OutputRawRecord {
+                    output_type: if stderr { 0 } else { 1 },
+                    timestamp: Some(proto::timestamp(unix)),
+                    line,
+                }))
+            }
+        }
     }
 
     fn stamp(&self, at: Instant) -> Stamp {
@@ -776,7 +604,7 @@ impl Worker {
             remove: vec![],
         });
         self.emit(RecordType::Run(run));
-        let writer_id = crate::settings::random_run_id();
+        let writer_id = crate::store::random_run_id();
         let env = environment::environment_record(
             self.started_unix,
             &host,
@@ -1182,7 +1010,7 @@ fn metadata_json(e: &proto::EnvironmentRecord) -> String {
     if !e.slurm.is_empty() {
         m["slurm"] = serde_json::json!(e.slurm);
     }
-    crate::system::metadata_json(e, &mut m);
+    environment::metadata_json(e, &mut m);
     serde_json::to_string_pretty(&m).unwrap_or_default()
 }
 
@@ -1206,12 +1034,11 @@ mod tests {
             RunDir::create(&s.root, &s.run_id, chrono::Local::now(), false).unwrap();
         let log = rd.log.clone();
         let start = Start {
-            settings: s,
+            settings: s.writer_settings(),
             dir: rd,
             file,
             started: Instant::now(),
             started_unix: 1.7e9,
-            system: None,
             resume: None,
             now,
             lock: None,

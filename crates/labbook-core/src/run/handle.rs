@@ -9,17 +9,17 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::banner;
-use crate::config;
+use crate::engine::metric::Metric;
+use crate::engine::queue::{Envelope, Msg, SavePolicy, Shared, WorkerReport};
 use crate::error::{Error, Result};
-use crate::key::Key;
-use crate::lifecycle;
-use crate::metric::Metric;
 use crate::report::RunReport;
+use crate::run::banner;
+use crate::run::lifecycle;
 use crate::settings::{Backpressure, OnError};
 use crate::value::Value;
+use crate::value::config;
+use crate::value::key::Key;
 use crate::wire::proto;
-use crate::worker::{Envelope, Msg, SavePolicy, Shared, WorkerReport};
 
 /// How often a caller waiting on the worker looks whether the worker thread is still alive.
 const WORKER_CHECK: Duration = Duration::from_millis(50);
@@ -104,7 +104,7 @@ pub(crate) struct Inner {
     counters: Counters,
     config: Mutex<Vec<(String, Value)>>,
     redact_secrets: bool,
-    scrubber: crate::secrets::Scrubber,
+    scrubber: crate::value::secrets::Scrubber,
     warnings: Mutex<Vec<String>>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
     report: OnceLock<RunReport>,
@@ -115,10 +115,12 @@ pub(crate) struct Inner {
     started: Instant,
     warned_failure: AtomicBool,
     sink: crate::system::Sink,
+    /// The sampler and the console capture, until `finish` stops them.
+    system: Mutex<Option<crate::system::System>>,
     /// The uploader of an online run.
     online: Option<crate::online::Live>,
     /// Where `use_artifact` looks.
-    artifacts: crate::artifact_use::Sources,
+    artifacts: crate::artifact::using::Sources,
     /// The thread hashing logged artifacts, in the order they were logged; `finish`
     /// waits for it. `None` inside once `finish` has taken it: no artifact is taken after.
     staging: Mutex<Option<Option<Stager>>>,
@@ -212,7 +214,7 @@ pub(crate) struct ActiveParts {
     pub shared: Arc<Shared>,
     pub config: Vec<(String, Value)>,
     pub redact_secrets: bool,
-    pub scrubber: crate::secrets::Scrubber,
+    pub scrubber: crate::value::secrets::Scrubber,
     pub warnings: Vec<String>,
     pub worker: std::thread::JoinHandle<()>,
     pub on_error: OnError,
@@ -221,12 +223,13 @@ pub(crate) struct ActiveParts {
     pub quiet: bool,
     pub started: Instant,
     pub sink: crate::system::Sink,
+    pub system: crate::system::System,
     pub online: Option<crate::online::Live>,
     /// The first step (a resumed run's next step).
     pub start_step: u64,
     /// The run directory's lock; the worker and the uploader hold it too, until they end.
     pub lock: Arc<crate::store::RunLock>,
-    pub artifacts: crate::artifact_use::Sources,
+    pub artifacts: crate::artifact::using::Sources,
 }
 
 impl Run {
@@ -271,6 +274,7 @@ impl Run {
             started: p.started,
             warned_failure: AtomicBool::new(false),
             sink: p.sink,
+            system: Mutex::new(Some(p.system)),
             online: p.online,
             artifacts: p.artifacts,
             staging: Mutex::new(Some(None)),
@@ -649,13 +653,13 @@ impl Run {
     /// # let _ = weights;
     /// # Ok::<(), labbook_core::Error>(())
     /// ```
-    pub fn use_artifact(&self, name: &str) -> Result<crate::artifact_use::UsedArtifact> {
+    pub fn use_artifact(&self, name: &str) -> Result<crate::artifact::using::UsedArtifact> {
         match &self.kind {
             Kind::Disabled(_) => Err(Error::Artifact(format!(
                 "cannot use {name:?}: a disabled run has no runs or server to find it in"
             ))),
             Kind::Active(i) => {
-                let used = crate::artifact_use::resolve(&i.artifacts, name)?;
+                let used = crate::artifact::using::resolve(&i.artifacts, name)?;
                 i.send(Msg::UseArtifact(used.record()), 256)?;
                 Ok(used)
             }
@@ -671,7 +675,7 @@ impl Run {
         if !i.artifacts.resumed {
             return None;
         }
-        match crate::artifact_use::metadata(&i.artifacts, spec) {
+        match crate::artifact::using::metadata(&i.artifacts, spec) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(target: "labbook", "could not read {spec} of the earlier run: {e}");
@@ -718,14 +722,14 @@ impl Run {
     ) -> Result<()> {
         let aliases: Vec<String> = aliases.into_iter().map(Into::into).collect();
         // The target is checked before anything is logged.
-        crate::artifact_link::Link::new("", registered_model, aliases.clone())?;
+        crate::online::links::Link::new("", registered_model, aliases.clone())?;
         let artifact = model_artifact(path.as_ref(), name, Vec::<String>::new())?;
         let Some(client_id) = self.log_artifact_with_id(artifact)? else {
             return Ok(());
         };
-        let link = crate::artifact_link::Link::new(&client_id, registered_model, aliases)?;
+        let link = crate::online::links::Link::new(&client_id, registered_model, aliases)?;
         match &self.kind {
-            Kind::Active(i) => crate::artifact_link::queue(&i.dir, &link),
+            Kind::Active(i) => crate::online::links::queue(&i.dir, &link),
             Kind::Disabled(_) => Ok(()),
         }
     }
@@ -1028,6 +1032,11 @@ impl Inner {
             return self.wait_report();
         }
         hot.finished = true;
+        // The sampler and the console readers stop first: what they sent is queued before
+        // the finish entry, so it is written before the exit record.
+        if let Some(mut system) = self.system.lock().take() {
+            system.stop();
+        }
         let (tx, rx) = crossbeam_channel::bounded(1);
         // A worker that died (it cannot, short of a bug) would never answer.
         let sent = self
@@ -1175,6 +1184,23 @@ impl Drop for Inner {
             self.finish(code, false);
         }
     }
+}
+
+/// A `tracing` layer that copies events into the run's console log (as stderr lines), so
+/// they are part of `output.log` and the synced run's Logs tab. Events from labbook's own
+/// targets (`labbook...`) are left out.
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// # let dir = tempfile::tempdir()?;
+/// let run = labbook_core::init(labbook_core::Settings::new("p").dir(dir.path()).quiet(true))?;
+/// let subscriber = tracing_subscriber::registry().with(labbook_core::tracing_layer(&run));
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(epoch = 3, "validation done"));
+/// run.finish()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn tracing_layer(run: &Run) -> crate::system::RunLayer {
+    crate::system::RunLayer::new(run.sink())
 }
 
 #[cfg(test)]

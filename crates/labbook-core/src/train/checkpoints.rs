@@ -7,8 +7,8 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::artifact::Artifact;
+use crate::engine::metric::Goal;
 use crate::error::Result;
-use crate::metric::Goal;
 use crate::run::Run;
 
 /// Logs checkpoints as versions of one `model` artifact. Every version gets the aliases

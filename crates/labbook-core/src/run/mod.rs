@@ -1,0 +1,17 @@
+//! The run: the handle a training loop logs through ([`Run`]), how a run starts
+//! ([`start`](start::start)) and ends (a finish, a panic or a signal), the report it ends
+//! with, the lines it prints, and where a resumed run goes on.
+//!
+//! The run talks to the engine only through the queue (`engine::queue`); it never waits for
+//! the worker except at `flush` and `finish`.
+
+mod banner;
+mod handle;
+pub(crate) mod lifecycle;
+mod macros;
+pub(crate) mod resume;
+mod start;
+
+pub(crate) use handle::{ActiveParts, Inner};
+pub use handle::{AlertLevel, Run, tracing_layer};
+pub(crate) use start::start;

@@ -1,0 +1,120 @@
+//! How a run starts: settings resolved, an earlier run found (resume), the run directory
+//! and its lock, the uploader, the queue, the system sampler and the worker thread, in
+//! that order, so every part finds what it needs already there.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::artifact::using as artifact_use;
+use crate::engine::worker;
+use crate::error::{Error, Result};
+use crate::run::{ActiveParts, Run, banner, lifecycle, resume};
+use crate::settings::{Mode, Settings};
+use crate::store;
+use crate::{online, system};
+
+/// Starts the run `settings` describe (see [`crate::init`], which adds degrade mode).
+pub(crate) fn start(settings: Settings) -> Result<Run> {
+    let s = settings.resolve()?;
+    match s.mode {
+        Mode::Disabled => return Ok(Run::disabled_with(s.config, s.run_id)),
+        Mode::Online | Mode::Offline => {}
+    }
+    let started = Instant::now();
+    let now = chrono::Local::now();
+    let started_unix = now.timestamp_micros() as f64 / 1e6;
+    let resume_from = match s.resume {
+        None => None,
+        Some(policy) => {
+            let mut found = resume::local(&s.root, &s.run_id)?;
+            if found.is_none()
+                && let Some(o) = &s.online
+            {
+                found = online::remote_resume(o, &s.entity, &s.project, &s.run_id)?;
+            }
+            resume::decide(policy, found, &s.run_id)?
+        }
+    };
+    let (dir, file, lock) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
+    // Held by the run, the worker and the uploader: released when the last of them ends, so
+    // a finish that timed out does not let `labbook sync` take a run still being written.
+    let lock = Arc::new(lock);
+    let online = match &s.online {
+        Some(o) => Some(online::Live::start(
+            o,
+            dir.log.clone(),
+            dir.files.clone(),
+            lock.clone(),
+        )?),
+        None => None,
+    };
+    for w in &s.config_warnings {
+        tracing::warn!(target: "labbook", "{w}");
+    }
+    let shared = Arc::new(crate::engine::queue::Shared::new(s.queue_bytes));
+    let parts_dir = dir.clone();
+    let sink = system::Sink::new(&shared);
+    let system = system::System::start(s.system_settings(), sink.clone());
+    let start_step = resume_from.as_ref().map_or(0, |r| r.step);
+    let resumed = resume_from.is_some();
+    let start = worker::Start {
+        settings: s.writer_settings(),
+        dir,
+        file,
+        started,
+        started_unix,
+        resume: resume_from,
+        now: Arc::new(Instant::now),
+        lock: Some(lock.clone()),
+    };
+    let worker_shared = shared.clone();
+    let handle = std::thread::Builder::new()
+        .name("labbook-worker".into())
+        .spawn(move || worker::run(start, worker_shared))
+        .map_err(Error::io(
+            "could not start the worker thread for",
+            parts_dir.dir.clone(),
+        ))?;
+    if !s.quiet {
+        let server = s.online.as_ref().map(|o| o.base_url.as_str());
+        banner::started(&s.run_id, &s.name, &parts_dir.dir, server);
+    }
+    if s.handle_signals {
+        lifecycle::handle_signals();
+    }
+    let wandb_dir = parts_dir
+        .dir
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    Ok(Run::active(ActiveParts {
+        id: s.run_id,
+        dir: parts_dir.dir,
+        files_dir: parts_dir.files,
+        name: s.name,
+        shared,
+        config: s.config,
+        redact_secrets: s.redact_secrets,
+        scrubber: s.scrubber,
+        warnings: s.config_warnings,
+        worker: handle,
+        on_error: s.on_error,
+        backpressure: s.backpressure,
+        finish_timeout: s.finish_timeout,
+        quiet: s.quiet,
+        started,
+        sink,
+        system,
+        online,
+        start_step,
+        lock,
+        artifacts: artifact_use::Sources {
+            wandb_dir,
+            download_dir: s.root.join("artifacts"),
+            entity: s.entity,
+            project: s.project,
+            online: s.online,
+            resumed,
+        },
+    }))
+}
