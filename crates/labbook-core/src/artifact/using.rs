@@ -181,6 +181,10 @@ fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
 }
 
 /// The version `spec` names among the local runs' artifacts, and its index.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the network half of use_artifact moves to online/ (issue 21, item 3, not yet done)"
+)]
 fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRecord)> {
     let dirs: Vec<PathBuf> = std::fs::read_dir(&src.wandb_dir)
         .map_err(Error::io("could not read", &src.wandb_dir))?
@@ -373,6 +377,10 @@ const METADATA: &str = "query ArtifactMembershipByName($entity: String, $project
 
 /// Asks the server for the version and downloads its files (skipping those already
 /// downloaded with the right digest), checking each against the manifest.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the network half of use_artifact moves to online/ (issue 21, item 3, not yet done)"
+)]
 fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifact> {
     let client = o.interactive_client()?;
     let entity = match spec.entity.clone().or_else(|| nonempty(&src.entity)) {

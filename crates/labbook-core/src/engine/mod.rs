@@ -12,5 +12,7 @@ pub(crate) mod metric;
 pub(crate) mod output_log;
 pub(crate) mod queue;
 pub(crate) mod row_encoder;
+pub(crate) mod run_files;
+pub(crate) mod save;
 pub(crate) mod summary;
 pub(crate) mod worker;

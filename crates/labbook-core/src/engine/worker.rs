@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,6 +16,8 @@ use super::history::{Emit, History, Stamp};
 use super::output_log::OutputLog;
 use super::queue::{Envelope, Msg, SavePolicy, Shared, SysMsg, WorkerReport};
 use super::row_encoder::RowEncoder;
+use super::run_files::{HumanFiles, final_name};
+use super::save;
 use super::summary::SummaryState;
 use crate::media::{self, EncodePool, Ticket};
 use crate::store::{RunDir, write_atomically};
@@ -23,10 +25,6 @@ use crate::value::Value;
 use crate::value::key::Key;
 use crate::wire::Framer;
 use crate::wire::proto::{self, Record, RecordType};
-
-/// The text in a run name that `finish` replaces with the run's score (see
-/// `Settings::score_metrics`).
-pub const SCORE_PLACEHOLDER: &str = "SCORE_PLACEHOLDER";
 
 /// What the worker writes about the run (its record, config and name) and how often it
 /// writes; built from the resolved settings.
@@ -396,6 +394,10 @@ impl Worker {
     }
 
     /// Handles one entry; `true` when the run is finished.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one dispatch match over the queue entries, an arm each"
+    )]
     fn handle(&mut self, env: Envelope) -> bool {
         let Envelope { msg, bytes, media } = env;
         let done = match msg {
@@ -753,84 +755,11 @@ impl Worker {
     }
 
     fn save_matches(&mut self, pattern: &str, policy: SavePolicy) {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let paths = match glob::glob(pattern) {
-            Ok(p) => p,
-            Err(e) => {
-                self.warnings
-                    .push(format!("save pattern {pattern:?} is invalid: {e}"));
-                return;
-            }
-        };
-        let mut items = Vec::new();
-        for path in paths.flatten().filter(|p| p.is_file()) {
-            match self.copy_into_files(&path, &cwd) {
-                Ok(rel) => items.push(proto::FilesItem {
-                    path: rel,
-                    policy: policy.proto(),
-                    r#type: 0,
-                }),
-                Err(e) => self.warnings.push(e),
-            }
+        let (files, warnings) = save::save_matches(pattern, policy, &self.dir.files);
+        self.warnings.extend(warnings);
+        if !files.is_empty() {
+            self.emit(RecordType::Files(proto::FilesRecord { files }));
         }
-        if items.is_empty() {
-            self.warnings
-                .push(format!("save pattern {pattern:?} matched no files"));
-            return;
-        }
-        self.emit(RecordType::Files(proto::FilesRecord { files: items }));
-    }
-
-    /// Copies a file into `files/` (a copy, so changing the original later changes nothing)
-    /// and returns its path relative to `files/`: its path below the working directory,
-    /// else its file name. The name is worked out from the resolved directory (no `..`, no
-    /// symlink detour), so it always lands inside `files/`, and a file that already is the
-    /// destination is never copied onto itself.
-    fn copy_into_files(&self, path: &Path, cwd: &Path) -> Result<String, String> {
-        let cant = |e: std::io::Error| format!("could not save {}: {e}", path.display());
-        // The directory resolved, the name kept: a saved link (`latest.pt`) keeps its own
-        // name, not its target's.
-        let abs = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) => {
-                let parent = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
-                parent.canonicalize().map_err(cant)?.join(name)
-            }
-            _ => path.canonicalize().map_err(cant)?,
-        };
-        let files = self.dir.files.canonicalize().map_err(cant)?;
-        if let Ok(rel) = abs.strip_prefix(&files) {
-            return Ok(slash_path(rel));
-        }
-        let below_cwd = cwd
-            .canonicalize()
-            .ok()
-            .and_then(|c| abs.strip_prefix(c).ok().map(Path::to_path_buf));
-        let rel: PathBuf = match below_cwd {
-            Some(r) if !r.as_os_str().is_empty() => r,
-            _ => PathBuf::from(abs.file_name().unwrap_or_default()),
-        };
-        if rel.as_os_str().is_empty()
-            || !rel
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)))
-        {
-            return Err(format!(
-                "could not save {}: it has no name to keep it under",
-                path.display()
-            ));
-        }
-        let dest = files.join(&rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(cant)?;
-        }
-        if !same_file(&abs, &dest) {
-            std::fs::copy(&abs, &dest).map_err(cant)?;
-        }
-        Ok(slash_path(&rel))
     }
 
     fn finish(&mut self, exit_code: i32, preempted: bool) -> WorkerReport {
@@ -842,7 +771,11 @@ impl Worker {
         self.write_summary();
         let metrics = &self.history.metrics;
         let summary = self.summary.snapshot(|k| metrics.get(k));
-        let name = self.final_name(&summary);
+        let name = final_name(
+            &self.run_record.display_name,
+            &self.s.score_metrics,
+            &summary,
+        );
         if name != self.run_record.display_name {
             let mut update = self.run_record.clone();
             update.display_name = name.clone();
@@ -875,88 +808,21 @@ impl Worker {
         }
     }
 
-    /// Completes a name containing [`SCORE_PLACEHOLDER`] from the chosen summary metrics,
-    /// e.g. `resnet_SCORE_PLACEHOLDER` -> `resnet_hmean0.812`.
-    fn final_name(&self, summary: &[(String, Value)]) -> String {
-        let name = &self.run_record.display_name;
-        if !name.contains(SCORE_PLACEHOLDER) {
-            return name.clone();
-        }
-        let score: Vec<String> = self
-            .s
-            .score_metrics
-            .iter()
-            .filter_map(|key| {
-                let v = summary.iter().find(|(k, _)| k == key)?.1.clone();
-                let x = score_of(&v)?;
-                let short = key.rsplit('/').next().unwrap_or(key);
-                // `hmean0.812`, but `f1-0.902` rather than the unreadable `f10.902`.
-                let sep = if short.ends_with(|c: char| c.is_ascii_digit()) {
-                    "-"
-                } else {
-                    ""
-                };
-                Some(format!("{short}{sep}{x:.3}"))
-            })
-            .collect();
-        if score.is_empty() {
-            // No finite score: drop the placeholder and the separator before it.
-            let cut = name.replace(SCORE_PLACEHOLDER, "");
-            return cut.trim_end_matches(['_', '-', ' ']).to_owned();
-        }
-        name.replace(SCORE_PLACEHOLDER, &score.join("_"))
-    }
-
     fn write_human_files(&mut self, summary: &[(String, Value)]) {
-        let files = self.dir.files.clone();
-        let mut config = serde_json::Map::new();
-        for (k, v) in self.s.config.iter().chain(&self.s.sweep_names) {
-            config.insert(k.clone(), serde_json::json!({ "value": v.to_serde_json() }));
-        }
-        config.insert(
-            "_wandb".into(),
-            serde_json::json!({"value": {"labbook": environment::labbook_info(&self.s.features).to_serde_json()}}),
-        );
-        let yaml = serde_yaml_ng::to_string(&serde_json::Value::Object(config)).unwrap_or_default();
-        let mut summary_json = String::new();
-        let mut all = summary.to_vec();
-        all.push((
-            "_wandb".into(),
-            Value::map([("runtime", Value::from(self.started.elapsed().as_secs()))]),
-        ));
-        Value::Map(all).write_json(&mut summary_json);
-        let metadata = self
-            .env_record
-            .as_ref()
-            .map(metadata_json)
-            .unwrap_or_default();
-        for (name, bytes) in [
-            ("config.yaml", yaml.into_bytes()),
-            ("wandb-summary.json", summary_json.into_bytes()),
-            ("wandb-metadata.json", metadata.into_bytes()),
-        ] {
-            if let Err(e) = write_atomically(&files.join(name), &bytes) {
+        let files = HumanFiles {
+            config: &self.s.config,
+            sweep_names: &self.s.sweep_names,
+            labbook: environment::labbook_info(&self.s.features),
+            summary,
+            runtime_secs: self.started.elapsed().as_secs(),
+            environment: self.env_record.as_ref(),
+        };
+        for (name, bytes) in files.render() {
+            if let Err(e) = write_atomically(&self.dir.files.join(name), &bytes) {
                 self.warnings.push(e.to_string());
             }
         }
     }
-}
-
-/// The number a summary value stands for: itself, or best/last/max/min/mean/first of an
-/// aggregate; only finite numbers count.
-fn score_of(v: &Value) -> Option<f64> {
-    match v {
-        Value::Map(items) => ["best", "last", "max", "min", "mean", "first"]
-            .iter()
-            .find_map(|want| {
-                items
-                    .iter()
-                    .find(|(k, _)| k == want)
-                    .and_then(|(_, v)| v.as_f64())
-            }),
-        other => other.as_f64(),
-    }
-    .filter(|x| x.is_finite())
 }
 
 fn item(key: &str, value: &Value) -> proto::SummaryItem {
@@ -967,60 +833,13 @@ fn item(key: &str, value: &Value) -> proto::SummaryItem {
     }
 }
 
-/// Whether two paths are one file (a hard link, or the same path by another route).
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
-}
-
-fn slash_path(p: &Path) -> String {
-    p.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// `wandb-metadata.json` for people reading the run directory; `wandb sync` writes its
-/// own from the environment record.
-fn metadata_json(e: &proto::EnvironmentRecord) -> String {
-    let mut m = serde_json::json!({
-        "os": e.os,
-        "host": e.host,
-        "program": e.program,
-        "args": e.args,
-        "executable": e.executable,
-        "root": e.root,
-        "username": e.username,
-        "cpu_count": e.cpu_count,
-        "cpu_count_logical": e.cpu_count_logical,
-        "writerId": e.writer_id,
-    });
-    if let Some(mem) = &e.memory {
-        m["memory"] = serde_json::json!({ "total": mem.total.to_string() });
-    }
-    if let Some(cpu) = &e.cpu {
-        m["cpu"] = serde_json::json!({ "count": cpu.count, "countLogical": cpu.count_logical, "model": cpu.model });
-    }
-    if let Some(g) = &e.git {
-        m["git"] = serde_json::json!({ "remote": g.remote_url, "commit": g.commit });
-    }
-    if !e.slurm.is_empty() {
-        m["slurm"] = serde_json::json!(e.slurm);
-    }
-    environment::metadata_json(e, &mut m);
-    serde_json::to_string_pretty(&m).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
 
     /// A worker over a fresh run directory, with the clock `now`.
-    fn worker_start(dir: &Path, now: Now) -> (Start, PathBuf) {
+    fn worker_start(dir: &std::path::Path, now: Now) -> (Start, std::path::PathBuf) {
         let s = crate::Settings::new("t")
             .dir(dir)
             .quiet(true)
@@ -1104,16 +923,5 @@ mod tests {
             "{summaries_mid_backlog} summaries written while the backlog drained ({} looks)",
             looks.load(Ordering::SeqCst)
         );
-    }
-
-    #[test]
-    fn scores_come_from_finite_summaries() {
-        assert_eq!(score_of(&Value::from(0.8123)), Some(0.8123));
-        assert_eq!(
-            score_of(&Value::map([("min", 0.2.into()), ("best", 0.9.into())])),
-            Some(0.9)
-        );
-        assert_eq!(score_of(&Value::from(f64::NAN)), None);
-        assert_eq!(score_of(&Value::from("x")), None);
     }
 }

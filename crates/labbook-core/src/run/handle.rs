@@ -10,10 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::engine::metric::Metric;
-use crate::engine::queue::{Envelope, Msg, SavePolicy, Shared, WorkerReport};
+use crate::engine::queue::{Envelope, Msg, SavePolicy, Shared};
 use crate::error::{Error, Result};
 use crate::report::RunReport;
-use crate::run::banner;
 use crate::run::lifecycle;
 use crate::settings::{Backpressure, OnError};
 use crate::value::Value;
@@ -76,56 +75,56 @@ pub(crate) struct DisabledRun {
     id: String,
 }
 
-struct Hot {
+pub(super) struct Hot {
     /// The step the next `log` commits, or the step of the open row.
-    current: u64,
+    pub(super) current: u64,
     /// The thread whose `log_at` opened the row at `current`, while that row is open.
-    open_by: Option<std::thread::ThreadId>,
-    finished: bool,
+    pub(super) open_by: Option<std::thread::ThreadId>,
+    pub(super) finished: bool,
 }
 
 /// The largest step W&B stores: its steps are signed 64-bit integers.
 pub(crate) const MAX_STEP: u64 = i64::MAX as u64;
 
 #[derive(Default)]
-struct Counters {
-    steps_refused: AtomicU64,
-    dropped: AtomicU64,
-    blocked_ns: AtomicU64,
+pub(super) struct Counters {
+    pub(super) steps_refused: AtomicU64,
+    pub(super) dropped: AtomicU64,
+    pub(super) blocked_ns: AtomicU64,
 }
 
 pub(crate) struct Inner {
-    id: String,
-    dir: PathBuf,
-    files_dir: PathBuf,
-    name: String,
-    hot: Mutex<Hot>,
-    shared: Arc<Shared>,
-    counters: Counters,
-    config: Mutex<Vec<(String, Value)>>,
-    redact_secrets: bool,
-    scrubber: crate::value::secrets::Scrubber,
-    warnings: Mutex<Vec<String>>,
-    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
-    report: OnceLock<RunReport>,
-    on_error: OnError,
-    backpressure: Backpressure,
-    finish_timeout: Duration,
-    quiet: bool,
-    started: Instant,
-    warned_failure: AtomicBool,
-    sink: crate::system::Sink,
+    pub(super) id: String,
+    pub(super) dir: PathBuf,
+    pub(super) files_dir: PathBuf,
+    pub(super) name: String,
+    pub(super) hot: Mutex<Hot>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) counters: Counters,
+    pub(super) config: Mutex<Vec<(String, Value)>>,
+    pub(super) redact_secrets: bool,
+    pub(super) scrubber: crate::value::secrets::Scrubber,
+    pub(super) warnings: Mutex<Vec<String>>,
+    pub(super) worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub(super) report: OnceLock<RunReport>,
+    pub(super) on_error: OnError,
+    pub(super) backpressure: Backpressure,
+    pub(super) finish_timeout: Duration,
+    pub(super) quiet: bool,
+    pub(super) started: Instant,
+    pub(super) warned_failure: AtomicBool,
+    pub(super) sink: crate::system::Sink,
     /// The sampler and the console capture, until `finish` stops them.
-    system: Mutex<Option<crate::system::System>>,
+    pub(super) system: Mutex<Option<crate::system::System>>,
     /// The uploader of an online run.
-    online: Option<crate::online::Live>,
+    pub(super) online: Option<crate::online::Live>,
     /// Where `use_artifact` looks.
-    artifacts: crate::artifact::using::Sources,
+    pub(super) artifacts: crate::artifact::using::Sources,
     /// The thread hashing logged artifacts, in the order they were logged; `finish`
     /// waits for it. `None` inside once `finish` has taken it: no artifact is taken after.
-    staging: Mutex<Option<Option<Stager>>>,
+    pub(super) staging: Mutex<Option<Option<Stager>>>,
     /// Tells `labbook sync` the run is still being written; released when finished.
-    lock: Mutex<Option<Arc<crate::store::RunLock>>>,
+    pub(super) lock: Mutex<Option<Arc<crate::store::RunLock>>>,
 }
 
 /// A `model` artifact of a file or a directory.
@@ -147,7 +146,7 @@ fn model_artifact<S: Into<String>>(
 /// order they were logged) and puts the records on the worker's queue. It holds only the
 /// queue, never the run, so dropping the run's last handle anywhere cannot make it wait
 /// on itself.
-struct Stager {
+pub(super) struct Stager {
     jobs: crossbeam_channel::Sender<Job>,
     /// Disconnected when the thread ends.
     done: crossbeam_channel::Receiver<()>,
@@ -196,7 +195,7 @@ impl Stager {
 
     /// Waits up to `timeout` for every artifact handed over so far; false when some are
     /// still being hashed.
-    fn finish(self, timeout: Duration) -> bool {
+    pub(super) fn finish(self, timeout: Duration) -> bool {
         drop(self.jobs);
         matches!(
             self.done.recv_timeout(timeout),
@@ -965,7 +964,11 @@ impl Inner {
 
     /// Waits up to `timeout` for the worker's answer on `rx`, and no longer than it takes
     /// to see that the worker thread is gone (it died: it will never answer).
-    fn await_worker<T>(&self, rx: &crossbeam_channel::Receiver<T>, timeout: Duration) -> Option<T> {
+    pub(super) fn await_worker<T>(
+        &self,
+        rx: &crossbeam_channel::Receiver<T>,
+        timeout: Duration,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         loop {
             let now = Instant::now();
@@ -993,7 +996,7 @@ impl Inner {
 
     /// Whether the worker has died before the run finished (it panicked): its thread has
     /// ended, or it has recorded the panic and is ending.
-    fn worker_gone(&self) -> bool {
+    pub(super) fn worker_gone(&self) -> bool {
         self.shared.has_panicked()
             || self
                 .worker
@@ -1012,124 +1015,7 @@ impl Inner {
         Ok(report)
     }
 
-    /// Finishes once; every later call returns the first report.
-    pub(crate) fn finish(&self, exit_code: i32, preempted: bool) -> RunReport {
-        // Artifacts still being hashed go into the log before the end of the run, unless
-        // that takes longer than `finish_timeout` (a preempted job has seconds to stop).
-        let stager = self.staging.lock().take().flatten();
-        if let Some(s) = stager
-            && !s.finish(self.finish_timeout)
-        {
-            self.warnings.lock().push(format!(
-                "artifacts still being hashed after {:?} are not in the run; their copies stay under {}",
-                self.finish_timeout,
-                self.dir.join("artifacts").display()
-            ));
-        }
-        let mut hot = self.hot.lock();
-        if hot.finished {
-            drop(hot);
-            return self.wait_report();
-        }
-        hot.finished = true;
-        // The sampler and the console readers stop first: what they sent is queued before
-        // the finish entry, so it is written before the exit record.
-        if let Some(mut system) = self.system.lock().take() {
-            system.stop();
-        }
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        // A worker that died (it cannot, short of a bug) would never answer.
-        let sent = self
-            .worker
-            .lock()
-            .as_ref()
-            .is_some_and(|h| !h.is_finished());
-        self.shared.push(
-            Envelope::new(
-                Msg::Finish {
-                    exit_code,
-                    preempted,
-                    reply: tx,
-                },
-                0,
-            ),
-            true,
-        );
-        drop(hot);
-        let answer = if sent {
-            self.await_worker(&rx, self.finish_timeout)
-        } else {
-            None
-        };
-        let mut worker = match answer {
-            Some(w) => {
-                if let Some(h) = self.worker.lock().take() {
-                    let _ = h.join();
-                }
-                w
-            }
-            None if sent && !self.worker_gone() => WorkerReport {
-                errors: vec![format!(
-                    "finish timed out after {:?}; the worker is still writing, and the log keeps every whole record",
-                    self.finish_timeout
-                )],
-                ..WorkerReport::default()
-            },
-            None => WorkerReport {
-                errors: vec![self.shared.failure()],
-                ..WorkerReport::default()
-            },
-        };
-        if self.shared.has_failed() && worker.errors.is_empty() {
-            worker.errors.push(self.shared.failure());
-        }
-        let mut warnings = std::mem::take(&mut *self.warnings.lock());
-        warnings.extend(worker.warnings);
-        let mut uploaded = None;
-        if let Some(online) = &self.online {
-            // The exit record is in the log now: wait (bounded) for the upload to drain.
-            match online.finish(self.finish_timeout) {
-                Ok(r) => {
-                    tracing::debug!(target: "labbook", "uploaded {} rows to {}/{}", r.rows, r.entity, r.project);
-                    warnings.extend(r.warnings);
-                    uploaded = online.url();
-                }
-                Err(e) => warnings.push(format!(
-                    "upload incomplete: {e}; finish it with `labbook sync --include-online {}`",
-                    self.dir.display()
-                )),
-            }
-        }
-        let report = RunReport {
-            run_id: self.id.clone(),
-            name: if worker.name.is_empty() {
-                self.name.clone()
-            } else {
-                worker.name
-            },
-            dir: self.dir.clone(),
-            rows: worker.rows,
-            bytes: worker.bytes,
-            steps_refused: self.counters.steps_refused.load(Ordering::Relaxed),
-            dropped: self.counters.dropped.load(Ordering::Relaxed),
-            blocked: Duration::from_nanos(self.counters.blocked_ns.load(Ordering::Relaxed)),
-            exit_code,
-            preempted,
-            warnings,
-            errors: worker.errors,
-            duration: self.started.elapsed(),
-        };
-        if !self.quiet {
-            banner::finished(&report, uploaded.as_deref());
-        }
-        let _ = self.report.set(report.clone());
-        // Written and uploaded as far as it goes: `labbook sync` may take it from here.
-        self.lock.lock().take();
-        lifecycle::unregister(self);
-        report
-    }
-
-    fn wait_report(&self) -> RunReport {
+    pub(super) fn wait_report(&self) -> RunReport {
         let deadline = Instant::now() + self.finish_timeout + Duration::from_secs(1);
         loop {
             if let Some(r) = self.report.get() {

@@ -6,6 +6,7 @@
 //! the worker except at `flush` and `finish`.
 
 mod banner;
+mod finish;
 mod handle;
 pub(crate) mod lifecycle;
 mod macros;

@@ -144,6 +144,10 @@ impl SweepConfig {
     }
 
     /// Validates an already parsed config.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one parser: an arm per field of the sweep config"
+    )]
     pub fn from_value(raw: J) -> Result<SweepConfig> {
         let obj = raw
             .as_object()
@@ -299,6 +303,7 @@ impl SweepConfig {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "one parser: an arm per distribution")]
 fn parse_space(v: &J, path: &str) -> Result<Space> {
     let Some(m) = v.as_object() else {
         return Err(bad(path, "must be a mapping such as {values: [...]}"));

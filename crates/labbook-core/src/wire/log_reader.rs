@@ -292,6 +292,10 @@ impl<R: Read> LogReader<R> {
     }
 
     /// Reads chunks up to the end of the next record.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one state machine over the log's block format"
+    )]
     fn find_record(&mut self) -> std::io::Result<Found> {
         // Where the record being joined started, once its First chunk is read.
         let mut first: Option<u64> = None;

@@ -1,0 +1,207 @@
+//! Where settings come from besides the builder: the process environment (or an injected
+//! map) over `.env.local` over `.env`, W&B's settings files, the sweep agent's parameter
+//! file; and the checks every value from them passes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::Settings;
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// The longest time a variable in seconds may give: a day. Longer is a typo (or a unit
+/// mistake), and `Duration` itself ends somewhere: `1e20` seconds would overflow it.
+const MAX_ENV_SECONDS: f64 = 86_400.0;
+
+/// A positive number of seconds, at most a day, from variable `var`.
+pub(super) fn env_seconds(var: &str, v: &str) -> Result<Duration> {
+    let bad = |why: String| Error::InvalidSetting {
+        name: var.into(),
+        reason: format!("{v:?} {why}"),
+    };
+    let secs = v
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && !s.is_nan())
+        .ok_or_else(|| bad("is not a positive number of seconds".into()))?;
+    if secs > MAX_ENV_SECONDS {
+        return Err(bad(format!(
+            "seconds is more than a day ({MAX_ENV_SECONDS} s), the most it may be"
+        )));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| bad(e.to_string()))
+}
+
+/// The shortest sampling interval of system metrics.
+pub(super) const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `WANDB_X_STATS_SAMPLING_INTERVAL` or `WANDB__STATS_SAMPLING_INTERVAL` (seconds), else 15 s.
+pub(super) fn stats_interval_from_env(env: &Env) -> Result<Duration> {
+    for var in [
+        "WANDB_X_STATS_SAMPLING_INTERVAL",
+        "WANDB__STATS_SAMPLING_INTERVAL",
+    ] {
+        if let Some(v) = env.get(var).filter(|v| !v.trim().is_empty()) {
+            return Ok(env_seconds(var, v)?.max(MIN_STATS_INTERVAL));
+        }
+    }
+    Ok(Duration::from_secs(15))
+}
+
+/// The variables settings come from: the process environment (or the injected map) over
+/// `.env.local` over `.env`.
+pub(super) struct Env {
+    vars: HashMap<String, String>,
+    dotenv: HashMap<String, String>,
+}
+
+impl Env {
+    pub(super) fn load(s: &Settings) -> Result<Env> {
+        let vars = match &s.env_vars {
+            Some(v) => v.clone(),
+            None => std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        };
+        let dir = match &s.dotenv_dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir().unwrap_or_default(),
+        };
+        let mut dotenv = HashMap::new();
+        for name in [".env", ".env.local"] {
+            let path = dir.join(name);
+            if !path.is_file() {
+                continue;
+            }
+            let iter = dotenvy::from_path_iter(&path).map_err(|e| Error::InvalidSetting {
+                name: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            for item in iter {
+                let (k, v) = item.map_err(|e| Error::InvalidSetting {
+                    name: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                dotenv.insert(k, v);
+            }
+        }
+        Ok(Env { vars, dotenv })
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .or_else(|| self.dotenv.get(name))
+            .map(String::as_str)
+    }
+
+    pub(super) fn flag(&self, name: &str) -> Result<Option<bool>> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "y" | "t" => Ok(Some(true)),
+            "" | "0" | "false" | "no" | "off" | "n" | "f" => Ok(Some(false)),
+            _ => Err(Error::InvalidSetting {
+                name: name.into(),
+                reason: format!("{v:?} is not a boolean (use true or false)"),
+            }),
+        }
+    }
+}
+
+/// The `[default]` section of `wandb/settings` (workspace) over the global settings file
+/// (`$WANDB_CONFIG_DIR/settings`, default `~/.config/wandb/settings`), as `wandb offline`
+/// and `wandb online` write them.
+pub(super) struct SettingsFiles {
+    values: HashMap<String, String>,
+}
+
+impl SettingsFiles {
+    pub(super) fn load(env: &Env, root: &Path) -> Result<SettingsFiles> {
+        let global_dir = match env.get("WANDB_CONFIG_DIR") {
+            Some(d) => Some(PathBuf::from(d)),
+            None => env
+                .get("HOME")
+                .map(|h| Path::new(h).join(".config").join("wandb")),
+        };
+        let mut values = HashMap::new();
+        let candidates = [
+            global_dir.map(|d| d.join("settings")),
+            Some(root.join("wandb").join("settings")),
+        ];
+        for path in candidates.into_iter().flatten() {
+            if !path.is_file() {
+                continue;
+            }
+            let ini = ini::Ini::load_from_file(&path).map_err(|e| Error::InvalidSetting {
+                name: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if let Some(section) = ini.section(Some("default")) {
+                for (k, v) in section.iter() {
+                    values.insert(k.to_ascii_lowercase(), v.to_owned());
+                }
+            }
+        }
+        Ok(SettingsFiles { values })
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<String> {
+        self.values.get(key).filter(|v| !v.is_empty()).cloned()
+    }
+}
+
+/// Reads the parameter file a W&B sweep agent writes: `{name: {value: v}}` in YAML.
+pub(super) fn read_sweep_params(path: &Path) -> Result<Vec<(String, Value)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(Error::io("could not read the sweep parameter file", path))?;
+    let bad = |reason: String| Error::InvalidSetting {
+        name: format!("WANDB_SWEEP_PARAM_PATH ({})", path.display()),
+        reason,
+    };
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Object(map) = doc else {
+        return Err(bad("the file is not a mapping of parameter names".into()));
+    };
+    let mut out = Vec::new();
+    for (k, v) in map {
+        if k == "wandb_version" || k == "_wandb" {
+            continue;
+        }
+        let value = match v {
+            serde_json::Value::Object(mut o) if o.contains_key("value") => {
+                o.remove("value").unwrap_or_default()
+            }
+            other => other,
+        };
+        out.push((k, Value::from(value)));
+    }
+    Ok(out)
+}
+
+pub(super) fn validate_run_id(id: &str) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::InvalidSetting {
+            name: "run id".into(),
+            reason: format!("{id:?} {reason}"),
+        })
+    };
+    if id.trim().is_empty() {
+        return bad("is empty");
+    }
+    if id.trim() != id {
+        return bad("has leading or trailing whitespace");
+    }
+    if let Some(c) = id.chars().find(|c| ":;,#?/'".contains(*c)) {
+        return bad(&format!(
+            "contains {c:?}; run ids must not contain any of :;,#?/'"
+        ));
+    }
+    if id.len() > 128 {
+        return bad("is longer than 128 bytes");
+    }
+    Ok(())
+}
