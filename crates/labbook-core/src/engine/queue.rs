@@ -93,6 +93,13 @@ pub(crate) struct Envelope {
 }
 
 impl Envelope {
+    /// An entry whose values' media were already looked at (`media`: some are encoded
+    /// into files), as `log` does while it checks them.
+    #[inline]
+    pub fn checked(msg: Msg, bytes: usize, media: bool) -> Envelope {
+        Envelope { msg, bytes, media }
+    }
+
     pub fn new(msg: Msg, bytes: usize) -> Envelope {
         let media = match &msg {
             Msg::Log { items, .. } | Msg::Summary(items) => media::encodes_files(items),

@@ -185,15 +185,17 @@ pub(crate) fn any_media(items: &[(Key, Value)]) -> bool {
 /// Whether any of a call's values holds media that are encoded into files (all but
 /// histograms, which stay inline in the row and cost next to nothing).
 pub(crate) fn encodes_files(items: &[(Key, Value)]) -> bool {
-    fn has(value: &Value) -> bool {
-        match value {
-            Value::Media(m) => !matches!(**m, Media::Histogram(_)),
-            Value::List(items) => items.iter().any(has),
-            Value::Map(items) => items.iter().any(|(_, v)| has(v)),
-            _ => false,
-        }
+    items.iter().any(|(_, v)| value_encodes_files(v))
+}
+
+/// Whether `value` holds media encoded into files (see [`encodes_files`]).
+pub(crate) fn value_encodes_files(value: &Value) -> bool {
+    match value {
+        Value::Media(m) => !matches!(**m, Media::Histogram(_)),
+        Value::List(items) => items.iter().any(value_encodes_files),
+        Value::Map(items) => items.iter().any(|(_, v)| value_encodes_files(v)),
+        _ => false,
     }
-    items.iter().any(|(_, v)| has(v))
 }
 
 /// Replaces every media value inside `value` (top level, in lists and in maps) with its

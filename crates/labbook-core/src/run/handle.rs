@@ -468,7 +468,7 @@ impl Run {
                     drop(hot);
                     return Err(i.finished_error());
                 }
-                i.enqueue(Msg::Config(items.clone()), bytes)?;
+                i.enqueue(Envelope::new(Msg::Config(items.clone()), bytes))?;
                 config::merge_top_level(&mut i.config.lock(), items);
                 Ok(())
             }
@@ -781,7 +781,9 @@ impl std::fmt::Debug for Run {
 /// Media (and nesting) are checked on the caller's thread, so a bad value is an error
 /// naming its key.
 #[inline]
-fn check_media(key: &Key, value: &Value) -> Result<()> {
+/// Checks what can be checked of a value's media on the caller's thread; returns whether
+/// it holds media encoded into files (which take one of the queue's media slots).
+fn check_media(key: &Key, value: &Value) -> Result<bool> {
     match value {
         Value::Media(_) | Value::List(_) | Value::Map(_) => {
             if value.deeper_than(crate::value::MAX_DEPTH) {
@@ -796,9 +798,10 @@ fn check_media(key: &Key, value: &Value) -> Result<()> {
             crate::media::validate(value).map_err(|reason| Error::InvalidValue {
                 key: key.as_str().to_owned(),
                 reason,
-            })
+            })?;
+            Ok(crate::media::value_encodes_files(value))
         }
-        _ => Ok(()),
+        _ => Ok(false),
     }
 }
 
@@ -829,9 +832,10 @@ impl Inner {
         let at = Instant::now();
         let items: Vec<(Key, Value)> = items.into_iter().map(|(k, v)| (k.into(), v)).collect();
         let mut bytes = 64;
+        let mut media = false;
         for (k, v) in &items {
             k.validate()?;
-            check_media(k, v)?;
+            media |= check_media(k, v)?;
             bytes += k.as_str().len() + v.approx_bytes();
         }
         let mut hot = self.hot.lock();
@@ -862,15 +866,13 @@ impl Inner {
             self.counters.steps_refused.fetch_add(1, Ordering::Relaxed);
             return Err(Error::StepTooLarge { step });
         }
-        self.enqueue(
-            Msg::Log {
-                step,
-                commit,
-                items,
-                at,
-            },
-            bytes,
-        )?;
+        let row = Msg::Log {
+            step,
+            commit,
+            items,
+            at,
+        };
+        self.enqueue(Envelope::checked(row, bytes, media))?;
         if commit {
             // At most MAX_STEP + 1: the next `log` is refused, nothing overflows.
             hot.current = step + 1;
@@ -901,16 +903,16 @@ impl Inner {
             drop(hot);
             return Err(self.finished_error());
         }
-        self.enqueue(msg, bytes)
+        self.enqueue(Envelope::new(msg, bytes))
     }
 
     /// Puts an entry on the queue; the caller holds `hot`. Waits (counted) when the queue
     /// is full, or drops (counted) in lossy mode.
-    fn enqueue(&self, msg: Msg, bytes: usize) -> Result<()> {
+    fn enqueue(&self, env: Envelope) -> Result<()> {
         if self.shared.has_failed() {
             return self.writer_failed();
         }
-        let env = Envelope::new(msg, bytes);
+        let bytes = env.bytes;
         if !self.shared.has_room(bytes, env.media) {
             if self.backpressure == Backpressure::Drop {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);

@@ -47,6 +47,7 @@ impl Key {
     }
 
     /// Checks the rules every key must meet: not empty, at most [`MAX_KEY_BYTES`] bytes.
+    #[inline]
     pub(crate) fn validate(&self) -> Result<()> {
         validate_key(self.as_str())
     }
@@ -55,7 +56,17 @@ impl Key {
 /// Keys the run writes itself in every row and summary.
 const RESERVED: &[&str] = &["_step", "_runtime", "_timestamp", "_wandb"];
 
+#[inline]
 pub(crate) fn validate_key(s: &str) -> Result<()> {
+    // Every reserved key starts with `_`: most keys are checked by length and one byte.
+    if !s.is_empty() && s.len() <= MAX_KEY_BYTES && !s.starts_with('_') {
+        return Ok(());
+    }
+    validate_key_fully(s)
+}
+
+#[cold]
+fn validate_key_fully(s: &str) -> Result<()> {
     let reason = if s.is_empty() {
         "a key must not be empty"
     } else if s.len() > MAX_KEY_BYTES {

@@ -142,6 +142,7 @@ impl Value {
     }
 
     /// A rough size in bytes, used to bound the logging queue by bytes rather than entries.
+    #[inline]
     pub(crate) fn approx_bytes(&self) -> usize {
         const BASE: usize = std::mem::size_of::<Value>();
         match self {
