@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/crates" "$work/tests"
 cp -r "$root/crates/labbook-core" "$root/crates/labbook-server" "$root/crates/labbook-tch" "$work/crates/"
 cp -r "$root/tests/common" "$work/tests/"
-cp "$root/Cargo.lock" "$work/"
+cp "$root/Cargo.lock" "$root/clippy.toml" "$work/"
 # labbook-server's own tests use the facade; only its library is needed here.
 sed -i '/^labbook = { path = "..\/.." }$/d' "$work/crates/labbook-server/Cargo.toml"
 python3 - "$root/Cargo.toml" "$work/Cargo.toml" <<'PY'

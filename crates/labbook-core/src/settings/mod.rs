@@ -24,8 +24,9 @@ use env::MIN_STATS_INTERVAL;
 /// Where a run goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Stream to a W&B server while writing locally. Not available yet: asking for it is an
-    /// error, never a silent fallback.
+    /// Write locally and stream the log to a W&B server (`WANDB_BASE_URL`, key from
+    /// `WANDB_API_KEY`, `.env` or netrc) from an uploader thread; what it could not send,
+    /// `labbook sync` sends later.
     Online,
     /// Write the run locally, for `wandb sync` later. The default.
     Offline,
