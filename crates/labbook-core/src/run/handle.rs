@@ -1095,23 +1095,24 @@ pub fn tracing_layer(run: &Run) -> crate::system::RunLayer {
 mod tests {
     use super::*;
 
+    /// A quiet run in `dir`: no signals, sampler, console capture or process environment.
+    fn quiet(dir: &Path) -> crate::Settings {
+        crate::Settings::new("t")
+            .dir(dir)
+            .quiet(true)
+            .handle_signals(false)
+            .system_metrics(false)
+            .console(crate::Console::Off)
+            .env_vars(Vec::<(String, String)>::new())
+            .dotenv_dir(dir)
+    }
+
     /// Failed before: `flush` and `finish` waited the whole `finish_timeout` (a minute) for
     /// a worker that was gone, and then said only that "the writer stopped".
     #[test]
     fn a_worker_that_dies_is_reported_at_once_with_its_panic() {
         let dir = tempfile::tempdir().unwrap();
-        let run = crate::init(
-            crate::Settings::new("t")
-                .dir(dir.path())
-                .quiet(true)
-                .handle_signals(false)
-                .system_metrics(false)
-                .console(crate::Console::Off)
-                .env_vars(Vec::<(String, String)>::new())
-                .dotenv_dir(dir.path())
-                .finish_timeout(Duration::from_secs(60)),
-        )
-        .unwrap();
+        let run = crate::init(quiet(dir.path()).finish_timeout(Duration::from_secs(60))).unwrap();
         run.log([("x", Value::from(1))]).unwrap();
         run.flush().unwrap();
         let Kind::Active(inner) = &run.kind else {
@@ -1157,17 +1158,7 @@ mod tests {
     #[test]
     fn images_logged_flat_out_wait_for_a_media_slot_not_a_full_queue() {
         let dir = tempfile::tempdir().unwrap();
-        let run = crate::init(
-            crate::Settings::new("t")
-                .dir(dir.path())
-                .quiet(true)
-                .handle_signals(false)
-                .system_metrics(false)
-                .console(crate::Console::Off)
-                .env_vars(Vec::<(String, String)>::new())
-                .dotenv_dir(dir.path()),
-        )
-        .unwrap();
+        let run = crate::init(quiet(dir.path())).unwrap();
         let Kind::Active(inner) = &run.kind else {
             panic!("an active run")
         };
