@@ -6,14 +6,12 @@
 use serde_json::{Value as Json, json};
 
 use super::client::{Client, upload_headers as headers};
+use super::graphql::{
+    COMMIT_ARTIFACT, COMPLETE_MULTIPART, CREATE_ARTIFACT, CREATE_ARTIFACT_FILES,
+    CREATE_ARTIFACT_MANIFEST, FIND_ARTIFACT, LINK_ARTIFACT, USE_ARTIFACT,
+};
 use crate::error::{Error, Result};
 use crate::wire::proto;
-
-const CREATE_ARTIFACT: &str = "mutation CreateArtifact($input: CreateArtifactInput!) { createArtifact(input: $input) { artifact { id state artifactSequence { latestArtifact { id } } } } }";
-const CREATE_ARTIFACT_MANIFEST: &str = "mutation CreateArtifactManifest($artifactID: ID!, $baseArtifactID: ID, $name: String!, $digest: String!, $entityName: String!, $projectName: String!, $runName: String!, $manifestType: ArtifactManifestType!, $includeUpload: Boolean!) { createArtifactManifest(input: {artifactID: $artifactID, baseArtifactID: $baseArtifactID, name: $name, digest: $digest, entityName: $entityName, projectName: $projectName, runName: $runName, type: $manifestType}) { artifactManifest { id file { id uploadUrl @include(if: $includeUpload) uploadHeaders @include(if: $includeUpload) } } } }";
-const CREATE_ARTIFACT_FILES: &str = "mutation CreateArtifactFiles($input: CreateArtifactFilesInput!) { createArtifactFiles(input: $input) { files { edges { node { storagePath uploadUrl uploadHeaders uploadMultipartUrls { uploadID uploadUrlParts { partNumber uploadUrl } } artifact { id } } } } } }";
-const COMMIT_ARTIFACT: &str = "mutation CommitArtifact($artifactID: ID!) { commitArtifact(input: {artifactID: $artifactID}) { artifact { id digest } } }";
-const USE_ARTIFACT: &str = "mutation UseArtifact($input: UseArtifactInput!) { useArtifact(input: $input) { artifact { id } } }";
 
 /// Files per CreateArtifactFiles request.
 const FILES_PER_REQUEST: usize = 1000;
@@ -55,8 +53,6 @@ impl Default for Multipart {
         }
     }
 }
-
-const COMPLETE_MULTIPART: &str = "mutation CompleteMultipartUploadArtifact($completeMultipartAction: CompleteMultipartAction!, $completedParts: [UploadPartsInput!]!, $artifactID: ID!, $storagePath: String!, $uploadID: String!) { completeMultipartUploadArtifact(input: {completeMultipartAction: $completeMultipartAction, completedParts: $completedParts, artifactID: $artifactID, storagePath: $storagePath, uploadID: $uploadID}) { digest } }";
 
 /// The hex MD5 of each `part_size` slice of a file, read in bounded memory.
 fn part_md5s(path: &std::path::Path, part_size: u64) -> Result<Vec<String>> {
@@ -365,8 +361,6 @@ fn use_after_commit(
     Ok(())
 }
 
-const FIND_ARTIFACT: &str = "query ArtifactMembershipByName($entity: String!, $project: String!, $name: String!) { project(name: $project, entityName: $entity) { artifactCollectionMembership(name: $name) { artifact { id } } } }";
-
 /// Records a use the run's log holds (lineage). An offline run recorded `name:vN` without
 /// the server's id: it is looked up in the run's project; a version the server does not
 /// have is skipped with a warning (the log keeps the use).
@@ -390,8 +384,6 @@ pub(crate) fn record_use(
     };
     use_artifact(client, to, &id)
 }
-
-const LINK_ARTIFACT: &str = "mutation LinkArtifact($input: LinkArtifactInput!) { result: linkArtifact(input: $input) { versionIndex } }";
 
 /// Links version `id` into a registry collection.
 pub(crate) fn link(

@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, bounded};
 use parking_lot::Mutex;
 
 use super::OnlineSettings;
-use super::sync::{SyncOptions, SyncReport, Uploader};
+use super::uploader::{SyncOptions, SyncReport, Uploader};
 use crate::error::{Error, Result};
 use crate::wire::{LogEnd, LogFollower, proto};
 
@@ -162,7 +162,7 @@ impl Thread {
             let caught_up = records.is_empty();
             for (record, end) in records {
                 if let Some(proto::RecordType::Run(run)) = &record.record_type {
-                    super::sync::write_syncstate(&self.log, run.starting_step);
+                    super::markers::write_syncstate(&self.log, run.starting_step);
                 }
                 if let Some(r) = record.record_type {
                     uploader.feed(&r, end, &mut no_progress)?;
@@ -173,7 +173,7 @@ impl Thread {
             }
             if uploader.saw_exit() {
                 let report = uploader.finish(LogEnd::Clean, &mut no_progress)?;
-                super::sync::mark_synced(&self.log)?;
+                super::markers::mark_synced(&self.log)?;
                 return Ok(report);
             }
             if self.clock.now().saturating_sub(last_flush) >= interval {

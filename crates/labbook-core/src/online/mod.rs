@@ -6,12 +6,16 @@ mod artifacts;
 mod auth;
 mod client;
 mod clock;
+mod graphql;
 mod lines;
 pub(crate) mod links;
 mod live;
+mod markers;
 mod position;
+mod server_run;
 mod settings;
 mod sync;
+mod uploader;
 
 pub(crate) use live::Live;
 pub(crate) use settings::{OnlineChoices, OnlineSettings};
@@ -21,8 +25,10 @@ pub use auth::api_key;
 pub(crate) use auth::known_keys;
 pub use client::{Client, RetryPolicy, public_url};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use markers::synced_marker;
 pub use position::{SavedPosition, UploadPosition, position_file};
-pub use sync::{SyncOptions, SyncProgress, SyncReport, Uploader, sync_run, synced_marker};
+pub use sync::sync_run;
+pub use uploader::{SyncOptions, SyncProgress, SyncReport, Uploader};
 
 /// A secret (an API key) that prints as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -58,7 +64,10 @@ pub(crate) fn remote_resume(
     }
     on_own_thread(|| {
         let client = o.interactive_client()?;
-        Ok(sync::resume_status(&client, nonempty(entity), nonempty(project), id)?.map(|r| r.from))
+        Ok(
+            server_run::resume_status(&client, nonempty(entity), nonempty(project), id)?
+                .map(|r| r.from),
+        )
     })
 }
 
