@@ -70,9 +70,6 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The asked-for mode is not available in this build.
-    #[error("{0}")]
-    Unsupported(String),
     /// A file or directory could not be read or written.
     #[error("{context} {path}: {source}")]
     Io {
