@@ -133,7 +133,7 @@ pub(crate) struct Shared {
     /// How many such entries may be pending: what the encoders can work on at once. Under
     /// media load a row reaches the disk about two encodings after it is logged, not after
     /// a queue's worth of images (32 MiB of them) ahead of it.
-    media_slots: usize,
+    media_slots: AtomicUsize,
     waiting: AtomicBool,
     lock: Mutex<()>,
     room: Condvar,
@@ -151,7 +151,7 @@ impl Shared {
             queued: AtomicUsize::new(0),
             capacity,
             media_pending: AtomicUsize::new(0),
-            media_slots: EncodePool::lookahead_on_this_machine(),
+            media_slots: AtomicUsize::new(EncodePool::lookahead_on_this_machine()),
             waiting: AtomicBool::new(false),
             lock: Mutex::new(()),
             room: Condvar::new(),
@@ -164,7 +164,10 @@ impl Shared {
     /// Whether `bytes` more fit (an entry always fits into an empty queue), and a media
     /// slot is free if `media`.
     pub fn has_room(&self, bytes: usize, media: bool) -> bool {
-        if media && self.media_pending.load(Ordering::Acquire) >= self.media_slots {
+        if media
+            && self.media_pending.load(Ordering::Acquire)
+                >= self.media_slots.load(Ordering::Relaxed)
+        {
             return false;
         }
         let q = self.queued.load(Ordering::Acquire);
@@ -201,6 +204,17 @@ impl Shared {
         if urgent || media || (before <= half && before + bytes > half) {
             self.wake();
         }
+    }
+
+    /// Sets how many entries with media may wait (the worker's estimate, from how long
+    /// the encoders take).
+    pub(super) fn set_media_slots(&self, slots: usize) {
+        self.media_slots.store(slots, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    pub fn media_slots(&self) -> usize {
+        self.media_slots.load(Ordering::Relaxed)
     }
 
     #[cfg(test)]

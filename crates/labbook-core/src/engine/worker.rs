@@ -164,6 +164,8 @@ pub(crate) struct Worker {
     staged: VecDeque<Staged>,
     /// How many of them wait for the encoders.
     encoding: usize,
+    /// A running average of one entry's encoding time, which sizes the queue's media slots.
+    encode_avg: Option<Duration>,
     now: Now,
     /// When the pending records and the summary are written next.
     deadline: Instant,
@@ -229,6 +231,7 @@ impl Worker {
             pool: None,
             staged: VecDeque::new(),
             encoding: 0,
+            encode_avg: None,
             deadline: (start.now)(),
             now: start.now,
             _lock: start.lock,
@@ -365,6 +368,9 @@ impl Worker {
                     Some(m) => m,
                     None => wait_for(&ticket),
                 };
+                if slot {
+                    self.learn_encode_time(m.took);
+                }
                 let items = self.emit_media_records(m);
                 match kind {
                     MediaMsg::Log { step, commit, at } => self.log_row(step, commit, items, at),
@@ -531,6 +537,17 @@ impl Worker {
             self.emit(RecordType::Files(proto::FilesRecord { files }));
         }
         m.items
+    }
+
+    /// Folds one encoding time into the average (a quarter weight: a few items adapt it,
+    /// one outlier does not), and resizes the queue's media slots from it.
+    fn learn_encode_time(&mut self, took: Duration) {
+        let avg = match self.encode_avg {
+            None => took,
+            Some(a) => (a * 3 + took) / 4,
+        };
+        self.encode_avg = Some(avg);
+        self.shared.set_media_slots(EncodePool::media_slots(avg));
     }
 
     /// Writes what was queued behind the finish entry (the run stops the sampler and the

@@ -132,6 +132,8 @@ pub(crate) struct Materialized {
     pub artifacts: Vec<crate::wire::proto::ArtifactRecord>,
     /// Values that could not be written (they became null).
     pub warnings: Vec<String>,
+    /// How long the encoding took.
+    pub took: std::time::Duration,
 }
 
 /// Turns the media values among `items` into files and JSON. A value that cannot be
@@ -174,6 +176,7 @@ pub(crate) fn materialize_items(
         config: ctx.config,
         artifacts: ctx.artifacts.records,
         warnings,
+        took: std::time::Duration::ZERO,
     }
 }
 

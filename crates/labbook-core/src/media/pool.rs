@@ -19,6 +19,14 @@ use crate::value::key::Key;
 /// for the cores.
 const MAX_THREADS: usize = 4;
 
+/// About how much encoding may wait ahead of the writer: the newest row reaches the disk
+/// about this long (plus one item's encoding) after it is logged.
+pub(crate) const MEDIA_AHEAD: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The most entries with media that wait, however fast they encode (the queue's byte
+/// budget bounds them too).
+const MAX_MEDIA_SLOTS: usize = 4096;
+
 /// A call's media being encoded; the writer takes the result once it is done.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ticket(Arc<Slot>);
@@ -101,6 +109,17 @@ impl EncodePool {
         threads_on_this_machine() * 2
     }
 
+    /// How many entries with media may wait for this machine's encoders when one takes
+    /// `encode` on average: what they get through in [`MEDIA_AHEAD`], and never fewer than
+    /// keep every encoder busy. Small images get thousands (a burst of them never waits);
+    /// 1-megapixel ones a handful, and fewer on a busy machine.
+    pub fn media_slots(encode: std::time::Duration) -> usize {
+        let threads = threads_on_this_machine();
+        let floor = threads * 2;
+        let per_thread = MEDIA_AHEAD.as_secs_f64() / encode.as_secs_f64().max(1e-6);
+        ((threads as f64 * per_thread) as usize).clamp(floor, MAX_MEDIA_SLOTS)
+    }
+
     /// Hands `items` (holding media) over for encoding; `notify` is unparked when done.
     pub fn submit(
         &self,
@@ -161,7 +180,8 @@ fn run_job(job: Job) {
         notify,
     } = job;
     let keys: Vec<Key> = items.iter().map(|(k, _)| k.clone()).collect();
-    let result = catch_unwind(AssertUnwindSafe(|| materialize_items(&place, step, items)))
+    let started = std::time::Instant::now();
+    let mut result = catch_unwind(AssertUnwindSafe(|| materialize_items(&place, step, items)))
         .unwrap_or_else(|panic| {
             let why = crate::error::panic_message(&*panic);
             Materialized {
@@ -173,6 +193,7 @@ fn run_job(job: Job) {
                 ..Materialized::default()
             }
         });
+    result.took = started.elapsed();
     ticket.complete(result);
     notify.unpark();
 }

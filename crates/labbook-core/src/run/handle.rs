@@ -1162,11 +1162,10 @@ mod tests {
         let Kind::Active(inner) = &run.kind else {
             panic!("an active run")
         };
-        let slots = crate::media::EncodePool::lookahead_on_this_machine();
         let px: Vec<u8> = (0..512 * 512 * 3u32)
             .map(|i| (i.wrapping_mul(7919) >> 5) as u8)
             .collect();
-        let mut most = 0;
+        let (mut most_pending, mut most_slots) = (0, 0);
         for _ in 0..40 {
             let img = crate::Image::rgb(512, 512, px.clone()).unwrap();
             // Histograms take no slot: they are not encoded into files.
@@ -1177,14 +1176,35 @@ mod tests {
                 let h = crate::Histogram::from_f64(vec![1.0]);
                 run.log([("h", Value::from(h))]).unwrap();
             }
-            most = most.max(inner.shared.media_pending());
+            most_pending = most_pending.max(inner.shared.media_pending());
+            most_slots = most_slots.max(inner.shared.media_slots());
         }
         assert!(
-            (1..=slots).contains(&most),
-            "{most} media entries pending, {slots} slots"
+            (1..=most_slots).contains(&most_pending),
+            "{most_pending} media entries pending, at most {most_slots} slots"
         );
         run.flush().unwrap();
         assert_eq!(inner.shared.media_pending(), 0, "every slot given back");
+        // The slots follow the encoders: what they get through in about half a second.
+        let slots = inner.shared.media_slots();
+        assert!(slots < 4096, "{slots} slots after 40 encodings");
         assert_eq!(run.finish().unwrap().rows, 200);
+    }
+
+    #[test]
+    fn media_slots_hold_about_half_a_second_of_encoding() {
+        use crate::media::EncodePool;
+        let floor = EncodePool::lookahead_on_this_machine();
+        let threads = floor / 2;
+        // 1-megapixel images on a busy machine: only enough to keep the encoders busy.
+        assert_eq!(EncodePool::media_slots(Duration::from_millis(400)), floor);
+        // 20 ms images: 25 per encoder.
+        assert_eq!(
+            EncodePool::media_slots(Duration::from_millis(20)),
+            (threads * 25).max(floor)
+        );
+        // Thumbnails never make a burst wait, up to the cap.
+        assert_eq!(EncodePool::media_slots(Duration::from_micros(10)), 4096);
+        assert_eq!(EncodePool::media_slots(Duration::ZERO), 4096);
     }
 }
