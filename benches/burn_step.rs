@@ -34,7 +34,8 @@ use burn::train::metric::{
 use burn::train::{InferenceStep, TrainStep};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use labbook::burn::{EvalBatch, RunLogger, burn};
-use labbook::{EvalSettings, Mode, Run, Settings, Worse};
+use labbook::train::{EvalSettings, Worse};
+use labbook::{Mode, Run, Settings};
 
 #[allow(dead_code)] // the example's report helpers are not used here
 #[path = "../examples/train_burn/shapes.rs"]

@@ -29,7 +29,8 @@ use labbook::candle::candle_nn::{
     self as nn, AdamW, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap,
 };
 use labbook::candle::{EvalBatch, Layout, Tracker};
-use labbook::{EvalSettings, Mode, Settings, Worse};
+use labbook::train::{EvalSettings, Worse};
+use labbook::{Mode, Settings};
 
 #[path = "../examples/train_candle/model.rs"]
 mod model;

@@ -12,7 +12,9 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use labbook::{EvalHook, EvalSettings, Image, Key, Mode, Run, Settings, Value};
+use labbook::media::Image;
+use labbook::train::{EvalHook, EvalSettings};
+use labbook::{Key, Mode, Run, Settings, Value};
 
 fn keys(n: usize) -> Vec<Key> {
     (0..n)

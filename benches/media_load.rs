@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use labbook::Value;
+use labbook::media::Image;
 use labbook::wire::LogFollower;
 use labbook::wire::proto::RecordType;
-use labbook::{Image, Value};
 
 #[path = "common/quiet.rs"]
 mod quiet;
@@ -52,7 +53,7 @@ fn main() {
             .cycle()
             .take(32 * 256 * 256 * 3)
             .collect();
-        Value::from(labbook::Video::from_frames(32, 256, 256, 3, frames, 8).unwrap())
+        Value::from(labbook::media::Video::from_frames(32, 256, 256, 3, frames, 8).unwrap())
     });
 
     let dir = tempfile::tempdir().unwrap();

@@ -27,7 +27,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use labbook::tch::tch::nn::{self, ModuleT, OptimizerConfig};
 use labbook::tch::tch::{self, Device};
 use labbook::tch::{EvalBatch, Layout, Tracker};
-use labbook::{EvalSettings, Mode, Settings, Worse};
+use labbook::train::{EvalSettings, Worse};
+use labbook::{Mode, Settings};
 
 #[path = "../examples/train_tch/model.rs"]
 mod model;

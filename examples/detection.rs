@@ -8,9 +8,8 @@
 //! small search each epoch, so the numbers move. `cargo run --example detection`.
 
 use anyhow::Result;
-use labbook::{
-    BoundingBox, Boxes, Histogram, Html, Image, Mask, Metric, Settings, Summary, Value, Video,
-};
+use labbook::media::{BoundingBox, Boxes, Histogram, Html, Image, Mask, Video};
+use labbook::{Metric, Settings, Summary, Value};
 
 const SIZE: u32 = 48;
 const CLASSES: [(i64, &str); 3] = [(0, "background"), (1, "car"), (2, "person")];

@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use labbook::{Artifact, Mode};
+use labbook::Mode;
+use labbook::artifact::Artifact;
 use labbook_server::{ArtifactState, Server, ServerConfig};
 
 const KEY: &str = "artf0123456789abcdefghijklmnopqrstuvwxyz01";
@@ -618,7 +619,8 @@ fn flush_waits_for_artifacts_logged_before_it() {
 /// worse checkpoint after the restart is not `best`, a better one is.
 #[test]
 fn a_resumed_run_remembers_its_best_model_offline_and_online() {
-    use labbook::{Goal, ModelCheckpoints, Resume};
+    use labbook::train::ModelCheckpoints;
+    use labbook::{Goal, Resume};
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("w.bin");
     let part = |settings: labbook::Settings, scores: &[(usize, f64)]| -> Vec<bool> {

@@ -902,20 +902,23 @@ fn images_image_lists_and_histograms() {
             vec![
                 (
                     "img",
-                    labbook::Image::rgb(16, 8, rgb).unwrap().caption("c").into(),
+                    labbook::media::Image::rgb(16, 8, rgb)
+                        .unwrap()
+                        .caption("c")
+                        .into(),
                 ),
                 (
                     "batch",
                     Value::from(vec![
-                        labbook::Image::gray(4, 4, vec![0; 16])
+                        labbook::media::Image::gray(4, 4, vec![0; 16])
                             .unwrap()
                             .caption("first"),
-                        labbook::Image::gray(4, 4, vec![200; 16]).unwrap(),
+                        labbook::media::Image::gray(4, 4, vec![200; 16]).unwrap(),
                     ]),
                 ),
                 (
                     "hist",
-                    labbook::Histogram::from_f64(values)
+                    labbook::media::Histogram::from_f64(values)
                         .bins(16)
                         .unwrap()
                         .into(),
@@ -939,7 +942,7 @@ fn images_image_lists_and_histograms() {
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn an_image_with_boxes_and_masks() {
-    use labbook::{BoundingBox, Boxes, Image, Mask};
+    use labbook::media::{BoundingBox, Boxes, Image, Mask};
     let a = check("boxes_masks", &[], |root| {
         let run = labbook::init(settings(root)).unwrap();
         let pixels: Vec<u8> = (0..16u32)
@@ -1011,11 +1014,11 @@ fn html_pages_arrive_byte_for_byte() {
             vec![
                 (
                     "report",
-                    labbook::Html::new("<h1>Validation</h1><p>all good</p>").into(),
+                    labbook::media::Html::new("<h1>Validation</h1><p>all good</p>").into(),
                 ),
                 (
                     "page",
-                    labbook::Html::new("<html><body>x</body></html>").into(),
+                    labbook::media::Html::new("<html><body>x</body></html>").into(),
                 ),
             ],
         );
@@ -1032,7 +1035,7 @@ fn html_pages_arrive_byte_for_byte() {
 fn problematic_batches_arrive_with_their_images() {
     let tmp = tempfile::tempdir().unwrap();
     let run = labbook::init(settings(tmp.path())).unwrap();
-    let mut hook = labbook::EvalHook::new(&run, labbook::EvalSettings::default());
+    let mut hook = labbook::train::EvalHook::new(&run, labbook::train::EvalSettings::default());
     log(&run, vec![("loss", 1.0.into())]);
     hook.start_epoch();
     for b in 0..4usize {
@@ -1040,7 +1043,7 @@ fn problematic_batches_arrive_with_their_images() {
         hook.batch(
             b,
             &[("recall", recall), ("precision", 0.8), ("hmean", 0.6)],
-            || vec![labbook::Image::gray(4, 4, vec![b as u8 * 50; 16]).unwrap(); 2],
+            || vec![labbook::media::Image::gray(4, 4, vec![b as u8 * 50; 16]).unwrap(); 2],
         )
         .unwrap();
     }
@@ -1123,7 +1126,7 @@ fn artifacts_have_the_official_clients_manifests_and_digests() {
     .unwrap();
     std::fs::write(base.join("model.bin"), b"weights".repeat(1000)).unwrap();
     let run = labbook::init(settings(&root)).unwrap();
-    let mut art = labbook::Artifact::new("shapes-train", "dataset")
+    let mut art = labbook::artifact::Artifact::new("shapes-train", "dataset")
         .unwrap()
         .description("synthetic shapes")
         .aliases(["v-test"]);
@@ -1353,7 +1356,7 @@ fn system_metrics_and_console_lines_are_uploaded_by_wandb_sync() {
             .stats_interval(std::time::Duration::from_millis(100)),
     )
     .unwrap();
-    let subscriber = tracing_subscriber::registry().with(labbook::tracing_layer(&run));
+    let subscriber = tracing_subscriber::registry().with(run.tracing_layer());
     tracing::subscriber::with_default(subscriber, || {
         for epoch in 0..3 {
             log(&run, vec![("loss", Value::from(1.0 / (epoch + 1) as f64))]);
@@ -1435,20 +1438,20 @@ fn table_and_charts() {
                 })
             })
             .collect();
-        let tbl = labbook::Table::from_rows(
+        let tbl = labbook::media::Table::from_rows(
             ["a", "b", "img"],
             [
                 vec![
                     1.into(),
                     "x".into(),
-                    labbook::Image::rgb(16, 8, rgb).unwrap().into(),
+                    labbook::media::Image::rgb(16, 8, rgb).unwrap().into(),
                 ],
                 vec![2.5.into(), "y".into(), Value::Null],
             ],
         )
         .unwrap();
         log(&run, vec![("tbl", tbl.into())]);
-        let cm = labbook::plot::confusion_matrix(
+        let cm = labbook::media::plot::confusion_matrix(
             &[0, 1, 2, 1],
             &[0, 2, 2, 1],
             &["cat", "dog", "bird"],
@@ -1456,7 +1459,7 @@ fn table_and_charts() {
         )
         .unwrap();
         log(&run, vec![("cm", cm)]);
-        let lt = labbook::Table::from_rows(
+        let lt = labbook::media::Table::from_rows(
             ["step", "loss"],
             [
                 vec![0.into(), 1.0.into()],
@@ -1469,7 +1472,7 @@ fn table_and_charts() {
             &run,
             vec![(
                 "lp",
-                labbook::plot::line(lt, "step", "loss", "Loss").unwrap(),
+                labbook::media::plot::line(lt, "step", "loss", "Loss").unwrap(),
             )],
         );
         run.finish().unwrap();

@@ -33,7 +33,7 @@ fn child_main() {
         let mut px = noise.clone();
         let shift = (step as usize * 4099) % px.len();
         px.rotate_left(shift);
-        let img = labbook::Image::rgb(1000, 1000, px).unwrap();
+        let img = labbook::media::Image::rgb(1000, 1000, px).unwrap();
         run.log([
             ("img", Value::from(img)),
             ("loss", Value::from(1.0 / (step + 1) as f64)),

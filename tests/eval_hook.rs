@@ -4,7 +4,9 @@
 mod common;
 
 use common::{only_run_dir, read_run, settings};
-use labbook::{EvalHook, EvalMode, EvalSettings, Image, Value};
+use labbook::Value;
+use labbook::media::Image;
+use labbook::train::{EvalHook, EvalMode, EvalSettings};
 
 /// A toy "validation": batch i has recall falling off for odd batches.
 fn recall_of(epoch: u32, batch: usize) -> f64 {

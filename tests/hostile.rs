@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{only_run_dir, read_run, settings};
-use labbook::{Error, Histogram, Image, SavePolicy, Value};
+use labbook::media::{Histogram, Image};
+use labbook::{Error, SavePolicy, Value};
 
 #[test]
 fn steps_stop_at_i64_max_and_no_step_arithmetic_overflows() {

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{only_run_dir, read_run, settings};
+use labbook::media::{Histogram, Image, Layout};
 use labbook::wire::proto::RecordType;
-use labbook::{Error, Histogram, Image, Layout, Value};
+use labbook::{Error, Value};
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()

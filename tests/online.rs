@@ -231,7 +231,7 @@ fn uploads_survive_a_server_that_fails_rate_limits_and_stalls() {
             }
             if i == 120 {
                 // Media and an artifact go through the same faults.
-                let image = labbook::Image::gray(2, 2, vec![seed as u8; 4]).unwrap();
+                let image = labbook::media::Image::gray(2, 2, vec![seed as u8; 4]).unwrap();
                 run.set_summary("sample", image).unwrap();
                 run.log_model(&weights, "faulty", ["best"]).unwrap();
             }
@@ -480,7 +480,7 @@ fn console_output_streams_to_the_server() {
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let run = labbook::init(online(tmp.path(), &server.base_url())).unwrap();
-    let subscriber = tracing_subscriber::registry().with(labbook::tracing_layer(&run));
+    let subscriber = tracing_subscriber::registry().with(run.tracing_layer());
     tracing::subscriber::with_default(subscriber, || {
         for epoch in 0..30 {
             tracing::info!(epoch, "validation done");
@@ -512,7 +512,7 @@ fn media_are_uploaded_with_their_rows() {
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let run = labbook::init(online(tmp.path(), &server.base_url())).unwrap();
-    let image = labbook::Image::gray(4, 4, vec![7; 16]).unwrap();
+    let image = labbook::media::Image::gray(4, 4, vec![7; 16]).unwrap();
     run.log([("sample", Value::from(image))]).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let path = loop {

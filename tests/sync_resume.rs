@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::read_run;
+use labbook::media::{BoundingBox, Boxes, Image, plot};
 use labbook::online::{RetryPolicy, SyncOptions, position_file, sync_run, synced_marker};
-use labbook::{AlertLevel, BoundingBox, Boxes, Image, Value, plot};
+use labbook::{AlertLevel, Value};
 use labbook_server::{Faults, MemoryStorage, Server, ServerConfig, Storage};
 
 const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";

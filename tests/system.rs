@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{only_run_dir, read_run, settings};
-use labbook::{Console, GpuInfo, GpuSample, GpuSource, Value};
+use labbook::system::{GpuInfo, GpuSample, GpuSource};
+use labbook::{Console, Value};
 
 fn items(s: &labbook::wire::proto::StatsRecord) -> BTreeMap<String, f64> {
     s.item
@@ -220,7 +221,7 @@ fn the_tracing_layer_writes_events_into_the_console_log_but_not_labbooks_own() {
     use tracing_subscriber::layer::SubscriberExt as _;
     let tmp = tempfile::tempdir().unwrap();
     let run = labbook::init(settings(tmp.path())).unwrap();
-    let subscriber = tracing_subscriber::registry().with(labbook::tracing_layer(&run));
+    let subscriber = tracing_subscriber::registry().with(run.tracing_layer());
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!(epoch = 3, "validation done");
         tracing::warn!(target: "labbook::worker", "internal");
@@ -437,7 +438,7 @@ fn stats_and_console_run(root: &Path) -> std::path::PathBuf {
             .stats_interval(Duration::from_millis(100)),
     )
     .unwrap();
-    let subscriber = tracing_subscriber::registry().with(labbook::tracing_layer(&run));
+    let subscriber = tracing_subscriber::registry().with(run.tracing_layer());
     tracing::subscriber::with_default(subscriber, || {
         for epoch in 0..3 {
             run.log([("loss", Value::from(1.0 / (epoch + 1) as f64))])

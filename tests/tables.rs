@@ -4,8 +4,9 @@
 mod common;
 
 use common::{only_run_dir, read_run, settings};
+use labbook::media::{Image, Table, plot};
 use labbook::wire::proto::{self, RecordType};
-use labbook::{Error, Image, Table, Value, plot};
+use labbook::{Error, Value};
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 /// Times `f` once per iteration, pausing `pause` (untimed) between calls, so a call that
 /// queues work for labbook's worker is measured as a loop would see it, not against a full
 /// queue.
-pub fn paced(iters: u64, pause: Duration, mut f: impl FnMut()) -> Duration {
+pub(crate) fn paced(iters: u64, pause: Duration, mut f: impl FnMut()) -> Duration {
     let mut spent = Duration::ZERO;
     for _ in 0..iters {
         let t = Instant::now();

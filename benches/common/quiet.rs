@@ -2,7 +2,7 @@
 //! measured (no system metrics, console capture, banner, signal handling, environment or
 //! `.env` files).
 
-pub fn settings(dir: &std::path::Path, project: &str) -> labbook::Settings {
+pub(crate) fn settings(dir: &std::path::Path, project: &str) -> labbook::Settings {
     labbook::Settings::new(project)
         .dir(dir)
         .system_metrics(false)

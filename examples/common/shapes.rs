@@ -3,20 +3,20 @@
 //! block, faint ink). Deterministic for a seed, so every example and benchmark trains on
 //! the same data without downloading any.
 
-pub const CLASSES: [&str; 4] = ["square", "disc", "cross", "triangle"];
-pub const SIDE: usize = 28;
+pub(crate) const CLASSES: [&str; 4] = ["square", "disc", "cross", "triangle"];
+pub(crate) const SIDE: usize = 28;
 
 #[derive(Clone, Debug)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// 28x28 pixels in [0, 1], row by row.
     pub pixels: Vec<f32>,
     /// The index into [`CLASSES`].
     pub label: i64,
 }
 
-pub struct Rng(pub u64);
+pub(super) struct Rng(pub u64);
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -31,7 +31,7 @@ impl Rng {
 }
 
 /// One shape; a quarter of them are hard: heavy noise, an occluding block, or faint.
-pub fn draw(rng: &mut Rng, label: i64) -> Sample {
+pub(super) fn draw(rng: &mut Rng, label: i64) -> Sample {
     let mut px = vec![0f32; SIDE * SIDE];
     let r = rng.range(4.0, 10.0);
     let (cx, cy) = (rng.range(r + 1.0, 27.0 - r), rng.range(r + 1.0, 27.0 - r));
@@ -71,7 +71,7 @@ pub fn draw(rng: &mut Rng, label: i64) -> Sample {
 }
 
 /// `n` samples, classes in turn, drawn from `seed`.
-pub fn samples(n: usize, seed: u64) -> Vec<Sample> {
+pub(super) fn samples(n: usize, seed: u64) -> Vec<Sample> {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     (0..n).map(|i| draw(&mut rng, (i % 4) as i64)).collect()
 }

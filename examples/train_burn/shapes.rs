@@ -27,11 +27,12 @@ use burn::train::{
 };
 use labbook::burn::burn;
 use labbook::burn::{BatchLayout, EvalBatch, EvalMetric, RecordedCheckpointer, RunLogger, Watch};
-use labbook::{EvalSettings, Goal, ModelCheckpoints, Run, Worse};
+use labbook::train::{EvalSettings, ModelCheckpoints, Worse};
+use labbook::{Goal, Run};
 
 /// The run's config: everything a sweep may change.
 #[derive(Config, Debug)]
-pub struct TrainConfig {
+pub(crate) struct TrainConfig {
     #[config(default = 6)]
     pub epochs: usize,
     #[config(default = 64)]
@@ -49,7 +50,7 @@ pub struct TrainConfig {
 }
 
 /// What a finished [`fit`] leaves for the report.
-pub struct Fitted {
+pub(crate) struct Fitted {
     pub watch: Watch,
     pub problems: EvalMetric,
 }
@@ -58,7 +59,7 @@ pub struct Fitted {
 /// metrics through labbook's logger, the problematic validation batches through its
 /// evaluation metric, histograms through `Watch`, checkpoints (best validation accuracy)
 /// recorded in the run and logged as versions of a `model` artifact. `work` holds burn's checkpoints.
-pub fn fit(run: &Run, cfg: &TrainConfig, work: &Path) -> anyhow::Result<Fitted> {
+pub(crate) fn fit(run: &Run, cfg: &TrainConfig, work: &Path) -> anyhow::Result<Fitted> {
     let device = Device::flex().autodiff();
     let logger = RunLogger::new(run)?;
     let scores = logger.epoch_scores();
@@ -116,21 +117,21 @@ pub fn fit(run: &Run, cfg: &TrainConfig, work: &Path) -> anyhow::Result<Fitted> 
 
 #[path = "../common/shapes.rs"]
 mod data;
-pub use data::{CLASSES, SIDE, Sample};
+pub(crate) use data::{CLASSES, SIDE, Sample};
 
 /// The task's samples as a burn dataset.
-pub fn dataset(n: usize, seed: u64) -> InMemDataset<Sample> {
+pub(crate) fn dataset(n: usize, seed: u64) -> InMemDataset<Sample> {
     InMemDataset::new(data::samples(n, seed))
 }
 
 #[derive(Clone, Debug)]
-pub struct Batch {
+pub(crate) struct Batch {
     images: Tensor<4>,
     targets: Tensor<1, Int>,
 }
 
 #[derive(Clone)]
-pub struct Batches;
+pub(crate) struct Batches;
 impl Batcher<Sample, Batch> for Batches {
     fn batch(&self, items: Vec<Sample>, device: &Device) -> Batch {
         let n = items.len();
@@ -144,7 +145,7 @@ impl Batcher<Sample, Batch> for Batches {
 }
 
 #[derive(Module, Debug)]
-pub struct Cnn {
+pub(crate) struct Cnn {
     conv1: Conv2d,
     conv2: Conv2d,
     pool: MaxPool2d,
@@ -155,7 +156,7 @@ pub struct Cnn {
 }
 
 impl Cnn {
-    pub fn new(device: &Device, watch: Option<Watch>) -> Cnn {
+    pub(crate) fn new(device: &Device, watch: Option<Watch>) -> Cnn {
         Cnn {
             conv1: Conv2dConfig::new([1, 8], [3, 3]).init(device),
             conv2: Conv2dConfig::new([8, 16], [3, 3]).init(device),
@@ -182,7 +183,7 @@ impl Cnn {
 
 /// The validation output: burn's classification output plus the input images, so the
 /// evaluation hook can log the images of problematic batches.
-pub struct VisionOutput {
+pub(crate) struct VisionOutput {
     cls: ClassificationOutput,
     images: Tensor<4>,
 }
@@ -213,7 +214,7 @@ impl Adaptor<EvalBatch> for VisionOutput {
 }
 
 /// Nanoseconds the training thread spent in [`Watch::observe`], summed over all steps.
-pub static WATCH_NANOS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static WATCH_NANOS: AtomicU64 = AtomicU64::new(0);
 
 impl TrainStep for Cnn {
     type Input = Batch;

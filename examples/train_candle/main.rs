@@ -22,7 +22,8 @@ use labbook::candle::candle_nn::{
     self as nn, AdamW, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap,
 };
 use labbook::candle::{EvalBatch, Layout, Tracker};
-use labbook::{EvalSettings, Goal, ModelCheckpoints, Settings, Worse};
+use labbook::train::{EvalSettings, ModelCheckpoints, Worse};
+use labbook::{Goal, Settings};
 use serde::{Deserialize, Serialize};
 
 #[path = "../common/shapes.rs"]

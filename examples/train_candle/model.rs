@@ -6,7 +6,7 @@ use labbook::candle::candle_nn::{self as nn, Conv2d, Linear, Module, VarBuilder}
 
 use crate::shapes;
 
-pub struct Cnn {
+pub(crate) struct Cnn {
     conv1: Conv2d,
     conv2: Conv2d,
     fc1: Linear,
@@ -14,7 +14,7 @@ pub struct Cnn {
 }
 
 impl Cnn {
-    pub fn new(vb: VarBuilder) -> candle_core::Result<Cnn> {
+    pub(crate) fn new(vb: VarBuilder) -> candle_core::Result<Cnn> {
         Ok(Cnn {
             conv1: nn::conv2d(1, 8, 3, Default::default(), vb.pp("conv1"))?,
             conv2: nn::conv2d(8, 16, 3, Default::default(), vb.pp("conv2"))?,
@@ -34,7 +34,7 @@ impl Module for Cnn {
 }
 
 /// The samples as batches of `[n, 1, 28, 28]` images and `[n]` u32 labels.
-pub fn batches(
+pub(crate) fn batches(
     samples: Vec<shapes::Sample>,
     size: usize,
     dev: &Device,

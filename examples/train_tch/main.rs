@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use labbook::tch::tch::nn::{self, ModuleT, OptimizerConfig};
 use labbook::tch::tch::{self, Device};
 use labbook::tch::{EvalBatch, Layout, Tracker};
-use labbook::{EvalSettings, Goal, ModelCheckpoints, Settings, Worse};
+use labbook::train::{EvalSettings, ModelCheckpoints, Worse};
+use labbook::{Goal, Settings};
 use serde::{Deserialize, Serialize};
 
 mod model;

@@ -10,12 +10,12 @@ use std::path::Path;
 
 use super::RunData;
 
-pub const STEPS_PER_EPOCH: usize = 3;
-pub const EPOCHS: usize = 2;
-pub const WATCH_EVERY: u64 = 4;
+pub(crate) const STEPS_PER_EPOCH: usize = 3;
+pub(crate) const EPOCHS: usize = 2;
+pub(crate) const WATCH_EVERY: u64 = 4;
 
 /// Checks the rows, watch values, problematic batches, summary and files of the run.
-pub fn assert_loop_run(data: &RunData, lr: &str) {
+pub(crate) fn assert_loop_run(data: &RunData, lr: &str) {
     let steps = STEPS_PER_EPOCH * EPOCHS;
     assert_eq!(data.column("train/loss").len(), steps);
     let global: Vec<String> = (0..steps).map(|s| s.to_string()).collect();
@@ -119,7 +119,7 @@ pub fn assert_loop_run(data: &RunData, lr: &str) {
 
 /// Uploads the run with the official `wandb sync` (from `LABBOOK_WANDB_VENV`) into
 /// labbook-server and checks what arrived matches what is on disk.
-pub fn assert_arrives_through_wandb_sync(run_dir: &Path) {
+pub(crate) fn assert_arrives_through_wandb_sync(run_dir: &Path) {
     let server = super::upload::wandb_sync(run_dir);
     let runs = server.storage().runs();
     let state = &runs[0];

@@ -2,8 +2,8 @@
 
 #![allow(dead_code)]
 
-pub mod loop_run;
-pub mod upload;
+pub(crate) mod loop_run;
+pub(crate) mod upload;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use labbook::wire::{LogEnd, read_log};
 /// A run as read back from its transaction log. Values are kept as the JSON text written,
 /// so tests compare exactly what W&B will read.
 #[derive(Debug)]
-pub struct RunData {
+pub(crate) struct RunData {
     pub dir: PathBuf,
     pub records: Vec<proto::Record>,
     pub end: LogEnd,
@@ -39,12 +39,12 @@ pub struct RunData {
 }
 
 impl RunData {
-    pub fn run(&self) -> &proto::RunRecord {
+    pub(crate) fn run(&self) -> &proto::RunRecord {
         &self.runs[0]
     }
 
     /// The value of `key` in every row that has it.
-    pub fn column(&self, key: &str) -> Vec<&str> {
+    pub(crate) fn column(&self, key: &str) -> Vec<&str> {
         self.rows
             .iter()
             .filter_map(|r| r.get(key).map(String::as_str))
@@ -52,7 +52,7 @@ impl RunData {
     }
 
     /// The artifact versions the log records, in order.
-    pub fn artifacts(&self) -> Vec<&proto::ArtifactRecord> {
+    pub(crate) fn artifacts(&self) -> Vec<&proto::ArtifactRecord> {
         self.records
             .iter()
             .filter_map(|r| match &r.record_type {
@@ -62,7 +62,7 @@ impl RunData {
             .collect()
     }
 
-    pub fn steps(&self) -> Vec<u64> {
+    pub(crate) fn steps(&self) -> Vec<u64> {
         self.column("_step")
             .iter()
             .map(|s| s.parse().unwrap())
@@ -79,7 +79,7 @@ fn path_of(key: &str, nested: &[String]) -> String {
 }
 
 /// Reads the single run under `dir` (a run directory).
-pub fn read_run(dir: &Path) -> RunData {
+pub(crate) fn read_run(dir: &Path) -> RunData {
     let log = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -155,7 +155,7 @@ pub fn read_run(dir: &Path) -> RunData {
 }
 
 /// The only run directory under `<root>/wandb/` (offline or online).
-pub fn only_run_dir(root: &Path) -> PathBuf {
+pub(crate) fn only_run_dir(root: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(root.join("wandb"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -175,7 +175,7 @@ pub fn only_run_dir(root: &Path) -> PathBuf {
 
 /// Settings for a test run in `dir`: quiet, no signal handling, no process environment,
 /// no system metrics and no console capture (tests that want them turn them on).
-pub fn settings(dir: &Path) -> labbook::Settings {
+pub(crate) fn settings(dir: &Path) -> labbook::Settings {
     labbook::Settings::new("tests")
         .dir(dir)
         .quiet(true)
@@ -190,7 +190,11 @@ pub fn settings(dir: &Path) -> labbook::Settings {
 /// `LABBOOK_CHILD` (set to `what`) and `LABBOOK_CHILD_DIR` (set to `dir`). With `shell_prefix`,
 /// the child starts under `sh -c '<prefix> exec ...'`, so the prefix can set limits or ignore
 /// signals that the exec keeps. Stdout and stderr are piped.
-pub fn child_command(what: &str, dir: &Path, shell_prefix: Option<&str>) -> std::process::Command {
+pub(crate) fn child_command(
+    what: &str,
+    dir: &Path,
+    shell_prefix: Option<&str>,
+) -> std::process::Command {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = match shell_prefix {
         Some(prefix) => {

@@ -5,7 +5,7 @@ use std::path::Path;
 /// Runs `wandb sync` (from `LABBOOK_WANDB_VENV`) on `run_dir` against a fresh
 /// labbook-server and checks it succeeded, broke no protocol rule and made one run; returns
 /// the server to inspect.
-pub fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
+pub(crate) fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
     let key = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
     let server = labbook_server::Server::start(labbook_server::ServerConfig::new(key)).unwrap();
     wandb_sync_into(&server, key, run_dir);
@@ -17,7 +17,7 @@ pub fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
 
 /// Asserts every file_stream request continued its files at the line counts the server
 /// held (no offset gap or overlap).
-pub fn assert_offsets_continuous(storage: &std::sync::Arc<dyn labbook_server::Storage>) {
+pub(crate) fn assert_offsets_continuous(storage: &std::sync::Arc<dyn labbook_server::Storage>) {
     assert!(
         storage.violations().is_empty(),
         "file_stream offsets: {:?}",
@@ -26,7 +26,7 @@ pub fn assert_offsets_continuous(storage: &std::sync::Arc<dyn labbook_server::St
 }
 
 /// Runs `wandb sync` on `run_dir` into `server` (API key `key`) and checks it succeeded.
-pub fn wandb_sync_into(server: &labbook_server::RunningServer, key: &str, run_dir: &Path) {
+pub(crate) fn wandb_sync_into(server: &labbook_server::RunningServer, key: &str, run_dir: &Path) {
     let venv = std::path::PathBuf::from(
         std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
     );

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
-use labbook_core::{ModelCheckpoints, Run, SavePolicy, Value};
+use labbook_core::train::ModelCheckpoints;
+use labbook_core::{Run, SavePolicy, Value};
 
 use crate::logger::EpochScores;
 
@@ -34,6 +35,18 @@ pub struct RecordedCheckpointer {
     models: Option<std::sync::Mutex<(ModelCheckpoints, EpochScores)>>,
 }
 
+impl std::fmt::Debug for RecordedCheckpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordedCheckpointer")
+            .field("dir", &self.dir)
+            .field("name", &self.name)
+            .field("run", &self.run)
+            .field("record", &self.record)
+            .field("models", &self.models.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl RecordedCheckpointer {
     /// Saves to `<dir>/<name>-<epoch>.bpk` (creating `dir`) and records each save in `run`.
     pub fn new(run: &Run, dir: impl AsRef<Path>, name: &str) -> RecordedCheckpointer {
@@ -54,7 +67,8 @@ impl RecordedCheckpointer {
     ///
     /// ```no_run
     /// # fn docs(run: &labbook_core::Run, logger: &labbook_burn::RunLogger) -> labbook_core::Result<()> {
-    /// use labbook_core::{Goal, ModelCheckpoints};
+    /// use labbook_core::Goal;
+    /// use labbook_core::train::ModelCheckpoints;
     /// let models = ModelCheckpoints::new(run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize);
     /// let ckpt = labbook_burn::RecordedCheckpointer::new(run, "artifacts/checkpoint", "model")
     ///     .log_models(models, logger.epoch_scores());

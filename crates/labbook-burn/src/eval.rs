@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use burn::tensor::{Int, Tensor, TensorReadError};
 use burn::train::ClassificationOutput;
 use burn::train::metric::{Adaptor, Metric, MetricMetadata, MetricName, SerializedEntry};
-use labbook_core::{ClassScores, EpochFindings, EvalHook, EvalSettings, Image, Run};
+use labbook_core::Run;
+use labbook_core::media::Image;
+use labbook_core::train::{ClassScores, EpochFindings, EvalHook, EvalSettings};
 
 use crate::logger::{Shared, lock};
 use crate::media::{BatchLayout, images};
@@ -105,7 +107,8 @@ struct State {
 /// skips it.
 ///
 /// ```
-/// use labbook_core::{EvalSettings, Run, Worse};
+/// use labbook_core::Run;
+/// use labbook_core::train::{EvalSettings, Worse};
 /// let logger = labbook_burn::RunLogger::new(&Run::disabled())?;
 /// let metric = logger.eval_metric(EvalSettings::default().metric("recall", Worse::Lower).threshold(Some(0.8)));
 /// // SupervisedTraining::new(..).metric_valid(metric)
@@ -117,6 +120,14 @@ pub struct EvalMetric {
     name: MetricName,
     state: Arc<Mutex<State>>,
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EvalMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalMetric")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EvalMetric {

@@ -10,7 +10,7 @@
 //!   the numeric history back from it ([`read_numeric`](RunLogger#method.read_numeric)).
 //! - [`EvalMetric`] is a burn `Metric` for `metric_valid`: it sees each validation batch and
 //!   logs the problematic ones, with their images, through labbook's
-//!   [`EvalHook`](labbook_core::EvalHook).
+//!   [`EvalHook`](labbook_core::train::EvalHook).
 //! - [`Watch`] is called from your `TrainStep::step`: parameter and gradient histograms and
 //!   norms every N steps (like `wandb.watch`), an atomic increment otherwise.
 //! - [`RecordedCheckpointer`] records each checkpoint burn saves (file and epoch) in the run.

@@ -37,6 +37,14 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub struct EpochScores(Arc<Shared>);
 
+impl std::fmt::Debug for EpochScores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EpochScores")
+            .field(&*lock(&self.0.epochs))
+            .finish()
+    }
+}
+
 impl EpochScores {
     /// The final value of `metric` (`valid/accuracy`, or the row key
     /// `epoch/valid/accuracy`) in `epoch`.
@@ -119,7 +127,7 @@ struct Def {
 /// let run = labbook_core::init(labbook_core::Settings::new("mnist"))?;
 /// let logger = RunLogger::new(&run)?;
 /// let watch = logger.watch(100);          // call watch.observe(..) in TrainStep::step
-/// let problems = logger.eval_metric(labbook_core::EvalSettings::default()); // metric_valid(problems)
+/// let problems = logger.eval_metric(labbook_core::train::EvalSettings::default()); // metric_valid(problems)
 /// // SupervisedTraining::new(..).with_metric_logger(logger)...
 /// # let _ = (watch, problems); Ok(()) }
 /// ```
@@ -132,6 +140,16 @@ pub struct RunLogger {
     train_step: u64,
     last_train: Option<Instant>,
     failures: u64,
+}
+
+impl std::fmt::Debug for RunLogger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunLogger")
+            .field("run", &self.run)
+            .field("train_step", &self.train_step)
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunLogger {
@@ -162,7 +180,7 @@ impl RunLogger {
 
     /// An [`EvalMetric`] for `metric_valid`, logging problematic validation batches to this
     /// logger's run.
-    pub fn eval_metric(&self, settings: labbook_core::EvalSettings) -> EvalMetric {
+    pub fn eval_metric(&self, settings: labbook_core::train::EvalSettings) -> EvalMetric {
         EvalMetric::with_shared(&self.run, settings, self.shared.clone())
     }
 

@@ -1,7 +1,7 @@
 //! Tensors to labbook media: images (NCHW/NHWC, f32 in [0, 1] or u8) and histograms.
 
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use labbook_core::{BatchPixels, Histogram, Image, Layout};
+use labbook_core::media::{BatchPixels, Histogram, Image, Layout};
 
 use crate::error::{Error, Result};
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use labbook_core::WatchStats;
+use labbook_core::train::WatchStats;
 
 use crate::logger::{Shared, lock};
 use crate::media::f32_values;

@@ -214,7 +214,7 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
         state: NumericMetricState::new(),
     };
     let ckpt = dir.path().join("ckpt");
-    let models = labbook_core::ModelCheckpoints::new(&run, "scripted")
+    let models = labbook_core::train::ModelCheckpoints::new(&run, "scripted")
         .unwrap()
         .best_by("valid/scripted_score", labbook_core::Goal::Minimize);
     let (train, valid) = loaders(4);

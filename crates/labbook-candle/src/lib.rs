@@ -7,7 +7,7 @@
 //!   `Optimizer`, step time, samples/s, epoch, global step) and one per validation pass
 //!   ([`Tracker::validate`]: every batch scored from the model's real outputs, the
 //!   problematic ones logged with their images through labbook's
-//!   [`EvalHook`](labbook_core::EvalHook), the epoch's validation metrics).
+//!   [`EvalHook`](labbook_core::train::EvalHook), the epoch's validation metrics).
 //! - [`Watch`]: parameter and gradient histograms and norms of a `VarMap` every N steps,
 //!   like `wandb.watch`; a counter increment otherwise.
 //! - [`scalar`], [`histogram`], [`image`] and [`images`]: tensors to labbook values, with
@@ -49,8 +49,8 @@ mod watch;
 
 pub use checkpoint::save_checkpoint;
 pub use error::{Error, Result};
-pub use labbook_core::Layout;
-pub use labbook_core::Validation;
+pub use labbook_core::media::Layout;
+pub use labbook_core::train::Validation;
 pub use media::{histogram, image, images, scalar};
 pub use tracker::{EvalBatch, Tracker};
 pub use watch::Watch;

@@ -4,7 +4,8 @@
 //! batch on the device before copying, so logging 4 images of a CUDA batch of 256 copies 4.
 
 use candle_core::{DType, Tensor};
-use labbook_core::{BatchPixels, Histogram, Image, Layout, Value};
+use labbook_core::Value;
+use labbook_core::media::{BatchPixels, Histogram, Image, Layout};
 
 use crate::error::{Error, Result};
 
@@ -236,7 +237,8 @@ pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
 #[cfg(test)]
 mod tests {
     use candle_core::{DType, Device, Tensor};
-    use labbook_core::{Layout, Value};
+    use labbook_core::Value;
+    use labbook_core::media::Layout;
 
     use super::*;
 

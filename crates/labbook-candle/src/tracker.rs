@@ -3,7 +3,9 @@
 use candle_core::Tensor;
 use candle_core::backprop::GradStore;
 use candle_nn::{Optimizer, VarMap};
-use labbook_core::{ClassScores, EvalSettings, Image, Layout, LoopTracker, Run, Validation, Value};
+use labbook_core::media::{Image, Layout};
+use labbook_core::train::{ClassScores, EvalSettings, LoopTracker, Validation};
+use labbook_core::{Run, Value};
 
 use crate::error::{Error, Result};
 use crate::media::{images, scalar_number};
@@ -112,7 +114,7 @@ fn ints(t: &Tensor, what: &'static str) -> Result<Vec<i64>> {
 /// Tracking for a hand-written candle training loop: one call per training step logs the
 /// loss, the learning rate, the step time and throughput, the epoch and a global step; one
 /// call per validation pass scores every batch from the model's real outputs, logs the
-/// problematic batches with their images ([`EvalHook`]) and the epoch's validation metrics.
+/// problematic batches with their images ([`EvalHook`](labbook_core::train::EvalHook)) and the epoch's validation metrics.
 ///
 /// | call | logs |
 /// |---|---|
@@ -148,6 +150,7 @@ fn ints(t: &Tensor, what: &'static str) -> Result<Vec<i64>> {
 /// run.finish()?;
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct Tracker {
     inner: LoopTracker,
     watch: Option<Watch>,
@@ -182,14 +185,15 @@ impl Tracker {
     /// metric (`valid/accuracy` or `valid/loss` of the last validation).
     ///
     /// ```
-    /// use labbook_core::{Goal, ModelCheckpoints};
+    /// use labbook_core::Goal;
+    /// use labbook_core::train::ModelCheckpoints;
     /// let run = labbook_core::Run::disabled();
     /// let models = ModelCheckpoints::new(&run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize);
     /// let track = labbook_candle::Tracker::new(&run)?.log_models(models);
     /// # let _ = track;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn log_models(mut self, models: labbook_core::ModelCheckpoints) -> Tracker {
+    pub fn log_models(mut self, models: labbook_core::train::ModelCheckpoints) -> Tracker {
         self.inner.log_models(models);
         self
     }

@@ -2,7 +2,8 @@
 
 use candle_core::backprop::GradStore;
 use candle_nn::VarMap;
-use labbook_core::{Run, Value, WatchCadence, WatchStats};
+use labbook_core::train::{WatchCadence, WatchStats};
+use labbook_core::{Run, Value};
 
 use crate::error::Result;
 use crate::media::f32_values;

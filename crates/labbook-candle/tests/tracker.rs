@@ -10,7 +10,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Module, Optimizer, SGD, VarBuilder, VarMap};
 use labbook_candle::{Error, EvalBatch, Layout, Tracker};
-use labbook_core::{EvalSettings, Worse};
+use labbook_core::train::{EvalSettings, Worse};
 
 /// 2x2 "images" of two classes: class 0 dark, class 1 bright.
 fn data(n: usize, dev: &Device) -> (Tensor, Tensor) {
@@ -62,7 +62,7 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
                 .caps(2, 3),
         )
         .log_models(
-            labbook::ModelCheckpoints::new(&run, "tiny")
+            labbook::train::ModelCheckpoints::new(&run, "tiny")
                 .unwrap()
                 .best_by("valid/accuracy", labbook::Goal::Maximize),
         );

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use labbook_core::wandb_json;
+use labbook_core::wire::json as wandb_json;
 use labbook_core::wire::proto::{Record, RecordType, SummaryItem};
 use labbook_core::wire::{LogEnd, LogItem, LogReader, read_log};
 use prost::Message as _;

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use labbook_core::online::{self, SyncOptions, synced_marker};
 
 /// What `labbook sync` was asked.
-pub struct SyncArgs {
+pub(crate) struct SyncArgs {
     pub paths: Vec<PathBuf>,
     pub dry_run: bool,
     pub include_synced: bool,
@@ -86,7 +86,7 @@ fn skip_reason(log: &Path, args: &SyncArgs) -> Option<&'static str> {
     None
 }
 
-pub fn sync(args: &SyncArgs) -> Result<()> {
+pub(crate) fn sync(args: &SyncArgs) -> Result<()> {
     let roots = if args.paths.is_empty() {
         vec![std::env::var_os("WANDB_DIR").map_or_else(
             || PathBuf::from("wandb"),

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{first_run, stdout};
-use labbook_core::{AlertLevel, Image, Value};
+use labbook_core::media::Image;
+use labbook_core::{AlertLevel, Value};
 use labbook_server::{RunningServer, Server, ServerConfig};
 
 const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";

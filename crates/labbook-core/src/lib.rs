@@ -38,6 +38,9 @@
 //! *Requires Rust 1.95 or newer; Linux is the supported platform.*
 
 #![warn(missing_docs)]
+// A function over 80 lines (clippy.toml) is a conductor that knows too much; an exception
+// says why with `#[expect(clippy::too_many_lines, reason = "...")]`.
+#![warn(clippy::too_many_lines)]
 
 // The parts, each a folder with a map at the top of its `mod.rs`:
 //
@@ -57,45 +60,41 @@
 //
 // `tests/architecture.rs` fails on any circle of imports between them (but `value` and
 // `media`, one recursive data type).
+//
+// The root holds what a training loop uses; `media`, `artifact`, `train`, `system`, `online`
+// and `sweep` are public modules with their own maps. `wire` is public only for labbook's
+// own CLI, server and tests (hidden from the docs) until it becomes a crate of its own.
 
-mod artifact;
+pub mod artifact;
 mod engine;
 mod error;
-mod media;
+pub mod media;
 pub mod online;
 mod report;
 mod run;
 mod settings;
 mod store;
 pub mod sweep;
-mod system;
+pub mod system;
 #[cfg(test)]
 mod testing;
-mod train;
+pub mod train;
 mod value;
+#[doc(hidden)]
 pub mod wire;
 
-pub use artifact::{Artifact, UsedArtifact};
 pub use engine::metric::{Goal, Metric, Summary};
 pub use engine::queue::SavePolicy;
 pub use error::{Error, Result};
-pub use media::{
-    Audio, BatchPixels, BoundingBox, Boxes, Histogram, Html, Image, Layout, Mask, Media, Table,
-    Video, plot,
-};
 pub use report::RunReport;
-pub use run::{AlertLevel, Run, tracing_layer};
-pub use settings::{
-    Backpressure, Console, Mode, OnError, Rank, Resume, SCORE_PLACEHOLDER, Settings,
-};
+pub use run::{AlertLevel, Run};
+pub use settings::{Backpressure, Console, Mode, OnError, Rank, Resume, Settings};
+pub use value::{Key, Value};
+
+/// Whether the process that writes the run directory `run_dir` is still running (it holds
+/// the directory's lock). For labbook's own CLI until the read API owns it; not a promise.
+#[doc(hidden)]
 pub use store::run_is_live;
-pub use system::{GpuInfo, GpuSample, GpuSource, NvmlSource, RunLayer};
-pub use train::{
-    ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, LoopTracker, ModelCheckpoints,
-    Validation, ValidationPass, WatchCadence, WatchStats, Worse,
-};
-pub use value::{Key, MAX_KEY_BYTES, REDACTED, Value, is_secret_name};
-pub use wire::json as wandb_json;
 
 /// Starts a run.
 ///

@@ -48,7 +48,7 @@ pub fn run_is_live(run_dir: &Path) -> bool {
 impl RunDir {
     /// Creates the run directory and its transaction log (never overwriting one), and points
     /// `latest-run` at it.
-    pub fn create(
+    pub(crate) fn create(
         root: &Path,
         run_id: &str,
         started: DateTime<Local>,

@@ -103,10 +103,6 @@ fn graphql_and_file_stream_need_the_api_key() {
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one end-to-end scenario, step by step"
-)]
 fn graphql_operations_answer_and_store() {
     let server = start();
     let base = server.base_url();

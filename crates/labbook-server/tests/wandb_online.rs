@@ -21,10 +21,6 @@ fn venv() -> PathBuf {
 
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one end-to-end scenario, step by step"
-)]
 fn official_client_online_run_is_stored_exactly() {
     let venv = venv();
     let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();

@@ -22,10 +22,6 @@ fn venv() -> PathBuf {
 
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one end-to-end scenario, step by step"
-)]
 fn wandb_sync_uploads_a_labbook_offline_run() {
     let venv = venv();
     let tmp = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@
 //!   errors that name the shape or kind at fault.
 //! - [`save_checkpoint`]: a `VarStore` saved and recorded in the run.
 //!
-//! The keys are the same as labbook-candle's: both wrap [`labbook_core::LoopTracker`].
+//! The keys are the same as labbook-candle's: both wrap [`labbook_core::train::LoopTracker`].
 //!
 //! ```no_run
 //! # fn docs() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,7 +46,8 @@ mod watch;
 
 pub use checkpoint::save_checkpoint;
 pub use error::{Error, Result};
-pub use labbook_core::{Layout, Validation};
+pub use labbook_core::media::Layout;
+pub use labbook_core::train::Validation;
 pub use media::{histogram, image, images, scalar};
 pub use tracker::{EvalBatch, Tracker};
 pub use watch::Watch;

@@ -3,7 +3,8 @@
 //! Each helper copies to the host only what it logs: `images` narrows the batch on the
 //! device first, so logging 4 images of a CUDA batch of 256 copies 4.
 
-use labbook_core::{BatchPixels, Histogram, Image, Layout, Value};
+use labbook_core::Value;
+use labbook_core::media::{BatchPixels, Histogram, Image, Layout};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
@@ -215,7 +216,8 @@ pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
 
 #[cfg(test)]
 mod tests {
-    use labbook_core::{Layout, Value};
+    use labbook_core::Value;
+    use labbook_core::media::Layout;
     use tch::{Device, Kind, Tensor};
 
     use super::*;

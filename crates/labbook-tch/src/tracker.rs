@@ -1,6 +1,8 @@
 //! [`Tracker`]: a few lines in a hand-written tch training loop.
 
-use labbook_core::{ClassScores, EvalSettings, Image, Layout, LoopTracker, Run, Validation, Value};
+use labbook_core::media::{Image, Layout};
+use labbook_core::train::{ClassScores, EvalSettings, LoopTracker, Validation};
+use labbook_core::{Run, Value};
 use tch::Tensor;
 use tch::nn::VarStore;
 
@@ -139,6 +141,7 @@ fn ints(t: &Tensor, what: &'static str) -> Result<Vec<i64>> {
 /// run.finish()?;
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct Tracker {
     inner: LoopTracker,
     watch: Option<Watch>,
@@ -249,14 +252,15 @@ impl Tracker {
     /// metric (`valid/accuracy` or `valid/loss` of the last validation).
     ///
     /// ```
-    /// use labbook_core::{Goal, ModelCheckpoints};
+    /// use labbook_core::Goal;
+    /// use labbook_core::train::ModelCheckpoints;
     /// let run = labbook_core::Run::disabled();
     /// let models = ModelCheckpoints::new(&run, "shapes-cnn")?.best_by("valid/loss", Goal::Minimize);
     /// let track = labbook_tch::Tracker::new(&run)?.log_models(models);
     /// # let _ = track;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn log_models(mut self, models: labbook_core::ModelCheckpoints) -> Tracker {
+    pub fn log_models(mut self, models: labbook_core::train::ModelCheckpoints) -> Tracker {
         self.inner.log_models(models);
         self
     }

@@ -1,6 +1,7 @@
 //! [`Watch`]: parameter and gradient histograms and norms of a `VarStore`, every N steps.
 
-use labbook_core::{Run, Value, WatchCadence, WatchStats};
+use labbook_core::train::{WatchCadence, WatchStats};
+use labbook_core::{Run, Value};
 use tch::nn::VarStore;
 
 use crate::error::Result;

@@ -9,7 +9,7 @@ extern crate labbook_core as labbook;
 mod common;
 
 use common::loop_run::{EPOCHS, STEPS_PER_EPOCH, WATCH_EVERY};
-use labbook_core::{EvalSettings, Worse};
+use labbook_core::train::{EvalSettings, Worse};
 use labbook_tch::{Error, EvalBatch, Layout, Tracker};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -46,7 +46,7 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
                 .caps(2, 3),
         )
         .log_models(
-            labbook::ModelCheckpoints::new(&run, "tiny")
+            labbook::train::ModelCheckpoints::new(&run, "tiny")
                 .unwrap()
                 .best_by("valid/accuracy", labbook::Goal::Maximize),
         );

@@ -2,14 +2,14 @@
 
 #![allow(dead_code)]
 
-pub mod log;
+pub(crate) mod log;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Settings for a test run of `project` under `root`: quiet, no signal handling, system
 /// metrics, console capture, process environment or `.env` files.
-pub fn settings(root: &Path, project: &str) -> labbook_core::Settings {
+pub(crate) fn settings(root: &Path, project: &str) -> labbook_core::Settings {
     labbook_core::Settings::new(project)
         .dir(root)
         .quiet(true)
@@ -21,7 +21,7 @@ pub fn settings(root: &Path, project: &str) -> labbook_core::Settings {
 }
 
 /// Runs `labbook ARGS` in `cwd`, isolated from the caller's `WANDB_DIR`.
-pub fn labbook(args: &[&str], cwd: &Path) -> Output {
+pub(crate) fn labbook(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_labbook"))
         .args(args)
         .current_dir(cwd)
@@ -31,7 +31,7 @@ pub fn labbook(args: &[&str], cwd: &Path) -> Output {
 }
 
 /// The stdout of a command that must have succeeded.
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     assert!(
         o.status.success(),
         "failed: {}\n{}",
@@ -42,7 +42,7 @@ pub fn stdout(o: &Output) -> String {
 }
 
 /// The first offline run directory under `<root>/wandb` and its `.wandb` log.
-pub fn first_run(root: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn first_run(root: &Path) -> (PathBuf, PathBuf) {
     let dir = std::fs::read_dir(root.join("wandb"))
         .unwrap()
         .flatten()

@@ -31,7 +31,7 @@ enum Source {
 /// bounded memory.
 ///
 /// ```no_run
-/// use labbook_core::Artifact;
+/// use labbook_core::artifact::Artifact;
 /// # let run = labbook_core::Run::disabled();
 /// let mut data = Artifact::new("shapes-train", "dataset")?.description("28x28 synthetic shapes");
 /// data.add_dir("data/train", None)?;

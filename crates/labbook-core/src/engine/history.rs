@@ -30,7 +30,7 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub fn get(&self, key: &str) -> Option<&Metric> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Metric> {
         self.exact.get(key)
     }
 
@@ -92,14 +92,14 @@ pub(crate) struct History {
 
 impl History {
     /// Rows committed so far.
-    pub fn rows(&self) -> u64 {
+    pub(crate) fn rows(&self) -> u64 {
         self.rows
     }
 
     /// Merges `items` into the row at `step` (committing an open row of an earlier step
     /// first) and commits it when `commit` is set. The caller has already refused steps that
     /// go backwards.
-    pub fn log(
+    pub(crate) fn log(
         &mut self,
         step: u64,
         commit: bool,
@@ -126,7 +126,12 @@ impl History {
     }
 
     /// Adds a metric definition and writes its record.
-    pub fn define(&mut self, metric: Metric, summary: &mut SummaryState, out: &mut Vec<Emit>) {
+    pub(crate) fn define(
+        &mut self,
+        metric: Metric,
+        summary: &mut SummaryState,
+        out: &mut Vec<Emit>,
+    ) {
         out.push(Emit::Record(Box::new(RecordType::Metric(
             metric.to_record(None),
         ))));
@@ -148,7 +153,7 @@ impl History {
     }
 
     /// Commits the open row, if any.
-    pub fn commit(&mut self, summary: &mut SummaryState, out: &mut Vec<Emit>) {
+    pub(crate) fn commit(&mut self, summary: &mut SummaryState, out: &mut Vec<Emit>) {
         let Some(mut row) = self.open.take() else {
             return;
         };

@@ -96,11 +96,11 @@ impl Envelope {
     /// An entry whose values' media were already looked at (`media`: some are encoded
     /// into files), as `log` does while it checks them.
     #[inline]
-    pub fn checked(msg: Msg, bytes: usize, media: bool) -> Envelope {
+    pub(crate) fn checked(msg: Msg, bytes: usize, media: bool) -> Envelope {
         Envelope { msg, bytes, media }
     }
 
-    pub fn new(msg: Msg, bytes: usize) -> Envelope {
+    pub(crate) fn new(msg: Msg, bytes: usize) -> Envelope {
         let media = match &msg {
             Msg::Log { items, .. } | Msg::Summary(items) => media::encodes_files(items),
             _ => false,
@@ -144,7 +144,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(capacity: usize) -> Shared {
+    pub(crate) fn new(capacity: usize) -> Shared {
         Shared {
             queue: SegQueue::new(),
             worker: OnceLock::new(),
@@ -163,7 +163,7 @@ impl Shared {
 
     /// Whether `bytes` more fit (an entry always fits into an empty queue), and a media
     /// slot is free if `media`.
-    pub fn has_room(&self, bytes: usize, media: bool) -> bool {
+    pub(crate) fn has_room(&self, bytes: usize, media: bool) -> bool {
         if media
             && self.media_pending.load(Ordering::Acquire)
                 >= self.media_slots.load(Ordering::Relaxed)
@@ -177,7 +177,7 @@ impl Shared {
     /// Waits until `bytes` (and a media slot if `media`) fit, or the worker failed. Only
     /// one sender calls this at a time (senders hold the run's lock), so the check cannot
     /// race with another sender.
-    pub fn wait_for_room(&self, bytes: usize, media: bool) {
+    pub(crate) fn wait_for_room(&self, bytes: usize, media: bool) {
         self.wake();
         let mut guard = self.lock.lock();
         self.waiting.store(true, Ordering::SeqCst);
@@ -190,7 +190,7 @@ impl Shared {
     /// Queues an entry. `urgent` (flush, finish) wakes the worker now; so do media to
     /// encode, and a queue more than half full, so the worker drains it before senders
     /// have to wait.
-    pub fn push(&self, env: Envelope, urgent: bool) {
+    pub(crate) fn push(&self, env: Envelope, urgent: bool) {
         let bytes = env.bytes;
         // Media are handed to the encoders at once: a wake costs a microsecond, an
         // encoder left idle until the next poll costs milliseconds of throughput.
@@ -213,23 +213,23 @@ impl Shared {
     }
 
     #[cfg(test)]
-    pub fn media_slots(&self) -> usize {
+    pub(crate) fn media_slots(&self) -> usize {
         self.media_slots.load(Ordering::Relaxed)
     }
 
     #[cfg(test)]
-    pub fn media_pending(&self) -> usize {
+    pub(crate) fn media_pending(&self) -> usize {
         self.media_pending.load(Ordering::Acquire)
     }
 
     /// Whether the caller is the worker thread (which must never wait for room it makes).
-    pub fn is_worker_thread(&self) -> bool {
+    pub(crate) fn is_worker_thread(&self) -> bool {
         self.worker
             .get()
             .is_some_and(|t| t.id() == std::thread::current().id())
     }
 
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         if let Some(t) = self.worker.get() {
             t.unpark();
         }
@@ -246,16 +246,16 @@ impl Shared {
         }
     }
 
-    pub fn has_failed(&self) -> bool {
+    pub(crate) fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
 
     /// Whether the worker died of a panic: it will answer nothing more.
-    pub fn has_panicked(&self) -> bool {
+    pub(crate) fn has_panicked(&self) -> bool {
         self.panicked.load(Ordering::Acquire)
     }
 
-    pub fn failure(&self) -> String {
+    pub(crate) fn failure(&self) -> String {
         self.failure
             .lock()
             .clone()

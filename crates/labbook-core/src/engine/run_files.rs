@@ -7,7 +7,7 @@ use crate::wire::proto;
 
 /// The text in a run name that `finish` replaces with the run's score (see
 /// `Settings::score_metrics`).
-pub const SCORE_PLACEHOLDER: &str = "SCORE_PLACEHOLDER";
+pub(crate) const SCORE_PLACEHOLDER: &str = "SCORE_PLACEHOLDER";
 
 /// Completes a name containing [`SCORE_PLACEHOLDER`] from the chosen summary metrics,
 /// e.g. `resnet_SCORE_PLACEHOLDER` -> `resnet_hmean0.812`.

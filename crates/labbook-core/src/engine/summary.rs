@@ -122,7 +122,7 @@ impl SummaryState {
     /// The summary of a resumed run: the earlier run's values stand (and go into the first
     /// summary record, so the resumed log and its upload hold the whole summary) until a key
     /// is logged or set again.
-    pub fn resumed(earlier: Vec<(String, Value)>) -> SummaryState {
+    pub(crate) fn resumed(earlier: Vec<(String, Value)>) -> SummaryState {
         let mut state = SummaryState::default();
         for (k, v) in earlier {
             state.set(&k, v);
@@ -131,7 +131,7 @@ impl SummaryState {
     }
 
     /// A value from a history row.
-    pub fn observe(&mut self, key: &str, value: &Value) {
+    pub(crate) fn observe(&mut self, key: &str, value: &Value) {
         match self.stats.get_mut(key) {
             Some(s) => s.observe(value),
             None => {
@@ -143,13 +143,13 @@ impl SummaryState {
     }
 
     /// A value set with `set_summary`; it stands until the key is logged again.
-    pub fn set(&mut self, key: &str, value: Value) {
+    pub(crate) fn set(&mut self, key: &str, value: Value) {
         self.explicit.insert(key.to_owned(), value);
         self.mark(key);
     }
 
     /// Marks keys a new metric definition applies to, so they are rendered again.
-    pub fn touch_matching(&mut self, metric: &Metric) {
+    pub(crate) fn touch_matching(&mut self, metric: &Metric) {
         let keys: Vec<String> = self
             .stats
             .keys()
@@ -173,12 +173,12 @@ impl SummaryState {
         }
     }
 
-    pub fn is_dirty(&self) -> bool {
+    pub(crate) fn is_dirty(&self) -> bool {
         !self.dirty.is_empty()
     }
 
     /// The changes since the last call, rendered with each key's metric definition.
-    pub fn take_delta<'m>(
+    pub(crate) fn take_delta<'m>(
         &mut self,
         metric_for: impl Fn(&str) -> Option<&'m Metric>,
     ) -> SummaryDelta {
@@ -207,7 +207,7 @@ impl SummaryState {
     }
 
     /// The whole current summary, for `wandb-summary.json` and the final-score name.
-    pub fn snapshot<'m>(
+    pub(crate) fn snapshot<'m>(
         &self,
         metric_for: impl Fn(&str) -> Option<&'m Metric>,
     ) -> Vec<(String, Value)> {

@@ -174,7 +174,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(mut start: Start, shared: Arc<Shared>) -> Worker {
+    pub(crate) fn new(mut start: Start, shared: Arc<Shared>) -> Worker {
         let s = start.settings;
         let place = Arc::new(media::Place {
             files_dir: start.dir.files.clone(),
@@ -245,7 +245,7 @@ impl Worker {
     /// media of the entries before it are encoded. The flush deadline is checked while the
     /// queue is being drained too, so a queue that never empties still reaches the disk
     /// at least once per flush interval.
-    pub fn run(mut self) {
+    pub(crate) fn run(mut self) {
         let _ = self.shared.worker.set(std::thread::current());
         self.write_preamble();
         self.deadline = (self.now)() + self.s.flush_interval;

@@ -10,7 +10,7 @@ use crate::value::Value;
 /// A sound, as W&B's `wandb.Audio`: mono f32 samples in [-1, 1] at a sample rate.
 ///
 /// ```
-/// use labbook_core::Audio;
+/// use labbook_core::media::Audio;
 /// let tone: Vec<f32> = (0..16_000).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 0.5).collect();
 /// let a = Audio::from_f32(tone, 16_000)?.caption("440 Hz");
 /// # let _ = a;

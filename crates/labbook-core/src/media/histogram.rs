@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// The most bins W&B accepts.
-pub const MAX_BINS: usize = 512;
+pub(super) const MAX_BINS: usize = 512;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Data {
@@ -18,7 +18,8 @@ enum Data {
 /// 512) or from precomputed bins. Raw values are binned on the worker thread.
 ///
 /// ```
-/// use labbook_core::{Histogram, Value};
+/// use labbook_core::Value;
+/// use labbook_core::media::Histogram;
 /// let weights = vec![0.1f32, -0.3, 0.25, 0.0];
 /// let h = Histogram::from_f32(weights).bins(16)?;
 /// let v = Value::from(h);

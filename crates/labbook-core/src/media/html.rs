@@ -9,7 +9,7 @@ const HEAD: &str = r#"<base target="_blank"><link rel="stylesheet" type="text/cs
 /// An HTML snippet or page, as W&B's `wandb.Html`.
 ///
 /// ```
-/// use labbook_core::Html;
+/// use labbook_core::media::Html;
 /// let h = Html::new("<h1>Validation report</h1><p>all good</p>");
 /// # let _ = h;
 /// ```

@@ -53,7 +53,8 @@ enum Pixels {
 /// much as moving a `Vec`.
 ///
 /// ```
-/// use labbook_core::{Image, Layout, Value};
+/// use labbook_core::Value;
+/// use labbook_core::media::{Image, Layout};
 /// let pixels = vec![0u8; 64 * 64 * 3];
 /// let img = Image::from_u8(64, 64, 3, Layout::Hwc, pixels)?.caption("epoch 1");
 /// let v = Value::from(img);
@@ -154,7 +155,7 @@ impl Image {
     /// `channels` channels in `layout`. The framework adapters read a tensor and call this.
     ///
     /// ```
-    /// use labbook_core::{BatchPixels, Image, Layout};
+    /// use labbook_core::media::{BatchPixels, Image, Layout};
     /// let px = BatchPixels::U8(vec![0; 2 * 3 * 4 * 4]);
     /// let imgs = Image::split_batch(&px, 2, 3, 4, 4, Layout::Chw)?;
     /// assert_eq!((imgs.len(), imgs[1].size()), (2, (4, 4)));
@@ -272,7 +273,7 @@ impl Image {
     /// outside the image, or of a class without a label, are refused.
     ///
     /// ```
-    /// use labbook_core::{BoundingBox, Boxes, Image};
+    /// use labbook_core::media::{BoundingBox, Boxes, Image};
     /// let img = Image::gray(64, 64, vec![0; 64 * 64])?
     ///     .boxes("predictions", Boxes::new(vec![BoundingBox::min_max(0.1, 0.1, 0.5, 0.5).class_id(1)]).class_labels([(1, "cat")]))?;
     /// # Ok::<(), labbook_core::Error>(())

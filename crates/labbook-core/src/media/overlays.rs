@@ -24,7 +24,7 @@ enum Position {
 /// One bounding box.
 ///
 /// ```
-/// use labbook_core::BoundingBox;
+/// use labbook_core::media::BoundingBox;
 /// let b = BoundingBox::min_max(0.1, 0.2, 0.5, 0.6).class_id(1).caption("car 0.93").score("confidence", 0.93);
 /// let p = BoundingBox::middle(32.0, 32.0, 10.0, 8.0).pixels().class_id(2);
 /// # let _ = (b, p);
@@ -229,7 +229,7 @@ impl ClassLabels {
 /// A named set of boxes on one image, with the labels of their classes.
 ///
 /// ```
-/// use labbook_core::{BoundingBox, Boxes};
+/// use labbook_core::media::{BoundingBox, Boxes};
 /// let pred = Boxes::new(vec![BoundingBox::min_max(0.1, 0.1, 0.4, 0.5).class_id(1)])
 ///     .class_labels([(1, "car"), (2, "person")]);
 /// # let _ = pred;
@@ -281,7 +281,7 @@ impl Boxes {
 /// A named segmentation mask: one class id per pixel, the size of its image.
 ///
 /// ```
-/// use labbook_core::Mask;
+/// use labbook_core::media::Mask;
 /// let m = Mask::new(4, 2, vec![0, 0, 1, 1, 0, 2, 2, 0])?.class_labels([(0, "background"), (1, "road"), (2, "car")]);
 /// # let _ = m;
 /// # Ok::<(), labbook_core::Error>(())

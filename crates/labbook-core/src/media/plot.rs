@@ -5,7 +5,7 @@
 //! (protocol §4). Log the returned value under the chart's key:
 //!
 //! ```
-//! use labbook_core::plot;
+//! use labbook_core::media::plot;
 //! let loss = plot::line_xy(&[0.0, 1.0, 2.0], &[1.0, 0.5, 0.25], "step", "loss", "Loss")?;
 //! let cm = plot::confusion_matrix(&[0, 1, 2], &[0, 2, 2], &["cat", "dog", "bird"], "Confusion")?;
 //! // run.log([("loss_curve", loss), ("cm", cm)])
@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// A custom chart: a table and the panel that draws it. Built by the functions of
-/// [`crate::plot`]; log it with `Value::from` (they return it as a [`Value`] already).
+/// [`crate::media::plot`]; log it with `Value::from` (they return it as a [`Value`] already).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chart {
     table: Table,
@@ -67,7 +67,7 @@ fn chart(
 /// A line chart of columns `x` and `y` of `table` (`wandb.plot.line`).
 ///
 /// ```
-/// use labbook_core::{Table, plot};
+/// use labbook_core::media::{Table, plot};
 /// let t = Table::from_rows(["step", "loss"], [vec![0.into(), 1.0.into()], vec![1.into(), 0.5.into()]])?;
 /// let v = plot::line(t, "step", "loss", "Loss")?;
 /// # let _ = v;
@@ -108,7 +108,7 @@ fn xy_table(xs: &[f64], ys: &[f64], x: &str, y: &str, chart: &str) -> Result<Tab
 /// A line chart of `ys` against `xs`, in a table with columns named `x` and `y`.
 ///
 /// ```
-/// let v = labbook_core::plot::line_xy(&[0.0, 1.0], &[1.0, 0.5], "step", "loss", "Loss")?;
+/// let v = labbook_core::media::plot::line_xy(&[0.0, 1.0], &[1.0, 0.5], "step", "loss", "Loss")?;
 /// # let _ = v;
 /// # Ok::<(), labbook_core::Error>(())
 /// ```
@@ -119,7 +119,7 @@ pub fn line_xy(xs: &[f64], ys: &[f64], x: &str, y: &str, title: &str) -> Result<
 /// A scatter plot of columns `x` and `y` of `table` (`wandb.plot.scatter`).
 ///
 /// ```
-/// use labbook_core::{Table, plot};
+/// use labbook_core::media::{Table, plot};
 /// let t = Table::from_rows(["a", "b"], [vec![0.1.into(), 0.2.into()]])?;
 /// let v = plot::scatter(t, "a", "b", "A vs B")?;
 /// # let _ = v;
@@ -144,7 +144,7 @@ pub fn scatter_xy(xs: &[f64], ys: &[f64], x: &str, y: &str, title: &str) -> Resu
 /// A bar chart of column `value` per `label` of `table` (`wandb.plot.bar`).
 ///
 /// ```
-/// use labbook_core::{Table, plot};
+/// use labbook_core::media::{Table, plot};
 /// let t = Table::from_rows(["label", "value"], [vec!["a".into(), 1.into()], vec!["b".into(), 2.into()]])?;
 /// let v = plot::bar(t, "label", "value", "Counts")?;
 /// # let _ = v;
@@ -166,7 +166,7 @@ pub fn bar(table: Table, label: &str, value: &str, title: &str) -> Result<Value>
 /// `class_names`; an id out of range or lists of different lengths are refused.
 ///
 /// ```
-/// use labbook_core::plot;
+/// use labbook_core::media::plot;
 /// let v = plot::confusion_matrix(&[0, 1, 1], &[0, 1, 0], &["neg", "pos"], "CM")?;
 /// assert!(plot::confusion_matrix(&[0, 2], &[0, 1], &["neg", "pos"], "CM").is_err());
 /// # let _ = v;
@@ -304,7 +304,7 @@ fn round3(x: f64) -> f64 {
 /// `y_probas`. `labels` name the class ids.
 ///
 /// ```
-/// use labbook_core::plot;
+/// use labbook_core::media::plot;
 /// let probas = vec![vec![0.8, 0.2], vec![0.3, 0.7], vec![0.4, 0.6]];
 /// let v = plot::pr_curve(&[0, 1, 1], &probas, Some(&["neg", "pos"]), "PR")?;
 /// # let _ = v;
@@ -377,7 +377,7 @@ pub fn pr_curve<S: AsRef<str>>(
 /// (sklearn's `roc_curve` with `drop_intermediate`). `labels` name the class ids.
 ///
 /// ```
-/// use labbook_core::plot;
+/// use labbook_core::media::plot;
 /// let probas = vec![vec![0.8, 0.2], vec![0.3, 0.7], vec![0.4, 0.6]];
 /// let v = plot::roc_curve(&[0, 1, 1], &probas, None::<&[&str]>, "ROC")?;
 /// # let _ = v;

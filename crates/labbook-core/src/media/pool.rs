@@ -39,12 +39,12 @@ struct Slot {
 
 impl Ticket {
     /// Whether the media are encoded and written.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.0.done.load(Ordering::Acquire)
     }
 
     /// The result, once done (taken once).
-    pub fn take(&self) -> Option<Materialized> {
+    pub(crate) fn take(&self) -> Option<Materialized> {
         if !self.is_done() {
             return None;
         }
@@ -76,7 +76,7 @@ pub(crate) struct EncodePool {
 impl EncodePool {
     /// Starts one encoder per core, at most [`MAX_THREADS`]. If no thread can be started,
     /// jobs are done on the caller's thread.
-    pub fn start() -> EncodePool {
+    pub(crate) fn start() -> EncodePool {
         let n = threads_on_this_machine();
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let mut threads = Vec::with_capacity(n);
@@ -100,12 +100,12 @@ impl EncodePool {
 
     /// How many jobs may be in flight at once: enough to keep every encoder busy while the
     /// writer takes the results in order.
-    pub fn lookahead(&self) -> usize {
+    pub(crate) fn lookahead(&self) -> usize {
         (self.threads.len() * 2).max(1)
     }
 
     /// [`EncodePool::lookahead`] of a pool started on this machine.
-    pub fn lookahead_on_this_machine() -> usize {
+    pub(crate) fn lookahead_on_this_machine() -> usize {
         threads_on_this_machine() * 2
     }
 
@@ -113,7 +113,7 @@ impl EncodePool {
     /// `encode` on average: what they get through in [`MEDIA_AHEAD`], and never fewer than
     /// keep every encoder busy. Small images get thousands (a burst of them never waits);
     /// 1-megapixel ones a handful, and fewer on a busy machine.
-    pub fn media_slots(encode: std::time::Duration) -> usize {
+    pub(crate) fn media_slots(encode: std::time::Duration) -> usize {
         let threads = threads_on_this_machine();
         let floor = threads * 2;
         let per_thread = MEDIA_AHEAD.as_secs_f64() / encode.as_secs_f64().max(1e-6);
@@ -121,7 +121,7 @@ impl EncodePool {
     }
 
     /// Hands `items` (holding media) over for encoding; `notify` is unparked when done.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         place: &Arc<Place>,
         step: Option<u64>,

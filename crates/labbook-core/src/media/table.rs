@@ -19,7 +19,8 @@ use crate::wire::artifact::{self, Entry};
 /// most [`Table::MAX_ROWS`] rows in one table.
 ///
 /// ```
-/// use labbook_core::{Image, Table, Value};
+/// use labbook_core::Value;
+/// use labbook_core::media::{Image, Table};
 /// let mut t = Table::new(["epoch", "loss", "sample"]);
 /// t.add_row(vec![1.into(), 0.5.into(), Image::gray(2, 2, vec![0; 4])?.into()])?;
 /// t.add_row(vec![2.into(), 0.25.into(), Value::Null])?;
@@ -56,7 +57,7 @@ impl Table {
     /// A table with these columns and rows; fails as [`Table::add_row`] does.
     ///
     /// ```
-    /// use labbook_core::Table;
+    /// use labbook_core::media::Table;
     /// let t = Table::from_rows(["x", "y"], vec![vec![0.into(), 1.0.into()], vec![1.into(), 0.5.into()]])?;
     /// assert_eq!(t.columns(), ["x", "y"]);
     /// # Ok::<(), labbook_core::Error>(())

@@ -34,7 +34,7 @@ type Encoded = (Vec<u8>, &'static str, Option<(u32, u32)>);
 /// from an encoded GIF, MP4, WebM or Ogg file.
 ///
 /// ```
-/// use labbook_core::Video;
+/// use labbook_core::media::Video;
 /// // 10 frames of 32x32 RGB, at 4 frames per second.
 /// let v = Video::from_frames(10, 32, 32, 3, vec![0u8; 10 * 32 * 32 * 3], 4)?.caption("rollout");
 /// # let _ = v;

@@ -58,7 +58,7 @@ impl OnlineSettings {
     /// Retries for calls the program waits on (resuming a run in `init`, `use_artifact`):
     /// the upload policy's, cut to at most 5 retries at most 30 s apart (about a minute), so
     /// a server that is down is an error soon rather than after the uploader's week.
-    pub fn interactive_retry(&self) -> RetryPolicy {
+    pub(crate) fn interactive_retry(&self) -> RetryPolicy {
         RetryPolicy {
             max_retries: self.retry.max_retries.min(5),
             wait_max: self.retry.wait_max.min(Duration::from_secs(30)),
@@ -67,7 +67,7 @@ impl OnlineSettings {
     }
 
     /// A client for calls the program waits on, with [`interactive_retry`](Self::interactive_retry).
-    pub fn interactive_client(&self) -> Result<Client> {
+    pub(crate) fn interactive_client(&self) -> Result<Client> {
         Ok(Client::new(
             &self.base_url,
             self.api_key.expose(),

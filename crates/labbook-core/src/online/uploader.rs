@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::wire::LogEnd;
 use crate::wire::proto::{self, RecordType};
 
-/// Where and how [`sync_run`] uploads. Its `Debug` never shows the API key.
+/// Where and how [`sync_run`](super::sync_run) uploads. Its `Debug` never shows the API key.
 #[derive(Clone)]
 pub struct SyncOptions {
     /// The server, e.g. `https://api.wandb.ai`.
@@ -212,6 +212,16 @@ pub struct Uploader {
     links_done: u64,
     /// The log whose position is saved after each request that got through.
     log: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader")
+            .field("opts", &self.opts)
+            .field("target", &self.target)
+            .field("files_sent", &self.sent_files.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the server already holds of a run whose upload position was lost.

@@ -285,6 +285,23 @@ impl Run {
         }
     }
 
+    /// A `tracing` layer that copies events into the run's console log (as stderr lines), so
+    /// they are part of `output.log` and the synced run's Logs tab. Events from labbook's own
+    /// targets (`labbook...`) are left out.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// # let dir = tempfile::tempdir()?;
+    /// let run = labbook_core::init(labbook_core::Settings::new("p").dir(dir.path()).quiet(true))?;
+    /// let subscriber = tracing_subscriber::registry().with(run.tracing_layer());
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!(epoch = 3, "validation done"));
+    /// run.finish()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tracing_layer(&self) -> crate::system::RunLayer {
+        crate::system::RunLayer::new(self.sink())
+    }
+
     /// Where the tracing layer sends console lines (`None` for a disabled run).
     pub(crate) fn sink(&self) -> Option<crate::system::Sink> {
         match &self.kind {
@@ -566,7 +583,7 @@ impl Run {
     ///
     /// ```no_run
     /// # let run = labbook_core::Run::disabled();
-    /// let mut a = labbook_core::Artifact::new("shapes-train", "dataset")?;
+    /// let mut a = labbook_core::artifact::Artifact::new("shapes-train", "dataset")?;
     /// a.add_dir("data/train", None)?;
     /// run.log_artifact(a)?;
     /// # Ok::<(), labbook_core::Error>(())
@@ -1074,23 +1091,6 @@ impl Drop for Inner {
     }
 }
 
-/// A `tracing` layer that copies events into the run's console log (as stderr lines), so
-/// they are part of `output.log` and the synced run's Logs tab. Events from labbook's own
-/// targets (`labbook...`) are left out.
-///
-/// ```
-/// use tracing_subscriber::layer::SubscriberExt as _;
-/// # let dir = tempfile::tempdir()?;
-/// let run = labbook_core::init(labbook_core::Settings::new("p").dir(dir.path()).quiet(true))?;
-/// let subscriber = tracing_subscriber::registry().with(labbook_core::tracing_layer(&run));
-/// tracing::subscriber::with_default(subscriber, || tracing::info!(epoch = 3, "validation done"));
-/// run.finish()?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn tracing_layer(run: &Run) -> crate::system::RunLayer {
-    crate::system::RunLayer::new(run.sink())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1167,13 +1167,13 @@ mod tests {
             .collect();
         let (mut most_pending, mut most_slots) = (0, 0);
         for _ in 0..40 {
-            let img = crate::Image::rgb(512, 512, px.clone()).unwrap();
+            let img = crate::media::Image::rgb(512, 512, px.clone()).unwrap();
             // Histograms take no slot: they are not encoded into files.
-            let h = crate::Histogram::from_f64(vec![1.0, 2.0, 3.0]);
+            let h = crate::media::Histogram::from_f64(vec![1.0, 2.0, 3.0]);
             run.log([("img", Value::from(img)), ("h", Value::from(h))])
                 .unwrap();
             for _ in 0..4 {
-                let h = crate::Histogram::from_f64(vec![1.0]);
+                let h = crate::media::Histogram::from_f64(vec![1.0]);
                 run.log([("h", Value::from(h))]).unwrap();
             }
             most_pending = most_pending.max(inner.shared.media_pending());

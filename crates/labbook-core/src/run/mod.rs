@@ -14,5 +14,5 @@ pub(crate) mod resume;
 mod start;
 
 pub(crate) use handle::{ActiveParts, Inner};
-pub use handle::{AlertLevel, Run, tracing_layer};
+pub use handle::{AlertLevel, Run};
 pub(crate) use start::start;

@@ -166,10 +166,10 @@ impl Default for Settings {
     }
 }
 
-/// The text in a run name that `finish` replaces with the final score.
-pub use crate::engine::run_files::SCORE_PLACEHOLDER;
-
 impl Settings {
+    /// The text in a run name that `finish` replaces with the final score.
+    pub const SCORE_PLACEHOLDER: &str = crate::engine::run_files::SCORE_PLACEHOLDER;
+
     /// Settings for a run in `project`.
     pub fn new(project: impl Into<String>) -> Settings {
         Settings {
@@ -191,7 +191,7 @@ impl Settings {
         self
     }
 
-    /// The run's display name. A name containing [`SCORE_PLACEHOLDER`] is completed at
+    /// The run's display name. A name containing [`SCORE_PLACEHOLDER`](Settings::SCORE_PLACEHOLDER) is completed at
     /// `finish` from [`Settings::score_metrics`].
     pub fn name(mut self, name: impl Into<String>) -> Settings {
         self.name = Some(name.into());
@@ -295,7 +295,7 @@ impl Settings {
         self
     }
 
-    /// Summary metrics that replace [`SCORE_PLACEHOLDER`] in the name at `finish`, e.g.
+    /// Summary metrics that replace [`SCORE_PLACEHOLDER`](Settings::SCORE_PLACEHOLDER) in the name at `finish`, e.g.
     /// `["val/hmean"]` turns `resnet_SCORE_PLACEHOLDER` into `resnet_hmean0.812`.
     pub fn score_metrics<T: Into<String>>(mut self, keys: impl IntoIterator<Item = T>) -> Settings {
         self.score_metrics = keys.into_iter().map(Into::into).collect();

@@ -49,7 +49,7 @@ pub struct GpuSample {
 /// [`Settings::gpu_source`](crate::Settings::gpu_source).
 ///
 /// ```
-/// use labbook_core::{GpuInfo, GpuSample, GpuSource};
+/// use labbook_core::system::{GpuInfo, GpuSample, GpuSource};
 /// #[derive(Clone)]
 /// struct OneFakeGpu;
 /// impl GpuSource for OneFakeGpu {

@@ -8,7 +8,7 @@ use tracing_subscriber::layer::{Context, Layer};
 
 use super::{Sink, SysMsg, now_unix};
 
-/// The layer made by [`tracing_layer`](crate::tracing_layer): each event becomes one
+/// The layer made by [`Run::tracing_layer`](crate::Run::tracing_layer): each event becomes one
 /// stderr line of the run's console log (`LEVEL target: message key=value`). Events whose
 /// target starts with `labbook` are skipped, so labbook never logs into its own queue.
 /// Once the run is finished, events are ignored.

@@ -18,7 +18,8 @@ use crate::run::Run;
 /// the earlier `best` version, so a worse checkpoint after a restart is not marked best.
 ///
 /// ```no_run
-/// use labbook_core::{Goal, ModelCheckpoints};
+/// use labbook_core::Goal;
+/// use labbook_core::train::ModelCheckpoints;
 /// # let run = labbook_core::Run::disabled();
 /// let mut models = ModelCheckpoints::new(&run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize);
 /// // after saving epoch 3's weights, with its validation accuracy:
@@ -26,7 +27,7 @@ use crate::run::Run;
 /// # let _ = best;
 /// # Ok::<(), labbook_core::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ModelCheckpoints {
     run: Run,
     name: String,

@@ -38,7 +38,7 @@ pub enum EvalMode {
 /// setup: enabled, recall below 0.8, at most 8 batches of at most 8 images per epoch.
 ///
 /// ```
-/// use labbook_core::{EvalSettings, Worse};
+/// use labbook_core::train::{EvalSettings, Worse};
 /// let s = EvalSettings::default().metric("loss", Worse::Higher).threshold(Some(2.5)).worst_k(4);
 /// # let _ = s;
 /// ```
@@ -123,7 +123,8 @@ impl EvalSettings {
     /// 0.7}}`), missing fields at their defaults.
     ///
     /// ```
-    /// # use labbook_core::{EvalSettings, Mode, Settings};
+    /// # use labbook_core::{Mode, Settings};
+    /// # use labbook_core::train::EvalSettings;
     /// let run = labbook_core::init(Settings::new("p").mode(Mode::Disabled)
     ///     .config(&serde_json::json!({"eval": {"metric": "hmean", "worst_k": 3}})))?;
     /// let s = EvalSettings::from_run_config(&run, "eval")?;
@@ -233,7 +234,9 @@ pub struct EpochFindings {
 /// The hook a validation loop calls once per batch.
 ///
 /// ```
-/// use labbook_core::{EvalHook, EvalSettings, Image, Run};
+/// use labbook_core::Run;
+/// use labbook_core::media::Image;
+/// use labbook_core::train::{EvalHook, EvalSettings};
 /// let run = Run::disabled();
 /// let mut hook = EvalHook::new(&run, EvalSettings::default().worst_k(2));
 /// hook.start_epoch();
@@ -252,6 +255,18 @@ pub struct EvalHook {
     found: EpochFindings,
     worst: Vec<Kept>,
     table_rows: Vec<Kept>,
+}
+
+impl std::fmt::Debug for EvalHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalHook")
+            .field("settings", &self.s)
+            .field("epoch", &self.epoch)
+            .field("found", &self.found)
+            .field("worst_kept", &self.worst.len())
+            .field("table_rows", &self.table_rows.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl EvalHook {
@@ -506,7 +521,7 @@ impl ClassScores {
     /// of the longer slice are ignored).
     ///
     /// ```
-    /// let s = labbook_core::ClassScores::new(&[0, 1, 1, 2], &[0, 1, 2, 2]);
+    /// let s = labbook_core::train::ClassScores::new(&[0, 1, 1, 2], &[0, 1, 2, 2]);
     /// assert_eq!(s.accuracy, 0.75);
     /// assert_eq!(s.recall, (1.0 + 1.0 + 0.5) / 3.0);
     /// assert_eq!(s.wrong, [false, false, true, false]);

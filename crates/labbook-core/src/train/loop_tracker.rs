@@ -36,7 +36,8 @@ pub struct Validation {
 /// `train/*` is plotted against `train/global_step`, `valid/*` against `epoch`.
 ///
 /// ```
-/// use labbook_core::{ClassScores, LoopTracker, Run};
+/// use labbook_core::Run;
+/// use labbook_core::train::{ClassScores, LoopTracker};
 /// let run = Run::disabled();
 /// let mut t = LoopTracker::new(&run)?;
 /// t.start_epoch(0);
@@ -47,6 +48,7 @@ pub struct Validation {
 /// assert_eq!((v.samples, v.accuracy), (2, 0.5));
 /// # Ok::<(), labbook_core::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct LoopTracker {
     run: Run,
     hook: EvalHook,
@@ -89,7 +91,8 @@ impl LoopTracker {
     /// scored from the last validation pass).
     ///
     /// ```
-    /// use labbook_core::{Goal, LoopTracker, ModelCheckpoints, Run};
+    /// use labbook_core::{Goal, Run};
+    /// use labbook_core::train::{LoopTracker, ModelCheckpoints};
     /// let run = Run::disabled();
     /// let mut t = LoopTracker::new(&run)?;
     /// t.log_models(ModelCheckpoints::new(&run, "shapes-cnn")?.best_by("valid/accuracy", Goal::Maximize));
@@ -192,6 +195,7 @@ impl LoopTracker {
 }
 
 /// One validation pass of a [`LoopTracker`].
+#[derive(Debug)]
 pub struct ValidationPass<'a> {
     tracker: &'a mut LoopTracker,
     index: usize,

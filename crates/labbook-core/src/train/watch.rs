@@ -9,7 +9,7 @@ use crate::value::Value;
 /// `every` (0 never fires).
 ///
 /// ```
-/// let mut c = labbook_core::WatchCadence::new(3);
+/// let mut c = labbook_core::train::WatchCadence::new(3);
 /// let fired: Vec<bool> = (0..7).map(|_| c.tick()).collect();
 /// assert_eq!(fired, [true, false, false, true, false, false, true]);
 /// ```
@@ -50,7 +50,7 @@ impl WatchCadence {
 /// but no histogram (a histogram of NaN has no range).
 ///
 /// ```
-/// let mut s = labbook_core::WatchStats::new(64);
+/// let mut s = labbook_core::train::WatchStats::new(64);
 /// s.parameter("fc.weight", vec![3.0, 4.0]);
 /// s.gradient("fc.weight", vec![0.0, 1.0]);
 /// let items = s.finish();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-/// The longest key labbook accepts, in bytes.
-pub const MAX_KEY_BYTES: usize = 256;
+/// The longest key labbook accepts, in bytes ([`Key::MAX_BYTES`]).
+pub(crate) const MAX_KEY_BYTES: usize = 256;
 
 /// A metric or summary key such as `"train/loss"`.
 ///
@@ -33,6 +33,9 @@ enum Repr {
 }
 
 impl Key {
+    /// The longest key labbook accepts, in bytes; a longer one is an error naming it.
+    pub const MAX_BYTES: usize = MAX_KEY_BYTES;
+
     /// A key from a literal, usable in `const` and `static` items.
     pub const fn from_static(s: &'static str) -> Key {
         Key(Repr::Static(s))

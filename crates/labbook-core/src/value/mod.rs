@@ -11,8 +11,7 @@ pub(crate) mod config;
 pub(crate) mod key;
 pub(crate) mod secrets;
 
-pub use key::{Key, MAX_KEY_BYTES};
-pub use secrets::{REDACTED, is_secret_name};
+pub use key::Key;
 
 use std::fmt::Write as _;
 
@@ -58,7 +57,7 @@ pub enum Value {
 
 /// How deep lists and maps may nest in a logged value (and in a config). Deeper values
 /// are refused at the call: every step of the way (checks, JSON, summaries) walks them.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 impl Value {
     /// Whether lists and maps nest more than `limit` levels deep. The walk stops at the

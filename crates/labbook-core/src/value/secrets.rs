@@ -8,7 +8,7 @@
 use crate::value::Value;
 
 /// What a secret is replaced with.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Values shorter than this are never scrubbed by value: `"abc"` would match everywhere.
 const MIN_SECRET_LEN: usize = 8;
@@ -41,13 +41,7 @@ const SECRET_LAST_PAIRS: &[(&str, &str)] = &[
 /// secret. The name is split into words at `_`, `-`, spaces and camelCase humps; the last
 /// word (or the last two) decides, so `max_tokens`, `pad_token_id`, `token_type`,
 /// `tokenizer`, `primary_key` and `key_dim` are kept.
-///
-/// ```
-/// # use labbook_core::is_secret_name;
-/// assert!(is_secret_name("db_password") && is_secret_name("x-api-key") && is_secret_name("accessToken"));
-/// assert!(!is_secret_name("max_tokens") && !is_secret_name("primary_key"));
-/// ```
-pub fn is_secret_name(name: &str) -> bool {
+pub(crate) fn is_secret_name(name: &str) -> bool {
     let words = words(name);
     match words.as_slice() {
         [] => false,
@@ -111,7 +105,7 @@ impl std::fmt::Debug for Scrubber {
 
 impl Scrubber {
     /// A scrubber for these secret values (empty or short ones are ignored).
-    pub fn new<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Scrubber {
+    pub(crate) fn new<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Scrubber {
         let mut values: Vec<String> = values
             .into_iter()
             .map(Into::into)
@@ -125,7 +119,7 @@ impl Scrubber {
     }
 
     /// `s` with every known secret value replaced.
-    pub fn text(&self, s: &str) -> String {
+    pub(crate) fn text(&self, s: &str) -> String {
         let mut out = s.to_owned();
         for v in &self.values {
             if out.contains(v.as_str()) {
@@ -136,7 +130,7 @@ impl Scrubber {
     }
 
     /// Redacts config items: values under secret names, and known secret values anywhere.
-    pub fn config(&self, items: &mut [(String, Value)], by_name: bool) {
+    pub(crate) fn config(&self, items: &mut [(String, Value)], by_name: bool) {
         for (key, value) in items.iter_mut() {
             if by_name && is_secret_key(key) {
                 *value = Value::Str(REDACTED.to_owned());
@@ -159,7 +153,7 @@ impl Scrubber {
 
     /// Command-line arguments with secrets removed: the value of a secret flag
     /// (`--api-key X`, `--token=X`, `-password X`), and known secret values anywhere.
-    pub fn args(&self, args: &[String]) -> Vec<String> {
+    pub(crate) fn args(&self, args: &[String]) -> Vec<String> {
         let mut out = Vec::with_capacity(args.len());
         let mut hide_next = false;
         for a in args {

@@ -6,7 +6,7 @@ pub const FILE_HEADER: [u8; 7] = [0x3A, 0x57, 0x26, 0x42, 0xE1, 0xBE, 0x00];
 /// Chunks never cross a multiple of this offset.
 pub const BLOCK_SIZE: u64 = 32 * 1024;
 /// crc (4) + length (2) + type (1).
-pub const CHUNK_HEADER: u64 = 7;
+pub(super) const CHUNK_HEADER: u64 = 7;
 
 /// The chunk types of the format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
