@@ -59,3 +59,10 @@ const FEATURES: &[&str] = &[
 pub fn init(settings: Settings) -> Result<Run> {
     labbook_core::init(settings.features(FEATURES.iter().copied()))
 }
+
+// The README's Rust blocks are doc tests (compiled, not run: they write runs), so the README
+// cannot drift from the API. The framework sections compile with their feature on
+// (scripts/test.sh runs the doc tests with every feature).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
