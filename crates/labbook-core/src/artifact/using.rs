@@ -3,10 +3,9 @@
 //! (lineage). Online it asks the server and downloads, as the official client does;
 //! offline it finds the version among the local runs, whose staged copies are its files.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
 use crate::online::OnlineSettings;
@@ -131,7 +130,7 @@ pub(crate) struct Sources {
 pub(crate) fn resolve(src: &Sources, spec: &str) -> Result<UsedArtifact> {
     let spec = Spec::parse(spec)?;
     match &src.online {
-        Some(o) => crate::online::on_own_thread(|| download(src, o, &spec)),
+        Some(o) => download(src, o, &spec),
         None => local(src, &spec),
     }
 }
@@ -153,7 +152,8 @@ fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
         if !e.r#ref.is_empty() {
             continue;
         }
-        check_entry(&e.path, &spec.shown())?;
+        crate::wire::artifact::check_entry(&e.path)
+            .map_err(|e| Error::Artifact(format!("{}: {e}", spec.shown())))?;
         let local = PathBuf::from(&e.local_path);
         verify(&local, &e.digest, &e.path, &spec.shown())?;
         // The staged copies live under `<run>/artifacts/<client id>/<entry path>`.
@@ -181,13 +181,38 @@ fn local(src: &Sources, spec: &Spec) -> Result<UsedArtifact> {
 }
 
 /// The version `spec` names among the local runs' artifacts, and its index.
-#[expect(
-    clippy::too_many_lines,
-    reason = "the network half of use_artifact moves to online/ (issue 21, item 3, not yet done)"
-)]
 fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRecord)> {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(&src.wandb_dir)
-        .map_err(Error::io("could not read", &src.wandb_dir))?
+    // Names are per project: the run's own unless the name says which.
+    let project = spec.project.as_deref().unwrap_or(&src.project);
+    let mut versions = versions_of(logged_artifacts(&src.wandb_dir)?, &spec.name, project);
+    let candidates: Vec<(&[String], usize)> = versions
+        .iter()
+        .map(|v| (v.record.aliases.as_slice(), v.last_logged))
+        .collect();
+    let index = pick(&candidates, &spec.alias).ok_or_else(|| {
+        Error::Artifact(if versions.is_empty() {
+            format!(
+                "no local run under {} logged an artifact named {:?}",
+                src.wandb_dir.display(),
+                spec.name
+            )
+        } else {
+            format!(
+                "{} has {} local version(s), none with the alias {:?}",
+                spec.name,
+                versions.len(),
+                spec.alias
+            )
+        })
+    })?;
+    Ok((index, versions.swap_remove(index).record))
+}
+
+/// Each local run's artifact records, in the order the runs started (their run records'
+/// start times: directory names only tell the second).
+fn logged_artifacts(wandb_dir: &Path) -> Result<Vec<Vec<proto::ArtifactRecord>>> {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(wandb_dir)
+        .map_err(Error::io("could not read", wandb_dir))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
@@ -196,8 +221,6 @@ fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRe
             })
         })
         .collect();
-    // Each run's artifact records, in the order the runs started (their run records' start
-    // times: directory names only tell the second).
     let mut runs: Vec<(f64, Vec<proto::ArtifactRecord>)> = Vec::new();
     for run in dirs {
         let Some(log) = std::fs::read_dir(&run)
@@ -230,13 +253,21 @@ fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRe
         runs.push((start, artifacts));
     }
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Names are per project: the run's own unless the name says which.
-    let project = spec.project.as_deref().unwrap_or(&src.project);
+    Ok(runs.into_iter().map(|(_, artifacts)| artifacts).collect())
+}
+
+/// The versions of collection `name` in `project`: the distinct digests in the order they
+/// were logged, each with every alias it was given.
+fn versions_of(
+    runs: Vec<Vec<proto::ArtifactRecord>>,
+    name: &str,
+    project: &str,
+) -> Vec<LocalVersion> {
     let mut versions: Vec<LocalVersion> = Vec::new();
     let mut seen = 0;
-    for (_, artifacts) in runs {
+    for artifacts in runs {
         for a in artifacts {
-            if a.name != spec.name || (!a.project.is_empty() && a.project != project) {
+            if a.name != name || (!a.project.is_empty() && a.project != project) {
                 continue;
             }
             seen += 1;
@@ -257,27 +288,7 @@ fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRe
             }
         }
     }
-    let candidates: Vec<(&[String], usize)> = versions
-        .iter()
-        .map(|v| (v.record.aliases.as_slice(), v.last_logged))
-        .collect();
-    let index = pick(&candidates, &spec.alias).ok_or_else(|| {
-        Error::Artifact(if versions.is_empty() {
-            format!(
-                "no local run under {} logged an artifact named {:?}",
-                src.wandb_dir.display(),
-                spec.name
-            )
-        } else {
-            format!(
-                "{} has {} local version(s), none with the alias {:?}",
-                spec.name,
-                versions.len(),
-                spec.alias
-            )
-        })
-    })?;
-    Ok((index, versions.swap_remove(index).record))
+    versions
 }
 
 /// The metadata (JSON) of the version `spec` names, without its files: for picking up
@@ -285,24 +296,13 @@ fn local_version(src: &Sources, spec: &Spec) -> Result<(usize, proto::ArtifactRe
 pub(crate) fn metadata(src: &Sources, spec: &str) -> Result<Option<Json>> {
     let spec = Spec::parse(spec)?;
     let from_server = match &src.online {
-        Some(o) => {
-            let entity = spec.entity.clone().or_else(|| nonempty(&src.entity));
-            let project = spec.project.clone().unwrap_or_else(|| src.project.clone());
-            let vars = json!({"entity": entity, "project": project, "name": spec.shown()});
-            let answer = crate::online::on_own_thread(|| {
-                o.interactive_client()?
-                    .graphql("ArtifactMembershipByName", METADATA, vars)
-            });
-            match answer {
-                Ok(data) => data["project"]["artifactCollectionMembership"]["artifact"]["metadata"]
-                    .as_str()
-                    .map(str::to_owned),
-                Err(e) => {
-                    tracing::debug!(target: "labbook", "{}: {e}; looking in the local runs", spec.shown());
-                    None
-                }
+        Some(o) => match crate::online::download::metadata(o, &wanted(src, &spec, &spec.shown())) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::debug!(target: "labbook", "{}: {e}; looking in the local runs", spec.shown());
+                None
             }
-        }
+        },
         None => None,
     };
     // An earlier part whose upload never finished (the usual reason to resume) has its
@@ -329,23 +329,6 @@ fn pick(versions: &[(&[String], usize)], alias: &str) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// An entry path must stay inside the artifact's directory: relative, no `..`, not empty
-/// (a server's file list decides where downloads are written).
-fn check_entry(entry: &str, shown: &str) -> Result<()> {
-    let path = Path::new(entry);
-    let inside = !entry.is_empty()
-        && path
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-    if inside {
-        Ok(())
-    } else {
-        Err(Error::Artifact(format!(
-            "{shown}: refused the file name {entry:?}, which would be written outside the artifact's directory"
-        )))
-    }
-}
-
 /// `/x/artifacts/abc/sub/b.bin` less `sub/b.bin` is `/x/artifacts/abc`.
 fn strip_entry(local: &Path, entry: &str) -> Option<PathBuf> {
     let mut base = local.to_path_buf();
@@ -369,220 +352,36 @@ fn verify(path: &Path, digest: &str, entry: &str, shown: &str) -> Result<()> {
     Ok(())
 }
 
-const MEMBERSHIP_BY_NAME: &str = "query ArtifactMembershipByName($entity: String!, $project: String!, $name: String!) { project(name: $project, entityName: $entity) { artifactCollectionMembership(name: $name) { versionIndex aliases { alias } artifactCollection { name project { name entity { name } } } artifact { id digest state artifactType { name } } } } }";
-const FETCH_MANIFEST: &str = "query FetchArtifactManifest($id: ID!) { artifact(id: $id) { currentManifest { file { directUrl } } } }";
-const FILE_URLS: &str = "query GetArtifactMembershipFileUrls($entity: String!, $project: String!, $collection: String!, $alias: String!, $cursor: String, $perPage: Int) { project(name: $project, entityName: $entity) { artifactCollection(name: $collection) { artifactMembership(aliasName: $alias) { files(after: $cursor, first: $perPage) { pageInfo { endCursor hasNextPage } edges { node { name directUrl } } } } } } }";
-const VIEWER: &str = "query Viewer { viewer { id entity } }";
-const METADATA: &str = "query ArtifactMembershipByName($entity: String, $project: String!, $name: String!) { project(name: $project, entityName: $entity) { artifactCollectionMembership(name: $name) { artifact { id metadata } } } }";
+/// What the server is asked for: the spec's entity and project, else the run's.
+fn wanted<'a>(
+    src: &'a Sources,
+    spec: &'a Spec,
+    shown: &'a str,
+) -> crate::online::download::Wanted<'a> {
+    crate::online::download::Wanted {
+        entity: spec
+            .entity
+            .as_deref()
+            .or_else(|| (!src.entity.is_empty()).then_some(src.entity.as_str())),
+        project: spec.project.as_deref().unwrap_or(&src.project),
+        name: &spec.name,
+        shown,
+    }
+}
 
-/// Asks the server for the version and downloads its files (skipping those already
-/// downloaded with the right digest), checking each against the manifest.
-#[expect(
-    clippy::too_many_lines,
-    reason = "the network half of use_artifact moves to online/ (issue 21, item 3, not yet done)"
-)]
+/// Downloads the version from the server.
 fn download(src: &Sources, o: &OnlineSettings, spec: &Spec) -> Result<UsedArtifact> {
-    let client = o.interactive_client()?;
-    let entity = match spec.entity.clone().or_else(|| nonempty(&src.entity)) {
-        Some(e) => e,
-        None => client.graphql("Viewer", VIEWER, json!({}))?["viewer"]["entity"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Artifact("the server did not say which entity to use".into()))?,
-    };
-    let project = spec.project.clone().unwrap_or_else(|| src.project.clone());
-    let data = client.graphql(
-        "ArtifactMembershipByName",
-        MEMBERSHIP_BY_NAME,
-        json!({"entity": entity, "project": project, "name": spec.shown()}),
-    )?;
-    let membership = &data["project"]["artifactCollectionMembership"];
-    if membership.is_null() {
-        return Err(Error::Artifact(format!(
-            "{entity}/{project} has no artifact {}",
-            spec.shown()
-        )));
-    }
-    let artifact = &membership["artifact"];
-    let text = |v: &Json, what: &str| {
-        v.as_str().map(str::to_owned).ok_or_else(|| {
-            Error::Artifact(format!(
-                "the server's answer for {} lacks {what}",
-                spec.shown()
-            ))
-        })
-    };
-    let id = text(&artifact["id"], "the artifact id")?;
-    if artifact["state"].as_str() != Some("COMMITTED") {
-        return Err(Error::Artifact(format!(
-            "{} is not committed yet (state {})",
-            spec.shown(),
-            artifact["state"]
-        )));
-    }
-    let version = format!("v{}", membership["versionIndex"].as_u64().unwrap_or(0));
-    let collection = &membership["artifactCollection"];
-    let (coll_entity, coll_project) = (
-        text(&collection["project"]["entity"]["name"], "the entity")?,
-        text(&collection["project"]["name"], "the project")?,
-    );
-    let manifest_url = text(
-        &client.graphql("FetchArtifactManifest", FETCH_MANIFEST, json!({"id": id}))?["artifact"]["currentManifest"]
-            ["file"]["directUrl"],
-        "the manifest URL",
-    )?;
-    let manifest: Json = client
-        .get(&manifest_url, None)?
-        .json()
-        .map_err(|e| Error::Artifact(format!("{}: the manifest is not JSON: {e}", spec.shown())))?;
-    let contents = manifest["contents"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    check_manifest_digest(&contents, artifact["digest"].as_str(), &spec.shown())?;
-    let dir = src.download_dir.join(format!("{}:{version}", spec.name));
-    let mut files = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut cursors = std::collections::HashSet::new();
-    loop {
-        let vars = json!({"entity": coll_entity, "project": coll_project,
-            "collection": spec.name, "alias": version, "cursor": cursor, "perPage": 1000});
-        let data = client.graphql("GetArtifactMembershipFileUrls", FILE_URLS, vars)?;
-        let page = &data["project"]["artifactCollection"]["artifactMembership"]["files"];
-        for edge in page["edges"].as_array().into_iter().flatten() {
-            let name = text(&edge["node"]["name"], "a file name")?;
-            check_entry(&name, &spec.shown())?;
-            let url = text(&edge["node"]["directUrl"], "a download URL")?;
-            let entry = contents.get(&name).ok_or_else(|| {
-                Error::Artifact(format!("{}: {name} is not in its manifest", spec.shown()))
-            })?;
-            let digest = entry["digest"].as_str().unwrap_or_default();
-            let size = entry["size"].as_u64();
-            fetch(&client, &url, &dir, &name, digest, size, &spec.shown())?;
-            files.push(name);
-        }
-        let next = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
-        // A server that never ends its pages, or repeats one, is not followed round.
-        if page["pageInfo"]["hasNextPage"].as_bool() != Some(true)
-            || next.as_ref().is_none_or(|c| !cursors.insert(c.clone()))
-        {
-            break;
-        }
-        cursor = next;
-    }
-    files.sort();
-    let missing: Vec<&String> = contents
-        .iter()
-        .filter(|(path, e)| e.get("ref").is_none() && files.binary_search(path).is_err())
-        .map(|(path, _)| path)
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::Artifact(format!(
-            "{}: the server listed no download for {missing:?}, which its manifest holds",
-            spec.shown()
-        )));
-    }
+    let shown = spec.shown();
+    let d = crate::online::download::download(o, &wanted(src, spec, &shown), &src.download_dir)?;
     Ok(UsedArtifact {
         name: spec.name.clone(),
-        kind: artifact["artifactType"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        version,
-        digest: artifact["digest"].as_str().unwrap_or_default().to_owned(),
-        dir,
-        files,
-        id,
+        kind: d.kind,
+        version: d.version,
+        digest: d.digest,
+        dir: d.dir,
+        files: d.files,
+        id: d.id,
     })
-}
-
-/// The version's digest is the MD5 over its manifest's entries: a manifest that does not
-/// give the digest the server named for the version (replaced, or for another version) is
-/// refused before any file is trusted because of it.
-fn check_manifest_digest(
-    contents: &serde_json::Map<String, Json>,
-    want: Option<&str>,
-    shown: &str,
-) -> Result<()> {
-    let Some(want) = want.filter(|d| !d.is_empty()) else {
-        return Err(Error::Artifact(format!(
-            "{shown}: the server did not give the version's digest, so its manifest cannot be checked"
-        )));
-    };
-    let mut entries = Vec::with_capacity(contents.len());
-    for (path, entry) in contents {
-        let Some(digest) = entry["digest"].as_str() else {
-            return Err(Error::Artifact(format!(
-                "{shown}: the manifest entry {path:?} has no digest"
-            )));
-        };
-        entries.push((path.as_str(), digest));
-    }
-    let got = crate::wire::artifact::manifest_digest(entries.into_iter());
-    if got != want {
-        return Err(Error::Artifact(format!(
-            "{shown}: the manifest does not match the version (its entries give digest {got}, the version is {want}); it was replaced or corrupted, and nothing was downloaded"
-        )));
-    }
-    Ok(())
-}
-
-fn nonempty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-/// Downloads one file into `dir` unless it is there with the right digest, hashing while
-/// writing to a temporary file that is renamed into place only when it matches.
-fn fetch(
-    client: &crate::online::Client,
-    url: &str,
-    dir: &Path,
-    entry: &str,
-    digest: &str,
-    size: Option<u64>,
-    shown: &str,
-) -> Result<()> {
-    let dest = dir.join(entry);
-    if crate::wire::artifact::hash_file(&dest).is_ok_and(|(d, _)| d == digest) {
-        return Ok(());
-    }
-    let parent = dest.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).map_err(Error::io("could not create", parent))?;
-    // A name of this process's own: two processes downloading the same artifact never
-    // write into each other's file.
-    let tmp = parent.join(format!(
-        ".{}.{}-{}.part",
-        dest.file_name()
-            .map_or_else(Default::default, |n| n.to_string_lossy()),
-        std::process::id(),
-        crate::wire::artifact::random_base36(8)
-    ));
-    let mut resp = client.get(url, size)?;
-    let mut out = std::fs::File::create(&tmp).map_err(Error::io("could not write", &tmp))?;
-    let mut hasher = <md5::Md5 as md5::Digest>::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = resp.read(&mut buf).map_err(|e| Error::Upload {
-            url: crate::online::public_url(url),
-            reason: format!("the download broke off: {e}"),
-        })?;
-        if n == 0 {
-            break;
-        }
-        md5::Digest::update(&mut hasher, &buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(Error::io("could not write", &tmp))?;
-    }
-    drop(out);
-    use base64::Engine;
-    let got = base64::engine::general_purpose::STANDARD.encode(md5::Digest::finalize(hasher));
-    if got != digest {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Artifact(format!(
-            "{shown}: the download of {entry} does not match its digest (the manifest says {digest}, the bytes are {got})"
-        )));
-    }
-    std::fs::rename(&tmp, &dest).map_err(Error::io("could not write", &dest))
 }
 
 #[cfg(test)]

@@ -6,10 +6,7 @@
 use serde_json::{Value as Json, json};
 
 use super::client::{Client, upload_headers as headers};
-use super::graphql::{
-    COMMIT_ARTIFACT, COMPLETE_MULTIPART, CREATE_ARTIFACT, CREATE_ARTIFACT_FILES,
-    CREATE_ARTIFACT_MANIFEST, FIND_ARTIFACT, LINK_ARTIFACT, USE_ARTIFACT,
-};
+use super::graphql;
 use crate::error::{Error, Result};
 use crate::wire::proto;
 
@@ -103,16 +100,6 @@ fn hex_to_b64(hex: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn parts_json(parts: &[String]) -> Json {
-    Json::Array(
-        parts
-            .iter()
-            .enumerate()
-            .map(|(i, md5)| json!({"partNumber": i + 1, "hexMD5": md5}))
-            .collect(),
-    )
-}
-
 /// PUTs each part to the URL the server gave for it, then completes the upload.
 fn upload_parts(
     client: &Client,
@@ -154,11 +141,13 @@ fn upload_parts(
         // The store's ETag where it gives one (it is not always the MD5), else the MD5.
         completed.push(etag.unwrap_or_else(|| md5_hex.clone()));
     }
-    let vars = json!({
-        "completeMultipartAction": "Complete", "completedParts": parts_json(&completed),
-        "artifactID": artifact_id, "storagePath": node["storagePath"], "uploadID": upload_id,
-    });
-    client.graphql("CompleteMultipartUploadArtifact", COMPLETE_MULTIPART, vars)?;
+    client.call(&graphql::CompleteMultipartUploadArtifact {
+        complete_multipart_action: "Complete",
+        completed_parts: graphql::Part::numbered(&completed),
+        artifact_id,
+        storage_path: &text(client, node, "storagePath", "CreateArtifactFiles")?,
+        upload_id: &upload_id,
+    })?;
     Ok(())
 }
 
@@ -188,41 +177,17 @@ fn nonempty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Uploads one artifact version and commits it.
-#[expect(
-    clippy::too_many_lines,
-    reason = "to be cut into create, manifest, files and commit steps (issue 21, item 3, not yet done)"
-)]
+/// Uploads one artifact version and commits it: create (the server may have the content
+/// already), an empty manifest to attach files to, the files the server lacks, the
+/// manifest itself, commit.
 pub(crate) fn upload(
     client: &Client,
     to: &Target<'_>,
     a: &proto::ArtifactRecord,
 ) -> Result<Uploaded> {
-    let aliases: Vec<Json> = a
-        .aliases
-        .iter()
-        .map(|alias| json!({"artifactCollectionName": a.name, "alias": alias}))
-        .collect();
-    let tags: Vec<Json> = a.tags.iter().map(|t| json!({"tagName": t})).collect();
-    let input = json!({
-        "entityName": to.entity,
-        "projectName": to.project,
-        "artifactTypeName": a.r#type,
-        "artifactCollectionName": a.name,
-        "runName": (!a.user_created).then_some(to.run),
-        "digest": a.digest,
-        "digestAlgorithm": nonempty(&a.digest_algorithm).unwrap_or("MANIFEST_MD5"),
-        "description": nonempty(&a.description),
-        "metadata": nonempty(&a.metadata),
-        "aliases": aliases,
-        "tags": tags,
-        "enableDigestDeduplication": true,
-        "clientID": a.client_id,
-        "sequenceClientID": a.sequence_client_id,
-        "distributedID": nonempty(&a.distributed_id),
-        "ttlDurationSeconds": (a.ttl_duration_seconds > 0).then_some(a.ttl_duration_seconds),
-    });
-    let data = client.graphql("CreateArtifact", CREATE_ARTIFACT, json!({"input": input}))?;
+    let data = client.call(&graphql::CreateArtifact {
+        input: artifact_input(to, a),
+    })?;
     let created = &data["createArtifact"]["artifact"];
     let id = text(client, created, "id", "CreateArtifact")?;
     if created["state"].as_str() == Some("COMMITTED") {
@@ -234,18 +199,7 @@ pub(crate) fn upload(
             bytes: 0,
         });
     }
-    let manifest_vars = |digest: &str, include_upload: bool| {
-        json!({
-            "artifactID": id, "baseArtifactID": null, "name": "wandb_manifest.json",
-            "digest": digest, "entityName": to.entity, "projectName": to.project,
-            "runName": to.run, "manifestType": "FULL", "includeUpload": include_upload,
-        })
-    };
-    let data = client.graphql(
-        "CreateArtifactManifest",
-        CREATE_ARTIFACT_MANIFEST,
-        manifest_vars("", false),
-    )?;
+    let data = client.call(&manifest(to, &id, "", false))?;
     let manifest_id = text(
         client,
         &data["createArtifactManifest"]["artifactManifest"],
@@ -260,86 +214,21 @@ pub(crate) fn upload(
         .collect();
     let mut bytes = 0;
     for chunk in entries.chunks(FILES_PER_REQUEST) {
-        // Where each file's bytes are, and for a big one its parts' MD5s (W&B uploads
-        // files from 2 GiB on in parts: one PUT may not exceed the object store's limit).
-        let mut planned = Vec::with_capacity(chunk.len());
-        for e in chunk {
-            let recorded = std::path::PathBuf::from(&e.local_path);
-            let path = match to.run_dir {
-                Some(dir) if !recorded.exists() => {
-                    dir.join("artifacts").join(&a.client_id).join(&e.path)
-                }
-                _ => recorded,
-            };
-            let size = e.size.max(0) as u64;
-            let parts = if size >= to.multipart.threshold {
-                let part_size = to.multipart.part_size_for(size);
-                Some((part_md5s(&path, part_size)?, part_size))
-            } else {
-                None
-            };
-            planned.push((path, parts));
-        }
-        let files: Vec<Json> = chunk
-            .iter()
-            .zip(&planned)
-            .map(|(e, (_, parts))| {
-                let mut file = json!({"artifactID": id, "artifactManifestID": manifest_id,
-                       "name": e.path, "md5": e.digest, "mimetype": null});
-                if let Some((parts, _)) = parts {
-                    file["uploadPartsInput"] = parts_json(parts);
-                }
-                file
-            })
-            .collect();
-        let input = json!({"artifactFiles": files, "storageLayout": "V2"});
-        let data = client.graphql(
-            "CreateArtifactFiles",
-            CREATE_ARTIFACT_FILES,
-            json!({"input": input}),
-        )?;
-        let edges = data["createArtifactFiles"]["files"]["edges"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if edges.len() != chunk.len() {
-            return Err(Error::Upload {
-                url: super::public_url(client.base_url()),
-                reason: format!(
-                    "CreateArtifactFiles answered {} files for {} asked",
-                    edges.len(),
-                    chunk.len()
-                ),
-            });
-        }
-        for ((edge, entry), (path, parts)) in edges.iter().zip(chunk).zip(&planned) {
-            let node = &edge["node"];
-            // No URL: the server has these bytes already (as wandb-core reads it, first).
-            let Some(url) = node["uploadUrl"].as_str() else {
-                continue;
-            };
-            match parts {
-                Some((parts, part_size)) if !node["uploadMultipartUrls"].is_null() => {
-                    upload_parts(client, &id, node, path, parts, *part_size)?
-                }
-                _ => client.put_file(url, &headers(&node["uploadHeaders"]), path)?,
-            }
-            bytes += entry.size.max(0) as u64;
-        }
+        bytes += upload_files(client, to, a, &id, &manifest_id, chunk)?;
     }
-    let manifest = manifest_json(a, &id);
-    let digest = crate::wire::artifact::b64_md5(manifest.as_bytes());
-    let data = client.graphql(
-        "CreateArtifactManifest",
-        CREATE_ARTIFACT_MANIFEST,
-        manifest_vars(&digest, true),
-    )?;
+    let manifest_text = manifest_json(a, &id);
+    let digest = crate::wire::artifact::b64_md5(manifest_text.as_bytes());
+    let data = client.call(&manifest(to, &id, &digest, true))?;
     let file = &data["createArtifactManifest"]["artifactManifest"]["file"];
     if let Some(url) = file["uploadUrl"].as_str() {
-        client.put(url, &headers(&file["uploadHeaders"]), manifest.into_bytes())?;
+        client.put(
+            url,
+            &headers(&file["uploadHeaders"]),
+            manifest_text.into_bytes(),
+        )?;
     }
     if a.finalize {
-        client.graphql("CommitArtifact", COMMIT_ARTIFACT, json!({"artifactID": id}))?;
+        client.call(&graphql::CommitArtifact { artifact_id: &id })?;
     }
     use_after_commit(client, to, a, &id)?;
     Ok(Uploaded {
@@ -347,6 +236,142 @@ pub(crate) fn upload(
         existing: false,
         bytes,
     })
+}
+
+/// CreateArtifact's input for version `a`.
+fn artifact_input<'a>(to: &Target<'a>, a: &'a proto::ArtifactRecord) -> graphql::ArtifactInput<'a> {
+    graphql::ArtifactInput {
+        entity_name: to.entity,
+        project_name: to.project,
+        artifact_type_name: &a.r#type,
+        artifact_collection_name: &a.name,
+        run_name: (!a.user_created).then_some(to.run),
+        digest: &a.digest,
+        digest_algorithm: nonempty(&a.digest_algorithm).unwrap_or("MANIFEST_MD5"),
+        description: nonempty(&a.description),
+        metadata: nonempty(&a.metadata),
+        aliases: a
+            .aliases
+            .iter()
+            .map(|alias| graphql::AliasInput {
+                artifact_collection_name: &a.name,
+                alias,
+            })
+            .collect(),
+        tags: a
+            .tags
+            .iter()
+            .map(|t| graphql::TagInput { tag_name: t })
+            .collect(),
+        enable_digest_deduplication: true,
+        client_id: &a.client_id,
+        sequence_client_id: &a.sequence_client_id,
+        distributed_id: nonempty(&a.distributed_id),
+        ttl_duration_seconds: (a.ttl_duration_seconds > 0).then_some(a.ttl_duration_seconds),
+    }
+}
+
+/// The manifest of version `id`: empty (to attach files to) or with its digest and
+/// asking where to upload it.
+fn manifest<'a>(
+    to: &Target<'a>,
+    id: &'a str,
+    digest: &'a str,
+    include_upload: bool,
+) -> graphql::CreateArtifactManifest<'a> {
+    graphql::CreateArtifactManifest {
+        artifact_id: id,
+        base_artifact_id: None,
+        name: "wandb_manifest.json",
+        digest,
+        entity_name: to.entity,
+        project_name: to.project,
+        run_name: to.run,
+        manifest_type: "FULL",
+        include_upload,
+    }
+}
+
+/// Uploads one CreateArtifactFiles batch of version `id`'s files: those the server lacks,
+/// big ones in parts. Returns the bytes sent.
+fn upload_files(
+    client: &Client,
+    to: &Target<'_>,
+    a: &proto::ArtifactRecord,
+    id: &str,
+    manifest_id: &str,
+    chunk: &[&proto::ArtifactManifestEntry],
+) -> Result<u64> {
+    // Where each file's bytes are, and for a big one its parts' MD5s (W&B uploads files
+    // from 2 GiB on in parts: one PUT may not exceed the object store's limit).
+    let mut planned = Vec::with_capacity(chunk.len());
+    for e in chunk {
+        let recorded = std::path::PathBuf::from(&e.local_path);
+        let path = match to.run_dir {
+            Some(dir) if !recorded.exists() => {
+                dir.join("artifacts").join(&a.client_id).join(&e.path)
+            }
+            _ => recorded,
+        };
+        let size = e.size.max(0) as u64;
+        let parts = if size >= to.multipart.threshold {
+            let part_size = to.multipart.part_size_for(size);
+            Some((part_md5s(&path, part_size)?, part_size))
+        } else {
+            None
+        };
+        planned.push((path, parts));
+    }
+    let files = chunk
+        .iter()
+        .zip(&planned)
+        .map(|(e, (_, parts))| graphql::ArtifactFile {
+            artifact_id: id,
+            artifact_manifest_id: manifest_id,
+            name: &e.path,
+            md5: &e.digest,
+            mimetype: None,
+            upload_parts_input: parts
+                .as_ref()
+                .map(|(md5s, _)| graphql::Part::numbered(md5s)),
+        })
+        .collect();
+    let data = client.call(&graphql::CreateArtifactFiles {
+        input: graphql::ArtifactFilesInput {
+            artifact_files: files,
+            storage_layout: "V2",
+        },
+    })?;
+    let edges = data["createArtifactFiles"]["files"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if edges.len() != chunk.len() {
+        return Err(Error::Upload {
+            url: super::public_url(client.base_url()),
+            reason: format!(
+                "CreateArtifactFiles answered {} files for {} asked",
+                edges.len(),
+                chunk.len()
+            ),
+        });
+    }
+    let mut bytes = 0;
+    for ((edge, entry), (path, parts)) in edges.iter().zip(chunk).zip(&planned) {
+        let node = &edge["node"];
+        // No URL: the server has these bytes already (as wandb-core reads it, first).
+        let Some(url) = node["uploadUrl"].as_str() else {
+            continue;
+        };
+        match parts {
+            Some((parts, part_size)) if !node["uploadMultipartUrls"].is_null() => {
+                upload_parts(client, id, node, path, parts, *part_size)?
+            }
+            _ => client.put_file(url, &headers(&node["uploadHeaders"]), path)?,
+        }
+        bytes += entry.size.max(0) as u64;
+    }
+    Ok(bytes)
 }
 
 fn use_after_commit(
@@ -370,8 +395,11 @@ pub(crate) fn record_use(
     u: &proto::UseArtifactRecord,
 ) -> Result<()> {
     let id = if u.id.is_empty() {
-        let vars = json!({"entity": to.entity, "project": to.project, "name": u.name});
-        let data = client.graphql("ArtifactMembershipByName", FIND_ARTIFACT, vars)?;
+        let data = client.call(&graphql::FindArtifact {
+            entity: to.entity,
+            project: to.project,
+            name: &u.name,
+        })?;
         match data["project"]["artifactCollectionMembership"]["artifact"]["id"].as_str() {
             Some(id) => id.to_owned(),
             None => {
@@ -392,23 +420,36 @@ pub(crate) fn link(
     id: &str,
     link: &crate::online::links::Link,
 ) -> Result<()> {
-    let aliases: Vec<Json> = link
+    let aliases = link
         .aliases
         .iter()
-        .map(|a| json!({"artifactCollectionName": link.portfolio, "alias": a}))
+        .map(|alias| graphql::AliasInput {
+            artifact_collection_name: &link.portfolio,
+            alias,
+        })
         .collect();
-    let entity = nonempty(&link.entity).unwrap_or(to.entity);
-    let input = json!({"artifactPortfolioName": link.portfolio, "entityName": entity,
-                       "projectName": link.project, "aliases": aliases, "artifactID": id});
-    client.graphql("LinkArtifact", LINK_ARTIFACT, json!({"input": input}))?;
+    client.call(&graphql::LinkArtifact {
+        input: graphql::LinkArtifactInput {
+            artifact_portfolio_name: &link.portfolio,
+            entity_name: nonempty(&link.entity).unwrap_or(to.entity),
+            project_name: &link.project,
+            aliases,
+            artifact_id: id,
+        },
+    })?;
     Ok(())
 }
 
 /// Records that the run used the version `id` (lineage).
 pub(crate) fn use_artifact(client: &Client, to: &Target<'_>, id: &str) -> Result<()> {
-    let input = json!({"artifactID": id, "entityName": to.entity, "projectName": to.project,
-                       "runName": to.run});
-    client.graphql("UseArtifact", USE_ARTIFACT, json!({"input": input}))?;
+    client.call(&graphql::UseArtifact {
+        input: graphql::UseArtifactInput {
+            artifact_id: id,
+            entity_name: to.entity,
+            project_name: to.project,
+            run_name: to.run,
+        },
+    })?;
     Ok(())
 }
 

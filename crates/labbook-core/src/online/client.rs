@@ -227,6 +227,20 @@ impl Client {
 
     /// Runs a GraphQL operation and returns its `data`; GraphQL `errors` are an error.
     pub fn graphql(&self, operation: &str, query: &str, variables: Json) -> Result<Json> {
+        self.graphql_bytes(operation, query, &variables)
+    }
+
+    /// Sends one of labbook's own operations with its typed variables.
+    pub(crate) fn call<O: super::graphql::Operation>(&self, op: &O) -> Result<Json> {
+        self.graphql_bytes(O::NAME, O::DOCUMENT, op)
+    }
+
+    fn graphql_bytes(
+        &self,
+        operation: &str,
+        query: &str,
+        variables: &impl serde::Serialize,
+    ) -> Result<Json> {
         let url = format!("{}/graphql", self.base);
         let body =
             serde_json::json!({"query": query, "variables": variables, "operationName": operation});

@@ -6,6 +6,7 @@ mod artifacts;
 mod auth;
 mod client;
 mod clock;
+pub(crate) mod download;
 mod graphql;
 mod lines;
 pub(crate) mod links;

@@ -1,10 +1,7 @@
 //! What the server holds of a run being resumed: how many lines of each stream it has, and
 //! where the run goes on.
 
-use serde_json::json;
-
 use super::client::Client;
-use super::graphql::RUN_RESUME_STATUS;
 use crate::error::Result;
 
 /// What the server holds of a run that is being resumed.
@@ -22,8 +19,11 @@ pub(crate) fn resume_status(
     project: Option<&str>,
     name: &str,
 ) -> Result<Option<ServerRun>> {
-    let vars = json!({"entity": entity, "project": project, "name": name});
-    let data = client.graphql("RunResumeStatus", RUN_RESUME_STATUS, vars)?;
+    let data = client.call(&super::graphql::RunResumeStatus {
+        entity,
+        project,
+        name,
+    })?;
     let bucket = &data["model"]["bucket"];
     if bucket.is_null() {
         return Ok(None);

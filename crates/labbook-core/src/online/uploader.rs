@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::client::{Client, RetryPolicy};
 use super::clock::{Clock, SystemClock};
-use super::graphql::{CREATE_RUN_FILES, NOTIFY_ALERT, UPSERT_BUCKET};
+use super::graphql;
 use super::lines::{self, Tree};
 use super::position::UploadPosition;
 use super::server_run::resume_status;
@@ -441,14 +441,19 @@ impl Uploader {
         let (entity, project, run) = self.target()?;
         match record {
             RecordType::Alert(al) => {
-                let vars = json!({
-                    "entityName": entity, "projectName": project, "runName": run,
-                    "title": al.title, "text": al.text,
-                    "severity": if al.level.is_empty() { "INFO" } else { al.level.as_str() },
-                    "waitDuration": al.wait_duration,
-                });
-                self.client
-                    .graphql("NotifyScriptableRunAlert", NOTIFY_ALERT, vars)?;
+                self.client.call(&graphql::NotifyScriptableRunAlert {
+                    entity_name: &entity,
+                    project_name: &project,
+                    run_name: &run,
+                    title: &al.title,
+                    text: &al.text,
+                    severity: if al.level.is_empty() {
+                        "INFO"
+                    } else {
+                        &al.level
+                    },
+                    wait_duration: al.wait_duration,
+                })?;
             }
             RecordType::UseArtifact(u) => {
                 let to = super::artifacts::Target {
@@ -564,22 +569,31 @@ impl Uploader {
         }
         self.start = lines::start_time(run);
         self.run = Some(run.clone());
-        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        let vars = json!({
-            "name": run.run_id,
-            "project": self.opts.project.clone().or_else(|| nonempty(&run.project)),
-            "entity": self.opts.entity.clone().or_else(|| nonempty(&run.entity)),
-            "groupName": nonempty(&run.run_group),
-            "displayName": nonempty(&run.display_name),
-            "notes": nonempty(&run.notes),
-            "jobType": nonempty(&run.job_type),
-            "host": nonempty(&run.host),
-            "sweep": nonempty(&run.sweep_id),
-            "program": self.opts.program,
-            "tags": run.tags,
-            "config": self.config.as_config().to_json(),
-        });
-        let data = self.client.graphql("UpsertBucket", UPSERT_BUCKET, vars)?;
+        fn nonempty(s: &str) -> Option<&str> {
+            (!s.is_empty()).then_some(s)
+        }
+        let data = self.client.call(&graphql::UpsertBucket {
+            name: &run.run_id,
+            project: self
+                .opts
+                .project
+                .as_deref()
+                .or_else(|| nonempty(&run.project)),
+            entity: self
+                .opts
+                .entity
+                .as_deref()
+                .or_else(|| nonempty(&run.entity)),
+            group_name: nonempty(&run.run_group),
+            display_name: nonempty(&run.display_name),
+            notes: nonempty(&run.notes),
+            job_type: nonempty(&run.job_type),
+            host: nonempty(&run.host),
+            sweep: nonempty(&run.sweep_id),
+            program: self.opts.program.as_deref(),
+            tags: Some(&run.tags),
+            config: Some(self.config.as_config().to_json()),
+        })?;
         let bucket = &data["upsertBucket"]["bucket"];
         let entity = bucket["project"]["entity"]["name"]
             .as_str()
@@ -672,25 +686,35 @@ impl Uploader {
         let before = self.run.replace(run.clone());
         let changed = |f: fn(&proto::RunRecord) -> &str| {
             let now = f(run);
-            (before.as_ref().is_none_or(|b| f(b) != now) && !now.is_empty()).then(|| now.to_owned())
+            (before.as_ref().is_none_or(|b| f(b) != now) && !now.is_empty()).then_some(now)
         };
-        let vars = json!({
-            "name": id, "project": project, "entity": entity,
-            "displayName": changed(|r| &r.display_name),
-            "notes": changed(|r| &r.notes),
-            "groupName": changed(|r| &r.run_group),
-            "jobType": changed(|r| &r.job_type),
-            "tags": before.as_ref().is_none_or(|b| b.tags != run.tags).then_some(&run.tags),
-        });
-        self.client.graphql("UpsertBucket", UPSERT_BUCKET, vars)?;
+        self.client.call(&graphql::UpsertBucket {
+            name: &id,
+            project: Some(&project),
+            entity: Some(&entity),
+            display_name: changed(|r| &r.display_name),
+            notes: changed(|r| &r.notes),
+            group_name: changed(|r| &r.run_group),
+            job_type: changed(|r| &r.job_type),
+            tags: before
+                .as_ref()
+                .is_none_or(|b| b.tags != run.tags)
+                .then_some(&run.tags),
+            ..graphql::UpsertBucket::default()
+        })?;
         Ok(())
     }
 
     /// Sends the config again (a config record arrived after the run started).
     fn upsert_config(&mut self) -> Result<()> {
         let (entity, project, run) = self.target()?;
-        let vars = json!({"name": run, "project": project, "entity": entity, "config": self.config.as_config().to_json()});
-        self.client.graphql("UpsertBucket", UPSERT_BUCKET, vars)?;
+        self.client.call(&graphql::UpsertBucket {
+            name: &run,
+            project: Some(&project),
+            entity: Some(&entity),
+            config: Some(self.config.as_config().to_json()),
+            ..graphql::UpsertBucket::default()
+        })?;
         Ok(())
     }
 
@@ -796,10 +820,12 @@ impl Uploader {
             return Ok(());
         }
         let (entity, project, run_id) = self.target()?;
-        let vars = json!({"entity": entity, "project": project, "run": run_id, "files": names});
-        let data = self
-            .client
-            .graphql("CreateRunFiles", CREATE_RUN_FILES, vars)?;
+        let data = self.client.call(&graphql::CreateRunFiles {
+            entity: &entity,
+            project: &project,
+            run: &run_id,
+            files: &names,
+        })?;
         let answer = &data["createRunFiles"];
         let headers = super::client::upload_headers(&answer["uploadHeaders"]);
         for f in answer["files"].as_array().into_iter().flatten() {

@@ -172,6 +172,22 @@ pub(crate) fn copy_file(src: &Path, dest: &Path) -> Result<u64, String> {
     Ok(copied)
 }
 
+/// An entry path must stay inside the artifact's directory: relative, no `..`, not empty
+/// (a server's file list decides where downloads are written). The error names the entry.
+pub(crate) fn check_entry(entry: &str) -> Result<(), String> {
+    let inside = !entry.is_empty()
+        && Path::new(entry)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside {
+        Ok(())
+    } else {
+        Err(format!(
+            "refused the file name {entry:?}, which would be written outside the artifact's directory"
+        ))
+    }
+}
+
 /// The base64 MD5 and size of a file, read in bounded memory.
 pub(crate) fn hash_file(path: &Path) -> Result<(String, u64), String> {
     use md5::Digest;
