@@ -35,14 +35,26 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 phase "fmt"
 
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo clippy (every crate and target, every feature)"
 cargo clippy --workspace --all-targets --quiet --features burn,labbook-burn/flex,candle,tch -- -D warnings
 phase "clippy"
 
-echo "== cargo test (unit, integration, compatibility, doc tests)"
+echo "== fewer features: labbook-core without its defaults (tested), the facade with each feature alone"
+cargo test --quiet -p labbook-core --no-default-features --lib -- online_mode_without_the_online_feature
+for feature in online system burn candle tch; do
+    cargo check --quiet -p labbook --no-default-features --features "$feature"
+done
+phase "feature checks"
+
+echo "== cargo test (unit, integration, compatibility, doc tests; the README's framework blocks)"
 cargo test --workspace -- --include-ignored
+cargo test --quiet --doc -p labbook --features burn,labbook-burn/flex,candle,tch
 phase "tests"
+
+echo "== docs (broken intra-doc links are errors) and packages"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --lib --features burn,candle,tch
+cargo package --quiet --workspace --no-verify --allow-dirty
+phase "docs and packages"
 
 echo "== the main job: cargo run --example quickstart"
 job_dir=$(mktemp -d)

@@ -17,6 +17,10 @@
 //!
 //! # Crate features
 //!
+//! On by default: `online` (streaming to a W&B server, `use_artifact` and `resume` from one;
+//! without it, asking for online mode is [`Error::NotBuiltWith`]) and `system` (CPU,
+//! memory, disk, network and NVIDIA GPU metrics; without it a run records none).
+//!
 //! `burn` re-exports the Burn adapter ([labbook-burn]) as `labbook::burn`: a `MetricLogger`,
 //! an evaluation metric for the validation loop, parameter/gradient watch, checkpoint
 //! recording and tensor -> media. `candle` re-exports the Candle adapter ([labbook-candle])

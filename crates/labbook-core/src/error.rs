@@ -70,6 +70,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The program was built without a labbook cargo feature that what it asked for needs.
+    #[error(
+        "{needed_for} needs labbook's `{feature}` cargo feature, which this program was built without (it is on by default: keep default features, or add it to `features`)"
+    )]
+    NotBuiltWith {
+        /// The feature, e.g. `online`.
+        feature: &'static str,
+        /// What was asked for.
+        needed_for: &'static str,
+    },
     /// A file or directory could not be read or written.
     #[error("{context} {path}: {source}")]
     Io {

@@ -77,6 +77,7 @@ pub(crate) fn queue(run_dir: &Path, link: &Link) -> Result<()> {
 
 /// The run's queued links (none when there is no queue); unreadable lines are skipped
 /// with a warning.
+#[cfg(feature = "online")]
 pub(crate) fn queued(run_dir: &Path) -> Vec<Link> {
     let Ok(text) = std::fs::read_to_string(file(run_dir)) else {
         return Vec::new();
@@ -112,6 +113,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "online")]
     fn the_queue_keeps_links_in_order() {
         let d = tempfile::tempdir().unwrap();
         assert!(queued(d.path()).is_empty());

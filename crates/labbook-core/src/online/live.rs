@@ -11,7 +11,8 @@ use crossbeam_channel::{Receiver, bounded};
 use parking_lot::Mutex;
 
 use super::OnlineSettings;
-use super::uploader::{SyncOptions, SyncReport, Uploader};
+use super::SyncReport;
+use super::uploader::{SyncOptions, Uploader};
 use crate::error::{Error, Result};
 use crate::wire::{LogEnd, LogFollower, proto};
 

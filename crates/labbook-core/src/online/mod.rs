@@ -1,35 +1,71 @@
 //! Talking to a W&B server: the API key, an HTTP client with W&B's retry rules, and
-//! [`sync_run`], which uploads a run's transaction log as `wandb sync` does (`labbook sync`
-//! is built on it).
+//! `sync_run`, which uploads a run's transaction log as `wandb sync` does (`labbook sync`
+//! is built on it). The network half needs the `online` cargo feature (on by default);
+//! without it, asking for online mode is an error ([`Error::NotBuiltWith`](crate::Error::NotBuiltWith)).
 
-mod artifacts;
+// Always built: what settings and an offline run need (the key and where it comes from,
+// the retry policy and clock a program may choose, registry links queued for a later sync).
 mod auth;
-mod client;
 mod clock;
-pub(crate) mod download;
-mod graphql;
-mod lines;
 pub(crate) mod links;
-mod live;
-mod markers;
-mod position;
-mod server_run;
+mod report;
+mod retry;
 mod settings;
+
+// The network: built with the `online` feature (reqwest).
+#[cfg(feature = "online")]
+mod artifacts;
+#[cfg(feature = "online")]
+mod client;
+#[cfg(feature = "online")]
+pub(crate) mod download;
+#[cfg(feature = "online")]
+mod graphql;
+#[cfg(feature = "online")]
+mod lines;
+#[cfg(feature = "online")]
+mod live;
+#[cfg(feature = "online")]
+mod markers;
+#[cfg(feature = "online")]
+mod position;
+#[cfg(feature = "online")]
+mod server_run;
+#[cfg(feature = "online")]
 mod sync;
+#[cfg(feature = "online")]
 mod uploader;
+// Without it, online mode is refused when settings are resolved; what the run calls on the
+// network half is there as functions the compiler proves are never reached.
+#[cfg(not(feature = "online"))]
+mod unbuilt;
 
-pub(crate) use live::Live;
-pub(crate) use settings::{OnlineChoices, OnlineSettings};
-
-pub use artifacts::Multipart;
 pub use auth::api_key;
 pub(crate) use auth::known_keys;
-pub use client::{Client, RetryPolicy, public_url};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use report::SyncReport;
+pub use retry::RetryPolicy;
+pub(crate) use settings::{OnlineChoices, OnlineSettings};
+
+#[cfg(feature = "online")]
+pub use artifacts::Multipart;
+#[doc(hidden)]
+#[cfg(feature = "online")]
+pub use client::Client;
+#[cfg(feature = "online")]
+pub use client::public_url;
+#[cfg(feature = "online")]
+pub(crate) use live::Live;
+#[cfg(feature = "online")]
 pub use markers::synced_marker;
+#[cfg(feature = "online")]
 pub use position::{SavedPosition, UploadPosition, position_file};
+#[cfg(feature = "online")]
 pub use sync::sync_run;
-pub use uploader::{SyncOptions, SyncProgress, SyncReport, Uploader};
+#[cfg(not(feature = "online"))]
+pub(crate) use unbuilt::{Live, download, remote_resume};
+#[cfg(feature = "online")]
+pub use uploader::{SyncOptions, SyncProgress};
 
 /// A secret (an API key) that prints as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,6 +90,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Where the server's copy of run `id` stopped, for resuming it online.
+#[cfg(feature = "online")]
 pub(crate) fn remote_resume(
     o: &OnlineSettings,
     entity: &str,
@@ -75,6 +112,7 @@ pub(crate) fn remote_resume(
 /// Runs network work the caller waits for on a thread of its own. The blocking HTTP
 /// client starts and drops an async runtime of its own, which panics on a thread that
 /// already runs one (inside a `#[tokio::main]` program); on a plain thread it cannot.
+#[cfg(feature = "online")]
 pub(crate) fn on_own_thread<T: Send>(
     work: impl FnOnce() -> crate::error::Result<T> + Send,
 ) -> crate::error::Result<T> {

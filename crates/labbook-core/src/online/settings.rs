@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Client, Clock, DEFAULT_BASE_URL, RetryPolicy, Secret, SystemClock, api_key};
+use super::{Clock, RetryPolicy, Secret};
+#[cfg(feature = "online")]
+use super::{DEFAULT_BASE_URL, SystemClock, api_key};
 use crate::error::Result;
 
 /// Where and how an online run uploads.
@@ -16,6 +18,10 @@ pub(crate) struct OnlineSettings {
     pub upload_interval: Duration,
     pub retry: RetryPolicy,
     pub clock: Arc<dyn Clock>,
+    /// Without the `online` feature no `OnlineSettings` can exist: this field's type has no
+    /// values, and the compiler proves the network half unreachable.
+    #[cfg(not(feature = "online"))]
+    pub unbuilt: super::unbuilt::Never,
 }
 
 /// What the program chose for online mode (each `None` is left to the environment or the
@@ -34,6 +40,23 @@ impl OnlineSettings {
     /// The server from the choice, `WANDB_BASE_URL` or W&B's; the key from the choice,
     /// `WANDB_API_KEY`, `.env` or netrc (`env` looks variables up).
     pub(crate) fn resolve(
+        c: OnlineChoices,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<OnlineSettings> {
+        #[cfg(not(feature = "online"))]
+        {
+            let _ = (c, env);
+            Err(crate::error::Error::NotBuiltWith {
+                feature: "online",
+                needed_for: "online mode (WANDB_MODE=online or Mode::Online)",
+            })
+        }
+        #[cfg(feature = "online")]
+        Self::resolve_online(c, env)
+    }
+
+    #[cfg(feature = "online")]
+    fn resolve_online(
         c: OnlineChoices,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<OnlineSettings> {
@@ -58,6 +81,7 @@ impl OnlineSettings {
     /// Retries for calls the program waits on (resuming a run in `init`, `use_artifact`):
     /// the upload policy's, cut to at most 5 retries at most 30 s apart (about a minute), so
     /// a server that is down is an error soon rather than after the uploader's week.
+    #[cfg(feature = "online")]
     pub(crate) fn interactive_retry(&self) -> RetryPolicy {
         RetryPolicy {
             max_retries: self.retry.max_retries.min(5),
@@ -67,8 +91,9 @@ impl OnlineSettings {
     }
 
     /// A client for calls the program waits on, with [`interactive_retry`](Self::interactive_retry).
-    pub(crate) fn interactive_client(&self) -> Result<Client> {
-        Ok(Client::new(
+    #[cfg(feature = "online")]
+    pub(crate) fn interactive_client(&self) -> Result<super::Client> {
+        Ok(super::Client::new(
             &self.base_url,
             self.api_key.expose(),
             self.interactive_retry(),

@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::wire::proto::{self, Record, RecordType};
 use crate::wire::{LogEnd, LogItem, LogReader};
 
+use super::SyncReport;
 use super::markers::{mark_synced, write_syncstate};
-use super::uploader::{SyncOptions, SyncReport, Uploader};
+use super::uploader::{SyncOptions, Uploader};
 
 /// What a first read of a log finds for the first request: the run record (and where it
 /// ends), the whole config, the program and the number of rows.

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::client::{Client, RetryPolicy};
+use super::SyncReport;
+use super::client::Client;
 use super::clock::{Clock, SystemClock};
 use super::graphql;
 use super::lines::{self, Tree};
 use super::position::UploadPosition;
+use super::retry::RetryPolicy;
 use super::server_run::resume_status;
 use crate::error::{Error, Result};
 use crate::wire::LogEnd;
@@ -78,32 +80,6 @@ impl SyncOptions {
     }
 }
 
-/// What one sync uploaded.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SyncReport {
-    /// The run id.
-    pub run_id: String,
-    /// The entity and project the server put it in.
-    pub entity: String,
-    /// See `entity`.
-    pub project: String,
-    /// History rows sent.
-    pub rows: u64,
-    /// Bytes of file_stream lines and files sent.
-    pub bytes: u64,
-    /// Run files uploaded.
-    pub files: usize,
-    /// Artifact versions uploaded (or found on the server already).
-    pub artifacts: usize,
-    /// What could not be uploaded while the rest went on (an artifact whose files are
-    /// gone, a link the server refused, ...).
-    pub warnings: Vec<String>,
-    /// The exit code sent (1 when the log has no exit record: a crashed run).
-    pub exit_code: i32,
-    /// How the log ended (a torn or corrupt tail is uploaded up to the last whole record).
-    pub log_end: LogEnd,
-}
-
 /// Progress of a sync, for a progress bar.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncProgress {
@@ -164,7 +140,7 @@ impl Stream {
 /// when [`flush`](Uploader::flush) is called or the buffers pass the request size, and
 /// [`finish`](Uploader::finish) uploads the run files and sends `complete`. `labbook sync`
 /// feeds it a whole log; an online run feeds it the log as it grows.
-pub struct Uploader {
+pub(super) struct Uploader {
     client: Client,
     pub(super) opts: SyncOptions,
     files_dir: PathBuf,
@@ -234,7 +210,7 @@ struct ServerHas {
 
 impl Uploader {
     /// An upload to `opts`' server of the run whose files are in `files_dir`.
-    pub fn new(opts: &SyncOptions, files_dir: PathBuf) -> Result<Uploader> {
+    pub(super) fn new(opts: &SyncOptions, files_dir: PathBuf) -> Result<Uploader> {
         Ok(Uploader {
             client: Client::new(&opts.base_url, &opts.api_key, opts.retry.clone())?
                 .with_clock(opts.clock.clone()),
@@ -270,11 +246,6 @@ impl Uploader {
         })
     }
 
-    /// A flag that, once set, makes the request in progress give up instead of retrying.
-    pub fn cancel_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
-        self.client.cancel_flag()
-    }
-
     /// Gives up retrying once `flag` is set (a flag made before the uploader).
     pub(crate) fn with_cancel_flag(mut self, flag: Arc<std::sync::atomic::AtomicBool>) -> Uploader {
         self.client = self.client.with_cancel_flag(flag);
@@ -283,14 +254,14 @@ impl Uploader {
 
     /// Saves the position after every request that gets through, so an interrupted
     /// upload can be finished later (`labbook sync`).
-    pub fn save_position_to(&mut self, log: &Path) {
+    pub(super) fn save_position_to(&mut self, log: &Path) {
         self.log = Some(log.to_owned());
     }
 
     /// Continues an earlier upload: records ending at or before `pos.log_offset` only
     /// rebuild state (step numbering, summary, config), lines continue at the saved
     /// offsets, and links already applied are not applied again.
-    pub fn resume_from(&mut self, pos: UploadPosition) {
+    pub(super) fn resume_from(&mut self, pos: UploadPosition) {
         self.replay_until = pos.log_offset;
         self.sent_at = pos.log_offset;
         self.stream.offsets = pos.offsets;
@@ -299,7 +270,7 @@ impl Uploader {
 
     /// Continues an earlier upload whose position was lost: the server is asked what it
     /// holds (its line counts and last step), and only what it lacks is sent.
-    pub fn resume_from_server(&mut self) {
+    pub(super) fn resume_from_server(&mut self) {
         self.ask_server = true;
     }
 
@@ -320,12 +291,12 @@ impl Uploader {
     }
 
     /// How many history rows the progress reports count towards.
-    pub fn set_total_rows(&mut self, n: u64) {
+    pub(super) fn set_total_rows(&mut self, n: u64) {
         self.total_rows = n;
     }
 
     /// The run's page, once the server has answered: `{app}/{entity}/{project}/runs/{id}`.
-    pub fn url(&self) -> Option<String> {
+    pub(super) fn url(&self) -> Option<String> {
         let (entity, project, run) = self.target.as_ref()?;
         Some(format!(
             "{}/{entity}/{project}/runs/{run}",
@@ -334,24 +305,24 @@ impl Uploader {
     }
 
     /// How many requests the server answered 429 so far.
-    pub fn rate_limited(&self) -> u64 {
+    pub(super) fn rate_limited(&self) -> u64 {
         self.client.rate_limited()
     }
 
     /// Whether the server asked the run to stop (the UI's Stop button).
-    pub fn stopped(&self) -> bool {
+    pub(super) fn stopped(&self) -> bool {
         self.stopped
     }
 
     /// Whether the log's exit record has been seen.
-    pub fn saw_exit(&self) -> bool {
+    pub(super) fn saw_exit(&self) -> bool {
         self.exit.is_some()
     }
 
     /// Takes one record of the log, which ends at byte `end` of it. A run record creates or
     /// updates the run on the server (UpsertBucket); a config record after it sends the
     /// merged config again.
-    pub fn feed(
+    pub(super) fn feed(
         &mut self,
         record: &RecordType,
         end: u64,
@@ -720,7 +691,7 @@ impl Uploader {
 
     /// Sends what the buffers hold (and the summary if it changed) in one file_stream
     /// request; nothing when there is nothing new.
-    pub fn flush(&mut self, progress: &mut dyn FnMut(SyncProgress)) -> Result<()> {
+    pub(super) fn flush(&mut self, progress: &mut dyn FnMut(SyncProgress)) -> Result<()> {
         let nothing = self.stream.history.is_empty()
             && self.stream.events.is_empty()
             && self.stream.output.is_empty()
@@ -769,7 +740,7 @@ impl Uploader {
     /// Ends the upload: writes the final summary into the run files (as wandb sync does),
     /// uploads every run file, and sends the rest with `complete` and the exit code (1 when
     /// the log had no exit record: a crashed run).
-    pub fn finish(
+    pub(super) fn finish(
         mut self,
         log_end: LogEnd,
         progress: &mut dyn FnMut(SyncProgress),

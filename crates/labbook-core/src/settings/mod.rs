@@ -582,7 +582,29 @@ mod tests {
         assert_eq!(r.mode, Mode::Offline);
     }
 
+    /// Built without `online`, asking for online mode (here through `WANDB_MODE`) is an
+    /// error that names the feature, when the run starts rather than when it uploads.
     #[test]
+    #[cfg(not(feature = "online"))]
+    fn online_mode_without_the_online_feature_is_an_error_naming_it() {
+        let err = with_env(&[("WANDB_MODE", "online")]).resolve().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::Error::NotBuiltWith {
+                    feature: "online",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`online` cargo feature"), "{err}");
+        let offline = with_env(&[("WANDB_MODE", "offline")]).resolve().unwrap();
+        assert!(offline.online.is_none());
+    }
+
+    #[test]
+    #[cfg(feature = "online")]
     fn online_settings_come_from_the_environment_and_never_show_the_key() {
         let key = "0123456789abcdefghijklmnopqrstuvwxyz0123";
         let env = [

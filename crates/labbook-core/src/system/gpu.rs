@@ -2,6 +2,7 @@
 //! (`libnvidia-ml.so`, loaded at run time: a machine without the driver simply has no GPU
 //! metrics).
 
+#[cfg(feature = "system")]
 use crate::wire::proto;
 
 /// What a GPU is, read once when the run starts (→ `wandb-metadata.json`).
@@ -77,6 +78,7 @@ pub trait GpuSource: Send {
     fn sample(&mut self, pid: u32) -> Vec<GpuSample>;
 }
 
+#[cfg(feature = "system")]
 /// NVIDIA GPUs through NVML. [`NvmlSource::open`] fails (and a run records no GPU
 /// metrics) when `libnvidia-ml` or the driver is missing.
 pub struct NvmlSource {
@@ -84,6 +86,7 @@ pub struct NvmlSource {
     count: u32,
 }
 
+#[cfg(feature = "system")]
 impl std::fmt::Debug for NvmlSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NvmlSource")
@@ -92,6 +95,7 @@ impl std::fmt::Debug for NvmlSource {
     }
 }
 
+#[cfg(feature = "system")]
 impl NvmlSource {
     /// Loads NVML and counts the GPUs; the error says why there are none.
     pub fn open() -> Result<NvmlSource, String> {
@@ -101,6 +105,7 @@ impl NvmlSource {
     }
 }
 
+#[cfg(feature = "system")]
 impl GpuSource for NvmlSource {
     fn devices(&mut self) -> Vec<GpuInfo> {
         (0..self.count)
@@ -167,6 +172,7 @@ impl GpuSource for NvmlSource {
     }
 }
 
+#[cfg(feature = "system")]
 /// Opens NVML, or says (once, at info level) why this run has no GPU metrics.
 pub(crate) fn open_default() -> Option<Box<dyn GpuSource>> {
     match NvmlSource::open() {
@@ -182,12 +188,14 @@ pub(crate) fn open_default() -> Option<Box<dyn GpuSource>> {
     }
 }
 
+#[cfg(feature = "system")]
 /// Static GPU facts for the environment record.
 pub(crate) struct Hardware {
     pub gpus: Vec<GpuInfo>,
     pub cuda_version: Option<String>,
 }
 
+#[cfg(feature = "system")]
 impl Hardware {
     pub(crate) fn apply(self, env: &mut proto::EnvironmentRecord) {
         if let Some(first) = self.gpus.first() {
@@ -209,6 +217,7 @@ impl Hardware {
     }
 }
 
+#[cfg(feature = "system")]
 /// The W&B items of one sample of every GPU.
 pub(crate) fn items(samples: &[GpuSample], out: &mut Vec<(String, f64)>) {
     for (i, s) in samples.iter().enumerate() {
@@ -241,7 +250,7 @@ pub(crate) fn items(samples: &[GpuSample], out: &mut Vec<(String, f64)>) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "system"))]
 mod tests {
     use super::*;
 

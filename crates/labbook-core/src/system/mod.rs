@@ -11,14 +11,19 @@
 mod console;
 mod gpu;
 mod layer;
+// The sampler: built with the `system` feature (sysinfo, NVML).
+#[cfg(feature = "system")]
 mod metrics;
+#[cfg(feature = "system")]
 mod sampler;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-pub use gpu::{GpuInfo, GpuSample, GpuSource, NvmlSource};
+#[cfg(feature = "system")]
+pub use gpu::NvmlSource;
+pub use gpu::{GpuInfo, GpuSample, GpuSource};
 pub use layer::RunLayer;
 
 use crate::engine::queue::{Envelope, Msg, Shared, SysMsg};
@@ -136,6 +141,7 @@ pub(crate) struct SystemSettings {
 /// written before the exit record.
 pub(crate) struct System {
     sink: Sink,
+    #[cfg(feature = "system")]
     sampler: Option<sampler::Sampler>,
     console: Option<console::Capture>,
 }
@@ -149,14 +155,20 @@ impl System {
         } else {
             console::Capture::start(sink.clone())
         };
+        #[cfg(feature = "system")]
         let sampler = if s.metrics {
             let gpu = s.gpu_source.as_ref().map(GpuFactory::make);
             sampler::Sampler::start(sink.clone(), s.interval, gpu)
         } else {
             None
         };
+        #[cfg(not(feature = "system"))]
+        if s.metrics {
+            tracing::debug!(target: "labbook::system", "built without labbook's `system` feature: no system metrics for this run");
+        }
         System {
             sink,
+            #[cfg(feature = "system")]
             sampler,
             console,
         }
@@ -169,6 +181,7 @@ impl System {
         if let Some(c) = self.console.take() {
             c.stop();
         }
+        #[cfg(feature = "system")]
         if let Some(s) = self.sampler.take() {
             s.stop();
         }
