@@ -7,7 +7,7 @@ use labbook::tch::tch::{Device, Tensor};
 use crate::shapes;
 
 /// Two convolutions and two linear layers, as the burn and candle examples.
-pub fn cnn(vs: &nn::Path) -> impl Module + use<> {
+pub(crate) fn cnn(vs: &nn::Path) -> impl Module + use<> {
     nn::seq()
         .add(nn::conv2d(vs / "conv1", 1, 8, 3, Default::default()))
         .add_fn(|x| x.relu().max_pool2d_default(2))
@@ -24,7 +24,11 @@ pub fn cnn(vs: &nn::Path) -> impl Module + use<> {
 }
 
 /// The samples as batches of `[n, 1, 28, 28]` images and `[n]` int64 labels.
-pub fn batches(samples: Vec<shapes::Sample>, size: usize, dev: Device) -> Vec<(Tensor, Tensor)> {
+pub(crate) fn batches(
+    samples: Vec<shapes::Sample>,
+    size: usize,
+    dev: Device,
+) -> Vec<(Tensor, Tensor)> {
     samples
         .chunks(size)
         .map(|chunk| {
