@@ -13,9 +13,8 @@ libtorch_install 2.13.0
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/crates" "$work/tests"
-cp -r "$root/crates/labbook-core" "$root/crates/labbook-server" "$root/crates/labbook-tch" "$work/crates/"
-cp -r "$root/tests/common" "$work/tests/"
+mkdir -p "$work/crates"
+cp -r "$root/crates/labbook-core" "$root/crates/labbook-server" "$root/crates/labbook-tch" "$root/crates/labbook-testkit" "$work/crates/"
 cp "$root/Cargo.lock" "$root/clippy.toml" "$work/"
 # labbook-server's own tests use the facade; only its library is needed here.
 sed -i '/^labbook = { path = "..\/.." }$/d' "$work/crates/labbook-server/Cargo.toml"
@@ -24,7 +23,7 @@ import re, sys
 text = open(sys.argv[1]).read()
 # Keep the workspace tables, drop the facade package and its targets.
 workspace = text[: text.index("\n[package]\n")]
-workspace = re.sub(r"(?m)^members = .*$", 'members = ["crates/labbook-core", "crates/labbook-server", "crates/labbook-tch"]', workspace)
+workspace = re.sub(r"(?m)^members = .*$", 'members = ["crates/labbook-core", "crates/labbook-server", "crates/labbook-tch", "crates/labbook-testkit"]', workspace)
 workspace = re.sub(r"(?m)^default-members = .*\n", "", workspace)
 workspace = re.sub(r"(?m)^labbook-(burn|candle) = .*\n", "", workspace)
 open(sys.argv[2], "w").write(workspace)

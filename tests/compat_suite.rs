@@ -9,8 +9,6 @@
 //! plain `cargo test`; `scripts/test.sh` runs them. The official client's runs are cached
 //! under `~/.cache/labbook/compat-ref/` by wandb version, scenario and script contents.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -50,7 +48,7 @@ fn settings(root: &Path) -> Settings {
 }
 
 fn only_run_dir(root: &Path) -> PathBuf {
-    common::only_run_dir(root)
+    labbook_testkit::only_run_dir(root)
 }
 
 /// The official client's run for `scenario`, from the cache or made now; returns a fresh
@@ -155,7 +153,7 @@ fn sync_all(run_dir: &Path) -> (RunState, Vec<ArtifactState>, String) {
         run_dir.display()
     );
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     let runs = storage.runs();
     assert_eq!(runs.len(), 1, "one run per sync: {printed}");
     let artifacts = storage.artifacts();
@@ -215,7 +213,7 @@ fn labbook_sync(run_dir: &Path) -> (RunState, Vec<ArtifactState>) {
     let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
     labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     (
         storage.runs().into_iter().next().unwrap(),
         storage.artifacts(),

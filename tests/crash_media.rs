@@ -1,15 +1,13 @@
 //! A run killed with SIGKILL while it logs images and scalars flat out. Its own test binary,
 //! so no other test shares the CPU with it: the bound it checks is in seconds.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Command;
 
-use common::{only_run_dir, read_run, settings};
 use labbook::Value;
 use labbook::wire::LogEnd;
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 /// The child's loop, selected by `LABBOOK_CHILD=media`; a no-op in the normal test run.
 #[test]
@@ -54,7 +52,7 @@ fn child_main() {
 fn kill_under_media_load(
     seed: u64,
 ) -> (
-    common::RunData,
+    labbook_testkit::RunData,
     Vec<(std::time::Instant, u64)>,
     std::time::Instant,
 ) {
@@ -64,7 +62,7 @@ fn kill_under_media_load(
     x ^= x >> 7;
     x ^= x << 17;
     let after = std::time::Duration::from_millis(3000 + x % 5000);
-    let mut c = common::child_command("media", tmp.path(), None)
+    let mut c = labbook_testkit::child_command("child_main", "media", tmp.path(), None)
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
@@ -163,7 +161,7 @@ fn sigkill_under_media_load_loses_at_most_the_last_seconds() {
             "kill {k}: wandb-core read every whole record"
         );
         if k == 0 {
-            let server = common::upload::wandb_sync(&d.dir);
+            let server = labbook_testkit::wandb::wandb_sync(&d.dir);
             let runs = server.storage().runs();
             assert_eq!(
                 runs[0].history.len(),

@@ -4,8 +4,6 @@
 //! `LABBOOK_SYNC_ROWS` and `LABBOOK_SYNC_FILE_MB` size the run (200,000 rows and 256 MiB
 //! here; 5,000,000 rows and 1 GiB in scripts/soak.sh).
 
-mod common;
-
 use std::path::Path;
 use std::time::Instant;
 
@@ -85,7 +83,7 @@ fn sync_memory_stays_flat_for_long_histories_and_big_files() {
 
     // A long history, and a big saved file, each in a run of its own.
     let t = Instant::now();
-    let run = labbook::init(common::settings(&tmp.path().join("long"))).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&tmp.path().join("long"))).unwrap();
     for i in 0..rows {
         run.log([
             ("loss", Value::from(1.0 / (i + 1) as f64)),
@@ -116,7 +114,7 @@ fn sync_memory_stays_flat_for_long_histories_and_big_files() {
             f.write_all(&block).unwrap();
         }
     }
-    let run = labbook::init(common::settings(&big_dir)).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&big_dir)).unwrap();
     run.save(&big.to_string_lossy(), SavePolicy::Now).unwrap();
     run.log([("x", Value::from(1))]).unwrap();
     let log = run.finish().unwrap().log_path();

@@ -3,16 +3,14 @@
 //! process's own stdout and stderr, so it runs in a child process: this test binary again,
 //! with `LABBOOK_CHILD` set.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{only_run_dir, read_run, settings};
 use labbook::system::{GpuInfo, GpuSample, GpuSource};
 use labbook::{Console, Value};
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 fn items(s: &labbook::wire::proto::StatsRecord) -> BTreeMap<String, f64> {
     s.item

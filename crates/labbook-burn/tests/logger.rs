@@ -3,9 +3,6 @@
 
 extern crate labbook_core as labbook;
 
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder, batcher::Batcher};
@@ -149,7 +146,7 @@ fn f(s: &str) -> f64 {
 #[test]
 fn logger_maps_iterations_epochs_and_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let run = labbook_core::init(common::settings(dir.path())).unwrap();
+    let run = labbook_core::init(labbook_testkit::settings(dir.path())).unwrap();
     let logger = RunLogger::new(&run).unwrap();
     let (train, valid) = loaders(6); // 3 iterations per split
     SupervisedTraining::new(dir.path().join("burn"), train, valid)
@@ -160,7 +157,7 @@ fn logger_maps_iterations_epochs_and_summary() {
         .with_application_logger(None)
         .launch(learner());
     run.finish().unwrap();
-    let d = common::read_run(&common::only_run_dir(dir.path()));
+    let d = labbook_testkit::read_run(&labbook_testkit::only_run_dir(dir.path()));
 
     // Per epoch: 3 train rows, 1 train epoch row, 3 valid rows, 1 valid epoch row.
     assert_eq!(d.rows.len(), 16, "{:#?}", d.rows);
@@ -205,7 +202,7 @@ fn logger_maps_iterations_epochs_and_summary() {
 #[test]
 fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = labbook_core::init(common::settings(dir.path())).unwrap();
+    let run = labbook_core::init(labbook_testkit::settings(dir.path())).unwrap();
     let logger = RunLogger::new(&run).unwrap();
     let scores = logger.epoch_scores();
     let script = Scripted {
@@ -244,7 +241,7 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
         .with_application_logger(None)
         .launch(learner());
     run.finish().unwrap();
-    let d = common::read_run(&common::only_run_dir(dir.path()));
+    let d = labbook_testkit::read_run(&labbook_testkit::only_run_dir(dir.path()));
 
     // Best at epoch 2 (0.5); epochs 3 and 4 do not improve: stop after epoch 4.
     assert_eq!(
@@ -305,7 +302,7 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn a_burn_run_arrives_through_wandb_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let run = labbook_core::init(common::settings(dir.path())).unwrap();
+    let run = labbook_core::init(labbook_testkit::settings(dir.path())).unwrap();
     let logger = RunLogger::new(&run).unwrap();
     let (train, valid) = loaders(6);
     SupervisedTraining::new(dir.path().join("burn"), train, valid)
@@ -318,7 +315,7 @@ fn a_burn_run_arrives_through_wandb_sync() {
     let run_dir = run.dir().unwrap().to_owned();
     run.finish().unwrap();
 
-    let server = common::upload::wandb_sync(&run_dir);
+    let server = labbook_testkit::wandb::wandb_sync(&run_dir);
     let storage = server.storage();
     let runs = storage.runs();
     let state = &runs[0];

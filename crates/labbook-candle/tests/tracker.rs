@@ -4,9 +4,6 @@
 
 extern crate labbook_core as labbook;
 
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Module, Optimizer, SGD, VarBuilder, VarMap};
 use labbook_candle::{Error, EvalBatch, Layout, Tracker};
@@ -46,15 +43,15 @@ impl Tiny {
     }
 }
 
-/// The loop `common::loop_run` checks: two epochs of three steps, watch every 4 steps,
+/// The loop `labbook_testkit::loop_run` checks: two epochs of three steps, watch every 4 steps,
 /// validation of 3 batches all below the threshold; returns the run directory.
 fn train(dir: &std::path::Path) -> std::path::PathBuf {
-    let run = labbook::init(common::settings(dir)).unwrap();
+    let run = labbook::init(labbook_testkit::settings(dir)).unwrap();
     let m = tiny();
     let mut opt = SGD::new(m.varmap.all_vars(), 0.05).unwrap();
     let mut track = Tracker::new(&run)
         .unwrap()
-        .watch(&m.varmap, common::loop_run::WATCH_EVERY)
+        .watch(&m.varmap, labbook_testkit::loop_run::WATCH_EVERY)
         .eval_settings(
             EvalSettings::default()
                 .metric("accuracy", Worse::Lower)
@@ -67,9 +64,9 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
                 .best_by("valid/accuracy", labbook::Goal::Maximize),
         );
     let (x, y) = data(8, &Device::Cpu);
-    for epoch in 0..common::loop_run::EPOCHS {
+    for epoch in 0..labbook_testkit::loop_run::EPOCHS {
         track.start_epoch(epoch);
-        for _ in 0..common::loop_run::STEPS_PER_EPOCH {
+        for _ in 0..labbook_testkit::loop_run::STEPS_PER_EPOCH {
             let loss = candle_nn::loss::cross_entropy(&m.logits(&x), &y).unwrap();
             let grads = loss.backward().unwrap();
             track.watch_grads(&grads).unwrap();
@@ -106,8 +103,8 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn a_loop_logs_steps_watch_validation_and_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = common::read_run(&train(dir.path()));
-    common::loop_run::assert_loop_run(&data, "0.05");
+    let data = labbook_testkit::read_run(&train(dir.path()));
+    labbook_testkit::loop_run::assert_loop_run(&data, "0.05");
     assert!(dir.path().join("ckpt/best.safetensors").exists());
 }
 
@@ -161,5 +158,5 @@ fn wrong_inputs_are_errors_that_name_the_tensor() {
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn a_candle_run_arrives_through_wandb_sync() {
     let dir = tempfile::tempdir().unwrap();
-    common::loop_run::assert_arrives_through_wandb_sync(&train(dir.path()));
+    labbook_testkit::loop_run::assert_arrives_through_wandb_sync(&train(dir.path()));
 }

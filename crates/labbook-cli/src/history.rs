@@ -548,7 +548,6 @@ impl Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::odd_log;
 
     #[test]
     fn quick_cells_are_what_parse_makes_of_the_text() {
@@ -659,7 +658,7 @@ mod tests {
 
     #[test]
     fn only_history_records_this_reader_takes_on_are_read_from_bytes() {
-        let records = odd_log::odd_records();
+        let records = labbook_testkit::hand_log::odd_records();
         let mut t = Table::default();
         let taken: Vec<bool> = records.iter().map(|r| t.push_history_bytes(r)).collect();
         // run, rows 0-3 (unknown fields, a repeated history field), row 4 (a group field:

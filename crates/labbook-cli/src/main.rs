@@ -25,12 +25,6 @@ mod sync;
 mod table;
 mod watch;
 
-/// The integration tests' hand-made logs, for the unit tests that compare readers.
-#[cfg(test)]
-#[allow(dead_code)]
-#[path = "../tests/common/log.rs"]
-mod odd_log;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -440,7 +440,6 @@ pub(crate) fn scalar_of(v: &J) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::odd_log;
 
     /// Both loaders on the run in `dir`: the same rows, metrics, summary, config and end.
     fn assert_loaders_agree(dir: &Path) {
@@ -457,8 +456,8 @@ mod tests {
     #[test]
     fn export_reads_what_load_reads() {
         let tmp = tempfile::tempdir().unwrap();
-        let records = odd_log::odd_records();
-        odd_log::write_log(tmp.path(), &records);
+        let records = labbook_testkit::hand_log::odd_records();
+        labbook_testkit::hand_log::write_log(tmp.path(), &records);
         let export = RunLog::load_for_export(tmp.path()).unwrap();
         assert_eq!(export.history.len(), 5);
         assert_eq!(export.stats.len(), 2);
@@ -469,14 +468,16 @@ mod tests {
     fn export_reads_a_torn_or_corrupt_log_as_load_does() {
         let tmp = tempfile::tempdir().unwrap();
         // Long rows so that records span blocks and chunk types.
-        let mut records = odd_log::odd_records();
+        let mut records = labbook_testkit::hand_log::odd_records();
         for i in 0..40 {
             let items = (0..200)
-                .map(|k| odd_log::item(&format!("metric_{k}"), &format!("{}.5", i * k)))
+                .map(|k| {
+                    labbook_testkit::hand_log::item(&format!("metric_{k}"), &format!("{}.5", i * k))
+                })
                 .collect();
-            records.push(odd_log::history(100 + i, 10 + i, items));
+            records.push(labbook_testkit::hand_log::history(100 + i, 10 + i, items));
         }
-        let path = odd_log::write_log(tmp.path(), &records);
+        let path = labbook_testkit::hand_log::write_log(tmp.path(), &records);
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.len() > 3 * 32 * 1024);
         let cuts = (0..bytes.len())
@@ -501,14 +502,22 @@ mod tests {
     #[test]
     fn a_record_that_does_not_decode_ends_the_read_as_in_load() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut records = odd_log::odd_records();
+        let mut records = labbook_testkit::hand_log::odd_records();
         // A value that is not UTF-8: prost rejects the record, and so must the export.
-        let mut bad = odd_log::history(50, 50, vec![odd_log::item("loss", "0.5")]);
+        let mut bad = labbook_testkit::hand_log::history(
+            50,
+            50,
+            vec![labbook_testkit::hand_log::item("loss", "0.5")],
+        );
         let at = bad.len() - 1;
         bad[at] = 0xFF;
         records.insert(2, bad);
-        records.push(odd_log::history(51, 51, vec![odd_log::item("loss", "1")]));
-        odd_log::write_log(tmp.path(), &records);
+        records.push(labbook_testkit::hand_log::history(
+            51,
+            51,
+            vec![labbook_testkit::hand_log::item("loss", "1")],
+        ));
+        labbook_testkit::hand_log::write_log(tmp.path(), &records);
         let export = RunLog::load_for_export(tmp.path()).unwrap();
         assert_eq!(export.history.len(), 1);
         assert!(

@@ -1,16 +1,13 @@
 //! The tch tracker on a tiny model: the rows a hand-written loop logs (steps, watch,
 //! validation with problematic batches and their images, checkpoint), errors for wrong
 //! inputs, and the run uploaded by the official `wandb sync`. The expectations are shared
-//! with labbook-candle's (`tests/common/loop_run.rs`).
+//! with labbook-candle's (`labbook_testkit::loop_run`).
 
 extern crate labbook_core as labbook;
 
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
-use common::loop_run::{EPOCHS, STEPS_PER_EPOCH, WATCH_EVERY};
 use labbook_core::train::{EvalSettings, Worse};
 use labbook_tch::{Error, EvalBatch, Layout, Tracker};
+use labbook_testkit::loop_run::{EPOCHS, STEPS_PER_EPOCH, WATCH_EVERY};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -31,7 +28,7 @@ fn data(n: i64) -> (Tensor, Tensor) {
 }
 
 fn train(dir: &std::path::Path) -> std::path::PathBuf {
-    let run = labbook::init(common::settings(dir)).unwrap();
+    let run = labbook::init(labbook_testkit::settings(dir)).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
     let fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
     let lr = 0.05;
@@ -88,8 +85,8 @@ fn train(dir: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn a_loop_logs_steps_watch_validation_and_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = common::read_run(&train(dir.path()));
-    common::loop_run::assert_loop_run(&data, "0.05");
+    let data = labbook_testkit::read_run(&train(dir.path()));
+    labbook_testkit::loop_run::assert_loop_run(&data, "0.05");
     let saved = tch::Tensor::read_safetensors(dir.path().join("ckpt/best.safetensors")).unwrap();
     let names: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
     assert!(
@@ -175,5 +172,5 @@ fn cuda_tensors_convert_and_track() {
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn a_tch_run_arrives_through_wandb_sync() {
     let dir = tempfile::tempdir().unwrap();
-    common::loop_run::assert_arrives_through_wandb_sync(&train(dir.path()));
+    labbook_testkit::loop_run::assert_arrives_through_wandb_sync(&train(dir.path()));
 }

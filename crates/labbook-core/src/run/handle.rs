@@ -1112,6 +1112,8 @@ mod tests {
     #[test]
     fn a_worker_that_dies_is_reported_at_once_with_its_panic() {
         let dir = tempfile::tempdir().unwrap();
+        // Far below the minute of `finish_timeout`, far above what a loaded machine takes to
+        // print the worker's panic with its backtrace (about a second in a debug build).
         let run = crate::init(quiet(dir.path()).finish_timeout(Duration::from_secs(60))).unwrap();
         run.log([("x", Value::from(1))]).unwrap();
         run.flush().unwrap();
@@ -1122,7 +1124,7 @@ mod tests {
         let t = Instant::now();
         let e = run.flush().unwrap_err().to_string();
         assert!(
-            t.elapsed() < Duration::from_secs(1),
+            t.elapsed() < Duration::from_secs(20),
             "flush took {:?}",
             t.elapsed()
         );
@@ -1132,7 +1134,7 @@ mod tests {
         let t = Instant::now();
         let e = run.finish().unwrap_err();
         assert!(
-            t.elapsed() < Duration::from_secs(1),
+            t.elapsed() < Duration::from_secs(20),
             "finish took {:?}",
             t.elapsed()
         );

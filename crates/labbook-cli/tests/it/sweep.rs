@@ -1,11 +1,9 @@
 //! `labbook sweep` / `agent` / `sweep show` end to end, with this test binary as the trial
 //! program (it trains nothing: its "loss" is a known function of the parameters).
 
-mod common;
-
 use std::path::Path;
 
-use common::{labbook, stdout as ok};
+use crate::support::{labbook, stdout as ok};
 
 use labbook_core::{Settings, Value};
 
@@ -41,7 +39,7 @@ fn trial_main() {
 fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let text = format!(
-        "program: {}\ncommand: [\"${{program}}\", trial_main, --exact, --nocapture, --test-threads=1]\nmetric: {{name: loss, goal: minimize}}\n{body}",
+        "program: {}\ncommand: [\"${{program}}\", sweep::trial_main, --exact, --nocapture, --test-threads=1]\nmetric: {{name: loss, goal: minimize}}\n{body}",
         exe.display()
     );
     let path = dir.join("sweep.yaml");

@@ -2,16 +2,14 @@
 //! artifact use and registry link reaches the server exactly once, whether the saved upload
 //! position was kept, lost, or left by an older release.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::read_run;
 use labbook::media::{BoundingBox, Boxes, Image, plot};
 use labbook::online::{RetryPolicy, SyncOptions, position_file, sync_run, synced_marker};
 use labbook::{AlertLevel, Value};
 use labbook_server::{Faults, MemoryStorage, Server, ServerConfig, Storage};
+use labbook_testkit::read_run;
 
 const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
 
@@ -20,7 +18,7 @@ const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
 /// version and its registry link.
 fn make_run(root: &Path) -> PathBuf {
     let run = labbook::init(
-        common::settings(root)
+        labbook_testkit::settings(root)
             .name("resumable")
             .config(&serde_json::json!({"lr": 0.1})),
     )

@@ -1,13 +1,11 @@
 //! The engine end to end: what is logged is what the transaction log holds, row by row.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::{only_run_dir, read_run, settings};
 use labbook::wire::LogEnd;
 use labbook::{AlertLevel, Error, Goal, Metric, OnError, SavePolicy, Summary, Value};
+use labbook_testkit::{only_run_dir, read_run, settings};
 use serde::Serialize;
 
 #[derive(Serialize)]

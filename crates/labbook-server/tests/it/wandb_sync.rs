@@ -4,7 +4,6 @@
 //!
 //! Needs the virtualenv that `scripts/test.sh` sets up (`LABBOOK_WANDB_VENV`).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use labbook::{Settings, Value};
@@ -13,17 +12,10 @@ use serde_json::json;
 
 const KEY: &str = "labbook0123456789abcdefghijklmnopqrstuvwxyz";
 
-fn venv() -> PathBuf {
-    let venv = std::env::var("LABBOOK_WANDB_VENV").expect(
-        "LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)",
-    );
-    PathBuf::from(venv)
-}
-
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn wandb_sync_uploads_a_labbook_offline_run() {
-    let venv = venv();
+    let venv = labbook_testkit::wandb::venv();
     let tmp = tempfile::tempdir().unwrap();
     let run = labbook::init(
         Settings::new("proj-sync")

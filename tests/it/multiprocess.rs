@@ -2,8 +2,6 @@
 //! one server at once: one run per rank in a shared group, system metrics from local rank 0
 //! only, and `rank_zero_only` leaving the other ranks disabled.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
@@ -50,7 +48,7 @@ fn spawn_ranks(
     let children: Vec<_> = (0..3)
         .map(|rank| {
             let mut c = Command::new(std::env::current_exe().unwrap());
-            c.args(["rank_process", "--exact", "--nocapture"])
+            c.args(["multiprocess::rank_process", "--exact", "--nocapture"])
                 .env("LABBOOK_TEST_RANK_ROOT", root.join(format!("rank{rank}")))
                 .env("WANDB_BASE_URL", server.base_url())
                 .env("WANDB_API_KEY", KEY)
@@ -78,7 +76,7 @@ fn every_rank_streams_its_own_run_in_one_group() {
     let tmp = tempfile::tempdir().unwrap();
     spawn_ranks(&server, tmp.path(), &[]);
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     let mut runs = storage.runs();
     runs.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     let names: Vec<_> = runs

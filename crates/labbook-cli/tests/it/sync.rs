@@ -1,12 +1,10 @@
 //! `labbook sync` against labbook-server: what arrives, the `.synced` marker shared with
 //! `wandb sync` in both directions, and the same run synced by both tools arriving the same.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{first_run, stdout};
+use crate::support::{first_run, stdout};
 use labbook_core::media::Image;
 use labbook_core::{AlertLevel, Value};
 use labbook_server::{RunningServer, Server, ServerConfig};
@@ -17,7 +15,7 @@ const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
 /// a saved file; returns the wandb directory's parent.
 fn make_run(root: &Path) {
     let run = labbook_core::init(
-        common::settings(root, "sync-proj")
+        labbook_testkit::project_settings(root, "sync-proj")
             .name("to-sync")
             .tags(["a", "b"])
             .group("g1")

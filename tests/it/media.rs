@@ -1,12 +1,10 @@
 //! Images and histograms end to end: files named and announced as the official client does,
 //! JSON in the row and the summary, bad input refused with the key named.
 
-mod common;
-
-use common::{only_run_dir, read_run, settings};
 use labbook::media::{Histogram, Image, Layout};
 use labbook::wire::proto::RecordType;
 use labbook::{Error, Value};
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()

@@ -1,8 +1,6 @@
 //! Artifacts against labbook-server: uploaded by an online run and by `labbook sync` with
 //! W&B's manifest and digests, a re-log of the same content makes no new version.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,7 +11,7 @@ use labbook_server::{ArtifactState, Server, ServerConfig};
 const KEY: &str = "artf0123456789abcdefghijklmnopqrstuvwxyz01";
 
 fn online(dir: &Path, base_url: &str) -> labbook::Settings {
-    common::settings(dir)
+    labbook_testkit::settings(dir)
         .mode(Mode::Online)
         .base_url(base_url)
         .api_key(KEY)
@@ -78,8 +76,8 @@ fn an_online_run_uploads_its_artifact_and_a_relog_makes_no_new_version() {
     assert_eq!(contents["raw.tar"]["ref"], "s3://bucket/raw.tar");
     assert_eq!(manifest["storagePolicy"], "wandb-storage-policy-v1");
     // The digest the server holds is the one recorded in the log.
-    let run_dir = common::only_run_dir(&tmp.path().join("a"));
-    let logged = common::read_run(&run_dir);
+    let run_dir = labbook_testkit::only_run_dir(&tmp.path().join("a"));
+    let logged = labbook_testkit::read_run(&run_dir);
     assert_eq!(
         v.digest.as_deref(),
         Some(logged.artifacts()[0].digest.as_str())
@@ -105,8 +103,8 @@ fn an_online_run_uploads_its_artifact_and_a_relog_makes_no_new_version() {
 fn labbook_sync_uploads_an_offline_runs_artifacts() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), &[4, 5]);
-    log_dataset(common::settings(&tmp.path().join("run")), &data);
-    let run_dir = common::only_run_dir(&tmp.path().join("run"));
+    log_dataset(labbook_testkit::settings(&tmp.path().join("run")), &data);
+    let run_dir = labbook_testkit::only_run_dir(&tmp.path().join("run"));
     let log = log_in(&run_dir);
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
@@ -213,7 +211,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn uses(dir: &Path) -> Vec<labbook::wire::proto::UseArtifactRecord> {
-    common::read_run(dir)
+    labbook_testkit::read_run(dir)
         .records
         .into_iter()
         .filter_map(|r| match r.record_type {
@@ -230,18 +228,18 @@ fn an_offline_run_uses_an_artifact_logged_by_an_earlier_local_run() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), &[1, 2, 3]);
     let root = tmp.path().join("runs");
-    log_dataset(common::settings(&root), &data);
+    log_dataset(labbook_testkit::settings(&root), &data);
     // A second version with other content, then the first content again: v0 is latest.
     // (Run directories are named to the second: one second apart keeps their order.)
     std::thread::sleep(Duration::from_millis(1100));
     std::fs::write(data.join("sub/b.bin"), [7u8]).unwrap();
-    log_dataset(common::settings(&root).run_id("second01"), &data);
+    log_dataset(labbook_testkit::settings(&root).run_id("second01"), &data);
     std::fs::write(data.join("sub/b.bin"), [1u8, 2, 3]).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
-    log_dataset(common::settings(&root).run_id("third001"), &data);
+    log_dataset(labbook_testkit::settings(&root).run_id("third001"), &data);
 
     std::thread::sleep(Duration::from_millis(1100));
-    let run = labbook::init(common::settings(&root).run_id("consumer")).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&root).run_id("consumer")).unwrap();
     let used = run.use_artifact("shapes-train:latest").unwrap();
     assert_eq!(
         (used.name(), used.kind(), used.version()),
@@ -319,9 +317,9 @@ fn labbook_sync_records_an_offline_runs_use() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), &[4]);
     let root = tmp.path().join("runs");
-    log_dataset(common::settings(&root).run_id("producer"), &data);
+    log_dataset(labbook_testkit::settings(&root).run_id("producer"), &data);
     std::thread::sleep(Duration::from_millis(1100));
-    let run = labbook::init(common::settings(&root).run_id("consumer")).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&root).run_id("consumer")).unwrap();
     run.use_artifact("shapes-train").unwrap();
     let consumer = run.dir().unwrap().to_owned();
     run.finish().unwrap();
@@ -353,7 +351,7 @@ fn labbook_sync_records_an_offline_runs_use() {
 fn an_artifact_holds_the_bytes_of_the_call_whatever_happens_to_the_file_next() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("model.bin");
-    let run = labbook::init(common::settings(&tmp.path().join("runs"))).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&tmp.path().join("runs"))).unwrap();
     let first = vec![1u8; 3 << 20];
     std::fs::write(&file, &first).unwrap();
     run.log_model(&file, "m", ["first"]).unwrap();
@@ -368,7 +366,7 @@ fn an_artifact_holds_the_bytes_of_the_call_whatever_happens_to_the_file_next() {
     let dir = run.dir().unwrap().to_owned();
     let report = run.finish().unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    let data = common::read_run(&dir);
+    let data = labbook_testkit::read_run(&dir);
     let versions = data.artifacts();
     assert_eq!(versions.len(), 2);
     // In the order they were logged, each with the bytes of its call.
@@ -416,7 +414,7 @@ fn link_model_links_the_version_into_the_registry_online_and_through_sync() {
     check(&server);
 
     let root = tmp.path().join("offline");
-    let run = labbook::init(common::settings(&root)).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&root)).unwrap();
     run.link_model(&file, "shapes-cnn", "shapes-classifier", ["prod"])
         .unwrap();
     let dir = run.dir().unwrap().to_owned();
@@ -435,15 +433,15 @@ fn a_run_dropped_while_hashing_still_records_the_artifact() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("big.bin");
     std::fs::write(&file, vec![5u8; 64 << 20]).unwrap();
-    let run = labbook::init(common::settings(&tmp.path().join("runs"))).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&tmp.path().join("runs"))).unwrap();
     run.log_model(&file, "big", ["last"]).unwrap();
     let dir = run.dir().unwrap().to_owned();
     drop(run);
-    let data = common::read_run(&dir);
+    let data = labbook_testkit::read_run(&dir);
     assert!(data.exit.is_some(), "the run was not finished");
     assert_eq!(data.artifacts().len(), 1);
     // After finish nothing more is taken, and it says so.
-    let run = labbook::init(common::settings(&tmp.path().join("runs2"))).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&tmp.path().join("runs2"))).unwrap();
     run.finish().unwrap();
     let e = run
         .log_model(&file, "big", ["late"])
@@ -540,7 +538,7 @@ fn an_artifact_that_cannot_be_uploaded_does_not_stop_the_runs_upload() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), &[4]);
     let root = tmp.path().join("runs");
-    let run = labbook::init(common::settings(&root)).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&root)).unwrap();
     let mut a = Artifact::new("shapes-train", "dataset").unwrap();
     a.add_dir(&data, None).unwrap();
     run.log_artifact(a).unwrap();
@@ -573,9 +571,9 @@ fn wandb_sync_accepts_a_run_that_used_an_artifact() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), &[9]);
     let root = tmp.path().join("runs");
-    log_dataset(common::settings(&root).run_id("producer"), &data);
+    log_dataset(labbook_testkit::settings(&root).run_id("producer"), &data);
     std::thread::sleep(Duration::from_millis(1100));
-    let run = labbook::init(common::settings(&root).run_id("consumer")).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&root).run_id("consumer")).unwrap();
     run.use_artifact("shapes-train:v-test").unwrap();
     run.log([("x", labbook::Value::from(1))]).unwrap();
     let consumer = run.dir().unwrap().to_owned();
@@ -591,11 +589,11 @@ fn wandb_sync_accepts_a_run_that_used_an_artifact() {
             .to_string_lossy()
             .starts_with("offline-run-")
         {
-            common::upload::wandb_sync_into(&server, KEY, &dir);
+            labbook_testkit::wandb::wandb_sync_into(&server, KEY, &dir);
         }
     }
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     let runs = storage.runs();
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|r| r.complete && r.exit_code == Some(0)));
@@ -608,10 +606,15 @@ fn flush_waits_for_artifacts_logged_before_it() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("m.bin");
     std::fs::write(&file, vec![7u8; 16 << 20]).unwrap();
-    let run = labbook::init(common::settings(&tmp.path().join("runs"))).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&tmp.path().join("runs"))).unwrap();
     run.log_model(&file, "m", ["a"]).unwrap();
     run.flush().unwrap();
-    assert_eq!(common::read_run(run.dir().unwrap()).artifacts().len(), 1);
+    assert_eq!(
+        labbook_testkit::read_run(run.dir().unwrap())
+            .artifacts()
+            .len(),
+        1
+    );
     run.finish().unwrap();
 }
 
@@ -638,7 +641,7 @@ fn a_resumed_run_remembers_its_best_model_offline_and_online() {
         run.finish().unwrap();
         marks
     };
-    let offline = || common::settings(&tmp.path().join("runs")).run_id("resume77");
+    let offline = || labbook_testkit::settings(&tmp.path().join("runs")).run_id("resume77");
     assert_eq!(part(offline(), &[(0, 0.9), (1, 0.5)]), [true, false]);
     std::thread::sleep(Duration::from_millis(1100));
     let resumed = offline().resume(Resume::Allow);
@@ -659,7 +662,7 @@ fn a_big_file_goes_up_in_parts() {
     let bytes: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
     let root = tmp.path().join("runs");
-    let run = labbook::init(common::settings(&root)).unwrap();
+    let run = labbook::init(labbook_testkit::settings(&root)).unwrap();
     run.log_model(&file, "big", ["best"]).unwrap();
     let dir = run.dir().unwrap().to_owned();
     run.finish().unwrap();

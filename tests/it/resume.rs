@@ -2,13 +2,11 @@
 //! (RunResumeStatus), and the resumed run's second log uploaded after the first by
 //! `labbook sync` and by the official `wandb sync`, history continuing without a gap.
 
-mod common;
-
 use std::time::Duration;
 
-use common::read_run;
 use labbook::{Error, Mode, Resume, Value};
 use labbook_server::{Server, ServerConfig};
+use labbook_testkit::read_run;
 
 const KEY: &str = "rsme0123456789abcdefghijklmnopqrstuvwxyz01";
 const ID: &str = "resume01";
@@ -22,7 +20,7 @@ fn log_rows(run: &labbook::Run, from: u32, to: u32) {
 #[test]
 fn an_offline_run_resumes_where_its_last_directory_stopped() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = || common::settings(tmp.path()).run_id(ID);
+    let s = || labbook_testkit::settings(tmp.path()).run_id(ID);
     let first = labbook::init(s()).unwrap();
     log_rows(&first, 0, 10);
     first.set_summary("best", 7).unwrap();
@@ -61,7 +59,7 @@ fn an_offline_run_resumes_where_its_last_directory_stopped() {
     );
 
     let must = labbook::init(
-        common::settings(tmp.path())
+        labbook_testkit::settings(tmp.path())
             .run_id("nosuchid")
             .resume(Resume::Must),
     );
@@ -72,8 +70,9 @@ fn an_offline_run_resumes_where_its_last_directory_stopped() {
     );
     let never = labbook::init(s().resume(Resume::Never)).unwrap_err();
     assert!(never.to_string().contains("exists"), "{never}");
-    let no_id = labbook::init(common::settings(tmp.path()).env_vars([("WANDB_RESUME", "must")]))
-        .unwrap_err();
+    let no_id =
+        labbook::init(labbook_testkit::settings(tmp.path()).env_vars([("WANDB_RESUME", "must")]))
+            .unwrap_err();
     assert!(no_id.to_string().contains("needs the id"), "{no_id}");
 }
 
@@ -81,7 +80,7 @@ fn an_offline_run_resumes_where_its_last_directory_stopped() {
 fn an_online_run_resumes_from_the_server() {
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     let online = |dir: &std::path::Path| {
-        common::settings(dir)
+        labbook_testkit::settings(dir)
             .run_id(ID)
             .mode(Mode::Online)
             .base_url(server.base_url())
@@ -99,7 +98,7 @@ fn an_online_run_resumes_from_the_server() {
     let report = second.finish().unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     let up = &storage.runs()[0];
     let steps: Vec<i64> = up
         .history
@@ -116,7 +115,7 @@ fn an_online_run_resumes_from_the_server() {
 }
 
 fn two_offline_dirs(root: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let s = || common::settings(root).run_id(ID);
+    let s = || labbook_testkit::settings(root).run_id(ID);
     let first = labbook::init(s()).unwrap();
     log_rows(&first, 0, 10);
     let a = first.dir().unwrap().to_owned();
@@ -131,7 +130,7 @@ fn two_offline_dirs(root: &std::path::Path) -> (std::path::PathBuf, std::path::P
 
 fn steps_at(server: &labbook_server::RunningServer) -> Vec<i64> {
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     let runs = storage.runs();
     assert_eq!(runs.len(), 1);
     runs[0]
@@ -168,7 +167,7 @@ fn wandb_sync_uploads_a_resumed_labbook_run_after_its_first_part() {
     let (a, b) = two_offline_dirs(tmp.path());
     let server = Server::start(ServerConfig::new(KEY)).unwrap();
     for dir in [&a, &b] {
-        common::upload::wandb_sync_into(&server, KEY, dir);
+        labbook_testkit::wandb::wandb_sync_into(&server, KEY, dir);
     }
     assert_eq!(steps_at(&server), (0..15).collect::<Vec<_>>());
 }

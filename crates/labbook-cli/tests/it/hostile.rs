@@ -2,15 +2,14 @@
 //! `--out` or nest its keys ten thousand deep, a run still being written, a failing sync
 //! traced at full verbosity, two agents on one sweep.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{labbook, log, stdout};
+use crate::support::{labbook, stdout};
 use labbook_core::Value;
 use labbook_core::wire::proto::{Record, RecordType, RunRecord, SummaryItem, SummaryRecord};
 use labbook_server::{Faults, Server, ServerConfig};
+use labbook_testkit::hand_log as log;
 use prost::Message as _;
 
 const KEY: &str = "hstl0123456789abcdefghijklmnopqrstuvwxyz01";
@@ -154,7 +153,7 @@ fn sync(args: &[&str], cwd: &Path, base_url: &str, env: &[(&str, &str)]) -> Outp
 }
 
 fn quiet(root: &Path) -> labbook_core::Settings {
-    common::settings(root, "hostile")
+    labbook_testkit::project_settings(root, "hostile")
 }
 
 #[test]

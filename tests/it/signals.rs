@@ -5,8 +5,6 @@
 //! with labbook told to keep out) keeps its process and finishes the run itself; a signal
 //! that comes while another thread is finishing waits for the exit record.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
@@ -15,9 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{only_run_dir, read_run, settings};
 use labbook::Value;
 use labbook::wire::LogEnd;
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 /// What a child does, selected by `LABBOOK_CHILD`; a no-op in the normal test run.
 #[test]
@@ -162,7 +160,10 @@ fn shut_down(run: &labbook::Run) {
 
 /// Runs child `what`, sends `signal` once it is ready, and returns its exit status, what it
 /// printed, and its run.
-fn signal_child(what: &str, signal: &str) -> (std::process::ExitStatus, String, common::RunData) {
+fn signal_child(
+    what: &str,
+    signal: &str,
+) -> (std::process::ExitStatus, String, labbook_testkit::RunData) {
     signal_child_with(what, &[signal], Duration::ZERO)
 }
 
@@ -171,11 +172,11 @@ fn signal_child_with(
     what: &str,
     signals: &[&str],
     gap: Duration,
-) -> (std::process::ExitStatus, String, common::RunData) {
+) -> (std::process::ExitStatus, String, labbook_testkit::RunData) {
     let tmp = tempfile::tempdir().unwrap();
     // SIGINT ignored before the program starts; exec keeps it ignored.
     let prefix = (what == "ignored").then_some("trap '' INT;");
-    let mut c = common::child_command(what, tmp.path(), prefix)
+    let mut c = labbook_testkit::child_command("signals::child_main", what, tmp.path(), prefix)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -1,20 +1,15 @@
 //! Reading a run back for tests: every record, the rows, the merged summary and config.
 
-#![allow(dead_code)]
-
-pub(crate) mod loop_run;
-pub(crate) mod upload;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use labbook::wire::proto::{self, RecordType};
-use labbook::wire::{LogEnd, read_log};
+use labbook_core::wire::proto::{self, RecordType};
+use labbook_core::wire::{LogEnd, read_log};
 
 /// A run as read back from its transaction log. Values are kept as the JSON text written,
 /// so tests compare exactly what W&B will read.
 #[derive(Debug)]
-pub(crate) struct RunData {
+pub struct RunData {
     pub dir: PathBuf,
     pub records: Vec<proto::Record>,
     pub end: LogEnd,
@@ -39,12 +34,12 @@ pub(crate) struct RunData {
 }
 
 impl RunData {
-    pub(crate) fn run(&self) -> &proto::RunRecord {
+    pub fn run(&self) -> &proto::RunRecord {
         &self.runs[0]
     }
 
     /// The value of `key` in every row that has it.
-    pub(crate) fn column(&self, key: &str) -> Vec<&str> {
+    pub fn column(&self, key: &str) -> Vec<&str> {
         self.rows
             .iter()
             .filter_map(|r| r.get(key).map(String::as_str))
@@ -52,7 +47,7 @@ impl RunData {
     }
 
     /// The artifact versions the log records, in order.
-    pub(crate) fn artifacts(&self) -> Vec<&proto::ArtifactRecord> {
+    pub fn artifacts(&self) -> Vec<&proto::ArtifactRecord> {
         self.records
             .iter()
             .filter_map(|r| match &r.record_type {
@@ -62,7 +57,7 @@ impl RunData {
             .collect()
     }
 
-    pub(crate) fn steps(&self) -> Vec<u64> {
+    pub fn steps(&self) -> Vec<u64> {
         self.column("_step")
             .iter()
             .map(|s| s.parse().unwrap())
@@ -79,7 +74,7 @@ fn path_of(key: &str, nested: &[String]) -> String {
 }
 
 /// Reads the single run under `dir` (a run directory).
-pub(crate) fn read_run(dir: &Path) -> RunData {
+pub fn read_run(dir: &Path) -> RunData {
     let log = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -155,7 +150,7 @@ pub(crate) fn read_run(dir: &Path) -> RunData {
 }
 
 /// The only run directory under `<root>/wandb/` (offline or online).
-pub(crate) fn only_run_dir(root: &Path) -> PathBuf {
+pub fn only_run_dir(root: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(root.join("wandb"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -171,46 +166,4 @@ pub(crate) fn only_run_dir(root: &Path) -> PathBuf {
         root.display()
     );
     dirs.into_iter().next().unwrap()
-}
-
-/// Settings for a test run in `dir`: quiet, no signal handling, no process environment,
-/// no system metrics and no console capture (tests that want them turn them on).
-pub(crate) fn settings(dir: &Path) -> labbook::Settings {
-    labbook::Settings::new("tests")
-        .dir(dir)
-        .quiet(true)
-        .handle_signals(false)
-        .system_metrics(false)
-        .console(labbook::Console::Off)
-        .env_vars(Vec::<(String, String)>::new())
-        .dotenv_dir(dir)
-}
-
-/// This test binary run again as a child that runs only its `child_main` test, which reads
-/// `LABBOOK_CHILD` (set to `what`) and `LABBOOK_CHILD_DIR` (set to `dir`). With `shell_prefix`,
-/// the child starts under `sh -c '<prefix> exec ...'`, so the prefix can set limits or ignore
-/// signals that the exec keeps. Stdout and stderr are piped.
-pub(crate) fn child_command(
-    what: &str,
-    dir: &Path,
-    shell_prefix: Option<&str>,
-) -> std::process::Command {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = match shell_prefix {
-        Some(prefix) => {
-            let mut c = std::process::Command::new("sh");
-            c.arg("-c")
-                .arg(format!("{prefix} exec \"$0\" \"$@\""))
-                .arg(exe);
-            c
-        }
-        None => std::process::Command::new(exe),
-    };
-    cmd.args(["child_main", "--exact", "--nocapture", "--test-threads=1"])
-        .env("LABBOOK_CHILD", what)
-        .env("LABBOOK_CHILD_DIR", dir)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    cmd
 }

@@ -6,13 +6,11 @@
 //! `LABBOOK_WANDB_VENV` at, so they are ignored by a plain `cargo test`; `scripts/test.sh`
 //! runs them with `--include-ignored`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{only_run_dir, read_run, settings};
 use labbook::{Goal, Metric, Summary, Value};
+use labbook_testkit::{only_run_dir, read_run, settings};
 use serde_json::{Value as J, json};
 
 fn venv() -> PathBuf {

@@ -2,19 +2,17 @@
 //! the local log, and a server that is down or refuses the key never blocks `log` nor
 //! loses anything locally.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::read_run;
 use labbook::online::Clock;
 use labbook::{Mode, Value};
 use labbook_server::{Server, ServerConfig};
+use labbook_testkit::read_run;
 
 const KEY: &str = "onln0123456789abcdefghijklmnopqrstuvwxyz01";
 
 fn online(dir: &std::path::Path, base_url: &str) -> labbook::Settings {
-    common::settings(dir)
+    labbook_testkit::settings(dir)
         .mode(Mode::Online)
         .base_url(base_url)
         .api_key(KEY)
@@ -73,7 +71,7 @@ fn an_online_run_streams_while_training_and_uploads_what_the_log_holds() {
     );
 
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     let r = &storage.runs()[0];
     let local = read_run(&dir);
     assert_eq!(r.history.len(), local.rows.len());
@@ -327,7 +325,7 @@ fn an_upload_goes_on_after_the_listener_restarts() {
 /// The `x` of every row the server holds for its one run, once the file_stream offsets are
 /// checked to be continuous.
 fn arrived_x(storage: &std::sync::Arc<dyn labbook_server::Storage>) -> Vec<i64> {
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     storage.runs()[0]
         .history
         .iter()
@@ -490,7 +488,7 @@ fn console_output_streams_to_the_server() {
     let report = run.finish().unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     let storage = server.storage();
-    common::upload::assert_offsets_continuous(storage);
+    labbook_testkit::wandb::assert_offsets_continuous(storage);
     let up = &storage.runs()[0];
     let epochs: Vec<&String> = up
         .output

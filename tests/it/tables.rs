@@ -1,18 +1,16 @@
 //! Tables and custom charts end to end: the table file, its `run_table` artifact record and
 //! private copies, the chart panels in the config, all before their row; bad input refused.
 
-mod common;
-
-use common::{only_run_dir, read_run, settings};
 use labbook::media::{Image, Table, plot};
 use labbook::wire::proto::{self, RecordType};
 use labbook::{Error, Value};
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()
 }
 
-fn artifacts(d: &common::RunData) -> Vec<(usize, proto::ArtifactRecord)> {
+fn artifacts(d: &labbook_testkit::RunData) -> Vec<(usize, proto::ArtifactRecord)> {
     d.records
         .iter()
         .enumerate()
@@ -23,7 +21,7 @@ fn artifacts(d: &common::RunData) -> Vec<(usize, proto::ArtifactRecord)> {
         .collect()
 }
 
-fn row_index(d: &common::RunData, step: i64) -> usize {
+fn row_index(d: &labbook_testkit::RunData, step: i64) -> usize {
     d.records
         .iter()
         .position(|r| matches!(&r.record_type, Some(RecordType::History(h)) if h.step.as_ref().map_or(0, |s| s.num) == step))

@@ -1,12 +1,10 @@
 //! The `labbook` command on real runs: ls (filters, sorting, JSON), show, export, compare,
 //! and clear errors with a non-zero exit for bad input.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{first_run, labbook, stdout};
+use crate::support::{first_run, labbook, stdout};
 
 use labbook_core::Value;
 
@@ -15,7 +13,7 @@ fn make_runs(root: &Path) -> Vec<String> {
     let mut ids = Vec::new();
     for (name, acc, tag, lr) in [("alpha", 0.95, "best", 0.1), ("beta", 0.7, "base", 0.01)] {
         let run = labbook_core::init(
-            common::settings(root, "cli")
+            labbook_testkit::project_settings(root, "cli")
                 .name(name)
                 .tags([tag])
                 .group("g1")

@@ -1,12 +1,11 @@
 //! `labbook export` of a hand-made log holding every kind of history value: each format
 //! keeps what the value was (numbers, non-finite tokens, text, nested keys, media).
 
-mod common;
-
 use std::path::Path;
 
+use crate::support::{labbook, stdout};
 use arrow_array::{Array, Float64Array, Int64Array, StringArray};
-use common::{labbook, log, stdout};
+use labbook_testkit::hand_log as log;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn export(run: &Path, format: &str, out: &Path) -> std::path::PathBuf {

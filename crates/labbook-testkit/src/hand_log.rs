@@ -12,7 +12,7 @@ use labbook_core::wire::proto::{
 use prost::Message as _;
 
 /// A flat history item.
-pub(crate) fn item(key: &str, value_json: &str) -> HistoryItem {
+pub fn item(key: &str, value_json: &str) -> HistoryItem {
     HistoryItem {
         key: key.into(),
         nested_key: vec![],
@@ -22,7 +22,7 @@ pub(crate) fn item(key: &str, value_json: &str) -> HistoryItem {
 
 /// A history item under a nested key path (as the official client writes `run.log({"a":
 /// {"b": 1}})` when asked to).
-pub(crate) fn nested(path: &[&str], value_json: &str) -> HistoryItem {
+pub fn nested(path: &[&str], value_json: &str) -> HistoryItem {
     HistoryItem {
         key: String::new(),
         nested_key: path.iter().map(|s| (*s).to_owned()).collect(),
@@ -30,7 +30,7 @@ pub(crate) fn nested(path: &[&str], value_json: &str) -> HistoryItem {
     }
 }
 
-pub(crate) fn history(num: i64, step: i64, item: Vec<HistoryItem>) -> Vec<u8> {
+pub fn history(num: i64, step: i64, item: Vec<HistoryItem>) -> Vec<u8> {
     Record {
         num,
         record_type: Some(RecordType::History(HistoryRecord {
@@ -43,7 +43,7 @@ pub(crate) fn history(num: i64, step: i64, item: Vec<HistoryItem>) -> Vec<u8> {
 
 /// Appends an unknown length-delimited field (number `tag`) to a message's bytes, as the
 /// official client's records carry fields labbook does not declare.
-pub(crate) fn with_unknown_field(mut bytes: Vec<u8>, tag: u32, body: &[u8]) -> Vec<u8> {
+pub fn with_unknown_field(mut bytes: Vec<u8>, tag: u32, body: &[u8]) -> Vec<u8> {
     let mut key = u64::from(tag << 3 | 2);
     while key >= 0x80 {
         bytes.push((key as u8) | 0x80);
@@ -59,7 +59,7 @@ pub(crate) fn with_unknown_field(mut bytes: Vec<u8>, tag: u32, body: &[u8]) -> V
 /// not write, non-finite tokens, text that needs quoting, booleans, null, lists, nested
 /// maps, nested keys, media, a key set twice, a column that starts late; plus a run
 /// record, a summary and system metrics.
-pub(crate) fn odd_records() -> Vec<Vec<u8>> {
+pub fn odd_records() -> Vec<Vec<u8>> {
     let run = Record {
         num: 1,
         record_type: Some(RecordType::Run(RunRecord {
@@ -227,7 +227,7 @@ pub(crate) fn odd_records() -> Vec<Vec<u8>> {
 }
 
 /// Frames `records` into a `.wandb` file in `dir` (created), returning the file's path.
-pub(crate) fn write_log(dir: &Path, records: &[Vec<u8>]) -> PathBuf {
+pub fn write_log(dir: &Path, records: &[Vec<u8>]) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let mut f = Framer::new_file();
     for r in records {

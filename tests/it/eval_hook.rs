@@ -1,12 +1,10 @@
 //! The per-batch evaluation hook on a real run: problematic batches land as W&B users'
 //! keys, with their images; the caps hold; table mode writes one row per epoch.
 
-mod common;
-
-use common::{only_run_dir, read_run, settings};
 use labbook::Value;
 use labbook::media::Image;
 use labbook::train::{EvalHook, EvalMode, EvalSettings};
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 /// A toy "validation": batch i has recall falling off for odd batches.
 fn recall_of(epoch: u32, batch: usize) -> f64 {

@@ -1,15 +1,13 @@
 //! Runs that end badly, in child processes: a panic, SIGKILL after `flush`, SIGTERM, and a
 //! disk that fills up. The child is this test binary run again with `LABBOOK_CHILD` set.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Command;
 
-use common::{only_run_dir, read_run, settings};
 use labbook::Value;
 use labbook::wire::LogEnd;
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 const ROWS: u64 = 1_000;
 
@@ -67,7 +65,7 @@ fn child(what: &str, dir: &Path) -> Command {
     // A file-size limit makes writes fail with EFBIG, as a full disk fails with ENOSPC;
     // SIGXFSZ is ignored so the write returns the error instead of killing the process.
     let limits = (what == "fulldisk").then_some("trap '' XFSZ; ulimit -f 256;");
-    common::child_command(what, dir, limits)
+    labbook_testkit::child_command("crash::child_main", what, dir, limits)
 }
 
 #[test]
@@ -81,7 +79,7 @@ fn a_panic_keeps_every_row_and_marks_the_run_failed() {
     assert_eq!(d.exit.map(|e| e.exit_code), Some(1));
 }
 
-fn kill_after_flush(signal: &str) -> common::RunData {
+fn kill_after_flush(signal: &str) -> labbook_testkit::RunData {
     let tmp = tempfile::tempdir().unwrap();
     let mut c = child(signal, tmp.path()).spawn().unwrap();
     let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();

@@ -12,17 +12,10 @@ use serde_json::json;
 
 const KEY: &str = "labbook0123456789abcdefghijklmnopqrstuvwxyz";
 
-fn venv() -> PathBuf {
-    let venv = std::env::var("LABBOOK_WANDB_VENV").expect(
-        "LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)",
-    );
-    PathBuf::from(venv)
-}
-
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn official_client_online_run_is_stored_exactly() {
-    let venv = venv();
+    let venv = labbook_testkit::wandb::venv();
     let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
     let home = tempfile::tempdir().unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/online_run.py");
@@ -129,7 +122,7 @@ fn official_client_obeys_the_stop_button() {
     use std::io::{BufRead, BufReader, Write};
     use std::process::Stdio;
 
-    let venv = venv();
+    let venv = labbook_testkit::wandb::venv();
     let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
     let home = tempfile::tempdir().unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/stop_run.py");

@@ -3,14 +3,12 @@
 //! saved-file patterns that point outside the run, secrets in config and arguments. Each
 //! test is one defect that once broke a promise of the README.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{only_run_dir, read_run, settings};
 use labbook::media::{Histogram, Image};
 use labbook::{Error, SavePolicy, Value};
+use labbook_testkit::{only_run_dir, read_run, settings};
 
 #[test]
 fn steps_stop_at_i64_max_and_no_step_arithmetic_overflows() {

@@ -3,19 +3,17 @@
 //! of three steps, watch every 4 steps, three validation batches per epoch all below the
 //! threshold with caps of 2 batches and 3 images, and a final checkpoint.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::RunData;
+use crate::RunData;
 
-pub(crate) const STEPS_PER_EPOCH: usize = 3;
-pub(crate) const EPOCHS: usize = 2;
-pub(crate) const WATCH_EVERY: u64 = 4;
+pub const STEPS_PER_EPOCH: usize = 3;
+pub const EPOCHS: usize = 2;
+pub const WATCH_EVERY: u64 = 4;
 
 /// Checks the rows, watch values, problematic batches, summary and files of the run.
-pub(crate) fn assert_loop_run(data: &RunData, lr: &str) {
+pub fn assert_loop_run(data: &RunData, lr: &str) {
     let steps = STEPS_PER_EPOCH * EPOCHS;
     assert_eq!(data.column("train/loss").len(), steps);
     let global: Vec<String> = (0..steps).map(|s| s.to_string()).collect();
@@ -79,7 +77,7 @@ pub(crate) fn assert_loop_run(data: &RunData, lr: &str) {
     );
     // Each epoch's checkpoint is a version of the `tiny` model artifact; the first is best
     // (the only score yet), and a later one only if its accuracy is higher.
-    let versions: Vec<&labbook::wire::proto::ArtifactRecord> = data
+    let versions: Vec<&labbook_core::wire::proto::ArtifactRecord> = data
         .artifacts()
         .into_iter()
         .filter(|a| a.name == "tiny")
@@ -119,11 +117,11 @@ pub(crate) fn assert_loop_run(data: &RunData, lr: &str) {
 
 /// Uploads the run with the official `wandb sync` (from `LABBOOK_WANDB_VENV`) into
 /// labbook-server and checks what arrived matches what is on disk.
-pub(crate) fn assert_arrives_through_wandb_sync(run_dir: &Path) {
-    let server = super::upload::wandb_sync(run_dir);
+pub fn assert_arrives_through_wandb_sync(run_dir: &Path) {
+    let server = crate::wandb::wandb_sync(run_dir);
     let runs = server.storage().runs();
     let state = &runs[0];
-    let local = super::read_run(run_dir);
+    let local = crate::read_run(run_dir);
     assert_eq!(state.history.len(), local.rows.len());
     assert_eq!(
         state.history_values("train/loss").len(),

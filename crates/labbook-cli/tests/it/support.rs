@@ -1,24 +1,7 @@
 //! Running the `labbook` binary and finding runs, for the CLI's integration tests.
 
-#![allow(dead_code)]
-
-pub(crate) mod log;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// Settings for a test run of `project` under `root`: quiet, no signal handling, system
-/// metrics, console capture, process environment or `.env` files.
-pub(crate) fn settings(root: &Path, project: &str) -> labbook_core::Settings {
-    labbook_core::Settings::new(project)
-        .dir(root)
-        .quiet(true)
-        .handle_signals(false)
-        .system_metrics(false)
-        .console(labbook_core::Console::Off)
-        .env_vars(Vec::<(String, String)>::new())
-        .dotenv_dir(root)
-}
 
 /// Runs `labbook ARGS` in `cwd`, isolated from the caller's `WANDB_DIR`.
 pub(crate) fn labbook(args: &[&str], cwd: &Path) -> Output {

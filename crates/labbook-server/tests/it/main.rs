@@ -1,0 +1,6 @@
+//! labbook-server's integration tests, one binary: the protocol driven by hand, and the
+//! official client writing to it online and through `wandb sync`.
+
+mod server;
+mod wandb_online;
+mod wandb_sync;

@@ -1,0 +1,21 @@
+//! labbook's integration tests, one binary (one link, one process to start) for all that
+//! can share a process. Apart, each in its own binary: `disabled` (counts allocations
+//! with its own global allocator), `sync_memory` (measures the process's memory),
+//! `crash_media` (SIGKILLs under media load need the CPU to themselves), `system`
+//! (console capture takes the process's stdout and stderr) and `compat_suite` (the
+//! official client's reading of every kind of record).
+
+mod architecture;
+mod artifacts;
+mod compat_wandb;
+mod crash;
+mod engine;
+mod eval_hook;
+mod hostile;
+mod media;
+mod multiprocess;
+mod online;
+mod resume;
+mod signals;
+mod sync_resume;
+mod tables;
