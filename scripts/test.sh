@@ -39,8 +39,9 @@ echo "== cargo clippy (every crate and target, every feature)"
 cargo clippy --workspace --all-targets --quiet --features burn,labbook-burn/flex,candle,tch -- -D warnings
 phase "clippy"
 
-echo "== fewer features: labbook-core without its defaults (tested), the facade with each feature alone"
-cargo test --quiet -p labbook-core --no-default-features --lib -- online_mode_without_the_online_feature
+# labbook-core without its default features is tested in check-tch-newest.sh's workspace,
+# where every crate asks for none of them.
+echo "== fewer features: the facade with each feature alone"
 for feature in online system burn candle tch; do
     cargo check --quiet -p labbook --no-default-features --features "$feature"
 done
@@ -84,7 +85,9 @@ phase "examples"
 
 echo "== panic = \"abort\": the panic hook closes the run"
 abort_dir="$job_dir/abort"
-cargo build --quiet --profile panic-abort --example panic_abort
+# Without default features: the panic hook is the same, and the panic-abort profile rebuilds
+# every dependency it pulls in (the HTTP stack is most of them).
+cargo build --quiet --profile panic-abort --example panic_abort --no-default-features
 if ("$CARGO_TARGET_DIR/panic-abort/examples/panic_abort" "$abort_dir") 2>/dev/null; then
     echo "panic_abort exited 0; it should have aborted" >&2
     exit 1
@@ -93,7 +96,7 @@ fi
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['exit_code']==1 and s['step']==99, s; print('aborted run closed with exit code', s['exit_code'], 'after', s['step'] + 1, 'steps')"
 phase "panic=abort check"
 
-echo "== labbook-tch against the newest tch (0.26, PyTorch 2.13), outside the workspace lock"
+echo "== labbook-tch against the newest tch (0.26, PyTorch 2.13), and labbook-core without its default features"
 scripts/check-tch-newest.sh
 phase "tch 0.26 check"
 

@@ -4,8 +4,10 @@
 //! uploader (`online::links`); a training loop's checkpoints as versions are in `train`.
 
 mod builder;
+mod staging;
 pub(crate) mod using;
 
 pub use builder::Artifact;
 pub(crate) use builder::Snapshot;
+pub(crate) use staging::Stager;
 pub use using::UsedArtifact;

@@ -867,10 +867,10 @@ mod tests {
             .resolve()
             .unwrap();
         let (rd, file, _lock) =
-            RunDir::create(&s.root, &s.run_id, chrono::Local::now(), false).unwrap();
+            RunDir::create(&s.root, &s.writer.run_id, chrono::Local::now(), false).unwrap();
         let log = rd.log.clone();
         let start = Start {
-            settings: s.writer_settings(),
+            settings: s.writer,
             dir: rd,
             file,
             started: Instant::now(),

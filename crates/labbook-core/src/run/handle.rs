@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::artifact::Stager;
 use crate::engine::metric::Metric;
 use crate::engine::queue::{Envelope, Msg, SavePolicy, Shared};
 use crate::error::{Error, Result};
@@ -140,68 +141,6 @@ fn model_artifact<S: Into<String>>(
         a.add_file(path, None)?;
     }
     Ok(a)
-}
-
-/// Hashes artifacts' private copies one after another (so versions are recorded in the
-/// order they were logged) and puts the records on the worker's queue. It holds only the
-/// queue, never the run, so dropping the run's last handle anywhere cannot make it wait
-/// on itself.
-pub(super) struct Stager {
-    jobs: crossbeam_channel::Sender<Job>,
-    /// Disconnected when the thread ends.
-    done: crossbeam_channel::Receiver<()>,
-}
-
-enum Job {
-    Hash(crate::artifact::Snapshot),
-    /// Answered once every artifact handed over before it is on the worker's queue.
-    Barrier(crossbeam_channel::Sender<()>),
-}
-
-impl Stager {
-    fn start(shared: Arc<Shared>, run_id: String, project: String) -> Result<Stager> {
-        let (jobs, rx) = crossbeam_channel::unbounded::<Job>();
-        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
-        std::thread::Builder::new()
-            .name("labbook-hash".into())
-            .spawn(move || {
-                let _done = done_tx;
-                for job in rx {
-                    match job {
-                        Job::Hash(snapshot) => {
-                            let staged = snapshot.record(&run_id, &project);
-                            let msg = Msg::ArtifactStaged(Box::new(staged));
-                            shared.push(Envelope::new(msg, 1024), false);
-                        }
-                        Job::Barrier(reply) => {
-                            let _ = reply.send(());
-                        }
-                    }
-                }
-            })
-            .map_err(|e| Error::WorkerFailed(format!("could not start the hashing thread: {e}")))?;
-        Ok(Stager { jobs, done })
-    }
-
-    /// Waits up to `timeout` until every artifact handed over so far is on the worker's
-    /// queue; false when some are still being hashed.
-    fn wait(jobs: crossbeam_channel::Sender<Job>, timeout: Duration) -> bool {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let sent = jobs.send(Job::Barrier(tx)).is_ok();
-        // Not held while waiting: `finish` waits for every sender to go.
-        drop(jobs);
-        sent && rx.recv_timeout(timeout).is_ok()
-    }
-
-    /// Waits up to `timeout` for every artifact handed over so far; false when some are
-    /// still being hashed.
-    pub(super) fn finish(self, timeout: Duration) -> bool {
-        drop(self.jobs);
-        matches!(
-            self.done.recv_timeout(timeout),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
-        )
-    }
 }
 
 /// What `Run::active` needs from `init`.
@@ -621,9 +560,7 @@ impl Run {
                         i.artifacts.project.clone(),
                     )?);
                 }
-                let sent = stager
-                    .as_ref()
-                    .is_some_and(|s| s.jobs.send(Job::Hash(snapshot)).is_ok());
+                let sent = stager.as_ref().is_some_and(|s| s.stage(snapshot));
                 if !sent {
                     return Err(Error::WorkerFailed(
                         "the artifact hashing thread is gone".into(),
@@ -758,14 +695,14 @@ impl Run {
             Kind::Active(i) => {
                 // The lock only to reach the hashing thread: logging artifacts or finishing
                 // from other threads must not wait on this flush.
-                let jobs = i
+                let staged = i
                     .staging
                     .lock()
                     .as_ref()
                     .and_then(Option::as_ref)
-                    .map(|s| s.jobs.clone());
-                if let Some(jobs) = jobs
-                    && !Stager::wait(jobs, i.finish_timeout)
+                    .map(Stager::staged);
+                if let Some(staged) = staged
+                    && !staged.wait(i.finish_timeout)
                 {
                     tracing::warn!(target: "labbook", "flush: artifacts were still being hashed after {:?}; they are recorded when done", i.finish_timeout);
                 }

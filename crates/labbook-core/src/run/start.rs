@@ -19,13 +19,14 @@ use crate::{online, system};
 pub(crate) fn start(settings: Settings) -> Result<Run> {
     let s = settings.resolve()?;
     match s.mode {
-        Mode::Disabled => return Ok(Run::disabled_with(s.config, s.run_id)),
+        Mode::Disabled => return Ok(Run::disabled_with(s.writer.config, s.writer.run_id)),
         Mode::Online | Mode::Offline => {}
     }
     let started = Instant::now();
     let now = chrono::Local::now();
     let resume_from = resume_point(&s)?;
-    let (dir, file, lock) = store::RunDir::create(&s.root, &s.run_id, now, s.online.is_some())?;
+    let (dir, file, lock) =
+        store::RunDir::create(&s.root, &s.writer.run_id, now, s.online.is_some())?;
     // Held by the run, the worker and the uploader: released when the last of them ends, so
     // a finish that timed out does not let `labbook sync` take a run still being written.
     let lock = Arc::new(lock);
@@ -43,12 +44,12 @@ pub(crate) fn start(settings: Settings) -> Result<Run> {
     }
     let shared = Arc::new(Shared::new(s.queue_bytes));
     let sink = system::Sink::new(&shared);
-    let system = system::System::start(s.system_settings(), sink.clone());
+    let system = system::System::start(s.system.clone(), sink.clone());
     let start_step = resume_from.as_ref().map_or(0, |r| r.step);
     let resumed = resume_from.is_some();
     let run_dir = dir.clone();
     let start = worker::Start {
-        settings: s.writer_settings(),
+        settings: s.writer.clone(),
         dir,
         file,
         started,
@@ -60,7 +61,7 @@ pub(crate) fn start(settings: Settings) -> Result<Run> {
     let worker = spawn_worker(start, shared.clone())?;
     if !s.quiet {
         let server = s.online.as_ref().map(|o| o.base_url.as_str());
-        banner::started(&s.run_id, &s.name, &run_dir.dir, server);
+        banner::started(&s.writer.run_id, &s.writer.name, &run_dir.dir, server);
     }
     if s.handle_signals {
         lifecycle::handle_signals();
@@ -84,13 +85,14 @@ fn resume_point(s: &Resolved) -> Result<Option<ResumeFrom>> {
     let Some(policy) = s.resume else {
         return Ok(None);
     };
-    let mut found = resume::local(&s.root, &s.run_id)?;
+    let w = &s.writer;
+    let mut found = resume::local(&s.root, &w.run_id)?;
     if found.is_none()
         && let Some(o) = &s.online
     {
-        found = online::remote_resume(o, &s.entity, &s.project, &s.run_id)?;
+        found = online::remote_resume(o, &w.entity, &w.project, &w.run_id)?;
     }
-    resume::decide(policy, found, &s.run_id)
+    resume::decide(policy, found, &w.run_id)
 }
 
 fn spawn_worker(start: worker::Start, shared: Arc<Shared>) -> Result<std::thread::JoinHandle<()>> {
@@ -124,15 +126,16 @@ fn active_parts(
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
+    let w = s.writer;
     ActiveParts {
-        id: s.run_id,
+        id: w.run_id,
         dir: dir.dir,
         files_dir: dir.files,
-        name: s.name,
+        name: w.name,
         shared: t.shared,
-        config: s.config,
+        config: w.config,
         redact_secrets: s.redact_secrets,
-        scrubber: s.scrubber,
+        scrubber: w.scrubber,
         warnings: s.config_warnings,
         worker: t.worker,
         on_error: s.on_error,
@@ -148,8 +151,8 @@ fn active_parts(
         artifacts: artifact_use::Sources {
             wandb_dir,
             download_dir: s.root.join("artifacts"),
-            entity: s.entity,
-            project: s.project,
+            entity: w.entity,
+            project: w.project,
             online: s.online,
             resumed,
         },

@@ -17,7 +17,6 @@ use crate::engine::worker::WriterSettings;
 use crate::online::OnlineSettings;
 pub use crate::system::Console;
 use crate::system::SystemSettings;
-use crate::value::Value;
 use crate::value::config::{self, Serialized};
 use env::MIN_STATS_INTERVAL;
 
@@ -471,72 +470,19 @@ pub(crate) struct Resolved {
     pub resume: Option<Resume>,
     pub online: Option<OnlineSettings>,
     pub mode: Mode,
-    pub project: String,
-    pub entity: String,
     pub root: PathBuf,
-    pub run_id: String,
-    pub name: String,
-    pub notes: String,
-    pub tags: Vec<String>,
-    pub group: String,
-    pub job_type: String,
-    pub sweep_id: String,
+    /// What the worker writes about the run (identity, config, scrubbing) and how often.
+    pub writer: WriterSettings,
+    /// What the sampler and the console capture are asked to do.
+    pub system: SystemSettings,
     pub quiet: bool,
-    pub console: Console,
-    pub system_metrics: bool,
-    pub stats_interval: Duration,
-    pub gpu_source: Option<crate::system::GpuFactory>,
-    pub disable_git: bool,
-    /// The config: builder, overrides and sweep values, in their nested places.
-    pub config: Vec<(String, Value)>,
-    /// Dotted sweep parameters (`model.layers`), logged under those names as well.
-    pub sweep_names: Vec<(String, Value)>,
     pub config_warnings: Vec<String>,
     pub redact_secrets: bool,
-    /// Removes the API key and secret arguments from what the run records.
-    pub scrubber: crate::value::secrets::Scrubber,
     pub on_error: OnError,
     pub backpressure: Backpressure,
     pub queue_bytes: usize,
-    pub score_metrics: Vec<String>,
     pub handle_signals: bool,
-    pub flush_interval: Duration,
     pub finish_timeout: Duration,
-    pub features: Vec<String>,
-}
-
-impl Resolved {
-    /// What the worker writes about the run, and how often.
-    pub(crate) fn writer_settings(&self) -> WriterSettings {
-        WriterSettings {
-            project: self.project.clone(),
-            entity: self.entity.clone(),
-            run_id: self.run_id.clone(),
-            name: self.name.clone(),
-            notes: self.notes.clone(),
-            tags: self.tags.clone(),
-            group: self.group.clone(),
-            job_type: self.job_type.clone(),
-            sweep_id: self.sweep_id.clone(),
-            disable_git: self.disable_git,
-            config: self.config.clone(),
-            sweep_names: self.sweep_names.clone(),
-            scrubber: self.scrubber.clone(),
-            score_metrics: self.score_metrics.clone(),
-            flush_interval: self.flush_interval,
-            features: self.features.clone(),
-        }
-    }
-
-    /// What the run's sampler and console capture are asked to do.
-    pub(crate) fn system_settings(&self) -> SystemSettings {
-        SystemSettings {
-            console: self.console,
-            metrics: self.system_metrics,
-            interval: self.stats_interval,
-            gpu_source: self.gpu_source.clone(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -567,18 +513,22 @@ mod tests {
             ("WANDB_SWEEP_ID", "sw1"),
         ]);
         let r = s.clone().name("builder").resolve().unwrap();
-        assert_eq!(r.project, "envproj");
-        assert_eq!(r.entity, "team");
-        assert_eq!(r.run_id, "abc123");
-        assert_eq!(r.name, "builder");
-        assert_eq!(r.tags, vec!["a", "b", "c"]);
+        assert_eq!(r.writer.project, "envproj");
+        assert_eq!(r.writer.entity, "team");
+        assert_eq!(r.writer.run_id, "abc123");
+        assert_eq!(r.writer.name, "builder");
+        assert_eq!(r.writer.tags, vec!["a", "b", "c"]);
         assert_eq!(
-            (r.group.as_str(), r.job_type.as_str(), r.notes.as_str()),
+            (
+                r.writer.group.as_str(),
+                r.writer.job_type.as_str(),
+                r.writer.notes.as_str()
+            ),
             ("g", "eval", "n")
         );
-        assert!(r.quiet && r.disable_git);
+        assert!(r.quiet && r.writer.disable_git);
         assert_eq!(r.root, PathBuf::from("/tmp/somewhere"));
-        assert_eq!(r.sweep_id, "sw1");
+        assert_eq!(r.writer.sweep_id, "sw1");
         assert_eq!(r.mode, Mode::Offline);
     }
 
@@ -664,7 +614,7 @@ mod tests {
         }
         let env = [("WANDB_X_STATS_SAMPLING_INTERVAL", "86400")];
         assert_eq!(
-            with_env(&env).resolve().unwrap().stats_interval,
+            with_env(&env).resolve().unwrap().system.interval,
             Duration::from_secs(86_400)
         );
     }
@@ -715,7 +665,11 @@ mod tests {
             .resolve()
             .unwrap();
         assert_eq!(
-            (r.project.as_str(), r.notes.as_str(), r.job_type.as_str()),
+            (
+                r.writer.project.as_str(),
+                r.writer.notes.as_str(),
+                r.writer.job_type.as_str()
+            ),
             ("fromdotenv", "local", "real")
         );
     }
@@ -735,7 +689,7 @@ mod tests {
             .dotenv_dir(cfg.path())
             .dir(root.path());
         assert_eq!(s.resolve().unwrap().mode, Mode::Disabled);
-        assert_eq!(s.resolve().unwrap().project, "fromfile");
+        assert_eq!(s.resolve().unwrap().writer.project, "fromfile");
     }
 
     #[test]
@@ -767,7 +721,7 @@ mod tests {
             .resolve()
             .unwrap();
         assert_eq!(
-            Value::Map(r.config).to_serde_json(),
+            crate::value::Value::Map(r.writer.config).to_serde_json(),
             serde_json::json!({"lr": 0.05, "batch": 64, "api_key": "<redacted>", "layers": [8, 16]})
         );
         let e = with_env(&[("WANDB_SWEEP_PARAM_PATH", "/nonexistent/x.yaml")])

@@ -2,6 +2,8 @@
 //! concern at a time (identity, output, system, config, secrets, resume, online), each
 //! error naming the setting or variable at fault.
 
+use crate::engine::worker::WriterSettings;
+use crate::system::SystemSettings;
 use std::path::{Path, PathBuf};
 
 use super::env::{
@@ -54,41 +56,45 @@ impl Settings {
             resume,
             online,
             mode,
-            project: id.project,
-            entity: id.entity,
             root,
-            run_id: id.run_id,
-            name: id.name,
-            notes: id.notes,
-            tags: id.tags,
-            group: id.group,
-            job_type: id.job_type,
-            sweep_id: config.sweep_id,
+            writer: WriterSettings {
+                project: id.project,
+                entity: id.entity,
+                run_id: id.run_id,
+                name: id.name,
+                notes: id.notes,
+                tags: id.tags,
+                group: id.group,
+                job_type: id.job_type,
+                sweep_id: config.sweep_id,
+                disable_git: match self.disable_git {
+                    Some(d) => d,
+                    None => env.flag("WANDB_DISABLE_GIT")?.unwrap_or(false),
+                },
+                config: config.items,
+                sweep_names: config.sweep_names,
+                scrubber: config.scrubber,
+                score_metrics: self.score_metrics.clone(),
+                flush_interval: self.flush_interval,
+                features: self.features.clone(),
+            },
+            system: SystemSettings {
+                console: self.console_from(&env)?,
+                metrics: self.system_metrics_from(&env, rank.as_ref())?,
+                interval: match self.stats_interval {
+                    Some(d) => d,
+                    None => stats_interval_from_env(&env)?,
+                },
+                gpu_source: self.gpu_source.clone(),
+            },
             quiet: self.quiet_from(&env)?,
-            console: self.console_from(&env)?,
-            system_metrics: self.system_metrics_from(&env, rank.as_ref())?,
-            stats_interval: match self.stats_interval {
-                Some(d) => d,
-                None => stats_interval_from_env(&env)?,
-            },
-            gpu_source: self.gpu_source.clone(),
-            disable_git: match self.disable_git {
-                Some(d) => d,
-                None => env.flag("WANDB_DISABLE_GIT")?.unwrap_or(false),
-            },
-            config: config.items,
-            sweep_names: config.sweep_names,
             config_warnings: self.config.warnings.clone(),
             redact_secrets: self.redact_secrets,
-            scrubber: config.scrubber,
             on_error: self.on_error,
             backpressure: self.backpressure,
             queue_bytes: self.queue_bytes,
-            score_metrics: self.score_metrics.clone(),
             handle_signals: self.handle_signals,
-            flush_interval: self.flush_interval,
             finish_timeout: self.finish_timeout,
-            features: self.features.clone(),
         })
     }
 
