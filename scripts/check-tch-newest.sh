@@ -4,7 +4,7 @@
 # crates it needs in a workspace of their own, the rest of the lock kept, only tch and
 # torch-sys moved. scripts/test.sh runs it; it needs lib/venv.sh's virtualenv.
 #
-# Every crate here asks labbook-core for no features, so the same build also runs
+# Every crate here asks labbook-core for no features, so the same build of it also runs
 # labbook-core's unit tests without `online` and `system` (among them: online mode is an
 # error naming the feature).
 set -euo pipefail
@@ -41,6 +41,6 @@ grep -A1 '^name = "tch"$' Cargo.lock | tail -1
 # Lints are the main workspace's clippy pass (the same code against tch 0.22); here it
 # must build and pass.
 cargo test --quiet -p labbook-tch -- --include-ignored
-cargo test --quiet -p labbook-core --lib -- --list | grep -q '^settings::tests::online_mode_without_the_online_feature_is_an_error_naming_it: test$' \
+cargo test --quiet -p labbook-core --no-default-features --lib -- --list | grep -q '^settings::tests::online_mode_without_the_online_feature_is_an_error_naming_it: test$' \
     || { echo "labbook-core was built with its online feature here" >&2; exit 1; }
-cargo test --quiet -p labbook-core --lib
+cargo test --quiet -p labbook-core --no-default-features --lib
