@@ -18,18 +18,12 @@ use labbook::wire::proto::{self, Record, RecordType};
 use labbook::wire::{BLOCK_SIZE, Framer};
 use labbook::{Error, Metric, Settings, Summary, Value};
 use labbook_server::{ArtifactState, RunState, Server, ServerConfig};
+use labbook_testkit::wandb::venv;
 use prost::Message as _;
 use serde_json::{Value as J, json};
 
 const KEY: &str = "compat0123456789abcdefghijklmnopqrstuvwxyz";
 const WANDB_VERSION: &str = "0.31.0";
-
-fn venv() -> PathBuf {
-    PathBuf::from(
-        std::env::var("LABBOOK_WANDB_VENV")
-            .expect("LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)"),
-    )
-}
 
 fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat")

@@ -116,7 +116,7 @@ fn sigkill_under_media_load_loses_at_most_the_last_seconds() {
                 .as_secs()
         });
     eprintln!("media crash test: seed {seed} (LABBOOK_CRASH_SEED={seed} repeats it)");
-    let venv = std::path::PathBuf::from(std::env::var("LABBOOK_WANDB_VENV").unwrap());
+    let venv = labbook_testkit::wandb::venv();
     for k in 0..kills {
         let (d, logged, killed) = kill_under_media_load(seed.wrapping_add(k));
         assert!(

@@ -452,12 +452,11 @@ fn stats_and_console_run(root: &Path) -> std::path::PathBuf {
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn wandb_leet_inspect_reads_stats_and_console_lines() {
-    let venv = std::env::var("LABBOOK_WANDB_VENV")
-        .expect("LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0");
+    let venv = labbook_testkit::wandb::venv();
     let tmp = tempfile::tempdir().unwrap();
     let dir = stats_and_console_run(tmp.path());
     assert!(!read_run(&dir).stats.is_empty());
-    let out = Command::new(Path::new(&venv).join("bin/wandb"))
+    let out = Command::new(venv.join("bin/wandb"))
         .args(["leet", "inspect", "--summary", "--json"])
         .arg(&dir)
         .output()
@@ -474,7 +473,7 @@ fn wandb_leet_inspect_reads_stats_and_console_lines() {
         text.contains("epoch done"),
         "console lines in the summary: {s}"
     );
-    let out = Command::new(Path::new(&venv).join("bin/wandb"))
+    let out = Command::new(venv.join("bin/wandb"))
         .args(["leet", "inspect", "--json"])
         .arg(&dir)
         .output()

@@ -129,9 +129,7 @@ fn the_official_client_downloads_uses_and_links_a_labbook_artifact() {
     let report = log_dataset(online(&tmp.path().join("run"), &server.base_url()), &data);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 
-    let venv = std::path::PathBuf::from(std::env::var("LABBOOK_WANDB_VENV").expect(
-        "LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)",
-    ));
+    let venv = labbook_testkit::wandb::venv();
     let home = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("downloads");
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,14 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use labbook::{Goal, Metric, Summary, Value};
+use labbook_testkit::wandb::venv;
 use labbook_testkit::{only_run_dir, read_run, settings};
 use serde_json::{Value as J, json};
-
-fn venv() -> PathBuf {
-    let v = std::env::var("LABBOOK_WANDB_VENV")
-        .expect("LABBOOK_WANDB_VENV must point at a virtualenv with wandb==0.31.0 (scripts/test.sh sets it up)");
-    PathBuf::from(v)
-}
 
 fn run_tool(program: &Path, args: &[&str]) -> String {
     let out = Command::new(program)

@@ -219,9 +219,7 @@ fn a_crashed_run_with_a_torn_tail_is_listed_as_crashed() {
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn runs_written_by_the_official_client_are_listed_shown_and_exported() {
-    let venv = std::path::PathBuf::from(
-        std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
-    );
+    let venv = labbook_testkit::wandb::venv();
     let tmp = tempfile::tempdir().unwrap();
     let script = "import wandb\nrun = wandb.init(project='p', name='official', tags=['py'])\nfor i in range(30):\n    run.log({'loss': 1.0/(i+1), 'nested': {'a': i}})\nrun.summary['best'] = 7\nrun.finish()\n";
     let o = Command::new(venv.join("bin/python"))

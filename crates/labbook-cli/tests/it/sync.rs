@@ -1,13 +1,14 @@
 //! `labbook sync` against labbook-server: what arrives, the `.synced` marker shared with
 //! `wandb sync` in both directions, and the same run synced by both tools arriving the same.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::support::{first_run, stdout};
 use labbook_core::media::Image;
 use labbook_core::{AlertLevel, Value};
 use labbook_server::{RunningServer, Server, ServerConfig};
+use labbook_testkit::wandb::venv;
 
 const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
 
@@ -181,12 +182,6 @@ fn wandb_sync(venv: &Path, args: &[&str], server: &RunningServer) -> Output {
         .env_remove("WANDB_MODE")
         .output()
         .unwrap()
-}
-
-fn venv() -> PathBuf {
-    PathBuf::from(
-        std::env::var("LABBOOK_WANDB_VENV").expect("LABBOOK_WANDB_VENV (scripts/test.sh sets it)"),
-    )
 }
 
 /// The same run synced by `labbook sync` and by `wandb sync` arrives the same: history

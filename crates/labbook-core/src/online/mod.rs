@@ -7,6 +7,7 @@
 // the retry policy and clock a program may choose, registry links queued for a later sync).
 mod auth;
 mod clock;
+pub(crate) mod download;
 pub(crate) mod links;
 mod report;
 mod retry;
@@ -18,7 +19,7 @@ mod artifacts;
 #[cfg(feature = "online")]
 mod client;
 #[cfg(feature = "online")]
-pub(crate) mod download;
+mod fetch;
 #[cfg(feature = "online")]
 mod graphql;
 #[cfg(feature = "online")]
@@ -63,7 +64,7 @@ pub use position::{SavedPosition, UploadPosition, position_file};
 #[cfg(feature = "online")]
 pub use sync::sync_run;
 #[cfg(not(feature = "online"))]
-pub(crate) use unbuilt::{Live, download, remote_resume};
+pub(crate) use unbuilt::{Live, remote_resume};
 #[cfg(feature = "online")]
 pub use uploader::{SyncOptions, SyncProgress};
 

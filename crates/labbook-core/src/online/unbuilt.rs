@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::download::{Downloaded, Wanted};
 use super::{OnlineSettings, SyncReport};
 use crate::error::Result;
 use crate::store::RunLock;
@@ -52,36 +53,15 @@ pub(crate) fn remote_resume(
 }
 
 /// `use_artifact` from a server.
-pub(crate) mod download {
-    use super::*;
+pub(crate) fn download(
+    o: &OnlineSettings,
+    _wanted: &Wanted<'_>,
+    _download_dir: &Path,
+) -> Result<Downloaded> {
+    match o.unbuilt {}
+}
 
-    /// The version wanted.
-    pub(crate) struct Wanted<'a> {
-        pub entity: Option<&'a str>,
-        pub project: &'a str,
-        pub name: &'a str,
-        pub shown: &'a str,
-    }
-
-    /// A version downloaded.
-    pub(crate) struct Downloaded {
-        pub id: String,
-        pub kind: String,
-        pub version: String,
-        pub digest: String,
-        pub dir: PathBuf,
-        pub files: Vec<String>,
-    }
-
-    pub(crate) fn download(
-        o: &OnlineSettings,
-        _wanted: &Wanted<'_>,
-        _download_dir: &Path,
-    ) -> Result<Downloaded> {
-        match o.unbuilt {}
-    }
-
-    pub(crate) fn metadata(o: &OnlineSettings, _wanted: &Wanted<'_>) -> Result<Option<String>> {
-        match o.unbuilt {}
-    }
+/// An artifact version's metadata from a server.
+pub(crate) fn metadata(o: &OnlineSettings, _wanted: &Wanted<'_>) -> Result<Option<String>> {
+    match o.unbuilt {}
 }
