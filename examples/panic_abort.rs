@@ -1,11 +1,8 @@
 //! A training loop that panics in a program built with `panic = "abort"`, where no
 //! destructor runs: labbook's panic hook still finishes the run with exit code 1.
 //!
-//! `scripts/test.sh` builds it with the example itself compiled `-C panic=abort` (what
-//! decides the panic runtime of a binary; its dependencies keep the build the tests already
-//! made) and checks the run it leaves:
-//! `cargo rustc --example panic_abort -- -C panic=abort`, then
-//! `target/debug/examples/panic_abort <dir>`.
+//! `scripts/test.sh` builds it with `--profile panic-abort` and checks the run it leaves:
+//! `cargo run --profile panic-abort --example panic_abort -- <dir>`.
 
 use anyhow::{Context, Result};
 use labbook::{Settings, Value};
@@ -21,5 +18,5 @@ fn main() -> Result<()> {
     if cfg!(panic = "abort") {
         panic!("the training loop blew up");
     }
-    anyhow::bail!("build this example with `cargo rustc --example panic_abort -- -C panic=abort`");
+    anyhow::bail!("build this example with --profile panic-abort");
 }
