@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use labbook::Value;
 use labbook::media::Image;
-use labbook::wire::LogFollower;
-use labbook::wire::proto::RecordType;
+use labbook_wire::LogFollower;
+use labbook_wire::proto::RecordType;
 
 #[path = "common/quiet.rs"]
 mod quiet;

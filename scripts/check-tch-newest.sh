@@ -18,7 +18,7 @@ libtorch_install 2.13.0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/crates"
-cp -r "$root/crates/labbook-core" "$root/crates/labbook-server" "$root/crates/labbook-tch" "$root/crates/labbook-testkit" "$work/crates/"
+cp -r "$root/crates/labbook-core" "$root/crates/labbook-server" "$root/crates/labbook-tch" "$root/crates/labbook-testkit" "$root/crates/labbook-wire" "$work/crates/"
 cp "$root/Cargo.lock" "$work/"
 # labbook-server's own tests use the facade; only its library is needed here.
 sed -i '/^labbook = { path = "..\/.." }$/d' "$work/crates/labbook-server/Cargo.toml"
@@ -27,10 +27,18 @@ import re, sys
 text = open(sys.argv[1]).read()
 # Keep the workspace tables, drop the facade package and its targets.
 workspace = text[: text.index("\n[package]\n")]
-workspace = re.sub(r"(?m)^members = .*$", 'members = ["crates/labbook-core", "crates/labbook-server", "crates/labbook-tch", "crates/labbook-testkit"]', workspace)
+workspace = re.sub(r"(?m)^members = .*$", 'members = ["crates/labbook-core", "crates/labbook-server", "crates/labbook-tch", "crates/labbook-testkit", "crates/labbook-wire"]', workspace)
 workspace = re.sub(r"(?m)^default-members = .*\n", "", workspace)
 workspace = re.sub(r"(?m)^labbook-(burn|candle) = .*\n", "", workspace)
-open(sys.argv[2], "w").write(workspace)
+# The same profiles, so every dependency whose version and features match is the one the
+# main workspace built (a different profile would rebuild them all).
+profiles, keep = [], False
+for line in text[text.index("\n[package]\n"):].splitlines():
+    if line.startswith("["):
+        keep = line.startswith("[profile.")
+    if keep:
+        profiles.append(line)
+open(sys.argv[2], "w").write(workspace + "\n" + "\n".join(profiles) + "\n")
 PY
 cd "$work"
 # The workspace's target dir: every dependency but tch and torch-sys has the same version

@@ -35,25 +35,30 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 phase "fmt"
 
+# Every framework, and burn's CPU backend for its tests and trainer: the one set of features
+# of the lints, the tests and the trainers, so they share one build of the dependencies.
+FRAMEWORKS=burn,labbook-burn/flex,candle,tch
+
 echo "== cargo clippy (every crate and target, every feature)"
-cargo clippy --workspace --all-targets --quiet --features burn,labbook-burn/flex,candle,tch -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features "$FRAMEWORKS" -- -D warnings
 phase "clippy"
 
 # labbook-core without its default features is tested in check-tch-newest.sh's workspace,
-# where every crate asks for none of them.
-echo "== fewer features: the facade with each feature alone"
-for feature in online system burn candle tch; do
-    cargo check --quiet -p labbook --no-default-features --features "$feature"
+# where every crate asks for none of them. Here: each of its features without the other,
+# under the facade and every adapter (two builds rather than one a feature: each build
+# with a new set of features compiles much of the graph again).
+echo "== fewer features: the facade and every adapter with online alone, then system alone"
+for feature in online system; do
+    cargo check --quiet -p labbook --no-default-features --features "$feature,$FRAMEWORKS"
 done
 phase "feature checks"
 
 echo "== cargo test (unit, integration, compatibility, doc tests; the README's framework blocks)"
-cargo test --workspace -- --include-ignored
-cargo test --quiet --doc -p labbook --features burn,labbook-burn/flex,candle,tch
+cargo test --workspace --features "$FRAMEWORKS" -- --include-ignored
 phase "tests"
 
 echo "== docs (broken intra-doc links are errors) and packages"
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --lib --features burn,candle,tch
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --lib --features "$FRAMEWORKS"
 cargo package --quiet --workspace --no-verify --allow-dirty
 phase "docs and packages"
 
@@ -68,28 +73,28 @@ trap 'rm -rf "$job_dir"' EXIT
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['val/examples']['_type']=='images/separated', s; print('wandb-core reads the detection run:', s['name'])"
 echo "== the burn trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
 mkdir -p "$job_dir/burn"
-(cd "$job_dir/burn" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features burn,labbook-burn/flex --example train_burn 2>&1 | tail -2)
+(cd "$job_dir/burn" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example train_burn 2>&1 | tail -2)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/burn/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and 'epoch/valid/accuracy' in s['summary'], s; print('wandb-core reads the burn run:', s['name'])"
 echo "== the candle trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
 mkdir -p "$job_dir/candle"
-(cd "$job_dir/candle" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features candle --example train_candle 2>&1 | tail -2)
+(cd "$job_dir/candle" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example train_candle 2>&1 | tail -2)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/candle/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['valid/accuracy']['max'] > 0 and 'checkpoint/file' in s['summary'], s; print('wandb-core reads the candle run:', s['name'])"
 echo "== the tch trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
 mkdir -p "$job_dir/tch"
-(cd "$job_dir/tch" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features tch --example train_tch 2>&1 | tail -2)
+(cd "$job_dir/tch" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example train_tch 2>&1 | tail -2)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/tch/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['valid/accuracy']['max'] > 0 and 'checkpoint/file' in s['summary'], s; print('wandb-core reads the tch run:', s['name'])"
 phase "examples"
 
 echo "== panic = \"abort\": the panic hook closes the run"
 abort_dir="$job_dir/abort"
-# Without default features: the panic hook is the same, and the panic-abort profile rebuilds
-# every dependency it pulls in (the HTTP stack is most of them).
-cargo build --quiet --profile panic-abort --example panic_abort --no-default-features
-if ("$CARGO_TARGET_DIR/panic-abort/examples/panic_abort" "$abort_dir") 2>/dev/null; then
-    echo "panic_abort exited 0; it should have aborted" >&2
+# A package of its own that asks labbook for no default features: the panic hook is the same,
+# and the panic-abort profile rebuilds every dependency it pulls in.
+cargo build --quiet --profile panic-abort -p panic-abort-check
+if ("$CARGO_TARGET_DIR/panic-abort/panic-abort-check" "$abort_dir") 2>/dev/null; then
+    echo "panic-abort-check exited 0; it should have aborted" >&2
     exit 1
 fi
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$abort_dir/wandb/latest-run" \

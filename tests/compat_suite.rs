@@ -14,11 +14,11 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use labbook::wire::proto::{self, Record, RecordType};
-use labbook::wire::{BLOCK_SIZE, Framer};
 use labbook::{Error, Metric, Settings, Summary, Value};
 use labbook_server::{ArtifactState, RunState, Server, ServerConfig};
 use labbook_testkit::wandb::venv;
+use labbook_wire::proto::{self, Record, RecordType};
+use labbook_wire::{BLOCK_SIZE, Framer};
 use prost::Message as _;
 use serde_json::{Value as J, json};
 
@@ -1074,7 +1074,7 @@ fn artifact_records(run_dir: &Path) -> Vec<ArtifactSummary> {
         .find(|e| e.path().extension().is_some_and(|x| x == "wandb"))
         .unwrap()
         .path();
-    let mut out: Vec<_> = labbook::wire::read_log(&log)
+    let mut out: Vec<_> = labbook_wire::read_log(&log)
         .unwrap()
         .records
         .into_iter()

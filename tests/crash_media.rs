@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use labbook::Value;
-use labbook::wire::LogEnd;
 use labbook_testkit::{only_run_dir, read_run, settings};
+use labbook_wire::LogEnd;
 
 /// The child's loop, selected by `LABBOOK_CHILD=media`; a no-op in the normal test run.
 #[test]

@@ -12,7 +12,7 @@ use labbook::system::{GpuInfo, GpuSample, GpuSource};
 use labbook::{Console, Value};
 use labbook_testkit::{only_run_dir, read_run, settings};
 
-fn items(s: &labbook::wire::proto::StatsRecord) -> BTreeMap<String, f64> {
+fn items(s: &labbook_wire::proto::StatsRecord) -> BTreeMap<String, f64> {
     s.item
         .iter()
         .map(|i| (i.key.clone(), i.value_json.parse::<f64>().unwrap()))

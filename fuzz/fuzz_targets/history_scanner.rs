@@ -1,4 +1,5 @@
-//! The CLI's zero-copy history-row scanner on any record bytes: it takes the record or
+//! labbook-wire's zero-copy history-row scanner (through the CLI's export table) on any
+//! record bytes: it takes the record or
 //! leaves it to prost, and what it takes it reads exactly as prost and `RunLog` do. A
 //! panic, or a row that differs, is a bug.
 
@@ -10,7 +11,7 @@ mod history;
 #[path = "../../crates/labbook-cli/src/run_log.rs"]
 mod run_log;
 
-use labbook_core::wire::proto::{Record, RecordType};
+use labbook_wire::proto::{Record, RecordType};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
@@ -25,6 +26,6 @@ fuzz_target!(|data: &[u8]| {
         panic!("the scanner took a record that is not history");
     };
     let mut log = run_log::RunLog::default();
-    log.apply(record);
+    log.apply_all([record]);
     assert_eq!(scanned.to_maps(), log.rows, "the scanner and RunLog disagree");
 });

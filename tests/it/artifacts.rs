@@ -208,12 +208,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn uses(dir: &Path) -> Vec<labbook::wire::proto::UseArtifactRecord> {
+fn uses(dir: &Path) -> Vec<labbook_wire::proto::UseArtifactRecord> {
     labbook_testkit::read_run(dir)
         .records
         .into_iter()
         .filter_map(|r| match r.record_type {
-            Some(labbook::wire::proto::RecordType::UseArtifact(u)) => Some(u),
+            Some(labbook_wire::proto::RecordType::UseArtifact(u)) => Some(u),
             _ => None,
         })
         .collect()

@@ -239,7 +239,7 @@ run.finish()
         String::from_utf8_lossy(&out.stderr)
     );
     let d = read_run(&only_run_dir(tmp.path()));
-    assert_eq!(d.end, labbook::wire::LogEnd::Clean);
+    assert_eq!(d.end, labbook_wire::LogEnd::Clean);
     assert_eq!(d.rows.len(), 50);
     assert_eq!(d.steps(), (0..50).collect::<Vec<u64>>());
     // The official client writes every item in nested_key form: `nested` arrives as `nested.a`.

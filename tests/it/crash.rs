@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use labbook::Value;
-use labbook::wire::LogEnd;
 use labbook_testkit::{only_run_dir, read_run, settings};
+use labbook_wire::LogEnd;
 
 const ROWS: u64 = 1_000;
 

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use labbook::wire::LogEnd;
 use labbook::{AlertLevel, Error, Goal, Metric, OnError, SavePolicy, Summary, Value};
 use labbook_testkit::{only_run_dir, read_run, settings};
+use labbook_wire::LogEnd;
 use serde::Serialize;
 
 #[derive(Serialize)]

@@ -79,12 +79,12 @@ fn concurrent_config_updates_leave_config_as_and_the_log_agreeing() {
         });
         run.flush().unwrap();
         let typed: Owner = run.config_as().unwrap();
-        let logged = labbook::wire::read_log(&log)
+        let logged = labbook_wire::read_log(&log)
             .unwrap()
             .records
             .into_iter()
             .filter_map(|r| match r.record_type {
-                Some(labbook::wire::proto::RecordType::Config(c)) => c
+                Some(labbook_wire::proto::RecordType::Config(c)) => c
                     .update
                     .into_iter()
                     .find(|i| i.key == "owner")

@@ -2,9 +2,9 @@
 //! JSON in the row and the summary, bad input refused with the key named.
 
 use labbook::media::{Histogram, Image, Layout};
-use labbook::wire::proto::RecordType;
 use labbook::{Error, Value};
 use labbook_testkit::{only_run_dir, read_run, settings};
+use labbook_wire::proto::RecordType;
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use labbook::Value;
-use labbook::wire::LogEnd;
 use labbook_testkit::{only_run_dir, read_run, settings};
+use labbook_wire::LogEnd;
 
 /// What a child does, selected by `LABBOOK_CHILD`; a no-op in the normal test run.
 #[test]

@@ -191,3 +191,31 @@ fn a_sync_cut_off_at_any_request_uploads_everything_exactly_once() {
         );
     }
 }
+
+/// A sync reads the whole log's config first and sends it with the run. A key the run
+/// changed after it started went out with its first value (the run record's config was
+/// applied again over the whole log's), and a chart's `_wandb.visualize` entry took the
+/// place of the `_wandb` object the run record set; both are now what the log says last.
+#[test]
+fn a_synced_config_has_the_last_value_of_each_key_and_keeps_the_run_records_wandb_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        labbook_testkit::settings(tmp.path()).config(&serde_json::json!({"lr": 0.1, "bs": 8})),
+    )
+    .unwrap();
+    run.log([("loss", Value::from(1.0))]).unwrap();
+    run.update_config(&serde_json::json!({"lr": 0.2})).unwrap();
+    let chart = plot::line_xy(&[0.0, 1.0], &[1.0, 0.5], "x", "y", "curve").unwrap();
+    run.log([("curve", chart)]).unwrap();
+    let log = run.finish().unwrap().log_path();
+
+    let server = Server::start(ServerConfig::new(KEY)).unwrap();
+    sync_run(&log, &opts(&server.base_url()), &mut |_| {}).unwrap();
+    let runs = server.storage().runs();
+    let config = runs[0].config.as_ref().unwrap();
+    assert_eq!(config["lr"]["value"], 0.2, "{config}");
+    assert_eq!(config["bs"]["value"], 8, "{config}");
+    let wandb = &config["_wandb"]["value"];
+    assert!(wandb["labbook"].is_object(), "{config}");
+    assert!(wandb["visualize"]["curve"].is_object(), "{config}");
+}

@@ -2,9 +2,9 @@
 //! private copies, the chart panels in the config, all before their row; bad input refused.
 
 use labbook::media::{Image, Table, plot};
-use labbook::wire::proto::{self, RecordType};
 use labbook::{Error, Value};
 use labbook_testkit::{only_run_dir, read_run, settings};
+use labbook_wire::proto::{self, RecordType};
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()

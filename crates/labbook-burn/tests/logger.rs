@@ -272,7 +272,7 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
         .records
         .iter()
         .filter_map(|r| match &r.record_type {
-            Some(labbook_core::wire::proto::RecordType::Artifact(a)) if a.name == "scripted" => {
+            Some(labbook_wire::proto::RecordType::Artifact(a)) if a.name == "scripted" => {
                 Some((a.aliases.clone(), a.metadata.clone()))
             }
             _ => None,

@@ -252,7 +252,7 @@ pub(crate) fn show(spec: &str, root: &Path, metrics: &[String]) -> Result<()> {
     }
     writeln!(out, "dir       {}", run.dir.display())?;
     if let Some(end) = &run.end
-        && *end != labbook_core::wire::LogEnd::Clean
+        && *end != labbook_wire::LogEnd::Clean
     {
         writeln!(out, "log end   {end:?}")?;
     }

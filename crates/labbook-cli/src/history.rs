@@ -11,7 +11,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use labbook_core::wire::proto::{HistoryRecord, HistoryStep, StatsRecord};
+use labbook_wire::proto::{HistoryRecord, StatsRecord};
+use labbook_wire::{HistoryScanner, ScannedItem};
 use prost::Message as _;
 use serde_json::Value as J;
 use serde_json::ser::{CompactFormatter, Formatter as _};
@@ -93,8 +94,8 @@ pub(crate) struct Table {
     /// always repeat their keys in the same order, so one string compare finds the column
     /// instead of hashing the key.
     hints: Vec<u32>,
-    /// Where the items of the record being read lie in its bytes.
-    scan: Scan,
+    /// Reads the items of each history record from its bytes (labbook-wire's scanner).
+    scanner: HistoryScanner,
 }
 
 impl Table {
@@ -234,12 +235,15 @@ impl Table {
     /// without prost; `false` leaves the table as it was, and the caller decodes the
     /// record with prost (any other record, or one this reader does not take on).
     pub(crate) fn push_history_bytes(&mut self, record: &[u8]) -> bool {
-        let mut scan = std::mem::take(&mut self.scan);
-        let ok = scan.record(record).is_ok();
-        if ok {
-            self.add_row(record, &scan);
-        }
-        self.scan = scan;
+        let mut scanner = std::mem::take(&mut self.scanner);
+        let ok = match scanner.record(record) {
+            Some(items) => {
+                self.add_row(items);
+                true
+            }
+            None => false,
+        };
+        self.scanner = scanner;
         ok
     }
 
@@ -247,44 +251,38 @@ impl Table {
     pub(crate) fn push_history(&mut self, h: &HistoryRecord) {
         // Encoding it back gives bytes the reader takes, and keeps one way of building rows.
         let bytes = h.encode_to_vec();
-        let mut scan = std::mem::take(&mut self.scan);
-        scan.items.clear();
-        scan.nested.clear();
-        if scan.history(&bytes, 0, bytes.len()).is_ok() {
-            self.add_row(&bytes, &scan);
-        } else {
+        let mut scanner = std::mem::take(&mut self.scanner);
+        match scanner.history(&bytes) {
+            Some(items) => self.add_row(items),
             // Cannot happen for prost's own encoding; keep the row count right regardless.
-            self.end_row();
+            None => self.end_row(),
         }
-        self.scan = scan;
+        self.scanner = scanner;
     }
 
     /// Builds a row from scanned items: `RunLog::apply` on a history record, cell for cell.
-    fn add_row(&mut self, bytes: &[u8], scan: &Scan) {
-        let raw = |r: (usize, usize)| &bytes[r.0..r.1];
-        // Scanned ranges are valid UTF-8 (checked by the scan), so nothing is lost here.
-        let text = |r: (usize, usize)| std::str::from_utf8(raw(r)).unwrap_or_default();
+    fn add_row<'a>(&mut self, items: impl Iterator<Item = ScannedItem<'a>>) {
         let mut nested: BTreeMap<String, J> = BTreeMap::new();
-        for (pos, item) in scan.items.iter().enumerate() {
-            let value = text(item.value);
-            let path = &scan.nested[item.nested.0..item.nested.1];
-            let key = match path {
-                [] => item.key,
-                [one] => *one,
+        for (pos, item) in items.enumerate() {
+            let value = item.value_json;
+            let mut path = item.nested_key();
+            let key = match path.len() {
+                0 => item.key,
+                1 => path.next().unwrap_or_default(),
                 // Deeper than any tracker writes: skipped, as `RunLog` skips it.
-                deep if deep.len() > labbook_core::wire::MAX_NESTED_KEY => continue,
+                n if n > labbook_wire::MAX_NESTED_KEY => continue,
                 _ => {
-                    let path: Vec<String> = path.iter().map(|r| text(*r).to_owned()).collect();
+                    let path: Vec<String> = path.map(str::to_owned).collect();
                     set_nested(&mut nested, &path, parse(value));
                     continue;
                 }
             };
             match quick_cell(value) {
                 Some(cell) => {
-                    let col = self.intern_at(raw(key), pos);
+                    let col = self.intern_at(key.as_bytes(), pos);
                     self.set(col, cell);
                 }
-                None => self.set_flat(text(key).to_owned(), parse(value)),
+                None => self.set_flat(key.to_owned(), parse(value)),
             }
         }
         for (k, v) in nested {
@@ -389,162 +387,6 @@ impl Table {
     }
 }
 
-/// Where one history item lies in a record's bytes.
-#[derive(Clone, Copy, Debug, Default)]
-struct ItemRef {
-    key: (usize, usize),
-    /// A range of `Scan::nested`.
-    nested: (usize, usize),
-    value: (usize, usize),
-}
-
-/// The items of one history record, as byte ranges; reused from record to record.
-#[derive(Debug, Default)]
-struct Scan {
-    items: Vec<ItemRef>,
-    nested: Vec<(usize, usize)>,
-}
-
-/// Why a record is left to prost: malformed, not history, or something this reader does
-/// not take on (prost then decides, and reports a record that does not decode).
-#[derive(Debug)]
-struct Unsupported;
-
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const BYTES: u8 = 2;
-const FIXED32: u8 = 5;
-
-/// The fields of `Record.record_type` (see `labbook_core::wire::proto::RecordType`; the
-/// test `every_other_record_type_is_left_to_prost` holds this list to it).
-const RECORD_TYPES: [u64; 16] = [2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 17, 18, 21, 23, 25, 26];
-
-fn varint(b: &[u8], pos: &mut usize) -> Result<u64, Unsupported> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let byte = *b.get(*pos).ok_or(Unsupported)?;
-        *pos += 1;
-        // The tenth byte may only hold the top bit of 64 (prost rejects more).
-        if i == 9 && byte > 1 {
-            return Err(Unsupported);
-        }
-        v |= u64::from(byte & 0x7F) << (7 * i);
-        if byte < 0x80 {
-            return Ok(v);
-        }
-    }
-    Err(Unsupported)
-}
-
-/// The next field's number, wire type and (for length-delimited fields) body range, with
-/// `pos` moved past it. Groups are not taken on.
-fn field(b: &[u8], pos: &mut usize) -> Result<(u64, u8, (usize, usize)), Unsupported> {
-    let key = varint(b, pos)?;
-    let (tag, wire) = (key >> 3, (key & 7) as u8);
-    if tag == 0 || tag > u64::from(u32::MAX >> 3) {
-        return Err(Unsupported);
-    }
-    let start = *pos;
-    match wire {
-        VARINT => {
-            varint(b, pos)?;
-        }
-        FIXED64 => *pos += 8,
-        FIXED32 => *pos += 4,
-        BYTES => {
-            let len = usize::try_from(varint(b, pos)?).map_err(|_| Unsupported)?;
-            let start = *pos;
-            *pos = start.checked_add(len).ok_or(Unsupported)?;
-            if *pos > b.len() {
-                return Err(Unsupported);
-            }
-            return Ok((tag, wire, (start, *pos)));
-        }
-        _ => return Err(Unsupported),
-    }
-    if *pos > b.len() {
-        return Err(Unsupported);
-    }
-    Ok((tag, wire, (start, *pos)))
-}
-
-/// A string field's range, checked to be UTF-8 as prost checks it.
-fn utf8(b: &[u8], r: (usize, usize)) -> Result<(usize, usize), Unsupported> {
-    let s = &b[r.0..r.1];
-    // Keys and values are nearly always ASCII, which is quicker to check than UTF-8 (the
-    // row builder converts each range to `&str` again anyway).
-    if !s.is_ascii() {
-        std::str::from_utf8(s).map_err(|_| Unsupported)?;
-    }
-    Ok(r)
-}
-
-impl Scan {
-    /// Scans a `Record` that holds a history record (prost merges a repeated one into
-    /// one, and so does this).
-    fn record(&mut self, b: &[u8]) -> Result<(), Unsupported> {
-        self.items.clear();
-        self.nested.clear();
-        let mut pos = 0;
-        let mut history = false;
-        while pos < b.len() {
-            match field(b, &mut pos)? {
-                (1, VARINT, _) => {}
-                (2, BYTES, (s, e)) => {
-                    self.history(b, s, e)?;
-                    history = true;
-                }
-                (1 | 2, _, _) => return Err(Unsupported),
-                (tag, _, _) if RECORD_TYPES.contains(&tag) => return Err(Unsupported),
-                _ => {}
-            }
-        }
-        if history { Ok(()) } else { Err(Unsupported) }
-    }
-
-    /// Scans a `HistoryRecord`'s fields in `b[start..end]`, adding its items.
-    fn history(&mut self, b: &[u8], start: usize, end: usize) -> Result<(), Unsupported> {
-        let body = &b[..end];
-        let mut pos = start;
-        while pos < end {
-            match field(body, &mut pos)? {
-                (1, BYTES, (s, e)) => self.item(body, s, e)?,
-                (2, BYTES, (s, e)) => {
-                    // The step is not part of the row; only check it decodes, as prost would.
-                    HistoryStep::decode(&body[s..e]).map_err(|_| Unsupported)?;
-                }
-                (1 | 2, _, _) => return Err(Unsupported),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn item(&mut self, b: &[u8], start: usize, end: usize) -> Result<(), Unsupported> {
-        let body = &b[..end];
-        let mut pos = start;
-        let nested_from = self.nested.len();
-        // Absent strings are empty, as in prost; a repeated one keeps its last value.
-        let mut item = ItemRef {
-            key: (start, start),
-            nested: (0, 0),
-            value: (start, start),
-        };
-        while pos < end {
-            match field(body, &mut pos)? {
-                (1, BYTES, r) => item.key = utf8(body, r)?,
-                (2, BYTES, r) => self.nested.push(utf8(body, r)?),
-                (16, BYTES, r) => item.value = utf8(body, r)?,
-                (1 | 2 | 16, _, _) => return Err(Unsupported),
-                _ => {}
-            }
-        }
-        item.nested = (nested_from, self.nested.len());
-        self.items.push(item);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,55 +449,6 @@ mod tests {
         }
     }
 
-    /// Found by the fuzzer (fuzz/history_scanner): the list lacked `use_artifact` (25), so a
-    /// history record followed by one, which prost reads as the use, was taken as a row.
-    #[test]
-    fn every_other_record_type_is_left_to_prost() {
-        use labbook_core::wire::proto::{self, Record, RecordType};
-        let history = Record {
-            num: 1,
-            record_type: Some(RecordType::History(proto::HistoryRecord::default())),
-        }
-        .encode_to_vec();
-        let others = [
-            RecordType::Summary(Default::default()),
-            RecordType::Config(Default::default()),
-            RecordType::Files(Default::default()),
-            RecordType::Stats(Default::default()),
-            RecordType::Artifact(Default::default()),
-            RecordType::Alert(Default::default()),
-            RecordType::Telemetry(Default::default()),
-            RecordType::Metric(Default::default()),
-            RecordType::OutputRaw(Default::default()),
-            RecordType::Run(Default::default()),
-            RecordType::Exit(Default::default()),
-            RecordType::Header(Default::default()),
-            RecordType::Preempting(Default::default()),
-            RecordType::UseArtifact(Default::default()),
-            RecordType::Environment(Default::default()),
-        ];
-        assert_eq!(others.len() + 1, RECORD_TYPES.len());
-        for other in others {
-            let other = Record {
-                num: 2,
-                record_type: Some(other),
-            }
-            .encode_to_vec();
-            // A history field, then another record type: prost keeps the last one.
-            let both = [history.clone(), other.clone()].concat();
-            let decoded = Record::decode(&both[..]).unwrap();
-            assert!(!matches!(decoded.record_type, Some(RecordType::History(_))));
-            let mut t = Table::default();
-            assert!(!t.push_history_bytes(&both), "{:?}", decoded.record_type);
-            assert!(!t.push_history_bytes(&other));
-        }
-        // A known record type's field with another wire type: prost refuses the record.
-        let mut bad = history.clone();
-        bad.extend([25 << 3 | 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert!(Record::decode(&bad[..]).is_err());
-        assert!(!Table::default().push_history_bytes(&bad));
-    }
-
     #[test]
     fn only_history_records_this_reader_takes_on_are_read_from_bytes() {
         let records = labbook_testkit::hand_log::odd_records();
@@ -675,7 +468,7 @@ mod tests {
 
 #[cfg(test)]
 mod props {
-    use labbook_core::wire::proto::{HistoryItem, Record, RecordType};
+    use labbook_wire::proto::{HistoryItem, HistoryStep, Record, RecordType};
     use proptest::prelude::*;
 
     use super::*;
@@ -735,13 +528,6 @@ mod props {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
-        /// Any bytes are a row the scanner takes, or left to prost: never a panic.
-        #[test]
-        fn any_bytes_are_scanned_or_left_to_prost(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-            let mut t = Table::default();
-            let _ = t.push_history_bytes(&bytes);
-        }
-
         /// The zero-copy scanner makes of any history record exactly what `RunLog` makes
         /// of it after prost decodes it.
         #[test]
@@ -752,7 +538,7 @@ mod props {
                 scanned.push_history(&h);
             }
             let mut log = RunLog::default();
-            log.apply(Record { num: 1, record_type: Some(RecordType::History(h)) });
+            log.apply_all([Record { num: 1, record_type: Some(RecordType::History(h)) }]);
             prop_assert_eq!(scanned.to_maps(), log.rows);
         }
     }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use labbook_core::wire::json as wandb_json;
-use labbook_core::wire::proto::{Record, RecordType, SummaryItem};
-use labbook_core::wire::{LogEnd, LogItem, LogReader, read_log};
+use labbook_wire::json as wandb_json;
+use labbook_wire::proto::{Record, RecordType};
+use labbook_wire::{LogEnd, LogItem, LogReader, Node, Tree, read_log};
 use prost::Message as _;
 use serde_json::Value as J;
 
@@ -79,6 +79,9 @@ pub(crate) struct RunLog {
     pub end: Option<LogEnd>,
     /// When the log was last written, Unix seconds.
     pub modified_unix: f64,
+    /// What the records leave behind, as labbook-wire's replay folds them: the fields
+    /// above are read from it.
+    pub replay: labbook_wire::RunLog,
 }
 
 /// The `.wandb` file of a run directory.
@@ -96,18 +99,6 @@ pub(crate) fn log_file(dir: &Path) -> Result<PathBuf> {
             dir.display()
         ),
         _ => Ok(logs.remove(0)),
-    }
-}
-
-/// An item's path; empty (the item is skipped) when it nests deeper than any tracker
-/// writes, so a crafted log cannot build a tree deep enough to take the stack.
-fn path_of(item: &SummaryItem) -> Vec<String> {
-    if item.nested_key.is_empty() {
-        vec![item.key.clone()]
-    } else if item.nested_key.len() > labbook_core::wire::MAX_NESTED_KEY {
-        Vec::new()
-    } else {
-        item.nested_key.clone()
     }
 }
 
@@ -148,19 +139,21 @@ pub(crate) fn set_nested(map: &mut BTreeMap<String, J>, path: &[String], value: 
     }
 }
 
-fn remove_nested(map: &mut BTreeMap<String, J>, path: &[String]) {
-    match path {
-        [] => {}
-        [k] => {
-            map.remove(k);
-        }
-        [k, rest @ ..] => {
-            if let Some(J::Object(m)) = map.get_mut(k) {
-                let mut inner: BTreeMap<String, J> = std::mem::take(m).into_iter().collect();
-                remove_nested(&mut inner, rest);
-                *m = inner.into_iter().collect();
-            }
-        }
+/// A folded summary or config as JSON, leaves parsed as [`parse`] does.
+fn tree_json(tree: &Tree) -> BTreeMap<String, J> {
+    tree.entries()
+        .map(|(k, node)| (k.to_owned(), node_json(node)))
+        .collect()
+}
+
+fn node_json(node: &Node) -> J {
+    match node {
+        Node::Raw(raw) => parse(raw),
+        Node::Obj(t) => J::Object(
+            t.entries()
+                .map(|(k, n)| (k.to_owned(), node_json(n)))
+                .collect(),
+        ),
     }
 }
 
@@ -207,9 +200,7 @@ impl RunLog {
             modified_unix: modified_unix(&path),
             ..RunLog::default()
         };
-        for r in log.records {
-            run.apply(r);
-        }
+        run.apply_all(log.records);
         run.end = Some(log.end);
         Ok(run)
     }
@@ -255,6 +246,7 @@ impl RunLog {
                 }
             }
         };
+        run.settle();
         run.modified_unix = modified_unix(&path);
         run.end = Some(end);
         Ok(ExportLog {
@@ -264,53 +256,20 @@ impl RunLog {
         })
     }
 
-    /// Adds one record (as [`RunLog::load`] does for each, and `watch` as they arrive).
-    pub(crate) fn apply(&mut self, r: Record) {
+    /// Adds records (as [`RunLog::load`] does, and `watch` as they arrive).
+    pub(crate) fn apply_all(&mut self, records: impl IntoIterator<Item = Record>) {
+        for r in records {
+            self.apply(r);
+        }
+        self.settle();
+    }
+
+    /// Adds one record; the summary and config are brought up to date by
+    /// [`RunLog::settle`] (once, not after every summary record of a long run).
+    fn apply(&mut self, r: Record) {
         let Some(rt) = r.record_type else { return };
+        self.replay.apply(&rt);
         match rt {
-            RecordType::Run(run) => {
-                let first = self.id.is_empty();
-                self.id = run.run_id;
-                for (field, v) in [
-                    (&mut self.name, run.display_name),
-                    (&mut self.project, run.project),
-                    (&mut self.entity, run.entity),
-                    (&mut self.group, run.run_group),
-                    (&mut self.job_type, run.job_type),
-                    (&mut self.notes, run.notes),
-                ] {
-                    if !v.is_empty() || first {
-                        *field = v;
-                    }
-                }
-                if !run.tags.is_empty() || first {
-                    self.tags = run.tags;
-                }
-                if let Some(t) = run.start_time {
-                    self.start_unix = t.seconds as f64 + f64::from(t.nanos) / 1e9;
-                }
-                if let Some(c) = run.config {
-                    for it in c.update {
-                        set_nested(&mut self.config, &path_of(&it), parse(&it.value_json));
-                    }
-                }
-            }
-            RecordType::Config(c) => {
-                for it in c.update {
-                    set_nested(&mut self.config, &path_of(&it), parse(&it.value_json));
-                }
-                for it in c.remove {
-                    remove_nested(&mut self.config, &path_of(&it));
-                }
-            }
-            RecordType::Summary(s) => {
-                for it in s.update {
-                    set_nested(&mut self.summary, &path_of(&it), parse(&it.value_json));
-                }
-                for it in s.remove {
-                    remove_nested(&mut self.summary, &path_of(&it));
-                }
-            }
             RecordType::History(h) => {
                 let mut row = BTreeMap::new();
                 let mut nested = BTreeMap::new();
@@ -320,7 +279,7 @@ impl RunLog {
                         // The common case, a flat key: moved, no intermediate map.
                         0 => flatten_into(it.key, value, &mut row),
                         1 => flatten_into(it.nested_key.remove(0), value, &mut row),
-                        n if n > labbook_core::wire::MAX_NESTED_KEY => {}
+                        n if n > labbook_wire::MAX_NESTED_KEY => {}
                         _ => set_nested(&mut nested, &it.nested_key, value),
                     }
                 }
@@ -344,10 +303,30 @@ impl RunLog {
             }
             RecordType::Alert(a) => self.alerts.push((a.level, a.title, a.text)),
             RecordType::Files(f) => self.files.extend(f.files.into_iter().map(|f| f.path)),
-            RecordType::Exit(e) => self.exit_code = Some(e.exit_code),
-            RecordType::Preempting(_) => self.preempted = true,
             _ => {}
         }
+    }
+
+    /// Reads the run's identity, config, summary and end from the replay.
+    fn settle(&mut self) {
+        let r = &self.replay;
+        if let Some(run) = &r.run {
+            self.id.clone_from(&run.run_id);
+            self.name.clone_from(&run.display_name);
+            self.project.clone_from(&run.project);
+            self.entity.clone_from(&run.entity);
+            self.group.clone_from(&run.run_group);
+            self.job_type.clone_from(&run.job_type);
+            self.notes.clone_from(&run.notes);
+            self.tags.clone_from(&run.tags);
+            if let Some(t) = run.start_time {
+                self.start_unix = t.seconds as f64 + f64::from(t.nanos) / 1e9;
+            }
+        }
+        self.config = tree_json(&r.config);
+        self.summary = tree_json(&r.summary);
+        self.exit_code = r.exit_code();
+        self.preempted = r.preempted;
     }
 
     pub(crate) fn state(&self, now_unix: f64) -> State {

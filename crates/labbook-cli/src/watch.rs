@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use labbook_core::wire::LogFollower;
+use labbook_wire::LogFollower;
 use ratatui::Frame;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
@@ -28,9 +28,7 @@ pub(crate) fn watch(dir: &Path, metrics: &[String]) -> Result<()> {
         ratatui::try_init().context("cannot start the terminal view (is this a terminal?)")?;
     let result = (|| -> Result<()> {
         loop {
-            for r in follower.poll()? {
-                run.apply(r);
-            }
+            run.apply_all(follower.poll()?);
             run.modified_unix = std::fs::metadata(log_file(dir)?)
                 .and_then(|m| m.modified())
                 .ok()

@@ -183,6 +183,29 @@ impl Error {
     }
 }
 
+/// A log read through `labbook-wire` failed: the same variants, the same messages, as if
+/// the engine had read it itself.
+impl From<labbook_wire::Error> for Error {
+    fn from(e: labbook_wire::Error) -> Error {
+        match e {
+            labbook_wire::Error::Io {
+                context,
+                path,
+                source,
+            } => Error::Io {
+                context,
+                path,
+                source,
+            },
+            labbook_wire::Error::CorruptLog { path, reason } => Error::CorruptLog { path, reason },
+            other => Error::CorruptLog {
+                path: PathBuf::new(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 /// The message of a caught panic (`panic!("...")` carries a `&str` or a `String`).
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic

@@ -58,15 +58,16 @@
 // - `train`: what the framework adapters share (loop tracking, evaluation hooks, watch);
 // - `system`: the system-metrics sampler, GPUs, console capture, the tracing layer;
 // - `online`: the uploader (live and `labbook sync`), the W&B client, resume from a server;
-// - `sweep`: sweep configs and the local search;
-// - `wire`: W&B's transaction-log format (records, framing, readers, W&B's JSON dialect).
+// - `sweep`: sweep configs and the local search.
+//
+// W&B's transaction-log format (records, framing, readers, W&B's JSON dialect, the replay
+// of a run's log) is the `labbook-wire` crate, known inside as `crate::wire`.
 //
 // `tests/architecture.rs` fails on any circle of imports between them (but `value` and
 // `media`, one recursive data type).
 //
 // The root holds what a training loop uses; `media`, `artifact`, `train`, `system`, `online`
-// and `sweep` are public modules with their own maps. `wire` is public only for labbook's
-// own CLI, server and tests (hidden from the docs) until it becomes a crate of its own.
+// and `sweep` are public modules with their own maps.
 
 pub mod artifact;
 mod engine;
@@ -83,8 +84,7 @@ pub mod system;
 mod testing;
 pub mod train;
 mod value;
-#[doc(hidden)]
-pub mod wire;
+use labbook_wire as wire;
 
 pub use engine::metric::{Goal, Metric, Summary};
 pub use engine::queue::SavePolicy;

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use labbook_core::wire::Framer;
-use labbook_core::wire::proto::{
+use labbook_wire::Framer;
+use labbook_wire::proto::{
     ConfigRecord, HistoryItem, HistoryRecord, HistoryStep, Record, RecordType, RunRecord,
     StatsItem, StatsRecord, SummaryItem, SummaryRecord, timestamp,
 };

@@ -77,7 +77,7 @@ pub fn assert_loop_run(data: &RunData, lr: &str) {
     );
     // Each epoch's checkpoint is a version of the `tiny` model artifact; the first is best
     // (the only score yet), and a later one only if its accuracy is higher.
-    let versions: Vec<&labbook_core::wire::proto::ArtifactRecord> = data
+    let versions: Vec<&labbook_wire::proto::ArtifactRecord> = data
         .artifacts()
         .into_iter()
         .filter(|a| a.name == "tiny")

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use labbook_core::wire::proto::{self, RecordType};
-use labbook_core::wire::{LogEnd, read_log};
+use labbook_wire::proto::{self, RecordType};
+use labbook_wire::{LogEnd, RunLog, item_path, read_log};
 
 /// A run as read back from its transaction log. Values are kept as the JSON text written,
 /// so tests compare exactly what W&B will read.
@@ -65,15 +65,8 @@ impl RunData {
     }
 }
 
-fn path_of(key: &str, nested: &[String]) -> String {
-    if nested.is_empty() {
-        key.to_owned()
-    } else {
-        nested.join(".")
-    }
-}
-
-/// Reads the single run under `dir` (a run directory).
+/// Reads the single run under `dir` (a run directory): every record, folded by
+/// labbook-wire's replay (the one the CLI, resume and sync use).
 pub fn read_run(dir: &Path) -> RunData {
     let log = std::fs::read_dir(dir)
         .unwrap()
@@ -81,72 +74,59 @@ pub fn read_run(dir: &Path) -> RunData {
         .find(|p| p.extension().is_some_and(|e| e == "wandb"))
         .unwrap_or_else(|| panic!("no .wandb file in {}", dir.display()));
     let contents = read_log(&log).unwrap();
-    let mut d = RunData {
-        dir: dir.to_owned(),
-        records: contents.records.clone(),
-        end: contents.end,
-        rows: vec![],
-        summary: BTreeMap::new(),
-        config: BTreeMap::new(),
-        runs: vec![],
-        exit: None,
-        metrics: vec![],
-        alerts: vec![],
-        files: vec![],
-        preempted: false,
-        stats: vec![],
-        output: vec![],
-        environments: vec![],
-    };
+    let mut replay = RunLog::keeping_series();
+    let mut runs = Vec::new();
     for (i, r) in contents.records.iter().enumerate() {
         assert_eq!(r.num, i as i64 + 1, "records are numbered from 1");
-        match r.record_type.clone() {
-            Some(RecordType::History(h)) => {
-                let row: BTreeMap<String, String> = h
-                    .item
-                    .iter()
-                    .map(|it| (path_of(&it.key, &it.nested_key), it.value_json.clone()))
-                    .collect();
-                let step: i64 = row["_step"].parse().unwrap();
-                assert_eq!(h.step.map(|s| s.num), Some(step), "step.num matches _step");
-                d.rows.push(row);
-            }
-            Some(RecordType::Summary(s)) => {
-                for it in s.update {
-                    d.summary
-                        .insert(path_of(&it.key, &it.nested_key), it.value_json);
-                }
-                for it in s.remove {
-                    d.summary.remove(&path_of(&it.key, &it.nested_key));
-                }
-            }
-            Some(RecordType::Config(c)) => {
-                for it in c.update {
-                    d.config
-                        .insert(path_of(&it.key, &it.nested_key), it.value_json);
-                }
-            }
-            Some(RecordType::Run(run)) => {
-                if let Some(c) = &run.config {
-                    for it in &c.update {
-                        d.config
-                            .insert(path_of(&it.key, &it.nested_key), it.value_json.clone());
-                    }
-                }
-                d.runs.push(run);
-            }
-            Some(RecordType::Exit(e)) => d.exit = Some(e),
-            Some(RecordType::Metric(m)) => d.metrics.push(m),
-            Some(RecordType::Alert(a)) => d.alerts.push(a),
-            Some(RecordType::Files(f)) => d.files.extend(f.files),
-            Some(RecordType::Preempting(_)) => d.preempted = true,
-            Some(RecordType::Stats(s)) => d.stats.push(s),
-            Some(RecordType::OutputRaw(o)) => d.output.push(o),
-            Some(RecordType::Environment(e)) => d.environments.push(e),
-            _ => {}
+        let Some(rt) = &r.record_type else { continue };
+        replay.apply(rt);
+        if let RecordType::Run(run) = rt {
+            runs.push(run.clone());
         }
     }
-    d
+    let rows = replay
+        .history
+        .iter()
+        .map(|h| {
+            let row: BTreeMap<String, String> = h
+                .item
+                .iter()
+                .map(|it| {
+                    (
+                        item_path(&it.key, &it.nested_key).join("."),
+                        it.value_json.clone(),
+                    )
+                })
+                .collect();
+            let step: i64 = row["_step"].parse().unwrap();
+            assert_eq!(
+                h.step.as_ref().map(|s| s.num),
+                Some(step),
+                "step.num matches _step"
+            );
+            row
+        })
+        .collect();
+    let leaves = |tree: &labbook_wire::Tree| -> BTreeMap<String, String> {
+        tree.leaves().map(|(k, v)| (k, v.to_owned())).collect()
+    };
+    RunData {
+        dir: dir.to_owned(),
+        records: contents.records,
+        end: contents.end,
+        rows,
+        summary: leaves(&replay.summary),
+        config: leaves(&replay.config),
+        runs,
+        exit: replay.exit,
+        metrics: replay.metrics,
+        alerts: replay.alerts,
+        files: replay.files,
+        preempted: replay.preempted,
+        stats: replay.stats,
+        output: replay.output,
+        environments: replay.environments,
+    }
 }
 
 /// The only run directory under `<root>/wandb/` (offline or online).

@@ -7,9 +7,9 @@ use std::process::{Command, Output};
 
 use crate::support::{labbook, stdout};
 use labbook_core::Value;
-use labbook_core::wire::proto::{Record, RecordType, RunRecord, SummaryItem, SummaryRecord};
 use labbook_server::{Faults, Server, ServerConfig};
 use labbook_testkit::hand_log as log;
+use labbook_wire::proto::{Record, RecordType, RunRecord, SummaryItem, SummaryRecord};
 use prost::Message as _;
 
 const KEY: &str = "hstl0123456789abcdefghijklmnopqrstuvwxyz01";

@@ -6,33 +6,30 @@ use std::path::Path;
 
 use prost::Message as _;
 
-use super::lines::{self, Tree};
 use super::position::{SavedPosition, UploadPosition};
 use super::uploader::SyncProgress;
 use crate::error::{Error, Result};
 use crate::wire::proto::{self, Record, RecordType};
-use crate::wire::{LogEnd, LogItem, LogReader};
+use crate::wire::{LogEnd, LogItem, LogReader, RunLog};
 
 use super::SyncReport;
 use super::markers::{mark_synced, write_syncstate};
 use super::uploader::{SyncOptions, Uploader};
 
-/// What a first read of a log finds for the first request: the run record (and where it
-/// ends), the whole config, the program and the number of rows.
+/// What a first read of a log finds for the first request: the first run record (and
+/// where it ends), and what the whole log leaves (its config, program and number of rows).
 struct Scan {
     run: proto::RunRecord,
     run_end: u64,
-    config: Tree,
-    program: Option<String>,
-    rows: u64,
+    whole: RunLog,
 }
 
 /// Reads the log once, record by record (never all of it at once), for what the first
 /// UpsertBucket needs.
 fn scan(log: &Path) -> Result<Scan> {
     let mut reader = LogReader::open(log)?;
-    let mut config = Tree::default();
-    let (mut run, mut program, mut rows) = (None, None, 0);
+    let mut whole = RunLog::default();
+    let mut run = None;
     loop {
         let item = reader
             .next_record()
@@ -40,20 +37,16 @@ fn scan(log: &Path) -> Result<Scan> {
         let LogItem::Record(raw) = item else {
             break;
         };
-        let Ok(record) = Record::decode(raw.bytes) else {
+        // A record that does not decode ends the log, as it ends the upload.
+        let Ok(decoded) = Record::decode(raw.bytes) else {
             break;
         };
-        match record.record_type {
-            Some(RecordType::Run(r)) if run.is_none() => {
-                if let Some(c) = &r.config {
-                    lines::apply_config(&mut config, c);
-                }
-                run = Some((r, reader.position()));
-            }
-            Some(RecordType::Config(c)) => lines::apply_config(&mut config, &c),
-            Some(RecordType::Environment(e)) if !e.program.is_empty() => program = Some(e.program),
-            Some(RecordType::History(_)) => rows += 1,
-            _ => {}
+        let Some(record) = decoded.record_type else {
+            continue;
+        };
+        whole.apply(&record);
+        if let (None, RecordType::Run(r)) = (&run, record) {
+            run = Some((r, reader.position()));
         }
     }
     let Some((run, run_end)) = run else {
@@ -65,9 +58,7 @@ fn scan(log: &Path) -> Result<Scan> {
     Ok(Scan {
         run,
         run_end,
-        config,
-        program,
-        rows,
+        whole,
     })
 }
 
@@ -95,11 +86,12 @@ pub fn sync_run(
     let first = scan(log)?;
     write_syncstate(log, first.run.starting_step);
     let mut up = Uploader::new(opts, run_dir.join("files"))?;
-    up.set_total_rows(first.rows);
-    up.config = first.config;
+    up.set_total_rows(first.whole.rows);
+    up.opts.program = first.whole.program().map(str::to_owned);
     // A log still being written may gain config records: those are sent as they come.
-    up.config_complete = !live;
-    up.opts.program = first.program;
+    if !live {
+        up.whole_config = Some(first.whole.config);
+    }
     up.save_position_to(log);
     match UploadPosition::load(log)? {
         SavedPosition::None => {}

@@ -11,13 +11,13 @@ use super::SyncReport;
 use super::client::Client;
 use super::clock::{Clock, SystemClock};
 use super::graphql;
-use super::lines::{self, Tree};
+use super::lines;
 use super::position::UploadPosition;
 use super::retry::RetryPolicy;
 use super::server_run::resume_status;
 use crate::error::{Error, Result};
-use crate::wire::LogEnd;
 use crate::wire::proto::{self, RecordType};
+use crate::wire::{LogEnd, RunLog, Tree};
 
 /// Where and how [`sync_run`](super::sync_run) uploads. Its `Debug` never shows the API key.
 #[derive(Clone)]
@@ -155,14 +155,17 @@ pub(super) struct Uploader {
     artifact_ids: std::collections::HashMap<String, String>,
     /// What could not be uploaded (artifacts, uses, links) while the rest went on.
     warnings: Vec<String>,
-    pub(super) config: Tree,
+    /// What the records taken so far leave behind (labbook-wire's replay): config,
+    /// summary, rows, exit.
+    state: RunLog,
+    /// The config of the whole log, when a sync read it first: the first UpsertBucket
+    /// carries it, and later config records need not be sent again.
+    pub(super) whole_config: Option<Tree>,
     start: f64,
     stream: Stream,
-    summary: Tree,
     summary_dirty: bool,
+    /// The step the last history line went out with.
     last_step: Option<i64>,
-    exit: Option<i32>,
-    rows: u64,
     bytes: u64,
     files: usize,
     artifacts: usize,
@@ -181,9 +184,6 @@ pub(super) struct Uploader {
     /// What the server holds (asked in `ask_server` mode): history rows up to this step,
     /// and this many lines of events and output that this log's records still have to pass.
     server_has: ServerHas,
-    /// The first UpsertBucket carried the config of the whole log (a sync reads it first),
-    /// so later config records need not be sent again.
-    pub(super) config_complete: bool,
     /// Queued registry links already applied (in order).
     links_done: u64,
     /// The log whose position is saved after each request that got through.
@@ -222,14 +222,12 @@ impl Uploader {
             sent_files: std::collections::HashSet::new(),
             artifact_ids: std::collections::HashMap::new(),
             warnings: Vec::new(),
-            config: Tree::default(),
+            state: RunLog::default(),
+            whole_config: None,
             start: 0.0,
             stream: Stream::default(),
-            summary: Tree::default(),
             summary_dirty: false,
             last_step: None,
-            exit: None,
-            rows: 0,
             bytes: 0,
             files: 0,
             artifacts: 0,
@@ -240,7 +238,6 @@ impl Uploader {
             replay_until: 0,
             ask_server: false,
             server_has: ServerHas::default(),
-            config_complete: false,
             links_done: 0,
             log: None,
         })
@@ -316,7 +313,7 @@ impl Uploader {
 
     /// Whether the log's exit record has been seen.
     pub(super) fn saw_exit(&self) -> bool {
-        self.exit.is_some()
+        self.state.exit.is_some()
     }
 
     /// Takes one record of the log, which ends at byte `end` of it. A run record creates or
@@ -328,6 +325,7 @@ impl Uploader {
         end: u64,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<()> {
+        self.state.apply(record);
         if end <= self.replay_until {
             self.at = self.at.max(end);
             return self.replay(record);
@@ -354,11 +352,8 @@ impl Uploader {
         match record {
             RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
             RecordType::Run(run) => self.update_run(run)?,
-            RecordType::Config(c) if !self.config_complete => {
-                lines::apply_config(&mut self.config, c);
-                if self.target.is_some() {
-                    self.upsert_config()?;
-                }
+            RecordType::Config(_) if self.whole_config.is_none() && self.target.is_some() => {
+                self.upsert_config()?;
             }
             RecordType::History(h) => {
                 if self.server_has_row(h) {
@@ -371,7 +366,6 @@ impl Uploader {
                     let line = lines::history_line(h, step);
                     self.stream.bytes += line.len();
                     self.stream.history.push(line);
-                    self.rows += 1;
                 }
             }
             RecordType::Stats(st) => {
@@ -393,12 +387,8 @@ impl Uploader {
                     self.stream.output.push(line);
                 }
             }
-            RecordType::Summary(su) => {
-                lines::apply_summary(&mut self.summary, su);
-                self.summary_dirty = true;
-            }
+            RecordType::Summary(_) => self.summary_dirty = true,
             RecordType::Artifact(a) => self.upload_artifact(a)?,
-            RecordType::Exit(e) => self.exit = Some(e.exit_code),
             _ => {}
         }
         if self.stream.bytes >= self.opts.max_request_bytes {
@@ -443,9 +433,18 @@ impl Uploader {
         Ok(())
     }
 
+    /// The config to send: the whole log's when a sync read it first, else what the records
+    /// so far set.
+    fn config(&self) -> &Tree {
+        self.whole_config.as_ref().unwrap_or(&self.state.config)
+    }
+
     /// Whether the server (asked after a lost position) holds this history row already.
     fn server_has_row(&self, h: &proto::HistoryRecord) -> bool {
-        match (self.server_has.history_through_step, lines::history_step(h)) {
+        match (
+            self.server_has.history_through_step,
+            crate::wire::history_step(h),
+        ) {
             (Some(through), Some(step)) => step <= through,
             _ => false,
         }
@@ -461,7 +460,8 @@ impl Uploader {
         }
     }
 
-    /// A record an earlier upload sent: only the state it leaves behind.
+    /// A record an earlier upload sent: the state it leaves behind is `self.state`'s; what
+    /// is left is the run on the server, artifact ids and the step its rows went out with.
     fn replay(&mut self, record: &RecordType) -> Result<()> {
         match record {
             RecordType::Run(run) if self.target.is_none() => self.upsert(run)?,
@@ -469,18 +469,10 @@ impl Uploader {
             // Sent again: the server answers with the version it has (so its id is known
             // for links), or completes one whose upload was cut off.
             RecordType::Artifact(a) => self.upload_artifact(a)?,
-            RecordType::Config(c) if !self.config_complete => {
-                lines::apply_config(&mut self.config, c)
-            }
             RecordType::History(h) => {
                 self.next_step(h);
-                self.rows += 1;
             }
-            RecordType::Summary(su) => {
-                lines::apply_summary(&mut self.summary, su);
-                self.summary_dirty = true;
-            }
-            RecordType::Exit(e) => self.exit = Some(e.exit_code),
+            RecordType::Summary(_) => self.summary_dirty = true,
             _ => {}
         }
         Ok(())
@@ -490,7 +482,7 @@ impl Uploader {
     /// advance becomes the previous + 1.
     fn next_step(&mut self, h: &proto::HistoryRecord) -> i64 {
         // Saturating: a crafted log's step of i64::MAX must not overflow.
-        let step = match (lines::history_step(h), self.last_step) {
+        let step = match (crate::wire::history_step(h), self.last_step) {
             (Some(s), Some(prev)) if s <= prev => prev.saturating_add(1),
             (Some(s), _) => s,
             (None, prev) => prev.map_or(0, |p| p.saturating_add(1)),
@@ -507,9 +499,6 @@ impl Uploader {
     }
 
     fn upsert(&mut self, run: &proto::RunRecord) -> Result<()> {
-        if let Some(c) = &run.config {
-            lines::apply_config(&mut self.config, c);
-        }
         // A resumed run continues the server's lines (unless a saved position already
         // says where this log's upload stopped); so does an upload whose position was lost.
         if (run.resumed && self.replay_until == 0) || self.ask_server {
@@ -563,7 +552,7 @@ impl Uploader {
             sweep: nonempty(&run.sweep_id),
             program: self.opts.program.as_deref(),
             tags: Some(&run.tags),
-            config: Some(self.config.as_config().to_json()),
+            config: Some(self.config().as_config().to_json()),
         })?;
         let bucket = &data["upsertBucket"]["bucket"];
         let entity = bucket["project"]["entity"]["name"]
@@ -683,7 +672,7 @@ impl Uploader {
             name: &run,
             project: Some(&project),
             entity: Some(&entity),
-            config: Some(self.config.as_config().to_json()),
+            config: Some(self.config().as_config().to_json()),
             ..graphql::UpsertBucket::default()
         })?;
         Ok(())
@@ -712,7 +701,7 @@ impl Uploader {
     }
 
     fn summary_line(&self) -> String {
-        let mut s = self.summary.clone();
+        let mut s = self.state.summary.clone();
         if let Some(step) = self.last_step {
             s.set(&["_step"], &step.to_string());
         }
@@ -730,7 +719,7 @@ impl Uploader {
         self.sent_at = self.at;
         self.save_position();
         progress(SyncProgress {
-            rows: self.rows,
+            rows: self.state.rows,
             total_rows: self.total_rows,
             bytes: self.bytes,
         });
@@ -746,7 +735,7 @@ impl Uploader {
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<SyncReport> {
         let (entity, project, run_id) = self.target()?;
-        let exit_code = self.exit.unwrap_or(1);
+        let exit_code = self.state.exit_code().unwrap_or(1);
         let summary = self.summary_line();
         if self.files_dir.is_dir() {
             let path = self.files_dir.join("wandb-summary.json");
@@ -762,7 +751,7 @@ impl Uploader {
             run_id,
             entity,
             project,
-            rows: self.rows,
+            rows: self.state.rows,
             bytes: self.bytes,
             files: self.files,
             artifacts: self.artifacts,

@@ -5,9 +5,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::settings::Resume;
-use crate::wire::ResumeFrom;
-use crate::wire::proto::RecordType;
-use crate::wire::read_log;
+use crate::wire::{ResumeFrom, RunLog};
 
 /// The end of every local run with this id under `root`'s wandb directory.
 pub(crate) fn local(root: &Path, id: &str) -> Result<Option<ResumeFrom>> {
@@ -33,42 +31,9 @@ pub(crate) fn local(root: &Path, id: &str) -> Result<Option<ResumeFrom>> {
     Ok(found)
 }
 
-/// The step after the last row, and the largest runtime, of one log.
+/// Where one log stopped: the step after its last row, its largest runtime, its summary.
 fn end_of(log: &Path) -> Result<ResumeFrom> {
-    let mut end = ResumeFrom::default();
-    for r in read_log(log)?.records {
-        match r.record_type {
-            Some(RecordType::History(h)) => {
-                for item in &h.item {
-                    let v = item.value_json.trim();
-                    match item.key.as_str() {
-                        "_step" => {
-                            if let Ok(s) = v.parse::<u64>() {
-                                end.step = end.step.max(s.saturating_add(1));
-                            }
-                        }
-                        "_runtime" => {
-                            if let Ok(t) = v.parse::<f64>() {
-                                end.runtime = end.runtime.max(t);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Some(RecordType::Summary(su)) => {
-                for item in su.update.iter().filter(|i| i.nested_key.is_empty()) {
-                    end.seed_summary(&item.key, &item.value_json);
-                }
-                for item in &su.remove {
-                    end.summary.retain(|(k, _)| *k != item.key);
-                }
-            }
-            Some(RecordType::Exit(e)) => end.runtime = end.runtime.max(f64::from(e.runtime)),
-            _ => {}
-        }
-    }
-    Ok(end)
+    Ok(RunLog::default().read(log)?.resume_from())
 }
 
 /// Applies the resume policy to what was found.

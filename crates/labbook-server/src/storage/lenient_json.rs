@@ -1,6 +1,6 @@
 //! JSON as W&B writes it, with bare `NaN`, `Infinity` and `-Infinity` tokens.
 
-/// Parses W&B JSON; see [`labbook_core::wire::json::parse`].
+/// Parses W&B JSON; see [`labbook_wire::json::parse`].
 ///
 /// ```
 /// use labbook_server::storage::parse_lenient;
@@ -10,5 +10,5 @@
 /// assert_eq!(v["hi"], "-Infinity");
 /// ```
 pub fn parse_lenient(text: &str) -> serde_json::Result<serde_json::Value> {
-    labbook_core::wire::json::parse(text)
+    labbook_wire::json::parse(text)
 }

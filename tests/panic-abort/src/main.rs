@@ -2,7 +2,7 @@
 //! destructor runs: labbook's panic hook still finishes the run with exit code 1.
 //!
 //! `scripts/test.sh` builds it with `--profile panic-abort` and checks the run it leaves:
-//! `cargo run --profile panic-abort --example panic_abort -- <dir>`.
+//! `cargo run --profile panic-abort -p panic-abort-check -- <dir>`.
 
 use anyhow::{Context, Result};
 use labbook::{Settings, Value};
@@ -10,7 +10,7 @@ use labbook::{Settings, Value};
 fn main() -> Result<()> {
     let dir = std::env::args()
         .nth(1)
-        .context("usage: panic_abort <dir>")?;
+        .context("usage: panic-abort-check <dir>")?;
     let run = labbook::init(Settings::new("panic-abort").dir(dir).quiet(true))?;
     for step in 0..100u32 {
         run.log([("loss", Value::from(1.0 / f64::from(step + 1)))])?;
@@ -18,5 +18,5 @@ fn main() -> Result<()> {
     if cfg!(panic = "abort") {
         panic!("the training loop blew up");
     }
-    anyhow::bail!("build this example with --profile panic-abort");
+    anyhow::bail!("build this check with --profile panic-abort");
 }

@@ -6,7 +6,7 @@
 /// numbers); everything else is standard JSON.
 ///
 /// ```
-/// let v = labbook_core::wire::json::parse(r#"{"loss": NaN, "hi": -Infinity, "s": "NaN"}"#).unwrap();
+/// let v = labbook_wire::json::parse(r#"{"loss": NaN, "hi": -Infinity, "s": "NaN"}"#).unwrap();
 /// assert_eq!(v["loss"], "NaN");
 /// assert_eq!(v["hi"], "-Infinity");
 /// ```

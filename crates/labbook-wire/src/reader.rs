@@ -7,10 +7,10 @@ use std::path::Path;
 
 use prost::Message as _;
 
-use super::framing::FILE_HEADER;
-use super::log_reader::{LogEnd, LogItem, LogReader};
-use super::proto::Record;
 use crate::error::{Error, Result};
+use crate::framing::FILE_HEADER;
+use crate::log_reader::{LogEnd, LogItem, LogReader};
+use crate::proto::Record;
 
 /// The records of a log and how it ended.
 #[derive(Clone, Debug)]
@@ -28,9 +28,9 @@ pub struct LogContents {
 /// read a block at a time (see [`LogReader`]); only the decoded records are kept.
 ///
 /// ```no_run
-/// let log = labbook_core::wire::read_log("wandb/latest-run/run-abc12345.wandb")?;
+/// let log = labbook_wire::read_log("wandb/latest-run/run-abc12345.wandb")?;
 /// println!("{} records, ended {:?}", log.records.len(), log.end);
-/// # Ok::<(), labbook_core::Error>(())
+/// # Ok::<(), labbook_wire::Error>(())
 /// ```
 pub fn read_log(path: impl AsRef<Path>) -> Result<LogContents> {
     let path = path.as_ref();
@@ -41,7 +41,7 @@ pub fn read_log(path: impl AsRef<Path>) -> Result<LogContents> {
 /// Parses the bytes of a `.wandb` file (see [`read_log`]).
 ///
 /// ```
-/// use labbook_core::wire::{Framer, LogEnd, parse_log, proto::Record};
+/// use labbook_wire::{Framer, LogEnd, parse_log, proto::Record};
 /// use prost::Message as _;
 ///
 /// let mut framer = Framer::new_file();
@@ -82,14 +82,14 @@ fn decode_all<R: Read>(mut reader: LogReader<R>) -> std::io::Result<LogContents>
 /// next poll.
 ///
 /// ```no_run
-/// let mut f = labbook_core::wire::LogFollower::new("wandb/latest-run/run-abc12345.wandb");
+/// let mut f = labbook_wire::LogFollower::new("wandb/latest-run/run-abc12345.wandb");
 /// loop {
 ///     for record in f.poll()? {
 ///         println!("{:?}", record.record_type.is_some());
 ///     }
 ///     std::thread::sleep(std::time::Duration::from_secs(1));
 /// }
-/// # Ok::<(), labbook_core::Error>(())
+/// # Ok::<(), labbook_wire::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct LogFollower {
@@ -114,7 +114,7 @@ impl LogFollower {
     /// one record), so a reader far behind a big log holds a slice of it at a time.
     ///
     /// ```
-    /// let f = labbook_core::wire::LogFollower::new("run.wandb").batch_bytes(1 << 20);
+    /// let f = labbook_wire::LogFollower::new("run.wandb").batch_bytes(1 << 20);
     /// # let _ = f;
     /// ```
     pub fn batch_bytes(mut self, bytes: u64) -> LogFollower {
@@ -135,11 +135,11 @@ impl LogFollower {
     /// an upload's saved position counts in.
     ///
     /// ```no_run
-    /// let mut f = labbook_core::wire::LogFollower::new("run-abc12345.wandb");
+    /// let mut f = labbook_wire::LogFollower::new("run-abc12345.wandb");
     /// for (record, end) in f.poll_with_ends()? {
     ///     println!("record {} ends at byte {end}", record.num);
     /// }
-    /// # Ok::<(), labbook_core::Error>(())
+    /// # Ok::<(), labbook_wire::Error>(())
     /// ```
     pub fn poll_with_ends(&mut self) -> Result<Vec<(Record, u64)>> {
         let file = match std::fs::File::open(&self.path) {
@@ -196,15 +196,15 @@ impl LogFollower {
 
 #[cfg(test)]
 mod tests {
-    use super::super::framing::{BLOCK_SIZE, Framer};
-    use super::super::proto::{HistoryRecord, HistoryStep, RecordType};
     use super::*;
+    use crate::framing::{BLOCK_SIZE, Framer};
+    use crate::proto::{HistoryRecord, HistoryStep, RecordType};
 
     fn record(num: i64, payload_len: usize) -> Record {
         Record {
             num,
             record_type: Some(RecordType::History(HistoryRecord {
-                item: vec![super::super::proto::HistoryItem {
+                item: vec![crate::proto::HistoryItem {
                     key: "k".into(),
                     nested_key: vec![],
                     value_json: "x".repeat(payload_len),
@@ -400,11 +400,11 @@ mod tests {
 mod props {
     use proptest::prelude::*;
 
-    use super::super::framing::Framer;
-    use super::super::log_reader::LogReader;
-    use super::super::proto::{HistoryItem, HistoryRecord, HistoryStep, RecordType};
     use super::*;
-    use crate::testing::CASES;
+    use crate::framing::Framer;
+    use crate::log_reader::LogReader;
+    use crate::proto::{HistoryItem, HistoryRecord, HistoryStep, RecordType};
+    const CASES: u32 = 256;
 
     fn record() -> impl Strategy<Value = Record> {
         (
@@ -451,7 +451,7 @@ mod props {
             body in prop::collection::vec(any::<u8>(), 0..4096),
             offset in 0u64..5000,
         ) {
-            let mut data = crate::wire::FILE_HEADER.to_vec();
+            let mut data = crate::FILE_HEADER.to_vec();
             data.extend(&body);
             let _ = parse_log(&data);
             let _ = parse_log(&body);

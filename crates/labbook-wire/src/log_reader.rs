@@ -1,15 +1,15 @@
 //! The one reader of the log's framing: [`LogReader`] reads a `.wandb` file one 32 KiB
 //! block at a time, checks every chunk's CRC, joins chunks into records and hands out each
-//! record's bytes undecoded. [`read_log`](super::read_log), [`parse_log`](super::parse_log),
-//! [`LogFollower`](super::LogFollower) and the CLI's export all read through it, so the
+//! record's bytes undecoded. [`read_log`](crate::read_log), [`parse_log`](crate::parse_log),
+//! [`LogFollower`](crate::LogFollower) and the CLI's export all read through it, so the
 //! rules for torn tails and bad chunks live in one place.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::framing::{BLOCK_SIZE, CHUNK_HEADER, ChunkType, FILE_HEADER, chunk_crc};
 use crate::error::Error;
+use crate::framing::{BLOCK_SIZE, CHUNK_HEADER, ChunkType, FILE_HEADER, chunk_crc};
 
 const BLOCK: usize = BLOCK_SIZE as usize;
 const HEADER: usize = CHUNK_HEADER as usize;
@@ -17,7 +17,7 @@ const HEADER: usize = CHUNK_HEADER as usize;
 /// How a log ended.
 ///
 /// ```
-/// use labbook_core::wire::{Framer, LogEnd, parse_log};
+/// use labbook_wire::{Framer, LogEnd, parse_log};
 /// let mut framer = Framer::new_file();
 /// framer.append(b"\x08\x01"); // a Record with num = 1
 /// let whole = framer.pending();
@@ -50,7 +50,7 @@ pub enum LogEnd {
 /// A log that starts well and then ends torn or corrupt is not an error but a [`LogEnd`].
 ///
 /// ```
-/// use labbook_core::wire::{LogReader, ReadError};
+/// use labbook_wire::{LogReader, ReadError};
 /// let err = LogReader::new(&b"PK\x03\x04 a zip file"[..]).unwrap_err();
 /// assert!(matches!(err, ReadError::NotALog(_)));
 /// ```
@@ -81,7 +81,7 @@ impl ReadError {
 /// One whole record of a log, undecoded (see [`LogReader::next_record`]).
 ///
 /// ```
-/// use labbook_core::wire::{Framer, LogItem, LogReader, RawRecord};
+/// use labbook_wire::{Framer, LogItem, LogReader, RawRecord};
 /// let mut framer = Framer::new_file();
 /// framer.append(b"abc");
 /// let mut reader = LogReader::new(framer.pending())?;
@@ -95,14 +95,14 @@ impl ReadError {
 pub struct RawRecord<'a> {
     /// Where the record's first chunk starts in the file.
     pub offset: u64,
-    /// The record's bytes: a protobuf [`Record`](super::proto::Record), undecoded.
+    /// The record's bytes: a protobuf [`Record`](crate::proto::Record), undecoded.
     pub bytes: &'a [u8],
 }
 
 /// What [`LogReader::next_record`] found next.
 ///
 /// ```
-/// use labbook_core::wire::{Framer, LogEnd, LogItem, LogReader};
+/// use labbook_wire::{Framer, LogEnd, LogItem, LogReader};
 /// let framer = Framer::new_file();
 /// let mut reader = LogReader::new(framer.pending())?;
 /// assert_eq!(reader.next_record()?, LogItem::End(LogEnd::Clean));
@@ -126,7 +126,7 @@ pub enum LogItem<'a> {
 /// caller to decode, or to skip.
 ///
 /// ```no_run
-/// use labbook_core::wire::{LogItem, LogReader, proto::Record};
+/// use labbook_wire::{LogItem, LogReader, proto::Record};
 /// use prost::Message as _;
 ///
 /// let mut reader = LogReader::open("wandb/latest-run/run-abc12345.wandb")?;
@@ -183,8 +183,8 @@ impl LogReader<File> {
     /// [`Error::CorruptLog`], both naming `path`.
     ///
     /// ```no_run
-    /// let mut reader = labbook_core::wire::LogReader::open("run-abc12345.wandb")?;
-    /// # Ok::<(), labbook_core::Error>(())
+    /// let mut reader = labbook_wire::LogReader::open("run-abc12345.wandb")?;
+    /// # Ok::<(), labbook_wire::Error>(())
     /// ```
     pub fn open(path: impl AsRef<Path>) -> crate::Result<LogReader<File>> {
         let path = path.as_ref();
@@ -199,12 +199,12 @@ impl<R: Read> LogReader<R> {
     /// `src` is read in whole blocks, so it needs no buffering of its own.
     ///
     /// ```
-    /// use labbook_core::wire::{Framer, LogReader};
+    /// use labbook_wire::{Framer, LogReader};
     /// let mut framer = Framer::new_file();
     /// framer.append(b"a record");
     /// let reader = LogReader::new(std::io::Cursor::new(framer.pending().to_vec()))?;
     /// assert_eq!(reader.position(), 7);
-    /// # Ok::<(), labbook_core::wire::ReadError>(())
+    /// # Ok::<(), labbook_wire::ReadError>(())
     /// ```
     pub fn new(mut src: R) -> Result<LogReader<R>, ReadError> {
         let mut block = vec![0; BLOCK].into_boxed_slice();
@@ -226,7 +226,7 @@ impl<R: Read> LogReader<R> {
     /// record starts, which [`LogReader::resume`] can start from later.
     ///
     /// ```
-    /// use labbook_core::wire::{Framer, LogReader};
+    /// use labbook_wire::{Framer, LogReader};
     /// let mut framer = Framer::new_file();
     /// framer.append(b"abc");
     /// let mut reader = LogReader::new(framer.pending())?;
@@ -244,7 +244,7 @@ impl<R: Read> LogReader<R> {
     /// source; after one, every call is an error, since the place in the file is lost.
     ///
     /// ```
-    /// use labbook_core::wire::{Framer, LogEnd, LogItem, LogReader};
+    /// use labbook_wire::{Framer, LogEnd, LogItem, LogReader};
     /// let mut framer = Framer::new_file();
     /// framer.append(b"first");
     /// framer.append(b"second");
@@ -412,7 +412,7 @@ impl<R: Read + Seek> LogReader<R> {
     ///
     /// ```
     /// use std::io::Cursor;
-    /// use labbook_core::wire::{Framer, LogEnd, LogItem, LogReader};
+    /// use labbook_wire::{Framer, LogEnd, LogItem, LogReader};
     /// let mut framer = Framer::new_file();
     /// framer.append(b"one");
     /// let mut file = framer.pending().to_vec();
@@ -496,8 +496,8 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 mod tests {
     use std::io::Cursor;
 
-    use super::super::framing::Framer;
     use super::*;
+    use crate::framing::Framer;
 
     /// Bytes that differ from record to record, so a record read from the wrong place shows.
     fn payload(i: usize, len: usize) -> Vec<u8> {
@@ -697,7 +697,7 @@ mod tests {
     fn an_unknown_chunk_type_is_corrupt() {
         let (mut data, _) = frame(&[payload(1, 10)]);
         data[13] = 9;
-        let crc = super::super::framing::chunk_crc(9, &data[14..24]);
+        let crc = crate::framing::chunk_crc(9, &data[14..24]);
         data[7..11].copy_from_slice(&crc.to_le_bytes());
         let (_, end) = read_all(&data[..]).unwrap();
         let reason = "unknown chunk type 9 at offset 7".to_owned();

@@ -1,5 +1,6 @@
-//! A minimal writer of `ArtifactRecord`s: the `run_table` artifact the official client
-//! records for every logged table (protocol §2.3, §4, §5.5).
+//! W&B's artifacts as the log records them: `ArtifactRecord`s with their manifests and
+//! digests (protocol §2.3, §4, §5.5), and the `run_table` artifact the official client
+//! records for every logged table.
 //!
 //! Each entry's bytes are copied into a private directory of the run
 //! (`<run dir>/artifacts/<client id>/<entry path>`), which `local_path` points at, so the
@@ -7,27 +8,34 @@
 
 use std::path::Path;
 
-use crate::wire::proto;
+use crate::proto;
 
 /// The length of `client_id` and `sequence_client_id`, as the official client makes them.
 const CLIENT_ID_LEN: usize = 128;
 
 /// One file of an artifact: its path inside the artifact and its bytes.
-pub(crate) struct Entry {
+#[derive(Debug)]
+pub struct Entry {
+    /// The path inside the artifact.
     pub path: String,
+    /// The file's bytes.
     pub bytes: Vec<u8>,
 }
 
 /// A committed artifact as recorded: the record and the ids the history value refers to.
-pub(crate) struct Recorded {
+#[derive(Debug)]
+pub struct Recorded {
+    /// The record to append to the log.
     pub record: proto::ArtifactRecord,
+    /// The version's client id.
     pub client_id: String,
+    /// The id of the artifact's sequence, as the client made it.
     pub sequence_client_id: String,
 }
 
 /// Builds the `run_table` artifact `run-<run_id>-<key>` holding `entries`, writing the
 /// private copies under `run_dir`.
-pub(crate) fn run_table(
+pub fn run_table(
     run_dir: &Path,
     run_id: &str,
     project: &str,
@@ -63,13 +71,29 @@ pub(crate) fn run_table(
 }
 
 /// The random ids of one artifact version, as the official client makes them.
-pub(crate) struct Ids {
+#[derive(Debug)]
+pub struct Ids {
+    /// The version's id, 128 characters of `[a-z0-9]`.
     pub client_id: String,
+    /// The sequence's id, the same shape.
     pub sequence_client_id: String,
 }
 
+impl Default for Ids {
+    fn default() -> Ids {
+        Ids::new()
+    }
+}
+
 impl Ids {
-    pub(crate) fn new() -> Ids {
+    /// Fresh random ids.
+    ///
+    /// ```
+    /// let ids = labbook_wire::artifact::Ids::new();
+    /// assert_eq!(ids.client_id.len(), 128);
+    /// assert_ne!(ids.client_id, ids.sequence_client_id);
+    /// ```
+    pub fn new() -> Ids {
         Ids {
             client_id: random_base36(CLIENT_ID_LEN),
             sequence_client_id: random_base36(CLIENT_ID_LEN),
@@ -77,24 +101,30 @@ impl Ids {
     }
 
     /// Where this version's private copies live: `<run dir>/artifacts/<client id>/`.
-    pub(crate) fn private_dir(&self, run_dir: &Path) -> std::path::PathBuf {
+    pub fn private_dir(&self, run_dir: &Path) -> std::path::PathBuf {
         run_dir.join("artifacts").join(&self.client_id)
     }
 }
 
 /// What describes an artifact besides its files.
-#[derive(Default)]
-pub(crate) struct Spec {
+#[derive(Debug, Default)]
+pub struct Spec {
+    /// Its type (`dataset`, `model`, `run_table`, ...).
     pub kind: String,
+    /// Its name, without version or alias.
     pub name: String,
+    /// Aliases of this version (`latest`, `best`, ...).
     pub aliases: Vec<String>,
+    /// Free text.
     pub description: String,
+    /// Metadata as a JSON object's text (empty for none).
     pub metadata: String,
+    /// Tags of this version.
     pub tags: Vec<String>,
 }
 
 /// The `ArtifactRecord` of a version holding `contents`; its digest is computed here.
-pub(crate) fn record(
+pub fn record(
     run_id: &str,
     project: &str,
     spec: Spec,
@@ -144,7 +174,7 @@ pub(crate) fn record(
 /// filesystem has them (btrfs, XFS), else the kernel's copy (`copy_file_range`), and never
 /// a hard link, which would share the bytes with the original. A file whose size changes
 /// while it is copied is an error.
-pub(crate) fn copy_file(src: &Path, dest: &Path) -> Result<u64, String> {
+pub fn copy_file(src: &Path, dest: &Path) -> Result<u64, String> {
     let before = std::fs::metadata(src)
         .map_err(|e| format!("{} cannot be read: {e}", src.display()))?
         .len();
@@ -174,7 +204,13 @@ pub(crate) fn copy_file(src: &Path, dest: &Path) -> Result<u64, String> {
 
 /// An entry path must stay inside the artifact's directory: relative, no `..`, not empty
 /// (a server's file list decides where downloads are written). The error names the entry.
-pub(crate) fn check_entry(entry: &str) -> Result<(), String> {
+///
+/// ```
+/// use labbook_wire::artifact::check_entry;
+/// assert!(check_entry("weights/model.bin").is_ok());
+/// assert!(check_entry("../../etc/passwd").unwrap_err().contains("../../etc/passwd"));
+/// ```
+pub fn check_entry(entry: &str) -> Result<(), String> {
     let inside = !entry.is_empty()
         && Path::new(entry)
             .components()
@@ -189,7 +225,7 @@ pub(crate) fn check_entry(entry: &str) -> Result<(), String> {
 }
 
 /// The base64 MD5 and size of a file, read in bounded memory.
-pub(crate) fn hash_file(path: &Path) -> Result<(String, u64), String> {
+pub fn hash_file(path: &Path) -> Result<(String, u64), String> {
     use md5::Digest;
     use std::io::Read;
     let mut input =
@@ -216,7 +252,11 @@ pub(crate) fn hash_file(path: &Path) -> Result<(String, u64), String> {
 
 /// `run-<run_id>-<key>`, with characters an artifact name may not hold (anything but
 /// ASCII letters, digits, `-`, `_` and `.`) replaced by `_`.
-pub(crate) fn artifact_name(run_id: &str, key: &str) -> String {
+///
+/// ```
+/// assert_eq!(labbook_wire::artifact::artifact_name("ab12", "val/preds"), "run-ab12-val_preds");
+/// ```
+pub fn artifact_name(run_id: &str, key: &str) -> String {
     let key: String = key
         .chars()
         .map(|c| {
@@ -232,7 +272,14 @@ pub(crate) fn artifact_name(run_id: &str, key: &str) -> String {
 
 /// The artifact digest: hex MD5 of `"wandb-artifact-manifest-v1\n"` and
 /// `"<path>:<entry digest>\n"` per entry, sorted by path.
-pub(crate) fn manifest_digest<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+///
+/// ```
+/// use labbook_wire::artifact::manifest_digest;
+/// let one = manifest_digest([("a.txt", "X1"), ("b.txt", "Y2")].into_iter());
+/// assert_eq!(one, manifest_digest([("b.txt", "Y2"), ("a.txt", "X1")].into_iter()));
+/// assert_eq!(one.len(), 32);
+/// ```
+pub fn manifest_digest<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut sorted: Vec<_> = entries.collect();
     sorted.sort();
     let mut text = String::from("wandb-artifact-manifest-v1\n");
@@ -249,13 +296,13 @@ pub(crate) fn manifest_digest<'a>(entries: impl Iterator<Item = (&'a str, &'a st
 }
 
 /// Base64 of the MD5 of `bytes`: a manifest entry's digest.
-pub(crate) fn b64_md5(bytes: &[u8]) -> String {
+pub fn b64_md5(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(md5(bytes))
 }
 
 /// A random string of `[a-z0-9]`, as the official client's `generate_fast_id`.
-pub(crate) fn random_base36(len: usize) -> String {
+pub fn random_base36(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = fastrand::Rng::new();
     (0..len)
@@ -264,7 +311,7 @@ pub(crate) fn random_base36(len: usize) -> String {
 }
 
 /// MD5, which W&B defines its content digests with (not used for security).
-pub(crate) fn md5(data: &[u8]) -> [u8; 16] {
+pub fn md5(data: &[u8]) -> [u8; 16] {
     use md5::Digest;
     md5::Md5::digest(data).into()
 }

@@ -1,11 +1,13 @@
 //! Where an earlier run stopped, as a resumed run needs it: its last step, its runtime and
-//! its summary; read from a local log (`run::resume`) or from the server (`online`).
+//! its summary; folded from a local log ([`RunLog::resume_from`](crate::RunLog::resume_from)) or read from a server.
 
 /// Where a resumed run goes on: its first step, the runtime already spent, and the summary
 /// it had (which stands in the resumed run until a key is logged or set again).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct ResumeFrom {
+pub struct ResumeFrom {
+    /// The first step the resumed run logs.
     pub step: u64,
+    /// Seconds the earlier run already ran.
     pub runtime: f64,
     /// As W&B reads it (JSON), so the wire format needs no run values.
     pub summary: Vec<(String, serde_json::Value)>,
@@ -14,7 +16,7 @@ pub(crate) struct ResumeFrom {
 impl ResumeFrom {
     /// The later of two earlier runs' ends; the summary of the one that got further (a
     /// resumed run's log holds the summary it was seeded with, so the last part has all).
-    pub(crate) fn max(self, other: ResumeFrom) -> ResumeFrom {
+    pub fn max(self, other: ResumeFrom) -> ResumeFrom {
         let summary = if (other.step, other.runtime) > (self.step, self.runtime) {
             other.summary
         } else {
@@ -29,11 +31,11 @@ impl ResumeFrom {
 
     /// Adds a summary key from its JSON text, leaving out the keys every run computes
     /// itself (`_step`, `_runtime`, `_timestamp`, `_wandb`).
-    pub(crate) fn seed_summary(&mut self, key: &str, json: &str) {
+    pub fn seed_summary(&mut self, key: &str, json: &str) {
         if key.starts_with('_') {
             return;
         }
-        let Ok(v) = super::json::parse(json) else {
+        let Ok(v) = crate::json::parse(json) else {
             return;
         };
         match self.summary.iter_mut().find(|(k, _)| k == key) {
