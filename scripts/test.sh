@@ -18,6 +18,7 @@ phase() {
     local now
     now=$(date +%s)
     timings+=("$(printf '%-28s %4ss' "$1" "$((now - phase_start))")")
+    echo "-- $1: $((now - phase_start))s"
     phase_start=$now
 }
 

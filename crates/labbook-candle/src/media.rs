@@ -1,23 +1,117 @@
-//! Tensors to labbook values: scalars, histograms and images.
+//! Tensors to labbook values: scalars, histograms and images, through labbook-core's
+//! shared helpers ([`labbook_core::train::TensorBackend`]) on [`Candle`].
 //!
 //! Each helper reads back from the tensor's device only what it logs: `images` narrows the
 //! batch on the device before copying, so logging 4 images of a CUDA batch of 256 copies 4.
 
 use candle_core::{DType, Tensor};
 use labbook_core::Value;
-use labbook_core::media::{BatchPixels, Histogram, Image, Layout};
+use labbook_core::media::{Histogram, Image, Layout};
+use labbook_core::train::{self, Element, TensorBackend, TensorError};
 
 use crate::error::{Error, Result};
 
-fn is_float(dtype: DType) -> bool {
-    matches!(dtype, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+/// candle's tensors as labbook's shared tensor helpers read them (the orphan rule keeps
+/// labbook-core from implementing its trait for `candle_core::Tensor` itself).
+#[derive(Clone, Copy, Debug)]
+pub struct Candle;
+
+impl TensorBackend for Candle {
+    type Tensor = Tensor;
+    type Dim = usize;
+    type DType = DType;
+    type Error = Error;
+
+    const NUMBER_HINT: &'static str =
+        "use a float or integer tensor (convert with to_dtype(DType::F32))";
+    const PIXEL_HINT: &'static str =
+        "pixels are floats in [0, 1] or u8 in 0..=255 (convert with to_dtype(DType::U8))";
+    const CLASS_HINT: &'static str = "class indices are integers (u8, u32 or i64)";
+
+    fn shape(t: &Tensor) -> Vec<usize> {
+        t.dims().to_vec()
+    }
+
+    fn dtype(t: &Tensor) -> DType {
+        t.dtype()
+    }
+
+    fn element(dtype: DType) -> Element {
+        match dtype {
+            DType::F16 | DType::BF16 | DType::F32 | DType::F64 => Element::Float,
+            DType::U8 => Element::U8,
+            DType::U32 | DType::I16 | DType::I32 | DType::I64 => Element::Int,
+            _ => Element::Other,
+        }
+    }
+
+    fn narrow_batch(t: &Tensor, n: usize) -> Result<Tensor> {
+        Ok(if n < t.dims().first().copied().unwrap_or(0) {
+            t.narrow(0, 0, n)?
+        } else {
+            t.clone()
+        })
+    }
+
+    fn to_f32(t: &Tensor) -> Result<Vec<f32>> {
+        let flat = t.flatten_all()?;
+        let flat = if t.dtype() == DType::F32 {
+            flat
+        } else {
+            flat.to_dtype(DType::F32)?
+        };
+        Ok(flat.to_vec1::<f32>()?)
+    }
+
+    fn to_u8(t: &Tensor) -> Result<Vec<u8>> {
+        Ok(t.flatten_all()?.to_vec1::<u8>()?)
+    }
+
+    fn to_i64(t: &Tensor) -> Result<Vec<i64>> {
+        Ok(t.flatten_all()?.to_dtype(DType::I64)?.to_vec1::<i64>()?)
+    }
+
+    fn first_f64(t: &Tensor) -> Result<f64> {
+        first(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?, t)
+    }
+
+    fn first_i64(t: &Tensor) -> Result<i64> {
+        first(Self::to_i64(t)?, t)
+    }
 }
 
-fn is_int(dtype: DType) -> bool {
-    matches!(
-        dtype,
-        DType::U8 | DType::U32 | DType::I16 | DType::I32 | DType::I64
-    )
+fn first<T: Copy>(values: Vec<T>, t: &Tensor) -> Result<T> {
+    values.first().copied().ok_or_else(|| Error::Rank {
+        what: "a scalar",
+        expected: "exactly one element",
+        shape: t.dims().to_vec(),
+    })
+}
+
+impl From<TensorError<usize, DType>> for Error {
+    fn from(e: TensorError<usize, DType>) -> Error {
+        match e {
+            TensorError::Rank {
+                what,
+                expected,
+                shape,
+            } => Error::Rank {
+                what,
+                expected,
+                shape,
+            },
+            TensorError::DType { what, dtype, hint } => Error::DType { what, dtype, hint },
+            TensorError::Channels {
+                layout,
+                shape,
+                channels,
+            } => Error::Channels {
+                layout,
+                shape,
+                channels,
+            },
+        }
+    }
 }
 
 /// The value of a tensor holding exactly one element (rank 0, or any shape of size 1):
@@ -32,68 +126,7 @@ fn is_int(dtype: DType) -> bool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn scalar(tensor: &Tensor) -> Result<Value> {
-    Ok(match scalar_number(tensor)? {
-        Number::Float(v) => Value::F64(v),
-        Number::Int(v) => Value::Int(v),
-    })
-}
-
-pub(crate) enum Number {
-    Float(f64),
-    Int(i64),
-}
-
-impl Number {
-    pub(crate) fn as_f64(&self) -> f64 {
-        match *self {
-            Number::Float(v) => v,
-            Number::Int(v) => v as f64,
-        }
-    }
-}
-
-pub(crate) fn scalar_number(tensor: &Tensor) -> Result<Number> {
-    if tensor.elem_count() != 1 {
-        return Err(Error::Rank {
-            what: "a scalar",
-            expected: "exactly one element",
-            shape: tensor.dims().to_vec(),
-        });
-    }
-    let one = tensor.flatten_all()?;
-    let dtype = tensor.dtype();
-    if is_float(dtype) {
-        Ok(Number::Float(
-            one.to_dtype(DType::F64)?.to_vec1::<f64>()?[0],
-        ))
-    } else if is_int(dtype) {
-        Ok(Number::Int(one.to_dtype(DType::I64)?.to_vec1::<i64>()?[0]))
-    } else {
-        Err(Error::DType {
-            what: "a scalar",
-            dtype,
-            hint: "use a float or integer tensor (convert with to_dtype(DType::F32))",
-        })
-    }
-}
-
-/// Every value of a tensor as f32, read back from its device (floats and integers).
-pub(crate) fn f32_values(tensor: &Tensor, what: &'static str) -> Result<Vec<f32>> {
-    let dtype = tensor.dtype();
-    if !is_float(dtype) && !is_int(dtype) {
-        return Err(Error::DType {
-            what,
-            dtype,
-            hint: "use a float or integer tensor (convert with to_dtype(DType::F32))",
-        });
-    }
-    let flat = tensor.flatten_all()?;
-    let flat = if dtype == DType::F32 {
-        flat
-    } else {
-        flat.to_dtype(DType::F32)?
-    };
-    Ok(flat.to_vec1::<f32>()?)
+    train::scalar::<Candle>(tensor)
 }
 
 /// A histogram of every value of a tensor of any rank (64 bins, as `wandb.Histogram`);
@@ -107,60 +140,7 @@ pub(crate) fn f32_values(tensor: &Tensor, what: &'static str) -> Result<Vec<f32>
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn histogram(tensor: &Tensor) -> Result<Histogram> {
-    Ok(Histogram::from_f32(f32_values(tensor, "a histogram")?))
-}
-
-fn pixels(tensor: &Tensor, what: &'static str) -> Result<BatchPixels> {
-    let dtype = tensor.dtype();
-    if dtype == DType::U8 {
-        Ok(BatchPixels::U8(tensor.flatten_all()?.to_vec1::<u8>()?))
-    } else if is_float(dtype) {
-        Ok(BatchPixels::F32(f32_values(tensor, what)?))
-    } else {
-        Err(Error::DType {
-            what,
-            dtype,
-            hint: "pixels are floats in [0, 1] or u8 in 0..=255 (convert with to_dtype(DType::U8))",
-        })
-    }
-}
-
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::Chw => "CHW",
-        Layout::Hwc => "HWC",
-    }
-}
-
-/// `[n, a, b, c]` read as `layout` (per image): channels, height, width.
-fn geometry(shape: &[usize], layout: Layout, batch: bool) -> Result<(usize, u32, u32)> {
-    let dims = if batch { &shape[1..] } else { shape };
-    let (channels, height, width) = match layout {
-        Layout::Chw => (dims[0], dims[1], dims[2]),
-        Layout::Hwc => (dims[2], dims[0], dims[1]),
-    };
-    if !matches!(channels, 1 | 3 | 4) {
-        let name = match (batch, layout) {
-            (true, Layout::Chw) => "NCHW",
-            (true, Layout::Hwc) => "NHWC",
-            (false, l) => layout_name(l),
-        };
-        return Err(Error::Channels {
-            layout: name,
-            shape: shape.to_vec(),
-            channels,
-        });
-    }
-    let too_large = || Error::Rank {
-        what: "an image",
-        expected: "sides below 2^32 pixels",
-        shape: shape.to_vec(),
-    };
-    Ok((
-        channels,
-        u32::try_from(width).map_err(|_| too_large())?,
-        u32::try_from(height).map_err(|_| too_large())?,
-    ))
+    train::histogram::<Candle>(tensor)
 }
 
 /// The first `max` images of a batch: a rank-4 tensor, `[n, c, h, w]` for [`Layout::Chw`]
@@ -176,33 +156,7 @@ fn geometry(shape: &[usize], layout: Layout, batch: bool) -> Result<(usize, u32,
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>> {
-    let shape = tensor.dims().to_vec();
-    if shape.len() != 4 {
-        return Err(Error::Rank {
-            what: "a batch of images",
-            expected: "rank 4 ([n, c, h, w] or [n, h, w, c])",
-            shape,
-        });
-    }
-    let (channels, width, height) = geometry(&shape, layout, true)?;
-    let n = shape[0].min(max);
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let taken = if n < shape[0] {
-        tensor.narrow(0, 0, n)?
-    } else {
-        tensor.clone()
-    };
-    let px = pixels(&taken, "images")?;
-    Ok(Image::split_batch(
-        &px,
-        n,
-        channels as u8,
-        width,
-        height,
-        layout,
-    )?)
+    train::images::<Candle>(tensor, layout, max)
 }
 
 /// One image from a rank-3 tensor, `[c, h, w]` ([`Layout::Chw`]) or `[h, w, c]`
@@ -216,22 +170,7 @@ pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>>
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
-    let shape = tensor.dims().to_vec();
-    if shape.len() != 3 {
-        return Err(Error::Rank {
-            what: "an image",
-            expected: "rank 3 ([c, h, w] or [h, w, c])",
-            shape,
-        });
-    }
-    let (channels, width, height) = geometry(&shape, layout, false)?;
-    let px = pixels(tensor, "an image")?;
-    let mut one = Image::split_batch(&px, 1, channels as u8, width, height, layout)?;
-    one.pop().ok_or(Error::Rank {
-        what: "an image",
-        expected: "at least one pixel",
-        shape,
-    })
+    train::image::<Candle>(tensor, layout)
 }
 
 #[cfg(test)]
@@ -277,11 +216,11 @@ mod tests {
             .unwrap()
             .reshape((2, 3, 4))
             .unwrap();
-        assert_eq!(f32_values(&w, "x").unwrap().len(), 24);
+        assert_eq!(train::f32_values::<Candle>(&w, "x").unwrap().len(), 24);
         histogram(&w.to_dtype(DType::BF16).unwrap()).unwrap();
         histogram(&w.to_dtype(DType::I64).unwrap()).unwrap();
         assert_eq!(
-            f32_values(&w.to_dtype(DType::F64).unwrap(), "x").unwrap()[23],
+            train::f32_values::<Candle>(&w.to_dtype(DType::F64).unwrap(), "x").unwrap()[23],
             23.0
         );
     }

@@ -4,11 +4,11 @@ use candle_core::Tensor;
 use candle_core::backprop::GradStore;
 use candle_nn::{Optimizer, VarMap};
 use labbook_core::media::{Image, Layout};
-use labbook_core::train::{ClassScores, EvalSettings, LoopTracker, Validation};
+use labbook_core::train::{self, ClassScores, EvalSettings, LoopTracker, Validation};
 use labbook_core::{Run, Value};
 
 use crate::error::{Error, Result};
-use crate::media::{images, scalar_number};
+use crate::media::{Candle, images};
 use crate::watch::Watch;
 
 /// One validation batch for [`Tracker::validate`]: the model's real outputs, the targets,
@@ -69,10 +69,10 @@ impl EvalBatch {
                 shape: logits.dims().to_vec(),
             });
         }
-        let preds = ints(&logits.argmax(1)?, "predicted classes")?;
-        let targets = ints(&self.targets, "evaluation targets")?;
+        let preds = train::class_indices::<Candle>(&logits.argmax(1)?, "predicted classes")?;
+        let targets = train::class_indices::<Candle>(&self.targets, "evaluation targets")?;
         let loss = match &self.loss {
-            Some(l) => Some(scalar_number(l)?.as_f64()),
+            Some(l) => Some(train::scalar_f64::<Candle>(l)?),
             None => None,
         };
         Ok((ClassScores::new(&preds, &targets), loss))
@@ -90,25 +90,6 @@ impl EvalBatch {
             }
         }
     }
-}
-
-fn ints(t: &Tensor, what: &'static str) -> Result<Vec<i64>> {
-    if t.rank() != 1 {
-        return Err(Error::Rank {
-            what,
-            expected: "rank 1 ([batch])",
-            shape: t.dims().to_vec(),
-        });
-    }
-    let dtype = t.dtype();
-    if dtype.is_float() {
-        return Err(Error::DType {
-            what,
-            dtype,
-            hint: "class indices are integers (u8, u32 or i64)",
-        });
-    }
-    Ok(t.to_dtype(candle_core::DType::I64)?.to_vec1::<i64>()?)
 }
 
 /// Tracking for a hand-written candle training loop: one call per training step logs the
@@ -244,7 +225,7 @@ impl Tracker {
         K: Into<String>,
         I: IntoIterator<Item = (K, Value)>,
     {
-        let loss = scalar_number(loss)?.as_f64();
+        let loss = train::scalar_f64::<Candle>(loss)?;
         Ok(self
             .inner
             .step(loss, Some(opt.learning_rate()), samples, extra)?)

@@ -2,11 +2,11 @@
 
 use candle_core::backprop::GradStore;
 use candle_nn::VarMap;
-use labbook_core::train::{WatchCadence, WatchStats};
+use labbook_core::train::{self, WatchCadence, WatchStats};
 use labbook_core::{Run, Value};
 
 use crate::error::Result;
-use crate::media::f32_values;
+use crate::media::Candle;
 
 /// Logs the histograms and L2 norms of every variable of a [`VarMap`] (and of its
 /// gradients, when given) every N steps, like `wandb.watch(model, log="all", log_freq=N)`.
@@ -104,9 +104,12 @@ impl Watch {
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let mut stats = WatchStats::new(self.bins);
         for (name, var) in &vars {
-            stats.parameter(name, f32_values(var.as_tensor(), "a watched variable")?);
+            stats.parameter(
+                name,
+                train::f32_values::<Candle>(var.as_tensor(), "a watched variable")?,
+            );
             if let Some(g) = grads.and_then(|g| g.get(var.as_tensor())) {
-                stats.gradient(name, f32_values(g, "a watched gradient")?);
+                stats.gradient(name, train::f32_values::<Candle>(g, "a watched gradient")?);
             }
         }
         Ok(stats.finish())

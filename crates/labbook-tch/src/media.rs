@@ -1,26 +1,75 @@
-//! Tensors to labbook values: scalars, histograms and images.
+//! Tensors to labbook values: scalars, histograms and images, through labbook-core's
+//! shared helpers ([`labbook_core::train::TensorBackend`]) on [`Tch`].
 //!
 //! Each helper copies to the host only what it logs: `images` narrows the batch on the
 //! device first, so logging 4 images of a CUDA batch of 256 copies 4.
 
 use labbook_core::Value;
-use labbook_core::media::{BatchPixels, Histogram, Image, Layout};
+use labbook_core::media::{Histogram, Image, Layout};
+use labbook_core::train::{self, Element, TensorBackend, TensorError};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 
-fn is_float(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Half | Kind::Float | Kind::Double | Kind::BFloat16
-    )
-}
+/// tch's tensors as labbook's shared tensor helpers read them (the orphan rule keeps
+/// labbook-core from implementing its trait for `tch::Tensor` itself).
+#[derive(Clone, Copy, Debug)]
+pub struct Tch;
 
-fn is_int(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Uint8 | Kind::Int8 | Kind::Int16 | Kind::Int | Kind::Int64 | Kind::Bool
-    )
+impl TensorBackend for Tch {
+    type Tensor = Tensor;
+    type Dim = i64;
+    type DType = Kind;
+    type Error = Error;
+
+    const NUMBER_HINT: &'static str =
+        "use a real float or integer tensor (convert with to_kind(Kind::Float))";
+    const PIXEL_HINT: &'static str =
+        "pixels are floats in [0, 1] or uint8 in 0..=255 (convert with to_kind(Kind::Uint8))";
+    const CLASS_HINT: &'static str = "class indices are integers (Kind::Int64)";
+
+    fn shape(t: &Tensor) -> Vec<i64> {
+        t.size()
+    }
+
+    fn dtype(t: &Tensor) -> Kind {
+        t.kind()
+    }
+
+    fn element(kind: Kind) -> Element {
+        match kind {
+            Kind::Half | Kind::Float | Kind::Double | Kind::BFloat16 => Element::Float,
+            Kind::Uint8 => Element::U8,
+            Kind::Int8 | Kind::Int16 | Kind::Int | Kind::Int64 => Element::Int,
+            Kind::Bool => Element::Bool,
+            _ => Element::Other,
+        }
+    }
+
+    fn narrow_batch(t: &Tensor, n: usize) -> Result<Tensor> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(t.f_narrow(0, 0, n)?)
+    }
+
+    fn to_f32(t: &Tensor) -> Result<Vec<f32>> {
+        Ok(Vec::<f32>::try_from(&host_flat(t)?)?)
+    }
+
+    fn to_u8(t: &Tensor) -> Result<Vec<u8>> {
+        Ok(Vec::<u8>::try_from(&host_flat(t)?)?)
+    }
+
+    fn to_i64(t: &Tensor) -> Result<Vec<i64>> {
+        Ok(Vec::<i64>::try_from(&host_flat(t)?)?)
+    }
+
+    fn first_f64(t: &Tensor) -> Result<f64> {
+        Ok(t.f_reshape([1])?.f_double_value(&[0])?)
+    }
+
+    fn first_i64(t: &Tensor) -> Result<i64> {
+        Ok(t.f_reshape([1])?.f_int64_value(&[0])?)
+    }
 }
 
 /// The tensor flattened and on the host (a no-op for a contiguous CPU tensor).
@@ -31,6 +80,36 @@ fn host_flat(tensor: &Tensor) -> Result<Tensor> {
     } else {
         flat.f_to_device(Device::Cpu)?
     })
+}
+
+impl From<TensorError<i64, Kind>> for Error {
+    fn from(e: TensorError<i64, Kind>) -> Error {
+        match e {
+            TensorError::Rank {
+                what,
+                expected,
+                shape,
+            } => Error::Rank {
+                what,
+                expected,
+                shape,
+            },
+            TensorError::DType { what, dtype, hint } => Error::Kind {
+                what,
+                kind: dtype,
+                hint,
+            },
+            TensorError::Channels {
+                layout,
+                shape,
+                channels,
+            } => Error::Channels {
+                layout,
+                shape,
+                channels,
+            },
+        }
+    }
 }
 
 /// The value of a tensor holding exactly one element (rank 0, or any shape of size 1):
@@ -45,52 +124,7 @@ fn host_flat(tensor: &Tensor) -> Result<Tensor> {
 /// # Ok::<(), labbook_tch::Error>(())
 /// ```
 pub fn scalar(tensor: &Tensor) -> Result<Value> {
-    let kind = tensor.kind();
-    let one = one_element(tensor)?;
-    if is_float(kind) {
-        Ok(Value::F64(one.f_double_value(&[0])?))
-    } else if is_int(kind) {
-        Ok(Value::Int(one.f_int64_value(&[0])?))
-    } else {
-        Err(Error::Kind {
-            what: "a scalar",
-            kind,
-            hint: "use a real float or integer tensor (convert with to_kind(Kind::Float))",
-        })
-    }
-}
-
-fn one_element(tensor: &Tensor) -> Result<Tensor> {
-    if tensor.numel() != 1 {
-        return Err(Error::Rank {
-            what: "a scalar",
-            expected: "exactly one element",
-            shape: tensor.size(),
-        });
-    }
-    Ok(tensor.f_reshape([1])?)
-}
-
-/// A float value of a one-element tensor, for losses.
-pub(crate) fn scalar_f64(tensor: &Tensor) -> Result<f64> {
-    Ok(match scalar(tensor)? {
-        Value::Int(v) => v as f64,
-        Value::F64(v) => v,
-        _ => f64::NAN,
-    })
-}
-
-/// Every value of a tensor as f32, on the host (floats, integers and booleans).
-pub(crate) fn f32_values(tensor: &Tensor, what: &'static str) -> Result<Vec<f32>> {
-    let kind = tensor.kind();
-    if !is_float(kind) && !is_int(kind) {
-        return Err(Error::Kind {
-            what,
-            kind,
-            hint: "use a real float or integer tensor (convert with to_kind(Kind::Float))",
-        });
-    }
-    Ok(Vec::<f32>::try_from(&host_flat(tensor)?)?)
+    train::scalar::<Tch>(tensor)
 }
 
 /// A histogram of every value of a tensor of any rank (64 bins, as `wandb.Histogram`); the
@@ -103,52 +137,7 @@ pub(crate) fn f32_values(tensor: &Tensor, what: &'static str) -> Result<Vec<f32>
 /// # Ok::<(), labbook_tch::Error>(())
 /// ```
 pub fn histogram(tensor: &Tensor) -> Result<Histogram> {
-    Ok(Histogram::from_f32(f32_values(tensor, "a histogram")?))
-}
-
-fn pixels(tensor: &Tensor, what: &'static str) -> Result<BatchPixels> {
-    let kind = tensor.kind();
-    if kind == Kind::Uint8 {
-        Ok(BatchPixels::U8(Vec::<u8>::try_from(&host_flat(tensor)?)?))
-    } else if is_float(kind) {
-        Ok(BatchPixels::F32(f32_values(tensor, what)?))
-    } else {
-        Err(Error::Kind {
-            what,
-            kind,
-            hint: "pixels are floats in [0, 1] or uint8 in 0..=255 (convert with to_kind(Kind::Uint8))",
-        })
-    }
-}
-
-/// Channels, width and height of one image of `shape` (a batch's if `batch`).
-fn geometry(shape: &[i64], layout: Layout, batch: bool) -> Result<(usize, u32, u32)> {
-    let dims = if batch { &shape[1..] } else { shape };
-    let (channels, height, width) = match layout {
-        Layout::Chw => (dims[0], dims[1], dims[2]),
-        Layout::Hwc => (dims[2], dims[0], dims[1]),
-    };
-    if !matches!(channels, 1 | 3 | 4) {
-        let name = match (batch, layout) {
-            (true, Layout::Chw) => "NCHW",
-            (true, Layout::Hwc) => "NHWC",
-            (false, Layout::Chw) => "CHW",
-            (false, Layout::Hwc) => "HWC",
-        };
-        return Err(Error::Channels {
-            layout: name,
-            shape: shape.to_vec(),
-            channels,
-        });
-    }
-    let side = |v: i64| {
-        u32::try_from(v).map_err(|_| Error::Rank {
-            what: "an image",
-            expected: "sides below 2^32 pixels",
-            shape: shape.to_vec(),
-        })
-    };
-    Ok((channels as usize, side(width)?, side(height)?))
+    train::histogram::<Tch>(tensor)
 }
 
 /// The first `max` images of a batch: a rank-4 tensor, `[n, c, h, w]` for [`Layout::Chw`]
@@ -162,28 +151,7 @@ fn geometry(shape: &[i64], layout: Layout, batch: bool) -> Result<(usize, u32, u
 /// # Ok::<(), labbook_tch::Error>(())
 /// ```
 pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>> {
-    let shape = tensor.size();
-    if shape.len() != 4 {
-        return Err(Error::Rank {
-            what: "a batch of images",
-            expected: "rank 4 ([n, c, h, w] or [n, h, w, c])",
-            shape,
-        });
-    }
-    let (channels, width, height) = geometry(&shape, layout, true)?;
-    let n = (shape[0] as usize).min(max);
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let px = pixels(&tensor.f_narrow(0, 0, n as i64)?, "images")?;
-    Ok(Image::split_batch(
-        &px,
-        n,
-        channels as u8,
-        width,
-        height,
-        layout,
-    )?)
+    train::images::<Tch>(tensor, layout, max)
 }
 
 /// One image from a rank-3 tensor, `[c, h, w]` ([`Layout::Chw`]) or `[h, w, c]`
@@ -196,22 +164,7 @@ pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>>
 /// # Ok::<(), labbook_tch::Error>(())
 /// ```
 pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
-    let shape = tensor.size();
-    if shape.len() != 3 {
-        return Err(Error::Rank {
-            what: "an image",
-            expected: "rank 3 ([c, h, w] or [h, w, c])",
-            shape,
-        });
-    }
-    let (channels, width, height) = geometry(&shape, layout, false)?;
-    let px = pixels(tensor, "an image")?;
-    let mut one = Image::split_batch(&px, 1, channels as u8, width, height, layout)?;
-    one.pop().ok_or(Error::Rank {
-        what: "an image",
-        expected: "at least one pixel",
-        shape,
-    })
+    train::image::<Tch>(tensor, layout)
 }
 
 #[cfg(test)]
@@ -255,12 +208,12 @@ mod tests {
     #[test]
     fn histograms_take_floats_and_integers_of_any_rank() {
         let w = Tensor::arange(24, (Kind::Float, Device::Cpu)).view([2, 3, 4]);
-        let values = f32_values(&w.to_kind(Kind::Double), "x").unwrap();
+        let values = train::f32_values::<Tch>(&w.to_kind(Kind::Double), "x").unwrap();
         assert_eq!((values.len(), values[23]), (24, 23.0));
         histogram(&w.to_kind(Kind::BFloat16)).unwrap();
         histogram(&w.to_kind(Kind::Int64)).unwrap();
         // A non-contiguous view reads in logical order.
-        let transposed = f32_values(&w.view([6, 4]).tr(), "x").unwrap();
+        let transposed = train::f32_values::<Tch>(&w.view([6, 4]).tr(), "x").unwrap();
         assert_eq!(&transposed[..3], [0.0, 4.0, 8.0]);
     }
 

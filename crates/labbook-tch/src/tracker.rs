@@ -1,13 +1,13 @@
 //! [`Tracker`]: a few lines in a hand-written tch training loop.
 
 use labbook_core::media::{Image, Layout};
-use labbook_core::train::{ClassScores, EvalSettings, LoopTracker, Validation};
+use labbook_core::train::{self, ClassScores, EvalSettings, LoopTracker, Validation};
 use labbook_core::{Run, Value};
 use tch::Tensor;
 use tch::nn::VarStore;
 
 use crate::error::{Error, Result};
-use crate::media::{images, scalar_f64};
+use crate::media::{Tch, images};
 use crate::watch::Watch;
 
 /// One validation batch for [`Tracker::validate`]: the model's real outputs, the targets,
@@ -65,10 +65,11 @@ impl EvalBatch {
                 shape: size,
             });
         }
-        let preds = ints(&self.logits.f_argmax(1, false)?, "predicted classes")?;
-        let targets = ints(&self.targets, "evaluation targets")?;
+        let preds =
+            train::class_indices::<Tch>(&self.logits.f_argmax(1, false)?, "predicted classes")?;
+        let targets = train::class_indices::<Tch>(&self.targets, "evaluation targets")?;
         let loss = match &self.loss {
-            Some(l) => Some(scalar_f64(l)?),
+            Some(l) => Some(train::scalar_f64::<Tch>(l)?),
             None => None,
         };
         Ok((ClassScores::new(&preds, &targets), loss))
@@ -83,28 +84,6 @@ impl EvalBatch {
             Vec::new()
         })
     }
-}
-
-fn ints(t: &Tensor, what: &'static str) -> Result<Vec<i64>> {
-    if t.dim() != 1 {
-        return Err(Error::Rank {
-            what,
-            expected: "rank 1 ([batch])",
-            shape: t.size(),
-        });
-    }
-    let kind = t.kind();
-    if !matches!(
-        kind,
-        tch::Kind::Uint8 | tch::Kind::Int8 | tch::Kind::Int16 | tch::Kind::Int | tch::Kind::Int64
-    ) {
-        return Err(Error::Kind {
-            what,
-            kind,
-            hint: "class indices are integers (Kind::Int64)",
-        });
-    }
-    Ok(Vec::<i64>::try_from(&t.f_to_device(tch::Device::Cpu)?)?)
 }
 
 /// Tracking for a hand-written tch training loop: one call per training step logs the loss,
@@ -213,7 +192,7 @@ impl Tracker {
         K: Into<String>,
         I: IntoIterator<Item = (K, Value)>,
     {
-        let loss = scalar_f64(loss)?;
+        let loss = train::scalar_f64::<Tch>(loss)?;
         Ok(self.inner.step(loss, Some(lr), samples, extra)?)
     }
 

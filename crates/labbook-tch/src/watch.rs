@@ -1,11 +1,11 @@
 //! [`Watch`]: parameter and gradient histograms and norms of a `VarStore`, every N steps.
 
-use labbook_core::train::{WatchCadence, WatchStats};
+use labbook_core::train::{self, WatchCadence, WatchStats};
 use labbook_core::{Run, Value};
 use tch::nn::VarStore;
 
 use crate::error::Result;
-use crate::media::f32_values;
+use crate::media::Tch;
 
 /// Logs the histograms and L2 norms of every variable of a [`VarStore`] and of its
 /// gradients every N steps, like `wandb.watch(model, log="all", log_freq=N)`.
@@ -101,10 +101,10 @@ impl Watch {
         let _no_grad = tch::no_grad_guard();
         let mut stats = WatchStats::new(self.bins);
         for (name, var) in &self.vars {
-            stats.parameter(name, f32_values(var, "a watched variable")?);
+            stats.parameter(name, train::f32_values::<Tch>(var, "a watched variable")?);
             let grad = var.f_grad()?;
             if grad.defined() {
-                stats.gradient(name, f32_values(&grad, "a watched gradient")?);
+                stats.gradient(name, train::f32_values::<Tch>(&grad, "a watched gradient")?);
             }
         }
         Ok(stats.finish())
