@@ -4,9 +4,9 @@
 # crates it needs in a workspace of their own, the rest of the lock kept, only tch and
 # torch-sys moved. scripts/test.sh runs it; it needs lib/venv.sh's virtualenv.
 #
-# Every crate here asks labbook-core for no features, so the same build of it also runs
-# labbook-core's unit tests without `online` and `system` (among them: online mode is an
-# error naming the feature).
+# labbook-core's unit tests run here a second time without `online` and `system` (among
+# them: online mode is an error naming the feature): `-p labbook-core --no-default-features`
+# builds it with none, which the test list below checks.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TCH_VERSION="0.26.0"
@@ -30,6 +30,9 @@ workspace = text[: text.index("\n[package]\n")]
 workspace = re.sub(r"(?m)^members = .*$", 'members = ["crates/labbook-core", "crates/labbook-server", "crates/labbook-tch", "crates/labbook-testkit", "crates/labbook-wire"]', workspace)
 workspace = re.sub(r"(?m)^default-members = .*\n", "", workspace)
 workspace = re.sub(r"(?m)^labbook-(burn|candle) = .*\n", "", workspace)
+# labbook-core with its default features, as the main workspace's tests build it, so its
+# dependencies are the ones already built there.
+workspace = workspace.replace('labbook-core = { path = "crates/labbook-core", version = "0.1.0", default-features = false }', 'labbook-core = { path = "crates/labbook-core", version = "0.1.0" }')
 # The same profiles, so every dependency whose version and features match is the one the
 # main workspace built (a different profile would rebuild them all).
 profiles, keep = [], False

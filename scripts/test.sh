@@ -63,13 +63,17 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --lib --featu
 cargo package --quiet --workspace --no-verify --allow-dirty
 phase "docs and packages"
 
+# The examples are built with the tests' features (every framework besides the default
+# ones), so they reuse the tests' build instead of compiling the facade's dependencies a
+# second time without the frameworks (over a minute cold); the README's main job is the same
+# program with the default features.
 echo "== the main job: cargo run --example quickstart"
 job_dir=$(mktemp -d)
 trap 'rm -rf "$job_dir"' EXIT
-(cd "$job_dir" && cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --example quickstart)
+(cd "$job_dir" && cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example quickstart)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['exit_code']==0, s; print('wandb-core reads the quickstart run:', s['state'], s['step'] + 1, 'steps')"
-(cd "$job_dir" && cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --example detection)
+(cd "$job_dir" && cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example detection)
 "$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/wandb/latest-run" \
     | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['val/examples']['_type']=='images/separated', s; print('wandb-core reads the detection run:', s['name'])"
 echo "== the burn trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"

@@ -26,7 +26,7 @@ use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
 use labbook::burn::burn;
-use labbook::burn::{BatchLayout, EvalBatch, EvalMetric, RecordedCheckpointer, RunLogger, Watch};
+use labbook::burn::{EvalBatch, EvalMetric, Layout, RecordedCheckpointer, RunLogger, Watch};
 use labbook::train::{EvalSettings, ModelCheckpoints, Worse};
 use labbook::{Goal, Run};
 
@@ -209,7 +209,7 @@ impl Adaptor<AccuracyInput> for VisionOutput {
 impl Adaptor<EvalBatch> for VisionOutput {
     fn adapt(&self) -> EvalBatch {
         let b: EvalBatch = self.cls.adapt();
-        b.with_images(self.images.clone(), BatchLayout::Nchw)
+        b.with_images(self.images.clone(), Layout::Chw)
     }
 }
 

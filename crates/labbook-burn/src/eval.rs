@@ -6,11 +6,11 @@ use burn::tensor::{Int, Tensor, TensorReadError};
 use burn::train::ClassificationOutput;
 use burn::train::metric::{Adaptor, Metric, MetricMetadata, MetricName, SerializedEntry};
 use labbook_core::Run;
-use labbook_core::media::Image;
+use labbook_core::media::{Image, Layout};
 use labbook_core::train::{ClassScores, EpochFindings, EvalHook, EvalSettings};
 
 use crate::logger::{Shared, lock};
-use crate::media::{BatchLayout, images};
+use crate::media::images;
 
 /// What [`EvalMetric`] sees of one validation batch: the model's real outputs, the targets,
 /// the per-batch loss if there is one, and optionally the input images.
@@ -32,7 +32,7 @@ use crate::media::{BatchLayout, images};
 /// impl Adaptor<EvalBatch> for VisionOutput {
 ///     fn adapt(&self) -> EvalBatch {
 ///         let batch: EvalBatch = self.cls.adapt();
-///         batch.with_images(self.images.clone(), BatchLayout::Nchw)
+///         batch.with_images(self.images.clone(), Layout::Chw)
 ///     }
 /// }
 /// // and `Adaptor<LossInput>`, `Adaptor<AccuracyInput>` … by delegating to `self.cls`.
@@ -55,7 +55,7 @@ pub struct EvalImages {
     /// `[batch, c, h, w]` or `[batch, h, w, c]`, f32 in [0, 1] (or u8 dtype).
     pub tensor: Tensor<4>,
     /// The tensor's layout.
-    pub layout: BatchLayout,
+    pub layout: Layout,
 }
 
 impl EvalBatch {
@@ -70,7 +70,7 @@ impl EvalBatch {
     }
 
     /// Adds the input images.
-    pub fn with_images(mut self, tensor: Tensor<4>, layout: BatchLayout) -> EvalBatch {
+    pub fn with_images(mut self, tensor: Tensor<4>, layout: Layout) -> EvalBatch {
         self.images = Some(EvalImages { tensor, layout });
         self
     }

@@ -5,18 +5,11 @@ use labbook_core::media::{BatchPixels, Histogram, Image, Layout};
 
 use crate::error::{Error, Result};
 
-/// How a batch of images is laid out in a 4-D tensor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BatchLayout {
-    /// Batch, channels, height, width (burn's `Conv2d` layout).
-    Nchw,
-    /// Batch, height, width, channels.
-    Nhwc,
-}
-
 fn vec<E: burn::tensor::Element>(data: TensorData) -> Result<Vec<E>> {
-    data.try_into_vec::<E>()
-        .map_err(|e| Error::Data(format!("{e:?}")))
+    data.try_into_vec::<E>().map_err(|e| Error::Data {
+        to: std::any::type_name::<E>(),
+        reason: format!("{e:?}"),
+    })
 }
 
 fn read<const D: usize>(tensor: Tensor<D>) -> Result<BatchPixels> {
@@ -27,32 +20,39 @@ fn read<const D: usize>(tensor: Tensor<D>) -> Result<BatchPixels> {
     })
 }
 
-fn split_batch(
-    pixels: BatchPixels,
-    [n, a, b, c]: [usize; 4],
-    layout: BatchLayout,
-    max: usize,
-) -> Result<Vec<Image>> {
-    let (channels, height, width, img_layout) = match layout {
-        BatchLayout::Nchw => (a, b, c, Layout::Chw),
-        BatchLayout::Nhwc => (c, a, b, Layout::Hwc),
+/// Channels, width and height of the images of a batch of `dims` read as `layout`.
+fn geometry(dims: [usize; 4], layout: Layout) -> Result<(u8, u32, u32)> {
+    let [_, a, b, c] = dims;
+    let (channels, height, width, name) = match layout {
+        Layout::Chw => (a, b, c, "NCHW"),
+        Layout::Hwc => (c, a, b, "NHWC"),
     };
     if !matches!(channels, 1 | 3 | 4) {
-        return Err(Error::Shape(format!(
-            "images have 1, 3 or 4 channels; this {layout:?} tensor has {channels}"
-        )));
+        return Err(Error::Channels {
+            layout: name,
+            shape: dims.to_vec(),
+            channels,
+        });
     }
-    let (w, h) = (
-        u32::try_from(width).map_err(|_| Error::Shape(format!("width {width} is too large")))?,
-        u32::try_from(height).map_err(|_| Error::Shape(format!("height {height} is too large")))?,
-    );
+    let side = |v: usize| {
+        u32::try_from(v).map_err(|_| Error::Rank {
+            what: "an image",
+            expected: "sides below 2^32 pixels",
+            shape: dims.to_vec(),
+        })
+    };
+    Ok((channels as u8, side(width)?, side(height)?))
+}
+
+fn split_batch(
+    pixels: BatchPixels,
+    dims: [usize; 4],
+    layout: Layout,
+    n: usize,
+) -> Result<Vec<Image>> {
+    let (channels, width, height) = geometry(dims, layout)?;
     Ok(Image::split_batch(
-        &pixels,
-        n.min(max),
-        channels as u8,
-        w,
-        h,
-        img_layout,
+        &pixels, n, channels, width, height, layout,
     )?)
 }
 
@@ -61,15 +61,17 @@ fn split_batch(
 /// copied into the result).
 ///
 /// ```
-/// use labbook_burn::{BatchLayout, images};
+/// use labbook_burn::{Layout, images};
 /// # let device = burn::tensor::Device::default();
 /// let batch = burn::tensor::Tensor::<4>::zeros([8, 1, 28, 28], &device);
-/// let imgs = images(batch, BatchLayout::Nchw, 4)?;
+/// let imgs = images(batch, Layout::Chw, 4)?;
 /// assert_eq!((imgs.len(), imgs[0].size()), (4, (28, 28)));
 /// # Ok::<(), labbook_burn::Error>(())
 /// ```
-pub fn images(tensor: Tensor<4>, layout: BatchLayout, max: usize) -> Result<Vec<Image>> {
+pub fn images(tensor: Tensor<4>, layout: Layout, max: usize) -> Result<Vec<Image>> {
     let dims = tensor.dims();
+    // Checked before anything is read back from the device.
+    geometry(dims, layout)?;
     let n = dims[0].min(max);
     if n == 0 {
         return Ok(Vec::new());
@@ -79,20 +81,21 @@ pub fn images(tensor: Tensor<4>, layout: BatchLayout, max: usize) -> Result<Vec<
     } else {
         tensor
     };
-    split_batch(read(tensor)?, [n, dims[1], dims[2], dims[3]], layout, max)
+    split_batch(read(tensor)?, dims, layout, n)
 }
 
 /// [`images`] for an integer tensor holding 0..=255 pixels (values outside are clamped).
 ///
 /// ```
-/// use labbook_burn::{BatchLayout, images_u8};
+/// use labbook_burn::{Layout, images_u8};
 /// # let device = burn::tensor::Device::default();
 /// let batch = burn::tensor::Tensor::<4, burn::tensor::Int>::zeros([2, 8, 8, 3], &device);
-/// assert_eq!(images_u8(batch, BatchLayout::Nhwc, 8)?.len(), 2);
+/// assert_eq!(images_u8(batch, Layout::Hwc, 8)?.len(), 2);
 /// # Ok::<(), labbook_burn::Error>(())
 /// ```
-pub fn images_u8(tensor: Tensor<4, Int>, layout: BatchLayout, max: usize) -> Result<Vec<Image>> {
+pub fn images_u8(tensor: Tensor<4, Int>, layout: Layout, max: usize) -> Result<Vec<Image>> {
     let dims = tensor.dims();
+    geometry(dims, layout)?;
     let n = dims[0].min(max);
     if n == 0 {
         return Ok(Vec::new());
@@ -102,28 +105,27 @@ pub fn images_u8(tensor: Tensor<4, Int>, layout: BatchLayout, max: usize) -> Res
         .into_iter()
         .map(|v| v as u8)
         .collect();
-    split_batch(
-        BatchPixels::U8(values),
-        [n, dims[1], dims[2], dims[3]],
-        layout,
-        max,
-    )
+    split_batch(BatchPixels::U8(values), dims, layout, n)
 }
 
-/// One image from a 3-D tensor, `[c, h, w]` ([`BatchLayout::Nchw`]) or `[h, w, c]`
-/// ([`BatchLayout::Nhwc`]).
+/// One image from a 3-D tensor, `[c, h, w]` ([`Layout::Chw`]) or `[h, w, c]`
+/// ([`Layout::Hwc`]).
 ///
 /// ```
 /// # let device = burn::tensor::Device::default();
 /// let t = burn::tensor::Tensor::<3>::ones([3, 16, 16], &device);
-/// let img = labbook_burn::image(t, labbook_burn::BatchLayout::Nchw)?;
+/// let img = labbook_burn::image(t, labbook_burn::Layout::Chw)?;
 /// assert_eq!(img.size(), (16, 16));
 /// # Ok::<(), labbook_burn::Error>(())
 /// ```
-pub fn image(tensor: Tensor<3>, layout: BatchLayout) -> Result<Image> {
+pub fn image(tensor: Tensor<3>, layout: Layout) -> Result<Image> {
+    let shape = tensor.dims().to_vec();
     let mut v = images(tensor.unsqueeze_dim(0), layout, 1)?;
-    v.pop()
-        .ok_or_else(|| Error::Shape("an empty tensor is not an image".into()))
+    v.pop().ok_or(Error::Rank {
+        what: "an image",
+        expected: "at least one pixel",
+        shape,
+    })
 }
 
 /// A histogram of every value of a tensor (64 bins, as `wandb.Histogram`); the values are

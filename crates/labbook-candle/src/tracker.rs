@@ -3,12 +3,11 @@
 use candle_core::Tensor;
 use candle_core::backprop::GradStore;
 use candle_nn::{Optimizer, VarMap};
-use labbook_core::media::{Image, Layout};
-use labbook_core::train::{self, ClassScores, EvalSettings, LoopTracker, Validation};
+use labbook_core::train::{self, EvalSettings, LoopTracker, Validation};
 use labbook_core::{Run, Value};
 
-use crate::error::{Error, Result};
-use crate::media::{Candle, images};
+use crate::error::Result;
+use crate::media::Candle;
 use crate::watch::Watch;
 
 /// One validation batch for [`Tracker::validate`]: the model's real outputs, the targets,
@@ -25,72 +24,7 @@ use crate::watch::Watch;
 /// # let _ = batch;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
-pub struct EvalBatch {
-    /// Class logits or probabilities, `[batch, classes]`.
-    pub logits: Tensor,
-    /// The true class per sample, `[batch]` (any integer dtype).
-    pub targets: Tensor,
-    /// The batch's loss (one element), if known.
-    pub loss: Option<Tensor>,
-    /// The input images and their layout, read back only for batches that get logged.
-    pub images: Option<(Tensor, Layout)>,
-}
-
-impl EvalBatch {
-    /// A batch without loss or images.
-    pub fn new(logits: Tensor, targets: Tensor) -> EvalBatch {
-        EvalBatch {
-            logits,
-            targets,
-            loss: None,
-            images: None,
-        }
-    }
-
-    /// Adds the batch's loss.
-    pub fn with_loss(mut self, loss: Tensor) -> EvalBatch {
-        self.loss = Some(loss);
-        self
-    }
-
-    /// Adds the input images: `[n, c, h, w]` ([`Layout::Chw`]) or `[n, h, w, c]`.
-    pub fn with_images(mut self, images: Tensor, layout: Layout) -> EvalBatch {
-        self.images = Some((images, layout));
-        self
-    }
-
-    fn score(&self) -> Result<(ClassScores, Option<f64>)> {
-        let logits = &self.logits;
-        if logits.rank() != 2 {
-            return Err(Error::Rank {
-                what: "evaluation logits",
-                expected: "rank 2 ([batch, classes])",
-                shape: logits.dims().to_vec(),
-            });
-        }
-        let preds = train::class_indices::<Candle>(&logits.argmax(1)?, "predicted classes")?;
-        let targets = train::class_indices::<Candle>(&self.targets, "evaluation targets")?;
-        let loss = match &self.loss {
-            Some(l) => Some(train::scalar_f64::<Candle>(l)?),
-            None => None,
-        };
-        Ok((ClassScores::new(&preds, &targets), loss))
-    }
-
-    fn images(&self) -> Vec<Image> {
-        let Some((tensor, layout)) = &self.images else {
-            return Vec::new();
-        };
-        match images(tensor, *layout, usize::MAX) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(target: "labbook", "labbook-candle: could not read a batch's images: {e}");
-                Vec::new()
-            }
-        }
-    }
-}
+pub type EvalBatch = labbook_core::train::EvalBatch<Candle>;
 
 /// Tracking for a hand-written candle training loop: one call per training step logs the
 /// loss, the learning rate, the step time and throughput, the epoch and a global step; one

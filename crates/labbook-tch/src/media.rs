@@ -6,13 +6,14 @@
 
 use labbook_core::Value;
 use labbook_core::media::{Histogram, Image, Layout};
-use labbook_core::train::{self, Element, TensorBackend, TensorError};
+use labbook_core::train::{self, Element, TensorBackend, TensorError, WatchBackend};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 
-/// tch's tensors as labbook's shared tensor helpers read them (the orphan rule keeps
-/// labbook-core from implementing its trait for `tch::Tensor` itself).
+/// tch's tensors and `VarStore`s as labbook's shared helpers read them (the orphan rule
+/// keeps labbook-core from implementing its traits for tch's types itself).
 #[derive(Clone, Copy, Debug)]
 pub struct Tch;
 
@@ -27,6 +28,7 @@ impl TensorBackend for Tch {
     const PIXEL_HINT: &'static str =
         "pixels are floats in [0, 1] or uint8 in 0..=255 (convert with to_kind(Kind::Uint8))";
     const CLASS_HINT: &'static str = "class indices are integers (Kind::Int64)";
+    const ADAPTER: &'static str = "labbook-tch";
 
     fn shape(t: &Tensor) -> Vec<i64> {
         t.size()
@@ -69,6 +71,38 @@ impl TensorBackend for Tch {
 
     fn first_i64(t: &Tensor) -> Result<i64> {
         Ok(t.f_reshape([1])?.f_int64_value(&[0])?)
+    }
+
+    fn argmax_rows(t: &Tensor) -> Result<Tensor> {
+        Ok(t.f_argmax(1, false)?)
+    }
+}
+
+impl WatchBackend for Tch {
+    type Params = VarStore;
+    // The variables the store holds when the watch is made (create the model first).
+    type Watched = Vec<(String, Tensor)>;
+    // Gradients live on the variables (`Tensor::grad`).
+    type Grads = ();
+
+    fn watched(store: &VarStore) -> Vec<(String, Tensor)> {
+        store.variables().into_iter().collect()
+    }
+
+    fn variables(vars: &Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+        vars.iter()
+            .map(|(name, t)| (name.clone(), t.shallow_clone()))
+            .collect()
+    }
+
+    fn gradient(_: Option<&()>, var: &Tensor) -> Result<Option<Tensor>> {
+        let grad = var.f_grad()?;
+        Ok(grad.defined().then_some(grad))
+    }
+
+    fn without_grad<R>(f: impl FnOnce() -> R) -> R {
+        let _no_grad = tch::no_grad_guard();
+        f()
     }
 }
 
@@ -165,115 +199,4 @@ pub fn images(tensor: &Tensor, layout: Layout, max: usize) -> Result<Vec<Image>>
 /// ```
 pub fn image(tensor: &Tensor, layout: Layout) -> Result<Image> {
     train::image::<Tch>(tensor, layout)
-}
-
-#[cfg(test)]
-mod tests {
-    use labbook_core::Value;
-    use labbook_core::media::Layout;
-    use tch::{Device, Kind, Tensor};
-
-    use super::*;
-
-    fn t(shape: &[i64], kind: Kind) -> Tensor {
-        Tensor::zeros(shape, (kind, Device::Cpu))
-    }
-
-    #[test]
-    fn scalars_of_every_kind_and_shape_of_one_element() {
-        for kind in [Kind::Half, Kind::BFloat16, Kind::Float, Kind::Double] {
-            let v = scalar(&Tensor::from(1.5f64).to_kind(kind)).unwrap();
-            assert_eq!(v, Value::F64(1.5), "{kind:?}");
-        }
-        for kind in [Kind::Uint8, Kind::Int8, Kind::Int16, Kind::Int, Kind::Int64] {
-            let v = scalar(&Tensor::from_slice(&[3i64]).view([1, 1]).to_kind(kind));
-            assert_eq!(v.unwrap(), Value::Int(3), "{kind:?}");
-        }
-        let err = scalar(&t(&[2, 3], Kind::Float)).unwrap_err();
-        assert!(matches!(err, Error::Rank { shape, .. } if shape == [2, 3]));
-        assert!(matches!(
-            scalar(&t(&[0], Kind::Float)),
-            Err(Error::Rank { .. })
-        ));
-        let complex = t(&[1], Kind::ComplexFloat);
-        assert!(matches!(
-            scalar(&complex),
-            Err(Error::Kind {
-                kind: Kind::ComplexFloat,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn histograms_take_floats_and_integers_of_any_rank() {
-        let w = Tensor::arange(24, (Kind::Float, Device::Cpu)).view([2, 3, 4]);
-        let values = train::f32_values::<Tch>(&w.to_kind(Kind::Double), "x").unwrap();
-        assert_eq!((values.len(), values[23]), (24, 23.0));
-        histogram(&w.to_kind(Kind::BFloat16)).unwrap();
-        histogram(&w.to_kind(Kind::Int64)).unwrap();
-        // A non-contiguous view reads in logical order.
-        let transposed = train::f32_values::<Tch>(&w.view([6, 4]).tr(), "x").unwrap();
-        assert_eq!(&transposed[..3], [0.0, 4.0, 8.0]);
-    }
-
-    #[test]
-    fn images_in_both_layouts_kinds_and_channel_counts() {
-        for (shape, layout) in [
-            ([5, 1, 6, 4], Layout::Chw),
-            ([5, 3, 6, 4], Layout::Chw),
-            ([5, 6, 4, 4], Layout::Hwc),
-        ] {
-            for kind in [Kind::Float, Kind::Half, Kind::Uint8] {
-                let imgs = images(&t(&shape, kind), layout, 3).unwrap();
-                assert_eq!(imgs.len(), 3, "{shape:?} {kind:?}");
-                assert_eq!(imgs[0].size(), (4, 6), "width 4, height 6");
-            }
-        }
-        assert_eq!(
-            images(&t(&[2, 1, 4, 4], Kind::Float), Layout::Chw, 8)
-                .unwrap()
-                .len(),
-            2
-        );
-        assert!(
-            images(&t(&[2, 1, 4, 4], Kind::Float), Layout::Chw, 0)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            image(&t(&[3, 6, 4], Kind::Float), Layout::Chw)
-                .unwrap()
-                .size(),
-            (4, 6)
-        );
-    }
-
-    #[test]
-    fn image_errors_name_the_rank_kind_or_channels() {
-        let err = images(&t(&[1, 28, 28], Kind::Float), Layout::Chw, 4).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "a batch of images needs a tensor of rank 4 ([n, c, h, w] or [n, h, w, c]); this one has shape [1, 28, 28]"
-        );
-        let err = images(&t(&[2, 2, 8, 8], Kind::Float), Layout::Chw, 4).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "images have 1, 3 or 4 channels; this NCHW tensor of shape [2, 2, 8, 8] has 2"
-        );
-        let err = image(&t(&[8, 8, 5], Kind::Float), Layout::Hwc).unwrap_err();
-        assert!(err.to_string().contains("this HWC tensor"), "{err}");
-        let err = image(&t(&[1, 8, 8], Kind::Int64), Layout::Chw).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Kind {
-                    kind: Kind::Int64,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(err.to_string().contains("to_kind(Kind::Uint8)"), "{err}");
-    }
 }

@@ -1,13 +1,12 @@
 //! [`Tracker`]: a few lines in a hand-written tch training loop.
 
-use labbook_core::media::{Image, Layout};
-use labbook_core::train::{self, ClassScores, EvalSettings, LoopTracker, Validation};
+use labbook_core::train::{self, EvalSettings, LoopTracker, Validation};
 use labbook_core::{Run, Value};
 use tch::Tensor;
 use tch::nn::VarStore;
 
-use crate::error::{Error, Result};
-use crate::media::{Tch, images};
+use crate::error::Result;
+use crate::media::Tch;
 use crate::watch::Watch;
 
 /// One validation batch for [`Tracker::validate`]: the model's real outputs, the targets,
@@ -21,70 +20,7 @@ use crate::watch::Watch;
 /// let batch = labbook_tch::EvalBatch::new(logits, targets).with_images(images, labbook_tch::Layout::Chw);
 /// # let _ = batch;
 /// ```
-#[derive(Debug)]
-pub struct EvalBatch {
-    /// Class logits or probabilities, `[batch, classes]`.
-    pub logits: Tensor,
-    /// The true class per sample, `[batch]` (an integer kind).
-    pub targets: Tensor,
-    /// The batch's loss (one element), if known.
-    pub loss: Option<Tensor>,
-    /// The input images and their layout, read back only for batches that get logged.
-    pub images: Option<(Tensor, Layout)>,
-}
-
-impl EvalBatch {
-    /// A batch without loss or images.
-    pub fn new(logits: Tensor, targets: Tensor) -> EvalBatch {
-        EvalBatch {
-            logits,
-            targets,
-            loss: None,
-            images: None,
-        }
-    }
-
-    /// Adds the batch's loss.
-    pub fn with_loss(mut self, loss: Tensor) -> EvalBatch {
-        self.loss = Some(loss);
-        self
-    }
-
-    /// Adds the input images: `[n, c, h, w]` ([`Layout::Chw`]) or `[n, h, w, c]`.
-    pub fn with_images(mut self, images: Tensor, layout: Layout) -> EvalBatch {
-        self.images = Some((images, layout));
-        self
-    }
-
-    fn score(&self) -> Result<(ClassScores, Option<f64>)> {
-        let size = self.logits.size();
-        if size.len() != 2 {
-            return Err(Error::Rank {
-                what: "evaluation logits",
-                expected: "rank 2 ([batch, classes])",
-                shape: size,
-            });
-        }
-        let preds =
-            train::class_indices::<Tch>(&self.logits.f_argmax(1, false)?, "predicted classes")?;
-        let targets = train::class_indices::<Tch>(&self.targets, "evaluation targets")?;
-        let loss = match &self.loss {
-            Some(l) => Some(train::scalar_f64::<Tch>(l)?),
-            None => None,
-        };
-        Ok((ClassScores::new(&preds, &targets), loss))
-    }
-
-    fn images(&self) -> Vec<Image> {
-        let Some((tensor, layout)) = &self.images else {
-            return Vec::new();
-        };
-        images(tensor, *layout, usize::MAX).unwrap_or_else(|e| {
-            tracing::warn!(target: "labbook", "labbook-tch: could not read a batch's images: {e}");
-            Vec::new()
-        })
-    }
-}
+pub type EvalBatch = labbook_core::train::EvalBatch<Tch>;
 
 /// Tracking for a hand-written tch training loop: one call per training step logs the loss,
 /// the learning rate, the step time and throughput, the epoch and a global step; one call

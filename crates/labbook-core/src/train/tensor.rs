@@ -1,7 +1,7 @@
 //! Tensors to labbook values, written once for every framework: a framework implements
 //! [`TensorBackend`] on a marker type of its own (the orphan rule keeps core from
 //! implementing a trait for a framework's tensor), and [`scalar`], [`histogram`],
-//! [`image`], [`images`] and [`class_indices`] check shapes and element types the same way
+//! [`image()`], [`images`] and [`class_indices`] check shapes and element types the same way
 //! for all of them, with the same messages.
 
 use std::fmt::Debug;
@@ -49,6 +49,7 @@ pub enum Element {
 ///     const NUMBER_HINT: &'static str = "use f32";
 ///     const PIXEL_HINT: &'static str = "use f32";
 ///     const CLASS_HINT: &'static str = "use integers";
+///     const ADAPTER: &'static str = "host";
 ///     fn shape(t: &Self::Tensor) -> Vec<usize> { t.0.clone() }
 ///     fn dtype(_: &Self::Tensor) -> &'static str { "f32" }
 ///     fn element(_: &'static str) -> Element { Element::Float }
@@ -63,6 +64,13 @@ pub enum Element {
 ///     fn to_i64(t: &Self::Tensor) -> Result<Vec<i64>, HostError> { Ok(t.1.iter().map(|v| *v as i64).collect()) }
 ///     fn first_f64(t: &Self::Tensor) -> Result<f64, HostError> { Ok(f64::from(t.1[0])) }
 ///     fn first_i64(t: &Self::Tensor) -> Result<i64, HostError> { Ok(t.1[0] as i64) }
+///     fn argmax_rows(t: &Self::Tensor) -> Result<Self::Tensor, HostError> {
+///         let classes = t.0[1];
+///         let rows = t.1.chunks(classes).map(|r| {
+///             (0..classes).max_by(|a, b| r[*a].total_cmp(&r[*b])).unwrap_or(0) as f32
+///         });
+///         Ok((vec![t.0[0]], rows.collect()))
+///     }
 /// }
 ///
 /// let batch = (vec![2, 1, 2, 2], vec![0.5; 8]);
@@ -88,6 +96,8 @@ pub trait TensorBackend: 'static {
     const PIXEL_HINT: &'static str;
     /// How to make a tensor class indices, in the framework's words.
     const CLASS_HINT: &'static str;
+    /// The adapter's name, for the warnings of what it could not log (`labbook-candle`).
+    const ADAPTER: &'static str;
 
     /// The tensor's shape.
     fn shape(t: &Self::Tensor) -> Vec<Self::Dim>;
@@ -107,6 +117,8 @@ pub trait TensorBackend: 'static {
     fn first_f64(t: &Self::Tensor) -> Result<f64, Self::Error>;
     /// The one element of an integer tensor of one element, on the host.
     fn first_i64(t: &Self::Tensor) -> Result<i64, Self::Error>;
+    /// The index of the largest value of each row of a `[batch, classes]` tensor.
+    fn argmax_rows(t: &Self::Tensor) -> Result<Self::Tensor, Self::Error>;
 }
 
 /// A tensor a helper cannot use; the messages name the shape or element type at fault and
@@ -371,6 +383,7 @@ mod tests {
         const NUMBER_HINT: &'static str = "numbers";
         const PIXEL_HINT: &'static str = "pixels";
         const CLASS_HINT: &'static str = "classes";
+        const ADAPTER: &'static str = "host";
         fn shape(t: &T) -> Vec<usize> {
             t.0.clone()
         }
@@ -406,6 +419,15 @@ mod tests {
         }
         fn first_i64(t: &T) -> Result<i64, HostError> {
             Ok(t.2[0] as i64)
+        }
+        fn argmax_rows(t: &T) -> Result<T, HostError> {
+            let classes = t.0[1];
+            let rows = t.2.chunks(classes).map(|r| {
+                (0..classes)
+                    .max_by(|a, b| r[*a].total_cmp(&r[*b]))
+                    .unwrap_or(0) as f32
+            });
+            Ok((vec![t.0[0]], "i64", rows.collect()))
         }
     }
 

@@ -3,6 +3,8 @@
 //! here, so burn, candle and tch log the same keys.
 
 use crate::media::Histogram;
+use crate::run::Run;
+use crate::train::tensor::{TensorBackend, f32_values};
 use crate::value::Value;
 
 /// Counts training steps and says which ones a watch fires on: the first, then every
@@ -113,5 +115,126 @@ impl WatchStats {
                 .push(("gradients/norm".into(), Value::from(self.grad_sq.sqrt())));
         }
         self.items
+    }
+}
+
+/// What a [`Watch`] needs from a framework besides reading tensors: the variables of what
+/// it watches, and their gradients.
+pub trait WatchBackend: TensorBackend {
+    /// What a watch is given (`VarMap`, `VarStore`).
+    type Params: ?Sized;
+    /// What a watch keeps of it to find the variables each time it fires.
+    type Watched;
+    /// Gradients a loop passes at each step, where the framework keeps them apart from the
+    /// variables (candle's `GradStore`); `()` where they live on the variables (tch).
+    type Grads: ?Sized;
+
+    /// What to keep of `params`.
+    fn watched(params: &Self::Params) -> Self::Watched;
+    /// The watched variables with their names, in any order.
+    fn variables(watched: &Self::Watched) -> Vec<(String, Self::Tensor)>;
+    /// A variable's gradient, if it has one.
+    fn gradient(
+        grads: Option<&Self::Grads>,
+        variable: &Self::Tensor,
+    ) -> Result<Option<Self::Tensor>, Self::Error>;
+    /// Runs `f` with the framework recording no gradients (tch); by default just runs it.
+    fn without_grad<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
+/// Logs the histograms and L2 norms of every watched variable (and of its gradient) every
+/// N steps, like `wandb.watch(model, log="all", log_freq=N)`, for any framework with a
+/// [`WatchBackend`]; the adapters name it for theirs (`labbook_candle::Watch`).
+///
+/// Keys: `parameters/<name>` and `gradients/<name>` (histograms, 64 bins),
+/// `parameters/<name>.norm`, `gradients/<name>.norm`, and the global `parameters/norm` and
+/// `gradients/norm`. A step where it does not fire costs a counter increment and a
+/// comparison; a step where it fires copies every variable and gradient to the host.
+pub struct Watch<B: WatchBackend> {
+    watched: B::Watched,
+    cadence: WatchCadence,
+    bins: usize,
+}
+
+impl<B: WatchBackend> std::fmt::Debug for Watch<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("every", &self.cadence.every())
+            .field("calls", &self.cadence.steps())
+            .finish()
+    }
+}
+
+impl<B: WatchBackend> Clone for Watch<B>
+where
+    B::Watched: Clone,
+{
+    fn clone(&self) -> Watch<B> {
+        Watch {
+            watched: self.watched.clone(),
+            cadence: self.cadence,
+            bins: self.bins,
+        }
+    }
+}
+
+impl<B: WatchBackend> Watch<B> {
+    /// Watches `params`, firing every `every` steps, the first included; 0 never fires.
+    pub fn new(params: &B::Params, every: u64) -> Watch<B> {
+        Watch {
+            watched: B::watched(params),
+            cadence: WatchCadence::new(every),
+            bins: 64,
+        }
+    }
+
+    /// Histogram bins (1 to 512; default 64).
+    pub fn bins(mut self, bins: usize) -> Watch<B> {
+        self.bins = bins.clamp(1, 512);
+        self
+    }
+
+    /// How many steps were counted.
+    pub fn steps(&self) -> u64 {
+        self.cadence.steps()
+    }
+
+    /// Counts one step; says whether this step fires.
+    #[inline]
+    pub fn tick(&mut self) -> bool {
+        self.cadence.tick()
+    }
+
+    /// Counts one step and, when it fires, adds the histograms and norms to the run's
+    /// current row (they join the values the step logs next, through `Run::log`). Returns
+    /// whether it fired. Does nothing on a disabled run but count.
+    #[inline]
+    pub fn observe(&mut self, run: &Run, grads: Option<&B::Grads>) -> Result<bool, B::Error> {
+        if !self.tick() || run.is_disabled() {
+            return Ok(false);
+        }
+        let items = self.values(grads)?;
+        run.log_at(run.step(), items)?;
+        Ok(true)
+    }
+
+    /// The histograms and norms of the variables now (and of their gradients), sorted by
+    /// name. Variables whose values are not all finite get their norm but no histogram.
+    #[cold]
+    pub fn values(&self, grads: Option<&B::Grads>) -> Result<Vec<(String, Value)>, B::Error> {
+        B::without_grad(|| {
+            let mut vars = B::variables(&self.watched);
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut stats = WatchStats::new(self.bins);
+            for (name, var) in &vars {
+                stats.parameter(name, f32_values::<B>(var, "a watched variable")?);
+                if let Some(g) = B::gradient(grads, var)? {
+                    stats.gradient(name, f32_values::<B>(&g, "a watched gradient")?);
+                }
+            }
+            Ok(stats.finish())
+        })
     }
 }
