@@ -17,9 +17,11 @@ use crate::tree::{Node, Tree};
 
 /// A run as its log tells it, folded record by record with [`RunLog::apply`].
 ///
-/// Rows, system samples and console output are counted; they are kept only when asked
-/// ([`RunLog::keeping_series`]), so a replay that needs the state alone (resume, an upload
-/// going on from where it stopped) holds little however long the run.
+/// What repeats with the length of a run (rows, system samples, console output, and the
+/// alerts, files, artifacts, uses and metric definitions) is kept only when asked
+/// ([`RunLog::keeping_series`]); rows are always counted. A replay that needs the state
+/// alone (resume, an upload, which takes a live run's every record) holds little however
+/// long the run.
 ///
 /// ```
 /// use labbook_wire::proto::{HistoryItem, HistoryRecord, RecordType, RunRecord};
@@ -58,15 +60,16 @@ pub struct RunLog {
     pub stats: Vec<proto::StatsRecord>,
     /// Every console record, in order (kept with [`RunLog::keeping_series`]).
     pub output: Vec<proto::OutputRawRecord>,
-    /// Every metric definition, in order.
+    /// Every metric definition, in order (kept with [`RunLog::keeping_series`]).
     pub metrics: Vec<proto::MetricRecord>,
-    /// Every alert, in order.
+    /// Every alert, in order (kept with [`RunLog::keeping_series`]).
     pub alerts: Vec<proto::AlertRecord>,
-    /// Every file the run saved, in order.
+    /// Every file the run saved, in order (kept with [`RunLog::keeping_series`]).
     pub files: Vec<proto::FilesItem>,
-    /// Every artifact version the run logged, in order.
+    /// Every artifact version the run logged, in order (kept with
+    /// [`RunLog::keeping_series`]).
     pub artifacts: Vec<proto::ArtifactRecord>,
-    /// Every artifact the run used, in order.
+    /// Every artifact the run used, in order (kept with [`RunLog::keeping_series`]).
     pub used_artifacts: Vec<proto::UseArtifactRecord>,
     /// Every environment record (one per process that wrote to the log).
     pub environments: Vec<proto::EnvironmentRecord>,
@@ -80,7 +83,9 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// A replay that keeps every history, stats and console record besides the state.
+    /// A replay that keeps every record that repeats with the run's length (history,
+    /// stats, console, metric definitions, alerts, files, artifacts, uses) besides the
+    /// state.
     ///
     /// ```
     /// let log = labbook_wire::RunLog::keeping_series();
@@ -147,19 +152,21 @@ impl RunLog {
                     self.history.push(h.clone());
                 }
             }
-            RecordType::Stats(s) if self.keep_series => self.stats.push(s.clone()),
-            RecordType::OutputRaw(o) if self.keep_series => self.output.push(o.clone()),
-            RecordType::Metric(m) => self.metrics.push(m.clone()),
-            RecordType::Alert(a) => self.alerts.push(a.clone()),
-            RecordType::Files(f) => self.files.extend(f.files.iter().cloned()),
-            RecordType::Artifact(a) => self.artifacts.push(a.clone()),
-            RecordType::UseArtifact(u) => self.used_artifacts.push(u.clone()),
             RecordType::Environment(e) => self.environments.push(e.clone()),
             RecordType::Exit(e) => {
                 self.runtime = self.runtime.max(f64::from(e.runtime));
                 self.exit = Some(e.clone());
             }
             RecordType::Preempting(_) => self.preempted = true,
+            // Below: what repeats with the run's length.
+            _ if !self.keep_series => {}
+            RecordType::Stats(s) => self.stats.push(s.clone()),
+            RecordType::OutputRaw(o) => self.output.push(o.clone()),
+            RecordType::Metric(m) => self.metrics.push(m.clone()),
+            RecordType::Alert(a) => self.alerts.push(a.clone()),
+            RecordType::Files(f) => self.files.extend(f.files.iter().cloned()),
+            RecordType::Artifact(a) => self.artifacts.push(a.clone()),
+            RecordType::UseArtifact(u) => self.used_artifacts.push(u.clone()),
             _ => {}
         }
     }
@@ -323,6 +330,29 @@ mod tests {
             (log.last_step, log.next_step, log.runtime),
             (Some(3), 6, 2.5)
         );
+    }
+
+    #[test]
+    fn a_state_only_replay_keeps_the_end_but_nothing_that_grows_with_the_run() {
+        let mut log = RunLog::default();
+        for _ in 0..3 {
+            log.apply(&RecordType::Artifact(Default::default()));
+            log.apply(&RecordType::Alert(Default::default()));
+            log.apply(&row(&[("_step", "1")]));
+        }
+        log.apply(&RecordType::Preempting(Default::default()));
+        log.apply(&RecordType::Exit(proto::RunExitRecord {
+            exit_code: 3,
+            ..Default::default()
+        }));
+        assert_eq!(
+            (log.rows, log.exit_code(), log.preempted),
+            (3, Some(3), true)
+        );
+        assert!(log.artifacts.is_empty() && log.alerts.is_empty() && log.history.is_empty());
+        let mut kept = RunLog::keeping_series();
+        kept.apply(&RecordType::Artifact(Default::default()));
+        assert_eq!(kept.artifacts.len(), 1);
     }
 
     #[test]
