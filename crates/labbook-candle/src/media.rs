@@ -35,6 +35,10 @@ impl TensorBackend for Candle {
         t.dims().to_vec()
     }
 
+    fn numel(t: &Tensor) -> usize {
+        t.elem_count()
+    }
+
     fn dtype(t: &Tensor) -> DType {
         t.dtype()
     }

@@ -34,6 +34,10 @@ impl TensorBackend for Tch {
         t.size()
     }
 
+    fn numel(t: &Tensor) -> usize {
+        t.numel()
+    }
+
     fn dtype(t: &Tensor) -> Kind {
         t.kind()
     }

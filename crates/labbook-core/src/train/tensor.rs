@@ -51,6 +51,7 @@ pub enum Element {
 ///     const CLASS_HINT: &'static str = "use integers";
 ///     const ADAPTER: &'static str = "host";
 ///     fn shape(t: &Self::Tensor) -> Vec<usize> { t.0.clone() }
+///     fn numel(t: &Self::Tensor) -> usize { t.1.len() }
 ///     fn dtype(_: &Self::Tensor) -> &'static str { "f32" }
 ///     fn element(_: &'static str) -> Element { Element::Float }
 ///     fn narrow_batch(t: &Self::Tensor, n: usize) -> Result<Self::Tensor, HostError> {
@@ -101,6 +102,9 @@ pub trait TensorBackend: 'static {
 
     /// The tensor's shape.
     fn shape(t: &Self::Tensor) -> Vec<Self::Dim>;
+    /// How many elements it holds (what a scalar checks on every training step, without
+    /// building its shape).
+    fn numel(t: &Self::Tensor) -> usize;
     /// The tensor's element type.
     fn dtype(t: &Self::Tensor) -> Self::DType;
     /// What an element type is to the helpers.
@@ -180,22 +184,14 @@ fn refuse<B: TensorBackend>(what: &'static str, t: &B::Tensor, hint: &'static st
     .into()
 }
 
-fn count<B: TensorBackend>(shape: &[B::Dim]) -> usize {
-    shape
-        .iter()
-        .map(|d| TryInto::<usize>::try_into(*d).unwrap_or(0))
-        .product()
-}
-
 /// The value of a tensor holding exactly one element (rank 0, or any shape of size 1):
 /// floats become `F64`, integers `Int`. Reads the element back from its device.
 pub fn scalar<B: TensorBackend>(t: &B::Tensor) -> Result<Value, B::Error> {
-    let shape = B::shape(t);
-    if count::<B>(&shape) != 1 {
+    if B::numel(t) != 1 {
         return Err(Failed::<B>::Rank {
             what: "a scalar",
             expected: "exactly one element",
-            shape,
+            shape: B::shape(t),
         }
         .into());
     }
@@ -386,6 +382,9 @@ mod tests {
         const ADAPTER: &'static str = "host";
         fn shape(t: &T) -> Vec<usize> {
             t.0.clone()
+        }
+        fn numel(t: &T) -> usize {
+            t.0.iter().product()
         }
         fn dtype(t: &T) -> &'static str {
             t.1
