@@ -204,24 +204,19 @@ impl RunLog {
     }
 
     fn see_row(&mut self, h: &proto::HistoryRecord) {
-        for item in h.item.iter().filter(|i| i.nested_key.is_empty()) {
-            let v = item.value_json.trim();
-            match item.key.as_str() {
-                "_step" => {
-                    if let Ok(s) = v.parse::<i64>() {
-                        self.last_step = Some(s);
-                        if let Ok(s) = u64::try_from(s) {
-                            self.next_step = self.next_step.max(s.saturating_add(1));
-                        }
-                    }
-                }
-                "_runtime" => {
-                    if let Ok(t) = v.parse::<f64>() {
-                        self.runtime = self.runtime.max(t);
-                    }
-                }
-                _ => {}
+        if let Some(s) = history_step(h) {
+            self.last_step = Some(s);
+            if let Ok(s) = u64::try_from(s) {
+                self.next_step = self.next_step.max(s.saturating_add(1));
             }
+        }
+        let runtime = h
+            .item
+            .iter()
+            .find(|i| i.key == "_runtime" && i.nested_key.is_empty())
+            .and_then(|i| i.value_json.trim().parse::<f64>().ok());
+        if let Some(t) = runtime {
+            self.runtime = self.runtime.max(t);
         }
     }
 
