@@ -79,18 +79,15 @@ trap 'rm -rf "$job_dir"' EXIT
 echo "== the burn trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
 mkdir -p "$job_dir/burn"
 (cd "$job_dir/burn" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example train_burn 2>&1 | tail -2)
-"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/burn/wandb/latest-run" \
-    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and 'epoch/valid/accuracy' in s['summary'], s; print('wandb-core reads the burn run:', s['name'])"
+"$LABBOOK_WANDB_VENV/bin/python" scripts/check_example_run.py "$LABBOOK_WANDB_VENV/bin/wandb" "$job_dir/burn/wandb/latest-run" shapes-cnn --burn
 echo "== the candle trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
 mkdir -p "$job_dir/candle"
 (cd "$job_dir/candle" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example train_candle 2>&1 | tail -2)
-"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/candle/wandb/latest-run" \
-    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['valid/accuracy']['max'] > 0 and 'checkpoint/file' in s['summary'], s; print('wandb-core reads the candle run:', s['name'])"
+"$LABBOOK_WANDB_VENV/bin/python" scripts/check_example_run.py "$LABBOOK_WANDB_VENV/bin/wandb" "$job_dir/candle/wandb/latest-run" shapes-cnn-candle
 echo "== the tch trainer, quick (LABBOOK_QUICK=1: 1 epoch of 256 images, dev profile)"
 mkdir -p "$job_dir/tch"
 (cd "$job_dir/tch" && LABBOOK_QUICK=1 WANDB_SILENT=true cargo run --quiet --manifest-path "$OLDPWD/Cargo.toml" --features "$FRAMEWORKS" --example train_tch 2>&1 | tail -2)
-"$LABBOOK_WANDB_VENV/bin/wandb" leet inspect --summary --json "$job_dir/tch/wandb/latest-run" \
-    | "$LABBOOK_WANDB_VENV/bin/python" -c "import json,sys; s=json.load(sys.stdin); assert s['state']=='finished' and s['summary']['valid/accuracy']['max'] > 0 and 'checkpoint/file' in s['summary'], s; print('wandb-core reads the tch run:', s['name'])"
+"$LABBOOK_WANDB_VENV/bin/python" scripts/check_example_run.py "$LABBOOK_WANDB_VENV/bin/wandb" "$job_dir/tch/wandb/latest-run" shapes-cnn-tch
 phase "examples"
 
 echo "== panic = \"abort\": the panic hook closes the run"

@@ -19,6 +19,24 @@ fn items(s: &labbook_wire::proto::StatsRecord) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Failed before: a run that ended before the first interval had no system metrics at all
+/// (the quick tch example, 0.4 s with a 1 s interval).
+#[test]
+fn a_run_shorter_than_the_interval_records_the_machine_once_at_its_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook::init(
+        settings(tmp.path())
+            .system_metrics(true)
+            .stats_interval(Duration::from_secs(15)),
+    )
+    .unwrap();
+    run.log([("i", Value::from(1))]).unwrap();
+    run.finish().unwrap();
+    let d = read_run(&only_run_dir(tmp.path()));
+    assert_eq!(d.stats.len(), 1);
+    assert!(items(&d.stats[0]).contains_key("memory_percent"));
+}
+
 #[test]
 fn samples_every_100_ms_with_w_and_b_keys_and_sane_values() {
     let tmp = tempfile::tempdir().unwrap();

@@ -15,7 +15,7 @@
 //! it with `WANDB_MODE=disabled` to compare, or see `benches/burn_step.rs`.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use labbook::Settings;
 use labbook::burn as lb;
@@ -39,7 +39,9 @@ fn main() -> anyhow::Result<()> {
             .name("shapes-cnn_SCORE_PLACEHOLDER")
             .score_metrics(["valid/accuracy"])
             .tags(["burn", "cnn", "synthetic"])
-            .job_type("train"),
+            .job_type("train")
+            // A short run: sample the machine every second (W&B samples every 15 s).
+            .stats_interval(Duration::from_secs(1)),
     )?;
     let cfg: TrainConfig = lb::config_as(&run)?; // sweep values merged
     let work = tempdir()?;

@@ -66,7 +66,9 @@ fn main() -> anyhow::Result<()> {
             .name("shapes-cnn-tch_SCORE_PLACEHOLDER")
             .score_metrics(["valid/accuracy"])
             .tags(["tch", "cnn", "synthetic"])
-            .job_type("train"),
+            .job_type("train")
+            // A short run: sample the machine every second (W&B samples every 15 s).
+            .stats_interval(Duration::from_secs(1)),
     )?;
     let cfg: TrainConfig = run.config_as()?; // sweep values merged
     tch::manual_seed(cfg.seed as i64);

@@ -118,7 +118,10 @@ def config_summary_midrun():
 def rename():
     run = wandb.init(project="compat", name="model_SCORE_PLACEHOLDER")
     run.log({"val/acc": 0.9123})
+    run.tags = ("baseline", "cnn")
+    run.notes = "lr warm-up off"
     run.name = "model_acc0.912"
+    run.summary["final_run_name"] = run.name
     run.finish()
 
 

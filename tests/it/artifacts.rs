@@ -424,6 +424,48 @@ fn link_model_links_the_version_into_the_registry_online_and_through_sync() {
     check(&server);
 }
 
+/// `link_artifact` links a version already on the server (logged by an earlier run) into
+/// the registry, from a later online run and from an offline run through `labbook sync`.
+#[test]
+fn an_existing_version_is_linked_into_the_registry() {
+    let e = labbook::Run::disabled()
+        .link_artifact("shapes-train", "datasets", ["prod"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("name:alias"), "{e}");
+    let (server, tmp, id) = a_logged_dataset();
+    let linked = |alias: &str| {
+        let a = server.storage().artifacts();
+        let v = a.iter().find(|a| a.id == id).unwrap();
+        v.links
+            .iter()
+            .any(|l| l.portfolio == "datasets" && l.aliases.iter().any(|x| x == alias))
+    };
+
+    let run = labbook::init(online(&tmp.path().join("later"), &server.base_url())).unwrap();
+    run.link_artifact("shapes-train:v0", "datasets", ["online"])
+        .unwrap();
+    assert!(run.finish().unwrap().warnings.is_empty());
+    assert!(linked("online"));
+
+    let root = tmp.path().join("offline");
+    let run = labbook::init(labbook_testkit::settings(&root)).unwrap();
+    run.link_artifact("shapes-train:latest", "datasets", ["synced"])
+        .unwrap();
+    run.link_artifact("no-such-thing:v0", "datasets", ["x"])
+        .unwrap();
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    let opts = labbook::online::SyncOptions::new(server.base_url(), KEY);
+    let report = labbook::online::sync_run(&log_in(&dir), &opts, &mut |_| {}).unwrap();
+    assert!(linked("synced"));
+    let w = report.warnings.join("\n");
+    assert!(
+        w.contains("no-such-thing"),
+        "a version the server lacks is a warning: {w}"
+    );
+}
+
 /// A run dropped without `finish` while an artifact is still being hashed ends with the
 /// artifact recorded and the exit record written.
 #[test]

@@ -5,17 +5,22 @@
 //! (console capture takes the process's stdout and stderr) and `compat_suite` (the
 //! official client's reading of every kind of record).
 
+mod alerts;
 mod architecture;
 mod artifacts;
 mod compat_wandb;
+mod config_files;
 mod crash;
 mod engine;
 mod eval_hook;
+mod git_and_paths;
 mod hostile;
 mod media;
 mod multiprocess;
+mod names;
 mod online;
 mod resume;
 mod signals;
+mod sweep_agent;
 mod sync_resume;
 mod tables;

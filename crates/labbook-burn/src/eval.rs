@@ -96,7 +96,7 @@ struct State {
 }
 
 /// A burn `Metric` (register it with `metric_valid`) that computes each validation batch's
-/// `recall` (macro, over the classes present), `accuracy` and `loss` from the model's real
+/// `recall`, `precision` and `hmean` (macro, over the classes present), `accuracy` and `loss` from the model's real
 /// predictions, and hands them to labbook's [`EvalHook`]: batches worse than the threshold
 /// (or the worst K) are logged as `problematic_batch_<i>_…` with their images, misclassified
 /// samples first. Batches that are fine cost their metrics and a comparison; their pixels

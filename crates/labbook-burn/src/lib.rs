@@ -59,7 +59,7 @@ pub use error::{Error, Result};
 pub use eval::{EvalBatch, EvalImages, EvalMetric};
 pub use labbook_core::media::Layout;
 pub use logger::{EpochScores, RunLogger, metric_key};
-pub use media::{histogram, image, images, images_u8};
+pub use media::{histogram, image, images, images_u8, video};
 pub use watch::Watch;
 
 /// The burn crate this adapter is built against (burn 0.22), re-exported so a user can

@@ -311,6 +311,15 @@ impl MetricLogger for RunLogger {
     fn log_metric_definition(&mut self, definition: MetricDefinition) {
         let key = metric_key(&definition.name);
         if let MetricAttributes::Numeric(attrs) = &definition.attributes {
+            // burn reports accuracy (and its other ratios) in percent; a final-score name
+            // shows a fraction for every framework.
+            if attrs.unit.as_deref() == Some("%") {
+                for prefix in ["train", "valid", "test", "epoch/train", "epoch/valid"] {
+                    if let Err(e) = self.run.score_in_percent(format!("{prefix}/{key}")) {
+                        tracing::warn!(target: "labbook", "labbook-burn: {e}");
+                    }
+                }
+            }
             let goal = if attrs.higher_is_better {
                 Goal::Maximize
             } else {

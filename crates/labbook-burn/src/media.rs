@@ -1,7 +1,7 @@
 //! Tensors to labbook media: images (NCHW/NHWC, f32 in [0, 1] or u8) and histograms.
 
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use labbook_core::media::{BatchPixels, Histogram, Image, Layout};
+use labbook_core::media::{BatchPixels, Histogram, Image, Layout, Video};
 
 use crate::error::{Error, Result};
 
@@ -53,6 +53,26 @@ fn split_batch(
     let (channels, width, height) = geometry(dims, layout)?;
     Ok(Image::split_batch(
         &pixels, n, channels, width, height, layout,
+    )?)
+}
+
+/// A video from a rank-4 tensor of frames, `[t, c, h, w]` ([`Layout::Chw`]) or
+/// `[t, h, w, c]` ([`Layout::Hwc`]), with 1, 3 or 4 channels: f32 pixels in [0, 1]
+/// (clamped) or u8; played at `fps` frames per second.
+///
+/// ```
+/// # let device = burn::tensor::Device::default();
+/// let frames = burn::tensor::Tensor::<4>::zeros([8, 3, 16, 16], &device);
+/// let v = labbook_burn::video(frames, labbook_burn::Layout::Chw, 4)?;
+/// # let _ = v;
+/// # Ok::<(), labbook_burn::Error>(())
+/// ```
+pub fn video(tensor: Tensor<4>, layout: Layout, fps: u32) -> Result<Video> {
+    let dims = tensor.dims();
+    let (channels, width, height) = geometry(dims, layout)?;
+    let px = read(tensor)?;
+    Ok(Video::from_pixels(
+        layout, dims[0], channels, height, width, px, fps,
     )?)
 }
 

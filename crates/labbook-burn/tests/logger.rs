@@ -1,5 +1,6 @@
-//! The logger on a tiny model: the mapping to rows, keys and summary, and `read_numeric`
-//! driving burn's early stopping and best-checkpoint strategy.
+//! The adapter on a tiny model: the logger's mapping to rows, keys and summary,
+//! `read_numeric` driving burn's early stopping and best-checkpoint strategy, the
+//! evaluation metric's problematic batches, and `Watch`'s histograms.
 
 extern crate labbook_core as labbook;
 
@@ -95,6 +96,8 @@ struct Scripted {
     epoch: usize,
     script: Vec<f64>,
     state: NumericMetricState,
+    /// `%` makes it a percentage, as burn's accuracy is.
+    unit: Option<String>,
 }
 
 impl Metric for Scripted {
@@ -104,7 +107,7 @@ impl Metric for Scripted {
     }
     fn attributes(&self) -> MetricAttributes {
         NumericAttributes {
-            unit: None,
+            unit: self.unit.clone(),
             higher_is_better: false,
         }
         .into()
@@ -200,6 +203,39 @@ fn logger_maps_iterations_epochs_and_summary() {
 }
 
 #[test]
+fn a_percentage_keeps_its_percent_in_the_log_and_is_a_fraction_in_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = labbook_core::init(
+        labbook_testkit::settings(dir.path())
+            .name("toy")
+            .score_metrics(["valid/scripted_score"]),
+    )
+    .unwrap();
+    let logger = RunLogger::new(&run).unwrap();
+    let pct = Scripted {
+        epoch: 0,
+        script: vec![25.0],
+        state: NumericMetricState::new(),
+        unit: Some("%".into()),
+    };
+    let (train, valid) = loaders(2);
+    SupervisedTraining::new(dir.path().join("burn"), train, valid)
+        .num_epochs(1)
+        .with_metric_logger(logger)
+        .metric_valid_numeric(pct)
+        .with_application_logger(None)
+        .launch(learner());
+    // Failed before: the name read `toy_scripted_score25.000`, candle's and tch's a fraction.
+    assert_eq!(run.finish().unwrap().name, "toy_scripted_score0.250");
+    let d = labbook_testkit::read_run(&labbook_testkit::only_run_dir(dir.path()));
+    assert_eq!(
+        f(&d.summary["valid/scripted_score"]),
+        25.0,
+        "the logged value keeps burn's percent"
+    );
+}
+
+#[test]
 fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run = labbook_core::init(labbook_testkit::settings(dir.path())).unwrap();
@@ -209,6 +245,7 @@ fn read_numeric_drives_early_stopping_and_the_best_checkpoint() {
         epoch: 0,
         script: vec![0.9, 0.5, 0.7, 0.8, 0.95, 0.1],
         state: NumericMetricState::new(),
+        unit: None,
     };
     let ckpt = dir.path().join("ckpt");
     let models = labbook_core::train::ModelCheckpoints::new(&run, "scripted")
@@ -331,4 +368,151 @@ fn a_burn_run_arrives_through_wandb_sync() {
     assert_eq!(summary["epoch"], 1);
     assert!(summary["epoch/valid/loss"]["best"].is_number(), "{summary}");
     assert_eq!(state.exit_code, Some(0));
+}
+
+/// A classification batch of 4 samples over 4 classes: logits that predict `preds`, the
+/// true `targets`, and 4 one-channel 8x8 images (NCHW).
+fn eval_batch(preds: [usize; 4], targets: [i64; 4]) -> labbook_burn::EvalBatch {
+    let device = Device::flex();
+    let mut logits = vec![0.0f32; 16];
+    for (i, p) in preds.iter().enumerate() {
+        logits[i * 4 + p] = 5.0;
+    }
+    let output = Tensor::<2>::from_data(burn::tensor::TensorData::new(logits, [4, 4]), &device);
+    let targets = Tensor::<1, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(targets.to_vec(), [4]),
+        &device,
+    );
+    let images = Tensor::<4>::ones([4, 1, 8, 8], &device).mul_scalar(0.5);
+    labbook_burn::EvalBatch::new(output, targets).with_images(images, labbook_burn::Layout::Chw)
+}
+
+#[test]
+fn the_eval_metric_logs_the_batches_it_finds_problematic_with_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = labbook_core::init(labbook_testkit::settings(dir.path())).unwrap();
+    let mut metric =
+        labbook_burn::EvalMetric::new(&run, labbook_core::train::EvalSettings::default());
+    let meta = MetricMetadata {
+        progress: burn::data::dataloader::Progress {
+            items_processed: 1,
+            items_total: 2,
+            unit: None,
+        },
+        iteration: Some(0),
+        lr: None,
+    };
+    // Batch 0: everything predicted as class 0 (recall 0.25); batch 1: all right.
+    let shown = metric
+        .update(&eval_batch([0, 0, 0, 0], [0, 1, 2, 3]), &meta)
+        .unwrap();
+    assert!(
+        shown.formatted.contains("recall 0.250") && shown.formatted.contains("hmean"),
+        "{}",
+        shown.formatted
+    );
+    metric
+        .update(&eval_batch([0, 1, 2, 3], [0, 1, 2, 3]), &meta)
+        .unwrap();
+    metric.compute().unwrap();
+    let found = metric.last_findings();
+    assert_eq!(
+        (found.batches, found.below_threshold, found.logged.len()),
+        (2, 1, 1)
+    );
+    run.finish().unwrap();
+
+    let d = labbook_testkit::read_run(&labbook_testkit::only_run_dir(dir.path()));
+    let row = d
+        .rows
+        .iter()
+        .find(|r| r.contains_key("problematic_batch_0_recall"))
+        .expect("a row for the problematic batch");
+    assert_eq!(f(&row["problematic_batch_0_recall"]), 0.25);
+    assert_eq!(f(&row["problematic_batch_0_precision"]), 0.25 / 4.0);
+    assert_eq!(f(&row["problematic_batch_0_accuracy"]), 0.25);
+    let images: serde_json::Value =
+        serde_json::from_str(&row["problematic_batch_0_images"]).unwrap();
+    assert_eq!(images["count"], 4, "{images}");
+    assert!(
+        !d.rows
+            .iter()
+            .any(|r| r.contains_key("problematic_batch_1_recall")),
+        "a fine batch is not logged"
+    );
+}
+
+/// [`Toy`] with a [`labbook_burn::Watch`] observed in its training step.
+#[derive(Module, Debug)]
+pub struct WatchedToy {
+    pub weight: Param<Tensor<2>>,
+    #[module(skip)]
+    watch: Option<labbook_burn::Watch>,
+}
+
+impl TrainStep for WatchedToy {
+    type Input = Batch;
+    type Output = RegressionOutput;
+    fn step(&self, b: Batch) -> TrainOutput<RegressionOutput> {
+        let out = self.weight.val();
+        let loss = out.clone().sub(b.target.clone()).powi_scalar(2).mean();
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), self);
+        if let Some(w) = &self.watch {
+            w.observe(self, &grads);
+        }
+        TrainOutput {
+            grads,
+            item: RegressionOutput::new(loss, out, b.target),
+        }
+    }
+}
+
+impl InferenceStep for WatchedToy {
+    type Input = Batch;
+    type Output = RegressionOutput;
+    fn step(&self, b: Batch) -> RegressionOutput {
+        let out = self.weight.val();
+        let loss = out.clone().sub(b.target.clone()).powi_scalar(2).mean();
+        RegressionOutput::new(loss, out, b.target)
+    }
+}
+
+#[test]
+fn watch_puts_histograms_and_norms_on_every_nth_training_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = labbook_core::init(labbook_testkit::settings(dir.path())).unwrap();
+    let logger = RunLogger::new(&run).unwrap();
+    let watch = logger.watch(2);
+    let device = Device::flex().autodiff();
+    let model = WatchedToy {
+        weight: Param::from_tensor(Tensor::random([1, 2], Distribution::Default, &device)),
+        watch: Some(watch.clone()),
+    };
+    let optim: ModuleOptimizer = SgdConfig::new().init();
+    let (train, valid) = loaders(10); // 5 training steps
+    SupervisedTraining::new(dir.path().join("burn"), train, valid)
+        .num_epochs(1)
+        .with_metric_logger(logger)
+        .metric_train_numeric(LossMetric::new())
+        .with_application_logger(None)
+        .launch(Learner::new(model, optim, ConstantLr::new(1e-3)));
+    run.finish().unwrap();
+    assert_eq!(watch.steps(), 5);
+    let d = labbook_testkit::read_run(&labbook_testkit::only_run_dir(dir.path()));
+    // Steps 0, 2 and 4 fire: their training rows carry the histograms.
+    let watched: Vec<&str> = d
+        .rows
+        .iter()
+        .filter(|r| r.contains_key("gradients/weight"))
+        .map(|r| r["train/global_step"].as_str())
+        .collect();
+    assert_eq!(watched, ["0", "2", "4"]);
+    let row = d
+        .rows
+        .iter()
+        .find(|r| r.contains_key("parameters/weight"))
+        .unwrap();
+    let hist: serde_json::Value = serde_json::from_str(&row["parameters/weight"]).unwrap();
+    assert_eq!(hist["_type"], "histogram");
+    assert!(f(&row["gradients/norm"]) > 0.0 && f(&row["parameters/weight.norm"]) > 0.0);
 }

@@ -51,7 +51,7 @@ pub use checkpoint::save_checkpoint;
 pub use error::{Error, Result};
 pub use labbook_core::media::Layout;
 pub use labbook_core::train::Validation;
-pub use media::{Candle, histogram, image, images, scalar};
+pub use media::{Candle, histogram, image, images, scalar, video};
 pub use tracker::{EvalBatch, Tracker};
 pub use watch::Watch;
 

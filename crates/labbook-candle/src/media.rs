@@ -8,7 +8,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use labbook_core::Value;
-use labbook_core::media::{Histogram, Image, Layout};
+use labbook_core::media::{Histogram, Image, Layout, Video};
 use labbook_core::train::{self, Element, TensorBackend, TensorError, WatchBackend};
 
 use crate::error::{Error, Result};
@@ -174,6 +174,20 @@ pub fn scalar(tensor: &Tensor) -> Result<Value> {
 /// ```
 pub fn histogram(tensor: &Tensor) -> Result<Histogram> {
     train::histogram::<Candle>(tensor)
+}
+
+/// A video from a rank-4 tensor of frames, `[t, c, h, w]` ([`Layout::Chw`]) or
+/// `[t, h, w, c]` ([`Layout::Hwc`]), with 1, 3 or 4 channels; float pixels in [0, 1]
+/// (clamped) or u8; played at `fps` frames per second.
+///
+/// ```
+/// let frames = candle_core::Tensor::zeros((8, 3, 16, 16), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// let v = labbook_candle::video(&frames, labbook_candle::Layout::Chw, 4)?;
+/// # let _ = v;
+/// # Ok::<(), labbook_candle::Error>(())
+/// ```
+pub fn video(tensor: &Tensor, layout: Layout, fps: u32) -> Result<Video> {
+    train::video::<Candle>(tensor, layout, fps)
 }
 
 /// The first `max` images of a batch: a rank-4 tensor, `[n, c, h, w]` for [`Layout::Chw`]

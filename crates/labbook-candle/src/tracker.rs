@@ -165,7 +165,7 @@ impl Tracker {
             .step(loss, Some(opt.learning_rate()), samples, extra)?)
     }
 
-    /// One validation pass: scores each batch (`recall`, `accuracy`, `loss`) from the
+    /// One validation pass: scores each batch (`recall`, `precision`, `hmean`, `accuracy`, `loss`) from the
     /// model's outputs, hands it to the evaluation hook (the problematic ones are logged with
     /// their images, misclassified samples first), then logs `valid/loss` and
     /// `valid/accuracy` (sample-weighted over the pass) with the epoch. The batches are

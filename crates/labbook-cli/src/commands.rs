@@ -14,7 +14,7 @@ use crate::index::{RunInfo, discover, resolve};
 use crate::run_log::{ExportLog, RunLog, State, scalar_of, summary_get};
 use crate::table;
 
-fn now_unix() -> f64 {
+pub(crate) fn now_unix() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -133,7 +133,7 @@ pub(crate) fn ls(root: &Path, o: &LsOptions) -> Result<()> {
                 serde_json::json!({
                     "id": r.id, "name": r.name, "project": r.project, "state": r.state(now).to_string(),
                     "start": r.start_unix, "duration": r.duration, "steps": r.steps, "tags": r.tags,
-                    "group": r.group, "synced": r.synced, "dir": r.dir, "summary": r.summary,
+                    "group": r.group, "synced": r.synced, "bytes": r.bytes, "dir": r.dir, "summary": r.summary,
                 })
             })
             .collect();
@@ -145,7 +145,7 @@ pub(crate) fn ls(root: &Path, o: &LsOptions) -> Result<()> {
         .map(String::from)
         .to_vec();
     header.extend(metrics.iter().cloned());
-    header.extend(["tags", "group", "synced"].map(String::from));
+    header.extend(["tags", "group", "size", "synced"].map(String::from));
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
@@ -165,6 +165,7 @@ pub(crate) fn ls(root: &Path, o: &LsOptions) -> Result<()> {
             row.extend([
                 r.tags.join(","),
                 r.group.clone(),
+                crate::disk::human_bytes(r.bytes),
                 if r.synced { "yes".into() } else { "no".into() },
             ]);
             row
@@ -259,6 +260,30 @@ pub(crate) fn show(spec: &str, root: &Path, metrics: &[String]) -> Result<()> {
     writeln!(out, "\nconfig")?;
     for (k, v) in run.config.iter().filter(|(k, _)| !k.starts_with('_')) {
         writeln!(out, "  {k} = {}", v)?;
+    }
+    let labbook = run
+        .config
+        .get("_wandb")
+        .map(|w| w.get("value").unwrap_or(w))
+        .and_then(|w| w.get("labbook"));
+    let listed = |key: &str| -> Vec<String> {
+        labbook
+            .and_then(|l| l.get(key))
+            .and_then(J::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let sources = listed("config_sources");
+    if !sources.is_empty() {
+        writeln!(out, "  (from {})", sources.join(", "))?;
+    }
+    let unresolved = listed("config_unresolved");
+    if !unresolved.is_empty() {
+        writeln!(out, "  unresolved, kept as text: {}", unresolved.join(", "))?;
     }
     writeln!(out, "\nsummary")?;
     for (k, v) in run.summary.iter().filter(|(k, _)| !k.starts_with('_')) {

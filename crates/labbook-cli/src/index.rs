@@ -32,6 +32,10 @@ pub(crate) struct RunInfo {
     pub dir: PathBuf,
     #[serde(skip)]
     pub synced: bool,
+    /// What the run directory takes on disk (measured at every listing: files are added
+    /// beside the log).
+    #[serde(skip)]
+    pub bytes: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,6 +68,7 @@ impl RunInfo {
             modified_unix: run.modified_unix,
             dir: run.dir.clone(),
             synced: run.synced(),
+            bytes: 0,
         }
     }
 
@@ -90,10 +95,11 @@ impl RunInfo {
             let mut info = c.info;
             info.dir = dir.to_owned();
             info.synced = log.with_extension("wandb.synced").exists();
+            info.bytes = crate::disk::dir_bytes(dir);
             return Ok(info);
         }
         let run = RunLog::load(dir)?;
-        let info = RunInfo::from_log(&run);
+        let mut info = RunInfo::from_log(&run);
         let cached = Cached {
             version: INDEX_VERSION,
             log_len: meta.len(),
@@ -107,6 +113,7 @@ impl RunInfo {
                 let _ = std::fs::rename(&tmp, &cache);
             }
         }
+        info.bytes = crate::disk::dir_bytes(dir);
         Ok(info)
     }
 }

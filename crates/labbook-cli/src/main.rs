@@ -8,13 +8,23 @@
 //! labbook watch [RUN] [--metric KEY]...
 //! labbook sweep CONFIG | labbook sweep show SWEEP | labbook agent SWEEP [--count N]
 //! labbook sync [PATH]... [--dry-run] [--include-synced] [--follow] [-p PROJECT] [-e ENTITY]
+//! labbook login [--host URL] [--relogin] | labbook logout [--host URL]
+//! labbook status [--json] [--offline] | labbook doctor [--offline]
+//! labbook clean [DIR] [--older-than AGE] [--max-size SIZE] [--dry-run] [--force]
 //! ```
+//!
+//! Every command reads `.env.local` and `.env` in the working directory as `init` does
+//! (variables already set win).
 //!
 //! RUN is a run directory or a run id under DIR (default: `$WANDB_DIR` or the working
 //! directory). Runs written by labbook and by the official client both work, including
 //! runs still being written and runs torn by a crash.
 
+mod account;
+mod clean;
 mod commands;
+mod disk;
+mod doctor;
 mod filter;
 mod history;
 mod index;
@@ -163,6 +173,60 @@ enum Command {
         /// (without it they are skipped).
         #[arg(long)]
         follow: bool,
+        /// Delete each run directory once it is uploaded, as `wandb sync --clean` frees
+        /// space.
+        #[arg(long)]
+        clean: bool,
+    },
+    /// Store an API key for a server in ~/.netrc, as `wandb login` does, after checking it.
+    Login {
+        /// The server (default: WANDB_BASE_URL, the settings file, else W&B's); kept in the
+        /// settings file for later commands and runs.
+        #[arg(long)]
+        host: Option<String>,
+        /// Ask for a key even if one that works is stored.
+        #[arg(long)]
+        relogin: bool,
+    },
+    /// Remove the stored API key of a server from ~/.netrc.
+    Logout {
+        /// The server (default: as `login`).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Where runs go and what they would use (mode, project, entity, server, key), and
+    /// where each came from.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Do not ask the server whether the key works.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Check what a run that does not appear depends on, one line each, with the fix.
+    Doctor {
+        /// Skip the checks that need the server.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Delete synced runs that are old, or the oldest synced runs beyond a size budget.
+    /// A run being written is never deleted; one not synced only with --force.
+    Clean {
+        /// A wandb directory, a folder holding one (default: WANDB_DIR or .).
+        dir: Option<PathBuf>,
+        /// Delete runs started longer ago than this: 90s, 30m, 12h, 7d, 2w.
+        #[arg(long, value_parser = disk::parse_age)]
+        older_than: Option<f64>,
+        /// Delete the oldest runs until the rest fit in this: 500MB, 20GiB.
+        #[arg(long, value_parser = disk::parse_size)]
+        max_size: Option<u64>,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete runs that are not synced too.
+        #[arg(long)]
+        force: bool,
     },
     /// Compare runs: config differences and summary metrics side by side.
     Compare {
@@ -232,10 +296,42 @@ fn init_logging() {
         .try_init();
 }
 
+/// Loads `.env.local`, then `.env`, from the working directory into the environment, as
+/// `init` reads them: a variable already set is kept, and `.env.local` wins over `.env`.
+fn load_dotenv() -> anyhow::Result<()> {
+    let _ = account::PROCESS_ENV.set(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    );
+    for name in [".env.local", ".env"] {
+        match dotenvy::from_filename(name) {
+            Ok(_) => {}
+            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("{name}: {e}"),
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
+    if let Err(e) = load_dotenv() {
+        eprintln!("labbook: {e:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
+        Command::Login { host, relogin } => account::login(&account::LoginArgs { host, relogin }),
+        Command::Logout { host } => account::logout(host.as_deref()),
+        Command::Status { json, offline } => {
+            account::status(&account::StatusArgs { json, offline })
+        }
+        Command::Doctor { offline } => match doctor::doctor(offline) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Ls {
             dir,
             tag,
@@ -264,6 +360,21 @@ fn main() -> ExitCode {
             out,
             dir,
         } => commands::export(&runs, &default_root(dir), format, &out),
+        Command::Clean {
+            dir,
+            older_than,
+            max_size,
+            dry_run,
+            force,
+        } => clean::clean(
+            &default_root(dir),
+            &clean::CleanArgs {
+                older_than,
+                max_size,
+                dry_run,
+                force,
+            },
+        ),
         Command::Compare { runs, dir } => commands::compare(&runs, &default_root(dir)),
         Command::Sync {
             paths,
@@ -275,6 +386,7 @@ fn main() -> ExitCode {
             base_url,
             parallel,
             follow,
+            clean,
         } => sync::sync(&sync::SyncArgs {
             paths,
             dry_run,
@@ -285,6 +397,7 @@ fn main() -> ExitCode {
             base_url,
             parallel,
             follow,
+            clean,
         }),
         Command::Sweep(SweepArgs {
             command: Some(SweepCommand::Show { sweep, dir }),

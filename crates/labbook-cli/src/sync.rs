@@ -18,6 +18,8 @@ pub(crate) struct SyncArgs {
     pub base_url: Option<String>,
     pub parallel: usize,
     pub follow: bool,
+    /// Delete each run directory once it is uploaded.
+    pub clean: bool,
 }
 
 /// The `.wandb` logs under `path`: the file itself, a run directory's log, or every run's
@@ -120,15 +122,12 @@ pub(crate) fn sync(args: &SyncArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let base_url = args
-        .base_url
-        .clone()
-        .or_else(|| {
-            std::env::var("WANDB_BASE_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-        })
-        .unwrap_or_else(|| online::DEFAULT_BASE_URL.to_owned());
+    // As a run would: WANDB_BASE_URL (or `.env`), else the settings file `login --host`
+    // wrote, else W&B's.
+    let base_url = match &args.base_url {
+        Some(u) => u.clone(),
+        None => crate::account::settings().explain()?.base_url.value,
+    };
     let key = online::api_key(None, &base_url, |n| std::env::var(n).ok())?;
     let mut opts = SyncOptions::new(&base_url, key);
     opts.entity = args.entity.clone();
@@ -172,6 +171,9 @@ pub(crate) fn sync(args: &SyncArgs) -> Result<()> {
                             for w in &r.warnings {
                                 eprintln!("warning: {name}: {w}");
                             }
+                            if args.clean {
+                                clean_after_sync(&log);
+                            }
                             if bars.is_hidden() {
                                 println!(
                                     "synced {name}: {}/{}/{} ({} rows)",
@@ -200,4 +202,17 @@ pub(crate) fn sync(args: &SyncArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Deletes the directory of a run just uploaded (`--clean`); a run a writer took up again
+/// meanwhile is kept.
+fn clean_after_sync(log: &Path) {
+    let Some(dir) = log.parent() else { return };
+    match crate::disk::remove_run(dir) {
+        Ok(Ok(())) => eprintln!("deleted {}", dir.display()),
+        Ok(Err(crate::disk::Kept::Live)) => {
+            eprintln!("kept {}: being written again", dir.display());
+        }
+        Err(e) => eprintln!("warning: {e:#}"),
+    }
 }

@@ -70,9 +70,11 @@
 // and `sweep` are public modules with their own maps.
 
 pub mod artifact;
+pub mod config;
 mod engine;
 mod error;
 pub mod media;
+pub mod notify;
 pub mod online;
 mod report;
 mod run;
@@ -91,7 +93,9 @@ pub use engine::queue::SavePolicy;
 pub use error::{Error, Result};
 pub use report::RunReport;
 pub use run::{AlertLevel, Run};
-pub use settings::{Backpressure, Console, Mode, OnError, Rank, Resume, Settings};
+pub use settings::{
+    Backpressure, Console, Explained, KeyInfo, Mode, OnError, Rank, Resume, Settings, Sourced,
+};
 pub use value::{Key, Value};
 
 /// Whether the process that writes the run directory `run_dir` is still running (it holds

@@ -5,7 +5,7 @@
 //! device first, so logging 4 images of a CUDA batch of 256 copies 4.
 
 use labbook_core::Value;
-use labbook_core::media::{Histogram, Image, Layout};
+use labbook_core::media::{Histogram, Image, Layout, Video};
 use labbook_core::train::{self, Element, TensorBackend, TensorError, WatchBackend};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -176,6 +176,20 @@ pub fn scalar(tensor: &Tensor) -> Result<Value> {
 /// ```
 pub fn histogram(tensor: &Tensor) -> Result<Histogram> {
     train::histogram::<Tch>(tensor)
+}
+
+/// A video from a rank-4 tensor of frames, `[t, c, h, w]` ([`Layout::Chw`]) or
+/// `[t, h, w, c]` ([`Layout::Hwc`]), with 1, 3 or 4 channels; float pixels in [0, 1]
+/// (clamped) or u8; played at `fps` frames per second.
+///
+/// ```
+/// let frames = tch::Tensor::zeros([8, 3, 16, 16], (tch::Kind::Float, tch::Device::Cpu));
+/// let v = labbook_tch::video(&frames, labbook_tch::Layout::Chw, 4)?;
+/// # let _ = v;
+/// # Ok::<(), labbook_tch::Error>(())
+/// ```
+pub fn video(tensor: &Tensor, layout: Layout, fps: u32) -> Result<Video> {
+    train::video::<Tch>(tensor, layout, fps)
 }
 
 /// The first `max` images of a batch: a rank-4 tensor, `[n, c, h, w]` for [`Layout::Chw`]

@@ -132,7 +132,7 @@ impl Tracker {
         Ok(self.inner.step(loss, Some(lr), samples, extra)?)
     }
 
-    /// One validation pass: scores each batch (`recall`, `accuracy`, `loss`) from the
+    /// One validation pass: scores each batch (`recall`, `precision`, `hmean`, `accuracy`, `loss`) from the
     /// model's outputs, hands it to the evaluation hook (the problematic ones are logged with
     /// their images, misclassified samples first), then logs `valid/loss` and
     /// `valid/accuracy` with the epoch. Batches are pulled one at a time.

@@ -116,3 +116,35 @@ fn float_pixels_are_clamped_u8_pixels_kept() {
     let raw = Tensor::new(&[[[0u8, 7], [200, 255]]], &dev).unwrap();
     assert_eq!(image(&raw, Layout::Chw).unwrap().size(), (2, 2));
 }
+
+#[test]
+fn a_tensor_of_frames_is_a_video_in_either_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = labbook_core::init(labbook_testkit::settings(tmp.path())).unwrap();
+    let tchw = Tensor::rand(0f32, 1.0, (4, 3, 8, 8), &Device::Cpu).unwrap();
+    let thwc = t(&[4, 8, 8, 1], DType::U8);
+    for v in [
+        labbook_candle::video(&tchw, Layout::Chw, 4).unwrap(),
+        labbook_candle::video(&thwc, Layout::Hwc, 4).unwrap(),
+    ] {
+        run.log([("rollout", Value::from(v))]).unwrap();
+    }
+    run.finish().unwrap();
+    let d = labbook_testkit::read_run(&labbook_testkit::only_run_dir(tmp.path()));
+    for cell in d.column("rollout") {
+        let v: serde_json::Value = serde_json::from_str(cell).unwrap();
+        assert_eq!(v["_type"], "video-file", "{v}");
+        let file = labbook_testkit::only_run_dir(tmp.path())
+            .join("files")
+            .join(v["path"].as_str().unwrap());
+        assert!(std::fs::read(file).unwrap().starts_with(b"GIF8"));
+    }
+    assert!(matches!(
+        labbook_candle::video(&t(&[3, 8, 8], DType::F32), Layout::Chw, 4),
+        Err(Error::Rank { .. })
+    ));
+    assert!(matches!(
+        labbook_candle::video(&t(&[2, 2, 8, 8], DType::F32), Layout::Chw, 4),
+        Err(Error::Channels { channels: 2, .. })
+    ));
+}

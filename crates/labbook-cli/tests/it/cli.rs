@@ -258,3 +258,22 @@ fn runs_written_by_the_official_client_are_listed_shown_and_exported() {
     assert!(text.lines().next().unwrap().contains("nested.a"), "{text}");
     assert_eq!(text.lines().count(), 31);
 }
+
+#[test]
+fn show_names_a_loaded_configs_files_and_the_keys_left_unresolved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("train.yaml");
+    std::fs::write(&file, "lr: 0.1\nout: ${hydra:runtime.cwd}/x\n").unwrap();
+    let cfg = labbook_core::config::load::<serde_json::Value>(&file, ["lr=0.2"]).unwrap();
+    let run =
+        labbook_core::init(labbook_testkit::settings(tmp.path()).config_loaded(&cfg)).unwrap();
+    let id = run.id().to_owned();
+    run.finish().unwrap();
+    let show = stdout(&labbook(&["show", &id], tmp.path()));
+    assert!(show.contains("lr = 0.2"), "{show}");
+    assert!(
+        show.contains("(from ") && show.contains("train.yaml"),
+        "{show}"
+    );
+    assert!(show.contains("unresolved, kept as text: out"), "{show}");
+}

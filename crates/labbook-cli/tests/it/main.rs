@@ -1,5 +1,7 @@
 //! The `labbook` command's integration tests, one binary.
 
+mod account;
+mod clean;
 mod cli;
 mod export;
 mod hostile;

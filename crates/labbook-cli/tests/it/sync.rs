@@ -169,6 +169,42 @@ fn a_refused_key_fails_without_showing_it_and_leaves_the_run_unsynced() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("WANDB_API_KEY is too short"));
 }
 
+#[test]
+fn the_server_and_key_kept_in_dotenv_are_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_run(tmp.path());
+    let (_, log) = first_run(tmp.path());
+    let srv = server();
+    std::fs::write(
+        tmp.path().join(".env"),
+        format!("WANDB_BASE_URL={}\nWANDB_API_KEY={KEY}\n", srv.base_url()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .arg("sync")
+        .current_dir(tmp.path())
+        .env_clear()
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    stdout(&out);
+    assert!(log.with_extension("wandb.synced").exists());
+    assert_eq!(srv.storage().runs().len(), 1);
+}
+
+#[test]
+fn sync_clean_deletes_what_it_uploaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_run(tmp.path());
+    let (dir, _) = first_run(tmp.path());
+    let srv = server();
+    let out = labbook_sync(&["--clean"], tmp.path(), &srv, KEY);
+    stdout(&out);
+    assert_eq!(srv.storage().runs().len(), 1);
+    assert!(!dir.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!tmp.path().join("wandb/latest-run").exists());
+}
+
 fn wandb_sync(venv: &Path, args: &[&str], server: &RunningServer) -> Output {
     let home = tempfile::tempdir().unwrap();
     Command::new(venv.join("bin/wandb"))

@@ -30,14 +30,23 @@ pub(crate) fn git_record(info: &GitInfo) -> GitRepoRecord {
     }
 }
 
+/// Who records an environment record: the user's name, and the home directory its paths
+/// hide.
+pub(crate) struct Recorder<'a> {
+    pub username: &'a str,
+    pub home: &'a crate::engine::private_paths::Home,
+}
+
 /// The environment record (→ `wandb-metadata.json`).
 pub(crate) fn environment_record(
     started_unix: f64,
     host: &str,
     git: Option<&GitInfo>,
     writer_id: &str,
+    who: &Recorder<'_>,
     scrubber: &crate::value::secrets::Scrubber,
 ) -> EnvironmentRecord {
+    let home = who.home;
     let mut args = std::env::args();
     let program = args.next().unwrap_or_default();
     let args: Vec<String> = args.collect();
@@ -46,18 +55,18 @@ pub(crate) fn environment_record(
     EnvironmentRecord {
         os: os_string(),
         started_at: Some(proto::timestamp(started_unix)),
-        args: scrubber.args(&args),
-        program: program.clone(),
+        args: scrubber.args(&args).iter().map(|a| home.tilde(a)).collect(),
+        program: home.tilde(&program),
         code_path: String::new(),
         code_path_local: String::new(),
         git: git.map(git_record),
         root: std::env::current_dir()
-            .map(|d| d.display().to_string())
+            .map(|d| home.tilde(&d.display().to_string()))
             .unwrap_or_default(),
         host: host.to_owned(),
-        username: std::env::var("USER").unwrap_or_default(),
+        username: who.username.to_owned(),
         executable: std::env::current_exe()
-            .map(|p| p.display().to_string())
+            .map(|p| home.tilde(&p.display().to_string()))
             .unwrap_or_default(),
         cpu_count: physical,
         cpu_count_logical: logical,
@@ -288,9 +297,24 @@ mod tests {
             "h",
             None,
             "w",
+            &Recorder {
+                username: "me",
+                home: &crate::engine::private_paths::Home::new(
+                    std::env::current_dir()
+                        .ok()
+                        .and_then(|d| d.parent().map(|p| p.display().to_string()))
+                        .as_deref(),
+                ),
+            },
             &crate::value::secrets::Scrubber::default(),
         );
         assert!(r.os.starts_with("Linux-"), "{}", r.os);
+        assert_eq!(r.username, "me");
+        assert!(
+            r.root.starts_with("~/"),
+            "the home directory is hidden: {}",
+            r.root
+        );
         assert!(r.cpu_count_logical >= 1 && r.cpu_count >= 1);
         assert!(r.memory.unwrap().total > 0);
     }

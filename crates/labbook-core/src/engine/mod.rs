@@ -7,9 +7,11 @@
 
 pub(crate) mod environment;
 pub(crate) mod git;
+pub(crate) mod git_changes;
 pub(crate) mod history;
 pub(crate) mod metric;
 pub(crate) mod output_log;
+pub(crate) mod private_paths;
 pub(crate) mod queue;
 pub(crate) mod row_encoder;
 pub(crate) mod run_files;

@@ -53,6 +53,14 @@ pub(crate) enum SysMsg {
     },
 }
 
+/// A run's name, tags and notes as last set (a change goes to the worker whole).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Names {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub notes: String,
+}
+
 /// One queue entry.
 pub(crate) enum Msg {
     /// An artifact staged by its thread (or why it could not be).
@@ -68,6 +76,10 @@ pub(crate) enum Msg {
     Config(Vec<(String, Value)>),
     Metric(Metric),
     Alert(proto::AlertRecord),
+    /// The run's name, tags and notes after a change.
+    Names(Names),
+    /// A metric logged in percent: a final-score name shows it as a fraction.
+    Percent(String),
     Save {
         pattern: String,
         policy: SavePolicy,

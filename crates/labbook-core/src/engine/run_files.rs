@@ -9,21 +9,23 @@ use crate::wire::proto;
 /// `Settings::score_metrics`).
 pub(crate) const SCORE_PLACEHOLDER: &str = "SCORE_PLACEHOLDER";
 
-/// Completes a name containing [`SCORE_PLACEHOLDER`] from the chosen summary metrics,
-/// e.g. `resnet_SCORE_PLACEHOLDER` -> `resnet_hmean0.812`.
+/// The run's name at `finish`: the chosen summary metrics replace [`SCORE_PLACEHOLDER`]
+/// or, when the name has none, follow it after a `_`: `resnet_SCORE_PLACEHOLDER` and
+/// `resnet` both become `resnet_hmean0.812`. Without score metrics the name stays as it is
+/// but for a placeholder, which is dropped; an empty name (the server names the run) stays
+/// empty.
 pub(crate) fn final_name(
     name: &str,
     score_metrics: &[String],
+    precision: usize,
+    percent: &std::collections::HashSet<String>,
     summary: &[(String, Value)],
 ) -> String {
-    if !name.contains(SCORE_PLACEHOLDER) {
-        return name.to_owned();
-    }
     let score: Vec<String> = score_metrics
         .iter()
         .filter_map(|key| {
             let v = summary.iter().find(|(k, _)| k == key)?.1.clone();
-            let x = score_of(&v)?;
+            let x = score_of(&v)? / if percent.contains(key) { 100.0 } else { 1.0 };
             let short = key.rsplit('/').next().unwrap_or(key);
             // `hmean0.812`, but `f1-0.902` rather than the unreadable `f10.902`.
             let sep = if short.ends_with(|c: char| c.is_ascii_digit()) {
@@ -31,15 +33,22 @@ pub(crate) fn final_name(
             } else {
                 ""
             };
-            Some(format!("{short}{sep}{x:.3}"))
+            Some(format!("{short}{sep}{x:.precision$}"))
         })
         .collect();
-    if score.is_empty() {
-        // No finite score: drop the placeholder and the separator before it.
-        let cut = name.replace(SCORE_PLACEHOLDER, "");
-        return cut.trim_end_matches(['_', '-', ' ']).to_owned();
+    let score = score.join("_");
+    if name.contains(SCORE_PLACEHOLDER) {
+        if score.is_empty() {
+            // No finite score: drop the placeholder and the separator before it.
+            let cut = name.replace(SCORE_PLACEHOLDER, "");
+            return cut.trim_end_matches(['_', '-', ' ']).to_owned();
+        }
+        return name.replace(SCORE_PLACEHOLDER, &score);
     }
-    name.replace(SCORE_PLACEHOLDER, &score.join("_"))
+    if score.is_empty() || name.is_empty() {
+        return name.to_owned();
+    }
+    format!("{name}_{score}")
 }
 
 /// The number a summary value stands for: itself, or best/last/max/min/mean/first of an

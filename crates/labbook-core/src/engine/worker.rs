@@ -38,6 +38,8 @@ pub(crate) struct WriterSettings {
     pub tags: Vec<String>,
     pub group: String,
     pub job_type: String,
+    /// Who runs it: `WANDB_USERNAME`, `WANDB_USER`, else `USER`.
+    pub username: String,
     pub sweep_id: String,
     pub disable_git: bool,
     /// The config: builder, overrides and sweep values, in their nested places.
@@ -47,8 +49,20 @@ pub(crate) struct WriterSettings {
     /// Removes the API key and secret arguments from what the run records.
     pub scrubber: crate::value::secrets::Scrubber,
     pub score_metrics: Vec<String>,
+    /// Digits after the point of a score in the final name.
+    pub score_precision: usize,
     pub flush_interval: Duration,
     pub features: Vec<String>,
+    /// Where alerts go and which rules raise them.
+    pub notify: crate::notify::NotifySettings,
+    /// The files a loaded config came from, saved with the run at its start.
+    pub config_sources: Vec<std::path::PathBuf>,
+    /// The config keys whose interpolations stayed text.
+    pub config_unresolved: Vec<String>,
+    /// Whether `diff.patch` is saved (when git is not disabled).
+    pub git_diff: bool,
+    /// The home directory recorded paths hide (none: they keep it).
+    pub home: crate::engine::private_paths::Home,
 }
 
 /// Everything the worker needs to start a run.
@@ -169,6 +183,12 @@ pub(crate) struct Worker {
     now: Now,
     /// When the pending records and the summary are written next.
     deadline: Instant,
+    /// Alert rules and delivery, when the settings ask for any.
+    notify: Option<crate::notify::Notifier>,
+    /// Whether the checkout has uncommitted changes (`None`: no checkout, or no git).
+    git_dirty: Option<bool>,
+    /// Metrics logged in percent (burn's accuracy): divided by 100 in a final-score name.
+    percent: std::collections::HashSet<String>,
     /// Kept until the worker ends.
     _lock: Option<Arc<crate::store::RunLock>>,
 }
@@ -198,6 +218,9 @@ impl Worker {
                 starting_step: start.resume.as_ref().map_or(0, |r| r.step as i64),
                 ..Default::default()
             },
+            notify: crate::notify::Notifier::new(s.notify.clone()),
+            git_dirty: None,
+            percent: std::collections::HashSet::new(),
             s,
             output_log: OutputLog::new(start.dir.files.join("output.log")),
             dir: start.dir,
@@ -259,6 +282,11 @@ impl Worker {
                 self.write_out();
             }
             let now = self.tick_if_due();
+            if let Some(n) = &mut self.notify
+                && let Some(a) = n.tick(&self.run_record)
+            {
+                self.emit(RecordType::Alert(a));
+            }
             if took == 0 && handled == 0 {
                 std::thread::park_timeout(
                     self.deadline.saturating_duration_since(now).min(IDLE_POLL),
@@ -387,6 +415,11 @@ impl Worker {
     }
 
     fn log_row(&mut self, step: u64, commit: bool, items: Vec<(Key, Value)>, at: Instant) {
+        if let Some(n) = &mut self.notify {
+            for a in n.row(step, &items, &self.run_record) {
+                self.emit(RecordType::Alert(a));
+            }
+        }
         let stamp = self.stamp(at);
         self.history
             .log(step, commit, items, stamp, &mut self.summary, &mut self.out);
@@ -447,7 +480,21 @@ impl Worker {
                 false
             }
             Msg::Alert(a) => {
+                if let Some(n) = &mut self.notify {
+                    n.program_alert(&a, &self.run_record);
+                }
                 self.emit(RecordType::Alert(a));
+                false
+            }
+            Msg::Percent(key) => {
+                self.percent.insert(key);
+                false
+            }
+            Msg::Names(n) => {
+                self.run_record.display_name = n.name;
+                self.run_record.tags = n.tags;
+                self.run_record.notes = n.notes;
+                self.emit(RecordType::Run(self.run_record.clone()));
                 false
             }
             Msg::Save { pattern, policy } => {
@@ -604,6 +651,12 @@ impl Worker {
         }));
         let host = environment::hostname();
         let git = environment::git_info(self.s.disable_git);
+        let changes = git
+            .as_ref()
+            .map(|g| crate::engine::git_changes::changes(&g.root, self.s.git_diff))
+            .unwrap_or_default();
+        self.warnings.extend(changes.warnings);
+        self.git_dirty = changes.dirty;
         let mut config: Vec<proto::ConfigItem> = self
             .s
             .config
@@ -613,7 +666,7 @@ impl Worker {
             .collect();
         config.push(item(
             "_wandb",
-            &Value::map([("labbook", environment::labbook_info(&self.s.features))]),
+            &Value::map([("labbook", self.labbook_info())]),
         ));
         self.run_record.host = host.clone();
         self.run_record.git = git.as_ref().map(environment::git_record);
@@ -629,10 +682,15 @@ impl Worker {
             &host,
             git.as_ref(),
             &writer_id,
+            &environment::Recorder {
+                username: &self.s.username,
+                home: &self.s.home,
+            },
             &self.s.scrubber,
         );
         self.emit(RecordType::Environment(env.clone()));
         self.env_record = Some(env);
+        self.save_start_files(changes.diff);
         if let Some(lock) = environment::find_cargo_lock()
             && let Some(req) = environment::requirements_from_lock(&lock)
         {
@@ -785,18 +843,29 @@ impl Worker {
         for (pattern, policy) in std::mem::take(&mut self.at_end) {
             self.save_matches(&pattern, policy);
         }
-        self.write_summary();
         let metrics = &self.history.metrics;
-        let summary = self.summary.snapshot(|k| metrics.get(k));
         let name = final_name(
             &self.run_record.display_name,
             &self.s.score_metrics,
-            &summary,
+            self.s.score_precision,
+            &self.percent,
+            &self.summary.snapshot(|k| metrics.get(k)),
         );
+        if !self.s.score_metrics.is_empty() && !name.is_empty() {
+            self.summary.set("final_run_name", Value::Str(name.clone()));
+        }
+        self.write_summary();
+        let metrics = &self.history.metrics;
+        let summary = self.summary.snapshot(|k| metrics.get(k));
         if name != self.run_record.display_name {
             let mut update = self.run_record.clone();
             update.display_name = name.clone();
             self.emit(RecordType::Run(update));
+        }
+        if let Some(n) = &mut self.notify
+            && let Some(a) = n.end(exit_code, preempted, &self.run_record)
+        {
+            self.emit(RecordType::Alert(a));
         }
         if preempted {
             self.emit(RecordType::Preempting(proto::RunPreemptingRecord {}));
@@ -816,6 +885,10 @@ impl Worker {
             ));
         }
         self.write_human_files(&summary);
+        // The log is on disk: now the alerts in flight get their bounded wait.
+        if let Some(n) = self.notify.take() {
+            self.warnings.extend(n.finish());
+        }
         WorkerReport {
             rows: self.history.rows(),
             bytes: self.written,
@@ -825,11 +898,63 @@ impl Worker {
         }
     }
 
+    /// The files a run saves as it starts: the checkout's `diff.patch` and a loaded
+    /// config's sources.
+    fn save_start_files(&mut self, diff: Option<Vec<u8>>) {
+        if let Some(patch) = diff {
+            let path = self.dir.files.join("diff.patch");
+            match std::fs::write(&path, patch) {
+                Ok(()) => self.emit(RecordType::Files(proto::FilesRecord {
+                    files: vec![proto::FilesItem {
+                        path: "diff.patch".into(),
+                        policy: SavePolicy::Now.proto(),
+                        // WANDB: a file the client wrote, as the official client marks it.
+                        r#type: 1,
+                    }],
+                })),
+                Err(e) => self
+                    .warnings
+                    .push(format!("could not write {}: {e}", path.display())),
+            }
+        }
+        for source in self.s.config_sources.clone() {
+            let pattern = glob::Pattern::escape(&source.display().to_string());
+            self.save_matches(&pattern, SavePolicy::Now);
+        }
+    }
+
+    /// The `_wandb.labbook` entry of the config: the build, and where a loaded config
+    /// came from.
+    fn labbook_info(&self) -> Value {
+        let mut info = environment::labbook_info(&self.s.features);
+        if let Value::Map(items) = &mut info {
+            if let Some(dirty) = self.git_dirty {
+                items.push(("git_dirty".into(), Value::Bool(dirty)));
+            }
+            if !self.s.config_sources.is_empty() {
+                let files: Vec<String> = self
+                    .s
+                    .config_sources
+                    .iter()
+                    .map(|p| self.s.home.tilde(&p.display().to_string()))
+                    .collect();
+                items.push(("config_sources".into(), Value::from(files)));
+            }
+            if !self.s.config_unresolved.is_empty() {
+                items.push((
+                    "config_unresolved".into(),
+                    Value::from(self.s.config_unresolved.clone()),
+                ));
+            }
+        }
+        info
+    }
+
     fn write_human_files(&mut self, summary: &[(String, Value)]) {
         let files = HumanFiles {
             config: &self.s.config,
             sweep_names: &self.s.sweep_names,
-            labbook: environment::labbook_info(&self.s.features),
+            labbook: self.labbook_info(),
             summary,
             runtime_secs: self.started.elapsed().as_secs(),
             environment: self.env_record.as_ref(),

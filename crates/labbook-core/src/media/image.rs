@@ -247,6 +247,29 @@ impl Image {
         Image::from_encoded(bytes)
     }
 
+    /// An image file (PNG, JPEG or GIF) decoded and converted to 8-bit RGB: gray is
+    /// spread over the three channels, alpha and palettes are dropped, 16-bit channels are
+    /// narrowed (W&B's `wandb.Image(path, mode="RGB")`). Re-encoded as PNG when logged.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # image::RgbaImage::new(4, 2).save(&path)?;
+    /// let img = labbook_core::media::Image::open_rgb(&path)?;
+    /// assert_eq!(img.size(), (4, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_rgb(path: impl AsRef<Path>) -> Result<Image> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(Error::io("could not read the image", path))?;
+        Image::from_encoded(bytes.clone())?;
+        let decoded = image::load_from_memory(&bytes)
+            .map_err(|e| bad(format!("cannot decode {}: {e}", path.display())))?;
+        Ok(Image::from_dynamic(image::DynamicImage::ImageRgb8(
+            decoded.into_rgb8(),
+        )))
+    }
+
     fn new(pixels: Pixels) -> Image {
         Image {
             pixels,
@@ -625,6 +648,33 @@ mod tests {
             b.to_serde_json()["path"].as_str().unwrap()[..17],
             *"media/images/b_4_"
         );
+    }
+
+    #[test]
+    fn open_rgb_turns_gray_and_rgba_files_into_rgb() {
+        let d = tempfile::tempdir().unwrap();
+        let gray = d.path().join("g.png");
+        image::GrayImage::from_raw(2, 1, vec![10, 200])
+            .unwrap()
+            .save(&gray)
+            .unwrap();
+        let rgba = d.path().join("c.png");
+        image::RgbaImage::from_raw(1, 1, vec![1, 2, 3, 0])
+            .unwrap()
+            .save(&rgba)
+            .unwrap();
+        for (path, want) in [
+            (&gray, vec![10, 10, 10, 200, 200, 200]),
+            (&rgba, vec![1, 2, 3]),
+        ] {
+            let img = Image::open_rgb(path).unwrap();
+            let Pixels::U8 { channels, data, .. } = &img.pixels else {
+                panic!("decoded")
+            };
+            assert_eq!((*channels, data), (3, &want));
+        }
+        std::fs::write(d.path().join("x.png"), b"not an image").unwrap();
+        assert!(Image::open_rgb(d.path().join("x.png")).is_err());
     }
 
     #[test]

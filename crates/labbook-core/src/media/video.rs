@@ -96,6 +96,75 @@ impl Video {
         })
     }
 
+    /// From `frames` frames in `layout`: [`Layout::Hwc`](super::Layout::Hwc) is frame by frame, row by row
+    /// (THWC, as [`from_frames`](Video::from_frames)); [`Layout::Chw`](super::Layout::Chw) is channel by channel
+    /// (TCHW, the order of `wandb.Video`'s arrays and of PyTorch-style tensors). 1 (gray,
+    /// shown as RGB), 3 (RGB) or 4 (RGBA) channels.
+    ///
+    /// ```
+    /// use labbook_core::media::{Layout, Video};
+    /// // 2 frames, 3 channels, 4x4 pixels, the red plane first in each frame.
+    /// let v = Video::from_frames_in(Layout::Chw, 2, 3, 4, 4, vec![9u8; 2 * 3 * 4 * 4], 8)?;
+    /// # let _ = v;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn from_frames_in(
+        layout: super::Layout,
+        frames: usize,
+        channels: u8,
+        height: u32,
+        width: u32,
+        data: Vec<u8>,
+        fps: u32,
+    ) -> Result<Video> {
+        let (c, h, w) = (channels as usize, height as usize, width as usize);
+        let want = frames
+            .checked_mul(c)
+            .and_then(|n| n.checked_mul(h))
+            .and_then(|n| n.checked_mul(w));
+        if !matches!(channels, 1 | 3 | 4) || want != Some(data.len()) {
+            // The checks of `from_frames` name what is wrong.
+            return Video::from_frames(frames, height, width, channels, data, fps);
+        }
+        let out_c = if channels == 1 { 3 } else { c };
+        let plane = h * w;
+        let mut out = Vec::with_capacity(frames * plane * out_c);
+        for f in 0..frames {
+            let frame = &data[f * c * plane..(f + 1) * c * plane];
+            for p in 0..plane {
+                for k in 0..out_c {
+                    let src = if channels == 1 { 0 } else { k };
+                    out.push(match layout {
+                        super::Layout::Chw => frame[src * plane + p],
+                        super::Layout::Hwc => frame[p * c + src],
+                    });
+                }
+            }
+        }
+        Video::from_frames(frames, height, width, out_c as u8, out, fps)
+    }
+
+    /// [`from_frames_in`](Video::from_frames_in) from a tensor's pixels: floats in [0, 1]
+    /// (clamped) or u8. What the framework adapters' `video` helpers call.
+    pub fn from_pixels(
+        layout: super::Layout,
+        frames: usize,
+        channels: u8,
+        height: u32,
+        width: u32,
+        pixels: super::BatchPixels,
+        fps: u32,
+    ) -> Result<Video> {
+        let bytes = match pixels {
+            super::BatchPixels::U8(v) => v,
+            super::BatchPixels::F32(v) => v
+                .into_iter()
+                .map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
+                .collect(),
+        };
+        Video::from_frames_in(layout, frames, channels, height, width, bytes, fps)
+    }
+
     /// An encoded video file's bytes: `format` is `gif`, `mp4`, `webm` or `ogg`.
     pub fn from_encoded(format: &str, bytes: Vec<u8>) -> Result<Video> {
         let format = match format.to_ascii_lowercase().as_str() {
@@ -193,6 +262,37 @@ impl Video {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tchw_and_gray_frames_become_thwc_rgb() {
+        // 1 frame, 3 channels, 1x2 pixels: planes R=[1,2], G=[3,4], B=[5,6].
+        let v = Video::from_frames_in(
+            super::super::Layout::Chw,
+            1,
+            3,
+            1,
+            2,
+            vec![1, 2, 3, 4, 5, 6],
+            1,
+        )
+        .unwrap();
+        let Data::Frames { data, channels, .. } = &v.data else {
+            panic!()
+        };
+        assert_eq!((data.as_slice(), *channels), (&[1, 3, 5, 2, 4, 6][..], 3));
+        let gray =
+            Video::from_frames_in(super::super::Layout::Hwc, 1, 1, 1, 2, vec![7, 9], 1).unwrap();
+        let Data::Frames { data, .. } = &gray.data else {
+            panic!()
+        };
+        assert_eq!(data.as_slice(), &[7, 7, 7, 9, 9, 9]);
+        let e = Video::from_frames_in(super::super::Layout::Chw, 1, 2, 1, 2, vec![0; 4], 1)
+            .unwrap_err();
+        assert!(e.to_string().contains("channels"), "{e}");
+        let e = Video::from_frames_in(super::super::Layout::Chw, 2, 3, 2, 2, vec![0; 5], 1)
+            .unwrap_err();
+        assert!(e.to_string().contains("need"), "{e}");
+    }
 
     #[test]
     fn frames_become_an_animated_gif() {

@@ -413,6 +413,33 @@ pub(crate) fn record_use(
     use_artifact(client, to, &id)
 }
 
+/// The server's id of an existing version, `name:alias` in the run's project or
+/// `[entity/]project/name:alias`.
+pub(crate) fn find_version(client: &Client, to: &Target<'_>, version: &str) -> Result<String> {
+    let parts: Vec<&str> = version.split('/').collect();
+    let (entity, project, name) = match parts.as_slice() {
+        [name] => (to.entity, to.project, *name),
+        [project, name] => (to.entity, *project, *name),
+        [entity, project, name] => (*entity, *project, *name),
+        _ => {
+            return Err(Error::Artifact(format!(
+                "{version:?} is not an artifact version"
+            )));
+        }
+    };
+    let data = client.call(&graphql::FindArtifact {
+        entity,
+        project,
+        name,
+    })?;
+    data["project"]["artifactCollectionMembership"]["artifact"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Error::Artifact(format!("{entity}/{project} has no artifact version {name}"))
+        })
+}
+
 /// Links version `id` into a registry collection.
 pub(crate) fn link(
     client: &Client,

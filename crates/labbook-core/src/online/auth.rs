@@ -1,7 +1,6 @@
 //! The W&B API key: from the caller, `WANDB_API_KEY`, or netrc for the base URL's host.
 
-use std::path::PathBuf;
-
+use super::netrc::netrc_password;
 use crate::error::{Error, Result};
 
 /// Finds the API key for `base_url`: `explicit` (a setting), then `WANDB_API_KEY`, then the
@@ -22,6 +21,15 @@ pub fn api_key(
     base_url: &str,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<String> {
+    api_key_and_source(explicit, base_url, env).map(|(key, _)| key)
+}
+
+/// [`api_key`] and where it was found (`WANDB_API_KEY`, `/home/me/.netrc (machine h)`).
+pub(crate) fn api_key_and_source(
+    explicit: Option<&str>,
+    base_url: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(String, String)> {
     let (key, source) = if let Some(k) = explicit.filter(|k| !k.is_empty()) {
         (k.to_owned(), "the api_key setting".to_owned())
     } else if let Some(k) = env("WANDB_API_KEY").filter(|k| !k.is_empty()) {
@@ -37,8 +45,8 @@ pub fn api_key(
             }
         }
     };
-    check_shape(&key).map_err(|why| Error::Auth(format!("the API key from {source} {why}")))?;
-    Ok(key)
+    check_key_shape(&key).map_err(|why| Error::Auth(format!("the API key from {source} {why}")))?;
+    Ok((key, source))
 }
 
 /// Every API key this process could be using for `base_url`, valid or not: `explicit`,
@@ -58,8 +66,15 @@ pub(crate) fn known_keys(
     keys
 }
 
-/// W&B's client-side check: an optional `<prefix>-`, then at least 40 of `[A-Za-z0-9_]`.
-fn check_shape(key: &str) -> std::result::Result<(), &'static str> {
+/// W&B's client-side check of a key's shape: an optional `<prefix>-`, then at least 40
+/// of `[A-Za-z0-9_]`. The error says what is wrong, never the key.
+///
+/// ```
+/// use labbook_core::online::check_key_shape;
+/// assert!(check_key_shape("local-0123456789abcdefghijklmnopqrstuvwxyz0123").is_ok());
+/// assert!(check_key_shape("abc").unwrap_err().contains("too short"));
+/// ```
+pub fn check_key_shape(key: &str) -> std::result::Result<(), &'static str> {
     let body = key.rsplit_once('-').map_or(key, |(_, b)| b);
     if body.len() < 40 {
         return Err("is too short (W&B keys have at least 40 characters after any prefix)");
@@ -71,7 +86,7 @@ fn check_shape(key: &str) -> std::result::Result<(), &'static str> {
 }
 
 /// `host[:port]` of a URL, as netrc entries name machines.
-fn netloc(url: &str) -> String {
+pub(crate) fn netloc(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let hostport = &rest[..end];
@@ -79,49 +94,6 @@ fn netloc(url: &str) -> String {
         .rsplit_once('@')
         .map_or(hostport, |(_, h)| h)
         .to_owned()
-}
-
-fn netrc_password(
-    env: &impl Fn(&str) -> Option<String>,
-    host: &str,
-) -> Result<Option<(String, PathBuf)>> {
-    let home = env("HOME").map(PathBuf::from);
-    let candidates: Vec<PathBuf> = match env("NETRC") {
-        Some(p) => vec![PathBuf::from(p)],
-        None => home
-            .iter()
-            .flat_map(|h| [h.join(".netrc"), h.join("_netrc")])
-            .collect(),
-    };
-    for file in candidates {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::Auth(format!("cannot read {}: {e}", file.display()))),
-        };
-        if let Some(p) = parse_netrc(&text, host) {
-            return Ok(Some((p, file)));
-        }
-    }
-    Ok(None)
-}
-
-/// The password of `machine host` in netrc text (tokens, any whitespace).
-fn parse_netrc(text: &str, host: &str) -> Option<String> {
-    let mut tokens = text.split_whitespace();
-    let mut in_machine = false;
-    while let Some(t) = tokens.next() {
-        match t {
-            "machine" => in_machine = tokens.next() == Some(host),
-            "default" => in_machine = false,
-            "password" if in_machine => return tokens.next().map(str::to_owned),
-            "login" | "account" | "password" => {
-                tokens.next();
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -16,7 +16,12 @@ const FILE: &str = "labbook-links.jsonl";
 /// One queued link: the version (by the client id it was logged with) and the collection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Link {
+    /// The version logged in this run, by its client id (empty for an existing version).
     pub client_id: String,
+    /// An existing version, `name:alias` or `entity/project/name:alias` (empty for one
+    /// logged in this run).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
     /// Empty: the run's entity.
     pub entity: String,
     pub project: String,
@@ -42,6 +47,7 @@ impl Link {
         let n = parts.len();
         Ok(Link {
             client_id: client_id.to_owned(),
+            version: String::new(),
             entity: if n == 3 {
                 parts[0].to_owned()
             } else {
@@ -55,6 +61,25 @@ impl Link {
             portfolio: parts[n - 1].to_owned(),
             aliases,
         })
+    }
+}
+
+/// Checks an existing version's name: `name:alias` (`name:v3`, `name:latest`), optionally
+/// after `project/` or `entity/project/`.
+pub(crate) fn check_version(version: &str) -> Result<()> {
+    let (path, alias) = version.rsplit_once(':').unwrap_or((version, ""));
+    let parts: Vec<&str> = path.split('/').collect();
+    let ok = !alias.is_empty()
+        && parts.len() <= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && !p.contains(char::is_whitespace));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Artifact(format!(
+            "{version:?} is not an artifact version: expected [entity/project/]name:alias, e.g. shapes-cnn:v3 or shapes-cnn:best"
+        )))
     }
 }
 

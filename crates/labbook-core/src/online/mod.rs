@@ -9,11 +9,14 @@ mod auth;
 mod clock;
 pub(crate) mod download;
 pub(crate) mod links;
+mod netrc;
 mod report;
 mod retry;
 mod settings;
 
 // The network: built with the `online` feature (reqwest).
+#[cfg(feature = "online")]
+mod account;
 #[cfg(feature = "online")]
 mod artifacts;
 #[cfg(feature = "online")]
@@ -41,13 +44,16 @@ mod uploader;
 #[cfg(not(feature = "online"))]
 mod unbuilt;
 
-pub use auth::api_key;
-pub(crate) use auth::known_keys;
+pub use auth::{api_key, check_key_shape};
+pub(crate) use auth::{api_key_and_source, known_keys};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use netrc::{netrc_file, netrc_machine, remove_netrc_key, store_netrc_key};
 pub use report::SyncReport;
 pub use retry::RetryPolicy;
 pub(crate) use settings::{OnlineChoices, OnlineSettings};
 
+#[cfg(feature = "online")]
+pub use account::{Account, viewer};
 #[cfg(feature = "online")]
 pub use artifacts::Multipart;
 #[doc(hidden)]

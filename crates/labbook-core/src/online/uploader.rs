@@ -621,12 +621,15 @@ impl Uploader {
                 run_dir: None,
                 multipart: self.opts.multipart,
             };
-            let done = match self.artifact_ids.get(&link.client_id) {
-                Some(id) => super::artifacts::link(&self.client, &to, id, &link),
-                None => Err(Error::Artifact(
-                    "its artifact version was not uploaded".into(),
-                )),
+            let id = if link.version.is_empty() {
+                self.artifact_ids
+                    .get(&link.client_id)
+                    .cloned()
+                    .ok_or_else(|| Error::Artifact("its artifact version was not uploaded".into()))
+            } else {
+                super::artifacts::find_version(&self.client, &to, &link.version)
             };
+            let done = id.and_then(|id| super::artifacts::link(&self.client, &to, &id, &link));
             if let Err(e) = done {
                 self.warn(
                     e,

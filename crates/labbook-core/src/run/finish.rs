@@ -130,7 +130,7 @@ impl Inner {
         RunReport {
             run_id: self.id.clone(),
             name: if worker.name.is_empty() {
-                self.name.clone()
+                self.names.lock().name.clone()
             } else {
                 worker.name
             },

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::artifact::Stager;
 use crate::engine::metric::Metric;
+use crate::engine::queue::Names;
 use crate::engine::queue::{Envelope, Msg, SavePolicy, Shared};
 use crate::error::{Error, Result};
 use crate::report::RunReport;
@@ -62,11 +63,11 @@ pub enum AlertLevel {
 /// ```
 #[derive(Clone)]
 pub struct Run {
-    kind: Kind,
+    pub(super) kind: Kind,
 }
 
 #[derive(Clone)]
-enum Kind {
+pub(super) enum Kind {
     Disabled(Arc<DisabledRun>),
     Active(Arc<Inner>),
 }
@@ -74,6 +75,8 @@ enum Kind {
 pub(crate) struct DisabledRun {
     config: Mutex<Vec<(String, Value)>>,
     id: String,
+    pub(super) project: String,
+    pub(super) names: Mutex<Names>,
 }
 
 pub(super) struct Hot {
@@ -98,7 +101,8 @@ pub(crate) struct Inner {
     pub(super) id: String,
     pub(super) dir: PathBuf,
     pub(super) files_dir: PathBuf,
-    pub(super) name: String,
+    /// Name, tags and notes as last set; changes go to the worker in this order.
+    pub(super) names: Mutex<Names>,
     pub(super) hot: Mutex<Hot>,
     pub(super) shared: Arc<Shared>,
     pub(super) counters: Counters,
@@ -148,7 +152,7 @@ pub(crate) struct ActiveParts {
     pub id: String,
     pub dir: PathBuf,
     pub files_dir: PathBuf,
-    pub name: String,
+    pub names: Names,
     pub shared: Arc<Shared>,
     pub config: Vec<(String, Value)>,
     pub redact_secrets: bool,
@@ -174,14 +178,21 @@ impl Run {
     /// A run that logs nothing and costs nearly nothing: no thread, no file, no allocation
     /// per call. `config_as` still returns the config.
     pub fn disabled() -> Run {
-        Run::disabled_with(Vec::new(), String::new())
+        Run::disabled_with(Vec::new(), String::new(), String::new(), Names::default())
     }
 
-    pub(crate) fn disabled_with(config: Vec<(String, Value)>, id: String) -> Run {
+    pub(crate) fn disabled_with(
+        config: Vec<(String, Value)>,
+        id: String,
+        project: String,
+        names: Names,
+    ) -> Run {
         Run {
             kind: Kind::Disabled(Arc::new(DisabledRun {
                 config: Mutex::new(config),
                 id,
+                project,
+                names: Mutex::new(names),
             })),
         }
     }
@@ -191,7 +202,7 @@ impl Run {
             id: p.id,
             dir: p.dir,
             files_dir: p.files_dir,
-            name: p.name,
+            names: Mutex::new(p.names),
             hot: Mutex::new(Hot {
                 current: p.start_step,
                 open_by: None,
@@ -687,6 +698,37 @@ impl Run {
         }
     }
 
+    /// Links an artifact version already on the server (logged by this run or any other)
+    /// into the registry collection `registered_model`, as [`link_model`](Run::link_model)
+    /// links a version it logs: `version` is `name:alias` in the run's project (`shapes-cnn:v3`,
+    /// `shapes-cnn:best`) or `[entity/]project/name:alias`. The link is queued in the run
+    /// and applied by the uploader of an online run, or by `labbook sync`; a version the
+    /// server does not have is a warning then.
+    ///
+    /// ```no_run
+    /// # let run = labbook_core::Run::disabled();
+    /// run.link_artifact("shapes-cnn:v3", "shapes-classifier", ["production"])?;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn link_artifact<S: Into<String>>(
+        &self,
+        version: &str,
+        registered_model: &str,
+        aliases: impl IntoIterator<Item = S>,
+    ) -> Result<()> {
+        crate::online::links::check_version(version)?;
+        let mut link = crate::online::links::Link::new(
+            "",
+            registered_model,
+            aliases.into_iter().map(Into::into).collect(),
+        )?;
+        link.version = version.to_owned();
+        match &self.kind {
+            Kind::Active(i) => crate::online::links::queue(&i.dir, &link),
+            Kind::Disabled(_) => Ok(()),
+        }
+    }
+
     /// Waits until everything logged so far (every committed row) is written to the OS.
     /// Artifacts logged before it are hashed and recorded first.
     pub fn flush(&self) -> Result<()> {
@@ -715,9 +757,25 @@ impl Run {
     /// syncs the log to disk, and reports. Later calls return the same report; logging
     /// after it is an error.
     pub fn finish(&self) -> Result<RunReport> {
+        self.finish_with_exit_code(0)
+    }
+
+    /// [`finish`](Run::finish) with an exit code (W&B's `run.finish(exit_code=...)`): not 0
+    /// marks the run failed.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let run = labbook_core::init(labbook_core::Settings::new("p").dir(dir.path()).quiet(true))?;
+    /// assert_eq!(run.finish_with_exit_code(3)?.exit_code, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish_with_exit_code(&self, exit_code: i32) -> Result<RunReport> {
         match &self.kind {
-            Kind::Disabled(d) => Ok(disabled_report(&d.id)),
-            Kind::Active(i) => i.finish_checked(0, false),
+            Kind::Disabled(d) => Ok(RunReport {
+                exit_code,
+                ..disabled_report(&d.id)
+            }),
+            Kind::Active(i) => i.finish_checked(exit_code, false),
         }
     }
 }
@@ -851,7 +909,7 @@ impl Inner {
     }
 
     /// Sends a non-history entry, holding the lock so it is ordered with rows.
-    fn send(&self, msg: Msg, bytes: usize) -> Result<()> {
+    pub(super) fn send(&self, msg: Msg, bytes: usize) -> Result<()> {
         let hot = self.hot.lock();
         if hot.finished {
             drop(hot);

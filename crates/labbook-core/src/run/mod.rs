@@ -10,9 +10,11 @@ mod finish;
 mod handle;
 pub(crate) mod lifecycle;
 mod macros;
+mod names;
 pub(crate) mod resume;
 mod start;
 
+pub(crate) use crate::engine::queue::Names;
 pub(crate) use handle::{ActiveParts, Inner};
 pub use handle::{AlertLevel, Run};
 pub(crate) use start::start;

@@ -9,7 +9,7 @@ use crate::artifact::using as artifact_use;
 use crate::engine::queue::Shared;
 use crate::engine::worker;
 use crate::error::{Error, Result};
-use crate::run::{ActiveParts, Run, banner, lifecycle, resume};
+use crate::run::{ActiveParts, Names, Run, banner, lifecycle, resume};
 use crate::settings::{Mode, Resolved, Settings};
 use crate::store;
 use crate::wire::ResumeFrom;
@@ -19,7 +19,19 @@ use crate::{online, system};
 pub(crate) fn start(settings: Settings) -> Result<Run> {
     let s = settings.resolve()?;
     match s.mode {
-        Mode::Disabled => return Ok(Run::disabled_with(s.writer.config, s.writer.run_id)),
+        Mode::Disabled => {
+            let names = Names {
+                name: s.writer.name,
+                tags: s.writer.tags,
+                notes: s.writer.notes,
+            };
+            return Ok(Run::disabled_with(
+                s.writer.config,
+                s.writer.run_id,
+                s.writer.project,
+                names,
+            ));
+        }
         Mode::Online | Mode::Offline => {}
     }
     let started = Instant::now();
@@ -131,7 +143,11 @@ fn active_parts(
         id: w.run_id,
         dir: dir.dir,
         files_dir: dir.files,
-        name: w.name,
+        names: Names {
+            name: w.name.clone(),
+            tags: w.tags.clone(),
+            notes: w.notes.clone(),
+        },
         shared: t.shared,
         config: w.config,
         redact_secrets: s.redact_secrets,

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use super::Settings;
 use crate::error::{Error, Result};
-use crate::value::Value;
 
 /// The longest time a variable in seconds may give: a day. Longer is a typo (or a unit
 /// mistake), and `Duration` itself ends somewhere: `1e20` seconds would overflow it.
@@ -54,7 +53,8 @@ pub(super) fn stats_interval_from_env(env: &Env) -> Result<Duration> {
 /// `.env.local` over `.env`.
 pub(super) struct Env {
     vars: HashMap<String, String>,
-    dotenv: HashMap<String, String>,
+    /// Each value with the file it came from.
+    dotenv: HashMap<String, (String, PathBuf)>,
 }
 
 impl Env {
@@ -84,17 +84,26 @@ impl Env {
                     name: path.display().to_string(),
                     reason: e.to_string(),
                 })?;
-                dotenv.insert(k, v);
+                dotenv.insert(k, (v, path.clone()));
             }
         }
         Ok(Env { vars, dotenv })
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .or_else(|| self.dotenv.get(name))
-            .map(String::as_str)
+        match self.vars.get(name) {
+            Some(v) => Some(v),
+            None => self.dotenv.get(name).map(|(v, _)| v.as_str()),
+        }
+    }
+
+    /// Where `name`'s value comes from: `WANDB_MODE` or `WANDB_MODE in /work/.env`.
+    pub(super) fn origin(&self, name: &str) -> Option<String> {
+        if self.vars.contains_key(name) {
+            return Some(name.to_owned());
+        }
+        let (_, file) = self.dotenv.get(name)?;
+        Some(format!("{name} in {}", file.display()))
     }
 
     pub(super) fn flag(&self, name: &str) -> Result<Option<bool>> {
@@ -116,7 +125,8 @@ impl Env {
 /// (`$WANDB_CONFIG_DIR/settings`, default `~/.config/wandb/settings`), as `wandb offline`
 /// and `wandb online` write them.
 pub(super) struct SettingsFiles {
-    values: HashMap<String, String>,
+    /// Each value with the file it came from.
+    values: HashMap<String, (String, PathBuf)>,
 }
 
 impl SettingsFiles {
@@ -142,7 +152,7 @@ impl SettingsFiles {
             })?;
             if let Some(section) = ini.section(Some("default")) {
                 for (k, v) in section.iter() {
-                    values.insert(k.to_ascii_lowercase(), v.to_owned());
+                    values.insert(k.to_ascii_lowercase(), (v.to_owned(), path.clone()));
                 }
             }
         }
@@ -150,36 +160,18 @@ impl SettingsFiles {
     }
 
     pub(super) fn get(&self, key: &str) -> Option<String> {
-        self.values.get(key).filter(|v| !v.is_empty()).cloned()
+        self.values
+            .get(key)
+            .map(|(v, _)| v)
+            .filter(|v| !v.is_empty())
+            .cloned()
     }
-}
 
-/// Reads the parameter file a W&B sweep agent writes: `{name: {value: v}}` in YAML.
-pub(super) fn read_sweep_params(path: &Path) -> Result<Vec<(String, Value)>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(Error::io("could not read the sweep parameter file", path))?;
-    let bad = |reason: String| Error::InvalidSetting {
-        name: format!("WANDB_SWEEP_PARAM_PATH ({})", path.display()),
-        reason,
-    };
-    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let serde_json::Value::Object(map) = doc else {
-        return Err(bad("the file is not a mapping of parameter names".into()));
-    };
-    let mut out = Vec::new();
-    for (k, v) in map {
-        if k == "wandb_version" || k == "_wandb" {
-            continue;
-        }
-        let value = match v {
-            serde_json::Value::Object(mut o) if o.contains_key("value") => {
-                o.remove("value").unwrap_or_default()
-            }
-            other => other,
-        };
-        out.push((k, Value::from(value)));
+    /// Where `key`'s value comes from: `base_url in ~/.config/wandb/settings`.
+    pub(super) fn origin(&self, key: &str) -> Option<String> {
+        let (v, file) = self.values.get(key)?;
+        (!v.is_empty()).then(|| format!("{key} in {}", file.display()))
     }
-    Ok(out)
 }
 
 pub(super) fn validate_run_id(id: &str) -> Result<()> {

@@ -1,11 +1,15 @@
 //! Run settings: the builder, then W&B's environment variables (and `.env` files and the
 //! `wandb/settings` file), then defaults.
 
+mod alerts;
 pub(crate) mod distributed;
 mod env;
+mod explain;
+mod name_template;
 mod resolve;
 
 pub use distributed::Rank;
+pub use explain::{Explained, KeyInfo, Sourced};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -88,6 +92,7 @@ pub struct Settings {
     entity: Option<String>,
     dir: Option<PathBuf>,
     name: Option<String>,
+    name_template: Option<String>,
     notes: Option<String>,
     tags: Option<Vec<String>>,
     group: Option<String>,
@@ -104,6 +109,7 @@ pub struct Settings {
     queue_bytes: usize,
     redact_secrets: bool,
     score_metrics: Vec<String>,
+    score_precision: usize,
     handle_signals: bool,
     flush_interval: Duration,
     finish_timeout: Duration,
@@ -120,6 +126,16 @@ pub struct Settings {
     upload_clock: Option<std::sync::Arc<dyn crate::online::Clock>>,
     rank_zero_only: Option<bool>,
     resume: Option<Resume>,
+    /// A trial of an in-process sweep agent: the sweep's id and the trial's parameter file
+    /// (what `WANDB_SWEEP_ID` and `WANDB_SWEEP_PARAM_PATH` say for an agent's child).
+    sweep_trial: Option<(String, PathBuf)>,
+    alerts: alerts::AlertChoices,
+    /// The files a loaded config came from, saved with the run.
+    config_sources: Vec<PathBuf>,
+    /// The config keys whose interpolations stayed text.
+    config_unresolved: Vec<String>,
+    git_diff: Option<bool>,
+    private_paths: Option<bool>,
 }
 
 impl Default for Settings {
@@ -129,6 +145,7 @@ impl Default for Settings {
             entity: None,
             dir: None,
             name: None,
+            name_template: None,
             notes: None,
             tags: None,
             group: None,
@@ -145,6 +162,7 @@ impl Default for Settings {
             queue_bytes: 32 << 20,
             redact_secrets: true,
             score_metrics: Vec::new(),
+            score_precision: 3,
             handle_signals: true,
             flush_interval: Duration::from_secs(1),
             finish_timeout: Duration::from_secs(60),
@@ -161,6 +179,12 @@ impl Default for Settings {
             upload_clock: None,
             rank_zero_only: None,
             resume: None,
+            sweep_trial: None,
+            alerts: alerts::AlertChoices::default(),
+            config_sources: Vec::new(),
+            config_unresolved: Vec::new(),
+            git_diff: None,
+            private_paths: None,
         }
     }
 }
@@ -241,6 +265,31 @@ impl Settings {
         self
     }
 
+    /// The config [`config::load`](crate::config::load) assembled: its resolved values are
+    /// the run's config, its files are saved with the run (under `files/`), and the keys it
+    /// could not resolve are recorded (`_wandb.labbook.config_unresolved`, shown by
+    /// `labbook show`).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # std::fs::write(dir.path().join("train.yaml"), "lr: 0.1\n")?;
+    /// #[derive(serde::Serialize, serde::Deserialize, Default)]
+    /// struct Train { lr: f64 }
+    /// let cfg = labbook_core::config::load::<Train>(dir.path().join("train.yaml"), ["lr=0.2"])?;
+    /// let run = labbook_core::init(
+    ///     labbook_core::Settings::new("p").dir(dir.path()).quiet(true).config_loaded(&cfg),
+    /// )?;
+    /// assert_eq!(run.config_as::<Train>()?.lr, 0.2);
+    /// run.finish()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn config_loaded<T>(mut self, loaded: &crate::config::Loaded<T>) -> Settings {
+        self.config = config::serialize(&loaded.tree);
+        self.config_sources.clone_from(&loaded.files);
+        self.config_unresolved.clone_from(&loaded.unresolved);
+        self
+    }
+
     /// `a.b=value` overrides applied over the config (the value is JSON if it parses as
     /// JSON, else text). Sweep values still win over them.
     pub fn overrides<T: Into<String>>(
@@ -294,10 +343,81 @@ impl Settings {
         self
     }
 
-    /// Summary metrics that replace [`SCORE_PLACEHOLDER`](Settings::SCORE_PLACEHOLDER) in the name at `finish`, e.g.
-    /// `["val/hmean"]` turns `resnet_SCORE_PLACEHOLDER` into `resnet_hmean0.812`.
+    /// Summary metrics that complete the run's name at `finish`: they replace
+    /// [`SCORE_PLACEHOLDER`](Settings::SCORE_PLACEHOLDER), or are appended after a `_` to a
+    /// name without one, e.g. `["val/hmean"]` turns `resnet_SCORE_PLACEHOLDER` (or `resnet`)
+    /// into `resnet_hmean0.812`. Metrics that are missing or not finite are left out. The
+    /// final name is also the summary's `final_run_name`. Without score metrics, names do
+    /// not change (a placeholder is dropped).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use labbook_core::{Settings, Value};
+    /// let run = labbook_core::init(
+    ///     Settings::new("p").dir(dir.path()).quiet(true).name("resnet").score_metrics(["val/hmean"]),
+    /// )?;
+    /// run.log([("val/hmean", Value::from(0.8123))])?;
+    /// assert_eq!(run.finish()?.name, "resnet_hmean0.812");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn score_metrics<T: Into<String>>(mut self, keys: impl IntoIterator<Item = T>) -> Settings {
         self.score_metrics = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How many digits after the point a score in the name has (default 3).
+    pub fn score_precision(mut self, digits: usize) -> Settings {
+        self.score_precision = digits.min(17);
+        self
+    }
+
+    /// The run's name made from its config: each `{dotted.key}` is that key's value once
+    /// overrides and sweep parameters are applied (`{{` and `}}` are literal braces). A key
+    /// the config lacks makes `init` fail with the closest key it has. [`Settings::name`]
+    /// wins over a template; a template wins over `WANDB_NAME`.
+    ///
+    /// ```
+    /// use labbook_core::{Mode, Settings};
+    /// #[derive(serde::Serialize)]
+    /// struct Model { arch: &'static str }
+    /// #[derive(serde::Serialize)]
+    /// struct Cfg { model: Model, lr: f64 }
+    /// let run = labbook_core::init(
+    ///     Settings::new("p")
+    ///         .mode(Mode::Disabled)
+    ///         .config(&Cfg { model: Model { arch: "resnet18" }, lr: 0.01 })
+    ///         .overrides(["lr=0.001"])
+    ///         .name_template("{model.arch}_lr{lr}_SCORE_PLACEHOLDER"),
+    /// )?;
+    /// assert_eq!(run.name(), "resnet18_lr0.001_SCORE_PLACEHOLDER");
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn name_template(mut self, template: impl Into<String>) -> Settings {
+        self.name_template = Some(template.into());
+        self
+    }
+
+    /// Whether the run saves `diff.patch`, the checkout's uncommitted changes (`git diff
+    /// HEAD`, up to 10 MiB), as the official client does (default: yes; needs `git`).
+    /// `disable_git` (or `WANDB_DISABLE_GIT`, the official client's switch) turns this off
+    /// with the rest of the git state. Whether the checkout is dirty is recorded as
+    /// `_wandb.labbook.git_dirty` either way.
+    pub fn git_diff(mut self, save: bool) -> Settings {
+        self.git_diff = Some(save);
+        self
+    }
+
+    /// Whether the home directory in recorded paths and arguments (the program, the
+    /// working directory, the config's files) is written `~` (default: yes, else
+    /// `LABBOOK_PRIVATE_PATHS`). The official client records them as they are.
+    pub fn private_paths(mut self, private: bool) -> Settings {
+        self.private_paths = Some(private);
+        self
+    }
+
+    /// Makes this run a trial of sweep `id` with the parameters in `param_file`.
+    pub(crate) fn sweep_trial(mut self, id: &str, param_file: PathBuf) -> Settings {
+        self.sweep_trial = Some((id.to_owned(), param_file));
         self
     }
 

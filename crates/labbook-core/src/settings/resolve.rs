@@ -4,11 +4,9 @@
 
 use crate::engine::worker::WriterSettings;
 use crate::system::SystemSettings;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::env::{
-    Env, SettingsFiles, env_seconds, read_sweep_params, stats_interval_from_env, validate_run_id,
-};
+use super::env::{Env, SettingsFiles, env_seconds, stats_interval_from_env, validate_run_id};
 use super::{Console, Mode, Resolved, Resume, Settings};
 use crate::error::{Error, Result};
 use crate::online::{OnlineChoices, OnlineSettings};
@@ -45,11 +43,15 @@ impl Settings {
         let mode = self.mode_for(&env, rank.as_ref())?;
         let root = self.root_dir(&env)?;
         let files = SettingsFiles::load(&env, &root)?;
-        let id = self.identity(&env, &files, rank.as_ref())?;
-        let config = self.config_from(&env)?;
+        let mut id = self.identity(&env, &files, rank.as_ref())?;
+        let (base_url, _) = base_url_and_origin(self, &env, &files);
+        let config = self.config_from(&env, &base_url)?;
+        if let (None, Some(t)) = (&self.name, &self.name_template) {
+            id.name = super::name_template::render(t, &config.items)?;
+        }
         let resume = self.resume_policy(&env)?;
         let online = match mode {
-            Mode::Online => Some(self.online_settings(&env)?),
+            Mode::Online => Some(self.online_settings(&env, base_url)?),
             Mode::Offline | Mode::Disabled => None,
         };
         Ok(Resolved {
@@ -66,6 +68,11 @@ impl Settings {
                 tags: id.tags,
                 group: id.group,
                 job_type: id.job_type,
+                username: ["WANDB_USERNAME", "WANDB_USER", "USER"]
+                    .iter()
+                    .find_map(|v| env.get(v).filter(|u| !u.is_empty()))
+                    .unwrap_or_default()
+                    .to_owned(),
                 sweep_id: config.sweep_id,
                 disable_git: match self.disable_git {
                     Some(d) => d,
@@ -75,8 +82,18 @@ impl Settings {
                 sweep_names: config.sweep_names,
                 scrubber: config.scrubber,
                 score_metrics: self.score_metrics.clone(),
+                score_precision: self.score_precision,
                 flush_interval: self.flush_interval,
                 features: self.features.clone(),
+                notify: self.alerts_from(&env)?,
+                config_sources: self.config_sources.clone(),
+                config_unresolved: self.config_unresolved.clone(),
+                git_diff: self.git_diff.unwrap_or(true),
+                home: if self.private_paths_from(&env)? {
+                    crate::engine::private_paths::Home::new(env.get("HOME"))
+                } else {
+                    crate::engine::private_paths::Home::default()
+                },
             },
             system: SystemSettings {
                 console: self.console_from(&env)?,
@@ -156,6 +173,13 @@ impl Settings {
         })
     }
 
+    fn private_paths_from(&self, env: &Env) -> Result<bool> {
+        Ok(match self.private_paths {
+            Some(p) => p,
+            None => env.flag("LABBOOK_PRIVATE_PATHS")?.unwrap_or(true),
+        })
+    }
+
     fn tags_from(&self, env: &Env) -> Result<Vec<String>> {
         let tags: Vec<String> = match &self.tags {
             Some(t) => t.clone(),
@@ -229,7 +253,7 @@ impl Settings {
 
     /// The config: the builder's, overrides in their nested places, the sweep's values;
     /// the key in use and secret names scrubbed.
-    fn config_from(&self, env: &Env) -> Result<ResolvedConfig> {
+    fn config_from(&self, env: &Env, base_url: &str) -> Result<ResolvedConfig> {
         let mut config_items = self.config.items.clone();
         for o in &self.overrides {
             let (path, value) = config::parse_override(o).ok_or_else(|| Error::InvalidSetting {
@@ -239,24 +263,27 @@ impl Settings {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             config::set_path(&mut config_items, &path, value);
         }
-        let sweep_id = env.get("WANDB_SWEEP_ID").unwrap_or_default().to_owned();
+        let (sweep_id, param_path) = match &self.sweep_trial {
+            Some((id, file)) => (id.clone(), Some(file.clone())),
+            None => (
+                env.get("WANDB_SWEEP_ID").unwrap_or_default().to_owned(),
+                env.get("WANDB_SWEEP_PARAM_PATH")
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from),
+            ),
+        };
         // The typed config gets the sweep's values in their nested places; the logged one
         // also keeps dotted parameter names as the agent wrote them.
         let mut sweep_names = Vec::new();
-        if let Some(p) = env.get("WANDB_SWEEP_PARAM_PATH").filter(|p| !p.is_empty()) {
-            let params = read_sweep_params(Path::new(p))?;
+        if let Some(p) = param_path {
+            let params = config::read_sweep_params(&p)?;
             sweep_names = config::apply_sweep_params(&mut config_items, params);
         }
         // The key this process could send is scrubbed from everything the run records,
         // even offline, and even where secret names are kept (`redact_secrets(false)`).
-        let base_url_for_keys = self
-            .base_url
-            .clone()
-            .or_else(|| env.get("WANDB_BASE_URL").map(str::to_owned))
-            .unwrap_or_else(|| crate::online::DEFAULT_BASE_URL.to_owned());
         let scrubber = Scrubber::new(crate::online::known_keys(
             self.api_key.as_ref().map(|k| k.expose()),
-            &base_url_for_keys,
+            base_url,
             |n| env.get(n).map(str::to_owned),
         ));
         scrubber.config(&mut config_items, self.redact_secrets);
@@ -304,7 +331,7 @@ impl Settings {
         Ok(resume)
     }
 
-    fn online_settings(&self, env: &Env) -> Result<OnlineSettings> {
+    fn online_settings(&self, env: &Env, base_url: String) -> Result<OnlineSettings> {
         let http_timeout = env
             .get("WANDB_HTTP_TIMEOUT")
             .filter(|v| !v.trim().is_empty())
@@ -312,7 +339,7 @@ impl Settings {
             .transpose()?;
         OnlineSettings::resolve(
             OnlineChoices {
-                base_url: self.base_url.clone(),
+                base_url: Some(base_url),
                 api_key: self.api_key.as_ref().map(|k| k.expose().to_owned()),
                 upload_interval: self.upload_interval,
                 retry: self.upload_retry.clone(),
@@ -325,26 +352,73 @@ impl Settings {
 }
 
 fn resolve_mode(s: &Settings, env: &Env) -> Result<Mode> {
+    mode_and_origin(s, env).map(|(m, _)| m)
+}
+
+/// The mode and what chose it: the builder, `WANDB_ENABLED=false`, `WANDB_DISABLED`,
+/// `WANDB_MODE` (or the settings file's `mode`), else offline.
+pub(super) fn mode_and_origin(s: &Settings, env: &Env) -> Result<(Mode, String)> {
     if let Some(m) = s.mode {
-        return Ok(m);
+        return Ok((m, "the program (Settings::mode)".into()));
     }
-    if env.flag("WANDB_DISABLED")?.unwrap_or(false) {
-        return Ok(Mode::Disabled);
+    for (var, off_when) in [("WANDB_ENABLED", false), ("WANDB_DISABLED", true)] {
+        if env.flag(var)? == Some(off_when) {
+            let from = env.origin(var).unwrap_or_else(|| var.to_owned());
+            return Ok((Mode::Disabled, from));
+        }
     }
-    let (text, source) = match env.get("WANDB_MODE") {
-        Some(m) => (m.to_owned(), "WANDB_MODE"),
-        None => match SettingsFiles::load(env, &s.root_dir(env)?)?.get("mode") {
-            Some(m) => (m, "mode in the wandb settings file"),
-            None => return Ok(Mode::Offline),
-        },
+    let (text, source, origin) = match env.get("WANDB_MODE") {
+        Some(m) => (
+            m.to_owned(),
+            "WANDB_MODE",
+            env.origin("WANDB_MODE").unwrap_or_default(),
+        ),
+        None => {
+            let files = SettingsFiles::load(env, &s.root_dir(env)?)?;
+            match files.get("mode") {
+                Some(m) => (
+                    m,
+                    "mode in the wandb settings file",
+                    files.origin("mode").unwrap_or_default(),
+                ),
+                None => return Ok((Mode::Offline, "the default".into())),
+            }
+        }
     };
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "offline" | "dryrun" => Ok(Mode::Offline),
-        "online" | "run" => Ok(Mode::Online),
-        "disabled" => Ok(Mode::Disabled),
-        other => Err(Error::InvalidSetting {
-            name: source.into(),
-            reason: format!("{other:?} is not one of online, offline, disabled, dryrun"),
-        }),
+    let mode = match text.trim().to_ascii_lowercase().as_str() {
+        "" | "offline" | "dryrun" => Mode::Offline,
+        "online" | "run" => Mode::Online,
+        "disabled" => Mode::Disabled,
+        other => {
+            return Err(Error::InvalidSetting {
+                name: source.into(),
+                reason: format!("{other:?} is not one of online, offline, disabled, dryrun"),
+            });
+        }
+    };
+    Ok((mode, origin))
+}
+
+/// The server: the builder's, `WANDB_BASE_URL`, the settings files' `base_url` (which
+/// `wandb login --host` and `labbook login --host` write), else W&B's; and what chose it.
+pub(super) fn base_url_and_origin(
+    s: &Settings,
+    env: &Env,
+    files: &SettingsFiles,
+) -> (String, String) {
+    if let Some(u) = &s.base_url {
+        return (u.clone(), "the program (Settings::base_url)".into());
     }
+    if let Some(u) = env.get("WANDB_BASE_URL").filter(|u| !u.is_empty()) {
+        let from = env.origin("WANDB_BASE_URL").unwrap_or_default();
+        return (u.trim_end_matches('/').to_owned(), from);
+    }
+    if let Some(u) = files.get("base_url") {
+        let from = files.origin("base_url").unwrap_or_default();
+        return (u.trim_end_matches('/').to_owned(), from);
+    }
+    (
+        crate::online::DEFAULT_BASE_URL.to_owned(),
+        "the default".into(),
+    )
 }

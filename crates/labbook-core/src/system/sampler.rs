@@ -54,10 +54,15 @@ fn run(sink: Sink, interval: Duration, gpu: Option<Box<dyn GpuSource>>, stopped:
     }
     let mut collector = Collector::new();
     let pid = std::process::id();
+    let mut sampled = false;
     loop {
-        match stopped.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
+        let stop = !matches!(
+            stopped.recv_timeout(interval),
+            Err(RecvTimeoutError::Timeout)
+        );
+        // A run shorter than the interval still records the machine once, at its end.
+        if stop && sampled {
+            return;
         }
         let mut items = collector.sample();
         if let Some(g) = &mut gpu {
@@ -65,7 +70,8 @@ fn run(sink: Sink, interval: Duration, gpu: Option<Box<dyn GpuSource>>, stopped:
         }
         let record = stats_record(&items, now_unix());
         let bytes = 64 + items.len() * 48;
-        if !sink.send(SysMsg::Stats(record), bytes) {
+        sampled = true;
+        if !sink.send(SysMsg::Stats(record), bytes) || stop {
             return;
         }
     }

@@ -512,6 +512,12 @@ pub struct ClassScores {
     /// Macro recall over the classes present in the batch (NaN for an empty batch):
     /// a batch where one class is always missed scores low even if it is rare.
     pub recall: f64,
+    /// Macro precision over the same classes: of the samples predicted as a class, the
+    /// share that are (0 for a present class never predicted).
+    pub precision: f64,
+    /// Macro F1 (`hmean`, the harmonic mean of each class's precision and recall) over the
+    /// same classes.
+    pub hmean: f64,
     /// Per sample, whether its prediction is wrong.
     pub wrong: Vec<bool>,
 }
@@ -524,6 +530,8 @@ impl ClassScores {
     /// let s = labbook_core::train::ClassScores::new(&[0, 1, 1, 2], &[0, 1, 2, 2]);
     /// assert_eq!(s.accuracy, 0.75);
     /// assert_eq!(s.recall, (1.0 + 1.0 + 0.5) / 3.0);
+    /// assert_eq!(s.precision, (1.0 + 0.5 + 1.0) / 3.0);
+    /// assert!((s.hmean - (1.0 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
     /// assert_eq!(s.wrong, [false, false, true, false]);
     /// ```
     pub fn new(preds: &[i64], targets: &[i64]) -> ClassScores {
@@ -538,28 +546,51 @@ impl ClassScores {
         let mut classes: Vec<i64> = targets[..n].to_vec();
         classes.sort_unstable();
         classes.dedup();
-        let recall = if classes.is_empty() {
-            f64::NAN
-        } else {
-            let per_class = classes.iter().map(|&c| {
-                let of_c = (0..n).filter(|&i| targets[i] == c);
-                let total = of_c.clone().count();
-                let hit = of_c.filter(|&i| preds[i] == c).count();
-                hit as f64 / total as f64
-            });
-            per_class.sum::<f64>() / classes.len() as f64
+        let (mut recall, mut precision, mut hmean) = (0.0, 0.0, 0.0);
+        for &c in &classes {
+            let actual = (0..n).filter(|&i| targets[i] == c).count();
+            let predicted = (0..n).filter(|&i| preds[i] == c).count();
+            let hit = (0..n).filter(|&i| targets[i] == c && preds[i] == c).count();
+            let r = hit as f64 / actual as f64;
+            let p = if predicted == 0 {
+                0.0
+            } else {
+                hit as f64 / predicted as f64
+            };
+            recall += r;
+            precision += p;
+            hmean += if p + r == 0.0 {
+                0.0
+            } else {
+                2.0 * p * r / (p + r)
+            };
+        }
+        let k = classes.len() as f64;
+        let mean = |sum: f64| {
+            if classes.is_empty() {
+                f64::NAN
+            } else {
+                sum / k
+            }
         };
         ClassScores {
             accuracy,
-            recall,
+            recall: mean(recall),
+            precision: mean(precision),
+            hmean: mean(hmean),
             wrong,
         }
     }
 
-    /// The batch's metrics for [`EvalHook::batch`]: `recall`, `accuracy`, and `loss` when
-    /// given.
+    /// The batch's metrics for [`EvalHook::batch`]: `recall`, `precision`, `hmean`,
+    /// `accuracy`, and `loss` when given.
     pub fn metrics(&self, loss: Option<f64>) -> Vec<(&'static str, f64)> {
-        let mut m = vec![("recall", self.recall), ("accuracy", self.accuracy)];
+        let mut m = vec![
+            ("recall", self.recall),
+            ("precision", self.precision),
+            ("hmean", self.hmean),
+            ("accuracy", self.accuracy),
+        ];
         if let Some(l) = loss {
             m.push(("loss", l));
         }
@@ -622,6 +653,30 @@ mod tests {
         );
         let vars = [("LABBOOK_EVAL_THRESHOLD".to_owned(), "NaN".to_owned())];
         assert!(EvalSettings::default().with_env(vars).is_err());
+    }
+
+    #[test]
+    fn precision_and_hmean_score_each_batch_so_a_hmean_threshold_works() {
+        // Class 1 is never predicted: its precision is 0, and so is its F1.
+        let s = ClassScores::new(&[0, 0, 2, 2], &[0, 1, 2, 2]);
+        assert_eq!(
+            (s.recall, s.precision),
+            ((1.0 + 0.0 + 1.0) / 3.0, (0.5 + 0.0 + 1.0) / 3.0)
+        );
+        assert!((s.hmean - (2.0 / 3.0 + 0.0 + 1.0) / 3.0).abs() < 1e-12);
+        let keys: Vec<&str> = s.metrics(Some(0.3)).iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["recall", "precision", "hmean", "accuracy", "loss"]);
+        assert!(ClassScores::new(&[], &[]).hmean.is_nan());
+
+        let settings =
+            from_config(serde_json::json!({"metric": "hmean", "threshold": 0.6})).unwrap();
+        let mut hook = EvalHook::new(&Run::disabled(), settings);
+        hook.start_epoch();
+        hook.batch(0, &s.metrics(None), Vec::new).unwrap();
+        let perfect = ClassScores::new(&[0, 1], &[0, 1]);
+        hook.batch(1, &perfect.metrics(None), Vec::new).unwrap();
+        let f = hook.end_epoch().unwrap();
+        assert_eq!((f.batches, f.below_threshold), (2, 1));
     }
 
     #[test]

@@ -19,6 +19,6 @@ pub use eval::{ClassScores, EpochFindings, EvalHook, EvalMode, EvalSettings, Wor
 pub use loop_tracker::{LoopTracker, Validation, ValidationPass};
 pub use tensor::{
     Element, TensorBackend, TensorError, class_indices, f32_values, histogram, image, images,
-    scalar, scalar_f64,
+    scalar, scalar_f64, video,
 };
 pub use watch::{Watch, WatchBackend, WatchCadence, WatchStats};

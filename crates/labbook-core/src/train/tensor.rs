@@ -6,7 +6,7 @@
 
 use std::fmt::Debug;
 
-use crate::media::{BatchPixels, Histogram, Image, Layout};
+use crate::media::{BatchPixels, Histogram, Image, Layout, Video};
 use crate::value::Value;
 
 /// What a tensor's elements are, as the helpers see them.
@@ -299,6 +299,27 @@ pub fn images<B: TensorBackend>(
     }
     let px = pixels::<B>(&B::narrow_batch(t, n)?, "images")?;
     Ok(Image::split_batch(&px, n, channels, width, height, layout)?)
+}
+
+/// A video from a rank-4 tensor of frames: `[t, c, h, w]` for [`Layout::Chw`] or
+/// `[t, h, w, c]` for [`Layout::Hwc`], with 1, 3 or 4 channels; float pixels in [0, 1]
+/// (clamped) or u8; played at `fps` frames per second.
+pub fn video<B: TensorBackend>(t: &B::Tensor, layout: Layout, fps: u32) -> Result<Video, B::Error> {
+    let shape = B::shape(t);
+    if shape.len() != 4 {
+        return Err(Failed::<B>::Rank {
+            what: "a video",
+            expected: "rank 4 ([t, c, h, w] or [t, h, w, c])",
+            shape,
+        }
+        .into());
+    }
+    let (channels, width, height) = geometry::<B>(&shape, layout, true)?;
+    let frames = TryInto::<usize>::try_into(shape[0]).unwrap_or(0);
+    let px = pixels::<B>(t, "a video")?;
+    Ok(Video::from_pixels(
+        layout, frames, channels, height, width, px, fps,
+    )?)
 }
 
 /// One image from a rank-3 tensor, `[c, h, w]` ([`Layout::Chw`]) or `[h, w, c]`

@@ -3,10 +3,12 @@
 
 use std::cell::RefCell;
 use std::fmt::Display;
+use std::path::Path;
 
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
+use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// A config serialized from user data, with what had to be skipped.
@@ -510,6 +512,34 @@ impl ser::SerializeStructVariant for MapBuilder<'_> {
 // refuse a whole category; this serializer accepts every category instead.
 #[allow(dead_code)]
 type _Unused = Impossible<(), SerError>;
+
+/// Reads the parameter file a W&B sweep agent writes: `{name: {value: v}}` in YAML.
+pub(crate) fn read_sweep_params(path: &Path) -> Result<Vec<(String, Value)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(Error::io("could not read the sweep parameter file", path))?;
+    let bad = |reason: String| Error::InvalidSetting {
+        name: format!("WANDB_SWEEP_PARAM_PATH ({})", path.display()),
+        reason,
+    };
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Object(map) = doc else {
+        return Err(bad("the file is not a mapping of parameter names".into()));
+    };
+    let mut out = Vec::new();
+    for (k, v) in map {
+        if k == "wandb_version" || k == "_wandb" {
+            continue;
+        }
+        let value = match v {
+            serde_json::Value::Object(mut o) if o.contains_key("value") => {
+                o.remove("value").unwrap_or_default()
+            }
+            other => other,
+        };
+        out.push((k, Value::from(value)));
+    }
+    Ok(out)
+}
 
 #[cfg(test)]
 mod tests {

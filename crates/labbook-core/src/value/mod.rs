@@ -10,8 +10,10 @@
 pub(crate) mod config;
 pub(crate) mod key;
 pub(crate) mod secrets;
+mod suggest;
 
 pub use key::Key;
+pub(crate) use suggest::closest;
 
 use std::fmt::Write as _;
 

@@ -108,3 +108,19 @@ fn image_errors_name_the_rank_kind_or_channels() {
     );
     assert!(err.to_string().contains("to_kind(Kind::Uint8)"), "{err}");
 }
+
+#[test]
+fn a_tensor_of_frames_is_a_video_in_either_layout() {
+    let tchw = Tensor::rand([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let thwc = t(&[4, 8, 8, 1], Kind::Uint8);
+    labbook_tch::video(&tchw, Layout::Chw, 4).unwrap();
+    labbook_tch::video(&thwc, Layout::Hwc, 4).unwrap();
+    assert!(matches!(
+        labbook_tch::video(&t(&[3, 8, 8], Kind::Float), Layout::Chw, 4),
+        Err(Error::Rank { .. })
+    ));
+    assert!(matches!(
+        labbook_tch::video(&t(&[2, 2, 8, 8], Kind::Float), Layout::Chw, 4),
+        Err(Error::Channels { .. })
+    ));
+}
