@@ -20,7 +20,10 @@ fn child_main() {
         .to_str()
         .unwrap()
         .to_owned();
-    let mut s = labbook_testkit::settings(Path::new(&dir)).env_vars([("HOME", home.as_str())]);
+    // The test kit turns the diff off for other tests; here it is the subject.
+    let mut s = labbook_testkit::settings(Path::new(&dir))
+        .env_vars([("HOME", home.as_str())])
+        .git_diff(true);
     s = match what.as_str() {
         "default" => s,
         "no_diff" => s.git_diff(false),

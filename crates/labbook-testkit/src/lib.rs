@@ -28,8 +28,8 @@ use std::path::Path;
 pub use run_data::{RunData, only_run_dir, read_run};
 
 /// Settings for a test run in `dir` (project `tests`): quiet, no signal handling, no
-/// process environment or `.env` files, no system metrics and no console capture (tests
-/// that want them turn them on).
+/// process environment or `.env` files, no system metrics, no console capture and no git
+/// diff (tests that want them turn them on).
 pub fn settings(dir: &Path) -> labbook_core::Settings {
     project_settings(dir, "tests")
 }
@@ -44,6 +44,9 @@ pub fn project_settings(dir: &Path, project: &str) -> labbook_core::Settings {
         .console(labbook_core::Console::Off)
         .env_vars(Vec::<(String, String)>::new())
         .dotenv_dir(dir)
+        // Tests run inside this repository's checkout: a developer's uncommitted changes
+        // are no part of a test run (and may hold any text a test looks for).
+        .git_diff(false)
 }
 
 /// This test binary run again as a child that runs only the test `test` (its full name,
@@ -75,4 +78,20 @@ pub fn child_command(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     cmd
+}
+
+/// Every file below `dir`, at any depth.
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }
