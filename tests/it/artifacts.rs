@@ -40,7 +40,7 @@ fn log_dataset(settings: labbook::Settings, data: &Path) -> labbook::RunReport {
     run.finish().unwrap()
 }
 
-fn committed(storage: &std::sync::Arc<dyn labbook_server::Storage>) -> Vec<ArtifactState> {
+fn committed(storage: &labbook_server::Recorder) -> Vec<ArtifactState> {
     storage
         .artifacts()
         .into_iter()
@@ -297,9 +297,7 @@ fn an_online_run_downloads_an_artifact_and_refuses_corrupt_bytes() {
     assert_eq!(used_by.used_artifacts, std::slice::from_ref(&artifact.id));
 
     // The server's copy goes bad: the download is refused and nothing is left behind.
-    storage.update_artifact(&artifact.id, &mut |a| {
-        a.files.insert("sub/b.bin".into(), vec![6, 6, 6]);
-    });
+    storage.put_artifact_file(&artifact.id, "sub/b.bin", vec![6, 6, 6]);
     let root = tmp.path().join("c");
     let run = labbook::init(online(&root, &server.base_url())).unwrap();
     let e = run.use_artifact("shapes-train").unwrap_err().to_string();
@@ -507,15 +505,15 @@ fn a_logged_dataset() -> (labbook_server::RunningServer, tempfile::TempDir, Stri
 fn a_download_never_writes_outside_the_artifacts_directory() {
     let (server, tmp, id) = a_logged_dataset();
     let storage = server.storage();
-    storage.update_artifact(&id, &mut |a| {
+    storage.edit_artifact(&id, |a| {
         let mut manifest = a.manifest.clone().unwrap().json.unwrap();
         manifest["contents"]["../escape.txt"] =
             serde_json::json!({"digest": "HK4CJ8rCl5qXNfB/L4kWMw==", "size": 7});
         // The version's digest made to match, so it is the name that is refused.
         a.digest = Some(version_digest(&manifest));
         a.manifest = Some(labbook_server::JsonLine::parse(manifest.to_string()));
-        a.files.insert("../escape.txt".into(), b"data123".to_vec());
     });
+    storage.put_artifact_file(&id, "../escape.txt", b"data123".to_vec());
     let root = tmp.path().join("b");
     let run = labbook::init(online(&root, &server.base_url())).unwrap();
     let e = run.use_artifact("shapes-train").unwrap_err().to_string();
@@ -553,13 +551,13 @@ fn a_replaced_manifest_is_refused_before_anything_is_downloaded() {
         use md5::Digest as _;
         base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&evil))
     };
-    storage.update_artifact(&id, &mut |a| {
+    storage.edit_artifact(&id, |a| {
         let mut manifest = a.manifest.clone().unwrap().json.unwrap();
         manifest["contents"]["data.txt"] =
             serde_json::json!({"digest": evil_digest, "size": evil.len()});
         a.manifest = Some(labbook_server::JsonLine::parse(manifest.to_string()));
-        a.files.insert("data.txt".into(), evil.clone());
     });
+    storage.put_artifact_file(&id, "data.txt", evil.clone());
     let root = tmp.path().join("b");
     let run = labbook::init(online(&root, &server.base_url())).unwrap();
     let e = run.use_artifact("shapes-train").unwrap_err().to_string();

@@ -140,8 +140,7 @@ fn a_refused_key_stops_uploading_and_keeps_logging_locally() {
 
 #[test]
 fn an_interrupted_upload_is_finished_later_from_where_it_stopped() {
-    let storage: std::sync::Arc<dyn labbook_server::Storage> =
-        std::sync::Arc::new(labbook_server::MemoryStorage::default());
+    let storage: labbook_server::Recorder = labbook_server::Recorder::default();
     let first = Server::start(ServerConfig::new(KEY).storage(storage.clone())).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let run =
@@ -284,9 +283,7 @@ fn should_stop_follows_the_servers_stop_button() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let key = server.storage().runs()[0].key();
-    server
-        .storage()
-        .update_run(&key, &mut |r| r.stop_requested = true);
+    server.storage().request_stop(&key);
     let mut i = 1u32;
     while !run.should_stop() {
         assert!(Instant::now() < deadline, "the stop never reached the run");
@@ -301,8 +298,7 @@ fn should_stop_follows_the_servers_stop_button() {
 /// it is back and goes on where it stopped.
 #[test]
 fn an_upload_goes_on_after_the_listener_restarts() {
-    let storage: std::sync::Arc<dyn labbook_server::Storage> =
-        std::sync::Arc::new(labbook_server::MemoryStorage::default());
+    let storage: labbook_server::Recorder = labbook_server::Recorder::default();
     let first = Server::start(ServerConfig::new(KEY).storage(storage.clone())).unwrap();
     let port = first.addr().port();
     let tmp = tempfile::tempdir().unwrap();
@@ -324,7 +320,7 @@ fn an_upload_goes_on_after_the_listener_restarts() {
 
 /// The `x` of every row the server holds for its one run, once the file_stream offsets are
 /// checked to be continuous.
-fn arrived_x(storage: &std::sync::Arc<dyn labbook_server::Storage>) -> Vec<i64> {
+fn arrived_x(storage: &labbook_server::Recorder) -> Vec<i64> {
     labbook_testkit::wandb::assert_offsets_continuous(storage);
     storage.runs()[0]
         .history
@@ -333,12 +329,7 @@ fn arrived_x(storage: &std::sync::Arc<dyn labbook_server::Storage>) -> Vec<i64> 
         .collect()
 }
 
-fn log_until_arrived(
-    run: &labbook::Run,
-    storage: &std::sync::Arc<dyn labbook_server::Storage>,
-    from: u32,
-    to: u32,
-) {
+fn log_until_arrived(run: &labbook::Run, storage: &labbook_server::Recorder, from: u32, to: u32) {
     for i in from..to {
         run.log([("x", Value::from(i))]).unwrap();
     }

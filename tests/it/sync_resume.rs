@@ -3,12 +3,11 @@
 //! position was kept, lost, or left by an older release.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use labbook::media::{BoundingBox, Boxes, Image, plot};
 use labbook::online::{RetryPolicy, SyncOptions, position_file, sync_run, synced_marker};
 use labbook::{AlertLevel, Value};
-use labbook_server::{Faults, MemoryStorage, Server, ServerConfig, Storage};
+use labbook_server::{Faults, Recorder, Server, ServerConfig};
 use labbook_testkit::read_run;
 
 const KEY: &str = "sync0123456789abcdefghijklmnopqrstuvwxyz01";
@@ -87,7 +86,7 @@ fn forget_uploads(log: &Path) {
 }
 
 /// Successful requests of one GraphQL operation.
-fn answered(storage: &Arc<dyn Storage>, operation: &str) -> usize {
+fn answered(storage: &Recorder, operation: &str) -> usize {
     storage
         .requests()
         .iter()
@@ -122,7 +121,7 @@ fn a_sync_cut_off_at_any_request_uploads_everything_exactly_once() {
     for n in 1..total {
         let position = [Position::Kept, Position::Torn, Position::OldRelease][n as usize % 3];
         forget_uploads(&log);
-        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let storage: Recorder = Recorder::default();
         let failing = Server::start(
             ServerConfig::new(KEY)
                 .storage(storage.clone())

@@ -11,6 +11,7 @@
 //! labbook login [--host URL] [--relogin] | labbook logout [--host URL]
 //! labbook status [--json] [--offline] | labbook doctor [--offline]
 //! labbook clean [DIR] [--older-than AGE] [--max-size SIZE] [--dry-run] [--force]
+//! labbook serve [--data DIR] [--listen ADDR] | serve user add NAME | serve key new|revoke
 //! ```
 //!
 //! Every command reads `.env.local` and `.env` in the working directory as `init` does
@@ -30,6 +31,7 @@ mod history;
 mod index;
 mod parquet_export;
 mod run_log;
+mod serve;
 mod sweeps;
 mod sync;
 mod table;
@@ -118,6 +120,9 @@ enum Command {
     },
     /// Create a local sweep from a W&B sweep config (YAML or JSON); prints its id.
     Sweep(SweepArgs),
+    /// A W&B-protocol server on a data directory: the official client, `wandb sync`,
+    /// labbook's online mode and `labbook sync` write to it.
+    Serve(serve::ServeArgs),
     /// Run a sweep's trials, one after another or several at once.
     Agent {
         /// The sweep id.
@@ -418,6 +423,7 @@ fn main() -> ExitCode {
             parallel,
             dir,
         } => sweeps::agent(&sweep, &default_root(dir), count, parallel),
+        Command::Serve(args) => serve::serve(args),
         Command::Watch { run, dir, metrics } => {
             let root = default_root(dir);
             index::latest_or(run.as_deref(), &root).and_then(|d| watch::watch(&d, &metrics))

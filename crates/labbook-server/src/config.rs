@@ -1,60 +1,100 @@
-//! [`ServerConfig`]: port, API key, default entity, server features, storage.
+//! [`ServerConfig`]: address, API key, default entity, server features, stores.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use crate::storage::{MemoryStorage, Storage};
+use crate::store::{BlobStore, MetaStore};
 
 /// How to start a [`Server`](crate::Server).
 ///
 /// ```
 /// use std::sync::Arc;
-/// use labbook_server::{MemoryStorage, ServerConfig};
+/// use labbook_server::ServerConfig;
+/// use labbook_server::store::{MemoryBlobs, MemoryStore};
 ///
-/// let storage = Arc::new(MemoryStorage::new());
 /// let config = ServerConfig::new("k".repeat(40))
 ///     .port(0) // any free port
 ///     .entity("team")
 ///     .features(["FILESTREAM_GZIP"])
-///     .storage(storage);
+///     .stores(Arc::new(MemoryStore::default()), Arc::new(MemoryBlobs::default()));
 /// assert_eq!(config.entity, "team");
 /// ```
 #[derive(Clone)]
 pub struct ServerConfig {
-    /// Port on 127.0.0.1; 0 picks a free one.
+    /// The address to listen on (127.0.0.1 unless set).
+    pub ip: IpAddr,
+    /// The port; 0 picks a free one.
     pub port: u16,
-    /// The API key clients must send (HTTP Basic, user `api`).
-    pub api_key: String,
+    /// A key registered at start for a user named as the entity (what a test server needs);
+    /// `None` for a server whose keys are in its data directory.
+    pub api_key: Option<String>,
+    /// Hashes API keys: the data directory's secret, or a random one.
+    pub keys: crate::access::KeyHasher,
     /// The viewer's entity, used for runs whose UpsertBucket gives none.
     pub entity: String,
     /// Names answered as enabled by `ServerFeaturesQuery` (e.g. `FILESTREAM_GZIP`).
     pub features: Vec<String>,
-    /// Where everything received is kept; it outlives the listener.
-    pub storage: Arc<dyn Storage>,
+    /// Where rows are kept; it outlives the listener.
+    pub meta: Arc<dyn MetaStore>,
+    /// Where file bytes are kept.
+    pub blobs: Arc<dyn BlobStore>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
-    /// Failures to inject (none by default).
-    pub faults: Option<crate::Faults>,
+    #[cfg(feature = "testing")]
+    pub(crate) faults: Option<crate::testing::Faults>,
+    #[cfg(feature = "testing")]
+    pub(crate) recorder: crate::testing::Recorder,
 }
 
 impl ServerConfig {
-    /// A config with `api_key`, any free port, entity `labbook`, no features and a fresh
-    /// [`MemoryStorage`].
+    /// A config with `api_key` (for user `labbook`, or the entity set), 127.0.0.1 on any
+    /// free port, entity `labbook`, no features and fresh stores in memory.
     pub fn new(api_key: impl Into<String>) -> ServerConfig {
+        #[cfg(feature = "testing")]
+        let recorder = crate::testing::Recorder::default();
+        #[cfg(feature = "testing")]
+        let (meta, blobs) = (recorder.meta.clone(), recorder.blobs.clone());
+        #[cfg(not(feature = "testing"))]
+        let (meta, blobs): (Arc<dyn MetaStore>, Arc<dyn BlobStore>) = (
+            Arc::new(crate::store::MemoryStore::default()),
+            Arc::new(crate::store::MemoryBlobs::default()),
+        );
         ServerConfig {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
-            api_key: api_key.into(),
+            api_key: Some(api_key.into()),
+            keys: crate::access::KeyHasher::random(),
             entity: "labbook".to_owned(),
             features: Vec::new(),
-            storage: Arc::new(MemoryStorage::new()),
+            #[cfg(feature = "testing")]
+            recorder,
+            meta,
+            blobs,
             body_limit: 256 << 20,
+            #[cfg(feature = "testing")]
             faults: None,
         }
     }
 
-    /// Answers some requests with failures instead of handling them (see [`Faults`](crate::Faults)).
-    pub fn faults(mut self, faults: crate::Faults) -> ServerConfig {
-        self.faults = Some(faults);
-        self
+    /// Serves a data directory on `listen`: its stores and its keys.
+    ///
+    /// ```
+    /// use labbook_server::{DataDir, ServerConfig};
+    ///
+    /// let tmp = tempfile::tempdir().unwrap();
+    /// let (data, _first) = DataDir::open(tmp.path()).unwrap();
+    /// let config = ServerConfig::from_data_dir(&data, "127.0.0.1:0".parse().unwrap());
+    /// assert!(config.api_key.is_none());
+    /// ```
+    pub fn from_data_dir(data: &crate::DataDir, listen: std::net::SocketAddr) -> ServerConfig {
+        let mut config = ServerConfig::new(String::new())
+            .stores(data.meta.clone(), data.blobs.clone())
+            .entity(crate::FIRST_USER);
+        config.keys = data.keys.clone();
+        config.api_key = None;
+        config.ip = listen.ip();
+        config.port = listen.port();
+        config
     }
 
     /// Listens on this port (0 = any free port).
@@ -78,9 +118,34 @@ impl ServerConfig {
         self
     }
 
-    /// Keeps data in `storage` (share it with a later server to keep data over a restart).
-    pub fn storage(mut self, storage: Arc<dyn Storage>) -> ServerConfig {
-        self.storage = storage;
+    /// Keeps rows in `meta` and bytes in `blobs` (share them with a later server to keep
+    /// data over a restart).
+    pub fn stores(mut self, meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>) -> ServerConfig {
+        #[cfg(feature = "testing")]
+        {
+            self.recorder = crate::testing::Recorder::new(meta.clone(), blobs.clone());
+        }
+        self.meta = meta;
+        self.blobs = blobs;
+        self
+    }
+}
+
+#[cfg(feature = "testing")]
+impl ServerConfig {
+    /// Answers some requests with failures instead of handling them (see
+    /// [`Faults`](crate::Faults)).
+    pub fn faults(mut self, faults: crate::testing::Faults) -> ServerConfig {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// Keeps data and records in `recorder` (share it with a later server to keep data
+    /// over a restart, and to read it back after the server stopped).
+    pub fn storage(mut self, recorder: crate::testing::Recorder) -> ServerConfig {
+        self.meta = recorder.meta.clone();
+        self.blobs = recorder.blobs.clone();
+        self.recorder = recorder;
         self
     }
 }
@@ -88,6 +153,7 @@ impl ServerConfig {
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
+            .field("ip", &self.ip)
             .field("port", &self.port)
             .field("api_key", &"<redacted>")
             .field("entity", &self.entity)

@@ -1,10 +1,18 @@
-//! A W&B-protocol server on 127.0.0.1 that records everything it receives.
+//! A W&B-protocol server: the official `wandb` client and labbook's online mode both
+//! write to it and read back from it.
 //!
-//! It speaks enough of the W&B online protocol (GraphQL, `file_stream`, presigned-style
-//! uploads) for the official `wandb` client and labbook's online mode to run against it,
-//! and it keeps every run, file, alert and artifact in a [`Storage`] that tests query
-//! from Rust. It also records what a real server would reject silently: a
-//! `file_stream` line offset that skips or repeats lines is an [`OffsetViolation`].
+//! Its parts, each calling only the ones below it:
+//!
+//! - `protocol`: W&B's wire protocol (GraphQL, `file_stream`, upload and download URLs);
+//! - `api`: labbook's own JSON API for the dashboard;
+//! - `access`: API keys, kept as keyed hashes, and the user each request acts for;
+//! - `service`: the rules (run defaults and names, streams, artifact versions, aliases,
+//!   links, multipart uploads), with no HTTP and no SQL;
+//! - [`store`]: the [`MetaStore`](store::MetaStore) and [`BlobStore`](store::BlobStore)
+//!   traits, one method per intent, and their implementations;
+//! - `testing` (cargo feature `testing`): injected faults, the request log, offset
+//!   violation records, strict GraphQL field selection, and a [`Recorder`] to read the
+//!   stores back from tests.
 //!
 //! ```
 //! use labbook_server::{Server, ServerConfig};
@@ -13,32 +21,36 @@
 //! let base_url = server.base_url(); // e.g. http://127.0.0.1:41234
 //! assert!(base_url.starts_with("http://127.0.0.1:"));
 //! // ... point WANDB_BASE_URL at it, run a client ...
-//! let storage = server.storage().clone();
 //! server.shutdown();
-//! assert!(storage.runs().is_empty());
 //! ```
 
 // A function over 80 lines (clippy.toml) is a conductor that knows too much; an exception
 // says why with `#[expect(clippy::too_many_lines, reason = "...")]`.
 #![warn(clippy::too_many_lines)]
 
-mod auth;
+mod access;
+mod api;
+mod app;
 mod config;
+mod data_dir;
 mod error;
-mod faults;
-mod file_stream;
-mod graphql;
+mod protocol;
 mod server;
-pub mod storage;
-mod uploads;
+mod service;
+mod state;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use access::KeyHasher;
 pub use config::ServerConfig;
+pub use data_dir::{DataDir, FIRST_USER, FirstStart};
 pub use error::Error;
-pub use faults::{Faults, Outage};
 pub use server::{RunningServer, Server};
-pub use storage::{
-    Alert, ArtifactLink, ArtifactState, JsonLine, MemoryStorage, MultipartUpload, OffsetViolation,
-    RequestLogEntry, RunKey, RunState, Storage,
+pub use store::{JsonLine, RunKey};
+#[cfg(feature = "testing")]
+pub use testing::{
+    ArtifactState, Faults, OffsetViolation, Outage, Recorder, RequestLogEntry, RunState,
 };
 
 /// The result type of this crate.

@@ -1,35 +1,15 @@
-//! [`Server`]: binds 127.0.0.1, runs the router on its own thread, stops on demand.
+//! [`Server`]: binds its address, runs the router on its own thread, stops on demand.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use crate::config::ServerConfig;
 use crate::error::Error;
-use crate::storage::{RequestLogEntry, Storage};
-use crate::{file_stream, graphql, uploads};
-
-/// What every handler shares.
-pub(crate) struct AppState {
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) api_key: String,
-    pub(crate) entity: String,
-    pub(crate) features: Vec<String>,
-    /// `http://127.0.0.1:PORT`, for the upload URLs handed out.
-    pub(crate) base_url: String,
-}
-
-/// The GraphQL operation a response answered, for the request log.
-#[derive(Debug, Clone)]
-pub(crate) struct Operation(pub(crate) String);
+use crate::service::Service;
+use crate::state::AppState;
 
 /// Starts W&B-protocol servers.
 ///
@@ -43,30 +23,42 @@ pub(crate) struct Operation(pub(crate) String);
 pub struct Server;
 
 impl Server {
-    /// Binds `127.0.0.1:config.port` (0 = any free port) and serves on a background
+    /// Binds `config.ip:config.port` (port 0 = any free port) and serves on a background
     /// thread until [`RunningServer::shutdown`] or drop.
     pub fn start(config: ServerConfig) -> crate::Result<RunningServer> {
-        let port = config.port;
-        let bind = |source| Error::Bind { port, source };
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(bind)?;
+        let asked = SocketAddr::new(config.ip, config.port);
+        let bind = |source| Error::Bind {
+            addr: asked,
+            source,
+        };
+        let listener = TcpListener::bind(asked).map_err(bind)?;
         listener.set_nonblocking(true).map_err(bind)?;
         let addr = listener.local_addr().map_err(bind)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(bind)?;
+        if let Some(key) = &config.api_key {
+            runtime.block_on(register_key(&config, key))?;
+        }
         let state = Arc::new(AppState {
-            storage: config.storage.clone(),
-            api_key: config.api_key,
-            entity: config.entity,
+            service: Service::new(config.meta.clone(), config.blobs.clone(), config.entity),
+            keys: config.keys,
             features: config.features,
             base_url: format!("http://{addr}"),
+            #[cfg(feature = "testing")]
+            records: config.recorder.records.clone(),
         });
-        let faults = config
-            .faults
-            .map(|f| Arc::new(crate::faults::FaultState::new(f)));
-        let app = router(state, config.body_limit, faults);
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let app = crate::app::router(
+            state,
+            config.body_limit,
+            #[cfg(feature = "testing")]
+            config
+                .faults
+                .map(|f| Arc::new(crate::testing::FaultState::new(f))),
+        );
+        let (stop_tx, stop_rx) = watch::channel(Stop::Running);
         let thread = std::thread::Builder::new()
             .name(format!("labbook-server-{}", addr.port()))
             .spawn(move || {
@@ -78,13 +70,17 @@ impl Server {
                             return;
                         }
                     };
+                    let mut stopping = stop_rx.clone();
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = stopping.wait_for(|s| *s != Stop::Running).await;
+                    });
                     tokio::select! {
-                        result = axum::serve(listener, app) => {
+                        result = serve => {
                             if let Err(error) = result {
                                 tracing::error!(%error, "server stopped");
                             }
                         }
-                        _ = stop_rx => {}
+                        () = deadline(stop_rx) => {}
                     }
                 });
                 // Dropping the runtime aborts open connections; the listener is closed.
@@ -93,57 +89,82 @@ impl Server {
         tracing::info!(%addr, "labbook-server listening");
         Ok(RunningServer {
             addr,
-            storage: config.storage,
+            #[cfg(feature = "testing")]
+            recorder: config.recorder,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
     }
 }
 
+/// Adds the config's key for a user named as its entity (a test server's one key).
+async fn register_key(config: &ServerConfig, key: &str) -> crate::Result<()> {
+    let hash = config.keys.hash(key);
+    let setup = |e: crate::store::StoreError| Error::Setup(e.to_string());
+    config.meta.add_user(&config.entity).await.map_err(setup)?;
+    // A restart on the same stores finds the key there already.
+    if config.meta.key_user(&hash).await.map_err(setup)?.is_none() {
+        let label = &hash[..12];
+        config
+            .meta
+            .add_key(&config.entity, &hash, label)
+            .await
+            .map_err(setup)?;
+    }
+    Ok(())
+}
+
 /// A server that is listening. Stops on [`shutdown`](RunningServer::shutdown) or drop; its
-/// storage lives on in any clone of [`storage`](RunningServer::storage).
+/// stores live on in the config's `meta` and `blobs`.
 ///
 /// ```
 /// use labbook_server::{Server, ServerConfig};
 ///
-/// let first = Server::start(ServerConfig::new("k".repeat(40))).unwrap();
-/// let storage = first.storage().clone();
-/// first.shutdown();
-/// let second = Server::start(ServerConfig::new("k".repeat(40)).storage(storage)).unwrap();
-/// drop(second);
+/// let server = Server::start(ServerConfig::new("k".repeat(40))).unwrap();
+/// assert!(server.base_url().starts_with("http://127.0.0.1:"));
+/// server.shutdown();
 /// ```
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
-    storage: Arc<dyn Storage>,
-    stop: Option<oneshot::Sender<()>>,
+    #[cfg(feature = "testing")]
+    recorder: crate::testing::Recorder,
+    stop: Option<watch::Sender<Stop>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
-    /// The bound address (127.0.0.1 and the actual port).
+    /// The bound address (with the actual port).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, the value for `WANDB_BASE_URL`.
+    /// `http://HOST:PORT`, the value for `WANDB_BASE_URL`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Everything the server received.
-    pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.storage
+    /// Everything the server received, and its records (requests, offset violations).
+    #[cfg(feature = "testing")]
+    pub fn storage(&self) -> &crate::testing::Recorder {
+        &self.recorder
     }
 
-    /// Stops listening and waits for the server thread to end.
+    /// Stops listening and waits for the server thread to end; requests in flight are cut
+    /// off.
     pub fn shutdown(mut self) {
-        self.stop_now();
+        self.stop(Stop::Now);
     }
 
-    fn stop_now(&mut self) {
+    /// Stops accepting connections, lets the requests in flight finish for at most
+    /// `bound`, then stops.
+    pub fn shutdown_gracefully(mut self, bound: std::time::Duration) {
+        self.stop(Stop::Graceful(bound));
+    }
+
+    fn stop(&mut self, how: Stop) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(how);
         }
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
@@ -155,74 +176,26 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        self.stop_now();
+        self.stop(Stop::Now);
     }
 }
 
-fn router(
-    state: Arc<AppState>,
-    body_limit: usize,
-    faults: Option<Arc<crate::faults::FaultState>>,
-) -> Router {
-    let routes = Router::new()
-        .route("/graphql", post(graphql::handle))
-        .route(
-            "/files/{entity}/{project}/{run}/file_stream",
-            post(file_stream::handle),
-        )
-        .route(
-            "/upload/{entity}/{project}/{run}/{*path}",
-            put(uploads::run_file),
-        )
-        .route(
-            "/upload-artifact/{artifact}/{*path}",
-            put(uploads::artifact_file),
-        )
-        .route(
-            "/upload-manifest/{artifact}",
-            put(uploads::artifact_manifest),
-        )
-        .route(
-            "/artifact-files/{artifact}/{*path}",
-            get(uploads::artifact_download),
-        )
-        .route(
-            "/upload-artifact-part/{artifact}/{upload}/{part}",
-            put(uploads::artifact_part),
-        )
-        .fallback(unknown);
-    // Injected faults sit inside the request log, so the log shows them.
-    let routes = match faults {
-        Some(f) => routes.layer(middleware::from_fn_with_state(f, crate::faults::inject)),
-        None => routes,
+/// How a server is asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stop {
+    Running,
+    Now,
+    Graceful(std::time::Duration),
+}
+
+/// Ends when the server must stop whether or not requests are still in flight: at once,
+/// or `bound` after a graceful stop began.
+async fn deadline(mut stop: watch::Receiver<Stop>) {
+    let how = match stop.wait_for(|s| *s != Stop::Running).await {
+        Ok(how) => *how,
+        Err(_) => Stop::Now,
     };
-    routes
-        .layer(middleware::from_fn_with_state(state.clone(), log_request))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
-}
-
-/// Anything else: answered like an empty GraphQL result, and logged.
-async fn unknown() -> Response {
-    (StatusCode::OK, axum::Json(serde_json::json!({"data": {}}))).into_response()
-}
-
-/// Records method, path, operation and status of every request.
-async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let operation = response
-        .extensions()
-        .get::<Operation>()
-        .map(|o| o.0.clone());
-    let status = response.status().as_u16();
-    tracing::debug!(%method, %path, ?operation, status, "request");
-    state.storage.log_request(RequestLogEntry {
-        method,
-        path,
-        operation,
-        status,
-    });
-    response
+    if let Stop::Graceful(bound) = how {
+        tokio::time::sleep(bound).await;
+    }
 }

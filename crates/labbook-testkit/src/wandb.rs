@@ -32,7 +32,7 @@ pub fn wandb_sync(run_dir: &Path) -> labbook_server::RunningServer {
 
 /// Asserts every file_stream request continued its files at the line counts the server
 /// held (no offset gap or overlap).
-pub fn assert_offsets_continuous(storage: &std::sync::Arc<dyn labbook_server::Storage>) {
+pub fn assert_offsets_continuous(storage: &labbook_server::Recorder) {
     assert!(
         storage.violations().is_empty(),
         "file_stream offsets: {:?}",

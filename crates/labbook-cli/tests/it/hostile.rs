@@ -225,7 +225,7 @@ fn a_failing_sync_traced_at_full_verbosity_shows_neither_key_nor_signature() {
         "the failing URL is named: {printed}"
     );
     let mut everything = printed.clone();
-    for e in walk(&dir) {
+    for e in labbook_testkit::files_under(&dir) {
         everything.push_str(&String::from_utf8_lossy(&std::fs::read(e).unwrap()));
     }
     assert!(!everything.contains(KEY), "the key was printed or written");
@@ -235,19 +235,4 @@ fn a_failing_sync_traced_at_full_verbosity_shows_neither_key_nor_signature() {
     );
     let opts = labbook_core::online::SyncOptions::new(server.base_url(), KEY);
     assert!(!format!("{opts:?}").contains(KEY));
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }

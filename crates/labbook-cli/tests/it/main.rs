@@ -5,6 +5,7 @@ mod clean;
 mod cli;
 mod export;
 mod hostile;
+mod serve;
 mod support;
 mod sweep;
 mod sync;

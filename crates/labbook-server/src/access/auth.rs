@@ -1,33 +1,33 @@
-//! HTTP Basic auth as W&B uses it: user `api`, password = the API key.
+//! HTTP Basic auth as W&B uses it: user `api`, password = the API key, checked by its
+//! keyed hash against the keys the store holds.
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
-/// Accepts the request if it carries `Authorization: Basic base64("api:<api_key>")`.
-pub(crate) fn check(headers: &HeaderMap, api_key: &str) -> Result<(), ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let encoded = value.strip_prefix("Basic ").ok_or(ApiError::Unauthorized)?;
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| ApiError::Unauthorized)?;
-    let expected = format!("api:{api_key}");
-    if decoded == expected.as_bytes() {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
+/// The key a request carries: `Authorization: Basic base64("api:<key>")`.
+fn basic_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.strip_prefix("api:").map(str::to_owned)
 }
 
-/// The `Authorization` header value a client sends for `api_key`.
-#[cfg(test)]
-pub(crate) fn basic_header(api_key: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("api:{api_key}")))
+/// The user a request acts for, or 401 when its key is missing or unknown.
+pub(crate) async fn user(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = basic_key(headers).ok_or(ApiError::Unauthorized)?;
+    let hash = state.keys.hash(&key);
+    state
+        .service
+        .meta
+        .key_user(&hash)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or(ApiError::Unauthorized)
 }
 
 #[cfg(test)]
@@ -42,11 +42,15 @@ mod tests {
     }
 
     #[test]
-    fn accepts_the_right_key_only() {
-        assert!(check(&headers(&basic_header("secret")), "secret").is_ok());
-        assert!(check(&headers(&basic_header("other")), "secret").is_err());
-        assert!(check(&headers("Bearer secret"), "secret").is_err());
-        assert!(check(&headers("Basic !!!"), "secret").is_err());
-        assert!(check(&HeaderMap::new(), "secret").is_err());
+    fn reads_the_key_of_user_api_only() {
+        let basic = |s: &str| format!("Basic {}", STANDARD.encode(s));
+        assert_eq!(
+            basic_key(&headers(&basic("api:secret"))).as_deref(),
+            Some("secret")
+        );
+        assert_eq!(basic_key(&headers(&basic("bob:secret"))), None);
+        assert_eq!(basic_key(&headers("Bearer secret")), None);
+        assert_eq!(basic_key(&headers("Basic !!!")), None);
+        assert_eq!(basic_key(&HeaderMap::new()), None);
     }
 }

@@ -3,7 +3,7 @@
 /// Parses W&B JSON; see [`labbook_wire::json::parse`].
 ///
 /// ```
-/// use labbook_server::storage::parse_lenient;
+/// use labbook_server::store::parse_lenient;
 ///
 /// let v = parse_lenient(r#"{"loss": NaN, "hi": -Infinity, "s": "NaN"}"#).unwrap();
 /// assert_eq!(v["loss"], "NaN");

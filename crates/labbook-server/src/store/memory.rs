@@ -1,111 +1,617 @@
-//! [`MemoryStorage`]: everything in memory behind one lock.
+//! [`MemoryStore`] and [`MemoryBlobs`]: everything in memory behind one lock each, the
+//! lock standing in for a database transaction. For tests, and for a server that needs to
+//! keep nothing.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{ArtifactState, OffsetViolation, RequestLogEntry, RunKey, RunState, Storage};
+use super::lines::{place_overwrite, place_rows};
+use super::{
+    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, BlobStore, CollectionKey, Created,
+    JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError, StoreResult,
+    Stream, StreamBatch, StreamOutcome,
+};
+use crate::store::MetaStore;
 
-/// A [`Storage`] that keeps everything in memory.
+/// A [`MetaStore`] in memory.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use labbook_server::{MemoryStorage, Storage};
+/// use labbook_server::store::{MemoryStore, MetaStore};
 ///
-/// let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
-/// assert!(storage.runs().is_empty());
+/// let store: Arc<dyn MetaStore> = Arc::new(MemoryStore::default());
+/// # let _ = store;
 /// ```
 #[derive(Debug, Default)]
-pub struct MemoryStorage {
+pub struct MemoryStore {
     inner: Mutex<Inner>,
     ids: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    runs: Vec<RunState>,
-    artifacts: Vec<ArtifactState>,
-    requests: Vec<RequestLogEntry>,
-    violations: Vec<OffsetViolation>,
+    runs: Vec<RunEntry>,
+    artifacts: Vec<ArtifactEntry>,
+    users: Vec<String>,
+    /// (hash, user, label)
+    keys: Vec<(String, String, String)>,
 }
 
-impl MemoryStorage {
-    /// An empty storage.
-    pub fn new() -> MemoryStorage {
-        MemoryStorage::default()
+#[derive(Debug, Default)]
+struct RunEntry {
+    record: RunRecord,
+    history: Vec<String>,
+    events: Vec<String>,
+    output: Vec<String>,
+    others: BTreeMap<String, Vec<String>>,
+    files: Vec<(String, BlobId)>,
+}
+
+impl RunEntry {
+    fn stream(&mut self, stream: &Stream) -> &mut Vec<String> {
+        match stream {
+            Stream::History => &mut self.history,
+            Stream::Events => &mut self.events,
+            Stream::Output => &mut self.output,
+            Stream::Other(name) => self.others.entry(name.clone()).or_default(),
+        }
+    }
+
+    /// The row with its line counts filled in.
+    fn row(&self) -> RunRecord {
+        RunRecord {
+            history_lines: self.history.len(),
+            events_lines: self.events.len(),
+            output_lines: self.output.len(),
+            ..self.record.clone()
+        }
     }
 }
 
-impl Storage for MemoryStorage {
-    fn update_run(&self, key: &RunKey, update: &mut dyn FnMut(&mut RunState)) -> bool {
-        let mut inner = self.inner.lock();
-        let position = inner.runs.iter().position(|r| r.key() == *key);
-        let (index, created) = match position {
-            Some(index) => (index, false),
+#[derive(Debug, Default)]
+struct ArtifactEntry {
+    record: ArtifactRecord,
+    multipart: BTreeMap<String, MultipartUpload>,
+}
+
+impl Inner {
+    fn run_mut(&mut self, key: &RunKey) -> (&mut RunEntry, bool) {
+        match self.runs.iter().position(|r| r.record.key == *key) {
+            Some(index) => (&mut self.runs[index], false),
             None => {
-                inner.runs.push(RunState::new(key.clone()));
-                (inner.runs.len() - 1, true)
+                self.runs.push(RunEntry {
+                    record: RunRecord {
+                        key: key.clone(),
+                        ..RunRecord::default()
+                    },
+                    ..RunEntry::default()
+                });
+                let last = self.runs.len() - 1;
+                (&mut self.runs[last], true)
             }
-        };
-        update(&mut inner.runs[index]);
-        created
+        }
     }
 
-    fn run(&self, entity: &str, project: &str, run_id: &str) -> Option<RunState> {
+    fn run(&self, key: &RunKey) -> Option<&RunEntry> {
+        self.runs.iter().find(|r| r.record.key == *key)
+    }
+
+    fn artifact_mut(&mut self, id: &str) -> StoreResult<&mut ArtifactEntry> {
+        self.artifacts
+            .iter_mut()
+            .find(|a| a.record.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("no artifact with id `{id}`")))
+    }
+}
+
+fn in_collection(a: &ArtifactRecord, c: &CollectionKey) -> bool {
+    a.is_committed()
+        && a.collection.as_deref() == Some(&c.name)
+        && a.project.as_deref() == Some(&c.project)
+        && a.entity.as_deref() == Some(&c.entity)
+}
+
+fn in_portfolio(l: &ArtifactLink, p: &CollectionKey) -> bool {
+    l.portfolio == p.name && l.project == p.project && l.entity == p.entity
+}
+
+fn add_aliases(to: &mut Vec<String>, aliases: &[String]) {
+    for alias in aliases {
+        if !to.contains(alias) {
+            to.push(alias.clone());
+        }
+    }
+}
+
+fn apply_patch(run: &mut RunRecord, patch: RunPatch) {
+    if run.storage_id.is_empty() {
+        run.storage_id = patch.storage_id;
+    }
+    if patch.counts_as_upsert {
+        run.upserts += 1;
+    }
+    let set = |field: &mut Option<String>, value: Option<String>| {
+        if value.is_some() {
+            *field = value;
+        }
+    };
+    set(&mut run.display_name, patch.display_name);
+    set(&mut run.group, patch.group);
+    set(&mut run.job_type, patch.job_type);
+    set(&mut run.notes, patch.notes);
+    set(&mut run.host, patch.host);
+    set(&mut run.program, patch.program);
+    set(&mut run.sweep, patch.sweep);
+    set(&mut run.commit, patch.commit);
+    set(&mut run.repo, patch.repo);
+    if run.display_name.is_none() {
+        run.display_name = patch.default_display_name;
+    }
+    if patch.config.is_some() {
+        run.config = patch.config;
+    }
+    if let Some(tags) = patch.tags {
+        run.tags = tags;
+    }
+}
+
+fn apply_batch(entry: &mut RunEntry, batch: StreamBatch) -> Vec<Mismatch> {
+    let mut mismatches = Vec::new();
+    for (stream, chunk) in batch.chunks {
+        let (offset, lines) = (chunk.offset, chunk.lines.len());
+        let rows = stream.is_rows();
+        let target = entry.stream(&stream);
+        let expected = if rows {
+            place_rows(target, offset, chunk.lines)
+        } else {
+            place_overwrite(target, offset, chunk.lines)
+        };
+        if let Some(expected) = expected {
+            mismatches.push(Mismatch {
+                file: stream.file_name().to_owned(),
+                expected,
+                received: offset,
+                lines,
+            });
+        }
+    }
+    if let Some((summary, offset)) = batch.summary {
+        entry.record.summary = Some(JsonLine::parse(summary));
+        if offset != 0 {
+            mismatches.push(Mismatch {
+                file: "wandb-summary.json".to_owned(),
+                expected: 0,
+                received: offset,
+                lines: 1,
+            });
+        }
+    }
+    let run = &mut entry.record;
+    run.uploaded.extend(batch.uploaded);
+    run.preempting |= batch.preempting;
+    run.complete |= batch.complete;
+    if batch.exit_code.is_some() {
+        run.exit_code = batch.exit_code;
+    }
+    mismatches
+}
+
+#[async_trait]
+impl MetaStore for MemoryStore {
+    async fn next_id(&self) -> StoreResult<u64> {
+        Ok(self.ids.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    async fn upsert_run(&self, key: &RunKey, patch: RunPatch) -> StoreResult<(RunRecord, bool)> {
+        let mut inner = self.inner.lock();
+        let (entry, created) = inner.run_mut(key);
+        apply_patch(&mut entry.record, patch);
+        Ok((entry.row(), created))
+    }
+
+    async fn run(&self, key: &RunKey) -> StoreResult<Option<RunRecord>> {
+        Ok(self.inner.lock().run(key).map(RunEntry::row))
+    }
+
+    async fn runs(&self) -> StoreResult<Vec<RunRecord>> {
+        Ok(self.inner.lock().runs.iter().map(RunEntry::row).collect())
+    }
+
+    async fn append_stream(&self, key: &RunKey, batch: StreamBatch) -> StoreResult<StreamOutcome> {
+        let mut inner = self.inner.lock();
+        let (entry, _) = inner.run_mut(key);
+        let mismatches = apply_batch(entry, batch);
+        Ok(StreamOutcome {
+            mismatches,
+            stop_requested: entry.record.stop_requested,
+        })
+    }
+
+    async fn lines(
+        &self,
+        key: &RunKey,
+        stream: &Stream,
+        from: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
         let inner = self.inner.lock();
-        inner
-            .runs
-            .iter()
-            .find(|r| r.entity == entity && r.project == project && r.name == run_id)
-            .cloned()
-    }
-
-    fn runs(&self) -> Vec<RunState> {
-        self.inner.lock().runs.clone()
-    }
-
-    fn update_artifact(&self, id: &str, update: &mut dyn FnMut(&mut ArtifactState)) {
-        let mut inner = self.inner.lock();
-        let index = match inner.artifacts.iter().position(|a| a.id == id) {
-            Some(index) => index,
-            None => {
-                inner.artifacts.push(ArtifactState::new(id));
-                inner.artifacts.len() - 1
-            }
+        let Some(entry) = inner.run(key) else {
+            return Ok(Vec::new());
         };
-        update(&mut inner.artifacts[index]);
+        let lines = match stream {
+            Stream::History => &entry.history,
+            Stream::Events => &entry.events,
+            Stream::Output => &entry.output,
+            Stream::Other(name) => match entry.others.get(name) {
+                Some(lines) => lines,
+                None => return Ok(Vec::new()),
+            },
+        };
+        Ok(lines.iter().skip(from).take(limit).cloned().collect())
     }
 
-    fn artifact(&self, id: &str) -> Option<ArtifactState> {
-        self.inner
-            .lock()
+    async fn other_streams(&self, key: &RunKey) -> StoreResult<Vec<String>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .run(key)
+            .map(|e| e.others.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()> {
+        self.inner.lock().run_mut(key).0.record.alerts.push(alert);
+        Ok(())
+    }
+
+    async fn request_stop(&self, key: &RunKey) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        let found = inner.runs.iter_mut().find(|r| r.record.key == *key);
+        Ok(found.map(|r| r.record.stop_requested = true).is_some())
+    }
+
+    async fn put_run_file(&self, key: &RunKey, path: &str, blob: BlobId) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        let files = &mut inner.run_mut(key).0.files;
+        match files.iter_mut().find(|(p, _)| p == path) {
+            Some(slot) => slot.1 = blob,
+            None => files.push((path.to_owned(), blob)),
+        }
+        Ok(())
+    }
+
+    async fn run_files(&self, key: &RunKey) -> StoreResult<Vec<(String, BlobId)>> {
+        let inner = self.inner.lock();
+        Ok(inner.run(key).map(|e| e.files.clone()).unwrap_or_default())
+    }
+
+    async fn use_artifact(&self, key: &RunKey, artifact: &str) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        let run = &mut inner.run_mut(key).0.record;
+        run.used_artifacts.push(artifact.to_owned());
+        Ok(())
+    }
+
+    async fn create_artifact(&self, draft: ArtifactDraft) -> StoreResult<Created> {
+        let mut inner = self.inner.lock();
+        let existing = inner.artifacts.iter_mut().rev().find(|a| {
+            let a = &a.record;
+            a.is_committed()
+                && a.digest.is_some()
+                && a.digest == draft.digest
+                && a.collection == draft.collection
+                && a.project == draft.project
+                && a.entity == draft.entity
+        });
+        if let Some(found) = existing {
+            add_aliases(&mut found.record.aliases, &draft.aliases);
+            return Ok(Created::Existing(found.record.clone()));
+        }
+        let record = ArtifactRecord {
+            id: draft.id,
+            entity: draft.entity,
+            project: draft.project,
+            artifact_type: draft.artifact_type,
+            collection: draft.collection,
+            run: draft.run,
+            digest: draft.digest,
+            aliases: draft.aliases,
+            metadata: draft.metadata,
+            state: "PENDING".to_owned(),
+            ..ArtifactRecord::default()
+        };
+        inner.artifacts.push(ArtifactEntry {
+            record: record.clone(),
+            multipart: BTreeMap::new(),
+        });
+        Ok(Created::New(record))
+    }
+
+    async fn artifact(&self, id: &str) -> StoreResult<Option<ArtifactRecord>> {
+        let inner = self.inner.lock();
+        Ok(inner
             .artifacts
             .iter()
-            .find(|a| a.id == id)
-            .cloned()
+            .find(|a| a.record.id == id)
+            .map(|a| a.record.clone()))
     }
 
-    fn artifacts(&self) -> Vec<ArtifactState> {
-        self.inner.lock().artifacts.clone()
+    async fn artifacts(&self) -> StoreResult<Vec<ArtifactRecord>> {
+        let inner = self.inner.lock();
+        Ok(inner.artifacts.iter().map(|a| a.record.clone()).collect())
     }
 
-    fn next_id(&self) -> u64 {
-        self.ids.fetch_add(1, Ordering::Relaxed) + 1
+    async fn versions(&self, collection: &CollectionKey) -> StoreResult<Vec<ArtifactRecord>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .artifacts
+            .iter()
+            .filter(|a| in_collection(&a.record, collection))
+            .map(|a| a.record.clone())
+            .collect())
     }
 
-    fn log_request(&self, entry: RequestLogEntry) {
-        self.inner.lock().requests.push(entry);
+    async fn linked(
+        &self,
+        portfolio: &CollectionKey,
+    ) -> StoreResult<Vec<(ArtifactLink, ArtifactRecord)>> {
+        let inner = self.inner.lock();
+        let mut linked: Vec<(ArtifactLink, ArtifactRecord)> = inner
+            .artifacts
+            .iter()
+            .flat_map(|a| {
+                a.record
+                    .links
+                    .iter()
+                    .filter(|l| in_portfolio(l, portfolio))
+                    .map(|l| (l.clone(), a.record.clone()))
+            })
+            .collect();
+        linked.sort_by_key(|(l, _)| l.version_index);
+        Ok(linked)
     }
 
-    fn requests(&self) -> Vec<RequestLogEntry> {
-        self.inner.lock().requests.clone()
+    async fn artifact_type(
+        &self,
+        entity: Option<&str>,
+        project: Option<&str>,
+        collection: &str,
+    ) -> StoreResult<Option<String>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .artifacts
+            .iter()
+            .rev()
+            .map(|a| &a.record)
+            .find(|a| {
+                a.collection.as_deref() == Some(collection)
+                    && (project.is_none() || a.project.as_deref() == project)
+                    && (entity.is_none() || a.entity.as_deref() == entity)
+            })
+            .and_then(|a| a.artifact_type.clone()))
     }
 
-    fn record_violation(&self, violation: OffsetViolation) {
-        self.inner.lock().violations.push(violation);
+    async fn set_manifest(&self, id: &str, manifest: JsonLine) -> StoreResult<()> {
+        self.inner.lock().artifact_mut(id)?.record.manifest = Some(manifest);
+        Ok(())
     }
 
-    fn violations(&self) -> Vec<OffsetViolation> {
-        self.inner.lock().violations.clone()
+    async fn put_artifact_file(&self, id: &str, path: &str, blob: BlobId) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        let files = &mut inner.artifact_mut(id)?.record.files;
+        match files.iter_mut().find(|(p, _)| p == path) {
+            Some(slot) => slot.1 = blob,
+            None => files.push((path.to_owned(), blob)),
+        }
+        Ok(())
+    }
+
+    async fn start_multipart(
+        &self,
+        id: &str,
+        upload_id: &str,
+        upload: MultipartUpload,
+    ) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        let artifact = inner.artifact_mut(id)?;
+        artifact.multipart.insert(upload_id.to_owned(), upload);
+        Ok(())
+    }
+
+    async fn multipart(&self, id: &str, upload_id: &str) -> StoreResult<Option<MultipartUpload>> {
+        let mut inner = self.inner.lock();
+        Ok(inner.artifact_mut(id)?.multipart.get(upload_id).cloned())
+    }
+
+    async fn multiparts(&self, id: &str) -> StoreResult<Vec<(String, MultipartUpload)>> {
+        let mut inner = self.inner.lock();
+        let uploads = &inner.artifact_mut(id)?.multipart;
+        Ok(uploads
+            .iter()
+            .map(|(k, u)| (k.clone(), u.clone()))
+            .collect())
+    }
+
+    async fn put_part(
+        &self,
+        id: &str,
+        upload_id: &str,
+        part: u64,
+        blob: BlobId,
+    ) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        let artifact = inner.artifact_mut(id)?;
+        let Some(upload) = artifact
+            .multipart
+            .get_mut(upload_id)
+            .filter(|u| u.completed.is_none())
+        else {
+            return Ok(false);
+        };
+        upload.parts.retain(|(n, _)| *n != part);
+        upload.parts.push((part, blob));
+        upload.parts.sort_by_key(|(n, _)| *n);
+        Ok(true)
+    }
+
+    async fn finish_multipart(
+        &self,
+        id: &str,
+        upload_id: &str,
+        done: Option<(String, BlobId)>,
+    ) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        let artifact = inner.artifact_mut(id)?;
+        let Some((md5, blob)) = done else {
+            artifact.multipart.remove(upload_id);
+            return Ok(());
+        };
+        let upload = artifact
+            .multipart
+            .get_mut(upload_id)
+            .ok_or_else(|| StoreError::Conflict(format!("no multipart upload `{upload_id}`")))?;
+        upload.completed = Some(md5);
+        upload.parts.clear();
+        let path = upload.path.clone();
+        let files = &mut artifact.record.files;
+        match files.iter_mut().find(|(p, _)| *p == path) {
+            Some(slot) => slot.1 = blob,
+            None => files.push((path, blob)),
+        }
+        Ok(())
+    }
+
+    async fn commit_artifact(&self, id: &str) -> StoreResult<Option<ArtifactRecord>> {
+        let mut inner = self.inner.lock();
+        let Ok(artifact) = inner.artifact_mut(id) else {
+            return Ok(None);
+        };
+        artifact.record.state = "COMMITTED".to_owned();
+        Ok(Some(artifact.record.clone()))
+    }
+
+    async fn add_user(&self, name: &str) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        if inner.users.iter().any(|u| u == name) {
+            return Ok(false);
+        }
+        inner.users.push(name.to_owned());
+        Ok(true)
+    }
+
+    async fn users(&self) -> StoreResult<Vec<String>> {
+        let mut users = self.inner.lock().users.clone();
+        users.sort();
+        Ok(users)
+    }
+
+    async fn add_key(&self, user: &str, key_hash: &str, label: &str) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        if !inner.users.iter().any(|u| u == user) {
+            return Err(StoreError::NotFound(format!("no user `{user}`")));
+        }
+        if inner
+            .keys
+            .iter()
+            .any(|(h, _, l)| h == key_hash || l == label)
+        {
+            return Err(StoreError::Conflict(format!(
+                "a key labelled `{label}` exists"
+            )));
+        }
+        inner
+            .keys
+            .push((key_hash.to_owned(), user.to_owned(), label.to_owned()));
+        Ok(())
+    }
+
+    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<String>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .keys
+            .iter()
+            .find(|(h, _, _)| h == key_hash)
+            .map(|(_, u, _)| u.clone()))
+    }
+
+    async fn revoke_key(&self, label: &str) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        let before = inner.keys.len();
+        inner.keys.retain(|(_, _, l)| l != label);
+        Ok(inner.keys.len() < before)
+    }
+
+    async fn link_artifact(
+        &self,
+        id: &str,
+        portfolio: &CollectionKey,
+        aliases: &[String],
+    ) -> StoreResult<usize> {
+        let mut inner = self.inner.lock();
+        let next = inner
+            .artifacts
+            .iter()
+            .flat_map(|a| &a.record.links)
+            .filter(|l| in_portfolio(l, portfolio))
+            .count();
+        let artifact = inner.artifact_mut(id)?;
+        // A version is in a portfolio once: linking it again adds the aliases and keeps its
+        // index (W&B's rule), so a client that repeats a link changes nothing else.
+        if let Some(link) = artifact
+            .record
+            .links
+            .iter_mut()
+            .find(|l| in_portfolio(l, portfolio))
+        {
+            add_aliases(&mut link.aliases, aliases);
+            return Ok(link.version_index);
+        }
+        artifact.record.links.push(ArtifactLink {
+            entity: portfolio.entity.clone(),
+            project: portfolio.project.clone(),
+            portfolio: portfolio.name.clone(),
+            aliases: aliases.to_vec(),
+            version_index: next,
+        });
+        Ok(next)
+    }
+}
+
+#[cfg(feature = "testing")]
+impl MemoryStore {
+    /// Changes a stored version behind the protocol's back, as a server whose data went
+    /// bad would serve it (tests of what a client refuses).
+    pub fn edit_artifact(&self, id: &str, edit: impl FnOnce(&mut ArtifactRecord)) {
+        if let Ok(artifact) = self.inner.lock().artifact_mut(id) {
+            edit(&mut artifact.record);
+        }
+    }
+}
+
+/// A [`BlobStore`] in memory.
+///
+/// ```
+/// use labbook_server::store::MemoryBlobs;
+/// let blobs = MemoryBlobs::default();
+/// # let _ = blobs;
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryBlobs {
+    blobs: Mutex<HashMap<BlobId, Bytes>>,
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    async fn put(&self, scope: &str, bytes: Bytes) -> StoreResult<BlobId> {
+        let id = BlobId::of(scope, &bytes);
+        self.blobs.lock().entry(id.clone()).or_insert(bytes);
+        Ok(id)
+    }
+
+    async fn get(&self, id: &BlobId) -> StoreResult<Option<Bytes>> {
+        Ok(self.blobs.lock().get(id).cloned())
     }
 }

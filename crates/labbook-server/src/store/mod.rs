@@ -1,68 +1,235 @@
-//! What the server keeps: runs, artifacts, the request log and offset violations, behind
-//! the [`Storage`] trait so the data can outlive a listener.
+//! Where the server keeps what it receives: a [`MetaStore`] for rows (runs, their line
+//! streams, artifacts) and a [`BlobStore`] for bytes (run files, artifact files, parts).
+//!
+//! Each method is one intent, done atomically by the store: the rules that must hold
+//! across concurrent requests (a stream's line offsets, an artifact's version index, the
+//! one committed version per digest) are enforced inside the store's own transaction, never
+//! by a lock in the server's memory, so a store shared by several servers keeps them too.
 
+mod blobs_fs;
+#[cfg(test)]
+mod conformance;
 mod lenient_json;
+mod lines;
 mod memory;
-mod types;
+mod records;
+mod sqlite;
 
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use blobs_fs::FsBlobs;
 pub use lenient_json::parse_lenient;
-pub use memory::MemoryStorage;
-pub use types::{
-    Alert, ArtifactLink, ArtifactState, JsonLine, MultipartUpload, OffsetViolation,
-    RequestLogEntry, RunKey, RunState,
+pub use lines::{place_overwrite, place_rows};
+pub use memory::{MemoryBlobs, MemoryStore};
+pub use records::{
+    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Chunk, CollectionKey, Created,
+    JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, Stream, StreamBatch,
+    StreamOutcome,
 };
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
-/// Where a server keeps what it receives. Shared as `Arc<dyn Storage>`; it outlives the
-/// listener, so a test can restart the server on the same data.
-///
-/// Updates go through closures so each one is atomic for the implementation.
-///
-/// ```
-/// use labbook_server::{MemoryStorage, RunKey, Storage};
-///
-/// let storage = MemoryStorage::new();
-/// let key = RunKey::new("ent", "proj", "abc123");
-/// storage.update_run(&key, &mut |run| run.notes = Some("hi".into()));
-/// assert_eq!(storage.run("ent", "proj", "abc123").unwrap().notes.as_deref(), Some("hi"));
-/// ```
-pub trait Storage: Send + Sync {
-    /// Applies `update` to the run `key`, creating it (empty) first if needed. Returns
-    /// whether it was created.
-    fn update_run(&self, key: &RunKey, update: &mut dyn FnMut(&mut RunState)) -> bool;
-
-    /// A copy of the run, if any request named it.
-    fn run(&self, entity: &str, project: &str, run_id: &str) -> Option<RunState>;
-
-    /// Copies of every run, in creation order.
-    fn runs(&self) -> Vec<RunState>;
-
-    /// Applies `update` to the artifact `id`, creating it first if needed.
-    fn update_artifact(&self, id: &str, update: &mut dyn FnMut(&mut ArtifactState));
-
-    /// A copy of the artifact `id`.
-    fn artifact(&self, id: &str) -> Option<ArtifactState>;
-
-    /// Copies of every artifact, in creation order.
-    fn artifacts(&self) -> Vec<ArtifactState>;
-
-    /// A new number, unique for this storage (ids, generated names).
-    fn next_id(&self) -> u64;
-
-    /// Appends to the request log.
-    fn log_request(&self, entry: RequestLogEntry);
-
-    /// Every request received so far, in order.
-    fn requests(&self) -> Vec<RequestLogEntry>;
-
-    /// Records a `file_stream` offset that skipped or repeated lines.
-    fn record_violation(&self, violation: OffsetViolation);
-
-    /// Every offset violation so far.
-    fn violations(&self) -> Vec<OffsetViolation>;
+/// Why a store could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing named does not exist (an artifact id, an upload id).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request contradicts what is stored (e.g. completing an unknown upload).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store cannot be reached or written (disk full, database gone): retry later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
-impl std::fmt::Debug for dyn Storage {
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Rows: runs and their streams, artifacts and their versions.
+///
+/// ```
+/// use labbook_server::store::{MemoryStore, MetaStore, RunKey, RunPatch};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::default();
+/// let key = RunKey::new("ent", "proj", "abc123");
+/// let patch = RunPatch { notes: Some("hi".into()), ..RunPatch::default() };
+/// let (run, inserted) = store.upsert_run(&key, patch).await.unwrap();
+/// assert!(inserted);
+/// assert_eq!(run.notes.as_deref(), Some("hi"));
+/// # });
+/// ```
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// A new number, unique for this store (ids, generated names).
+    async fn next_id(&self) -> StoreResult<u64>;
+
+    /// Creates the run (empty) if needed and applies `patch`; returns the run and whether
+    /// it was created.
+    async fn upsert_run(&self, key: &RunKey, patch: RunPatch) -> StoreResult<(RunRecord, bool)>;
+
+    /// The run's row, if any request named it.
+    async fn run(&self, key: &RunKey) -> StoreResult<Option<RunRecord>>;
+
+    /// Every run, in creation order.
+    async fn runs(&self) -> StoreResult<Vec<RunRecord>>;
+
+    /// Stores one `file_stream` request: each chunk placed by its stream's offset rule,
+    /// the summary replaced, the flags set, all at once.
+    async fn append_stream(&self, key: &RunKey, batch: StreamBatch) -> StoreResult<StreamOutcome>;
+
+    /// Lines `from..` of a stream (at most `limit`).
+    async fn lines(
+        &self,
+        key: &RunKey,
+        stream: &Stream,
+        from: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+
+    /// The names of the run's other streams (files other than history, events, output).
+    async fn other_streams(&self, key: &RunKey) -> StoreResult<Vec<String>>;
+
+    /// Adds an alert to the run (creating it if needed).
+    async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()>;
+
+    /// Asks the run to stop: `file_stream` answers `stopped` from now on. Returns whether
+    /// the run exists.
+    async fn request_stop(&self, key: &RunKey) -> StoreResult<bool>;
+
+    /// Records a run file (creating the run if needed); a later one at `path` replaces it.
+    async fn put_run_file(&self, key: &RunKey, path: &str, blob: BlobId) -> StoreResult<()>;
+
+    /// The run's files, by path.
+    async fn run_files(&self, key: &RunKey) -> StoreResult<Vec<(String, BlobId)>>;
+
+    /// Records that the run used an artifact version.
+    async fn use_artifact(&self, key: &RunKey, artifact: &str) -> StoreResult<()>;
+
+    /// Creates a pending version, unless the collection has a committed version with the
+    /// same digest: then that one's aliases grow by the draft's and it is answered.
+    async fn create_artifact(&self, draft: ArtifactDraft) -> StoreResult<Created>;
+
+    /// The version `id`.
+    async fn artifact(&self, id: &str) -> StoreResult<Option<ArtifactRecord>>;
+
+    /// Every version, in creation order.
+    async fn artifacts(&self) -> StoreResult<Vec<ArtifactRecord>>;
+
+    /// The committed versions of a collection, oldest first (index = version number).
+    async fn versions(&self, collection: &CollectionKey) -> StoreResult<Vec<ArtifactRecord>>;
+
+    /// The versions linked into a portfolio, by their index in it.
+    async fn linked(
+        &self,
+        portfolio: &CollectionKey,
+    ) -> StoreResult<Vec<(ArtifactLink, ArtifactRecord)>>;
+
+    /// The type of the newest version of `collection` (in a project and entity if given).
+    async fn artifact_type(
+        &self,
+        entity: Option<&str>,
+        project: Option<&str>,
+        collection: &str,
+    ) -> StoreResult<Option<String>>;
+
+    /// Records the version's manifest.
+    async fn set_manifest(&self, id: &str, manifest: JsonLine) -> StoreResult<()>;
+
+    /// Records a file of the version; a later one at `path` replaces it.
+    async fn put_artifact_file(&self, id: &str, path: &str, blob: BlobId) -> StoreResult<()>;
+
+    /// Starts a multipart upload of a file of the version.
+    async fn start_multipart(
+        &self,
+        id: &str,
+        upload_id: &str,
+        upload: MultipartUpload,
+    ) -> StoreResult<()>;
+
+    /// The upload `upload_id` of the version, completed or not.
+    async fn multipart(&self, id: &str, upload_id: &str) -> StoreResult<Option<MultipartUpload>>;
+
+    /// Every multipart upload of the version, completed or not, by upload id.
+    async fn multiparts(&self, id: &str) -> StoreResult<Vec<(String, MultipartUpload)>>;
+
+    /// Records part `part` of an upload in progress; `false` if there is none.
+    async fn put_part(
+        &self,
+        id: &str,
+        upload_id: &str,
+        part: u64,
+        blob: BlobId,
+    ) -> StoreResult<bool>;
+
+    /// Ends an upload: the parts became the file `blob` with MD5 `md5` (`Some`), or it was
+    /// aborted (`None`: the upload is forgotten).
+    async fn finish_multipart(
+        &self,
+        id: &str,
+        upload_id: &str,
+        done: Option<(String, BlobId)>,
+    ) -> StoreResult<()>;
+
+    /// Commits the version; `None` if there is none.
+    async fn commit_artifact(&self, id: &str) -> StoreResult<Option<ArtifactRecord>>;
+
+    /// Creates the user `name` if there is none; whether it was created.
+    async fn add_user(&self, name: &str) -> StoreResult<bool>;
+
+    /// Every user, by name.
+    async fn users(&self) -> StoreResult<Vec<String>>;
+
+    /// Records an API key of `user` by its keyed hash (never the key), with a public
+    /// `label` to name it by (`key revoke LABEL`).
+    async fn add_key(&self, user: &str, key_hash: &str, label: &str) -> StoreResult<()>;
+
+    /// The user whose key has this hash.
+    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<String>>;
+
+    /// Forgets the key labelled `label`; whether there was one.
+    async fn revoke_key(&self, label: &str) -> StoreResult<bool>;
+
+    /// Links the version into a portfolio with `aliases` and answers its index there: a
+    /// version already linked keeps its index and gains the aliases; a new one gets the
+    /// next index, assigned in the same transaction.
+    async fn link_artifact(
+        &self,
+        id: &str,
+        portfolio: &CollectionKey,
+        aliases: &[String],
+    ) -> StoreResult<usize>;
+}
+
+/// Bytes, by [`BlobId`]. Putting the same bytes twice in one scope stores them once.
+///
+/// ```
+/// use labbook_server::store::{BlobStore, MemoryBlobs};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let blobs = MemoryBlobs::default();
+/// let id = blobs.put("ent", b"abc".to_vec().into()).await.unwrap();
+/// assert_eq!(blobs.get(&id).await.unwrap().unwrap(), &b"abc"[..]);
+/// # });
+/// ```
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores `bytes` in `scope` and answers their id once they are kept.
+    async fn put(&self, scope: &str, bytes: Bytes) -> StoreResult<BlobId>;
+
+    /// The bytes of `id`, if kept.
+    async fn get(&self, id: &BlobId) -> StoreResult<Option<Bytes>>;
+}
+
+impl std::fmt::Debug for dyn MetaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Storage")
+        f.write_str("MetaStore")
+    }
+}
+
+impl std::fmt::Debug for dyn BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobStore")
     }
 }

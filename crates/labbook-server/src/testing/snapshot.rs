@@ -1,97 +1,18 @@
-//! The records kept per run and per artifact, and the request log.
+//! A run or an artifact with everything the server keeps of it in one value (rows, lines,
+//! file bytes), for tests to compare with what a client sent.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::parse_lenient;
-
-/// Identifies a run: entity, project and run id (the W&B run "name").
-///
-/// ```
-/// use labbook_server::RunKey;
-/// let key = RunKey::new("ent", "proj", "abc123");
-/// assert_eq!(key.run, "abc123");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RunKey {
-    /// The entity (user or team).
-    pub entity: String,
-    /// The project.
-    pub project: String,
-    /// The run id.
-    pub run: String,
-}
-
-impl RunKey {
-    /// A key from its three parts.
-    pub fn new(
-        entity: impl Into<String>,
-        project: impl Into<String>,
-        run: impl Into<String>,
-    ) -> RunKey {
-        RunKey {
-            entity: entity.into(),
-            project: project.into(),
-            run: run.into(),
-        }
-    }
-}
-
-/// One line of a JSON lines file as received, and its parsed value (`None` if it is not
-/// JSON even with W&B's bare `NaN`/`Infinity`; see [`parse_lenient`]).
-///
-/// ```
-/// use labbook_server::JsonLine;
-/// let line = JsonLine::parse(r#"{"_step":0,"loss":NaN}"#);
-/// assert_eq!(line.json.unwrap()["loss"], "NaN");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct JsonLine {
-    /// The line exactly as sent.
-    pub raw: String,
-    /// The parsed line.
-    pub json: Option<Value>,
-}
-
-impl JsonLine {
-    /// Keeps `raw` and parses it leniently.
-    pub fn parse(raw: impl Into<String>) -> JsonLine {
-        let raw = raw.into();
-        let json = parse_lenient(&raw).ok();
-        JsonLine { raw, json }
-    }
-
-    /// The value at `key` of a parsed object line.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.json.as_ref().and_then(|j| j.get(key))
-    }
-}
-
-/// An alert sent with `NotifyScriptableRunAlert`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    /// Title.
-    pub title: String,
-    /// Text.
-    pub text: String,
-    /// Severity (`INFO`, `WARN`, `ERROR`), if sent.
-    pub severity: Option<String>,
-    /// Wait duration in milliseconds, if sent.
-    pub wait_duration: Option<Value>,
-}
+use crate::store::{Alert, ArtifactLink, JsonLine, MultipartUpload, RunKey, RunRecord};
 
 /// Everything received about one run.
 ///
 /// ```
-/// use labbook_server::{MemoryStorage, RunKey, Storage};
-///
-/// let storage = MemoryStorage::new();
-/// storage.update_run(&RunKey::new("e", "p", "r"), &mut |run| {
-///     run.config = Some(serde_json::json!({"lr": {"value": 0.1}}));
-/// });
-/// let run = storage.run("e", "p", "r").unwrap();
-/// assert_eq!(run.config_value("lr"), Some(&serde_json::json!(0.1)));
+/// use labbook_server::RunState;
+/// let run = RunState::default();
+/// assert!(run.history.is_empty());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunState {
@@ -143,10 +64,10 @@ pub struct RunState {
     pub uploaded: Vec<String>,
     /// A `file_stream` request said `preempting`.
     pub preempting: bool,
-    /// A `file_stream` request said `complete`.
     /// Someone asked the run to stop (the UI's Stop button): file_stream answers
     /// `"stopped": true` from now on.
     pub stop_requested: bool,
+    /// A `file_stream` request said `complete`.
     pub complete: bool,
     /// The exit code sent with `complete`.
     pub exit_code: Option<i64>,
@@ -157,11 +78,33 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub(crate) fn new(key: RunKey) -> RunState {
+    /// The row's fields; lines and files are filled in by the caller.
+    pub(crate) fn from_record(run: RunRecord) -> RunState {
         RunState {
-            entity: key.entity,
-            project: key.project,
-            name: key.run,
+            entity: run.key.entity,
+            project: run.key.project,
+            name: run.key.run,
+            storage_id: run.storage_id,
+            display_name: run.display_name,
+            config: run.config,
+            tags: run.tags,
+            group: run.group,
+            job_type: run.job_type,
+            notes: run.notes,
+            host: run.host,
+            program: run.program,
+            sweep: run.sweep,
+            commit: run.commit,
+            repo: run.repo,
+            upserts: run.upserts,
+            summary: run.summary,
+            uploaded: run.uploaded,
+            preempting: run.preempting,
+            stop_requested: run.stop_requested,
+            complete: run.complete,
+            exit_code: run.exit_code,
+            alerts: run.alerts,
+            used_artifacts: run.used_artifacts,
             ..RunState::default()
         }
     }
@@ -190,7 +133,7 @@ impl RunState {
     }
 }
 
-/// An artifact created through the artifact mutations.
+/// An artifact version with its files' bytes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArtifactState {
     /// The server's id.
@@ -215,78 +158,10 @@ pub struct ArtifactState {
     pub state: String,
     /// The uploaded manifest (`wandb_manifest.json`), raw and parsed.
     pub manifest: Option<JsonLine>,
-    /// Files uploaded with PUT, by path inside the artifact.
+    /// Files uploaded, by path inside the artifact.
     pub files: BTreeMap<String, Vec<u8>>,
     /// Where the version is linked (registry collections, `LinkArtifact`).
     pub links: Vec<ArtifactLink>,
-    /// Multipart uploads in progress, by upload id.
+    /// Multipart uploads still in progress, by upload id.
     pub multipart: BTreeMap<String, MultipartUpload>,
-    /// Multipart uploads completed, by upload id: the file's base64 MD5.
-    pub completed_uploads: BTreeMap<String, String>,
-}
-
-/// A file being uploaded in parts (CreateArtifactFiles with `uploadPartsInput`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MultipartUpload {
-    /// The file's path inside the artifact.
-    pub path: String,
-    /// The whole file's base64 MD5, as announced in CreateArtifactFiles.
-    pub md5: Option<String>,
-    /// The hex MD5 the client announced for each part, in order.
-    pub part_md5s: Vec<String>,
-    /// The parts received, by part number.
-    pub parts: BTreeMap<u64, Vec<u8>>,
-}
-
-/// A version linked into a portfolio (a registry collection) by `LinkArtifact`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ArtifactLink {
-    /// Entity of the portfolio.
-    pub entity: String,
-    /// Project of the portfolio (e.g. `model-registry`).
-    pub project: String,
-    /// The portfolio's name.
-    pub portfolio: String,
-    /// Aliases in the portfolio.
-    pub aliases: Vec<String>,
-    /// The version's index in the portfolio (`v0`, `v1`, ...).
-    pub version_index: usize,
-}
-
-impl ArtifactState {
-    pub(crate) fn new(id: &str) -> ArtifactState {
-        ArtifactState {
-            id: id.to_owned(),
-            state: "PENDING".to_owned(),
-            ..ArtifactState::default()
-        }
-    }
-}
-
-/// One request as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestLogEntry {
-    /// HTTP method.
-    pub method: String,
-    /// Path (no query).
-    pub path: String,
-    /// GraphQL `operationName` (or the name sniffed from the query).
-    pub operation: Option<String>,
-    /// The status answered.
-    pub status: u16,
-}
-
-/// A `file_stream` offset that did not continue exactly at the stored line count.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetViolation {
-    /// The run.
-    pub run: RunKey,
-    /// The file (`wandb-history.jsonl`, ...).
-    pub file: String,
-    /// The offset the server expected (lines stored so far).
-    pub expected: usize,
-    /// The offset the client sent.
-    pub received: usize,
-    /// How many lines came with it.
-    pub lines: usize,
 }

@@ -2,13 +2,14 @@
 //! offsets, gzip, uploads, artifacts, bad requests, and data kept over a restart.
 
 use std::io::Write;
+
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use labbook_server::{MemoryStorage, Server, ServerConfig, Storage};
+use labbook_server::{Recorder, Server, ServerConfig};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
@@ -318,12 +319,10 @@ fn file_stream_accepts_gzip_and_rejects_garbage() {
     assert_eq!(missing_var.status(), StatusCode::BAD_REQUEST);
 }
 
-#[test]
-fn artifacts_are_stored_with_manifest_and_files() {
-    let server = start();
-    let base = server.base_url();
+/// Creates, fills, commits and uses an artifact `data` (one file, `data.txt`); its id.
+fn log_artifact(base: &str) -> String {
     let created = graphql(
-        &base,
+        base,
         "CreateArtifact",
         json!({"input": {"entityName": "ent1", "projectName": "proj",
         "artifactTypeName": "dataset", "artifactCollectionName": "data", "runName": "r", "digest": "abc",
@@ -334,7 +333,7 @@ fn artifacts_are_stored_with_manifest_and_files() {
         .unwrap()
         .to_owned();
     let files = graphql(
-        &base,
+        base,
         "CreateArtifactFiles",
         json!({"input": {"artifactFiles": [
         {"artifactID": id, "name": "data.txt", "md5": "x"}], "storageLayout": "V2"}}),
@@ -351,7 +350,7 @@ fn artifacts_are_stored_with_manifest_and_files() {
         .error_for_status()
         .unwrap();
     let manifest = graphql(
-        &base,
+        base,
         "CreateArtifactManifest",
         json!({"artifactID": id, "name": "wandb_manifest.json", "digest": "d", "includeUpload": true}),
     );
@@ -361,18 +360,25 @@ fn artifacts_are_stored_with_manifest_and_files() {
         .to_owned();
     Client::new()
         .put(url)
-        .body("{\"version\":1,\"contents\":{}}")
+        .body("{\"version\":1,\"contents\":{\"data.txt\":{\"digest\":\"x\",\"size\":7}}}")
         .send()
         .unwrap()
         .error_for_status()
         .unwrap();
-    graphql(&base, "CommitArtifact", json!({"artifactID": id}));
+    graphql(base, "CommitArtifact", json!({"artifactID": id}));
     graphql(
-        &base,
+        base,
         "UseArtifact",
         json!({"input": {"artifactID": id, "entityName": "ent1", "projectName": "proj", "runName": "r"}}),
     );
 
+    id
+}
+
+#[test]
+fn artifacts_are_stored_with_manifest_and_files() {
+    let server = start();
+    let id = log_artifact(&server.base_url());
     let artifact = server.storage().artifact(&id).unwrap();
     assert_eq!(artifact.state, "COMMITTED");
     assert_eq!(artifact.collection.as_deref(), Some("data"));
@@ -391,7 +397,7 @@ fn artifacts_are_stored_with_manifest_and_files() {
 
 #[test]
 fn restart_on_the_same_storage_keeps_the_data() {
-    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let storage: Recorder = Recorder::default();
     let first = Server::start(
         ServerConfig::new(KEY)
             .entity("ent1")
@@ -511,4 +517,114 @@ fn a_multipart_upload_checks_every_part_against_its_md5() {
     assert_eq!(again, ok);
     let stored = server.storage().artifact(&id).unwrap();
     assert_eq!(stored.files["w.bin"], b"ab");
+}
+
+/// Everything a client can send, into a server whose stores are a SQLite file and a blob
+/// directory.
+fn send_everything(base: &str) -> String {
+    upsert(base, "kept");
+    let history = |offset: usize, steps: std::ops::Range<usize>| {
+        let rows: Vec<String> = steps
+            .map(|s| format!("{{\"_step\":{s},\"loss\":NaN}}"))
+            .collect();
+        json!({"files": {"wandb-history.jsonl": {"offset": offset, "content": rows}}})
+    };
+    assert_eq!(stream(base, "kept", history(0, 0..2)), StatusCode::OK);
+    // A resend (the answer was lost) and the next request: each row stored once.
+    assert_eq!(stream(base, "kept", history(0, 0..2)), StatusCode::OK);
+    assert_eq!(stream(base, "kept", history(2, 2..3)), StatusCode::OK);
+    let rest = json!({"files": {
+        "wandb-events.jsonl": {"offset": 0, "content": ["{\"system.cpu\":3.5}"]},
+        "wandb-summary.json": {"offset": 0, "content": ["{\"loss\":0.5}"]},
+        "output.log": {"offset": 0, "content": ["hello", "world"]}},
+        "uploaded": ["config.yaml"], "complete": true, "exitcode": 0});
+    assert_eq!(stream(base, "kept", rest), StatusCode::OK);
+    let put = Client::new()
+        .put(format!("{base}/upload/ent1/proj/kept/media/x.bin"))
+        .body(vec![1u8, 2, 3])
+        .send()
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    graphql(
+        base,
+        "NotifyScriptableRunAlert",
+        json!({"entityName": "ent1", "projectName": "proj", "runName": "kept",
+        "title": "T", "text": "txt", "severity": "WARN", "waitDuration": 60000}),
+    );
+    let id = log_artifact(base);
+    graphql(
+        base,
+        "LinkArtifact",
+        json!({"input": {"artifactID": id, "artifactPortfolioName": "best", "entityName": "ent1",
+        "projectName": "model-registry", "aliases": [{"alias": "prod"}]}}),
+    );
+    id
+}
+
+#[test]
+fn a_sqlite_data_directory_keeps_everything_over_a_restart() {
+    use labbook_server::store::{FsBlobs, SqliteStore};
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let meta = Arc::new(SqliteStore::open(&dir.path().join("labbook.sqlite")).unwrap());
+        let blobs = Arc::new(FsBlobs::open(&dir.path().join("blobs")).unwrap());
+        Recorder::new(meta, blobs)
+    };
+    let first = Server::start(ServerConfig::new(KEY).entity("ent1").storage(open())).unwrap();
+    let id = send_everything(&first.base_url());
+    let (runs, artifacts) = (first.storage().runs(), first.storage().artifacts());
+    assert!(
+        first.storage().violations().iter().all(|v| v.received == 0),
+        "only the resend"
+    );
+    first.shutdown();
+
+    let second = Server::start(ServerConfig::new(KEY).entity("ent1").storage(open())).unwrap();
+    assert_eq!(
+        second.storage().runs(),
+        runs,
+        "rows, lines and files read back equal"
+    );
+    assert_eq!(second.storage().artifacts(), artifacts);
+    let run = &runs[0];
+    assert_eq!(run.history.len(), 3);
+    assert_eq!((run.output.len(), run.events.len()), (2, 1));
+    assert_eq!((run.complete, run.exit_code), (true, Some(0)));
+    assert_eq!(run.files["media/x.bin"], [1, 2, 3]);
+    assert_eq!(run.alerts[0].title, "T");
+
+    // And through the GraphQL the clients use.
+    let base = second.base_url();
+    let resume = graphql(
+        &base,
+        "RunResumeStatus",
+        json!({"entity": "ent1", "project": "proj", "name": "kept"}),
+    );
+    let bucket = &resume["data"]["model"]["bucket"];
+    assert_eq!(bucket["historyLineCount"], 3);
+    assert_eq!(bucket["logLineCount"], 2);
+    assert_eq!(bucket["summaryMetrics"], "{\"loss\":0.5}");
+    let linked = graphql(
+        &base,
+        "ArtifactMembershipByName",
+        json!({"entity": "ent1", "project": "model-registry", "name": "best:prod"}),
+    );
+    let membership = &linked["data"]["project"]["artifactCollectionMembership"];
+    assert_eq!(membership["artifact"]["id"], id);
+    let urls = graphql(
+        &base,
+        "GetArtifactMembershipFileUrls",
+        json!({"entity": "ent1", "project": "proj", "collection": "data", "alias": "latest"}),
+    );
+    let url = urls["data"]["project"]["artifactCollection"]["artifactMembership"]["files"]["edges"]
+        [0]["node"]["directUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        Client::new().get(url).send().unwrap().text().unwrap(),
+        "data123"
+    );
+    let again = upsert(&base, "kept");
+    assert_eq!(again["data"]["upsertBucket"]["inserted"], false);
 }

@@ -155,9 +155,7 @@ fn official_client_obeys_the_stop_button() {
         let line = line.unwrap();
         if let Some(id) = line.strip_prefix("RUN ") {
             let key = labbook_server::RunKey::new("ent1", "proj-stop", id);
-            server
-                .storage()
-                .update_run(&key, &mut |r| r.stop_requested = true);
+            server.storage().request_stop(&key);
             writeln!(stdin).unwrap();
         }
         lines.push(line);

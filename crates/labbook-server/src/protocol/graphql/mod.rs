@@ -1,4 +1,5 @@
-//! `POST /graphql`: parse the request, pick the operation, answer it.
+//! `POST /graphql`: parse the request, pick the operation, answer it. The operation table
+//! is what W&B's clients send; each operation reads its variables and calls the service.
 
 mod artifact_queries;
 mod artifacts;
@@ -14,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth;
+use crate::access;
 use crate::error::ApiError;
-use crate::server::{AppState, Operation};
+use crate::state::{AppState, Operation};
 
 /// A GraphQL request body.
 #[derive(Debug, Deserialize)]
@@ -56,6 +57,37 @@ impl Vars {
             _ => Vars(self.0.clone()),
         }
     }
+
+    /// A list of strings, `None` when absent; an error naming the operation otherwise.
+    pub(crate) fn strings(
+        &self,
+        name: &str,
+        operation: &str,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        match self.get(name) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|t| t.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(|| ApiError::bad(format!("{operation} `{name}` must be strings"))),
+            Some(_) => Err(ApiError::bad(format!(
+                "{operation} `{name}` must be a list"
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// The `alias` of each `{alias: ...}` in a list (artifact aliases).
+    pub(crate) fn aliases(&self, name: &str) -> Vec<String> {
+        match self.get(name) {
+            Some(Value::Array(aliases)) => aliases
+                .iter()
+                .filter_map(|a| a.get("alias").and_then(Value::as_str).map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Handles `POST /graphql`.
@@ -64,7 +96,7 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    auth::check(&headers, &state.api_key)?;
+    let user = access::user(&state, &headers).await?;
     let request: GraphqlRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("GraphQL body is not a JSON request: {e}")))?;
     let sniffed = sniff_operation(&request.query);
@@ -84,69 +116,49 @@ pub(crate) async fn handle(
         .or(sniffed)
         .unwrap_or_default();
     let vars = Vars(request.variables.unwrap_or_default());
-    let mut data = answer(&state, &operation, &vars)?;
-    select(&mut data, &request.query);
+    #[cfg_attr(
+        not(feature = "testing"),
+        expect(unused_mut, reason = "pruned under testing")
+    )]
+    let mut data = answer(&state, &user, &operation, &vars).await?;
+    #[cfg(feature = "testing")]
+    crate::testing::select(&mut data, &request.query);
     let mut response = Json(json!({ "data": data })).into_response();
     response.extensions_mut().insert(Operation(operation));
     Ok(response)
 }
 
-/// The `data` for `operation`; unknown operations get `{}`.
-fn answer(state: &AppState, operation: &str, vars: &Vars) -> Result<Value, ApiError> {
+/// The `data` for `operation` asked by `user`; unknown operations get `{}`.
+async fn answer(
+    state: &AppState,
+    user: &str,
+    operation: &str,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     match operation {
-        "Viewer" => Ok(runs::viewer(state)),
+        "Viewer" | "GetDefaultEntity" => Ok(runs::viewer(user)),
         "ServerFeaturesQuery" => Ok(runs::server_features(state)),
-        "UpsertBucket" => runs::upsert_bucket(state, vars),
+        "UpsertBucket" => runs::upsert_bucket(state, vars).await,
         "OrganizationCoreWeaveOrganizationID" => Ok(runs::organization(vars)),
-        "CreateRunFiles" => runs::create_run_files(state, vars),
-        "NotifyScriptableRunAlert" => runs::alert(state, vars),
-        "RunResumeStatus" => runs::resume_status(state, vars),
-        "RunStoppedStatus" => runs::stopped_status(state, vars),
-        "CreateArtifact" => artifacts::create(state, vars),
-        "CreateArtifactManifest" => artifacts::create_manifest(state, vars),
-        "CreateArtifactFiles" => artifacts::create_files(state, vars),
-        "CommitArtifact" => artifacts::commit(state, vars),
-        "CompleteMultipartUploadArtifact" => artifacts::complete_multipart(state, vars),
-        "UseArtifact" => artifacts::use_artifact(state, vars),
-        "ArtifactType" => artifacts::artifact_type(state, vars),
-        "GetDefaultEntity" => Ok(runs::viewer(state)),
-        "ArtifactMembershipByName" => artifact_queries::membership_by_name(state, vars),
-        "ArtifactByID" => artifact_queries::by_id(state, vars),
-        "FetchArtifactManifest" => artifact_queries::manifest(state, vars),
-        "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, vars),
-        "LinkArtifact" => artifact_queries::link(state, vars),
+        "CreateRunFiles" => runs::create_run_files(state, vars).await,
+        "NotifyScriptableRunAlert" => runs::alert(state, vars).await,
+        "RunResumeStatus" => runs::resume_status(state, vars).await,
+        "RunStoppedStatus" => runs::stopped_status(state, vars).await,
+        "CreateArtifact" => artifacts::create(state, vars).await,
+        "CreateArtifactManifest" => artifacts::create_manifest(state, vars).await,
+        "CreateArtifactFiles" => artifacts::create_files(state, vars).await,
+        "CommitArtifact" => artifacts::commit(state, vars).await,
+        "CompleteMultipartUploadArtifact" => artifacts::complete_multipart(state, vars).await,
+        "UseArtifact" => artifacts::use_artifact(state, vars).await,
+        "ArtifactType" => artifacts::artifact_type(state, vars).await,
+        "ArtifactMembershipByName" => artifact_queries::membership_by_name(state, vars).await,
+        "ArtifactByID" => artifact_queries::by_id(state, vars).await,
+        "FetchArtifactManifest" => artifact_queries::manifest(state, vars).await,
+        "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, vars).await,
+        "LinkArtifact" => artifact_queries::link(state, vars).await,
         other => {
             tracing::debug!(operation = other, "unknown GraphQL operation");
             Ok(json!({}))
-        }
-    }
-}
-
-/// Answers only the fields the document asks for, as a GraphQL server does, so a client
-/// that reads a field it did not select fails here as it would against W&B. The test is
-/// by name (a field, alias or fragment field anywhere in the document), below each
-/// top-level field the document names; a bare document (`mutation X { x }`, as some tests
-/// send) gets the whole answer.
-fn select(data: &mut Value, query: &str) {
-    fn prune(v: &mut Value, words: &std::collections::HashSet<&str>) {
-        match v {
-            Value::Object(map) => {
-                map.retain(|k, _| words.contains(k.as_str()));
-                map.values_mut().for_each(|v| prune(v, words));
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| prune(v, words)),
-            _ => {}
-        }
-    }
-    let words: std::collections::HashSet<&str> = query
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    if let Value::Object(top) = data {
-        for (field, v) in top.iter_mut() {
-            if words.contains(field.as_str()) {
-                prune(v, &words);
-            }
         }
     }
 }
@@ -213,19 +225,6 @@ fn sniff_operation(query: &str) -> Option<String> {
     None
 }
 
-/// Percent-encodes what cannot stand in a URL path as is (keeps `/`).
-pub(crate) fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,10 +249,5 @@ mod tests {
             Some("Viewer")
         );
         assert_eq!(sniff_operation("{ viewer { id } }"), None);
-    }
-
-    #[test]
-    fn encodes_odd_characters_only() {
-        assert_eq!(encode_path("media/a b%.png"), "media/a%20b%25.png");
     }
 }

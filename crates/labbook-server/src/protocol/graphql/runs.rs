@@ -1,28 +1,25 @@
 //! Run operations: Viewer, ServerFeaturesQuery, UpsertBucket, CreateRunFiles,
-//! NotifyScriptableRunAlert, RunResumeStatus, OrganizationCoreWeaveOrganizationID.
+//! NotifyScriptableRunAlert, RunResumeStatus, RunStoppedStatus,
+//! OrganizationCoreWeaveOrganizationID.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{Vars, encode_path};
+use super::Vars;
 use crate::error::ApiError;
-use crate::server::AppState;
-use crate::storage::{Alert, RunKey, RunState, parse_lenient};
+use crate::protocol::encode_path;
+use crate::service::UpsertInput;
+use crate::state::AppState;
+use crate::store::{Alert, RunKey, RunPatch, RunRecord, Stream, parse_lenient};
 
-const ADJECTIVES: [&str; 8] = [
-    "quiet", "brisk", "amber", "lucid", "steady", "bold", "gentle", "vivid",
-];
-const NOUNS: [&str; 8] = [
-    "river", "forest", "comet", "harbor", "meadow", "summit", "canyon", "lantern",
-];
-
-pub(crate) fn viewer(state: &AppState) -> Value {
+/// The user a key belongs to, who is also the entity of their runs.
+pub(crate) fn viewer(user: &str) -> Value {
     json!({"viewer": {
-        "id": STANDARD.encode("User:1"),
-        "entity": state.entity,
-        "username": state.entity,
-        "email": format!("{}@localhost", state.entity),
+        "id": STANDARD.encode(format!("User:{user}")),
+        "entity": user,
+        "username": user,
+        "email": format!("{user}@localhost"),
         "flags": "{}",
         "teams": {"edges": []},
     }})
@@ -43,14 +40,7 @@ pub(crate) fn organization(vars: &Vars) -> Value {
 }
 
 /// Creates or updates the run: only the variables that are set change what is stored.
-pub(crate) fn upsert_bucket(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
-    let key = RunKey::new(
-        vars.str("entity").unwrap_or_else(|| state.entity.clone()),
-        vars.str("project")
-            .unwrap_or_else(|| "uncategorized".to_owned()),
-        vars.str("name")
-            .unwrap_or_else(|| format!("run{:06}", state.storage.next_id())),
-    );
+pub(crate) async fn upsert_bucket(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
     let config = match vars.str("config") {
         Some(text) => Some(
             parse_lenient(&text)
@@ -58,100 +48,66 @@ pub(crate) fn upsert_bucket(state: &AppState, vars: &Vars) -> Result<Value, ApiE
         ),
         None => None,
     };
-    let tags = match vars.get("tags") {
-        Some(Value::Array(tags)) => Some(
-            tags.iter()
-                .map(|t| t.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| ApiError::bad("UpsertBucket `tags` must be strings"))?,
-        ),
-        Some(_) => return Err(ApiError::bad("UpsertBucket `tags` must be a list")),
-        None => None,
+    let patch = RunPatch {
+        display_name: vars.str("displayName"),
+        config,
+        tags: vars.strings("tags", "UpsertBucket")?,
+        group: vars.str("groupName"),
+        job_type: vars.str("jobType"),
+        notes: vars.str("notes"),
+        host: vars.str("host"),
+        program: vars.str("program"),
+        sweep: vars.str("sweep"),
+        commit: vars.str("commit"),
+        repo: vars.str("repo"),
+        ..RunPatch::default()
     };
-    let generated_name = {
-        let n = state.storage.next_id() as usize;
-        format!("{}-{}-{n}", ADJECTIVES[n % 8], NOUNS[(n / 8) % 8])
+    let input = UpsertInput {
+        entity: vars.str("entity"),
+        project: vars.str("project"),
+        name: vars.str("name"),
+        patch,
     };
-    let mut answer = RunState::default();
-    let inserted = state.storage.update_run(&key, &mut |run| {
-        run.upserts += 1;
-        if run.storage_id.is_empty() {
-            run.storage_id =
-                STANDARD.encode(format!("Run:{}/{}/{}", key.entity, key.project, key.run));
-        }
-        let set = |field: &mut Option<String>, name: &str| {
-            if let Some(value) = vars.str(name) {
-                *field = Some(value);
-            }
-        };
-        set(&mut run.display_name, "displayName");
-        set(&mut run.group, "groupName");
-        set(&mut run.job_type, "jobType");
-        set(&mut run.notes, "notes");
-        set(&mut run.host, "host");
-        set(&mut run.program, "program");
-        set(&mut run.sweep, "sweep");
-        set(&mut run.commit, "commit");
-        set(&mut run.repo, "repo");
-        if run.display_name.is_none() {
-            run.display_name = Some(generated_name.clone());
-        }
-        if let Some(config) = &config {
-            run.config = Some(config.clone());
-        }
-        if let Some(tags) = &tags {
-            run.tags = tags.clone();
-        }
-        answer = run.clone();
-    });
-    Ok(json!({"upsertBucket": {"bucket": bucket(&answer), "inserted": inserted}}))
+    let (run, inserted) = state.service.upsert_run(input).await?;
+    Ok(json!({"upsertBucket": {"bucket": bucket(&run), "inserted": inserted}}))
 }
 
 /// The `bucket` object W&B answers for a run.
-fn bucket(run: &RunState) -> Value {
-    let config = run
-        .config
-        .as_ref()
-        .map_or_else(|| "{}".to_owned(), Value::to_string);
+fn bucket(run: &RunRecord) -> Value {
+    let key = &run.key;
     json!({
         "id": run.storage_id,
-        "name": run.name,
+        "name": key.run,
         "displayName": run.display_name,
         "description": run.notes.clone().unwrap_or_default(),
-        "config": config,
+        "config": config_text(run),
         "sweepName": run.sweep,
         "project": {
-            "id": STANDARD.encode(format!("Project:{}/{}", run.entity, run.project)),
-            "name": run.project,
-            "entity": {"id": STANDARD.encode(format!("Entity:{}", run.entity)), "name": run.entity},
+            "id": STANDARD.encode(format!("Project:{}/{}", key.entity, key.project)),
+            "name": key.project,
+            "entity": {"id": STANDARD.encode(format!("Entity:{}", key.entity)), "name": key.entity},
         },
-        "historyLineCount": run.history.len(),
+        "historyLineCount": run.history_lines,
     })
 }
 
+fn config_text(run: &RunRecord) -> String {
+    run.config
+        .as_ref()
+        .map_or_else(|| "{}".to_owned(), Value::to_string)
+}
+
 /// Upload URLs pointing back at this server, one per requested file.
-pub(crate) fn create_run_files(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn create_run_files(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
     let key = RunKey::new(
         vars.require("entity")?,
         vars.require("project")?,
         vars.require("run")?,
     );
-    let files = match vars.get("files") {
-        Some(Value::Array(files)) => files
-            .iter()
-            .map(|f| f.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| ApiError::bad("CreateRunFiles `files` must be strings"))?,
-        _ => return Err(ApiError::bad("CreateRunFiles `files` must be a list")),
-    };
-    let mut run_id = String::new();
-    state.storage.update_run(&key, &mut |run| {
-        if run.storage_id.is_empty() {
-            run.storage_id =
-                STANDARD.encode(format!("Run:{}/{}/{}", key.entity, key.project, key.run));
-        }
-        run_id = run.storage_id.clone();
-    });
+    let files = vars
+        .strings("files", "CreateRunFiles")?
+        .ok_or_else(|| ApiError::bad("CreateRunFiles `files` must be a list"))?;
+    let run = state.service.touch_run(&key).await?;
     let prefix = format!(
         "{}/upload/{}/{}/{}",
         state.base_url,
@@ -167,23 +123,21 @@ pub(crate) fn create_run_files(state: &AppState, vars: &Vars) -> Result<Value, A
             let url = format!(
                 "{prefix}/{}?X-Amz-Signature={}",
                 encode_path(name),
-                signature(&state.api_key, name)
+                signature(state, &key, name)
             );
             json!({"name": name, "uploadUrl": url})
         })
         .collect();
-    Ok(json!({"createRunFiles": {"runID": run_id, "uploadHeaders": [], "files": files}}))
+    Ok(json!({"createRunFiles": {"runID": run.storage_id, "uploadHeaders": [], "files": files}}))
 }
 
-/// A stand-in for a presigned URL's signature: hex of a hash of the key and the file.
-fn signature(key: &str, name: &str) -> String {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (key, name).hash(&mut h);
-    format!("{:016x}{:016x}", h.finish(), h.finish().rotate_left(17))
+/// A presigned-style signature of the file's URL (the routes do not check it yet).
+fn signature(state: &AppState, key: &RunKey, name: &str) -> String {
+    let object = format!("{}/{}/{}/{name}", key.entity, key.project, key.run);
+    state.keys.hash(&object)[..32].to_owned()
 }
 
-pub(crate) fn alert(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn alert(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
     let key = RunKey::new(
         vars.require("entityName")?,
         vars.require("projectName")?,
@@ -195,67 +149,64 @@ pub(crate) fn alert(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
         severity: vars.str("severity"),
         wait_duration: vars.get("waitDuration").cloned(),
     };
-    state
-        .storage
-        .update_run(&key, &mut |run| run.alerts.push(alert.clone()));
+    state.service.alert(&key, alert).await?;
     Ok(json!({"notifyScriptableRunAlert": {"success": true}}))
 }
 
-/// The stored run for resuming, or a null bucket when there is none.
 /// `RunStoppedStatus`: whether the UI's Stop was pressed for a run (`project.run.stopped`);
 /// a run the server does not have is `run: null`.
-pub(crate) fn stopped_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
-    let entity = vars
-        .str("entityName")
-        .unwrap_or_else(|| state.entity.clone());
-    let project = vars
-        .str("projectName")
-        .unwrap_or_else(|| "uncategorized".to_owned());
-    let name = vars.require("runId")?;
+pub(crate) async fn stopped_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let key = state.service.run_key(
+        vars.str("entityName"),
+        vars.str("projectName"),
+        vars.require("runId")?,
+    );
     let run = state
-        .storage
-        .run(&entity, &project, &name)
+        .service
+        .run(&key)
+        .await?
         .map(|run| json!({"id": run.storage_id, "stopped": run.stop_requested}));
     Ok(json!({"project": {
-        "id": STANDARD.encode(format!("Project:{entity}/{project}")),
+        "id": STANDARD.encode(format!("Project:{}/{}", key.entity, key.project)),
         "run": run,
     }}))
 }
 
-pub(crate) fn resume_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
-    let entity = vars.str("entity").unwrap_or_else(|| state.entity.clone());
-    let project = vars
-        .str("project")
-        .unwrap_or_else(|| "uncategorized".to_owned());
-    let name = vars.require("name")?;
-    let bucket = state.storage.run(&entity, &project, &name).map(|run| {
-        let tail = |lines: &[crate::JsonLine]| {
-            let start = lines.len().saturating_sub(10);
-            let raw: Vec<&str> = lines[start..].iter().map(|l| l.raw.as_str()).collect();
-            Value::from(raw).to_string()
-        };
-        json!({
-            "id": run.storage_id,
-            "name": run.name,
-            "displayName": run.display_name,
-            "summaryMetrics": run.summary.as_ref().map_or("{}", |s| s.raw.as_str()),
-            "logLineCount": run.output.len(),
-            "historyLineCount": run.history.len(),
-            "eventsLineCount": run.events.len(),
-            "historyTail": tail(&run.history),
-            "eventsTail": tail(&run.events),
-            "config": run.config.as_ref().map_or_else(|| "{}".to_owned(), Value::to_string),
-            "tags": run.tags,
-            "notes": run.notes,
-            "wandbConfig": run.config.as_ref()
-                .and_then(|c| c.get("_wandb"))
-                .map_or_else(|| "{}".to_owned(), |w| json!({"t": w.get("value").and_then(|v| v.get("t"))}).to_string()),
-        })
-    });
+/// `RunResumeStatus`: the stored run for resuming, or a null bucket when there is none.
+pub(crate) async fn resume_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+    let key = state.service.run_key(
+        vars.str("entity"),
+        vars.str("project"),
+        vars.require("name")?,
+    );
+    let bucket = match state.service.run(&key).await? {
+        Some(run) => {
+            let history = state.service.tail(&run, Stream::History, 10).await?;
+            let events = state.service.tail(&run, Stream::Events, 10).await?;
+            Some(json!({
+                "id": run.storage_id,
+                "name": key.run,
+                "displayName": run.display_name,
+                "summaryMetrics": run.summary.as_ref().map_or("{}", |s| s.raw.as_str()),
+                "logLineCount": run.output_lines,
+                "historyLineCount": run.history_lines,
+                "eventsLineCount": run.events_lines,
+                "historyTail": Value::from(history).to_string(),
+                "eventsTail": Value::from(events).to_string(),
+                "config": config_text(&run),
+                "tags": run.tags,
+                "notes": run.notes,
+                "wandbConfig": run.config.as_ref()
+                    .and_then(|c| c.get("_wandb"))
+                    .map_or_else(|| "{}".to_owned(), |w| json!({"t": w.get("value").and_then(|v| v.get("t"))}).to_string()),
+            }))
+        }
+        None => None,
+    };
     Ok(json!({"model": {
-        "id": STANDARD.encode(format!("Project:{entity}/{project}")),
-        "name": project,
-        "entity": {"id": STANDARD.encode(format!("Entity:{entity}")), "name": entity},
+        "id": STANDARD.encode(format!("Project:{}/{}", key.entity, key.project)),
+        "name": key.project,
+        "entity": {"id": STANDARD.encode(format!("Entity:{}", key.entity)), "name": key.entity},
         "bucket": bucket,
     }}))
 }

@@ -1,0 +1,162 @@
+//! `labbook serve`: a W&B-protocol server on a data directory (SQLite and a blob
+//! directory), and the commands that manage its users and keys.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use labbook_server::{DataDir, Server, ServerConfig};
+
+/// How long a stop waits for requests in flight.
+const STOP_BOUND: Duration = Duration::from_secs(10);
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    #[command(subcommand)]
+    command: Option<ServeCommand>,
+    /// The data directory: the database, the blobs and the key secret.
+    #[arg(
+        long,
+        global = true,
+        env = "LABBOOK_SERVE_DATA",
+        default_value = "labbook-data"
+    )]
+    data: PathBuf,
+    /// The address to listen on (only this machine by default).
+    #[arg(long, env = "LABBOOK_SERVE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+#[derive(Subcommand, Debug)]
+enum ServeCommand {
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Adds a user (then `key new --user NAME` gives them a key).
+    Add {
+        /// The user's name, also the entity of their runs.
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// A new API key for a user; printed once, kept only as a keyed hash.
+    New {
+        /// Whose key.
+        #[arg(long, default_value = labbook_server::FIRST_USER)]
+        user: String,
+    },
+    /// Revokes the key with this label (as `key new` printed it).
+    Revoke {
+        /// The key's label, e.g. key-1a2b3c4d.
+        label: String,
+    },
+}
+
+pub(crate) fn serve(args: ServeArgs) -> Result<()> {
+    let (data, first) = DataDir::open(&args.data)?;
+    match args.command {
+        None => run(&data, first, args.listen),
+        Some(ServeCommand::User {
+            command: UserCommand::Add { name },
+        }) => {
+            check_name(&name)?;
+            if data.add_user(&name)? {
+                println!(
+                    "added user {name:?}; give them a key: labbook serve key new --user {name}"
+                );
+            } else {
+                println!("user {name:?} exists");
+            }
+            Ok(())
+        }
+        Some(ServeCommand::Key {
+            command: KeyCommand::New { user },
+        }) => {
+            check_name(&user)?;
+            let (key, label) = data.new_key(&user)?;
+            println!(
+                "API key for {user:?} (shown once; revoke with `labbook serve key revoke {label}`):"
+            );
+            println!("{key}");
+            Ok(())
+        }
+        Some(ServeCommand::Key {
+            command: KeyCommand::Revoke { label },
+        }) => {
+            if !data.revoke_key(&label)? {
+                bail!("no key labelled {label:?}");
+            }
+            println!("revoked {label}");
+            Ok(())
+        }
+    }
+}
+
+/// A user name is an entity name: it appears in paths and URLs.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        bail!("user name {name:?}: use 1 to 64 letters, digits, `-` or `_`");
+    }
+    Ok(())
+}
+
+fn run(
+    data: &DataDir,
+    first: Option<labbook_server::FirstStart>,
+    listen: SocketAddr,
+) -> Result<()> {
+    let server = Server::start(ServerConfig::from_data_dir(data, listen))
+        .with_context(|| format!("cannot serve on {listen}"))?;
+    let url = server.base_url();
+    println!(
+        "labbook serve: data in {} (SQLite), listening on {url}",
+        data.path.display()
+    );
+    if let Some(first) = first {
+        println!(
+            "first start: created user {:?}; API key (shown once): {}",
+            first.user, first.key
+        );
+    }
+    println!("point a client at it:  labbook login --host {url}");
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "labbook serve: warning: {listen} is reachable from other machines without TLS: \
+             API keys would travel in clear; put a TLS proxy in front"
+        );
+    }
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .context("cannot handle SIGINT and SIGTERM")?;
+    let _ = stop_rx.recv();
+    eprintln!(
+        "labbook serve: stopping (requests in flight get up to {}s)",
+        STOP_BOUND.as_secs()
+    );
+    server.shutdown_gracefully(STOP_BOUND);
+    data.checkpoint()?;
+    eprintln!("labbook serve: stopped");
+    Ok(())
+}

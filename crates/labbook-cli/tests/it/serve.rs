@@ -1,0 +1,203 @@
+//! `labbook serve` as a user runs it: first start prints a key, `labbook sync` uploads into
+//! it, SIGTERM stops it cleanly, a restart on the same data directory has everything, and
+//! keys are added and revoked with `labbook serve key`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use labbook_core::Value;
+use serde_json::{Value as Json, json};
+
+/// A running `labbook serve`: the child, its URL, and the banner it printed.
+struct Serving {
+    child: Child,
+    url: String,
+    banner: String,
+}
+
+fn labbook(args: &[&str], data: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
+fn serve(data: &Path) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("point a client at it") {
+            break;
+        }
+    }
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {banner:?}"))
+        .trim_end_matches(',')
+        .to_owned();
+    Serving { child, url, banner }
+}
+
+impl Serving {
+    /// SIGTERM, then the exit status and what it said on stderr.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read as _;
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                return (status, err);
+            }
+            assert!(Instant::now() < deadline, "labbook serve did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn graphql(url: &str, key: &str, operation: &str, variables: Json) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .post(format!("{url}/graphql"))
+        .basic_auth("api", Some(key))
+        .json(&json!({"query": format!("query {operation} {{ x }}"), "operationName": operation, "variables": variables}))
+        .send()
+        .unwrap()
+}
+
+fn first_key(banner: &str) -> String {
+    banner
+        .split_whitespace()
+        .find(|w| w.starts_with("local-"))
+        .unwrap_or_else(|| panic!("no key in {banner:?}"))
+        .to_owned()
+}
+
+#[test]
+fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = serve(&data);
+    assert!(first.banner.contains("(SQLite)"), "{}", first.banner);
+    let key = first_key(&first.banner);
+    assert!(key.len() >= 46, "{key}");
+    assert_eq!(graphql(&first.url, &key, "Viewer", json!({})).status(), 200);
+    assert_eq!(
+        graphql(&first.url, "local-wrong", "Viewer", json!({})).status(),
+        401
+    );
+
+    // An offline run, uploaded with `labbook sync` as a user would.
+    let run = labbook_core::init(labbook_testkit::project_settings(tmp.path(), "served")).unwrap();
+    for i in 0..30u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    let run_id = run.id().to_owned();
+    let dir = run.dir().unwrap().to_owned();
+    run.finish().unwrap();
+    let sync = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .arg("sync")
+        .arg(&dir)
+        .env("WANDB_BASE_URL", &first.url)
+        .env("WANDB_API_KEY", &key)
+        .env("HOME", tmp.path())
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let (status, said) = first.terminate();
+    assert!(status.success(), "SIGTERM: {status:?} {said}");
+    assert!(said.contains("stopped"), "{said}");
+    assert!(
+        !data.join("labbook.sqlite-wal").exists()
+            || std::fs::metadata(data.join("labbook.sqlite-wal"))
+                .unwrap()
+                .len()
+                == 0,
+        "a clean stop leaves the database whole"
+    );
+    let secret = std::fs::metadata(data.join("secret")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+
+    // Restarted: no new first-start key, the old key works, the run is all there.
+    let second = serve(&data);
+    assert!(!second.banner.contains("first start"), "{}", second.banner);
+    let resume = graphql(
+        &second.url,
+        &key,
+        "RunResumeStatus",
+        json!({"entity": "admin", "project": "served", "name": run_id}),
+    );
+    let body: Json = resume.json().unwrap();
+    let bucket = &body["data"]["model"]["bucket"];
+    assert_eq!(bucket["historyLineCount"], 30, "{body}");
+
+    // A new key works at once; revoked, it is refused.
+    let made = labbook(&["serve", "key", "new"], &data);
+    assert!(made.status.success());
+    let text = String::from_utf8_lossy(&made.stdout).to_string();
+    let new_key = first_key(&text);
+    let label = text
+        .split(|c: char| c.is_whitespace() || c == '`' || c == ')')
+        .find(|w| w.starts_with("key-"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        graphql(&second.url, &new_key, "Viewer", json!({})).status(),
+        200
+    );
+    assert!(
+        labbook(&["serve", "key", "revoke", &label], &data)
+            .status
+            .success()
+    );
+    assert_eq!(
+        graphql(&second.url, &new_key, "Viewer", json!({})).status(),
+        401
+    );
+    assert_eq!(
+        graphql(&second.url, &key, "Viewer", json!({})).status(),
+        200
+    );
+    let again = labbook(&["serve", "key", "revoke", &label], &data);
+    assert!(!again.status.success());
+    let bad = labbook(&["serve", "user", "add", "../evil"], &data);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use 1 to 64 letters"));
+    assert!(second.terminate().0.success());
+
+    // Keys are kept as keyed hashes only: neither key is anywhere in the data directory.
+    for entry in labbook_testkit::files_under(&data) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&key) && !text.contains(&new_key),
+            "{entry:?} holds a key"
+        );
+    }
+}

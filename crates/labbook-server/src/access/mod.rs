@@ -1,0 +1,9 @@
+//! Who may do what: API keys (HTTP Basic, user `api`, as W&B's clients send them), kept
+//! only as keyed hashes.
+
+mod auth;
+mod keys;
+
+pub(crate) use auth::user;
+pub use keys::KeyHasher;
+pub(crate) use keys::random_bytes;

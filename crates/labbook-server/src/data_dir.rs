@@ -1,0 +1,145 @@
+//! [`DataDir`]: what `labbook serve` keeps on disk: the SQLite database, the blob
+//! directory and the secret that keys are hashed with.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::access::KeyHasher;
+use crate::error::Error;
+use crate::store::{FsBlobs, MetaStore, SqliteStore};
+
+/// The user the first start creates.
+pub const FIRST_USER: &str = "admin";
+
+/// A data directory, opened: its stores and its key hasher.
+///
+/// ```
+/// use labbook_server::DataDir;
+///
+/// let tmp = tempfile::tempdir().unwrap();
+/// let (data, first) = DataDir::open(tmp.path()).unwrap();
+/// let first = first.unwrap(); // a new directory: user "admin" and its key, shown once
+/// assert_eq!(first.user, "admin");
+/// drop(data);
+/// let (_, again) = DataDir::open(tmp.path()).unwrap();
+/// assert!(again.is_none());
+/// ```
+#[derive(Debug)]
+pub struct DataDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Rows.
+    pub meta: Arc<SqliteStore>,
+    /// File bytes.
+    pub blobs: Arc<FsBlobs>,
+    /// Hashes API keys with the directory's secret.
+    pub keys: KeyHasher,
+}
+
+/// What the first start of a data directory created: a user and its key, shown once.
+#[derive(Debug)]
+pub struct FirstStart {
+    /// The user.
+    pub user: String,
+    /// The API key, in clear: print it once, it is kept nowhere.
+    pub key: String,
+}
+
+fn data_error(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Data(format!("{}: cannot {what}: {e}", path.display()))
+}
+
+/// The secret keys are hashed with: 32 random bytes in `secret`, readable by its owner only.
+fn secret(dir: &Path) -> Result<([u8; 32], bool), Error> {
+    let path = dir.join("secret");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let secret: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| Error::Data(format!("{} is not 32 bytes", path.display())))?;
+            Ok((secret, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let secret: [u8; 32] = crate::access::random_bytes();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| data_error(&path, "create", e))?;
+            file.write_all(&secret)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| data_error(&path, "write", e))?;
+            Ok((secret, true))
+        }
+        Err(e) => Err(data_error(&path, "read", e)),
+    }
+}
+
+impl DataDir {
+    /// Opens `path` (creating it and its first user if new) and brings its database up to
+    /// date. A directory written by a newer labbook is refused unchanged.
+    pub fn open(path: &Path) -> Result<(DataDir, Option<FirstStart>), Error> {
+        std::fs::create_dir_all(path).map_err(|e| data_error(path, "create", e))?;
+        let meta = SqliteStore::open(&path.join("labbook.sqlite"))
+            .map_err(|e| data_error(path, "open the database", e))?;
+        let blobs = FsBlobs::open(&path.join("blobs"))
+            .map_err(|e| data_error(path, "open the blob directory", e))?;
+        let (secret, new) = secret(path)?;
+        let data = DataDir {
+            path: path.to_owned(),
+            meta: Arc::new(meta),
+            blobs: Arc::new(blobs),
+            keys: KeyHasher::new(secret),
+        };
+        let first = if new {
+            let (key, _) = data.new_key(FIRST_USER)?;
+            Some(FirstStart {
+                user: FIRST_USER.to_owned(),
+                key,
+            })
+        } else {
+            None
+        };
+        Ok((data, first))
+    }
+
+    /// A new API key for `user` (created if needed): the key, shown once, and its label.
+    pub fn new_key(&self, user: &str) -> Result<(String, String), Error> {
+        let key = KeyHasher::new_key();
+        let label = KeyHasher::new_label();
+        let hash = self.keys.hash(&key);
+        block_on(async {
+            self.meta.add_user(user).await?;
+            self.meta.add_key(user, &hash, &label).await
+        })
+        .map_err(|e| data_error(&self.path, "add the key", e))?;
+        Ok((key, label))
+    }
+
+    /// Revokes the key labelled `label`; whether there was one.
+    pub fn revoke_key(&self, label: &str) -> Result<bool, Error> {
+        block_on(self.meta.revoke_key(label)).map_err(|e| data_error(&self.path, "revoke", e))
+    }
+
+    /// Copies the database's WAL into its file, so the file alone holds everything (a
+    /// clean stop does this).
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        block_on(self.meta.checkpoint()).map_err(|e| data_error(&self.path, "checkpoint", e))
+    }
+
+    /// Adds a user (no key yet); whether it was new.
+    pub fn add_user(&self, name: &str) -> Result<bool, Error> {
+        block_on(self.meta.add_user(name)).map_err(|e| data_error(&self.path, "add the user", e))
+    }
+}
+
+/// Runs a store future on this thread (the SQLite store needs no reactor).
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(future)
+}

@@ -1,0 +1,143 @@
+//! Run rules: defaults for what a request leaves out, generated names, server ids, and
+//! `file_stream` requests split into streams.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+
+use super::{Service, ServiceResult};
+use crate::store::{Alert, Chunk, RunKey, RunPatch, RunRecord, Stream, StreamBatch, StreamOutcome};
+
+const ADJECTIVES: [&str; 8] = [
+    "quiet", "brisk", "amber", "lucid", "steady", "bold", "gentle", "vivid",
+];
+const NOUNS: [&str; 8] = [
+    "river", "forest", "comet", "harbor", "meadow", "summit", "canyon", "lantern",
+];
+
+/// The project of a run whose request names none, as W&B's.
+pub(crate) const DEFAULT_PROJECT: &str = "uncategorized";
+
+/// An `UpsertBucket`: the run's key as far as the request gives it, and the changes.
+#[derive(Debug, Default)]
+pub(crate) struct UpsertInput {
+    pub(crate) entity: Option<String>,
+    pub(crate) project: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) patch: RunPatch,
+}
+
+/// The server's id for a run, stable for its key.
+fn storage_id(key: &RunKey) -> String {
+    STANDARD.encode(format!("Run:{}/{}/{}", key.entity, key.project, key.run))
+}
+
+impl Service {
+    /// The key a request means: its entity or the viewer's, its project or
+    /// `uncategorized`.
+    pub(crate) fn run_key(
+        &self,
+        entity: Option<String>,
+        project: Option<String>,
+        run: String,
+    ) -> RunKey {
+        RunKey::new(
+            entity.unwrap_or_else(|| self.entity.clone()),
+            project.unwrap_or_else(|| DEFAULT_PROJECT.to_owned()),
+            run,
+        )
+    }
+
+    /// Creates or updates a run: only the fields given change. A run without a name gets
+    /// `run000042`, one without a display name a generated one.
+    pub(crate) async fn upsert_run(&self, input: UpsertInput) -> ServiceResult<(RunRecord, bool)> {
+        let name = match input.name {
+            Some(name) => name,
+            None => format!("run{:06}", self.meta.next_id().await?),
+        };
+        let key = self.run_key(input.entity, input.project, name);
+        let n = self.meta.next_id().await? as usize;
+        let patch = RunPatch {
+            storage_id: storage_id(&key),
+            default_display_name: Some(format!("{}-{}-{n}", ADJECTIVES[n % 8], NOUNS[(n / 8) % 8])),
+            counts_as_upsert: true,
+            ..input.patch
+        };
+        Ok(self.meta.upsert_run(&key, patch).await?)
+    }
+
+    /// The run, created empty if no request named it yet (a file upload may come first).
+    pub(crate) async fn touch_run(&self, key: &RunKey) -> ServiceResult<RunRecord> {
+        let patch = RunPatch {
+            storage_id: storage_id(key),
+            ..RunPatch::default()
+        };
+        Ok(self.meta.upsert_run(key, patch).await?.0)
+    }
+
+    pub(crate) async fn run(&self, key: &RunKey) -> ServiceResult<Option<RunRecord>> {
+        Ok(self.meta.run(key).await?)
+    }
+
+    /// Stores a `file_stream` request: its files become streams and the summary.
+    pub(crate) async fn stream(
+        &self,
+        key: &RunKey,
+        files: Vec<(String, usize, Vec<String>)>,
+        uploaded: Vec<String>,
+        flags: (bool, bool, Option<i64>),
+    ) -> ServiceResult<StreamOutcome> {
+        let (preempting, complete, exit_code) = flags;
+        let mut batch = StreamBatch {
+            uploaded,
+            preempting,
+            complete,
+            exit_code,
+            ..StreamBatch::default()
+        };
+        for (file, offset, mut lines) in files {
+            match Stream::from_file(&file) {
+                Some(stream) => batch.chunks.push((stream, Chunk { offset, lines })),
+                None => {
+                    if let Some(last) = lines.pop() {
+                        batch.summary = Some((last, offset));
+                    }
+                }
+            }
+        }
+        Ok(self.meta.append_stream(key, batch).await?)
+    }
+
+    /// The last `n` lines of a stream (what a resuming client continues from).
+    pub(crate) async fn tail(
+        &self,
+        run: &RunRecord,
+        stream: Stream,
+        n: usize,
+    ) -> ServiceResult<Vec<String>> {
+        let count = match stream {
+            Stream::History => run.history_lines,
+            Stream::Events => run.events_lines,
+            Stream::Output => run.output_lines,
+            Stream::Other(_) => 0,
+        };
+        let from = count.saturating_sub(n);
+        Ok(self.meta.lines(&run.key, &stream, from, n).await?)
+    }
+
+    pub(crate) async fn alert(&self, key: &RunKey, alert: Alert) -> ServiceResult<()> {
+        Ok(self.meta.add_alert(key, alert).await?)
+    }
+
+    /// Keeps a run file: its bytes in the run's entity, then its row.
+    pub(crate) async fn put_run_file(
+        &self,
+        key: &RunKey,
+        path: &str,
+        bytes: Bytes,
+    ) -> ServiceResult<()> {
+        let blob = self.blobs.put(&key.entity, bytes).await?;
+        self.touch_run(key).await?;
+        Ok(self.meta.put_run_file(key, path, blob).await?)
+    }
+}

@@ -1,0 +1,179 @@
+//! [`FsBlobs`]: bytes in files under one directory, named by their SHA-256.
+//!
+//! A put is durable before it is answered: the bytes go to a temporary file, which is
+//! fsynced, renamed to its final name, and the directory holding it fsynced (so the rename
+//! survives a power cut). A name is the hash of the content, so a file already there is
+//! the same bytes and is not written again.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{BlobId, BlobStore, StoreError, StoreResult};
+
+/// A [`BlobStore`] on the filesystem: `ROOT/<scope as hex>/<2 hex>/<sha256 hex>`.
+///
+/// ```
+/// use labbook_server::store::{BlobStore, FsBlobs};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let blobs = FsBlobs::open(dir.path()).unwrap();
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let id = blobs.put("ent", b"abc".to_vec().into()).await.unwrap();
+/// assert_eq!(blobs.get(&id).await.unwrap().unwrap(), &b"abc"[..]);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct FsBlobs {
+    root: PathBuf,
+}
+
+fn io(what: &str, path: &Path, error: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot {what} {}: {error}", path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// fsyncs a directory, so the names created in it survive a power cut.
+fn sync_dir(dir: &Path) -> StoreResult<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("fsync", dir, e))
+}
+
+impl FsBlobs {
+    /// Blobs under `root` (created if needed).
+    pub fn open(root: &Path) -> StoreResult<FsBlobs> {
+        fs::create_dir_all(root.join("tmp")).map_err(|e| io("create", root, e))?;
+        Ok(FsBlobs {
+            root: root.to_owned(),
+        })
+    }
+
+    /// Where the blob `id` lives. The scope (an entity name a client chose) is hex-encoded
+    /// and the hash must be 64 hex digits, so no id names a path outside the root.
+    fn path(&self, id: &BlobId) -> StoreResult<PathBuf> {
+        let sha = id.sha256();
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::NotFound(format!(
+                "`{}` is not a blob id",
+                id.as_str()
+            )));
+        }
+        Ok(self
+            .root
+            .join(hex(id.scope().as_bytes()))
+            .join(&sha[..2])
+            .join(sha))
+    }
+
+    fn put_blocking(&self, scope: &str, bytes: &[u8]) -> StoreResult<BlobId> {
+        let id = BlobId::of(scope, bytes);
+        let path = self.path(&id)?;
+        if path.exists() {
+            return Ok(id);
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        let created = !dir.exists();
+        fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+        // Unique per write: two puts of the same bytes at once must not share a file.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{}-{n}", id.sha256(), std::process::id()));
+        let mut file = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
+        file.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
+        file.sync_all().map_err(|e| io("fsync", &tmp, e))?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(|e| io("rename", &tmp, e))?;
+        sync_dir(dir)?;
+        if created {
+            // The new directories' own names live in their parents.
+            for parent in dir.ancestors().skip(1).take(2) {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobs {
+    async fn put(&self, scope: &str, bytes: Bytes) -> StoreResult<BlobId> {
+        let store = FsBlobs {
+            root: self.root.clone(),
+        };
+        let scope = scope.to_owned();
+        tokio::task::spawn_blocking(move || store.put_blocking(&scope, &bytes))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("a blob write stopped: {e}")))?
+    }
+
+    async fn get(&self, id: &BlobId) -> StoreResult<Option<Bytes>> {
+        let path = self.path(id)?;
+        let read = tokio::task::spawn_blocking(move || match fs::read(&path) {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path, e)),
+        });
+        read.await
+            .map_err(|e| StoreError::Unavailable(format!("a blob read stopped: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_same_bytes_are_kept_once_per_scope_and_hostile_scopes_stay_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobs::open(dir.path()).unwrap();
+        let (a, b, c) = rt().block_on(async {
+            let a = blobs
+                .put("../../etc", Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+            let b = blobs
+                .put("../../etc", Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+            let c = blobs.put("other", Bytes::from_static(b"x")).await.unwrap();
+            (a, b, c)
+        });
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let files: Vec<PathBuf> = walk(dir.path());
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files.iter().all(|f| f.starts_with(dir.path())));
+        let forged = BlobId::from_stored("x/../../../etc/passwd".into());
+        assert!(rt().block_on(blobs.get(&forged)).is_err());
+        assert_eq!(rt().block_on(blobs.get(&a)).unwrap().unwrap(), &b"x"[..]);
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+}
