@@ -78,7 +78,7 @@ fn sync_memory_stays_flat_for_long_histories_and_big_files() {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(KEY);
     // The server takes each upload in one body: room for the big file.
-    config.body_limit = config.body_limit.max(((file_mb + 16) << 20) as usize);
+    config.limits.body = config.limits.body.max(((file_mb + 16) << 20) as usize);
     let server = Server::start(config).unwrap();
 
     // A long history, and a big saved file, each in a run of its own.

@@ -18,12 +18,9 @@ pub(crate) fn router(
     body_limit: usize,
     #[cfg(feature = "testing")] faults: Option<Arc<crate::testing::FaultState>>,
 ) -> Router {
-    let routes = Router::new()
-        .route("/graphql", post(graphql::handle))
-        .route(
-            "/files/{entity}/{project}/{run}/file_stream",
-            post(file_stream::handle),
-        )
+    // Upload and download URLs carry their own credential: a signature for one method and
+    // path, checked before the handler runs.
+    let signed = Router::new()
         .route(
             "/upload/{entity}/{project}/{run}/{*path}",
             put(uploads::run_file),
@@ -44,6 +41,19 @@ pub(crate) fn router(
             "/upload-artifact-part/{artifact}/{upload}/{part}",
             put(uploads::artifact_part),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::access::urls::check,
+        ));
+    let routes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/ready", get(ready))
+        .route("/graphql", post(graphql::handle))
+        .route(
+            "/files/{entity}/{project}/{run}/file_stream",
+            post(file_stream::handle),
+        )
+        .merge(signed)
         .nest("/api/v1", crate::api::routes())
         .fallback(unknown);
     // Injected faults sit inside the request log, so the log shows them.
@@ -56,6 +66,19 @@ pub(crate) fn router(
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// `GET /healthz`: the process is up (no key needed).
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /ready`: the store answers (no key needed); 503 while it does not.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    match state.service.meta.users().await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")).into_response(),
+    }
 }
 
 /// Anything else: answered like an empty GraphQL result, and logged.

@@ -5,6 +5,34 @@ use std::sync::Arc;
 
 use crate::store::{BlobStore, MetaStore};
 
+/// Sizes beyond which a request is refused with 413 and a message, never read whole.
+///
+/// ```
+/// use labbook_server::Limits;
+/// let limits = Limits { graphql_document: 64 << 10, ..Limits::default() };
+/// assert_eq!(limits.body, 256 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// A request body as sent (a file upload, a compressed `file_stream` body).
+    pub body: usize,
+    /// A `file_stream` body once decompressed (a gzip bomb stops here).
+    pub decompressed: usize,
+    /// A GraphQL document (the `query` text).
+    pub graphql_document: usize,
+}
+
+impl Default for Limits {
+    /// 256 MiB bodies, 64 MiB decompressed, 1 MiB GraphQL documents.
+    fn default() -> Limits {
+        Limits {
+            body: 256 << 20,
+            decompressed: 64 << 20,
+            graphql_document: 1 << 20,
+        }
+    }
+}
+
 /// How to start a [`Server`](crate::Server).
 ///
 /// ```
@@ -38,8 +66,10 @@ pub struct ServerConfig {
     pub meta: Arc<dyn MetaStore>,
     /// Where file bytes are kept.
     pub blobs: Arc<dyn BlobStore>,
-    /// The largest request body accepted, in bytes.
-    pub body_limit: usize,
+    /// Sizes beyond which requests are refused with 413.
+    pub limits: Limits,
+    /// How long an upload or download URL handed out stays valid (a day by default).
+    pub url_ttl: std::time::Duration,
     #[cfg(feature = "testing")]
     pub(crate) faults: Option<crate::testing::Faults>,
     #[cfg(feature = "testing")]
@@ -70,7 +100,8 @@ impl ServerConfig {
             recorder,
             meta,
             blobs,
-            body_limit: 256 << 20,
+            limits: Limits::default(),
+            url_ttl: crate::access::urls::DEFAULT_TTL,
             #[cfg(feature = "testing")]
             faults: None,
         }
@@ -158,7 +189,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("api_key", &"<redacted>")
             .field("entity", &self.entity)
             .field("features", &self.features)
-            .field("body_limit", &self.body_limit)
+            .field("limits", &self.limits)
+            .field("url_ttl", &self.url_ttl)
             .finish_non_exhaustive()
     }
 }

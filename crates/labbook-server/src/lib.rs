@@ -43,7 +43,7 @@ pub mod store;
 pub mod testing;
 
 pub use access::KeyHasher;
-pub use config::ServerConfig;
+pub use config::{Limits, ServerConfig};
 pub use data_dir::{DataDir, FIRST_USER, FirstStart};
 pub use error::Error;
 pub use server::{RunningServer, Server};

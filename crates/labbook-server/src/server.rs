@@ -47,12 +47,14 @@ impl Server {
             keys: config.keys,
             features: config.features,
             base_url: format!("http://{addr}"),
+            url_ttl: config.url_ttl,
+            limits: config.limits,
             #[cfg(feature = "testing")]
             records: config.recorder.records.clone(),
         });
         let app = crate::app::router(
             state,
-            config.body_limit,
+            config.limits.body,
             #[cfg(feature = "testing")]
             config
                 .faults

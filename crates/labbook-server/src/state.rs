@@ -11,6 +11,10 @@ pub(crate) struct AppState {
     pub(crate) features: Vec<String>,
     /// `http://HOST:PORT`, for the upload and download URLs handed out.
     pub(crate) base_url: String,
+    /// How long a URL handed out stays valid.
+    pub(crate) url_ttl: std::time::Duration,
+    /// Sizes beyond which requests are refused.
+    pub(crate) limits: crate::config::Limits,
     #[cfg(feature = "testing")]
     pub(crate) records: std::sync::Arc<crate::testing::Records>,
 }

@@ -51,7 +51,7 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     access::user(&state, &headers).await?;
-    let body = decode_body(&headers, &body)?;
+    let body = decode_body(&headers, &body, state.limits.decompressed)?;
     let request: FileStreamRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("file_stream body is not a valid request: {e}")))?;
     let key = RunKey::new(entity, project, run);
@@ -82,8 +82,9 @@ pub(crate) async fn handle(
     }))
 }
 
-/// The body, gunzipped when `Content-Encoding: gzip`.
-fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, ApiError> {
+/// The body, gunzipped when `Content-Encoding: gzip`, refused past `limit` bytes once
+/// decompressed (reading stops there: a gzip bomb never inflates whole).
+fn decode_body(headers: &HeaderMap, body: &Bytes, limit: usize) -> Result<Vec<u8>, ApiError> {
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -93,7 +94,13 @@ fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, ApiError> {
     }
     let mut out = Vec::new();
     GzDecoder::new(&body[..])
+        .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| ApiError::bad(format!("bad gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(ApiError::TooLarge(format!(
+            "the file_stream body inflates past the limit of {limit} bytes"
+        )));
+    }
     Ok(out)
 }

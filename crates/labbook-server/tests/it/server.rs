@@ -85,22 +85,21 @@ fn graphql_and_file_stream_need_the_api_key() {
         .send()
         .unwrap();
     assert_eq!(stream.status(), StatusCode::UNAUTHORIZED);
-    // Upload URLs are presigned-style: no auth.
+    // Upload URLs need no key, but a signature the server made for that path.
     let put = client
         .put(format!("{base}/upload/e/p/r/media/x.bin"))
         .body(vec![1u8, 2, 3])
         .send()
         .unwrap();
-    assert_eq!(put.status(), StatusCode::OK);
-    let run = server.storage().run("e", "p", "r").unwrap();
-    assert_eq!(run.files["media/x.bin"], [1, 2, 3]);
+    assert_eq!(put.status(), StatusCode::FORBIDDEN);
+    assert!(server.storage().run("e", "p", "r").is_none());
     let statuses: Vec<u16> = server
         .storage()
         .requests()
         .iter()
         .map(|r| r.status)
         .collect();
-    assert_eq!(statuses, [401, 401, 400, 401, 200]);
+    assert_eq!(statuses, [401, 401, 400, 401, 403]);
 }
 
 #[test]
@@ -144,16 +143,26 @@ fn graphql_operations_answer_and_store() {
     let urls = &files["data"]["createRunFiles"]["files"];
     assert_eq!(urls[0]["name"], "config.yaml");
     let url = urls[1]["uploadUrl"].as_str().unwrap();
-    // A presigned-style URL: the path, and a signature in the query.
+    // A presigned URL: the path, and an expiry and a signature in the query.
     let (path, query) = url.split_once('?').unwrap();
     assert_eq!(
         path,
         format!("{base}/upload/ent1/proj/run1/media/images/a%20b.png")
     );
-    assert!(query.starts_with("X-Amz-Signature="), "{query}");
+    assert!(query.contains("X-Amz-Signature="), "{query}");
     assert_eq!(
         Client::new().put(url).body("png").send().unwrap().status(),
         StatusCode::OK
+    );
+    // Signed for this path and method only.
+    let other = url.replace("a%20b.png", "c.png");
+    assert_eq!(
+        Client::new().put(other).body("x").send().unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        Client::new().get(url).send().unwrap().status(),
+        StatusCode::FORBIDDEN
     );
 
     graphql(
@@ -539,11 +548,16 @@ fn send_everything(base: &str) -> String {
         "output.log": {"offset": 0, "content": ["hello", "world"]}},
         "uploaded": ["config.yaml"], "complete": true, "exitcode": 0});
     assert_eq!(stream(base, "kept", rest), StatusCode::OK);
-    let put = Client::new()
-        .put(format!("{base}/upload/ent1/proj/kept/media/x.bin"))
-        .body(vec![1u8, 2, 3])
-        .send()
-        .unwrap();
+    let files = graphql(
+        base,
+        "CreateRunFiles",
+        json!({"entity": "ent1", "project": "proj", "run": "kept", "files": ["media/x.bin"]}),
+    );
+    let url = files["data"]["createRunFiles"]["files"][0]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = Client::new().put(url).body(vec![1u8, 2, 3]).send().unwrap();
     assert_eq!(put.status(), StatusCode::OK);
     graphql(
         base,
@@ -627,4 +641,86 @@ fn a_sqlite_data_directory_keeps_everything_over_a_restart() {
     );
     let again = upsert(&base, "kept");
     assert_eq!(again["data"]["upsertBucket"]["inserted"], false);
+}
+
+#[test]
+fn a_signature_that_is_altered_or_expired_is_refused() {
+    let mut config = ServerConfig::new(KEY).entity("ent1");
+    config.url_ttl = std::time::Duration::ZERO;
+    let server = Server::start(config).unwrap();
+    let base = server.base_url();
+    let files = graphql(
+        &base,
+        "CreateRunFiles",
+        json!({"entity": "ent1", "project": "proj", "run": "r", "files": ["a.txt"]}),
+    );
+    let url = files["data"]["createRunFiles"]["files"][0]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let expired = Client::new().put(&url).body("x").send().unwrap();
+    assert_eq!(expired.status(), StatusCode::FORBIDDEN);
+    assert!(expired.text().unwrap().contains("expired"));
+    // Moving the expiry on breaks the signature.
+    let (head, sig) = url.split_once("&X-Amz-Signature=").unwrap();
+    let (path, expires) = head.split_once("X-Labbook-Expires=").unwrap();
+    let later: u64 = expires.parse::<u64>().unwrap() + 3600;
+    let forged = format!("{path}X-Labbook-Expires={later}&X-Amz-Signature={sig}");
+    let refused = Client::new().put(forged).body("x").send().unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().unwrap().contains("does not match"));
+    assert!(
+        server
+            .storage()
+            .run("ent1", "proj", "r")
+            .unwrap()
+            .files
+            .is_empty()
+    );
+}
+
+#[test]
+fn oversized_documents_and_gzip_bombs_are_413_and_health_needs_no_key() {
+    let mut config = ServerConfig::new(KEY).entity("ent1");
+    config.limits = labbook_server::Limits {
+        decompressed: 1 << 20,
+        graphql_document: 4096,
+        ..labbook_server::Limits::default()
+    };
+    let server = Server::start(config).unwrap();
+    let base = server.base_url();
+    // 64 MiB of one repeated line, about 64 KiB compressed.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+    let line = format!(
+        "{{\"files\": {{\"output.log\": {{\"offset\": 0, \"content\": [\"{}",
+        "a".repeat(1000)
+    );
+    gz.write_all(line.as_bytes()).unwrap();
+    for _ in 0..(64 << 10) {
+        gz.write_all("a".repeat(1024).as_bytes()).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let response = auth(
+        Client::new().post(format!("{base}/files/ent1/proj/b/file_stream")),
+        KEY,
+    )
+    .header("Content-Encoding", "gzip")
+    .body(bomb)
+    .send()
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(response.text().unwrap().contains("inflates past the limit"));
+    let long = format!("query Viewer {{ viewer {{ {} }} }}", "id ".repeat(2000));
+    let response = auth(Client::new().post(format!("{base}/graphql")), KEY)
+        .json(&json!({"query": long}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(server.storage().run("ent1", "proj", "b").is_none());
+    for path in ["/healthz", "/ready"] {
+        let r = Client::new().get(format!("{base}{path}")).send().unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
 }

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::Vars;
+use crate::access::urls::signed_url;
 use crate::error::ApiError;
 use crate::protocol::encode_path;
 use crate::service::Membership;
@@ -148,13 +149,10 @@ pub(crate) async fn by_id(state: &AppState, vars: &Vars) -> Result<Value, ApiErr
     Ok(json!({"artifact": artifact}))
 }
 
+/// A signed URL to GET a file of a version (or its manifest).
 fn download_url(state: &AppState, id: &str, path: &str) -> String {
-    format!(
-        "{}/artifact-files/{}/{}",
-        state.base_url,
-        encode_path(id),
-        encode_path(path)
-    )
+    let path = format!("/artifact-files/{}/{}", encode_path(id), encode_path(path));
+    signed_url(state, "GET", &path)
 }
 
 /// `FetchArtifactManifest(id)`: where to GET `wandb_manifest.json`.

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::Vars;
+use crate::access::urls::signed_url;
 use crate::error::ApiError;
 use crate::protocol::encode_path;
 use crate::service::MultipartEnd;
@@ -49,8 +50,13 @@ pub(crate) async fn create_manifest(state: &AppState, vars: &Vars) -> Result<Val
         .get("includeUpload")
         .and_then(Value::as_bool)
         .unwrap_or(true);
-    let upload_url =
-        include_upload.then(|| format!("{}/upload-manifest/{}", state.base_url, encode_path(&id)));
+    let upload_url = include_upload.then(|| {
+        signed_url(
+            state,
+            "PUT",
+            &format!("/upload-manifest/{}", encode_path(&id)),
+        )
+    });
     Ok(json!({"createArtifactManifest": {"artifactManifest": {
         "id": URL_SAFE_NO_PAD.encode(format!("ArtifactManifest:{id}")),
         "file": {
@@ -99,12 +105,12 @@ pub(crate) async fn create_files(state: &AppState, vars: &Vars) -> Result<Value,
         let parts = announced_parts(file)?;
         // A URL for the whole file always (both official clients read a null one as "the
         // server has it"), and part URLs when the client announced parts.
-        let url = format!(
-            "{}/upload-artifact/{}/{}",
-            state.base_url,
+        let path = format!(
+            "/upload-artifact/{}/{}",
             encode_path(&id),
             encode_path(&name)
         );
+        let url = signed_url(state, "PUT", &path);
         let multipart = if parts.is_empty() {
             Value::Null
         } else {
@@ -116,11 +122,12 @@ pub(crate) async fn create_files(state: &AppState, vars: &Vars) -> Result<Value,
                 .await?;
             let urls: Vec<Value> = (1..=count)
                 .map(|n| {
-                    json!({"partNumber": n, "uploadUrl": format!(
-                        "{}/upload-artifact-part/{}/{upload_id}/{n}",
-                        state.base_url,
-                        encode_path(&id)
-                    )})
+                    let path = format!(
+                        "/upload-artifact-part/{}/{}/{n}",
+                        encode_path(&id),
+                        encode_path(&upload_id)
+                    );
+                    json!({"partNumber": n, "uploadUrl": signed_url(state, "PUT", &path)})
                 })
                 .collect();
             json!({"uploadID": upload_id, "uploadUrlParts": urls})

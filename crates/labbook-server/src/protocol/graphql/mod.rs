@@ -99,6 +99,13 @@ pub(crate) async fn handle(
     let user = access::user(&state, &headers).await?;
     let request: GraphqlRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("GraphQL body is not a JSON request: {e}")))?;
+    let limit = state.limits.graphql_document;
+    if request.query.len() > limit {
+        return Err(ApiError::TooLarge(format!(
+            "the GraphQL document is {} bytes, over the limit of {limit}",
+            request.query.len()
+        )));
+    }
     let sniffed = sniff_operation(&request.query);
     // As a GraphQL server: the operation named must be one the document defines.
     if let (Some(given), Some(found)) = (

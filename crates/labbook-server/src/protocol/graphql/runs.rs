@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::Vars;
+use crate::access::urls::signed_url;
 use crate::error::ApiError;
 use crate::protocol::encode_path;
 use crate::service::UpsertInput;
@@ -109,32 +110,22 @@ pub(crate) async fn create_run_files(state: &AppState, vars: &Vars) -> Result<Va
         .ok_or_else(|| ApiError::bad("CreateRunFiles `files` must be a list"))?;
     let run = state.service.touch_run(&key).await?;
     let prefix = format!(
-        "{}/upload/{}/{}/{}",
-        state.base_url,
+        "/upload/{}/{}/{}",
         encode_path(&key.entity),
         encode_path(&key.project),
         encode_path(&key.run)
     );
-    // Shaped like a presigned URL: a signature in the query, which a client must never
-    // show in its errors or logs (the routes do not check it yet).
+    // Presigned: the signature in the query is the only credential for the upload, so a
+    // client must never show it in its errors or logs.
     let files: Vec<Value> = files
         .iter()
         .map(|name| {
-            let url = format!(
-                "{prefix}/{}?X-Amz-Signature={}",
-                encode_path(name),
-                signature(state, &key, name)
-            );
+            let path = format!("{prefix}/{}", encode_path(name));
+            let url = signed_url(state, "PUT", &path);
             json!({"name": name, "uploadUrl": url})
         })
         .collect();
     Ok(json!({"createRunFiles": {"runID": run.storage_id, "uploadHeaders": [], "files": files}}))
-}
-
-/// A presigned-style signature of the file's URL (the routes do not check it yet).
-fn signature(state: &AppState, key: &RunKey, name: &str) -> String {
-    let object = format!("{}/{}/{}/{name}", key.entity, key.project, key.run);
-    state.keys.hash(&object)[..32].to_owned()
 }
 
 pub(crate) async fn alert(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
