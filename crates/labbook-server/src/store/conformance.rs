@@ -290,6 +290,47 @@ pub(crate) async fn users_and_keys(store: &dyn MetaStore) {
     assert_eq!(store.users().await.unwrap(), ["ada"]);
 }
 
+/// A resend that spans what two earlier requests stored replaces exactly those lines; reads
+/// of any window see the lines in order.
+pub(crate) async fn resends_across_requests_replace_in_place(store: &dyn MetaStore) {
+    let rows = |from: usize, to: usize, tag: &str| -> Vec<String> {
+        (from..to)
+            .map(|i| format!("{{\"_step\":{i},\"v\":\"{tag}\"}}"))
+            .collect()
+    };
+    let send = |offset: usize, lines: Vec<String>| async move {
+        let batch = StreamBatch {
+            chunks: vec![(Stream::History, Chunk { offset, lines })],
+            ..StreamBatch::default()
+        };
+        store.append_stream(&key(), batch).await.unwrap().mismatches
+    };
+    assert!(send(0, rows(0, 3, "a")).await.is_empty());
+    assert!(send(3, rows(3, 6, "a")).await.is_empty());
+    assert!(send(6, rows(6, 9, "a")).await.is_empty());
+    // Lines 2..7 again, changed, then the stream goes on.
+    assert_eq!(send(2, rows(2, 7, "b")).await[0].expected, 9);
+    assert!(send(9, rows(9, 10, "a")).await.is_empty());
+    let stored = all(store, Stream::History).await;
+    let mut want = rows(0, 2, "a");
+    want.extend(rows(2, 7, "b"));
+    want.extend(rows(7, 10, "a"));
+    assert_eq!(stored, want);
+    for (from, limit) in [(0, 1), (1, 3), (2, 5), (5, 100), (9, 1), (10, 5), (4, 0)] {
+        let got = store
+            .lines(&key(), &Stream::History, from, limit)
+            .await
+            .unwrap();
+        let end = (from + limit).min(want.len());
+        assert_eq!(got, want[from.min(end)..end], "lines {from}+{limit}");
+    }
+    let run = store.run(&key()).await.unwrap().unwrap();
+    assert_eq!(run.history_lines, 10);
+    // A resend that runs past the end extends the stream.
+    assert_eq!(send(8, rows(8, 12, "c")).await[0].expected, 10);
+    assert_eq!(all(store, Stream::History).await.len(), 12);
+}
+
 /// Every check, against one fresh store each.
 pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     upserts_change_only_what_they_set(&fresh()).await;
@@ -298,6 +339,7 @@ pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     links_keep_their_index(&fresh()).await;
     files_and_multipart_uploads(&fresh()).await;
     users_and_keys(&fresh()).await;
+    resends_across_requests_replace_in_place(&fresh()).await;
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! durable). Reads go to a reader thread with its own connection (WAL lets it read while
 //! the writer writes).
 
+mod chunks;
 mod queries;
 mod schema;
 

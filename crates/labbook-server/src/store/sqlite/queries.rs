@@ -195,16 +195,7 @@ fn place_chunk(
     } else {
         (offset, false)
     };
-    let mut insert = c
-        .prepare_cached(
-            "INSERT OR REPLACE INTO lines (run, stream, line_no, content) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(sql)?;
-    for (i, line) in lines.iter().enumerate() {
-        insert
-            .execute(params![run, name, (start + i) as i64, line])
-            .map_err(sql)?;
-    }
+    super::chunks::write(c, run, name, start, lines)?;
     let new_count = count.max(start + lines.len());
     c.execute(
         "INSERT INTO streams (run, stream, lines) VALUES (?1, ?2, ?3)
@@ -608,17 +599,7 @@ impl MetaStore for SqliteStore {
             let Some(run) = run_id(c, &key)? else {
                 return Ok(Vec::new());
             };
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT content FROM lines WHERE run = ?1 AND stream = ?2 AND line_no >= ?3
-                     ORDER BY line_no LIMIT ?4",
-                )
-                .map_err(sql)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            stmt.query_map(params![run, name, from as i64, limit], |r| r.get(0))
-                .map_err(sql)?
-                .collect::<Result<_, _>>()
-                .map_err(sql)
+            super::chunks::read(c, run, &name, from, limit)
         })
         .await
     }

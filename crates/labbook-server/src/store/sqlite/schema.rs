@@ -48,13 +48,15 @@ CREATE TABLE streams (
     lines INTEGER NOT NULL,
     PRIMARY KEY (run, stream)
 ) WITHOUT ROWID;
--- One row per line: a resent line replaces itself, so each is stored once.
-CREATE TABLE lines (
+-- A stream's lines in deflated chunks (a request's worth each), covering 0..lines without
+-- gap or overlap: a resend rewrites the chunks it overlaps, so each line is stored once.
+CREATE TABLE chunks (
     run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     stream TEXT NOT NULL,
-    line_no INTEGER NOT NULL,
-    content TEXT NOT NULL,
-    PRIMARY KEY (run, stream, line_no)
+    first_line INTEGER NOT NULL,
+    lines INTEGER NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (run, stream, first_line)
 ) WITHOUT ROWID;
 CREATE TABLE alerts (
     id INTEGER PRIMARY KEY,
