@@ -276,10 +276,10 @@ fn default_root(dir: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Diagnostics (labbook's warnings, and with `RUST_LOG` whatever it asks for: `debug`,
-/// `labbook=trace`, ...) go to stderr. A `RUST_LOG` that does not parse is named and
-/// ignored.
-fn init_logging() {
+/// Diagnostics (labbook's warnings, `labbook serve`'s request lines, and with `RUST_LOG`
+/// whatever it asks for: `debug`, `labbook=trace`, ...) go to stderr. A `RUST_LOG` that
+/// does not parse is named and ignored.
+fn init_logging(serving: bool) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = match std::env::var("RUST_LOG") {
@@ -289,6 +289,9 @@ fn init_logging() {
                 eprintln!("labbook: RUST_LOG={v:?} is not a filter ({e}); showing warnings");
                 tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN)
             }),
+        _ if serving => tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::WARN)
+            .with_target("labbook_server", tracing::Level::INFO),
         _ => tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN),
     };
     let fmt = tracing_subscriber::fmt::layer()
@@ -320,8 +323,8 @@ fn load_dotenv() -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve(_)));
     if let Err(e) = load_dotenv() {
         eprintln!("labbook: {e:#}");
         return ExitCode::from(2);

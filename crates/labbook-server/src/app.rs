@@ -1,59 +1,116 @@
-//! The router: W&B's protocol routes, labbook's API, and the layers around them.
+//! The router, built from one table of routes that says who may call each: the table is
+//! what the access test walks, so a route added later is tested without anyone
+//! remembering to.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 
+use crate::access::AuthedUser;
+use crate::error::ApiError;
 use crate::protocol::{file_stream, graphql, uploads};
 use crate::state::{AppState, Operation};
 
-/// Every route, with the request log around them.
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: liveness and readiness only.
+    Open,
+    /// A request carrying a known API key.
+    Key,
+    /// A URL the server signed for that method and path (uploads and downloads).
+    Signed,
+}
+
+/// One route: method, path pattern (axum's), who may call it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// `GET`, `POST`, `PUT`.
+    pub method: &'static str,
+    /// The pattern, e.g. `/files/{entity}/{project}/{run}/file_stream`.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+const fn route(method: &'static str, path: &'static str, access: Access) -> Route {
+    Route {
+        method,
+        path,
+        access,
+    }
+}
+
+/// Every route the server answers (anything else is 404).
+pub(crate) const ROUTES: &[Route] = &[
+    route("GET", "/healthz", Access::Open),
+    route("GET", "/ready", Access::Open),
+    route("POST", "/graphql", Access::Key),
+    route(
+        "POST",
+        "/files/{entity}/{project}/{run}/file_stream",
+        Access::Key,
+    ),
+    route(
+        "PUT",
+        "/upload/{entity}/{project}/{run}/{*path}",
+        Access::Signed,
+    ),
+    route("PUT", "/upload-artifact/{artifact}/{*path}", Access::Signed),
+    route("PUT", "/upload-manifest/{artifact}", Access::Signed),
+    route("GET", "/artifact-files/{artifact}/{*path}", Access::Signed),
+    route(
+        "PUT",
+        "/upload-artifact-part/{artifact}/{upload}/{part}",
+        Access::Signed,
+    ),
+];
+
+/// The handler of a route in [`ROUTES`].
+fn handler(route: &Route) -> MethodRouter<Arc<AppState>> {
+    match route.path {
+        "/healthz" => get(healthz),
+        "/ready" => get(ready),
+        "/graphql" => post(graphql::handle),
+        "/files/{entity}/{project}/{run}/file_stream" => post(file_stream::handle),
+        "/upload/{entity}/{project}/{run}/{*path}" => put(uploads::run_file),
+        "/upload-artifact/{artifact}/{*path}" => put(uploads::artifact_file),
+        "/upload-manifest/{artifact}" => put(uploads::artifact_manifest),
+        "/artifact-files/{artifact}/{*path}" => get(uploads::artifact_download),
+        "/upload-artifact-part/{artifact}/{upload}/{part}" => put(uploads::artifact_part),
+        other => unreachable!("route {other} has no handler"),
+    }
+}
+
+/// Every route with the check its access asks for, and the request log around them.
 pub(crate) fn router(
     state: Arc<AppState>,
     body_limit: usize,
     #[cfg(feature = "testing")] faults: Option<Arc<crate::testing::FaultState>>,
 ) -> Router {
-    // Upload and download URLs carry their own credential: a signature for one method and
-    // path, checked before the handler runs.
-    let signed = Router::new()
-        .route(
-            "/upload/{entity}/{project}/{run}/{*path}",
-            put(uploads::run_file),
-        )
-        .route(
-            "/upload-artifact/{artifact}/{*path}",
-            put(uploads::artifact_file),
-        )
-        .route(
-            "/upload-manifest/{artifact}",
-            put(uploads::artifact_manifest),
-        )
-        .route(
-            "/artifact-files/{artifact}/{*path}",
-            get(uploads::artifact_download),
-        )
-        .route(
-            "/upload-artifact-part/{artifact}/{upload}/{part}",
-            put(uploads::artifact_part),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::access::urls::check,
-        ));
-    let routes = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/ready", get(ready))
-        .route("/graphql", post(graphql::handle))
-        .route(
-            "/files/{entity}/{project}/{run}/file_stream",
-            post(file_stream::handle),
-        )
-        .merge(signed)
+    let mut routes = Router::new();
+    for r in ROUTES {
+        let h = handler(r);
+        let h = match r.access {
+            Access::Open => h,
+            Access::Key => h.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::access::require_key,
+            )),
+            Access::Signed => h.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::access::urls::check,
+            )),
+        };
+        routes = routes.route(r.path, h);
+    }
+    let routes = routes
         .nest("/api/v1", crate::api::routes())
         .fallback(unknown);
     // Injected faults sit inside the request log, so the log shows them.
@@ -68,12 +125,12 @@ pub(crate) fn router(
         .with_state(state)
 }
 
-/// `GET /healthz`: the process is up (no key needed).
+/// `GET /healthz`: the process is up.
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /ready`: the store answers (no key needed); 503 while it does not.
+/// `GET /ready`: the store answers; 503 while it does not.
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     match state.service.meta.users().await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
@@ -81,12 +138,13 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Anything else: answered like an empty GraphQL result, and logged.
+/// Anything else.
 async fn unknown() -> Response {
-    (StatusCode::OK, axum::Json(serde_json::json!({"data": {}}))).into_response()
+    ApiError::NotFound("no such route".into()).into_response()
 }
 
-/// One line per request: method, path, operation and status.
+/// One line per request: method, route pattern (never the URL, whose query may hold a
+/// signature), status, latency and user (never a key).
 #[cfg_attr(
     not(feature = "testing"),
     expect(
@@ -95,15 +153,34 @@ async fn unknown() -> Response {
     )
 )]
 async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(none)".to_owned(), |m| m.as_str().to_owned());
+    #[cfg(feature = "testing")]
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let operation = response
         .extensions()
         .get::<Operation>()
         .map(|o| o.0.clone());
+    let user = response
+        .extensions()
+        .get::<AuthedUser>()
+        .map(|u| u.0.clone());
     let status = response.status().as_u16();
-    tracing::debug!(%method, %path, ?operation, status, "request");
+    tracing::info!(
+        target: "labbook_server::request",
+        %method,
+        %route,
+        operation = operation.as_deref().unwrap_or(""),
+        status,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        user = user.as_deref().unwrap_or(""),
+        "request"
+    );
     #[cfg(feature = "testing")]
     state.records.request(crate::testing::RequestLogEntry {
         method,

@@ -43,6 +43,7 @@ pub mod store;
 pub mod testing;
 
 pub use access::KeyHasher;
+pub use app::{Access, Route};
 pub use config::{Limits, ServerConfig};
 pub use data_dir::{DataDir, FIRST_USER, FirstStart};
 pub use error::Error;
@@ -52,6 +53,17 @@ pub use store::{JsonLine, RunKey};
 pub use testing::{
     ArtifactState, Faults, OffsetViolation, Outage, Recorder, RequestLogEntry, RunState,
 };
+
+/// Every route the server answers and who may call it (anything else is 404).
+///
+/// ```
+/// use labbook_server::{Access, routes};
+/// let open: Vec<&str> = routes().iter().filter(|r| r.access == Access::Open).map(|r| r.path).collect();
+/// assert_eq!(open, ["/healthz", "/ready"]);
+/// ```
+pub fn routes() -> &'static [Route] {
+    app::ROUTES
+}
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -30,6 +30,8 @@ fn serve(data: &Path) -> Serving {
     let mut child = Command::new(env!("CARGO_BIN_EXE_labbook"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        // Everything any crate logs, to check that no key or signature is among it.
+        .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -133,6 +135,23 @@ fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
     let (status, said) = first.terminate();
     assert!(status.success(), "SIGTERM: {status:?} {said}");
     assert!(said.contains("stopped"), "{said}");
+    // One line per request, by route pattern and user; never a key or a signature.
+    assert!(
+        said.lines().any(
+            |l| l.contains("route=/files/{entity}/{project}/{run}/file_stream")
+                && l.contains("user=\"admin\"")
+        ),
+        "{said}"
+    );
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("api:{key}"))
+    };
+    assert!(
+        !said.contains(&key) && !said.contains(&basic),
+        "a key was logged"
+    );
+    assert!(!said.contains("X-Amz-Signature="), "a signature was logged");
     assert!(
         !data.join("labbook.sqlite-wal").exists()
             || std::fs::metadata(data.join("labbook.sqlite-wal"))

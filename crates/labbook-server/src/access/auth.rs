@@ -1,7 +1,12 @@
 //! HTTP Basic auth as W&B uses it: user `api`, password = the API key, checked by its
 //! keyed hash against the keys the store holds.
 
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -15,6 +20,28 @@ fn basic_key(headers: &HeaderMap) -> Option<String> {
     let decoded = STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     text.strip_prefix("api:").map(str::to_owned)
+}
+
+/// The user a request's key belongs to, in its extensions (and its response's, for the
+/// request log).
+#[derive(Clone, Debug)]
+pub(crate) struct AuthedUser(pub(crate) String);
+
+/// Lets a request through only with a known key; 401 otherwise.
+pub(crate) async fn require_key(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match user(&state, request.headers()).await {
+        Ok(name) => {
+            request.extensions_mut().insert(AuthedUser(name.clone()));
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(AuthedUser(name));
+            response
+        }
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// The user a request acts for, or 401 when its key is missing or unknown.

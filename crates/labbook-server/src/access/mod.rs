@@ -5,6 +5,6 @@ mod auth;
 mod keys;
 pub(crate) mod urls;
 
-pub(crate) use auth::user;
+pub(crate) use auth::{AuthedUser, require_key};
 pub use keys::KeyHasher;
 pub(crate) use keys::random_bytes;

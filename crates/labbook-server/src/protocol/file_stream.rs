@@ -13,7 +13,6 @@ use flate2::read::GzDecoder;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::RunKey;
@@ -50,7 +49,6 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    access::user(&state, &headers).await?;
     let body = decode_body(&headers, &body, state.limits.decompressed)?;
     let request: FileStreamRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("file_stream body is not a valid request: {e}")))?;

@@ -160,9 +160,10 @@ fn graphql_operations_answer_and_store() {
         Client::new().put(other).body("x").send().unwrap().status(),
         StatusCode::FORBIDDEN
     );
+    // Another method on the path is no route at all.
     assert_eq!(
         Client::new().get(url).send().unwrap().status(),
-        StatusCode::FORBIDDEN
+        StatusCode::METHOD_NOT_ALLOWED
     );
 
     graphql(
@@ -723,4 +724,64 @@ fn oversized_documents_and_gzip_bombs_are_413_and_health_needs_no_key() {
         let r = Client::new().get(format!("{base}{path}")).send().unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
+}
+
+/// Every route the router serves, tried without a key, with a wrong key, and with a good
+/// key but no signature: only /healthz and /ready answer without a credential.
+#[test]
+fn every_route_needs_its_credential() {
+    let server = start();
+    let base = server.base_url();
+    let client = Client::new();
+    for route in labbook_server::routes() {
+        // A concrete path for the pattern: each `{name}` or `{*name}` becomes `x`.
+        let path: String = route
+            .path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let url = format!("{base}{path}");
+        let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
+        let send = |key: Option<&str>| {
+            let request = client.request(method.clone(), &url).body("{}");
+            match key {
+                Some(key) => auth(request, key),
+                None => request,
+            }
+            .send()
+            .unwrap()
+            .status()
+        };
+        let (none, wrong, good) = (send(None), send(Some("local-wrong")), send(Some(KEY)));
+        match route.access {
+            labbook_server::Access::Open => {
+                assert_eq!((none, wrong), (StatusCode::OK, StatusCode::OK), "{path}");
+            }
+            labbook_server::Access::Key => {
+                assert_eq!(
+                    (none, wrong),
+                    (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED),
+                    "{path}"
+                );
+                assert_ne!(good, StatusCode::UNAUTHORIZED, "{path}");
+            }
+            labbook_server::Access::Signed => {
+                let all = [none, wrong, good];
+                assert_eq!(
+                    all,
+                    [StatusCode::FORBIDDEN; 3],
+                    "{path}: a key is no signature"
+                );
+            }
+        }
+    }
+    let open: Vec<&str> = labbook_server::routes()
+        .iter()
+        .filter(|r| r.access == labbook_server::Access::Open)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(open, ["/healthz", "/ready"]);
+    let unknown = client.get(format!("{base}/anything/else")).send().unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }

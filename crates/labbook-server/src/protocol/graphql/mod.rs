@@ -9,13 +9,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::access;
+use crate::access::AuthedUser;
 use crate::error::ApiError;
 use crate::state::{AppState, Operation};
 
@@ -93,10 +92,9 @@ impl Vars {
 /// Handles `POST /graphql`.
 pub(crate) async fn handle(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(AuthedUser(user)): Extension<AuthedUser>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = access::user(&state, &headers).await?;
     let request: GraphqlRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("GraphQL body is not a JSON request: {e}")))?;
     let limit = state.limits.graphql_document;
