@@ -12,6 +12,7 @@
 //! labbook status [--json] [--offline] | labbook doctor [--offline]
 //! labbook clean [DIR] [--older-than AGE] [--max-size SIZE] [--dry-run] [--force]
 //! labbook serve [--data DIR] [--listen ADDR] | serve user add NAME | serve key new|revoke
+//! labbook serve team add NAME | serve team add-member TEAM USER
 //! ```
 //!
 //! Every command reads `.env.local` and `.env` in the working directory as `init` does

@@ -41,6 +41,27 @@ enum ServeCommand {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Teams: entities their members share.
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TeamCommand {
+    /// Adds a team (an entity; not a user's name).
+    Add {
+        /// The team's name.
+        name: String,
+    },
+    /// Lets a user use the team's entity.
+    AddMember {
+        /// The team.
+        team: String,
+        /// The user.
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,6 +114,26 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
                 "API key for {user:?} (shown once; revoke with `labbook serve key revoke {label}`):"
             );
             println!("{key}");
+            Ok(())
+        }
+        Some(ServeCommand::Team {
+            command: TeamCommand::Add { name },
+        }) => {
+            check_name(&name)?;
+            if data.add_team(&name)? {
+                println!(
+                    "added team {name:?}; add members: labbook serve team add-member {name} USER"
+                );
+            } else {
+                println!("team {name:?} exists");
+            }
+            Ok(())
+        }
+        Some(ServeCommand::Team {
+            command: TeamCommand::AddMember { team, user },
+        }) => {
+            data.add_member(&team, &user)?;
+            println!("{user:?} is a member of {team:?}");
             Ok(())
         }
         Some(ServeCommand::Key {

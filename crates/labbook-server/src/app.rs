@@ -169,7 +169,7 @@ async fn log_request(State(state): State<Arc<AppState>>, request: Request, next:
     let user = response
         .extensions()
         .get::<AuthedUser>()
-        .map(|u| u.0.clone());
+        .map(|u| u.0.user.clone());
     let status = response.status().as_u16();
     tracing::info!(
         target: "labbook_server::request",

@@ -95,6 +95,8 @@ impl DataDir {
             keys: KeyHasher::new(secret),
         };
         let first = if new {
+            block_on(data.meta.add_user(FIRST_USER, true))
+                .map_err(|e| data_error(path, "add the first user", e))?;
             let (key, _) = data.new_key(FIRST_USER)?;
             Some(FirstStart {
                 user: FIRST_USER.to_owned(),
@@ -112,7 +114,7 @@ impl DataDir {
         let label = KeyHasher::new_label();
         let hash = self.keys.hash(&key);
         block_on(async {
-            self.meta.add_user(user).await?;
+            self.meta.add_user(user, false).await?;
             self.meta.add_key(user, &hash, &label).await
         })
         .map_err(|e| data_error(&self.path, "add the key", e))?;
@@ -132,7 +134,19 @@ impl DataDir {
 
     /// Adds a user (no key yet); whether it was new.
     pub fn add_user(&self, name: &str) -> Result<bool, Error> {
-        block_on(self.meta.add_user(name)).map_err(|e| data_error(&self.path, "add the user", e))
+        block_on(self.meta.add_user(name, false))
+            .map_err(|e| data_error(&self.path, "add the user", e))
+    }
+
+    /// Adds a team (an entity its members share); whether it was new.
+    pub fn add_team(&self, name: &str) -> Result<bool, Error> {
+        block_on(self.meta.add_team(name)).map_err(|e| data_error(&self.path, "add the team", e))
+    }
+
+    /// Makes `user` a member of `team`.
+    pub fn add_member(&self, team: &str, user: &str) -> Result<(), Error> {
+        block_on(self.meta.add_member(team, user))
+            .map_err(|e| data_error(&self.path, "add the member", e))
     }
 }
 

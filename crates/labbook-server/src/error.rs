@@ -56,6 +56,7 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> ApiError {
         match error {
             ServiceError::Invalid(m) => ApiError::BadRequest(m),
+            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Unavailable(m) => ApiError::Unavailable(m),
         }
     }

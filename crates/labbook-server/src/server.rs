@@ -103,7 +103,12 @@ impl Server {
 async fn register_key(config: &ServerConfig, key: &str) -> crate::Result<()> {
     let hash = config.keys.hash(key);
     let setup = |e: crate::store::StoreError| Error::Setup(e.to_string());
-    config.meta.add_user(&config.entity).await.map_err(setup)?;
+    // The test server's one user may use every entity, as tests name many.
+    config
+        .meta
+        .add_user(&config.entity, true)
+        .await
+        .map_err(setup)?;
     // A restart on the same stores finds the key there already.
     if config.meta.key_user(&hash).await.map_err(setup)?.is_none() {
         let label = &hash[..12];

@@ -220,3 +220,87 @@ fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
         );
     }
 }
+
+fn key_from(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    first_key(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// A key acts for its user and the user's teams: another entity is 403, in GraphQL and in
+/// `file_stream`; the first user administers the server and may use every entity.
+#[test]
+fn a_key_reaches_its_user_and_teams_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = serve(&data);
+    let admin = first_key(&server.banner);
+    assert!(
+        labbook(&["serve", "user", "add", "bob"], &data)
+            .status
+            .success()
+    );
+    let bob = key_from(&labbook(&["serve", "key", "new", "--user", "bob"], &data));
+    let viewer: Json = graphql(&server.url, &bob, "Viewer", json!({}))
+        .json()
+        .unwrap();
+    assert_eq!(viewer["data"]["viewer"]["entity"], "bob");
+    let upsert = |key: &str, entity: &str| {
+        graphql(
+            &server.url,
+            key,
+            "UpsertBucket",
+            json!({"entity": entity, "project": "p", "name": format!("r-{entity}")}),
+        )
+        .status()
+    };
+    assert_eq!(upsert(&bob, "bob"), 200);
+    assert_eq!(upsert(&bob, "admin"), 403);
+    assert_eq!(
+        upsert(&admin, "bob"),
+        200,
+        "the first user administers the server"
+    );
+    let stream = reqwest::blocking::Client::new()
+        .post(format!("{}/files/admin/p/r-admin/file_stream", server.url))
+        .basic_auth("api", Some(&bob))
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(stream.status(), 403);
+    let read = graphql(
+        &server.url,
+        &bob,
+        "RunResumeStatus",
+        json!({"entity": "admin", "project": "p", "name": "r-bob"}),
+    );
+    assert_eq!(read.status(), 403);
+    assert!(read.text().unwrap().contains("may not use entity `admin`"));
+    // A team: bob may use it once he is a member.
+    assert!(
+        labbook(&["serve", "team", "add", "vision"], &data)
+            .status
+            .success()
+    );
+    assert_eq!(upsert(&bob, "vision"), 403);
+    let joined = labbook(&["serve", "team", "add-member", "vision", "bob"], &data);
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    assert_eq!(upsert(&bob, "vision"), 200);
+    let viewer: Json = graphql(&server.url, &bob, "Viewer", json!({}))
+        .json()
+        .unwrap();
+    assert_eq!(
+        viewer["data"]["viewer"]["teams"]["edges"][0]["node"]["name"],
+        "vision"
+    );
+    let clash = labbook(&["serve", "team", "add", "bob"], &data);
+    assert!(!clash.status.success(), "a team cannot take a user's name");
+    assert!(server.terminate().0.success());
+}

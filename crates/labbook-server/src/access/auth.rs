@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::Caller;
 
 /// The key a request carries: `Authorization: Basic base64("api:<key>")`.
 fn basic_key(headers: &HeaderMap) -> Option<String> {
@@ -25,7 +26,7 @@ fn basic_key(headers: &HeaderMap) -> Option<String> {
 /// The user a request's key belongs to, in its extensions (and its response's, for the
 /// request log).
 #[derive(Clone, Debug)]
-pub(crate) struct AuthedUser(pub(crate) String);
+pub(crate) struct AuthedUser(pub(crate) Caller);
 
 /// Lets a request through only with a known key; 401 otherwise.
 pub(crate) async fn require_key(
@@ -34,10 +35,10 @@ pub(crate) async fn require_key(
     next: Next,
 ) -> Response {
     match user(&state, request.headers()).await {
-        Ok(name) => {
-            request.extensions_mut().insert(AuthedUser(name.clone()));
+        Ok(caller) => {
+            request.extensions_mut().insert(AuthedUser(caller.clone()));
             let mut response = next.run(request).await;
-            response.extensions_mut().insert(AuthedUser(name));
+            response.extensions_mut().insert(AuthedUser(caller));
             response
         }
         Err(refused) => refused.into_response(),
@@ -45,7 +46,7 @@ pub(crate) async fn require_key(
 }
 
 /// The user a request acts for, or 401 when its key is missing or unknown.
-pub(crate) async fn user(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) async fn user(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let key = basic_key(headers).ok_or(ApiError::Unauthorized)?;
     let hash = state.keys.hash(&key);
     state

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, header};
 use flate2::read::GzDecoder;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::AuthedUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::RunKey;
@@ -46,9 +47,11 @@ struct Chunk {
 pub(crate) async fn handle(
     State(state): State<Arc<AppState>>,
     Path((entity, project, run)): Path<(String, String, String)>,
+    Extension(AuthedUser(caller)): Extension<AuthedUser>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    crate::service::allow(&caller, &entity)?;
     let body = decode_body(&headers, &body, state.limits.decompressed)?;
     let request: FileStreamRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("file_stream body is not a valid request: {e}")))?;

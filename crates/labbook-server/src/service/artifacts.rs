@@ -67,6 +67,17 @@ impl Service {
             .ok_or_else(|| ServiceError::invalid(format!("no artifact with id `{id}`")))
     }
 
+    /// The version `id`, if `caller` may use its entity (403 otherwise).
+    pub(crate) async fn artifact_for(
+        &self,
+        caller: &crate::store::Caller,
+        id: &str,
+    ) -> ServiceResult<ArtifactRecord> {
+        let artifact = self.require_artifact(id).await?;
+        super::allow(caller, &self.collection_of(&artifact).entity)?;
+        Ok(artifact)
+    }
+
     /// The collection (sequence) of a version, with the viewer's entity when none was sent.
     pub(crate) fn collection_of(&self, a: &ArtifactRecord) -> CollectionKey {
         CollectionKey {

@@ -20,9 +20,24 @@ pub(crate) enum ServiceError {
     /// The request is wrong (names something that does not exist, contradicts itself).
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not use the entity named.
+    #[error("{0}")]
+    Forbidden(String),
     /// The store cannot take it now; the client should retry.
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// Refuses a caller who may not use `entity` (not theirs, not one of their teams').
+pub(crate) fn allow(caller: &crate::store::Caller, entity: &str) -> ServiceResult<()> {
+    if caller.may_use(entity) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(format!(
+            "user `{}` may not use entity `{entity}`",
+            caller.user
+        )))
+    }
 }
 
 impl ServiceError {

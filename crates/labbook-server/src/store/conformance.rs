@@ -271,8 +271,8 @@ pub(crate) async fn files_and_multipart_uploads(store: &dyn MetaStore) {
 
 /// Keys are found by their hash, labels are unique, a revoked key is gone.
 pub(crate) async fn users_and_keys(store: &dyn MetaStore) {
-    assert!(store.add_user("ada").await.unwrap());
-    assert!(!store.add_user("ada").await.unwrap());
+    assert!(store.add_user("ada", false).await.unwrap());
+    assert!(!store.add_user("ada", true).await.unwrap());
     assert!(matches!(
         store.add_key("nobody", "h0", "k0").await,
         Err(StoreError::NotFound(_))
@@ -282,7 +282,30 @@ pub(crate) async fn users_and_keys(store: &dyn MetaStore) {
         store.add_key("ada", "h2", "k1").await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.key_user("h1").await.unwrap().as_deref(), Some("ada"));
+    let ada = store.key_user("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (ada.user.as_str(), ada.admin, ada.teams.len()),
+        ("ada", false, 0)
+    );
+    assert!(store.add_team("vision").await.unwrap());
+    assert!(matches!(
+        store.add_team("ada").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.add_user("vision", false).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.add_member("vision", "bob").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.add_member("vision", "ada").await.unwrap();
+    store.add_member("vision", "ada").await.unwrap();
+    assert_eq!(
+        store.key_user("h1").await.unwrap().unwrap().teams,
+        ["vision"]
+    );
     assert_eq!(store.key_user("h2").await.unwrap(), None);
     assert!(store.revoke_key("k1").await.unwrap());
     assert!(!store.revoke_key("k1").await.unwrap());

@@ -11,9 +11,9 @@ use parking_lot::Mutex;
 
 use super::lines::{place_overwrite, place_rows};
 use super::{
-    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, BlobStore, CollectionKey, Created,
-    JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError, StoreResult,
-    Stream, StreamBatch, StreamOutcome,
+    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, BlobStore, Caller, CollectionKey,
+    Created, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError,
+    StoreResult, Stream, StreamBatch, StreamOutcome,
 };
 use crate::store::MetaStore;
 
@@ -36,7 +36,10 @@ pub struct MemoryStore {
 struct Inner {
     runs: Vec<RunEntry>,
     artifacts: Vec<ArtifactEntry>,
-    users: Vec<String>,
+    /// (name, admin)
+    users: Vec<(String, bool)>,
+    /// (team, members)
+    teams: Vec<(String, Vec<String>)>,
     /// (hash, user, label)
     keys: Vec<(String, String, String)>,
 }
@@ -493,24 +496,59 @@ impl MetaStore for MemoryStore {
         Ok(Some(artifact.record.clone()))
     }
 
-    async fn add_user(&self, name: &str) -> StoreResult<bool> {
+    async fn add_user(&self, name: &str, admin: bool) -> StoreResult<bool> {
         let mut inner = self.inner.lock();
-        if inner.users.iter().any(|u| u == name) {
+        if inner.teams.iter().any(|(t, _)| t == name) {
+            return Err(StoreError::Conflict(format!("`{name}` is a team")));
+        }
+        if inner.users.iter().any(|(u, _)| u == name) {
             return Ok(false);
         }
-        inner.users.push(name.to_owned());
+        inner.users.push((name.to_owned(), admin));
         Ok(true)
     }
 
+    async fn add_team(&self, name: &str) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        if inner.users.iter().any(|(u, _)| u == name) {
+            return Err(StoreError::Conflict(format!("`{name}` is a user")));
+        }
+        if inner.teams.iter().any(|(t, _)| t == name) {
+            return Ok(false);
+        }
+        inner.teams.push((name.to_owned(), Vec::new()));
+        Ok(true)
+    }
+
+    async fn add_member(&self, team: &str, user: &str) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        if !inner.users.iter().any(|(u, _)| u == user) {
+            return Err(StoreError::NotFound(format!("no user `{user}`")));
+        }
+        let Some((_, members)) = inner.teams.iter_mut().find(|(t, _)| t == team) else {
+            return Err(StoreError::NotFound(format!("no team `{team}`")));
+        };
+        if !members.iter().any(|m| m == user) {
+            members.push(user.to_owned());
+        }
+        Ok(())
+    }
+
     async fn users(&self) -> StoreResult<Vec<String>> {
-        let mut users = self.inner.lock().users.clone();
+        let mut users: Vec<String> = self
+            .inner
+            .lock()
+            .users
+            .iter()
+            .map(|(u, _)| u.clone())
+            .collect();
         users.sort();
         Ok(users)
     }
 
     async fn add_key(&self, user: &str, key_hash: &str, label: &str) -> StoreResult<()> {
         let mut inner = self.inner.lock();
-        if !inner.users.iter().any(|u| u == user) {
+        if !inner.users.iter().any(|(u, _)| u == user) {
             return Err(StoreError::NotFound(format!("no user `{user}`")));
         }
         if inner
@@ -528,13 +566,23 @@ impl MetaStore for MemoryStore {
         Ok(())
     }
 
-    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<String>> {
+    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         let inner = self.inner.lock();
-        Ok(inner
-            .keys
+        let Some((_, user, _)) = inner.keys.iter().find(|(h, _, _)| h == key_hash) else {
+            return Ok(None);
+        };
+        let admin = inner.users.iter().any(|(u, a)| u == user && *a);
+        let teams = inner
+            .teams
             .iter()
-            .find(|(h, _, _)| h == key_hash)
-            .map(|(_, u, _)| u.clone()))
+            .filter(|(_, members)| members.contains(user))
+            .map(|(t, _)| t.clone())
+            .collect();
+        Ok(Some(Caller {
+            user: user.clone(),
+            admin,
+            teams,
+        }))
     }
 
     async fn revoke_key(&self, label: &str) -> StoreResult<bool> {

@@ -23,8 +23,8 @@ pub use lenient_json::parse_lenient;
 pub use lines::{place_overwrite, place_rows};
 pub use memory::{MemoryBlobs, MemoryStore};
 pub use records::{
-    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Chunk, CollectionKey, Created,
-    JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, Stream, StreamBatch,
+    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Caller, Chunk, CollectionKey,
+    Created, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, Stream, StreamBatch,
     StreamOutcome,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
@@ -175,8 +175,16 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Commits the version; `None` if there is none.
     async fn commit_artifact(&self, id: &str) -> StoreResult<Option<ArtifactRecord>>;
 
-    /// Creates the user `name` if there is none; whether it was created.
-    async fn add_user(&self, name: &str) -> StoreResult<bool>;
+    /// Creates the user `name` (an administrator of the server if `admin`) if there is
+    /// none; whether it was created. A team of that name is a conflict.
+    async fn add_user(&self, name: &str, admin: bool) -> StoreResult<bool>;
+
+    /// Creates the team `name` if there is none; whether it was created. A user of that
+    /// name is a conflict (users and teams are both entities).
+    async fn add_team(&self, name: &str) -> StoreResult<bool>;
+
+    /// Makes `user` a member of `team`.
+    async fn add_member(&self, team: &str, user: &str) -> StoreResult<()>;
 
     /// Every user, by name.
     async fn users(&self) -> StoreResult<Vec<String>>;
@@ -185,8 +193,8 @@ pub trait MetaStore: Send + Sync + 'static {
     /// `label` to name it by (`key revoke LABEL`).
     async fn add_key(&self, user: &str, key_hash: &str, label: &str) -> StoreResult<()>;
 
-    /// The user whose key has this hash.
-    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<String>>;
+    /// Who the key with this hash belongs to.
+    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<Caller>>;
 
     /// Forgets the key labelled `label`; whether there was one.
     async fn revoke_key(&self, label: &str) -> StoreResult<bool>;

@@ -413,6 +413,31 @@ pub struct ArtifactLink {
     pub version_index: usize,
 }
 
+/// Who a request acts for: its key's user, whether they administer the server (and may
+/// use every entity), and the teams they belong to.
+///
+/// ```
+/// use labbook_server::store::Caller;
+/// let ada = Caller { user: "ada".into(), admin: false, teams: vec!["vision".into()] };
+/// assert!(ada.may_use("ada") && ada.may_use("vision") && !ada.may_use("bob"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The user, also the entity of their own runs.
+    pub user: String,
+    /// May use every entity.
+    pub admin: bool,
+    /// The teams (entities) they belong to.
+    pub teams: Vec<String>,
+}
+
+impl Caller {
+    /// Whether they may read and write runs and artifacts of `entity`.
+    pub fn may_use(&self, entity: &str) -> bool {
+        self.admin || self.user == entity || self.teams.iter().any(|t| t == entity)
+    }
+}
+
 /// Where in a project a collection or portfolio lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionKey {

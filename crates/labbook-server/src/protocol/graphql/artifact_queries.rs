@@ -12,8 +12,9 @@ use crate::access::urls::signed_url;
 use crate::error::ApiError;
 use crate::protocol::encode_path;
 use crate::service::Membership;
+use crate::service::allow;
 use crate::state::AppState;
-use crate::store::{ArtifactRecord, CollectionKey};
+use crate::store::{ArtifactRecord, Caller, CollectionKey};
 
 fn project_info(entity: &str, project: &str) -> Value {
     json!({
@@ -126,10 +127,13 @@ async fn resolved_json(
 
 /// `ArtifactMembershipByName(entity, project, name)`: `project: null` never happens here;
 /// an unknown name is `artifactCollectionMembership: null`.
-pub(crate) async fn membership_by_name(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
-    let entity = vars
-        .str("entity")
-        .unwrap_or_else(|| state.service.entity.clone());
+pub(crate) async fn membership_by_name(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let entity = vars.str("entity").unwrap_or_else(|| caller.user.clone());
+    allow(caller, &entity)?;
     let project = vars.require("project")?;
     let name = vars.require("name")?;
     let membership = resolved_json(state, &entity, &project, &name).await?;
@@ -140,10 +144,17 @@ pub(crate) async fn membership_by_name(state: &AppState, vars: &Vars) -> Result<
 }
 
 /// `ArtifactByID(id)`.
-pub(crate) async fn by_id(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn by_id(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let id = vars.require("id")?;
     let artifact = match state.service.artifact(&id).await? {
-        Some(a) => artifact_json(state, &a).await?,
+        Some(a) => {
+            allow(caller, &state.service.collection_of(&a).entity)?;
+            artifact_json(state, &a).await?
+        }
         None => Value::Null,
     };
     Ok(json!({"artifact": artifact}))
@@ -156,22 +167,33 @@ fn download_url(state: &AppState, id: &str, path: &str) -> String {
 }
 
 /// `FetchArtifactManifest(id)`: where to GET `wandb_manifest.json`.
-pub(crate) async fn manifest(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn manifest(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let id = vars.require("id")?;
-    let artifact = state.service.artifact(&id).await?.map(|_| {
-        json!({"currentManifest": {"file": {
-            "directUrl": download_url(state, &id, "wandb_manifest.json"),
-        }}})
-    });
+    let artifact = match state.service.artifact(&id).await? {
+        Some(a) => {
+            allow(caller, &state.service.collection_of(&a).entity)?;
+            json!({"currentManifest": {"file": {
+                "directUrl": download_url(state, &id, "wandb_manifest.json"),
+            }}})
+        }
+        None => Value::Null,
+    };
     Ok(json!({"artifact": artifact}))
 }
 
 /// `GetArtifactMembershipFileUrls(entity, project, collection, alias, cursor, perPage)`:
 /// every uploaded file of the version, a page at a time (the cursor is an index).
-pub(crate) async fn file_urls(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
-    let entity = vars
-        .str("entity")
-        .unwrap_or_else(|| state.service.entity.clone());
+pub(crate) async fn file_urls(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let entity = vars.str("entity").unwrap_or_else(|| caller.user.clone());
+    allow(caller, &entity)?;
     let project = vars.require("project")?;
     let collection = vars.require("collection")?;
     let alias = vars.require("alias")?;
@@ -208,12 +230,16 @@ pub(crate) async fn file_urls(state: &AppState, vars: &Vars) -> Result<Value, Ap
 
 /// `LinkArtifact(input: {artifactPortfolioName, entityName, projectName, aliases,
 /// artifactID | clientID})`: the version joins the portfolio as its next version.
-pub(crate) async fn link(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn link(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let input = vars.input();
     let portfolio = CollectionKey {
         entity: input
             .str("entityName")
-            .unwrap_or_else(|| state.service.entity.clone()),
+            .unwrap_or_else(|| caller.user.clone()),
         project: input.require("projectName")?,
         name: input.require("artifactPortfolioName")?,
     };
@@ -222,6 +248,8 @@ pub(crate) async fn link(state: &AppState, vars: &Vars) -> Result<Value, ApiErro
         .str("artifactID")
         .or_else(|| input.str("artifactId"))
         .ok_or_else(|| ApiError::bad("LinkArtifact needs the `artifactID` of a stored artifact"))?;
+    allow(caller, &portfolio.entity)?;
+    state.service.artifact_for(caller, &id).await?;
     let index = state
         .service
         .link_artifact(&id, &portfolio, input.aliases("aliases"))

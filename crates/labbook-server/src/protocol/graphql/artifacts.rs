@@ -11,13 +11,22 @@ use crate::access::urls::signed_url;
 use crate::error::ApiError;
 use crate::protocol::encode_path;
 use crate::service::MultipartEnd;
+use crate::service::allow;
 use crate::state::AppState;
-use crate::store::{ArtifactDraft, Created, RunKey};
+use crate::store::{ArtifactDraft, Caller, Created, RunKey};
 
-pub(crate) async fn create(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn create(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let input = vars.input();
+    let entity = input
+        .str("entityName")
+        .unwrap_or_else(|| caller.user.clone());
+    allow(caller, &entity)?;
     let draft = ArtifactDraft {
-        entity: input.str("entityName"),
+        entity: Some(entity),
         project: input.str("projectName"),
         artifact_type: input.str("artifactTypeName"),
         collection: input.str("artifactCollectionName"),
@@ -42,10 +51,14 @@ pub(crate) async fn create(state: &AppState, vars: &Vars) -> Result<Value, ApiEr
     }}}))
 }
 
-pub(crate) async fn create_manifest(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn create_manifest(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let input = vars.input();
     let id = input.require("artifactID")?;
-    state.service.require_artifact(&id).await?;
+    state.service.artifact_for(caller, &id).await?;
     let include_upload = input
         .get("includeUpload")
         .and_then(Value::as_bool)
@@ -85,7 +98,11 @@ fn announced_parts(file: &Value) -> Result<Vec<String>, ApiError> {
     }
 }
 
-pub(crate) async fn create_files(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn create_files(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let input = vars.input();
     let Some(Value::Array(files)) = input.get("artifactFiles") else {
         return Err(ApiError::bad(
@@ -101,7 +118,7 @@ pub(crate) async fn create_files(state: &AppState, vars: &Vars) -> Result<Value,
                 .ok_or_else(|| ApiError::bad(format!("artifact file needs a string `{name}`")))
         };
         let (id, name) = (field("artifactID")?, field("name")?);
-        state.service.require_artifact(&id).await?;
+        state.service.artifact_for(caller, &id).await?;
         let parts = announced_parts(file)?;
         // A URL for the whole file always (both official clients read a null one as "the
         // server has it"), and part URLs when the client announced parts.
@@ -147,10 +164,15 @@ pub(crate) async fn create_files(state: &AppState, vars: &Vars) -> Result<Value,
 }
 
 /// `CompleteMultipartUploadArtifact`: the parts become the file, or the upload is aborted.
-pub(crate) async fn complete_multipart(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn complete_multipart(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let input = vars.input();
     let id = input.require("artifactID")?;
     let upload_id = input.require("uploadID")?;
+    state.service.artifact_for(caller, &id).await?;
     let end = if input.str("completeMultipartAction").as_deref() == Some("Abort") {
         MultipartEnd::Abort
     } else {
@@ -167,15 +189,24 @@ pub(crate) async fn complete_multipart(state: &AppState, vars: &Vars) -> Result<
     Ok(json!({"completeMultipartUploadArtifact": {"digest": digest}}))
 }
 
-pub(crate) async fn commit(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn commit(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let id = vars.input().require("artifactID")?;
+    state.service.artifact_for(caller, &id).await?;
     let artifact = state.service.commit_artifact(&id).await?;
     Ok(
         json!({"commitArtifact": {"artifact": {"id": id, "digest": artifact.digest, "state": artifact.state}}}),
     )
 }
 
-pub(crate) async fn use_artifact(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn use_artifact(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let input = vars.input();
     let id = input.require("artifactID")?;
     let run = match (
@@ -186,16 +217,27 @@ pub(crate) async fn use_artifact(state: &AppState, vars: &Vars) -> Result<Value,
         (Some(entity), Some(project), Some(run)) => Some(RunKey::new(entity, project, run)),
         _ => None,
     };
+    state.service.artifact_for(caller, &id).await?;
+    if let Some(key) = &run {
+        allow(caller, &key.entity)?;
+    }
     state.service.use_artifact(&id, run).await?;
     Ok(json!({"useArtifact": {"artifact": {"id": id}}}))
 }
 
 /// `ArtifactType`: the type of the artifact `name` (`collection[:version]`) in a project,
 /// or a null artifact when there is none.
-pub(crate) async fn artifact_type(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn artifact_type(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let name = vars.require("name")?;
     let collection = name.split(':').next().unwrap_or_default();
     let (entity, project) = (vars.str("entity"), vars.str("project"));
+    if let Some(entity) = &entity {
+        allow(caller, entity)?;
+    }
     let artifact_type = state
         .service
         .artifact_type(entity.as_deref(), project.as_deref(), collection)

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use crate::access::AuthedUser;
 use crate::error::ApiError;
 use crate::state::{AppState, Operation};
+use crate::store::Caller;
 
 /// A GraphQL request body.
 #[derive(Debug, Deserialize)]
@@ -92,7 +93,7 @@ impl Vars {
 /// Handles `POST /graphql`.
 pub(crate) async fn handle(
     State(state): State<Arc<AppState>>,
-    Extension(AuthedUser(user)): Extension<AuthedUser>,
+    Extension(AuthedUser(caller)): Extension<AuthedUser>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: GraphqlRequest = serde_json::from_slice(&body)
@@ -125,7 +126,7 @@ pub(crate) async fn handle(
         not(feature = "testing"),
         expect(unused_mut, reason = "pruned under testing")
     )]
-    let mut data = answer(&state, &user, &operation, &vars).await?;
+    let mut data = answer(&state, &caller, &operation, &vars).await?;
     #[cfg(feature = "testing")]
     crate::testing::select(&mut data, &request.query);
     let mut response = Json(json!({ "data": data })).into_response();
@@ -133,34 +134,38 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
-/// The `data` for `operation` asked by `user`; unknown operations get `{}`.
+/// The `data` for `operation` asked by `caller`; unknown operations get `{}`.
 async fn answer(
     state: &AppState,
-    user: &str,
+    caller: &Caller,
     operation: &str,
     vars: &Vars,
 ) -> Result<Value, ApiError> {
     match operation {
-        "Viewer" | "GetDefaultEntity" => Ok(runs::viewer(user)),
+        "Viewer" | "GetDefaultEntity" => Ok(runs::viewer(caller)),
         "ServerFeaturesQuery" => Ok(runs::server_features(state)),
-        "UpsertBucket" => runs::upsert_bucket(state, vars).await,
+        "UpsertBucket" => runs::upsert_bucket(state, caller, vars).await,
         "OrganizationCoreWeaveOrganizationID" => Ok(runs::organization(vars)),
-        "CreateRunFiles" => runs::create_run_files(state, vars).await,
-        "NotifyScriptableRunAlert" => runs::alert(state, vars).await,
-        "RunResumeStatus" => runs::resume_status(state, vars).await,
-        "RunStoppedStatus" => runs::stopped_status(state, vars).await,
-        "CreateArtifact" => artifacts::create(state, vars).await,
-        "CreateArtifactManifest" => artifacts::create_manifest(state, vars).await,
-        "CreateArtifactFiles" => artifacts::create_files(state, vars).await,
-        "CommitArtifact" => artifacts::commit(state, vars).await,
-        "CompleteMultipartUploadArtifact" => artifacts::complete_multipart(state, vars).await,
-        "UseArtifact" => artifacts::use_artifact(state, vars).await,
-        "ArtifactType" => artifacts::artifact_type(state, vars).await,
-        "ArtifactMembershipByName" => artifact_queries::membership_by_name(state, vars).await,
-        "ArtifactByID" => artifact_queries::by_id(state, vars).await,
-        "FetchArtifactManifest" => artifact_queries::manifest(state, vars).await,
-        "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, vars).await,
-        "LinkArtifact" => artifact_queries::link(state, vars).await,
+        "CreateRunFiles" => runs::create_run_files(state, caller, vars).await,
+        "NotifyScriptableRunAlert" => runs::alert(state, caller, vars).await,
+        "RunResumeStatus" => runs::resume_status(state, caller, vars).await,
+        "RunStoppedStatus" => runs::stopped_status(state, caller, vars).await,
+        "CreateArtifact" => artifacts::create(state, caller, vars).await,
+        "CreateArtifactManifest" => artifacts::create_manifest(state, caller, vars).await,
+        "CreateArtifactFiles" => artifacts::create_files(state, caller, vars).await,
+        "CommitArtifact" => artifacts::commit(state, caller, vars).await,
+        "CompleteMultipartUploadArtifact" => {
+            artifacts::complete_multipart(state, caller, vars).await
+        }
+        "UseArtifact" => artifacts::use_artifact(state, caller, vars).await,
+        "ArtifactType" => artifacts::artifact_type(state, caller, vars).await,
+        "ArtifactMembershipByName" => {
+            artifact_queries::membership_by_name(state, caller, vars).await
+        }
+        "ArtifactByID" => artifact_queries::by_id(state, caller, vars).await,
+        "FetchArtifactManifest" => artifact_queries::manifest(state, caller, vars).await,
+        "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, caller, vars).await,
+        "LinkArtifact" => artifact_queries::link(state, caller, vars).await,
         other => {
             tracing::debug!(operation = other, "unknown GraphQL operation");
             Ok(json!({}))

@@ -11,18 +11,25 @@ use crate::access::urls::signed_url;
 use crate::error::ApiError;
 use crate::protocol::encode_path;
 use crate::service::UpsertInput;
+use crate::service::allow;
 use crate::state::AppState;
-use crate::store::{Alert, RunKey, RunPatch, RunRecord, Stream, parse_lenient};
+use crate::store::{Alert, Caller, RunKey, RunPatch, RunRecord, Stream, parse_lenient};
 
-/// The user a key belongs to, who is also the entity of their runs.
-pub(crate) fn viewer(user: &str) -> Value {
+/// The user a key belongs to, who is also the entity of their runs, and their teams.
+pub(crate) fn viewer(caller: &Caller) -> Value {
+    let user = &caller.user;
+    let teams: Vec<Value> = caller
+        .teams
+        .iter()
+        .map(|t| json!({"node": {"name": t}}))
+        .collect();
     json!({"viewer": {
         "id": STANDARD.encode(format!("User:{user}")),
         "entity": user,
         "username": user,
         "email": format!("{user}@localhost"),
         "flags": "{}",
-        "teams": {"edges": []},
+        "teams": {"edges": teams},
     }})
 }
 
@@ -41,7 +48,11 @@ pub(crate) fn organization(vars: &Vars) -> Value {
 }
 
 /// Creates or updates the run: only the variables that are set change what is stored.
-pub(crate) async fn upsert_bucket(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn upsert_bucket(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let config = match vars.str("config") {
         Some(text) => Some(
             parse_lenient(&text)
@@ -63,8 +74,10 @@ pub(crate) async fn upsert_bucket(state: &AppState, vars: &Vars) -> Result<Value
         repo: vars.str("repo"),
         ..RunPatch::default()
     };
+    let entity = vars.str("entity").unwrap_or_else(|| caller.user.clone());
+    allow(caller, &entity)?;
     let input = UpsertInput {
-        entity: vars.str("entity"),
+        entity: Some(entity),
         project: vars.str("project"),
         name: vars.str("name"),
         patch,
@@ -99,7 +112,11 @@ fn config_text(run: &RunRecord) -> String {
 }
 
 /// Upload URLs pointing back at this server, one per requested file.
-pub(crate) async fn create_run_files(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn create_run_files(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let key = RunKey::new(
         vars.require("entity")?,
         vars.require("project")?,
@@ -108,6 +125,7 @@ pub(crate) async fn create_run_files(state: &AppState, vars: &Vars) -> Result<Va
     let files = vars
         .strings("files", "CreateRunFiles")?
         .ok_or_else(|| ApiError::bad("CreateRunFiles `files` must be a list"))?;
+    allow(caller, &key.entity)?;
     let run = state.service.touch_run(&key).await?;
     let prefix = format!(
         "/upload/{}/{}/{}",
@@ -128,7 +146,11 @@ pub(crate) async fn create_run_files(state: &AppState, vars: &Vars) -> Result<Va
     Ok(json!({"createRunFiles": {"runID": run.storage_id, "uploadHeaders": [], "files": files}}))
 }
 
-pub(crate) async fn alert(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn alert(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let key = RunKey::new(
         vars.require("entityName")?,
         vars.require("projectName")?,
@@ -140,18 +162,27 @@ pub(crate) async fn alert(state: &AppState, vars: &Vars) -> Result<Value, ApiErr
         severity: vars.str("severity"),
         wait_duration: vars.get("waitDuration").cloned(),
     };
+    allow(caller, &key.entity)?;
     state.service.alert(&key, alert).await?;
     Ok(json!({"notifyScriptableRunAlert": {"success": true}}))
 }
 
 /// `RunStoppedStatus`: whether the UI's Stop was pressed for a run (`project.run.stopped`);
 /// a run the server does not have is `run: null`.
-pub(crate) async fn stopped_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn stopped_status(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let key = state.service.run_key(
-        vars.str("entityName"),
+        Some(
+            vars.str("entityName")
+                .unwrap_or_else(|| caller.user.clone()),
+        ),
         vars.str("projectName"),
         vars.require("runId")?,
     );
+    allow(caller, &key.entity)?;
     let run = state
         .service
         .run(&key)
@@ -164,12 +195,17 @@ pub(crate) async fn stopped_status(state: &AppState, vars: &Vars) -> Result<Valu
 }
 
 /// `RunResumeStatus`: the stored run for resuming, or a null bucket when there is none.
-pub(crate) async fn resume_status(state: &AppState, vars: &Vars) -> Result<Value, ApiError> {
+pub(crate) async fn resume_status(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
     let key = state.service.run_key(
-        vars.str("entity"),
+        Some(vars.str("entity").unwrap_or_else(|| caller.user.clone())),
         vars.str("project"),
         vars.require("name")?,
     );
+    allow(caller, &key.entity)?;
     let bucket = match state.service.run(&key).await? {
         Some(run) => {
             let history = state.service.tail(&run, Stream::History, 10).await?;

@@ -8,9 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, sql};
 use crate::store::{
-    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, CollectionKey, Created, JsonLine,
-    MetaStore, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError, StoreResult,
-    Stream, StreamBatch, StreamOutcome,
+    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Caller, CollectionKey, Created,
+    JsonLine, MetaStore, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError,
+    StoreResult, Stream, StreamBatch, StreamOutcome,
 };
 
 /// How many ids one reservation takes (one write per this many ids).
@@ -30,6 +30,14 @@ fn add_aliases(to: &mut Vec<String>, aliases: &[String]) {
             to.push(alias.clone());
         }
     }
+}
+
+/// Whether `query` (taking one text parameter) finds a row.
+fn exists(c: &Connection, query: &str, arg: &str) -> StoreResult<bool> {
+    c.query_row(query, [arg], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(sql)
 }
 
 fn run_id(c: &Connection, key: &RunKey) -> StoreResult<Option<i64>> {
@@ -951,13 +959,52 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn add_user(&self, name: &str) -> StoreResult<bool> {
+    async fn add_user(&self, name: &str, admin: bool) -> StoreResult<bool> {
         let name = name.to_owned();
         self.write(move |c| {
+            if exists(c, "SELECT 1 FROM teams WHERE name = ?1", &name)? {
+                return Err(StoreError::Conflict(format!("`{name}` is a team")));
+            }
             let n = c
-                .execute("INSERT OR IGNORE INTO users (name) VALUES (?1)", [name])
+                .execute(
+                    "INSERT OR IGNORE INTO users (name, admin) VALUES (?1, ?2)",
+                    params![name, admin],
+                )
                 .map_err(sql)?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn add_team(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            if exists(c, "SELECT 1 FROM users WHERE name = ?1", &name)? {
+                return Err(StoreError::Conflict(format!("`{name}` is a user")));
+            }
+            let n = c
+                .execute("INSERT OR IGNORE INTO teams (name) VALUES (?1)", [name])
+                .map_err(sql)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn add_member(&self, team: &str, user: &str) -> StoreResult<()> {
+        let (team, user) = (team.to_owned(), user.to_owned());
+        self.write(move |c| {
+            if !exists(c, "SELECT 1 FROM users WHERE name = ?1", &user)? {
+                return Err(StoreError::NotFound(format!("no user `{user}`")));
+            }
+            if !exists(c, "SELECT 1 FROM teams WHERE name = ?1", &team)? {
+                return Err(StoreError::NotFound(format!("no team `{team}`")));
+            }
+            c.execute(
+                "INSERT OR IGNORE INTO team_members (team, user) VALUES (?1, ?2)",
+                params![team, user],
+            )
+            .map_err(sql)?;
+            Ok(())
         })
         .await
     }
@@ -1004,14 +1051,30 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<String>> {
+    async fn key_user(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         let hash = key_hash.to_owned();
         self.read(move |c| {
-            c.query_row("SELECT user FROM api_keys WHERE hash = ?1", [hash], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(sql)
+            let found: Option<(String, bool)> = c
+                .query_row(
+                    "SELECT u.name, u.admin FROM api_keys k JOIN users u ON u.name = k.user
+                     WHERE k.hash = ?1",
+                    [hash],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(sql)?;
+            let Some((user, admin)) = found else {
+                return Ok(None);
+            };
+            let mut stmt = c
+                .prepare_cached("SELECT team FROM team_members WHERE user = ?1 ORDER BY team")
+                .map_err(sql)?;
+            let teams = stmt
+                .query_map([&user], |r| r.get(0))
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            Ok(Some(Caller { user, admin, teams }))
         })
         .await
     }

@@ -123,8 +123,18 @@ CREATE TABLE multipart_parts (
     PRIMARY KEY (artifact, upload_id, part),
     FOREIGN KEY (artifact, upload_id) REFERENCES multipart (artifact, upload_id) ON DELETE CASCADE
 ) WITHOUT ROWID;
+-- Users and teams are both entities: a name is one or the other.
 CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    admin INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE teams (
     name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TABLE team_members (
+    team TEXT NOT NULL REFERENCES teams (name) ON DELETE CASCADE,
+    user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    PRIMARY KEY (team, user)
 ) WITHOUT ROWID;
 -- An API key is kept as its keyed hash (HMAC-SHA-256 with the data directory's secret),
 -- never in clear; the label names it for revoking.
