@@ -6,6 +6,7 @@ mod cli;
 mod export;
 mod hostile;
 mod serve;
+mod serve_crash;
 mod support;
 mod sweep;
 mod sync;

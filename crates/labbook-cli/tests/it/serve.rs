@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use labbook_core::Value;
 use serde_json::{Value as Json, json};
 
-/// A running `labbook serve`: the child, its URL, and the banner it printed.
-struct Serving {
+/// A running `labbook serve`: the child, its URL, the banner it printed, and a thread
+/// draining its stderr (a full pipe would block the server on its own request log).
+pub(super) struct Serving {
     child: Child,
-    url: String,
-    banner: String,
+    pub(super) url: String,
+    pub(super) banner: String,
+    stderr: std::thread::JoinHandle<String>,
 }
 
 fn labbook(args: &[&str], data: &Path) -> std::process::Output {
@@ -26,9 +28,10 @@ fn labbook(args: &[&str], data: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn serve(data: &Path) -> Serving {
+/// `labbook serve` on `listen` (port 0: any free one), once it printed its banner.
+pub(super) fn serve(data: &Path, listen: &str) -> Serving {
     let mut child = Command::new(env!("CARGO_BIN_EXE_labbook"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--listen", listen, "--data"])
         .arg(data)
         // Everything any crate logs, to check that no key or signature is among it.
         .env("RUST_LOG", "trace")
@@ -52,26 +55,36 @@ fn serve(data: &Path) -> Serving {
         .unwrap_or_else(|| panic!("no URL in {banner:?}"))
         .trim_end_matches(',')
         .to_owned();
-    Serving { child, url, banner }
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        use std::io::Read as _;
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    Serving {
+        child,
+        url,
+        banner,
+        stderr,
+    }
 }
 
 impl Serving {
+    /// SIGKILL, and wait for it to be gone.
+    pub(super) fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM, then the exit status and what it said on stderr.
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    pub(super) fn terminate(mut self) -> (std::process::ExitStatus, String) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read as _;
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                return (status, err);
+                return (status, self.stderr.join().unwrap());
             }
             assert!(Instant::now() < deadline, "labbook serve did not stop");
             std::thread::sleep(Duration::from_millis(20));
@@ -79,7 +92,12 @@ impl Serving {
     }
 }
 
-fn graphql(url: &str, key: &str, operation: &str, variables: Json) -> reqwest::blocking::Response {
+pub(super) fn graphql(
+    url: &str,
+    key: &str,
+    operation: &str,
+    variables: Json,
+) -> reqwest::blocking::Response {
     reqwest::blocking::Client::new()
         .post(format!("{url}/graphql"))
         .basic_auth("api", Some(key))
@@ -88,7 +106,7 @@ fn graphql(url: &str, key: &str, operation: &str, variables: Json) -> reqwest::b
         .unwrap()
 }
 
-fn first_key(banner: &str) -> String {
+pub(super) fn first_key(banner: &str) -> String {
     banner
         .split_whitespace()
         .find(|w| w.starts_with("local-"))
@@ -100,7 +118,7 @@ fn first_key(banner: &str) -> String {
 fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let first = serve(&data);
+    let first = serve(&data, "127.0.0.1:0");
     assert!(first.banner.contains("(SQLite)"), "{}", first.banner);
     let key = first_key(&first.banner);
     assert!(key.len() >= 46, "{key}");
@@ -165,7 +183,7 @@ fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
     assert_eq!(secret.permissions().mode() & 0o777, 0o600);
 
     // Restarted: no new first-start key, the old key works, the run is all there.
-    let second = serve(&data);
+    let second = serve(&data, "127.0.0.1:0");
     assert!(!second.banner.contains("first start"), "{}", second.banner);
     let resume = graphql(
         &second.url,
@@ -236,7 +254,7 @@ fn key_from(out: &std::process::Output) -> String {
 fn a_key_reaches_its_user_and_teams_only() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = serve(&data);
+    let server = serve(&data, "127.0.0.1:0");
     let admin = first_key(&server.banner);
     assert!(
         labbook(&["serve", "user", "add", "bob"], &data)

@@ -1,0 +1,150 @@
+//! `labbook serve` killed with SIGKILL mid-ingest, again and again, while labbook clients
+//! stream: at moments drawn from a printed seed, each after every client has made progress
+//! since the last restart. At the end every row is stored exactly once, in order: nothing
+//! the server acknowledged was lost (a client never resends what was acknowledged, so a
+//! lost row would be a gap) and nothing resent was kept twice.
+//!
+//! `LABBOOK_KILL_ROUNDS` (default 10; `scripts/soak.sh` asks for more) and
+//! `LABBOOK_KILL_SEED` (default: from the clock, printed) set the rounds and the moments.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use labbook_core::{Mode, Value};
+use serde_json::json;
+
+use super::serve::{first_key, serve};
+
+const CLIENTS: usize = 3;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Rows the server holds for a run (its history line count), or 0 while it cannot answer.
+fn stored(url: &str, key: &str, run: &str) -> u64 {
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{url}/graphql"))
+        .basic_auth("api", Some(key))
+        .timeout(Duration::from_secs(2))
+        .json(
+            &json!({"query": "query RunResumeStatus { x }", "operationName": "RunResumeStatus",
+            "variables": {"entity": "admin", "project": "crash", "name": run}}),
+        )
+        .send();
+    let Ok(answer) = answer else { return 0 };
+    let body: serde_json::Value = answer.json().unwrap_or_default();
+    body["data"]["model"]["bucket"]["historyLineCount"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill_9_mid_ingest_loses_nothing_acknowledged() {
+    let rounds = env_or("LABBOOK_KILL_ROUNDS", 10);
+    let seed = env_or(
+        "LABBOOK_KILL_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    println!("kill -9 rounds: {rounds}, seed: {seed} (LABBOOK_KILL_SEED={seed} repeats it)");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = serve(&data, &listen);
+    let key = first_key(&server.banner);
+    let url = server.url.clone();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let settings =
+            labbook_testkit::project_settings(&tmp.path().join(format!("c{c}")), "crash")
+                .mode(Mode::Online)
+                .base_url(&url)
+                .api_key(&key)
+                .upload_interval(Duration::from_millis(20))
+                .upload_retry(labbook_core::online::RetryPolicy {
+                    max_retries: 10_000,
+                    wait_min: Duration::from_millis(5),
+                    wait_max: Duration::from_millis(50),
+                    timeout: Duration::from_secs(5),
+                })
+                .finish_timeout(Duration::from_secs(60));
+        let run = labbook_core::init(settings).unwrap();
+        let id = run.id().to_owned();
+        let stop = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                run.log([("x", Value::from(i))]).unwrap();
+                i += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let report = run.finish().unwrap();
+            assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+            i
+        });
+        clients.push((id, writer));
+    }
+
+    let mut last: Vec<u64> = vec![0; CLIENTS];
+    for round in 0..rounds {
+        // Every client has had rows acknowledged since the last restart.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for (c, (id, _)) in clients.iter().enumerate() {
+            loop {
+                let now = stored(&url, &key, id);
+                if now > last[c] {
+                    last[c] = now;
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: client {c} made no progress"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rng.u64(0..60)));
+        server.kill();
+        server = serve(&data, &listen);
+        assert!(!server.banner.contains("first start"), "{}", server.banner);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let logged: Vec<(String, u64)> = clients
+        .into_iter()
+        .map(|(id, writer)| (id, writer.join().unwrap()))
+        .collect();
+    assert!(server.terminate().0.success());
+
+    // Read the stores back directly: each run holds its rows once, x = 0, 1, 2, ...
+    let (dir, _) = labbook_server::DataDir::open(&data).unwrap();
+    let stores = labbook_server::Recorder::new(dir.meta.clone(), dir.blobs.clone());
+    for (id, rows) in logged {
+        let run = stores.run("admin", "crash", &id).unwrap();
+        let xs: Vec<u64> = run
+            .history
+            .iter()
+            .map(|l| l.get("x").and_then(serde_json::Value::as_u64).unwrap())
+            .collect();
+        assert_eq!(xs.len() as u64, rows, "run {id}: rows stored");
+        assert!(
+            xs.iter().enumerate().all(|(i, x)| *x == i as u64),
+            "run {id}: order"
+        );
+        assert!(run.complete, "run {id} finished");
+    }
+    println!("kill -9 rounds: {rounds} done, seed {seed}");
+}
