@@ -1,6 +1,8 @@
 //! The official client (wandb 0.31.0) runs online against the server: `init` -> `log`
 //! (scalars, an image, a table) -> summary -> config update -> alert -> `finish`, and the
-//! server must hold exactly what was logged, with no offset violations.
+//! server must hold exactly what was logged, with no offset violations. The first run goes
+//! into a SQLite data directory, as `labbook serve` keeps it, and is read back after a
+//! restart; the stop-button run into memory stores.
 //!
 //! Needs the virtualenv that `scripts/test.sh` sets up (`LABBOOK_WANDB_VENV`).
 
@@ -16,7 +18,18 @@ const KEY: &str = "labbook0123456789abcdefghijklmnopqrstuvwxyz";
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn official_client_online_run_is_stored_exactly() {
     let venv = labbook_testkit::wandb::venv();
-    let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let open = || {
+        let meta = std::sync::Arc::new(
+            labbook_server::store::SqliteStore::open(&data.path().join("labbook.sqlite")).unwrap(),
+        );
+        let blobs = std::sync::Arc::new(
+            labbook_server::store::FsBlobs::open(&data.path().join("blobs")).unwrap(),
+        );
+        labbook_server::Recorder::new(meta, blobs)
+    };
+    let first = Server::start(ServerConfig::new(KEY).entity("ent1").storage(open())).unwrap();
+    let server = &first;
     let home = tempfile::tempdir().unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/online_run.py");
     let out = Command::new(venv.join("bin/python"))
@@ -111,6 +124,11 @@ fn official_client_online_run_is_stored_exactly() {
     assert!(run.display_name.is_some());
     assert!(run.complete);
     assert_eq!(run.exit_code, Some(0));
+    // Restarted on the same data directory: everything reads back equal.
+    let before = first.storage().runs();
+    first.shutdown();
+    let second = Server::start(ServerConfig::new(KEY).entity("ent1").storage(open())).unwrap();
+    assert_eq!(second.storage().runs(), before);
 }
 
 /// The server's Stop button, seen by the official client both ways it asks: wandb-core
