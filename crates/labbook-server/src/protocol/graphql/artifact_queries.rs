@@ -132,8 +132,7 @@ pub(crate) async fn membership_by_name(
     caller: &Caller,
     vars: &Vars,
 ) -> Result<Value, ApiError> {
-    let entity = vars.str("entity").unwrap_or_else(|| caller.user.clone());
-    allow(caller, &entity)?;
+    let entity = vars.entity("entity", caller)?;
     let project = vars.require("project")?;
     let name = vars.require("name")?;
     let membership = resolved_json(state, &entity, &project, &name).await?;
@@ -192,8 +191,7 @@ pub(crate) async fn file_urls(
     caller: &Caller,
     vars: &Vars,
 ) -> Result<Value, ApiError> {
-    let entity = vars.str("entity").unwrap_or_else(|| caller.user.clone());
-    allow(caller, &entity)?;
+    let entity = vars.entity("entity", caller)?;
     let project = vars.require("project")?;
     let collection = vars.require("collection")?;
     let alias = vars.require("alias")?;

@@ -21,10 +21,7 @@ pub(crate) async fn create(
     vars: &Vars,
 ) -> Result<Value, ApiError> {
     let input = vars.input();
-    let entity = input
-        .str("entityName")
-        .unwrap_or_else(|| caller.user.clone());
-    allow(caller, &entity)?;
+    let entity = input.entity("entityName", caller)?;
     let draft = ArtifactDraft {
         entity: Some(entity),
         project: input.str("projectName"),

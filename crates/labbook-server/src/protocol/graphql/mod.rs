@@ -78,6 +78,14 @@ impl Vars {
         }
     }
 
+    /// The entity variable `name`, the caller's own when absent; 403 when the caller may
+    /// not use it.
+    pub(crate) fn entity(&self, name: &str, caller: &Caller) -> Result<String, ApiError> {
+        let entity = self.str(name).unwrap_or_else(|| caller.user.clone());
+        crate::service::allow(caller, &entity)?;
+        Ok(entity)
+    }
+
     /// The `alias` of each `{alias: ...}` in a list (artifact aliases).
     pub(crate) fn aliases(&self, name: &str) -> Vec<String> {
         match self.get(name) {

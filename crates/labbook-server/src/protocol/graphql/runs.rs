@@ -74,8 +74,7 @@ pub(crate) async fn upsert_bucket(
         repo: vars.str("repo"),
         ..RunPatch::default()
     };
-    let entity = vars.str("entity").unwrap_or_else(|| caller.user.clone());
-    allow(caller, &entity)?;
+    let entity = vars.entity("entity", caller)?;
     let input = UpsertInput {
         entity: Some(entity),
         project: vars.str("project"),
