@@ -354,6 +354,151 @@ pub(crate) async fn resends_across_requests_replace_in_place(store: &dyn MetaSto
     assert_eq!(all(store, Stream::History).await.len(), 12);
 }
 
+/// A metric reads back bucketed from whatever requests carried it, and a resend that
+/// changes rows changes the points they gave (never counts them twice).
+pub(crate) async fn series_follow_the_rows(store: &dyn MetaStore) {
+    let rows = |from: usize, to: usize, scale: f64| -> Vec<String> {
+        (from..to)
+            .map(|s| {
+                format!(
+                    "{{\"_step\":{s},\"loss\":{},\"img\":{{\"_type\":\"image-file\"}}}}",
+                    s as f64 * scale
+                )
+            })
+            .collect()
+    };
+    let send = |offset: usize, lines: Vec<String>| async move {
+        let batch = StreamBatch {
+            chunks: vec![(Stream::History, Chunk { offset, lines })],
+            ..StreamBatch::default()
+        };
+        store.append_stream(&key(), batch).await.unwrap();
+    };
+    send(0, rows(0, 50, 1.0)).await;
+    send(50, rows(50, 100, 1.0)).await;
+    // Rows 40..60 again, changed: stored once, with the new values.
+    send(40, rows(40, 60, 2.0)).await;
+    let query = SeriesQuery {
+        stream: Stream::History,
+        key: "loss".into(),
+        steps: None,
+        buckets: 10,
+    };
+    let buckets = store.series(&key(), &query).await.unwrap();
+    assert_eq!(buckets.len(), 10);
+    assert!(buckets.iter().all(|b| b.count == 10), "{buckets:?}");
+    assert_eq!(
+        (buckets[0].min, buckets[0].max, buckets[0].mean),
+        (0.0, 9.0, 4.5)
+    );
+    assert_eq!(buckets[4].max, 98.0);
+    assert_eq!(
+        (buckets[5].min, buckets[5].last, buckets[5].last_step),
+        (100.0, 118.0, 59)
+    );
+    let some = SeriesQuery {
+        steps: Some(95..1000),
+        buckets: 1000,
+        ..query.clone()
+    };
+    let tail = store.series(&key(), &some).await.unwrap();
+    assert_eq!(tail.iter().map(|b| b.count).sum::<usize>(), 5);
+    assert_eq!(tail[0].steps, 95..96);
+    let keys = store.series_keys(&key(), &Stream::History).await.unwrap();
+    assert_eq!(keys, ["loss"]);
+    let other = SeriesQuery {
+        key: "nope".into(),
+        ..query
+    };
+    assert!(store.series(&key(), &other).await.unwrap().is_empty());
+    // System metrics have no step: their line number stands in.
+    let events = StreamBatch {
+        chunks: vec![(
+            Stream::Events,
+            Chunk {
+                offset: 0,
+                lines: vec!["{\"system.cpu\":5}".into(), "{\"system.cpu\":7}".into()],
+            },
+        )],
+        ..StreamBatch::default()
+    };
+    store.append_stream(&key(), events).await.unwrap();
+    let cpu = SeriesQuery {
+        stream: Stream::Events,
+        key: "system.cpu".into(),
+        steps: None,
+        buckets: 100,
+    };
+    let cpu = store.series(&key(), &cpu).await.unwrap();
+    assert_eq!(
+        cpu.iter()
+            .map(|b| (b.steps.start, b.last))
+            .collect::<Vec<_>>(),
+        [(0, 5.0), (1, 7.0)]
+    );
+}
+
+/// Runs are found by config and summary values and sorted by one, missing values last.
+pub(crate) async fn runs_filter_and_sort_by_their_fields(store: &dyn MetaStore) {
+    let runs = [
+        ("a", 0.1, Some("0.5"), "adam"),
+        ("b", 0.01, Some("0.2"), "sgd"),
+        ("c", 0.1, None, "adam"),
+        ("d", 0.1, Some("0.1"), "adam"),
+        ("e", 0.1, Some("\"text\""), "adam"),
+    ];
+    for (name, lr, loss, optim) in runs {
+        let key = RunKey::new("ent", "proj", name);
+        let config = serde_json::json!({"lr": {"value": lr}, "optim": {"value": {"name": optim}}, "_wandb": {"value": {"x": 1}}});
+        let patch = RunPatch {
+            config: Some(config),
+            ..RunPatch::default()
+        };
+        store.upsert_run(&key, patch).await.unwrap();
+        if let Some(loss) = loss {
+            let batch = StreamBatch {
+                summary: Some((format!("{{\"loss\":{loss},\"best\":{{\"acc\":1}}}}"), 0)),
+                ..StreamBatch::default()
+            };
+            store.append_stream(&key, batch).await.unwrap();
+        }
+    }
+    let other = RunKey::new("ent", "elsewhere", "z");
+    store.upsert_run(&other, RunPatch::default()).await.unwrap();
+    let find = |q: RunQuery| async move { store.find_runs(&q).await.unwrap() };
+    let base = || RunQuery::new("ent", "proj");
+    assert_eq!(find(base()).await, ["a", "b", "c", "d", "e"]);
+    let adam = base()
+        .filter(
+            "config.optim.name",
+            Compare::Eq,
+            FieldValue::Text("adam".into()),
+        )
+        .filter("config.lr", Compare::Ge, FieldValue::Num(0.05));
+    assert_eq!(find(adam.clone()).await, ["a", "c", "d", "e"]);
+    let by_loss = adam.clone().order_by("summary.loss", false);
+    assert_eq!(find(by_loss).await, ["d", "a", "e", "c"]);
+    let by_loss_desc = adam.order_by("summary.loss", true).limit(2);
+    assert_eq!(find(by_loss_desc).await, ["a", "d"]);
+    let low = base().filter("summary.loss", Compare::Lt, FieldValue::Num(0.3));
+    assert_eq!(find(low).await, ["b", "d"]);
+    let nested = base().filter("summary.best.acc", Compare::Eq, FieldValue::Num(1.0));
+    assert_eq!(find(nested).await.len(), 4);
+    let wandb = base().filter("config._wandb.x", Compare::Eq, FieldValue::Num(1.0));
+    assert!(find(wandb).await.is_empty());
+    // A new summary replaces the old fields.
+    let batch = StreamBatch {
+        summary: Some(("{\"acc\":3}".into(), 0)),
+        ..StreamBatch::default()
+    };
+    store
+        .append_stream(&RunKey::new("ent", "proj", "d"), batch)
+        .await
+        .unwrap();
+    let low = base().filter("summary.loss", Compare::Lt, FieldValue::Num(0.3));
+    assert_eq!(find(low).await, ["b"]);
+}
+
 /// Every check, against one fresh store each.
 pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     upserts_change_only_what_they_set(&fresh()).await;
@@ -363,6 +508,8 @@ pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     files_and_multipart_uploads(&fresh()).await;
     users_and_keys(&fresh()).await;
     resends_across_requests_replace_in_place(&fresh()).await;
+    series_follow_the_rows(&fresh()).await;
+    runs_filter_and_sort_by_their_fields(&fresh()).await;
 }
 
 #[test]

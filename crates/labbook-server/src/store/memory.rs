@@ -15,7 +15,12 @@ use super::{
     Created, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError,
     StoreResult, Stream, StreamBatch, StreamOutcome,
 };
-use crate::store::MetaStore;
+use crate::store::run_fields::order_values;
+use crate::store::series::query_range;
+use crate::store::{
+    Bucket, Buckets, FieldValue, MetaStore, RunQuery, SeriesQuery, config_fields, series_of,
+    summary_fields,
+};
 
 /// A [`MetaStore`] in memory.
 ///
@@ -263,6 +268,64 @@ impl MetaStore for MemoryStore {
             .run(key)
             .map(|e| e.others.keys().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn series(&self, key: &RunKey, query: &SeriesQuery) -> StoreResult<Vec<Bucket>> {
+        let lines = self.lines(key, &query.stream, 0, usize::MAX).await?;
+        let Some((_, points)) = series_of(&lines, 0)
+            .into_iter()
+            .find(|(k, _)| *k == query.key)
+        else {
+            return Ok(Vec::new());
+        };
+        let (Some(&lo), Some(&hi)) = (points.steps.iter().min(), points.steps.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let mut buckets = Buckets::new(query_range(query, lo, hi), query.buckets);
+        for (step, value) in points.steps.into_iter().zip(points.values) {
+            buckets.add(step, value);
+        }
+        Ok(buckets.finish())
+    }
+
+    async fn series_keys(&self, key: &RunKey, stream: &Stream) -> StoreResult<Vec<String>> {
+        let lines = self.lines(key, stream, 0, usize::MAX).await?;
+        let mut keys: Vec<String> = series_of(&lines, 0).into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn find_runs(&self, query: &RunQuery) -> StoreResult<Vec<String>> {
+        let inner = self.inner.lock();
+        let mut found: Vec<(String, Option<FieldValue>)> = Vec::new();
+        for entry in &inner.runs {
+            let run = &entry.record;
+            if run.key.entity != query.entity || run.key.project != query.project {
+                continue;
+            }
+            let mut fields = run.config.as_ref().map(config_fields).unwrap_or_default();
+            if let Some(summary) = run.summary.as_ref().and_then(|s| s.json.as_ref()) {
+                fields.extend(summary_fields(summary));
+            }
+            let value = |name: &str| fields.iter().find(|(f, _)| f == name).map(|(_, v)| v);
+            let passes = query
+                .filters
+                .iter()
+                .all(|(field, op, wanted)| value(field).is_some_and(|v| op.holds(v, wanted)));
+            if passes {
+                let sort = query.order.as_ref().and_then(|(f, _)| value(f).cloned());
+                found.push((run.key.run.clone(), sort));
+            }
+        }
+        if let Some((_, descending)) = &query.order {
+            found.sort_by(|a, b| order_values(a.1.as_ref(), b.1.as_ref(), *descending));
+        }
+        let limit = query.limit.unwrap_or(usize::MAX);
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|(name, _)| name)
+            .collect())
     }
 
     async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()> {

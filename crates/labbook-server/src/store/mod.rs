@@ -13,6 +13,8 @@ mod lenient_json;
 mod lines;
 mod memory;
 mod records;
+mod run_fields;
+mod series;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -27,6 +29,8 @@ pub use records::{
     Created, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, Stream, StreamBatch,
     StreamOutcome,
 };
+pub use run_fields::{Compare, FieldValue, RunQuery, config_fields, summary_fields};
+pub use series::{Bucket, Buckets, Points, SeriesQuery, numeric_fields, series_of};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 /// Why a store could not do what it was asked.
@@ -90,6 +94,17 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// The names of the run's other streams (files other than history, events, output).
     async fn other_streams(&self, key: &RunKey) -> StoreResult<Vec<String>>;
+
+    /// A metric of the run folded into buckets (a chart's points): each bucket's count,
+    /// min, max, mean and last value. Empty if the run or key has no points.
+    async fn series(&self, key: &RunKey, query: &SeriesQuery) -> StoreResult<Vec<Bucket>>;
+
+    /// The keys the run's `stream` (history or events) has numbers for, sorted.
+    async fn series_keys(&self, key: &RunKey, stream: &Stream) -> StoreResult<Vec<String>>;
+
+    /// The names of the runs of a project whose config and summary fields pass the query's
+    /// filters, in its order.
+    async fn find_runs(&self, query: &RunQuery) -> StoreResult<Vec<String>>;
 
     /// Adds an alert to the run (creating it if needed).
     async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()>;

@@ -6,9 +6,12 @@
 //! durable). Reads go to a reader thread with its own connection (WAL lets it read while
 //! the writer writes).
 
+mod backfill;
 mod chunks;
+mod fields;
 mod queries;
 mod schema;
+mod series;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -91,7 +94,12 @@ impl SqliteStore {
     /// A database of a newer schema is refused unchanged.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let mut writer = open_connection(path)?;
-        schema::migrate(&mut writer)?;
+        schema::migrate(&mut writer, path)?;
+        // 64 MiB of pages for the writer: ingest touches the same index pages on every
+        // commit, and rereading them from the kernel cost more than the rest of a request.
+        writer
+            .pragma_update(None, "cache_size", -65_536)
+            .map_err(sql)?;
         let reader = open_connection(path)?;
         let (write_tx, write_rx) = mpsc::channel::<WriteJob>();
         let (read_tx, read_rx) = mpsc::channel::<ReadJob>();

@@ -6,11 +6,12 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::chunks::Prepared;
 use super::{SqliteStore, sql};
 use crate::store::{
-    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Caller, CollectionKey, Created,
-    JsonLine, MetaStore, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError,
-    StoreResult, Stream, StreamBatch, StreamOutcome,
+    Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Bucket, Caller, Chunk,
+    CollectionKey, Created, JsonLine, MetaStore, Mismatch, MultipartUpload, RunKey, RunPatch,
+    RunQuery, RunRecord, SeriesQuery, StoreError, StoreResult, Stream, StreamBatch, StreamOutcome,
 };
 
 /// How many ids one reservation takes (one write per this many ids).
@@ -178,6 +179,9 @@ fn apply_patch(c: &Connection, id: i64, p: &RunPatch) -> StoreResult<()> {
         ],
     )
     .map_err(sql)?;
+    if let Some(config) = &config {
+        super::fields::set_config(c, id, config)?;
+    }
     Ok(())
 }
 
@@ -186,9 +190,10 @@ fn place_chunk(
     c: &Connection,
     run: i64,
     stream: &Stream,
-    offset: usize,
-    lines: &[String],
+    chunk: &Chunk,
+    prepared: Option<Prepared>,
 ) -> StoreResult<Option<Mismatch>> {
+    let (offset, lines) = (chunk.offset, &chunk.lines);
     let name = stream.file_name();
     let count = stream_lines(c, run, name)?;
     // As `place_rows` / `place_overwrite`: rows continue exactly (a skip is appended at the
@@ -203,7 +208,7 @@ fn place_chunk(
     } else {
         (offset, false)
     };
-    super::chunks::write(c, run, name, start, lines)?;
+    super::chunks::write(c, run, name, start, lines, prepared)?;
     let new_count = count.max(start + lines.len());
     c.execute(
         "INSERT INTO streams (run, stream, lines) VALUES (?1, ?2, ?3)
@@ -219,11 +224,16 @@ fn place_chunk(
     }))
 }
 
-fn apply_batch(c: &Connection, key: &RunKey, batch: StreamBatch) -> StoreResult<StreamOutcome> {
+fn apply_batch(
+    c: &Connection,
+    key: &RunKey,
+    batch: StreamBatch,
+    prepared: Vec<Option<Prepared>>,
+) -> StoreResult<StreamOutcome> {
     let (run, _) = ensure_run(c, key)?;
     let mut mismatches = Vec::new();
-    for (stream, chunk) in &batch.chunks {
-        mismatches.extend(place_chunk(c, run, stream, chunk.offset, &chunk.lines)?);
+    for ((stream, chunk), prepared) in batch.chunks.iter().zip(prepared) {
+        mismatches.extend(place_chunk(c, run, stream, chunk, prepared)?);
     }
     if let Some((summary, offset)) = &batch.summary {
         c.execute(
@@ -231,6 +241,7 @@ fn apply_batch(c: &Connection, key: &RunKey, batch: StreamBatch) -> StoreResult<
             params![run, summary],
         )
         .map_err(sql)?;
+        super::fields::set_summary(c, run, summary)?;
         if *offset != 0 {
             mismatches.push(Mismatch {
                 file: "wandb-summary.json".to_owned(),
@@ -592,7 +603,42 @@ impl MetaStore for SqliteStore {
 
     async fn append_stream(&self, key: &RunKey, batch: StreamBatch) -> StoreResult<StreamOutcome> {
         let key = key.clone();
-        self.write(move |c| apply_batch(c, &key, batch)).await
+        // Compressing and drawing out series here, on the request's thread, keeps the one
+        // writer for what only it can do. A chunk that lands elsewhere is redone there.
+        let prepared = batch
+            .chunks
+            .iter()
+            .map(|(stream, chunk)| {
+                (!chunk.lines.is_empty())
+                    .then(|| super::chunks::prepare(stream.file_name(), chunk.offset, &chunk.lines))
+                    .transpose()
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write(move |c| apply_batch(c, &key, batch, prepared))
+            .await
+    }
+
+    async fn series(&self, key: &RunKey, query: &SeriesQuery) -> StoreResult<Vec<Bucket>> {
+        let (key, query) = (key.clone(), query.clone());
+        self.read(move |c| match run_id(c, &key)? {
+            Some(run) => super::series::read(c, run, &query),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    async fn series_keys(&self, key: &RunKey, stream: &Stream) -> StoreResult<Vec<String>> {
+        let (key, stream) = (key.clone(), stream.file_name().to_owned());
+        self.read(move |c| match run_id(c, &key)? {
+            Some(run) => super::series::keys(c, run, &stream),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    async fn find_runs(&self, query: &RunQuery) -> StoreResult<Vec<String>> {
+        let query = query.clone();
+        self.read(move |c| super::fields::find(c, &query)).await
     }
 
     async fn lines(

@@ -5,15 +5,35 @@
 //! server had already answered 200). Checkpoints copy the WAL into the database file; the
 //! file is fsynced by SQLite then.
 
+use std::path::{Path, PathBuf};
+
 use rusqlite::Connection;
 
 use crate::store::{StoreError, StoreResult};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
-/// Migration `i` takes a database from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = [r"
+/// Migration `i` takes a database from version `i` to `i + 1`: its SQL, then its code (what
+/// SQL alone cannot do, such as deriving new tables from stored rows).
+const MIGRATIONS: [Migration; 2] = [
+    Migration {
+        sql: V1,
+        code: None,
+    },
+    Migration {
+        sql: V2,
+        code: Some(super::backfill::derive_all),
+    },
+];
+
+struct Migration {
+    sql: &'static str,
+    code: Option<fn(&Connection) -> StoreResult<()>>,
+}
+
+/// The first schema.
+const V1: &str = r"
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     entity TEXT NOT NULL,
@@ -147,7 +167,56 @@ CREATE TABLE counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-"];
+";
+
+/// Metric series and run fields, so charts and runs tables read only what they show. Chunks
+/// get a rowid (a row of a WITHOUT ROWID table is its key, and a chunk's key carried its
+/// whole compressed content through every index search) and say how they are compressed.
+const V2: &str = r"
+CREATE TABLE chunks_v2 (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    stream TEXT NOT NULL,
+    first_line INTEGER NOT NULL,
+    lines INTEGER NOT NULL,
+    -- 0: deflate (schema 1), 1: LZ4 block with its size in front.
+    codec INTEGER NOT NULL,
+    content BLOB NOT NULL,
+    UNIQUE (run, stream, first_line)
+);
+INSERT INTO chunks_v2 (run, stream, first_line, lines, codec, content)
+    SELECT run, stream, first_line, lines, 0, content FROM chunks;
+DROP TABLE chunks;
+ALTER TABLE chunks_v2 RENAME TO chunks;
+-- One key's points from one history or events chunk (same run, stream and first line, so a
+-- resend that rewrites the chunk rewrites them): steps as zigzag varint deltas, then the
+-- values as little-endian f64. min_step..=max_step lets a read skip what it does not cover.
+CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    stream TEXT NOT NULL,
+    key TEXT NOT NULL,
+    first_line INTEGER NOT NULL,
+    points INTEGER NOT NULL,
+    min_step INTEGER NOT NULL,
+    max_step INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE (run, stream, key, first_line)
+);
+CREATE INDEX series_by_chunk ON series (run, stream, first_line);
+-- Config and summary values, flattened (config.optim.lr, summary.loss): what a runs table
+-- filters and sorts by, through the (field, value) indexes.
+CREATE TABLE run_fields (
+    run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    field TEXT NOT NULL,
+    num REAL,
+    text TEXT,
+    PRIMARY KEY (run, field)
+) WITHOUT ROWID;
+CREATE INDEX run_fields_by_num ON run_fields (field, num);
+CREATE INDEX run_fields_by_text ON run_fields (field, text);
+CREATE INDEX runs_by_project ON runs (entity, project, id);
+";
 
 fn sql(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
@@ -162,14 +231,19 @@ pub(crate) fn configure(conn: &Connection) -> StoreResult<()> {
         .map_err(sql)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(sql)?;
+    // Reads map the file rather than copy pages into a cache of their own, which the
+    // writer's every commit would make them drop.
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)
+        .map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(sql)?;
     Ok(())
 }
 
-/// Brings the database to [`VERSION`], each migration in its own transaction. A database
-/// written by a newer labbook is refused, and nothing is written to it.
-pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+/// Brings the database at `path` to [`VERSION`], each migration in its own transaction,
+/// after copying an older database aside (`<file>.v<N>.bak`) so an upgrade can be undone. A
+/// database written by a newer labbook is refused, and nothing is written to it.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     let found: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(sql)?;
@@ -179,12 +253,131 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
              run the labbook that wrote it, or a newer one"
         )));
     }
+    if found > 0 && found < VERSION {
+        copy_aside(conn, path, found)?;
+    }
     for (from, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction().map_err(sql)?;
-        tx.execute_batch(migration).map_err(sql)?;
+        tx.execute_batch(migration.sql).map_err(sql)?;
+        if let Some(code) = migration.code {
+            code(&tx)?;
+        }
         tx.pragma_update(None, "user_version", from as i64 + 1)
             .map_err(sql)?;
         tx.commit().map_err(sql)?;
     }
     Ok(())
+}
+
+/// Copies the database as it is (a consistent snapshot, WAL included) to the first free
+/// `<file>.v<found>.bak[.N]` and answers where.
+fn copy_aside(conn: &Connection, path: &Path, found: i64) -> StoreResult<PathBuf> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".v{found}.bak"));
+    let mut copy = PathBuf::from(&name);
+    let mut n = 1;
+    while copy.exists() {
+        let mut numbered = name.clone();
+        numbered.push(format!(".{n}"));
+        copy = PathBuf::from(numbered);
+        n += 1;
+    }
+    let target = copy.to_str().ok_or_else(|| {
+        StoreError::Unavailable(format!(
+            "cannot copy the database aside to {}",
+            copy.display()
+        ))
+    })?;
+    conn.execute("VACUUM INTO ?1", [target]).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot copy the database aside to {} before upgrading it: {e}",
+            copy.display()
+        ))
+    })?;
+    tracing::info!(copy = %copy.display(), from = found, to = VERSION, "upgrading the database schema; the old one is kept");
+    Ok(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use rusqlite::params;
+
+    use super::*;
+    use crate::store::{
+        Compare, FieldValue, MetaStore, RunKey, RunQuery, SeriesQuery, SqliteStore, Stream,
+    };
+
+    /// Lines as schema 1 stored them: length-prefixed, deflated.
+    fn deflated(lines: &[String]) -> Vec<u8> {
+        let mut out = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        for line in lines {
+            out.write_all(&(line.len() as u32).to_le_bytes()).unwrap();
+            out.write_all(line.as_bytes()).unwrap();
+        }
+        out.finish().unwrap()
+    }
+
+    #[test]
+    fn a_schema_1_database_is_copied_aside_then_upgraded_with_its_rows_derived() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labbook.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO runs (id, entity, project, name, config, summary)
+             VALUES (1, 'e', 'p', 'r', '{\"lr\":{\"value\":0.5}}', '{\"loss\":0.25}')",
+            [],
+        )
+        .unwrap();
+        let rows: Vec<String> = (0..10)
+            .map(|s| format!("{{\"_step\":{s},\"loss\":{s}}}"))
+            .collect();
+        conn.execute(
+            "INSERT INTO chunks (run, stream, first_line, lines, content)
+             VALUES (1, 'wandb-history.jsonl', 0, 10, ?1)",
+            params![deflated(&rows)],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO streams (run, stream, lines) VALUES (1, 'wandb-history.jsonl', 10)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let copy = Connection::open(dir.path().join("labbook.sqlite.v1.bak")).unwrap();
+        let kept: i64 = copy
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1, "the copy is the database as it was");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let key = RunKey::new("e", "p", "r");
+        rt.block_on(async {
+            assert_eq!(store.pragma("user_version").await.unwrap(), "2");
+            let lines = store.lines(&key, &Stream::History, 0, 100).await.unwrap();
+            assert_eq!(lines, rows);
+            let query = SeriesQuery {
+                stream: Stream::History,
+                key: "loss".into(),
+                steps: None,
+                buckets: 2,
+            };
+            let buckets = store.series(&key, &query).await.unwrap();
+            assert_eq!((buckets[1].count, buckets[1].max), (5, 9.0));
+            let q = RunQuery::new("e", "p")
+                .filter("config.lr", Compare::Eq, FieldValue::Num(0.5))
+                .filter("summary.loss", Compare::Lt, FieldValue::Num(1.0));
+            assert_eq!(store.find_runs(&q).await.unwrap(), ["r"]);
+        });
+        drop(store);
+        // A second start finds nothing to upgrade and copies nothing more.
+        drop(SqliteStore::open(&path).unwrap());
+        assert!(!dir.path().join("labbook.sqlite.v1.bak.1").exists());
+    }
 }
