@@ -88,11 +88,18 @@ impl FsBlobs {
             .root
             .join("tmp")
             .join(format!("{}-{}-{n}", id.sha256(), std::process::id()));
-        let mut file = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
-        file.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
-        file.sync_all().map_err(|e| io("fsync", &tmp, e))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(|e| io("rename", &tmp, e))?;
+        let written = File::create(&tmp)
+            .map_err(|e| io("create", &tmp, e))
+            .and_then(|mut file| {
+                file.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
+                file.sync_all().map_err(|e| io("fsync", &tmp, e))
+            })
+            .and_then(|()| fs::rename(&tmp, &path).map_err(|e| io("rename", &tmp, e)));
+        if let Err(error) = written {
+            // A half-written file (the disk filled up) must not keep the space it took.
+            let _ = fs::remove_file(&tmp);
+            return Err(error);
+        }
         sync_dir(dir)?;
         if created {
             // The new directories' own names live in their parents.
