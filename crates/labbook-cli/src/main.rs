@@ -278,9 +278,9 @@ fn default_root(dir: Option<PathBuf>) -> PathBuf {
 }
 
 /// Diagnostics (labbook's warnings, `labbook serve`'s request lines, and with `RUST_LOG`
-/// whatever it asks for: `debug`, `labbook=trace`, ...) go to stderr. A `RUST_LOG` that
-/// does not parse is named and ignored.
-fn init_logging(serving: bool) {
+/// whatever it asks for: `debug`, `labbook=trace`, ...) go to stderr, as text or (`serve
+/// --log-format json`) JSON lines. A `RUST_LOG` that does not parse is named and ignored.
+fn init_logging(serving: Option<serve::LogFormat>) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = match std::env::var("RUST_LOG") {
@@ -290,18 +290,28 @@ fn init_logging(serving: bool) {
                 eprintln!("labbook: RUST_LOG={v:?} is not a filter ({e}); showing warnings");
                 tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN)
             }),
-        _ if serving => tracing_subscriber::filter::Targets::new()
+        _ if serving.is_some() => tracing_subscriber::filter::Targets::new()
             .with_default(tracing::Level::WARN)
             .with_target("labbook_server", tracing::Level::INFO),
         _ => tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN),
     };
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .without_time();
+    let json = serving == Some(serve::LogFormat::Json);
+    let text = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .without_time()
+    });
+    // JSON lines carry their time: a collector reading them later has no other.
+    let json = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+    });
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
+        .with(text)
+        .with(json)
         .try_init();
 }
 
@@ -325,7 +335,10 @@ fn load_dotenv() -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Serve(_)));
+    init_logging(match &cli.command {
+        Command::Serve(args) => Some(args.log_format),
+        _ => None,
+    });
     if let Err(e) = load_dotenv() {
         eprintln!("labbook: {e:#}");
         return ExitCode::from(2);

@@ -27,6 +27,25 @@ pub(crate) struct ServeArgs {
     /// The address to listen on (only this machine by default).
     #[arg(long, env = "LABBOOK_SERVE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// How log lines (one per request, and warnings) are written to stderr: `text` to read,
+    /// `json` (one object per line) for a log collector.
+    #[arg(
+        long,
+        global = true,
+        env = "LABBOOK_SERVE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub(crate) log_format: LogFormat,
+}
+
+/// How `labbook serve` writes its log lines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// `key=value` text.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

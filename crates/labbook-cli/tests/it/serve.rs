@@ -30,9 +30,15 @@ fn labbook(args: &[&str], data: &Path) -> std::process::Output {
 
 /// `labbook serve` on `listen` (port 0: any free one), once it printed its banner.
 pub(super) fn serve(data: &Path, listen: &str) -> Serving {
+    serve_with(data, listen, &[])
+}
+
+/// As [`serve`], with more arguments.
+pub(super) fn serve_with(data: &Path, listen: &str, args: &[&str]) -> Serving {
     let mut child = Command::new(env!("CARGO_BIN_EXE_labbook"))
         .args(["serve", "--listen", listen, "--data"])
         .arg(data)
+        .args(args)
         // Everything any crate logs, to check that no key or signature is among it.
         .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
@@ -182,8 +188,9 @@ fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(secret.permissions().mode() & 0o777, 0o600);
 
-    // Restarted: no new first-start key, the old key works, the run is all there.
-    let second = serve(&data, "127.0.0.1:0");
+    // Restarted (logging JSON lines): no new first-start key, the old key works, the run is
+    // all there.
+    let second = serve_with(&data, "127.0.0.1:0", &["--log-format", "json"]);
     assert!(!second.banner.contains("first start"), "{}", second.banner);
     let resume = graphql(
         &second.url,
@@ -226,7 +233,22 @@ fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
     assert!(!again.status.success());
     let bad = labbook(&["serve", "user", "add", "../evil"], &data);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use 1 to 64 letters"));
-    assert!(second.terminate().0.success());
+    let (status, said) = second.terminate();
+    assert!(status.success());
+    let logged: Vec<Json> = said
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert!(
+        logged.iter().any(|l| l["fields"]["route"] == "/graphql"
+            && l["fields"]["operation"] == "RunResumeStatus"
+            && l["fields"]["status"] == 200
+            && l["fields"]["user"] == "admin"
+            && l["timestamp"].is_string()),
+        "{said}"
+    );
+    assert!(!said.contains(&key) && !said.contains(&new_key), "a key was logged");
 
     // Keys are kept as keyed hashes only: neither key is anywhere in the data directory.
     for entry in labbook_testkit::files_under(&data) {
