@@ -65,6 +65,12 @@ enum ServeCommand {
         #[command(subcommand)]
         command: TeamCommand,
     },
+    /// Copies the data directory to DIR, consistently, while the server runs; `labbook
+    /// serve --data DIR` serves the copy.
+    Backup {
+        /// A new or empty directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +159,22 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         }) => {
             data.add_member(&team, &user)?;
             println!("{user:?} is a member of {team:?}");
+            Ok(())
+        }
+        Some(ServeCommand::Backup { dir }) => {
+            let started = std::time::Instant::now();
+            let copy = data.backup(&dir)?;
+            println!(
+                "backed up {} to {} in {:.1}s: database {:.1} MB, {} blobs ({:.1} MB); serve it \
+                 with: labbook serve --data {}",
+                data.path.display(),
+                dir.display(),
+                started.elapsed().as_secs_f64(),
+                copy.database_bytes as f64 / 1e6,
+                copy.blobs,
+                copy.blob_bytes as f64 / 1e6,
+                dir.display()
+            );
             Ok(())
         }
         Some(ServeCommand::Key {

@@ -37,6 +37,17 @@ pub struct DataDir {
     pub keys: KeyHasher,
 }
 
+/// What [`DataDir::backup`] copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backup {
+    /// The database's size.
+    pub database_bytes: u64,
+    /// Blob files.
+    pub blobs: u64,
+    /// Their bytes.
+    pub blob_bytes: u64,
+}
+
 /// What the first start of a data directory created: a user and its key, shown once.
 #[derive(Debug)]
 pub struct FirstStart {
@@ -130,6 +141,64 @@ impl DataDir {
     /// clean stop does this).
     pub fn checkpoint(&self) -> Result<(), Error> {
         block_on(self.meta.checkpoint()).map_err(|e| data_error(&self.path, "checkpoint", e))
+    }
+
+    /// Copies the data directory to `to` (which must not exist or be empty) while the
+    /// server may be writing: the database as of one moment, then the key secret and
+    /// every blob (each blob a row names was whole before that row was committed, so the
+    /// copy holds them all). Answers what was copied.
+    ///
+    /// ```
+    /// use labbook_server::DataDir;
+    ///
+    /// let tmp = tempfile::tempdir().unwrap();
+    /// let (data, _) = DataDir::open(&tmp.path().join("data")).unwrap();
+    /// let copy = data.backup(&tmp.path().join("copy")).unwrap();
+    /// assert_eq!(copy.blobs, 0);
+    /// assert!(DataDir::open(&tmp.path().join("copy")).unwrap().1.is_none());
+    /// ```
+    pub fn backup(&self, to: &Path) -> Result<Backup, Error> {
+        let busy = std::fs::read_dir(to).is_ok_and(|mut entries| entries.next().is_some());
+        if busy {
+            return Err(Error::Data(format!(
+                "{}: a backup goes into a new or empty directory",
+                to.display()
+            )));
+        }
+        std::fs::create_dir_all(to).map_err(|e| data_error(to, "create", e))?;
+        let database = to.join("labbook.sqlite");
+        block_on(self.meta.snapshot(&database))
+            .map_err(|e| data_error(&self.path, "copy the database", e))?;
+        std::fs::File::open(&database)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| data_error(&database, "fsync", e))?;
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let secret = std::fs::read(self.path.join("secret"))
+                .map_err(|e| data_error(&self.path, "read the secret", e))?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(to.join("secret"))
+                .map_err(|e| data_error(to, "write the secret", e))?;
+            file.write_all(&secret)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| data_error(to, "write the secret", e))?;
+        }
+        let (blobs, blob_bytes) = self
+            .blobs
+            .copy_to(&to.join("blobs"))
+            .map_err(|e| data_error(to, "copy the blobs", e))?;
+        let database_bytes = std::fs::metadata(&database).map_or(0, |m| m.len());
+        std::fs::File::open(to)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| data_error(to, "fsync", e))?;
+        Ok(Backup {
+            database_bytes,
+            blobs,
+            blob_bytes,
+        })
     }
 
     /// Adds a user (no key yet); whether it was new.

@@ -45,7 +45,7 @@ pub mod testing;
 pub use access::KeyHasher;
 pub use app::{Access, Route};
 pub use config::{Limits, ServerConfig};
-pub use data_dir::{DataDir, FIRST_USER, FirstStart};
+pub use data_dir::{Backup, DataDir, FIRST_USER, FirstStart};
 pub use error::Error;
 pub use server::{RunningServer, Server};
 pub use store::{JsonLine, RunKey};

@@ -248,7 +248,10 @@ fn serve_keeps_runs_over_a_clean_stop_and_keys_come_and_go() {
             && l["timestamp"].is_string()),
         "{said}"
     );
-    assert!(!said.contains(&key) && !said.contains(&new_key), "a key was logged");
+    assert!(
+        !said.contains(&key) && !said.contains(&new_key),
+        "a key was logged"
+    );
 
     // Keys are kept as keyed hashes only: neither key is anywhere in the data directory.
     for entry in labbook_testkit::files_under(&data) {
@@ -343,4 +346,101 @@ fn a_key_reaches_its_user_and_teams_only() {
     let clash = labbook(&["serve", "team", "add", "bob"], &data);
     assert!(!clash.status.success(), "a team cannot take a user's name");
     assert!(server.terminate().0.success());
+}
+
+/// `labbook serve backup` while a run streams: a server started on the copy has every row
+/// acknowledged before the backup began (as a contiguous prefix: nothing half-copied), the
+/// files, and the keys.
+#[test]
+fn a_backup_taken_during_ingest_holds_everything_acknowledged_before_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, copy) = (tmp.path().join("data"), tmp.path().join("copy"));
+    let server = serve(&data, "127.0.0.1:0");
+    let key = first_key(&server.banner);
+    let client = reqwest::blocking::Client::new();
+    let files = graphql(
+        &server.url,
+        &key,
+        "CreateRunFiles",
+        json!({"entity": "admin", "project": "p", "run": "r", "files": ["model.bin"]}),
+    );
+    let body: Json = files.json().unwrap();
+    let url = body["data"]["createRunFiles"]["files"][0]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = client.put(url).body(vec![9u8; 100_000]).send().unwrap();
+    assert_eq!(put.status(), 200);
+
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let streamer = {
+        let (url, key, acked, stop) =
+            (server.url.clone(), key.clone(), acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut offset = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let rows: Vec<String> = (offset..offset + 200)
+                    .map(|s| format!("{{\"_step\":{s},\"loss\":{}}}", 1.0 / (s + 1) as f64))
+                    .collect();
+                let sent = client
+                    .post(format!("{url}/files/admin/p/r/file_stream"))
+                    .basic_auth("api", Some(&key))
+                    .json(&json!({"files": {"wandb-history.jsonl": {"offset": offset, "content": rows}}}))
+                    .send()
+                    .unwrap();
+                assert_eq!(sent.status(), 200);
+                offset += 200;
+                acked.store(offset, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 2_000 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = acked.load(std::sync::atomic::Ordering::SeqCst);
+    let backup = labbook(&["serve", "backup", copy.to_str().unwrap()], &data);
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    assert!(String::from_utf8_lossy(&backup.stdout).contains("1 blobs"));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    streamer.join().unwrap();
+    assert!(server.terminate().0.success());
+    // A second backup into the same place is refused: it would mix two moments.
+    let again = labbook(&["serve", "backup", copy.to_str().unwrap()], &data);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("new or empty directory"));
+
+    let restored = serve(&copy, "127.0.0.1:0");
+    assert!(
+        !restored.banner.contains("first start"),
+        "the copy has its users"
+    );
+    let resume = graphql(
+        &restored.url,
+        &key,
+        "RunResumeStatus",
+        json!({"entity": "admin", "project": "p", "name": "r"}),
+    );
+    assert_eq!(resume.status(), 200, "the key works on the copy");
+    let body: Json = resume.json().unwrap();
+    let lines = body["data"]["model"]["bucket"]["historyLineCount"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(
+        lines >= before,
+        "{lines} rows in the copy, {before} acknowledged before it"
+    );
+    assert_eq!(lines % 200, 0, "whole requests only");
+    assert!(restored.terminate().0.success());
+    let blobs = labbook_testkit::files_under(&copy.join("blobs"));
+    assert!(
+        blobs
+            .iter()
+            .any(|f| std::fs::read(f).unwrap() == vec![9u8; 100_000]),
+        "the uploaded file is in the copy"
+    );
 }

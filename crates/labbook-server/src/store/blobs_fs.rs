@@ -55,6 +55,17 @@ impl FsBlobs {
         })
     }
 
+    /// Copies every blob to `to` (a new blob directory), each file fsynced and every
+    /// directory after its files, and answers how many files and bytes. Temporary files (a
+    /// put in progress) are left out: a blob is only named once it is whole.
+    pub fn copy_to(&self, to: &Path) -> StoreResult<(u64, u64)> {
+        fs::create_dir_all(to.join("tmp")).map_err(|e| io("create", to, e))?;
+        let mut copied = (0, 0);
+        copy_tree(&self.root, to, true, &mut copied)?;
+        sync_dir(&to.join("tmp"))?;
+        Ok(copied)
+    }
+
     /// Where the blob `id` lives. The scope (an entity name a client chose) is hex-encoded
     /// and the hash must be 64 hex digits, so no id names a path outside the root.
     fn path(&self, id: &BlobId) -> StoreResult<PathBuf> {
@@ -109,6 +120,30 @@ impl FsBlobs {
         }
         Ok(id)
     }
+}
+
+/// Copies `from` into `to`; at the top (`top`), without the temporary directory.
+fn copy_tree(from: &Path, to: &Path, top: bool, copied: &mut (u64, u64)) -> StoreResult<()> {
+    for entry in fs::read_dir(from).map_err(|e| io("read", from, e))? {
+        let entry = entry.map_err(|e| io("read", from, e))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| io("read", &source, e))?;
+        if kind.is_dir() {
+            if top && entry.file_name() == "tmp" {
+                continue;
+            }
+            fs::create_dir_all(&target).map_err(|e| io("create", &target, e))?;
+            copy_tree(&source, &target, false, copied)?;
+        } else if kind.is_file() {
+            let bytes = fs::copy(&source, &target).map_err(|e| io("copy", &source, e))?;
+            File::open(&target)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io("fsync", &target, e))?;
+            copied.0 += 1;
+            copied.1 += bytes;
+        }
+    }
+    sync_dir(to)
 }
 
 #[async_trait]

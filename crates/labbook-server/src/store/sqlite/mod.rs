@@ -165,6 +165,21 @@ impl SqliteStore {
         .await
     }
 
+    /// Writes a consistent copy of the database, as of one moment, to `to` (a new file),
+    /// while writes go on: SQLite's `VACUUM INTO` in one read transaction.
+    pub async fn snapshot(&self, to: &Path) -> StoreResult<()> {
+        let target = to
+            .to_str()
+            .ok_or_else(|| StoreError::Unavailable(format!("{} is not UTF-8", to.display())))?
+            .to_owned();
+        self.read(move |c| {
+            c.execute("VACUUM INTO ?1", [&target])
+                .map(drop)
+                .map_err(|e| StoreError::Unavailable(format!("cannot copy to {target}: {e}")))
+        })
+        .await
+    }
+
     /// Runs `f` in the next group transaction; answers once it committed.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
