@@ -148,3 +148,127 @@ fn kill_9_mid_ingest_loses_nothing_acknowledged() {
     }
     println!("kill -9 rounds: {rounds} done, seed {seed}");
 }
+
+/// The official client streams while `labbook serve` is SIGKILLed twice (at seeded moments,
+/// each after it made progress) and restarted on the same port: its retries carry it over,
+/// and at the end its rows are stored once each, in order, and the run is finished.
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn kill_9_while_the_official_client_streams_loses_nothing() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::process::{Command, Stdio};
+
+    let rounds = 2;
+    let seed = env_or(
+        "LABBOOK_KILL_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    println!("official client, kill -9 rounds: {rounds}, seed: {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let venv = labbook_testkit::wandb::venv();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = serve(&data, &listen);
+    let key = first_key(&server.banner);
+    let url = server.url.clone();
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/stream_run.py");
+    let mut child = Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg("crash")
+        .env("WANDB_BASE_URL", &url)
+        .env("WANDB_API_KEY", &key)
+        .env("WANDB_MODE", "online")
+        .env("WANDB_SILENT", "true")
+        .env("HOME", tmp.path())
+        .env("WANDB_DIR", tmp.path())
+        .env_remove("WANDB_ENTITY")
+        .env_remove("WANDB_PROJECT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).ok();
+        text
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let id = out
+        .next()
+        .unwrap()
+        .unwrap()
+        .strip_prefix("RUN ")
+        .unwrap()
+        .to_owned();
+
+    let started = Instant::now();
+    let mut last = 0;
+    for round in 0..rounds {
+        println!("{:?} round {round}", started.elapsed());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let now = stored(&url, &key, &id);
+            if now > last {
+                last = now;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the official client made no progress"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(rng.u64(0..300)));
+        server.kill();
+        server = serve(&data, &listen);
+    }
+    // Progress after the last restart too, then the run finishes.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stored(&url, &key, &id) <= last {
+        assert!(
+            Instant::now() < deadline,
+            "no progress after the last restart"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("{:?} finishing", started.elapsed());
+    writeln!(child.stdin.take().unwrap()).unwrap();
+    let logged: u64 = out
+        .map(Result::unwrap)
+        .find_map(|l| l.strip_prefix("LOGGED ").map(|n| n.parse().unwrap()))
+        .unwrap_or_else(|| panic!("the script did not finish: {}", errors_of(&mut child)));
+    assert!(child.wait().unwrap().success());
+    println!("{:?} finished", started.elapsed());
+    let said = errors.join().unwrap();
+    assert!(server.terminate().0.success());
+
+    let (dir, _) = labbook_server::DataDir::open(&data).unwrap();
+    let stores = labbook_server::Recorder::new(dir.meta.clone(), dir.blobs.clone());
+    let run = stores.run("admin", "crash", &id).unwrap();
+    let xs: Vec<u64> = run
+        .history
+        .iter()
+        .map(|l| l.get("x").and_then(serde_json::Value::as_u64).unwrap())
+        .collect();
+    assert_eq!(xs.len() as u64, logged, "rows stored\n{said}");
+    assert!(xs.iter().enumerate().all(|(i, x)| *x == i as u64), "order");
+    assert!(run.complete, "the run finished");
+    assert_eq!(run.exit_code, Some(0));
+    println!("official client: {logged} rows over {rounds} kills, seed {seed}");
+}
+
+fn errors_of(child: &mut std::process::Child) -> String {
+    let _ = child.kill();
+    format!("{:?}", child.wait())
+}
