@@ -52,6 +52,10 @@ impl Server {
             #[cfg(feature = "testing")]
             records: config.recorder.records.clone(),
         });
+        // What a crash left between deleting a run and removing its files' bytes.
+        if let Err(error) = runtime.block_on(state.service.collect_orphans()) {
+            tracing::warn!(%error, "cannot collect orphan blobs now; the next deletion will");
+        }
         let app = crate::app::router(
             state,
             config.limits.body,

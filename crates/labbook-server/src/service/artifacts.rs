@@ -167,6 +167,7 @@ impl Service {
         bytes: Bytes,
     ) -> ServiceResult<()> {
         let artifact = self.require_artifact(id).await?;
+        let _putting = self.putting().await;
         let blob = self
             .blobs
             .put(&self.collection_of(&artifact).entity, bytes)
@@ -226,6 +227,7 @@ impl Service {
             return Err(unknown());
         }
         let etag = format!("\"{}\"", hex_md5(&bytes));
+        let _putting = self.putting().await;
         let blob = self
             .blobs
             .put(&self.collection_of(&artifact).entity, bytes)
@@ -306,6 +308,7 @@ impl Service {
                 "the parts put together have MD5 {digest}, the file was announced as {md5}"
             )));
         }
+        let _putting = self.putting().await;
         let blob = self
             .blobs
             .put(&self.collection_of(&artifact).entity, Bytes::from(bytes))

@@ -64,6 +64,12 @@ pub(crate) struct Service {
     pub(crate) blobs: Arc<dyn BlobStore>,
     /// The viewer's entity, for runs whose request names none.
     pub(crate) entity: String,
+    /// Shared by every "put bytes, then the row naming them", exclusive for collecting
+    /// orphan blobs: a collection never removes bytes whose row is about to be committed
+    /// (the same content uploaded again finds the file there and writes nothing). This
+    /// holds within one server process, which owns its data directory; blobs shared by
+    /// several servers would need a grace period instead.
+    blob_rows: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Service {
@@ -76,6 +82,30 @@ impl Service {
             meta,
             blobs,
             entity,
+            blob_rows: Arc::default(),
         }
+    }
+
+    /// Held while bytes are put and the row naming them is written.
+    pub(crate) async fn putting(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.blob_rows.read().await
+    }
+
+    /// Removes the bytes of orphan blobs (named by no row any more) and forgets them;
+    /// answers how many were removed. Runs after a deletion and when the server starts
+    /// (collecting what a crash left).
+    pub(crate) async fn collect_orphans(&self) -> ServiceResult<usize> {
+        let _exclusive = self.blob_rows.write().await;
+        let orphans = self.meta.orphan_blobs().await?;
+        for blob in &orphans.unreferenced {
+            self.blobs.delete(blob).await?;
+        }
+        let mut done = orphans.unreferenced;
+        let removed = done.len();
+        done.extend(orphans.named_again);
+        if !done.is_empty() {
+            self.meta.forget_orphans(&done).await?;
+        }
+        Ok(removed)
     }
 }

@@ -136,8 +136,30 @@ impl Service {
         path: &str,
         bytes: Bytes,
     ) -> ServiceResult<()> {
+        let _putting = self.putting().await;
         let blob = self.blobs.put(&key.entity, bytes).await?;
         self.touch_run(key).await?;
         Ok(self.meta.put_run_file(key, path, blob).await?)
+    }
+
+    /// Deletes a run with all it holds, then the bytes of its files that nothing else
+    /// names. Whether there was such a run.
+    pub(crate) async fn delete_run(&self, key: &RunKey) -> ServiceResult<bool> {
+        if !self.meta.delete_run(key).await? {
+            return Ok(false);
+        }
+        let removed = self.collect_orphans().await?;
+        tracing::info!(entity = %key.entity, project = %key.project, run = %key.run,
+            blobs = removed, "deleted a run");
+        Ok(true)
+    }
+
+    /// The run a server id (`storage_id`) names.
+    pub(crate) fn key_of_storage_id(id: &str) -> Option<RunKey> {
+        let text = String::from_utf8(STANDARD.decode(id).ok()?).ok()?;
+        let path = text.strip_prefix("Run:")?;
+        let mut parts = path.splitn(3, '/');
+        let (entity, project, run) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(RunKey::new(entity, project, run))
     }
 }

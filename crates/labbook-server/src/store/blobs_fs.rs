@@ -168,6 +168,18 @@ impl BlobStore for FsBlobs {
         read.await
             .map_err(|e| StoreError::Unavailable(format!("a blob read stopped: {e}")))?
     }
+
+    async fn delete(&self, id: &BlobId) -> StoreResult<()> {
+        let path = self.path(id)?;
+        let removed = tokio::task::spawn_blocking(move || match fs::remove_file(&path) {
+            Ok(()) => sync_dir(path.parent().unwrap_or(&path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("remove", &path, e)),
+        });
+        removed
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("a blob removal stopped: {e}")))?
+    }
 }
 
 #[cfg(test)]

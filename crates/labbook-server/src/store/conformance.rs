@@ -499,6 +499,63 @@ pub(crate) async fn runs_filter_and_sort_by_their_fields(store: &dyn MetaStore) 
     assert_eq!(find(low).await, ["b"]);
 }
 
+/// A deleted run is gone with all it held; the blobs its files named become orphans once
+/// no other row names them.
+pub(crate) async fn deleted_runs_leave_orphans(store: &dyn MetaStore) {
+    let (a, b) = (RunKey::new("e", "p", "a"), RunKey::new("e", "p", "b"));
+    let (shared, own) = (BlobId::of("e", b"shared"), BlobId::of("e", b"own"));
+    store
+        .put_run_file(&a, "s.txt", shared.clone())
+        .await
+        .unwrap();
+    store.put_run_file(&a, "o.txt", own.clone()).await.unwrap();
+    store
+        .put_run_file(&b, "s.txt", shared.clone())
+        .await
+        .unwrap();
+    let rows = StreamBatch {
+        chunks: vec![(
+            Stream::History,
+            Chunk {
+                offset: 0,
+                lines: vec!["{\"x\":1}".into()],
+            },
+        )],
+        summary: Some(("{\"x\":1}".into(), 0)),
+        ..StreamBatch::default()
+    };
+    store.append_stream(&a, rows).await.unwrap();
+    assert!(store.delete_run(&a).await.unwrap());
+    assert!(!store.delete_run(&a).await.unwrap(), "gone already");
+    assert!(store.run(&a).await.unwrap().is_none());
+    assert!(
+        store
+            .lines(&a, &Stream::History, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .find_runs(&RunQuery::new("e", "p").filter(
+                "summary.x",
+                Compare::Eq,
+                FieldValue::Num(1.0)
+            ))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let orphans = store.orphan_blobs().await.unwrap();
+    assert_eq!(orphans.unreferenced, std::slice::from_ref(&own));
+    assert_eq!(orphans.named_again, std::slice::from_ref(&shared));
+    store.forget_orphans(&[own, shared.clone()]).await.unwrap();
+    assert_eq!(store.orphan_blobs().await.unwrap(), Orphans::default());
+    assert!(store.delete_run(&b).await.unwrap());
+    assert_eq!(store.orphan_blobs().await.unwrap().unreferenced, [shared]);
+    assert!(store.run(&b).await.unwrap().is_none());
+}
+
 /// Every check, against one fresh store each.
 pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     upserts_change_only_what_they_set(&fresh()).await;
@@ -510,6 +567,7 @@ pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     resends_across_requests_replace_in_place(&fresh()).await;
     series_follow_the_rows(&fresh()).await;
     runs_filter_and_sort_by_their_fields(&fresh()).await;
+    deleted_runs_leave_orphans(&fresh()).await;
 }
 
 #[test]

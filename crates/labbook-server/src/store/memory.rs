@@ -18,8 +18,8 @@ use super::{
 use crate::store::run_fields::order_values;
 use crate::store::series::query_range;
 use crate::store::{
-    Bucket, Buckets, FieldValue, MetaStore, RunQuery, SeriesQuery, config_fields, series_of,
-    summary_fields,
+    Bucket, Buckets, FieldValue, MetaStore, Orphans, RunQuery, SeriesQuery, config_fields,
+    series_of, summary_fields,
 };
 
 /// A [`MetaStore`] in memory.
@@ -40,6 +40,7 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     runs: Vec<RunEntry>,
+    orphans: Vec<BlobId>,
     artifacts: Vec<ArtifactEntry>,
     /// (name, admin)
     users: Vec<(String, bool)>,
@@ -326,6 +327,46 @@ impl MetaStore for MemoryStore {
             .take(limit)
             .map(|(name, _)| name)
             .collect())
+    }
+
+    async fn delete_run(&self, key: &RunKey) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        let Some(index) = inner.runs.iter().position(|r| r.record.key == *key) else {
+            return Ok(false);
+        };
+        let entry = inner.runs.remove(index);
+        for (_, blob) in entry.files {
+            if !inner.orphans.contains(&blob) {
+                inner.orphans.push(blob);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn orphan_blobs(&self) -> StoreResult<Orphans> {
+        let inner = self.inner.lock();
+        let named = |blob: &BlobId| {
+            inner
+                .runs
+                .iter()
+                .any(|r| r.files.iter().any(|(_, b)| b == blob))
+                || inner.artifacts.iter().any(|a| {
+                    a.record.files.iter().any(|(_, b)| b == blob)
+                        || a.multipart
+                            .values()
+                            .any(|u| u.parts.iter().any(|(_, b)| b == blob))
+                })
+        };
+        let (named_again, unreferenced) = inner.orphans.iter().cloned().partition(named);
+        Ok(Orphans {
+            unreferenced,
+            named_again,
+        })
+    }
+
+    async fn forget_orphans(&self, blobs: &[BlobId]) -> StoreResult<()> {
+        self.inner.lock().orphans.retain(|b| !blobs.contains(b));
+        Ok(())
     }
 
     async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()> {
@@ -724,5 +765,10 @@ impl BlobStore for MemoryBlobs {
 
     async fn get(&self, id: &BlobId) -> StoreResult<Option<Bytes>> {
         Ok(self.blobs.lock().get(id).cloned())
+    }
+
+    async fn delete(&self, id: &BlobId) -> StoreResult<()> {
+        self.blobs.lock().remove(id);
+        Ok(())
     }
 }

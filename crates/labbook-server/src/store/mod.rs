@@ -106,6 +106,17 @@ pub trait MetaStore: Send + Sync + 'static {
     /// filters, in its order.
     async fn find_runs(&self, query: &RunQuery) -> StoreResult<Vec<String>>;
 
+    /// Deletes the run and all it holds (streams, series, fields, alerts, files); the blobs
+    /// its files named become orphan candidates, in the same transaction, so a crash never
+    /// leaks them. Whether there was such a run.
+    async fn delete_run(&self, key: &RunKey) -> StoreResult<bool>;
+
+    /// The orphan candidates: those no row names any more, and those named again since.
+    async fn orphan_blobs(&self) -> StoreResult<Orphans>;
+
+    /// Forgets orphan candidates (collected, or named again).
+    async fn forget_orphans(&self, blobs: &[BlobId]) -> StoreResult<()>;
+
     /// Adds an alert to the run (creating it if needed).
     async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()>;
 
@@ -243,6 +254,18 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// The bytes of `id`, if kept.
     async fn get(&self, id: &BlobId) -> StoreResult<Option<Bytes>>;
+
+    /// Removes the bytes of `id` (nothing if they are gone already).
+    async fn delete(&self, id: &BlobId) -> StoreResult<()>;
+}
+
+/// What [`MetaStore::orphan_blobs`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Orphans {
+    /// Candidates no row names: their bytes can go.
+    pub unreferenced: Vec<BlobId>,
+    /// Candidates a row names again (the same bytes uploaded since): they stay.
+    pub named_again: Vec<BlobId>,
 }
 
 impl std::fmt::Debug for dyn MetaStore {

@@ -158,6 +158,7 @@ async fn answer(
         "NotifyScriptableRunAlert" => runs::alert(state, caller, vars).await,
         "RunResumeStatus" => runs::resume_status(state, caller, vars).await,
         "RunStoppedStatus" => runs::stopped_status(state, caller, vars).await,
+        "DeleteRun" => runs::delete_run(state, caller, vars).await,
         "CreateArtifact" => artifacts::create(state, caller, vars).await,
         "CreateArtifactManifest" => artifacts::create_manifest(state, caller, vars).await,
         "CreateArtifactFiles" => artifacts::create_files(state, caller, vars).await,

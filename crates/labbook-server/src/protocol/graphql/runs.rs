@@ -193,6 +193,32 @@ pub(crate) async fn stopped_status(
     }}))
 }
 
+/// `DeleteRun` (the public API's `run.delete()`): the run named by its server id goes,
+/// with all it holds and the bytes of its files that nothing else names. Deleting the
+/// artifacts it logged (`deleteArtifacts`) is not supported yet and is refused, rather than
+/// half done.
+pub(crate) async fn delete_run(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let vars = vars.input();
+    let id: String = vars.require("id")?;
+    if vars.0.get("deleteArtifacts").and_then(Value::as_bool) == Some(true) {
+        return Err(ApiError::bad(
+            "deleteArtifacts: deleting a run's artifacts with it is not supported yet; \
+             delete the run alone",
+        ));
+    }
+    let key = crate::service::Service::key_of_storage_id(&id)
+        .ok_or_else(|| ApiError::bad(format!("id `{id}` names no run")))?;
+    allow(caller, &key.entity)?;
+    if !state.service.delete_run(&key).await? {
+        return Err(ApiError::bad(format!("id `{id}` names no run")));
+    }
+    Ok(json!({"deleteRun": {"clientMutationId": null}}))
+}
+
 /// `RunResumeStatus`: the stored run for resuming, or a null bucket when there is none.
 pub(crate) async fn resume_status(
     state: &AppState,

@@ -10,8 +10,9 @@ use super::chunks::Prepared;
 use super::{SqliteStore, sql};
 use crate::store::{
     Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Bucket, Caller, Chunk,
-    CollectionKey, Created, JsonLine, MetaStore, Mismatch, MultipartUpload, RunKey, RunPatch,
-    RunQuery, RunRecord, SeriesQuery, StoreError, StoreResult, Stream, StreamBatch, StreamOutcome,
+    CollectionKey, Created, JsonLine, MetaStore, Mismatch, MultipartUpload, Orphans, RunKey,
+    RunPatch, RunQuery, RunRecord, SeriesQuery, StoreError, StoreResult, Stream, StreamBatch,
+    StreamOutcome,
 };
 
 /// How many ids one reservation takes (one write per this many ids).
@@ -632,6 +633,73 @@ impl MetaStore for SqliteStore {
         self.read(move |c| match run_id(c, &key)? {
             Some(run) => super::series::keys(c, run, &stream),
             None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    async fn delete_run(&self, key: &RunKey) -> StoreResult<bool> {
+        let key = key.clone();
+        self.write(move |c| {
+            let Some(run) = run_id(c, &key)? else {
+                return Ok(false);
+            };
+            c.execute(
+                "INSERT OR IGNORE INTO orphan_blobs (blob) SELECT blob FROM run_files WHERE run = ?1",
+                [run],
+            )
+            .map_err(sql)?;
+            // Its streams, chunks, series, fields, alerts and files go with it (cascade).
+            c.execute("DELETE FROM runs WHERE id = ?1", [run])
+                .map_err(sql)?;
+            // The pages it freed go back to the filesystem: the pragma frees a page per
+            // step, so it is stepped to the end.
+            let mut vacuum = c.prepare("PRAGMA incremental_vacuum").map_err(sql)?;
+            let mut steps = vacuum.query([]).map_err(sql)?;
+            while steps.next().map_err(sql)?.is_some() {}
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn orphan_blobs(&self) -> StoreResult<Orphans> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT o.blob,
+                        EXISTS (SELECT 1 FROM run_files f WHERE f.blob = o.blob)
+                        OR EXISTS (SELECT 1 FROM artifact_files f WHERE f.blob = o.blob)
+                        OR EXISTS (SELECT 1 FROM multipart_parts f WHERE f.blob = o.blob)
+                     FROM orphan_blobs o",
+                )
+                .map_err(sql)?;
+            let mut orphans = Orphans::default();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
+                .map_err(sql)?;
+            for row in rows {
+                let (blob, named) = row.map_err(sql)?;
+                let blob = BlobId::from_stored(blob);
+                if named {
+                    orphans.named_again.push(blob);
+                } else {
+                    orphans.unreferenced.push(blob);
+                }
+            }
+            Ok(orphans)
+        })
+        .await
+    }
+
+    async fn forget_orphans(&self, blobs: &[BlobId]) -> StoreResult<()> {
+        let blobs: Vec<String> = blobs.iter().map(|b| b.as_str().to_owned()).collect();
+        self.write(move |c| {
+            let mut stmt = c
+                .prepare_cached("DELETE FROM orphan_blobs WHERE blob = ?1")
+                .map_err(sql)?;
+            for blob in &blobs {
+                stmt.execute([blob]).map_err(sql)?;
+            }
+            Ok(())
         })
         .await
     }

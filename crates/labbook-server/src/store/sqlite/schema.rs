@@ -216,6 +216,14 @@ CREATE TABLE run_fields (
 CREATE INDEX run_fields_by_num ON run_fields (field, num);
 CREATE INDEX run_fields_by_text ON run_fields (field, text);
 CREATE INDEX runs_by_project ON runs (entity, project, id);
+-- Blobs a deleted run's files named, until collected: written in the deleting transaction,
+-- so a crash between the delete and the collection leaks nothing.
+CREATE TABLE orphan_blobs (
+    blob TEXT PRIMARY KEY
+) WITHOUT ROWID;
+CREATE INDEX run_files_by_blob ON run_files (blob);
+CREATE INDEX artifact_files_by_blob ON artifact_files (blob);
+CREATE INDEX parts_by_blob ON multipart_parts (blob);
 ";
 
 fn sql(error: rusqlite::Error) -> StoreError {
@@ -256,6 +264,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     if found > 0 && found < VERSION {
         copy_aside(conn, path, found)?;
     }
+    if found == 0 {
+        // Pages freed by a deleted run go back to the filesystem (`incremental_vacuum`);
+        // this has to be chosen before the first table exists.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(sql)?;
+    }
     for (from, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction().map_err(sql)?;
         tx.execute_batch(migration.sql).map_err(sql)?;
@@ -265,6 +279,15 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         tx.pragma_update(None, "user_version", from as i64 + 1)
             .map_err(sql)?;
         tx.commit().map_err(sql)?;
+    }
+    let auto_vacuum: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .map_err(sql)?;
+    if auto_vacuum != 2 {
+        // A database from schema 1 was made without it: switching takes one VACUUM.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(sql)?;
+        conn.execute_batch("VACUUM").map_err(sql)?;
     }
     Ok(())
 }
@@ -360,6 +383,8 @@ mod tests {
         let key = RunKey::new("e", "p", "r");
         rt.block_on(async {
             assert_eq!(store.pragma("user_version").await.unwrap(), "2");
+            // Made without auto_vacuum, it was vacuumed into it: deletions shrink it now.
+            assert_eq!(store.pragma("auto_vacuum").await.unwrap(), "2");
             let lines = store.lines(&key, &Stream::History, 0, 100).await.unwrap();
             assert_eq!(lines, rows);
             let query = SeriesQuery {
