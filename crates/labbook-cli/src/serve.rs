@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use labbook_server::store::{HookFormat, Webhook};
 use labbook_server::{DataDir, Server, ServerConfig};
 
 /// How long a stop waits for requests in flight.
@@ -65,12 +66,41 @@ enum ServeCommand {
         #[command(subcommand)]
         command: TeamCommand,
     },
+    /// Webhooks: where a project's alerts are POSTed.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Copies the data directory to DIR, consistently, while the server runs; `labbook
     /// serve --data DIR` serves the copy.
     Backup {
         /// A new or empty directory.
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum WebhookCommand {
+    /// Sends the alerts of ENTITY/PROJECT to URL (retried until taken, off the request
+    /// path).
+    Add {
+        /// The project, as ENTITY/PROJECT.
+        project: String,
+        /// An http:// or https:// URL.
+        url: String,
+        /// `slack` ({"text": ...}, also Mattermost) or `json` (the alert's fields).
+        #[arg(long, default_value = "slack")]
+        format: String,
+    },
+    /// Stops sending ENTITY/PROJECT's alerts to URL.
+    Remove {
+        /// The project, as ENTITY/PROJECT.
+        project: String,
+        /// The URL it was added with.
+        url: String,
+    },
+    /// Lists the webhooks (URLs shortened to their host: their paths are often secrets).
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +191,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             println!("{user:?} is a member of {team:?}");
             Ok(())
         }
+        Some(ServeCommand::Webhook { command }) => webhook(&data, command),
         Some(ServeCommand::Backup { dir }) => {
             let started = std::time::Instant::now();
             let copy = data.backup(&dir)?;
@@ -187,6 +218,67 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn webhook(data: &DataDir, command: WebhookCommand) -> Result<()> {
+    let hook = |project: &str, url: String, format: &str| -> Result<Webhook> {
+        let Some((entity, project)) = project.split_once('/') else {
+            bail!("project {project:?}: write it as ENTITY/PROJECT");
+        };
+        let format = HookFormat::parse(format)
+            .with_context(|| format!("format {format:?}: use `slack` or `json`"))?;
+        let parsed = reqwest::Url::parse(&url).with_context(|| format!("{url:?} is not a URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            bail!("{url:?}: a webhook is an http:// or https:// URL");
+        }
+        Ok(Webhook::new(entity, project, url, format))
+    };
+    match command {
+        WebhookCommand::Add {
+            project,
+            url,
+            format,
+        } => {
+            let hook = hook(&project, url, &format)?;
+            if data.add_webhook(&hook)? {
+                println!(
+                    "alerts of {}/{} go to {} ({})",
+                    hook.entity,
+                    hook.project,
+                    host_of(&hook.url),
+                    hook.format.as_str()
+                );
+            } else {
+                println!("that webhook exists");
+            }
+        }
+        WebhookCommand::Remove { project, url } => {
+            if !data.remove_webhook(&hook(&project, url, "slack")?)? {
+                bail!("no such webhook for {project}");
+            }
+            println!("removed");
+        }
+        WebhookCommand::List => {
+            for hook in data.webhooks()? {
+                println!(
+                    "{}/{}\t{}\t{}",
+                    hook.entity,
+                    hook.project,
+                    hook.format.as_str(),
+                    host_of(&hook.url)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A URL's scheme and host: enough to tell webhooks apart without printing their secret.
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "(not a URL)".to_owned(),
+        |u| format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("")),
+    )
 }
 
 /// A user name is an entity name: it appears in paths and URLs.

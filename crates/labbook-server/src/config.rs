@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long an upload or download URL handed out stays valid (a day by default).
     pub url_ttl: std::time::Duration,
+    /// How webhook deliveries are retried.
+    pub webhook_retry: crate::WebhookRetry,
     #[cfg(feature = "testing")]
     pub(crate) faults: Option<crate::testing::Faults>,
     #[cfg(feature = "testing")]
@@ -102,6 +104,7 @@ impl ServerConfig {
             blobs,
             limits: Limits::default(),
             url_ttl: crate::access::urls::DEFAULT_TTL,
+            webhook_retry: crate::WebhookRetry::default(),
             #[cfg(feature = "testing")]
             faults: None,
         }

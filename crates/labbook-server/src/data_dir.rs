@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::access::KeyHasher;
 use crate::error::Error;
-use crate::store::{FsBlobs, MetaStore, SqliteStore};
+use crate::store::{FsBlobs, MetaStore, SqliteStore, Webhook};
 
 /// The user the first start creates.
 pub const FIRST_USER: &str = "admin";
@@ -199,6 +199,23 @@ impl DataDir {
             blobs,
             blob_bytes,
         })
+    }
+
+    /// Adds a webhook for a project's alerts; whether it was new.
+    pub fn add_webhook(&self, hook: &Webhook) -> Result<bool, Error> {
+        block_on(self.meta.add_webhook(hook))
+            .map_err(|e| data_error(&self.path, "add the webhook", e))
+    }
+
+    /// Removes a webhook; whether there was one.
+    pub fn remove_webhook(&self, hook: &Webhook) -> Result<bool, Error> {
+        block_on(self.meta.remove_webhook(hook))
+            .map_err(|e| data_error(&self.path, "remove the webhook", e))
+    }
+
+    /// Every webhook.
+    pub fn webhooks(&self) -> Result<Vec<Webhook>, Error> {
+        block_on(self.meta.webhooks()).map_err(|e| data_error(&self.path, "read the webhooks", e))
     }
 
     /// Adds a user (no key yet); whether it was new.

@@ -34,6 +34,7 @@ mod app;
 mod config;
 mod data_dir;
 mod error;
+mod notify;
 mod protocol;
 mod server;
 mod service;
@@ -48,6 +49,7 @@ pub use config::{Limits, ServerConfig};
 pub use data_dir::{Backup, DataDir, FIRST_USER, FirstStart};
 pub use error::Error;
 pub use server::{RunningServer, Server};
+pub use service::WebhookRetry;
 pub use store::{JsonLine, RunKey};
 #[cfg(feature = "testing")]
 pub use testing::{

@@ -56,6 +56,7 @@ impl Server {
         if let Err(error) = runtime.block_on(state.service.collect_orphans()) {
             tracing::warn!(%error, "cannot collect orphan blobs now; the next deletion will");
         }
+        let outbound = (state.service.clone(), config.webhook_retry);
         let app = crate::app::router(
             state,
             config.limits.body,
@@ -76,6 +77,7 @@ impl Server {
                             return;
                         }
                     };
+                    tokio::spawn(crate::notify::deliver(outbound.0, outbound.1));
                     let mut stopping = stop_rx.clone();
                     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                         let _ = stopping.wait_for(|s| *s != Stop::Running).await;

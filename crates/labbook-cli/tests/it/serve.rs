@@ -444,3 +444,112 @@ fn a_backup_taken_during_ingest_holds_everything_acknowledged_before_it() {
         "the uploaded file is in the copy"
     );
 }
+
+/// `serve webhook add` on the data directory of a running server: the next alert of that
+/// project is POSTed there; `list` shows hosts, never the secret path; bad input is named.
+#[test]
+fn a_webhook_added_while_serving_gets_the_next_alert() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = serve(&data, "127.0.0.1:0");
+    let key = first_key(&server.banner);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/services/T0/B0/s3cret",
+        listener.local_addr().unwrap()
+    );
+    let receiver = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+        String::from_utf8(body).unwrap()
+    });
+    let added = labbook(&["serve", "webhook", "add", "admin/vision", &url], &data);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let again = labbook(&["serve", "webhook", "add", "admin/vision", &url], &data);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("exists"));
+    let listed =
+        String::from_utf8_lossy(&labbook(&["serve", "webhook", "list"], &data).stdout).to_string();
+    assert!(
+        listed.contains("admin/vision") && listed.contains("slack"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("s3cret"),
+        "list shows no secret path: {listed}"
+    );
+    for (args, says) in [
+        (
+            vec!["serve", "webhook", "add", "vision", url.as_str()],
+            "ENTITY/PROJECT",
+        ),
+        (
+            vec!["serve", "webhook", "add", "a/b", "ftp://x/y"],
+            "http:// or https://",
+        ),
+        (
+            vec![
+                "serve",
+                "webhook",
+                "add",
+                "a/b",
+                "http://x/y",
+                "--format",
+                "xml",
+            ],
+            "`slack` or `json`",
+        ),
+    ] {
+        let bad = labbook(&args, &data);
+        assert!(!bad.status.success());
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains(says),
+            "{args:?}"
+        );
+    }
+
+    let answer = graphql(
+        &server.url,
+        &key,
+        "NotifyScriptableRunAlert",
+        json!({"entityName": "admin", "projectName": "vision", "runName": "r",
+            "title": "accuracy dropped", "text": "below 0.5", "severity": "WARN"}),
+    );
+    assert_eq!(answer.status(), 200);
+    let body: Json = serde_json::from_str(&receiver.join().unwrap()).unwrap();
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("*[WARN] accuracy dropped*"),
+        "{body}"
+    );
+    let removed = labbook(&["serve", "webhook", "remove", "admin/vision", &url], &data);
+    assert!(removed.status.success());
+    let gone = labbook(&["serve", "webhook", "remove", "admin/vision", &url], &data);
+    assert!(!gone.status.success());
+    let (status, said) = server.terminate();
+    assert!(status.success());
+    assert!(
+        said.contains("webhook delivered") && !said.contains("s3cret"),
+        "{said}"
+    );
+}

@@ -4,11 +4,13 @@
 //! into streams, how an artifact name resolves to a version, when a multipart upload is
 //! whole. No HTTP and no SQL here.
 
+mod alerts;
 mod artifacts;
 mod runs;
 
 use std::sync::Arc;
 
+pub use alerts::WebhookRetry;
 pub(crate) use artifacts::{Membership, MultipartEnd};
 pub(crate) use runs::UpsertInput;
 
@@ -70,6 +72,8 @@ pub(crate) struct Service {
     /// holds within one server process, which owns its data directory; blobs shared by
     /// several servers would need a grace period instead.
     blob_rows: Arc<tokio::sync::RwLock<()>>,
+    /// Woken when an alert queued deliveries.
+    pub(crate) deliveries_waiting: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -83,6 +87,7 @@ impl Service {
             blobs,
             entity,
             blob_rows: Arc::default(),
+            deliveries_waiting: Arc::default(),
         }
     }
 

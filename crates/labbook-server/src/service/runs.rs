@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 
 use super::{Service, ServiceResult};
-use crate::store::{Alert, Chunk, RunKey, RunPatch, RunRecord, Stream, StreamBatch, StreamOutcome};
+use crate::store::{Chunk, RunKey, RunPatch, RunRecord, Stream, StreamBatch, StreamOutcome};
 
 const ADJECTIVES: [&str; 8] = [
     "quiet", "brisk", "amber", "lucid", "steady", "bold", "gentle", "vivid",
@@ -123,10 +123,6 @@ impl Service {
         };
         let from = count.saturating_sub(n);
         Ok(self.meta.lines(&run.key, &stream, from, n).await?)
-    }
-
-    pub(crate) async fn alert(&self, key: &RunKey, alert: Alert) -> ServiceResult<()> {
-        Ok(self.meta.add_alert(key, alert).await?)
     }
 
     /// Keeps a run file: its bytes in the run's entity, then its row.

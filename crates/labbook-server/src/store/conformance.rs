@@ -556,6 +556,61 @@ pub(crate) async fn deleted_runs_leave_orphans(store: &dyn MetaStore) {
     assert!(store.run(&b).await.unwrap().is_none());
 }
 
+/// Webhooks per project, and a delivery queue that an alert fills in its own transaction.
+pub(crate) async fn webhooks_and_their_queue(store: &dyn MetaStore) {
+    let hook = Webhook::new("e", "p", "http://127.0.0.1:9/h", HookFormat::Json);
+    assert!(store.add_webhook(&hook).await.unwrap());
+    assert!(!store.add_webhook(&hook).await.unwrap(), "once");
+    let other = Webhook::new("e", "a", "http://x/y", HookFormat::Slack);
+    store.add_webhook(&other).await.unwrap();
+    assert_eq!(
+        store.webhooks().await.unwrap(),
+        [other.clone(), hook.clone()]
+    );
+    assert!(store.remove_webhook(&other).await.unwrap());
+    assert!(!store.remove_webhook(&other).await.unwrap());
+    assert_eq!(store.next_delivery_at().await.unwrap(), None);
+    let alert = Alert {
+        title: "t".into(),
+        text: "x".into(),
+        severity: None,
+        wait_duration: None,
+    };
+    let delivery = |body: &str| Delivery {
+        id: 0,
+        url: hook.url.clone(),
+        body: body.into(),
+        attempts: 0,
+    };
+    store
+        .add_alert(&key(), alert, vec![delivery("one"), delivery("two")])
+        .await
+        .unwrap();
+    assert_eq!(store.run(&key()).await.unwrap().unwrap().alerts.len(), 1);
+    let due = store.due_deliveries(now_ms(), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+    assert!(
+        store.due_deliveries(0, 10).await.unwrap().is_empty(),
+        "not due before now"
+    );
+    // One fails and waits; the other is delivered.
+    let later = now_ms() + 60_000;
+    store
+        .finish_delivery(due[0].id, Some((later, "refused".into())))
+        .await
+        .unwrap();
+    store.finish_delivery(due[1].id, None).await.unwrap();
+    assert!(store.due_deliveries(now_ms(), 10).await.unwrap().is_empty());
+    assert_eq!(store.next_delivery_at().await.unwrap(), Some(later));
+    let retried = store.due_deliveries(later, 10).await.unwrap();
+    assert_eq!((retried.len(), retried[0].attempts), (1, 1));
+    store.finish_delivery(retried[0].id, None).await.unwrap();
+    assert_eq!(store.next_delivery_at().await.unwrap(), None);
+}
+
 /// Every check, against one fresh store each.
 pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     upserts_change_only_what_they_set(&fresh()).await;
@@ -568,6 +623,7 @@ pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     series_follow_the_rows(&fresh()).await;
     runs_filter_and_sort_by_their_fields(&fresh()).await;
     deleted_runs_leave_orphans(&fresh()).await;
+    webhooks_and_their_queue(&fresh()).await;
 }
 
 #[test]

@@ -18,8 +18,8 @@ use super::{
 use crate::store::run_fields::order_values;
 use crate::store::series::query_range;
 use crate::store::{
-    Bucket, Buckets, FieldValue, MetaStore, Orphans, RunQuery, SeriesQuery, config_fields,
-    series_of, summary_fields,
+    Bucket, Buckets, Delivery, FieldValue, MetaStore, Orphans, RunQuery, SeriesQuery, Webhook,
+    config_fields, series_of, summary_fields,
 };
 
 /// A [`MetaStore`] in memory.
@@ -41,6 +41,10 @@ pub struct MemoryStore {
 struct Inner {
     runs: Vec<RunEntry>,
     orphans: Vec<BlobId>,
+    webhooks: Vec<Webhook>,
+    /// Queued deliveries and when each is due.
+    deliveries: Vec<(Delivery, i64)>,
+    next_delivery: u64,
     artifacts: Vec<ArtifactEntry>,
     /// (name, admin)
     users: Vec<(String, bool)>,
@@ -115,6 +119,10 @@ impl Inner {
             .find(|a| a.record.id == id)
             .ok_or_else(|| StoreError::NotFound(format!("no artifact with id `{id}`")))
     }
+}
+
+fn same_hook(a: &Webhook, b: &Webhook) -> bool {
+    (&a.entity, &a.project, &a.url) == (&b.entity, &b.project, &b.url)
 }
 
 fn in_collection(a: &ArtifactRecord, c: &CollectionKey) -> bool {
@@ -369,8 +377,76 @@ impl MetaStore for MemoryStore {
         Ok(())
     }
 
-    async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()> {
-        self.inner.lock().run_mut(key).0.record.alerts.push(alert);
+    async fn add_alert(
+        &self,
+        key: &RunKey,
+        alert: Alert,
+        deliveries: Vec<Delivery>,
+    ) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        inner.run_mut(key).0.record.alerts.push(alert);
+        let now = crate::store::now_ms();
+        for mut delivery in deliveries {
+            inner.next_delivery += 1;
+            delivery.id = inner.next_delivery;
+            inner.deliveries.push((delivery, now));
+        }
+        Ok(())
+    }
+
+    async fn add_webhook(&self, hook: &Webhook) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        let known = inner.webhooks.iter().any(|h| same_hook(h, hook));
+        if !known {
+            inner.webhooks.push(hook.clone());
+            inner.webhooks.sort_by(|a, b| {
+                (&a.entity, &a.project, &a.url).cmp(&(&b.entity, &b.project, &b.url))
+            });
+        }
+        Ok(!known)
+    }
+
+    async fn remove_webhook(&self, hook: &Webhook) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        let before = inner.webhooks.len();
+        inner.webhooks.retain(|h| !same_hook(h, hook));
+        Ok(inner.webhooks.len() < before)
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        Ok(self.inner.lock().webhooks.clone())
+    }
+
+    async fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        let inner = self.inner.lock();
+        let mut due: Vec<&(Delivery, i64)> = inner
+            .deliveries
+            .iter()
+            .filter(|(_, at)| *at <= now_ms)
+            .collect();
+        due.sort_by_key(|(d, at)| (*at, d.id));
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(d, _)| d.clone())
+            .collect())
+    }
+
+    async fn next_delivery_at(&self) -> StoreResult<Option<i64>> {
+        Ok(self.inner.lock().deliveries.iter().map(|(_, at)| *at).min())
+    }
+
+    async fn finish_delivery(&self, id: u64, retry: Option<(i64, String)>) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        match retry {
+            None => inner.deliveries.retain(|(d, _)| d.id != id),
+            Some((at, _)) => {
+                if let Some((d, next)) = inner.deliveries.iter_mut().find(|(d, _)| d.id == id) {
+                    d.attempts += 1;
+                    *next = at;
+                }
+            }
+        }
         Ok(())
     }
 

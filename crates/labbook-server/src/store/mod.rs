@@ -26,8 +26,8 @@ pub use lines::{place_overwrite, place_rows};
 pub use memory::{MemoryBlobs, MemoryStore};
 pub use records::{
     Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Caller, Chunk, CollectionKey,
-    Created, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, Stream, StreamBatch,
-    StreamOutcome,
+    Created, Delivery, HookFormat, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch,
+    RunRecord, Stream, StreamBatch, StreamOutcome, Webhook,
 };
 pub use run_fields::{Compare, FieldValue, RunQuery, config_fields, summary_fields};
 pub use series::{Bucket, Buckets, Points, SeriesQuery, numeric_fields, series_of};
@@ -45,6 +45,13 @@ pub enum StoreError {
     /// The store cannot be reached or written (disk full, database gone): retry later.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Milliseconds since the epoch: when queued deliveries are due.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The result of a store operation.
@@ -117,8 +124,34 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Forgets orphan candidates (collected, or named again).
     async fn forget_orphans(&self, blobs: &[BlobId]) -> StoreResult<()>;
 
-    /// Adds an alert to the run (creating it if needed).
-    async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()>;
+    /// Adds an alert to the run (creating it if needed) and queues its deliveries to the
+    /// project's webhooks, in one transaction: an alert stored is an alert delivered.
+    async fn add_alert(
+        &self,
+        key: &RunKey,
+        alert: Alert,
+        deliveries: Vec<Delivery>,
+    ) -> StoreResult<()>;
+
+    /// Adds a webhook; whether it was new.
+    async fn add_webhook(&self, hook: &Webhook) -> StoreResult<bool>;
+
+    /// Removes a webhook (by project and URL); whether there was one.
+    async fn remove_webhook(&self, hook: &Webhook) -> StoreResult<bool>;
+
+    /// Every webhook, by project then URL.
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>>;
+
+    /// Deliveries due at `now_ms` (milliseconds since the epoch), oldest first, at most
+    /// `limit`.
+    async fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+
+    /// When the next queued delivery is due, if any.
+    async fn next_delivery_at(&self) -> StoreResult<Option<i64>>;
+
+    /// Ends an attempt: delivered or given up (`None`: forgotten), or to be tried again at
+    /// a time, with what went wrong.
+    async fn finish_delivery(&self, id: u64, retry: Option<(i64, String)>) -> StoreResult<()>;
 
     /// Asks the run to stop: `file_stream` answers `stopped` from now on. Returns whether
     /// the run exists.

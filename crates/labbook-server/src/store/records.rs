@@ -448,3 +448,81 @@ pub struct CollectionKey {
     /// The collection (or portfolio) name.
     pub name: String,
 }
+
+/// How a webhook wants an alert written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookFormat {
+    /// `{"text": ...}`, what Slack's (and Mattermost's) incoming webhooks take.
+    Slack,
+    /// The alert's fields as a JSON object, for any other receiver.
+    Json,
+}
+
+impl HookFormat {
+    /// The name used in the database and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookFormat::Slack => "slack",
+            HookFormat::Json => "json",
+        }
+    }
+
+    /// The format named `name`.
+    pub fn parse(name: &str) -> Option<HookFormat> {
+        match name {
+            "slack" => Some(HookFormat::Slack),
+            "json" => Some(HookFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook that the alerts of one project are delivered to.
+///
+/// ```
+/// use labbook_server::store::{HookFormat, Webhook};
+/// let hook = Webhook::new("lab", "vision", "https://hooks.example/T0", HookFormat::Slack);
+/// assert_eq!(hook.format.as_str(), "slack");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The project's entity.
+    pub entity: String,
+    /// The project.
+    pub project: String,
+    /// Where to POST.
+    pub url: String,
+    /// How.
+    pub format: HookFormat,
+}
+
+impl Webhook {
+    /// A webhook for `entity/project`.
+    pub fn new(
+        entity: impl Into<String>,
+        project: impl Into<String>,
+        url: impl Into<String>,
+        format: HookFormat,
+    ) -> Webhook {
+        Webhook {
+            entity: entity.into(),
+            project: project.into(),
+            url: url.into(),
+            format,
+        }
+    }
+}
+
+/// A POST waiting to be delivered: queued with the alert it tells of, in one transaction,
+/// and kept until the receiver takes it or the retries run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The queue's id for it (0 before it is queued).
+    pub id: u64,
+    /// Where to POST.
+    pub url: String,
+    /// The JSON body.
+    pub body: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+}

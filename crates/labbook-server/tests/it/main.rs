@@ -6,3 +6,4 @@ mod disk_full;
 mod server;
 mod wandb_online;
 mod wandb_sync;
+mod webhooks;

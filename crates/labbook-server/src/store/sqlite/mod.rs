@@ -12,6 +12,7 @@ mod fields;
 mod queries;
 mod schema;
 mod series;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

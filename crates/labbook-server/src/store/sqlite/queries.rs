@@ -10,9 +10,9 @@ use super::chunks::Prepared;
 use super::{SqliteStore, sql};
 use crate::store::{
     Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Bucket, Caller, Chunk,
-    CollectionKey, Created, JsonLine, MetaStore, Mismatch, MultipartUpload, Orphans, RunKey,
-    RunPatch, RunQuery, RunRecord, SeriesQuery, StoreError, StoreResult, Stream, StreamBatch,
-    StreamOutcome,
+    CollectionKey, Created, Delivery, JsonLine, MetaStore, Mismatch, MultipartUpload, Orphans,
+    RunKey, RunPatch, RunQuery, RunRecord, SeriesQuery, StoreError, StoreResult, Stream,
+    StreamBatch, StreamOutcome, Webhook,
 };
 
 /// How many ids one reservation takes (one write per this many ids).
@@ -746,9 +746,16 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn add_alert(&self, key: &RunKey, alert: Alert) -> StoreResult<()> {
+    async fn add_alert(
+        &self,
+        key: &RunKey,
+        alert: Alert,
+        deliveries: Vec<Delivery>,
+    ) -> StoreResult<()> {
         let key = key.clone();
+        let now = crate::store::now_ms();
         self.write(move |c| {
+            super::webhooks::queue(c, &deliveries, now)?;
             let (run, _) = ensure_run(c, &key)?;
             let wait = alert
                 .wait_duration
@@ -763,6 +770,34 @@ impl MetaStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn add_webhook(&self, hook: &Webhook) -> StoreResult<bool> {
+        let hook = hook.clone();
+        self.write(move |c| super::webhooks::add(c, &hook)).await
+    }
+
+    async fn remove_webhook(&self, hook: &Webhook) -> StoreResult<bool> {
+        let hook = hook.clone();
+        self.write(move |c| super::webhooks::remove(c, &hook)).await
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        self.read(super::webhooks::all).await
+    }
+
+    async fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        self.read(move |c| super::webhooks::due(c, now_ms, limit))
+            .await
+    }
+
+    async fn next_delivery_at(&self) -> StoreResult<Option<i64>> {
+        self.read(super::webhooks::next_at).await
+    }
+
+    async fn finish_delivery(&self, id: u64, retry: Option<(i64, String)>) -> StoreResult<()> {
+        self.write(move |c| super::webhooks::finish(c, id, retry))
+            .await
     }
 
     async fn request_stop(&self, key: &RunKey) -> StoreResult<bool> {

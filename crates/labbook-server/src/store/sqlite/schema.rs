@@ -224,6 +224,24 @@ CREATE TABLE orphan_blobs (
 CREATE INDEX run_files_by_blob ON run_files (blob);
 CREATE INDEX artifact_files_by_blob ON artifact_files (blob);
 CREATE INDEX parts_by_blob ON multipart_parts (blob);
+-- Where a project's alerts are POSTed, and the POSTs not delivered yet (queued with their
+-- alert, retried until taken or given up).
+CREATE TABLE webhooks (
+    entity TEXT NOT NULL,
+    project TEXT NOT NULL,
+    url TEXT NOT NULL,
+    format TEXT NOT NULL,
+    PRIMARY KEY (entity, project, url)
+) WITHOUT ROWID;
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX deliveries_due ON deliveries (next_at);
 ";
 
 fn sql(error: rusqlite::Error) -> StoreError {
