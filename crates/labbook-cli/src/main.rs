@@ -336,7 +336,7 @@ fn load_dotenv() -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(match &cli.command {
-        Command::Serve(args) => Some(args.log_format),
+        Command::Serve(args) => Some(serve::log_format(args)),
         _ => None,
     });
     if let Err(e) = load_dotenv() {

@@ -72,6 +72,8 @@ pub struct ServerConfig {
     pub url_ttl: std::time::Duration,
     /// How webhook deliveries are retried.
     pub webhook_retry: crate::WebhookRetry,
+    /// Serve HTTPS with this certificate and key (plain HTTP when `None`).
+    pub tls: Option<crate::TlsFiles>,
     #[cfg(feature = "testing")]
     pub(crate) faults: Option<crate::testing::Faults>,
     #[cfg(feature = "testing")]
@@ -105,6 +107,7 @@ impl ServerConfig {
             limits: Limits::default(),
             url_ttl: crate::access::urls::DEFAULT_TTL,
             webhook_retry: crate::WebhookRetry::default(),
+            tls: None,
             #[cfg(feature = "testing")]
             faults: None,
         }

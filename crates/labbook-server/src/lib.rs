@@ -42,6 +42,7 @@ mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 pub use access::KeyHasher;
 pub use app::{Access, Route};
@@ -55,6 +56,7 @@ pub use store::{JsonLine, RunKey};
 pub use testing::{
     ArtifactState, Faults, OffsetViolation, Outage, Recorder, RequestLogEntry, RunState,
 };
+pub use tls::TlsFiles;
 
 /// Every route the server answers and who may call it (anything else is 404).
 ///

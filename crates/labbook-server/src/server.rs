@@ -27,6 +27,8 @@ impl Server {
     /// thread until [`RunningServer::shutdown`] or drop.
     pub fn start(config: ServerConfig) -> crate::Result<RunningServer> {
         let asked = SocketAddr::new(config.ip, config.port);
+        let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let bind = |source| Error::Bind {
             addr: asked,
             source,
@@ -46,7 +48,7 @@ impl Server {
             service: Service::new(config.meta.clone(), config.blobs.clone(), config.entity),
             keys: config.keys,
             features: config.features,
-            base_url: format!("http://{addr}"),
+            base_url: format!("{scheme}://{addr}"),
             url_ttl: config.url_ttl,
             limits: config.limits,
             #[cfg(feature = "testing")]
@@ -69,39 +71,63 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name(format!("labbook-server-{}", addr.port()))
             .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => listener,
-                        Err(error) => {
-                            tracing::error!(%error, "cannot use the bound socket");
-                            return;
-                        }
-                    };
-                    tokio::spawn(crate::notify::deliver(outbound.0, outbound.1));
-                    let mut stopping = stop_rx.clone();
-                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                        let _ = stopping.wait_for(|s| *s != Stop::Running).await;
-                    });
-                    tokio::select! {
-                        result = serve => {
-                            if let Err(error) = result {
-                                tracing::error!(%error, "server stopped");
-                            }
-                        }
-                        () = deadline(stop_rx) => {}
-                    }
-                });
+                runtime.block_on(serve(listener, tls, app, outbound, stop_rx));
                 // Dropping the runtime aborts open connections; the listener is closed.
             })
             .map_err(Error::Thread)?;
         tracing::info!(%addr, "labbook-server listening");
         Ok(RunningServer {
             addr,
+            scheme,
             #[cfg(feature = "testing")]
             recorder: config.recorder,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
+    }
+}
+
+/// Serves until told to stop, and delivers webhooks meanwhile; a graceful stop lets the
+/// requests in flight finish, up to its bound.
+async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+    outbound: (Service, crate::WebhookRetry),
+    stop_rx: watch::Receiver<Stop>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, "cannot use the bound socket");
+            return;
+        }
+    };
+    tokio::spawn(crate::notify::deliver(outbound.0, outbound.1));
+    let mut stopping = stop_rx.clone();
+    let serve = async move {
+        match tls {
+            Some(acceptor) => {
+                let (stop_tx, stop) = watch::channel(false);
+                tokio::spawn(async move {
+                    let _ = stopping.wait_for(|s| *s != Stop::Running).await;
+                    let _ = stop_tx.send(true);
+                });
+                crate::tls::serve(listener, acceptor, app, stop).await;
+            }
+            None => {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|s| *s != Stop::Running).await;
+                });
+                if let Err(error) = serve.await {
+                    tracing::error!(%error, "server stopped");
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = serve => {}
+        () = deadline(stop_rx) => {}
     }
 }
 
@@ -140,6 +166,7 @@ async fn register_key(config: &ServerConfig, key: &str) -> crate::Result<()> {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    scheme: &'static str,
     #[cfg(feature = "testing")]
     recorder: crate::testing::Recorder,
     stop: Option<watch::Sender<Stop>>,
@@ -152,9 +179,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://HOST:PORT`, the value for `WANDB_BASE_URL`.
+    /// `http://HOST:PORT` (`https://` when serving TLS), the value for `WANDB_BASE_URL`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Everything the server received, and its records (requests, offset violations).

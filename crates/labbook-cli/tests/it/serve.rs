@@ -57,7 +57,7 @@ pub(super) fn serve_with(data: &Path, listen: &str, args: &[&str]) -> Serving {
     }
     let url = banner
         .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .find(|w| w.starts_with("http://127.0.0.1:") || w.starts_with("https://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {banner:?}"))
         .trim_end_matches(',')
         .to_owned();
@@ -550,6 +550,63 @@ fn a_webhook_added_while_serving_gets_the_next_alert() {
     assert!(status.success());
     assert!(
         said.contains("webhook delivered") && !said.contains("s3cret"),
+        "{said}"
+    );
+}
+
+/// Settings from `labbook-serve.toml` in the data directory (HTTPS, a small GraphQL limit),
+/// a flag overriding one of them, and a file with an unknown key refused by name.
+#[test]
+fn serve_reads_its_settings_file_and_serves_https() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    std::fs::write(tmp.path().join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(tmp.path().join("key.pem"), made.key_pair.serialize_pem()).unwrap();
+    let settings = format!(
+        "tls_cert = {:?}\ntls_key = {:?}\ngraphql_limit_kib = 1\n",
+        tmp.path().join("cert.pem"),
+        tmp.path().join("key.pem")
+    );
+    std::fs::write(data.join("labbook-serve.toml"), settings).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let viewer = |url: &str, key: &str, padding: usize| {
+        client
+            .post(format!("{url}/graphql"))
+            .basic_auth("api", Some(key))
+            .json(
+                &json!({"query": format!("query Viewer {{ x }} #{}", "p".repeat(padding)),
+                "operationName": "Viewer", "variables": {}}),
+            )
+            .send()
+            .unwrap()
+            .status()
+    };
+    let server = serve(&data, "127.0.0.1:0");
+    assert!(server.url.starts_with("https://"), "{}", server.banner);
+    let key = first_key(&server.banner);
+    assert_eq!(viewer(&server.url, &key, 10), 200);
+    assert_eq!(
+        viewer(&server.url, &key, 4096),
+        413,
+        "the file's 1 KiB limit"
+    );
+    assert!(server.terminate().0.success());
+    // A flag wins over the file.
+    let server = serve_with(&data, "127.0.0.1:0", &["--graphql-limit-kib", "64"]);
+    assert_eq!(viewer(&server.url, &key, 4096), 200);
+    assert!(server.terminate().0.success());
+
+    std::fs::write(data.join("labbook-serve.toml"), "lisen = \"0.0.0.0:1\"\n").unwrap();
+    let refused = labbook(&["serve"], &data);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("labbook-serve.toml") && said.contains("lisen"),
         "{said}"
     );
 }

@@ -4,6 +4,7 @@
 mod delete_run;
 mod disk_full;
 mod server;
+mod tls;
 mod wandb_online;
 mod wandb_sync;
 mod webhooks;

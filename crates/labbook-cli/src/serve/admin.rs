@@ -1,56 +1,15 @@
-//! `labbook serve`: a W&B-protocol server on a data directory (SQLite and a blob
-//! directory), and the commands that manage its users and keys.
+//! The commands that manage a data directory, with or without a server running on it:
+//! users, keys, teams, webhooks, backups.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
+use labbook_server::DataDir;
 use labbook_server::store::{HookFormat, Webhook};
-use labbook_server::{DataDir, Server, ServerConfig};
-
-/// How long a stop waits for requests in flight.
-const STOP_BOUND: Duration = Duration::from_secs(10);
-
-#[derive(Args, Debug)]
-pub(crate) struct ServeArgs {
-    #[command(subcommand)]
-    command: Option<ServeCommand>,
-    /// The data directory: the database, the blobs and the key secret.
-    #[arg(
-        long,
-        global = true,
-        env = "LABBOOK_SERVE_DATA",
-        default_value = "labbook-data"
-    )]
-    data: PathBuf,
-    /// The address to listen on (only this machine by default).
-    #[arg(long, env = "LABBOOK_SERVE_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// How log lines (one per request, and warnings) are written to stderr: `text` to read,
-    /// `json` (one object per line) for a log collector.
-    #[arg(
-        long,
-        global = true,
-        env = "LABBOOK_SERVE_LOG_FORMAT",
-        value_enum,
-        default_value_t = LogFormat::Text
-    )]
-    pub(crate) log_format: LogFormat,
-}
-
-/// How `labbook serve` writes its log lines.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogFormat {
-    /// `key=value` text.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 #[derive(Subcommand, Debug)]
-enum ServeCommand {
+pub(super) enum ServeCommand {
     /// Users.
     User {
         #[command(subcommand)]
@@ -80,7 +39,7 @@ enum ServeCommand {
 }
 
 #[derive(Subcommand, Debug)]
-enum WebhookCommand {
+pub(super) enum WebhookCommand {
     /// Sends the alerts of ENTITY/PROJECT to URL (retried until taken, off the request
     /// path).
     Add {
@@ -104,7 +63,7 @@ enum WebhookCommand {
 }
 
 #[derive(Subcommand, Debug)]
-enum TeamCommand {
+pub(super) enum TeamCommand {
     /// Adds a team (an entity; not a user's name).
     Add {
         /// The team's name.
@@ -120,7 +79,7 @@ enum TeamCommand {
 }
 
 #[derive(Subcommand, Debug)]
-enum UserCommand {
+pub(super) enum UserCommand {
     /// Adds a user (then `key new --user NAME` gives them a key).
     Add {
         /// The user's name, also the entity of their runs.
@@ -129,7 +88,7 @@ enum UserCommand {
 }
 
 #[derive(Subcommand, Debug)]
-enum KeyCommand {
+pub(super) enum KeyCommand {
     /// A new API key for a user; printed once, kept only as a keyed hash.
     New {
         /// Whose key.
@@ -143,13 +102,12 @@ enum KeyCommand {
     },
 }
 
-pub(crate) fn serve(args: ServeArgs) -> Result<()> {
-    let (data, first) = DataDir::open(&args.data)?;
-    match args.command {
-        None => run(&data, first, args.listen),
-        Some(ServeCommand::User {
+/// Runs one management command on `data`.
+pub(super) fn admin(data: &DataDir, command: ServeCommand) -> Result<()> {
+    match command {
+        ServeCommand::User {
             command: UserCommand::Add { name },
-        }) => {
+        } => {
             check_name(&name)?;
             if data.add_user(&name)? {
                 println!(
@@ -160,9 +118,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             }
             Ok(())
         }
-        Some(ServeCommand::Key {
+        ServeCommand::Key {
             command: KeyCommand::New { user },
-        }) => {
+        } => {
             check_name(&user)?;
             let (key, label) = data.new_key(&user)?;
             println!(
@@ -171,9 +129,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             println!("{key}");
             Ok(())
         }
-        Some(ServeCommand::Team {
+        ServeCommand::Team {
             command: TeamCommand::Add { name },
-        }) => {
+        } => {
             check_name(&name)?;
             if data.add_team(&name)? {
                 println!(
@@ -184,15 +142,15 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             }
             Ok(())
         }
-        Some(ServeCommand::Team {
+        ServeCommand::Team {
             command: TeamCommand::AddMember { team, user },
-        }) => {
+        } => {
             data.add_member(&team, &user)?;
             println!("{user:?} is a member of {team:?}");
             Ok(())
         }
-        Some(ServeCommand::Webhook { command }) => webhook(&data, command),
-        Some(ServeCommand::Backup { dir }) => {
+        ServeCommand::Webhook { command } => webhook(data, command),
+        ServeCommand::Backup { dir } => {
             let started = std::time::Instant::now();
             let copy = data.backup(&dir)?;
             println!(
@@ -208,9 +166,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             );
             Ok(())
         }
-        Some(ServeCommand::Key {
+        ServeCommand::Key {
             command: KeyCommand::Revoke { label },
-        }) => {
+        } => {
             if !data.revoke_key(&label)? {
                 bail!("no key labelled {label:?}");
             }
@@ -291,46 +249,5 @@ fn check_name(name: &str) -> Result<()> {
     if !ok {
         bail!("user name {name:?}: use 1 to 64 letters, digits, `-` or `_`");
     }
-    Ok(())
-}
-
-fn run(
-    data: &DataDir,
-    first: Option<labbook_server::FirstStart>,
-    listen: SocketAddr,
-) -> Result<()> {
-    let server = Server::start(ServerConfig::from_data_dir(data, listen))
-        .with_context(|| format!("cannot serve on {listen}"))?;
-    let url = server.base_url();
-    println!(
-        "labbook serve: data in {} (SQLite), listening on {url}",
-        data.path.display()
-    );
-    if let Some(first) = first {
-        println!(
-            "first start: created user {:?}; API key (shown once): {}",
-            first.user, first.key
-        );
-    }
-    println!("point a client at it:  labbook login --host {url}");
-    if !listen.ip().is_loopback() {
-        eprintln!(
-            "labbook serve: warning: {listen} is reachable from other machines without TLS: \
-             API keys would travel in clear; put a TLS proxy in front"
-        );
-    }
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = stop_tx.send(());
-    })
-    .context("cannot handle SIGINT and SIGTERM")?;
-    let _ = stop_rx.recv();
-    eprintln!(
-        "labbook serve: stopping (requests in flight get up to {}s)",
-        STOP_BOUND.as_secs()
-    );
-    server.shutdown_gracefully(STOP_BOUND);
-    data.checkpoint()?;
-    eprintln!("labbook serve: stopped");
     Ok(())
 }
