@@ -108,6 +108,20 @@ fn a_full_disk_is_503_never_a_lost_200_and_ingest_resumes_when_space_returns() {
             .map_or(0, |r| r.history_lines)
     };
 
+    // An upload URL, asked for while there is room (asking writes the run's row).
+    let upload = client
+        .post(format!("{base}/graphql"))
+        .header("Authorization", &auth)
+        .json(&json!({"query": "mutation CreateRunFiles { x }", "operationName": "CreateRunFiles",
+            "variables": {"entity": "admin", "project": "proj", "run": "run", "files": ["big.bin"]}}))
+        .send()
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::OK);
+    let url = upload.json::<Value>().unwrap()["data"]["createRunFiles"]["files"][0]["uploadUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     // Leave about 3 MiB: a few requests fit, then the disk is full.
     let ballast: PathBuf = disk.path().join("ballast");
     let keep = 3 << 20;
@@ -138,17 +152,6 @@ fn a_full_disk_is_503_never_a_lost_200_and_ingest_resumes_when_space_returns() {
         .unwrap();
     assert_eq!(lines.len(), acked);
     // A run file upload is refused too, and leaves no half-written file behind.
-    let upload = client
-        .post(format!("{base}/graphql"))
-        .header("Authorization", &auth)
-        .json(&json!({"query": "mutation CreateRunFiles { x }", "operationName": "CreateRunFiles",
-            "variables": {"entity": "admin", "project": "proj", "run": "run", "files": ["big.bin"]}}))
-        .send()
-        .unwrap();
-    let url = upload.json::<Value>().unwrap()["data"]["createRunFiles"]["files"][0]["uploadUrl"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let put = client.put(&url).body(vec![1u8; 4 << 20]).send().unwrap();
     assert_eq!(put.status(), StatusCode::SERVICE_UNAVAILABLE);
     let tmp = std::fs::read_dir(data.path.join("blobs").join("tmp"))
