@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes the transaction-log reader and the CLI's history-row scanner with cargo fuzz
-# (libFuzzer), each for SECONDS (default 600), starting from the committed seeds in
-# fuzz/seeds/; prints each target's executions and coverage. Not part of scripts/test.sh.
+# Fuzzes the transaction-log reader, the CLI's history-row scanner and labbook serve's
+# request bodies (GraphQL, file_stream plain and gzipped, through the whole server
+# in-process) with cargo fuzz (libFuzzer), each for SECONDS (default 600), starting from
+# the committed seeds in fuzz/seeds/; prints each target's executions and coverage. Not
+# part of scripts/test.sh.
 #
-#   scripts/fuzz.sh [SECONDS]
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # The stable toolchain has no AddressSanitizer, so the targets run with `--sanitizer none`:
 # a panic, an overflow (debug assertions are on), a stack overflow or a hang is a finding.
@@ -17,7 +19,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export CARGO_TARGET_DIR="$CACHE/fuzz-target"
 cd fuzz
-for target in log_reader history_scanner; do
+targets=("${@:2}")
+if [ "${#targets[@]}" -eq 0 ]; then
+    targets=(log_reader history_scanner server_graphql server_file_stream server_gzip)
+fi
+for target in "${targets[@]}"; do
     corpus="$CACHE/fuzz-corpus/$target"
     mkdir -p "$corpus"
     echo "== $target, ${seconds}s"

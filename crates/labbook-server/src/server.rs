@@ -41,32 +41,11 @@ impl Server {
             .enable_time()
             .build()
             .map_err(bind)?;
-        if let Some(key) = &config.api_key {
-            runtime.block_on(register_key(&config, key))?;
-        }
-        let state = Arc::new(AppState {
-            service: Service::new(config.meta.clone(), config.blobs.clone(), config.entity),
-            keys: config.keys,
-            features: config.features,
-            base_url: format!("{scheme}://{addr}"),
-            url_ttl: config.url_ttl,
-            limits: config.limits,
-            #[cfg(feature = "testing")]
-            records: config.recorder.records.clone(),
-        });
-        // What a crash left between deleting a run and removing its files' bytes.
-        if let Err(error) = runtime.block_on(state.service.collect_orphans()) {
-            tracing::warn!(%error, "cannot collect orphan blobs now; the next deletion will");
-        }
-        let outbound = (state.service.clone(), config.webhook_retry);
-        let app = crate::app::router(
-            state,
-            config.limits.body,
-            #[cfg(feature = "testing")]
-            config
-                .faults
-                .map(|f| Arc::new(crate::testing::FaultState::new(f))),
-        );
+        let webhook_retry = config.webhook_retry;
+        #[cfg(feature = "testing")]
+        let recorder = config.recorder.clone();
+        let (app, service) = runtime.block_on(app(config, format!("{scheme}://{addr}")))?;
+        let outbound = (service, webhook_retry);
         let (stop_tx, stop_rx) = watch::channel(Stop::Running);
         let thread = std::thread::Builder::new()
             .name(format!("labbook-server-{}", addr.port()))
@@ -80,11 +59,46 @@ impl Server {
             addr,
             scheme,
             #[cfg(feature = "testing")]
-            recorder: config.recorder,
+            recorder,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
     }
+}
+
+/// The router for `config`, answering as `base_url`, and the service behind it (the test
+/// key registered, orphan blobs a crash left collected).
+pub(crate) async fn app(
+    config: ServerConfig,
+    base_url: String,
+) -> crate::Result<(axum::Router, Service)> {
+    if let Some(key) = &config.api_key {
+        register_key(&config, key).await?;
+    }
+    let state = Arc::new(AppState {
+        service: Service::new(config.meta.clone(), config.blobs.clone(), config.entity),
+        keys: config.keys,
+        features: config.features,
+        base_url,
+        url_ttl: config.url_ttl,
+        limits: config.limits,
+        #[cfg(feature = "testing")]
+        records: config.recorder.records.clone(),
+    });
+    // What a crash left between deleting a run and removing its files' bytes.
+    if let Err(error) = state.service.collect_orphans().await {
+        tracing::warn!(%error, "cannot collect orphan blobs now; the next deletion will");
+    }
+    let service = state.service.clone();
+    let app = crate::app::router(
+        state,
+        config.limits.body,
+        #[cfg(feature = "testing")]
+        config
+            .faults
+            .map(|f| Arc::new(crate::testing::FaultState::new(f))),
+    );
+    Ok((app, service))
 }
 
 /// Serves until told to stop, and delivers webhooks meanwhile; a graceful stop lets the

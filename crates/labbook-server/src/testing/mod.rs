@@ -4,12 +4,14 @@
 //! synchronous test code.
 
 mod faults;
+mod fuzz;
 mod recorder;
 mod select;
 mod snapshot;
 
 pub(crate) use faults::{FaultState, inject};
 pub use faults::{Faults, Outage};
+pub use fuzz::FuzzTarget;
 pub(crate) use recorder::Records;
 pub use recorder::{OffsetViolation, Recorder, RequestLogEntry};
 pub(crate) use select::select;

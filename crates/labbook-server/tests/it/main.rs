@@ -3,6 +3,7 @@
 
 mod delete_run;
 mod disk_full;
+mod hostile;
 mod server;
 mod tls;
 mod wandb_online;

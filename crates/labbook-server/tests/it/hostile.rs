@@ -1,0 +1,119 @@
+//! Hostile names: entity, project, run and file names that look like paths (`..`, absolute,
+//! NUL, very long, odd Unicode) through file_stream, UpsertBucket and run-file uploads of a
+//! server on a data directory. Each answer is a 2xx or a 4xx, never a 5xx, and nothing is
+//! written outside the data directory (property tests; `scripts/fuzz.sh` fuzzes the bodies).
+
+use std::path::Path;
+
+use labbook_server::{DataDir, Server, ServerConfig};
+use proptest::prelude::*;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+/// Names meant to escape a directory, break a path or a URL, or be too long.
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("..".to_owned()),
+        Just(".".to_owned()),
+        Just("../../../../tmp/labbook-escape".to_owned()),
+        Just("/tmp/labbook-escape".to_owned()),
+        Just("a\0b".to_owned()),
+        Just("x".repeat(5_000)),
+        Just(String::new()),
+        Just("%2e%2e%2f".to_owned()),
+        Just("a/../../b".to_owned()),
+        Just("\\..\\..\\windows".to_owned()),
+        Just("CON".to_owned()),
+        "[a-z0-9_.-]{1,12}",
+        any::<String>().prop_map(|s| s.chars().take(40).collect()),
+    ]
+}
+
+/// Percent-encodes every byte but unreserved ones, so the name reaches the server whole.
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn ok_or_refused(status: reqwest::StatusCode, what: &str) -> Result<(), TestCaseError> {
+    prop_assert!(
+        status.is_success() || status.is_client_error(),
+        "{what} answered {status}"
+    );
+    Ok(())
+}
+
+#[test]
+fn hostile_names_get_a_4xx_or_are_stored_inside_the_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _) = DataDir::open(&tmp.path().join("data")).unwrap();
+    let (key, _) = data.new_key("admin").unwrap();
+    let server = Server::start(ServerConfig::from_data_dir(
+        &data,
+        "127.0.0.1:0".parse().unwrap(),
+    ))
+    .unwrap();
+    let base = server.base_url();
+    let client = Client::new();
+    let graphql = |operation: &str, variables: Value| {
+        client
+            .post(format!("{base}/graphql"))
+            .basic_auth("api", Some(&key))
+            .json(&json!({"query": format!("mutation {operation} {{ x }}"),
+                "operationName": operation, "variables": variables}))
+            .send()
+            .unwrap()
+    };
+    let config = ProptestConfig {
+        cases: 48,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(entity in name(), project in name(), run in name(), file in name())| {
+        let url = format!(
+            "{base}/files/{}/{}/{}/file_stream",
+            segment(&entity),
+            segment(&project),
+            segment(&run)
+        );
+        let body = json!({"files": {"wandb-history.jsonl": {"offset": 0, "content": ["{\"x\":1}"]},
+            file.clone(): {"offset": 0, "content": ["line"]}}});
+        let streamed = client.post(&url).basic_auth("api", Some(&key)).json(&body).send().unwrap();
+        ok_or_refused(streamed.status(), "file_stream")?;
+        let upserted = graphql(
+            "UpsertBucket",
+            json!({"entity": entity, "project": project, "name": run}),
+        );
+        ok_or_refused(upserted.status(), "UpsertBucket")?;
+        let files = graphql(
+            "CreateRunFiles",
+            json!({"entity": entity, "project": project, "run": run, "files": [file]}),
+        );
+        ok_or_refused(files.status(), "CreateRunFiles")?;
+        if files.status().is_success() {
+            let answer: Value = files.json().unwrap();
+            if let Some(upload) = answer["data"]["createRunFiles"]["files"][0]["uploadUrl"].as_str() {
+                let put = client.put(upload).body("bytes").send().unwrap();
+                ok_or_refused(put.status(), "the upload")?;
+            }
+        }
+    });
+    server.shutdown();
+    // Everything written is under the data directory, and nothing escaped to where the
+    // names pointed.
+    let root = tmp.path();
+    for file in labbook_testkit::files_under(root) {
+        assert!(
+            file.starts_with(root.join("data")),
+            "{file:?} is outside the data directory"
+        );
+    }
+    assert!(!Path::new("/tmp/labbook-escape").exists());
+    assert!(!root.join("tmp/labbook-escape").exists());
+}
