@@ -67,7 +67,7 @@ impl FuzzTarget {
     /// answers the status.
     pub fn post(&mut self, path: &str, body: &[u8], gzip: bool) -> u16 {
         self.calls += 1;
-        if self.calls % FRESH_EVERY == 0 {
+        if self.calls.is_multiple_of(FRESH_EVERY) {
             self.router = Self::router(&self.runtime);
         }
         let mut request = Request::post(path)
