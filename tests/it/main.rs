@@ -20,6 +20,7 @@ mod multiprocess;
 mod names;
 mod online;
 mod resume;
+mod serve_paths;
 mod signals;
 mod sweep_agent;
 mod sync_resume;
