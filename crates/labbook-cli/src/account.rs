@@ -56,7 +56,7 @@ pub(crate) fn login(args: &LoginArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let key = read_key(&format!(
+    let key = read_secret(&format!(
         "API key for {host} (find it in your user settings; input is hidden): "
     ))?;
     if key.is_empty() {
@@ -153,7 +153,7 @@ fn last4(key: &str) -> String {
 }
 
 /// A line from stdin: on a terminal, after `prompt` and without echo; from a pipe, as is.
-fn read_key(prompt: &str) -> Result<String> {
+pub(crate) fn read_secret(prompt: &str) -> Result<String> {
     let mut line = String::new();
     let stdin = std::io::stdin();
     // SAFETY: isatty only looks at the descriptor.
@@ -166,13 +166,13 @@ fn read_key(prompt: &str) -> Result<String> {
         stdin
             .lock()
             .read_line(&mut line)
-            .context("cannot read the key")?;
+            .context("cannot read it")?;
         eprintln!();
     } else {
         stdin
             .lock()
             .read_line(&mut line)
-            .context("cannot read the key from stdin")?;
+            .context("cannot read it from stdin")?;
     }
     Ok(line.trim().to_owned())
 }

@@ -20,10 +20,14 @@ use crate::state::{AppState, Operation};
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone: liveness and readiness only.
+    /// Anyone: liveness, readiness, the sign-in page and the dashboard's static files.
     Open,
+    /// Anyone, whose request body holds a credential it checks (`POST /login`).
+    SignIn,
     /// A request carrying a known API key.
     Key,
+    /// A browser session (its cookie, and for a state change its CSRF token) or a key.
+    Session,
     /// A URL the server signed for that method and path (uploads and downloads).
     Signed,
 }
@@ -51,6 +55,18 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
 pub(crate) const ROUTES: &[Route] = &[
     route("GET", "/healthz", Access::Open),
     route("GET", "/ready", Access::Open),
+    route("GET", "/", Access::Open),
+    route("GET", "/static/{file}", Access::Open),
+    route("GET", "/login", Access::Open),
+    route("POST", "/login", Access::SignIn),
+    route("POST", "/logout", Access::Session),
+    route("GET", "/api/v1/me", Access::Session),
+    route("GET", "/api/v1/runs/{entity}/{project}", Access::Session),
+    route(
+        "POST",
+        "/api/v1/runs/{entity}/{project}/{run}/stop",
+        Access::Session,
+    ),
     route("POST", "/graphql", Access::Key),
     route(
         "POST",
@@ -77,6 +93,14 @@ fn handler(route: &Route) -> MethodRouter<Arc<AppState>> {
     match route.path {
         "/healthz" => get(healthz),
         "/ready" => get(ready),
+        "/" => get(crate::web::index),
+        "/static/{file}" => get(crate::web::asset),
+        "/login" if route.method == "GET" => get(crate::web::login_page),
+        "/login" => post(crate::web::sign_in),
+        "/logout" => post(crate::web::sign_out),
+        "/api/v1/me" => get(crate::api::me),
+        "/api/v1/runs/{entity}/{project}" => get(crate::api::runs),
+        "/api/v1/runs/{entity}/{project}/{run}/stop" => post(crate::api::stop),
         "/graphql" => post(graphql::handle),
         "/files/{entity}/{project}/{run}/file_stream" => post(file_stream::handle),
         "/upload/{entity}/{project}/{run}/{*path}" => put(uploads::run_file),
@@ -98,7 +122,11 @@ pub(crate) fn router(
     for r in ROUTES {
         let h = handler(r);
         let h = match r.access {
-            Access::Open => h,
+            Access::Open | Access::SignIn => h,
+            Access::Session => h.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::web::require_session,
+            )),
             Access::Key => h.route_layer(middleware::from_fn_with_state(
                 state.clone(),
                 crate::access::require_key,
@@ -110,9 +138,7 @@ pub(crate) fn router(
         };
         routes = routes.route(r.path, h);
     }
-    let routes = routes
-        .nest("/api/v1", crate::api::routes())
-        .fallback(unknown);
+    let routes = routes.fallback(unknown);
     // Injected faults sit inside the request log, so the log shows them.
     #[cfg(feature = "testing")]
     let routes = match faults {

@@ -201,6 +201,49 @@ impl DataDir {
         })
     }
 
+    /// A one-time sign-in token for `user`, good for 15 minutes: the browser opens
+    /// `<server>/login?token=<it>` and has a session. Kept only as a keyed hash.
+    ///
+    /// ```
+    /// use labbook_server::DataDir;
+    /// let tmp = tempfile::tempdir().unwrap();
+    /// let (data, _) = DataDir::open(tmp.path()).unwrap();
+    /// assert!(data.signin_token("admin").unwrap().len() >= 40);
+    /// assert!(data.signin_token("nobody").is_err());
+    /// ```
+    pub fn signin_token(&self, user: &str) -> Result<String, Error> {
+        if !block_on(self.meta.users())
+            .map_err(|e| data_error(&self.path, "read the users", e))?
+            .iter()
+            .any(|u| u == user)
+        {
+            return Err(Error::Data(format!("no user {user:?}")));
+        }
+        let token = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            crate::access::random_bytes::<32>(),
+        );
+        let expires = crate::store::now_ms() + crate::web::SIGNIN_LINK_TTL_MS;
+        block_on(
+            self.meta
+                .add_signin_token(&self.keys.hash(&token), user, expires),
+        )
+        .map_err(|e| data_error(&self.path, "add the sign-in token", e))?;
+        Ok(token)
+    }
+
+    /// Sets `user`'s password for browser sign-in (hashed with Argon2id); a password too
+    /// short, or a user that does not exist, is an error.
+    pub fn set_password(&self, user: &str, password: &str) -> Result<(), Error> {
+        let phc = crate::access::passwords::hash_password(password).map_err(Error::Data)?;
+        if !block_on(self.meta.set_password(user, &phc))
+            .map_err(|e| data_error(&self.path, "set the password", e))?
+        {
+            return Err(Error::Data(format!("no user {user:?}")));
+        }
+        Ok(())
+    }
+
     /// Adds a webhook for a project's alerts; whether it was new.
     pub fn add_webhook(&self, hook: &Webhook) -> Result<bool, Error> {
         block_on(self.meta.add_webhook(hook))

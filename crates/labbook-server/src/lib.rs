@@ -43,8 +43,10 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
+mod web;
 
 pub use access::KeyHasher;
+pub use access::passwords::{MIN_PASSWORD, hash_password, verify_password};
 pub use app::{Access, Route};
 pub use config::{Limits, ServerConfig};
 pub use data_dir::{Backup, DataDir, FIRST_USER, FirstStart};

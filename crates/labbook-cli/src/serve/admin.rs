@@ -30,6 +30,12 @@ pub(super) enum ServeCommand {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// A one-time link that signs a browser in as USER (good for 15 minutes).
+    SigninLink {
+        /// Who signs in.
+        #[arg(long, default_value = labbook_server::FIRST_USER)]
+        user: String,
+    },
     /// Copies the data directory to DIR, consistently, while the server runs; `labbook
     /// serve --data DIR` serves the copy.
     Backup {
@@ -85,6 +91,12 @@ pub(super) enum UserCommand {
         /// The user's name, also the entity of their runs.
         name: String,
     },
+    /// Sets a user's password for signing in with a browser (read without echo on a
+    /// terminal, or as the first line of stdin).
+    Password {
+        /// The user.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,9 +114,22 @@ pub(super) enum KeyCommand {
     },
 }
 
-/// Runs one management command on `data`.
-pub(super) fn admin(data: &DataDir, command: ServeCommand) -> Result<()> {
+/// Runs one management command on `data`, whose server answers at `base` (for links).
+pub(super) fn admin(data: &DataDir, command: ServeCommand, base: &str) -> Result<()> {
     match command {
+        ServeCommand::SigninLink { user } => {
+            let token = data.signin_token(&user)?;
+            println!("sign in as {user:?} (once, within 15 minutes): {base}/login?token={token}");
+            Ok(())
+        }
+        ServeCommand::User {
+            command: UserCommand::Password { name },
+        } => {
+            let password = crate::account::read_secret("new password: ")?;
+            data.set_password(&name, &password)?;
+            println!("{name:?} can sign in with that password at {base}/login");
+            Ok(())
+        }
         ServeCommand::User {
             command: UserCommand::Add { name },
         } => {

@@ -88,8 +88,23 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
     let (data, first) = DataDir::open(&args.data)?;
     match args.command {
         None => run(&data, first, settings),
-        Some(command) => admin::admin(&data, command),
+        Some(command) => admin::admin(&data, command, &public_url(&settings)),
     }
+}
+
+/// The URL a browser on this machine opens for `settings` (an unspecified address, which
+/// listens everywhere, is opened as loopback).
+fn public_url(settings: &Settings) -> String {
+    let mut addr = settings.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}")
 }
 
 fn run(
@@ -108,6 +123,12 @@ fn run(
         "labbook serve: data in {} (SQLite), listening on {url}",
         data.path.display()
     );
+    match data.signin_token(labbook_server::FIRST_USER) {
+        Ok(token) => {
+            println!("open the dashboard: {url}/login?token={token}   (one-time sign-in link)")
+        }
+        Err(e) => eprintln!("labbook serve: no sign-in link: {e}"),
+    }
     if let Some(first) = first {
         println!(
             "first start: created user {:?}; API key (shown once): {}",

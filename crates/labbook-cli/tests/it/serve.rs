@@ -610,3 +610,78 @@ fn serve_reads_its_settings_file_and_serves_https() {
         "{said}"
     );
 }
+
+/// The banner's one-time link signs a browser in; `serve signin-link` makes another, and
+/// `serve user password` (from stdin) lets the form sign in.
+#[test]
+fn the_banner_link_signs_a_browser_in_and_passwords_can_be_set() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = serve(&data, "127.0.0.1:0");
+    let link = server
+        .banner
+        .lines()
+        .find_map(|l| l.strip_prefix("open the dashboard: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no sign-in link in {}", server.banner))
+        .to_owned();
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = |answer: reqwest::blocking::Response| {
+        assert_eq!(answer.status(), 303, "{:?}", answer.headers());
+        let cookie = answer.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let me: Json = client
+            .get(format!("{}/api/v1/me", server.url))
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        me["user"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(signed_in(client.get(&link).send().unwrap()), "admin");
+    assert_eq!(client.get(&link).send().unwrap().status(), 401, "once only");
+
+    let made = labbook(&["serve", "signin-link"], &data);
+    let text = String::from_utf8_lossy(&made.stdout).to_string();
+    let another = text
+        .split_whitespace()
+        .find(|w| w.contains("/login?token="))
+        .unwrap();
+    // The command knows the configured address, not the port a test server chose.
+    let path = &another[another.find("/login").unwrap()..];
+    assert_eq!(
+        signed_in(client.get(format!("{}{path}", server.url)).send().unwrap()),
+        "admin"
+    );
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(["serve", "user", "password", "admin", "--data"])
+        .arg(&data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "a long enough password").unwrap();
+    let set = child.wait_with_output().unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let form = client
+        .post(format!("{}/login", server.url))
+        .form(&[("user", "admin"), ("password", "a long enough password")])
+        .send()
+        .unwrap();
+    assert_eq!(signed_in(form), "admin");
+    let short = labbook(&["serve", "user", "password", "admin"], &data);
+    assert!(!short.status.success(), "an empty password is refused");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
+    assert!(server.terminate().0.success());
+}

@@ -3,8 +3,9 @@
 
 mod auth;
 mod keys;
+pub(crate) mod passwords;
 pub(crate) mod urls;
 
-pub(crate) use auth::{AuthedUser, require_key};
+pub(crate) use auth::{AuthedUser, require_key, user};
 pub use keys::KeyHasher;
 pub(crate) use keys::random_bytes;

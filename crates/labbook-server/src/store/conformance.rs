@@ -611,6 +611,67 @@ pub(crate) async fn webhooks_and_their_queue(store: &dyn MetaStore) {
     assert_eq!(store.next_delivery_at().await.unwrap(), None);
 }
 
+/// Sessions end when they expire or are removed; a sign-in token works once and only in
+/// time; a password belongs to a user that exists.
+pub(crate) async fn sessions_tokens_and_passwords(store: &dyn MetaStore) {
+    store.add_user("ada", false).await.unwrap();
+    store.add_team("vision").await.unwrap();
+    store.add_member("vision", "ada").await.unwrap();
+    let now = now_ms();
+    store
+        .add_session("h1", "ada", "c1", now + 60_000)
+        .await
+        .unwrap();
+    store.add_session("h2", "ada", "c2", now - 1).await.unwrap();
+    let (caller, csrf) = store.session("h1", now).await.unwrap().unwrap();
+    assert_eq!(
+        (caller.user.as_str(), caller.teams.as_slice(), csrf.as_str()),
+        ("ada", &["vision".to_owned()][..], "c1")
+    );
+    assert!(store.session("h2", now).await.unwrap().is_none(), "expired");
+    assert!(
+        store.session("h1", now + 60_000).await.unwrap().is_none(),
+        "ends on time"
+    );
+    store.remove_session("h1").await.unwrap();
+    assert!(store.session("h1", now).await.unwrap().is_none());
+    store
+        .add_signin_token("t1", "ada", now + 10_000)
+        .await
+        .unwrap();
+    store
+        .add_signin_token("t2", "ada", now + 1_000)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_signin_token("t2", now + 1_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "too late"
+    );
+    assert!(
+        store.take_signin_token("t2", now).await.unwrap().is_none(),
+        "used up by the late try"
+    );
+    assert_eq!(
+        store.take_signin_token("t1", now).await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert!(
+        store.take_signin_token("t1", now).await.unwrap().is_none(),
+        "once"
+    );
+    assert!(store.set_password("ada", "$argon2id$x").await.unwrap());
+    assert!(!store.set_password("nobody", "$argon2id$x").await.unwrap());
+    assert_eq!(
+        store.password("ada").await.unwrap().as_deref(),
+        Some("$argon2id$x")
+    );
+    assert!(store.password("nobody").await.unwrap().is_none());
+}
+
 /// Every check, against one fresh store each.
 pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     upserts_change_only_what_they_set(&fresh()).await;
@@ -624,6 +685,7 @@ pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     runs_filter_and_sort_by_their_fields(&fresh()).await;
     deleted_runs_leave_orphans(&fresh()).await;
     webhooks_and_their_queue(&fresh()).await;
+    sessions_tokens_and_passwords(&fresh()).await;
 }
 
 #[test]

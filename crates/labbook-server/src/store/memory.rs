@@ -52,6 +52,12 @@ struct Inner {
     teams: Vec<(String, Vec<String>)>,
     /// (hash, user, label)
     keys: Vec<(String, String, String)>,
+    /// (hash, user, csrf, expires)
+    sessions: Vec<(String, String, String, i64)>,
+    /// (hash, user, expires)
+    signin_tokens: Vec<(String, String, i64)>,
+    /// (user, password hash)
+    passwords: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +98,22 @@ struct ArtifactEntry {
 }
 
 impl Inner {
+    /// The caller `user` is, if there is such a user.
+    fn caller(&self, user: &str) -> Option<Caller> {
+        let (_, admin) = self.users.iter().find(|(u, _)| u == user)?;
+        let teams = self
+            .teams
+            .iter()
+            .filter(|(_, members)| members.iter().any(|m| m == user))
+            .map(|(t, _)| t.clone())
+            .collect();
+        Some(Caller {
+            user: user.to_owned(),
+            admin: *admin,
+            teams,
+        })
+    }
+
     fn run_mut(&mut self, key: &RunKey) -> (&mut RunEntry, bool) {
         match self.runs.iter().position(|r| r.record.key == *key) {
             Some(index) => (&mut self.runs[index], false),
@@ -748,21 +770,84 @@ impl MetaStore for MemoryStore {
 
     async fn key_user(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         let inner = self.inner.lock();
-        let Some((_, user, _)) = inner.keys.iter().find(|(h, _, _)| h == key_hash) else {
-            return Ok(None);
-        };
-        let admin = inner.users.iter().any(|(u, a)| u == user && *a);
-        let teams = inner
-            .teams
+        Ok(inner
+            .keys
             .iter()
-            .filter(|(_, members)| members.contains(user))
-            .map(|(t, _)| t.clone())
-            .collect();
-        Ok(Some(Caller {
-            user: user.clone(),
-            admin,
-            teams,
-        }))
+            .find(|(h, _, _)| h == key_hash)
+            .and_then(|(_, user, _)| inner.caller(user)))
+    }
+
+    async fn add_session(
+        &self,
+        hash: &str,
+        user: &str,
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        let now = crate::store::now_ms();
+        inner.sessions.retain(|(_, _, _, expires)| *expires > now);
+        inner.sessions.push((
+            hash.to_owned(),
+            user.to_owned(),
+            csrf.to_owned(),
+            expires_ms,
+        ));
+        Ok(())
+    }
+
+    async fn session(&self, hash: &str, now_ms: i64) -> StoreResult<Option<(Caller, String)>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .sessions
+            .iter()
+            .find(|(h, _, _, expires)| h == hash && *expires > now_ms)
+            .and_then(|(_, user, csrf, _)| Some((inner.caller(user)?, csrf.clone()))))
+    }
+
+    async fn remove_session(&self, hash: &str) -> StoreResult<()> {
+        self.inner.lock().sessions.retain(|(h, _, _, _)| h != hash);
+        Ok(())
+    }
+
+    async fn add_signin_token(&self, hash: &str, user: &str, expires_ms: i64) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        inner
+            .signin_tokens
+            .push((hash.to_owned(), user.to_owned(), expires_ms));
+        Ok(())
+    }
+
+    async fn take_signin_token(&self, hash: &str, now_ms: i64) -> StoreResult<Option<String>> {
+        let mut inner = self.inner.lock();
+        let found = inner
+            .signin_tokens
+            .iter()
+            .find(|(h, _, _)| h == hash)
+            .and_then(|(_, user, expires)| (*expires > now_ms).then(|| user.clone()));
+        inner
+            .signin_tokens
+            .retain(|(h, _, expires)| h != hash && *expires > now_ms);
+        Ok(found)
+    }
+
+    async fn set_password(&self, user: &str, phc: &str) -> StoreResult<bool> {
+        let mut inner = self.inner.lock();
+        if !inner.users.iter().any(|(u, _)| u == user) {
+            return Ok(false);
+        }
+        inner.passwords.retain(|(u, _)| u != user);
+        inner.passwords.push((user.to_owned(), phc.to_owned()));
+        Ok(true)
+    }
+
+    async fn password(&self, user: &str) -> StoreResult<Option<String>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .passwords
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, p)| p.clone()))
     }
 
     async fn revoke_key(&self, label: &str) -> StoreResult<bool> {

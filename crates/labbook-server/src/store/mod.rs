@@ -255,6 +255,36 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Who the key with this hash belongs to.
     async fn key_user(&self, key_hash: &str) -> StoreResult<Option<Caller>>;
 
+    /// Records a browser session: the keyed hash of its token, its user, its CSRF token
+    /// and when it ends (ms since the epoch).
+    async fn add_session(
+        &self,
+        hash: &str,
+        user: &str,
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// The user and CSRF token of the session with this hash, unless it ended by `now_ms`.
+    async fn session(&self, hash: &str, now_ms: i64) -> StoreResult<Option<(Caller, String)>>;
+
+    /// Ends a session.
+    async fn remove_session(&self, hash: &str) -> StoreResult<()>;
+
+    /// Records a one-time sign-in token (by keyed hash) for `user`, valid until
+    /// `expires_ms`.
+    async fn add_signin_token(&self, hash: &str, user: &str, expires_ms: i64) -> StoreResult<()>;
+
+    /// Uses up the sign-in token with this hash: its user if it was valid at `now_ms`.
+    /// A token works once, whatever the answer.
+    async fn take_signin_token(&self, hash: &str, now_ms: i64) -> StoreResult<Option<String>>;
+
+    /// Sets a user's password hash (a PHC string); whether the user exists.
+    async fn set_password(&self, user: &str, phc: &str) -> StoreResult<bool>;
+
+    /// A user's password hash, if they have one.
+    async fn password(&self, user: &str) -> StoreResult<Option<String>>;
+
     /// Forgets the key labelled `label`; whether there was one.
     async fn revoke_key(&self, label: &str) -> StoreResult<bool>;
 

@@ -5,6 +5,7 @@ mod delete_run;
 mod disk_full;
 mod hostile;
 mod server;
+mod signin;
 mod tls;
 mod wandb_online;
 mod wandb_sync;

@@ -738,7 +738,11 @@ fn every_route_needs_its_credential() {
         let path: String = route
             .path
             .split('/')
-            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .map(|seg| match seg {
+                "{file}" => "app.js",
+                s if s.starts_with('{') => "x",
+                s => s,
+            })
             .collect::<Vec<_>>()
             .join("/");
         let url = format!("{base}{path}");
@@ -758,7 +762,14 @@ fn every_route_needs_its_credential() {
             labbook_server::Access::Open => {
                 assert_eq!((none, wrong), (StatusCode::OK, StatusCode::OK), "{path}");
             }
-            labbook_server::Access::Key => {
+            labbook_server::Access::SignIn => {
+                // The credential is in the body: none there, so neither a key header nor
+                // its absence signs anyone in.
+                for status in [none, wrong, good] {
+                    assert!(status.is_client_error(), "{path}: {status}");
+                }
+            }
+            labbook_server::Access::Key | labbook_server::Access::Session => {
                 assert_eq!(
                     (none, wrong),
                     (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED),
@@ -781,7 +792,10 @@ fn every_route_needs_its_credential() {
         .filter(|r| r.access == labbook_server::Access::Open)
         .map(|r| r.path)
         .collect();
-    assert_eq!(open, ["/healthz", "/ready"]);
+    assert_eq!(
+        open,
+        ["/healthz", "/ready", "/", "/static/{file}", "/login"]
+    );
     let unknown = client.get(format!("{base}/anything/else")).send().unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }

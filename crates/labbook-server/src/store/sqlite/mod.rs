@@ -12,6 +12,7 @@ mod fields;
 mod queries;
 mod schema;
 mod series;
+mod sessions;
 mod webhooks;
 
 use std::path::{Path, PathBuf};

@@ -1203,27 +1203,89 @@ impl MetaStore for SqliteStore {
     async fn key_user(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         let hash = key_hash.to_owned();
         self.read(move |c| {
-            let found: Option<(String, bool)> = c
-                .query_row(
-                    "SELECT u.name, u.admin FROM api_keys k JOIN users u ON u.name = k.user
-                     WHERE k.hash = ?1",
-                    [hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+            let user: Option<String> = c
+                .query_row("SELECT user FROM api_keys WHERE hash = ?1", [hash], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(sql)?;
-            let Some((user, admin)) = found else {
-                return Ok(None);
-            };
-            let mut stmt = c
-                .prepare_cached("SELECT team FROM team_members WHERE user = ?1 ORDER BY team")
-                .map_err(sql)?;
-            let teams = stmt
-                .query_map([&user], |r| r.get(0))
-                .map_err(sql)?
-                .collect::<Result<_, _>>()
-                .map_err(sql)?;
-            Ok(Some(Caller { user, admin, teams }))
+            match user {
+                Some(user) => super::sessions::caller(c, &user),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn add_session(
+        &self,
+        hash: &str,
+        user: &str,
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        let (hash, user, csrf) = (hash.to_owned(), user.to_owned(), csrf.to_owned());
+        self.write(move |c| super::sessions::add(c, &hash, &user, &csrf, expires_ms))
+            .await
+    }
+
+    async fn session(&self, hash: &str, now_ms: i64) -> StoreResult<Option<(Caller, String)>> {
+        let hash = hash.to_owned();
+        self.read(move |c| super::sessions::get(c, &hash, now_ms))
+            .await
+    }
+
+    async fn remove_session(&self, hash: &str) -> StoreResult<()> {
+        let hash = hash.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM sessions WHERE hash = ?1", [hash])
+                .map(drop)
+                .map_err(sql)
+        })
+        .await
+    }
+
+    async fn add_signin_token(&self, hash: &str, user: &str, expires_ms: i64) -> StoreResult<()> {
+        let (hash, user) = (hash.to_owned(), user.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO signin_tokens (hash, user, expires) VALUES (?1, ?2, ?3)",
+                params![hash, user, expires_ms],
+            )
+            .map(drop)
+            .map_err(sql)
+        })
+        .await
+    }
+
+    async fn take_signin_token(&self, hash: &str, now_ms: i64) -> StoreResult<Option<String>> {
+        let hash = hash.to_owned();
+        self.write(move |c| super::sessions::take_token(c, &hash, now_ms))
+            .await
+    }
+
+    async fn set_password(&self, user: &str, phc: &str) -> StoreResult<bool> {
+        let (user, phc) = (user.to_owned(), phc.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE users SET password = ?2 WHERE name = ?1",
+                params![user, phc],
+            )
+            .map(|n| n == 1)
+            .map_err(sql)
+        })
+        .await
+    }
+
+    async fn password(&self, user: &str) -> StoreResult<Option<String>> {
+        let user = user.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT password FROM users WHERE name = ?1", [user], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(sql)
         })
         .await
     }

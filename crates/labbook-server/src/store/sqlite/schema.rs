@@ -242,6 +242,20 @@ CREATE TABLE deliveries (
     last_error TEXT
 );
 CREATE INDEX deliveries_due ON deliveries (next_at);
+-- Browser sign-in: a user's password (a slow hash, PHC string), sessions and one-time
+-- sign-in links, both kept as keyed hashes of their tokens, as API keys are.
+ALTER TABLE users ADD COLUMN password TEXT;
+CREATE TABLE sessions (
+    hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE signin_tokens (
+    hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 fn sql(error: rusqlite::Error) -> StoreError {
