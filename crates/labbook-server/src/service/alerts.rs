@@ -72,6 +72,7 @@ fn body(hook: &Webhook, key: &RunKey, alert: &Alert) -> String {
 impl Service {
     /// Stores the alert and queues a delivery to each of its project's webhooks, at once.
     pub(crate) async fn alert(&self, key: &RunKey, alert: Alert) -> ServiceResult<()> {
+        super::names::check_key(key)?;
         let deliveries: Vec<Delivery> = self
             .meta
             .webhooks()

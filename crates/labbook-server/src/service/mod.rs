@@ -6,6 +6,7 @@
 
 mod alerts;
 mod artifacts;
+mod names;
 mod runs;
 
 use std::sync::Arc;

@@ -56,6 +56,7 @@ impl Service {
             None => format!("run{:06}", self.meta.next_id().await?),
         };
         let key = self.run_key(input.entity, input.project, name);
+        super::names::check_key(&key)?;
         let n = self.meta.next_id().await? as usize;
         let patch = RunPatch {
             storage_id: storage_id(&key),
@@ -68,6 +69,7 @@ impl Service {
 
     /// The run, created empty if no request named it yet (a file upload may come first).
     pub(crate) async fn touch_run(&self, key: &RunKey) -> ServiceResult<RunRecord> {
+        super::names::check_key(key)?;
         let patch = RunPatch {
             storage_id: storage_id(key),
             ..RunPatch::default()
@@ -87,6 +89,10 @@ impl Service {
         uploaded: Vec<String>,
         flags: (bool, bool, Option<i64>),
     ) -> ServiceResult<StreamOutcome> {
+        super::names::check_key(key)?;
+        for (file, _, _) in &files {
+            super::names::check_path(file)?;
+        }
         let (preempting, complete, exit_code) = flags;
         let mut batch = StreamBatch {
             uploaded,
@@ -132,6 +138,8 @@ impl Service {
         path: &str,
         bytes: Bytes,
     ) -> ServiceResult<()> {
+        super::names::check_key(key)?;
+        super::names::check_path(path)?;
         let _putting = self.putting().await;
         let blob = self.blobs.put(&key.entity, bytes).await?;
         self.touch_run(key).await?;

@@ -39,6 +39,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The directory of a scope: its name in hex, or for a name too long for a directory
+/// name, `s` and the SHA-256 of it (not hex of a short name, which has no `s`).
+fn scope_dir(scope: &str) -> String {
+    if scope.len() <= 100 {
+        hex(scope.as_bytes())
+    } else {
+        use sha2::Digest as _;
+        format!("s{}", hex(&sha2::Sha256::digest(scope.as_bytes())))
+    }
+}
+
 /// fsyncs a directory, so the names created in it survive a power cut.
 fn sync_dir(dir: &Path) -> StoreResult<()> {
     File::open(dir)
@@ -78,7 +89,7 @@ impl FsBlobs {
         }
         Ok(self
             .root
-            .join(hex(id.scope().as_bytes()))
+            .join(scope_dir(id.scope()))
             .join(&sha[..2])
             .join(sha))
     }
@@ -210,8 +221,14 @@ mod tests {
         });
         assert_eq!(a, b);
         assert_ne!(a, c);
+        // A scope too long for a directory name is kept under its hash.
+        let long = "x".repeat(5_000);
+        let d = rt()
+            .block_on(blobs.put(&long, Bytes::from_static(b"y")))
+            .unwrap();
+        assert_eq!(rt().block_on(blobs.get(&d)).unwrap().unwrap(), &b"y"[..]);
         let files: Vec<PathBuf> = walk(dir.path());
-        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files.len(), 3, "{files:?}");
         assert!(files.iter().all(|f| f.starts_with(dir.path())));
         let forged = BlobId::from_stored("x/../../../etc/passwd".into());
         assert!(rt().block_on(blobs.get(&forged)).is_err());

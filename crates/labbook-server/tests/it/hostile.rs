@@ -1,7 +1,8 @@
 //! Hostile names: entity, project, run and file names that look like paths (`..`, absolute,
 //! NUL, very long, odd Unicode) through file_stream, UpsertBucket and run-file uploads of a
-//! server on a data directory. Each answer is a 2xx or a 4xx, never a 5xx, and nothing is
-//! written outside the data directory (property tests; `scripts/fuzz.sh` fuzzes the bodies).
+//! server on a data directory. A hostile name is a 4xx, any other a 2xx, never a 5xx; and
+//! nothing is written outside the data directory (property tests; `scripts/fuzz.sh` fuzzes
+//! the bodies).
 
 use std::path::Path;
 
@@ -41,11 +42,39 @@ fn segment(name: &str) -> String {
         .collect()
 }
 
-fn ok_or_refused(status: reqwest::StatusCode, what: &str) -> Result<(), TestCaseError> {
-    prop_assert!(
-        status.is_success() || status.is_client_error(),
-        "{what} answered {status}"
-    );
+/// Whether a name must be refused: empty, over 128 bytes, a control character, a slash,
+/// or `.`/`..` (the server's rule for entity, project and run names).
+fn hostile(name: &str) -> bool {
+    name.is_empty()
+        || name.len() > 128
+        || name.chars().any(char::is_control)
+        || name.contains(['/', '\\'])
+        || name == "."
+        || name == ".."
+}
+
+/// Whether a file name (a path inside a run) must be refused.
+fn hostile_path(path: &str) -> bool {
+    path.is_empty()
+        || path.len() > 1024
+        || path.chars().any(char::is_control)
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+}
+
+/// A 4xx when the names are hostile, else a 2xx; never a 5xx.
+fn answered(status: reqwest::StatusCode, refuse: bool, what: &str) -> Result<(), TestCaseError> {
+    if refuse {
+        prop_assert!(
+            status.is_client_error(),
+            "{what} answered {status}, not a 4xx"
+        );
+    } else {
+        prop_assert!(status.is_success(), "{what} answered {status}, not a 2xx");
+    }
     Ok(())
 }
 
@@ -84,24 +113,25 @@ fn hostile_names_get_a_4xx_or_are_stored_inside_the_data_directory() {
         );
         let body = json!({"files": {"wandb-history.jsonl": {"offset": 0, "content": ["{\"x\":1}"]},
             file.clone(): {"offset": 0, "content": ["line"]}}});
+        let bad_key = hostile(&entity) || hostile(&project) || hostile(&run);
         let streamed = client.post(&url).basic_auth("api", Some(&key)).json(&body).send().unwrap();
-        ok_or_refused(streamed.status(), "file_stream")?;
+        // An empty name leaves an empty path segment: no route, a 404, also a 4xx.
+        answered(streamed.status(), bad_key || hostile_path(&file), "file_stream")?;
         let upserted = graphql(
             "UpsertBucket",
             json!({"entity": entity, "project": project, "name": run}),
         );
-        ok_or_refused(upserted.status(), "UpsertBucket")?;
+        answered(upserted.status(), bad_key, "UpsertBucket")?;
         let files = graphql(
             "CreateRunFiles",
             json!({"entity": entity, "project": project, "run": run, "files": [file]}),
         );
-        ok_or_refused(files.status(), "CreateRunFiles")?;
+        answered(files.status(), bad_key, "CreateRunFiles")?;
         if files.status().is_success() {
             let answer: Value = files.json().unwrap();
-            if let Some(upload) = answer["data"]["createRunFiles"]["files"][0]["uploadUrl"].as_str() {
-                let put = client.put(upload).body("bytes").send().unwrap();
-                ok_or_refused(put.status(), "the upload")?;
-            }
+            let upload = answer["data"]["createRunFiles"]["files"][0]["uploadUrl"].as_str();
+            let put = client.put(upload.unwrap()).body("bytes").send().unwrap();
+            answered(put.status(), hostile_path(&file), "the upload")?;
         }
     });
     server.shutdown();
