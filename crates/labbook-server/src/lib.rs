@@ -65,7 +65,7 @@ pub use tls::TlsFiles;
 /// ```
 /// use labbook_server::{Access, routes};
 /// let open: Vec<&str> = routes().iter().filter(|r| r.access == Access::Open).map(|r| r.path).collect();
-/// assert_eq!(open, ["/healthz", "/ready"]);
+/// assert_eq!(open, ["/healthz", "/ready", "/", "/static/{file}", "/login"]);
 /// ```
 pub fn routes() -> &'static [Route] {
     app::ROUTES
