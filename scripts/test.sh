@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: sets up what the tests need (the official wandb client in a
-# virtualenv, for the compatibility tests; libtorch for the tch adapter), then checks
+# virtualenv, for the compatibility tests; libtorch for the tch adapter; Debian's Chromium
+# for the headless-browser tests), then checks
 # formatting and lints, runs every test, runs the examples (the README's main job among
 # them), and builds and tests the tch adapter against the newest tch too. Prints each
 # phase's time.
@@ -31,6 +32,11 @@ echo "== libtorch (PyTorch 2.9.0) for tch 0.22, the workspace's lock"
 source scripts/lib/libtorch.sh
 libtorch_install 2.9.0
 phase "libtorch"
+
+echo "== chromium, for the headless-browser tests"
+source scripts/lib/chromium.sh
+"$LABBOOK_CHROMIUM" --version
+phase "chromium"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

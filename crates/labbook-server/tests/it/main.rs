@@ -1,6 +1,7 @@
 //! labbook-server's integration tests, one binary: the protocol driven by hand, and the
 //! official client writing to it online and through `wandb sync`.
 
+mod browser;
 mod delete_run;
 mod disk_full;
 mod hostile;
