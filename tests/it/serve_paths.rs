@@ -34,8 +34,10 @@ fn log_rows(settings: labbook::Settings, rows: std::ops::Range<u64>) -> String {
     id
 }
 
-fn wandb(venv: &Path, home: &Path, base: &str, args: &[&str]) -> String {
-    let out = Command::new(venv.join("bin/python"))
+/// A program of the wandb virtualenv (`python`, `wandb`) run against the server from `home`;
+/// its stdout.
+fn wandb(program: &Path, home: &Path, base: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
         .args(args)
         .env("WANDB_BASE_URL", base)
         .env("WANDB_API_KEY", KEY)
@@ -116,37 +118,20 @@ fn every_client_path_lands_in_one_sqlite_server_and_survives_a_restart() {
     offline.finish().unwrap();
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let wandb_bin = venv.join("bin/wandb");
-    let sync = |dir: &Path| {
-        let out = Command::new(&wandb_bin)
-            .arg("sync")
-            .arg(dir)
-            .env("WANDB_BASE_URL", &base)
-            .env("WANDB_API_KEY", KEY)
-            .env("HOME", &home)
-            .current_dir(&home)
-            .env_remove("WANDB_ENTITY")
-            .env_remove("WANDB_PROJECT")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let (python, wandb_bin) = (venv.join("bin/python"), venv.join("bin/wandb"));
+    let sync = |dir: &Path| wandb(&wandb_bin, &home, &base, &["sync", dir.to_str().unwrap()]);
     sync(&offline_dir);
     // The official client: online with an artifact and a resume, and offline then synced.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/official_paths.py");
     let script = script.to_str().unwrap();
-    let out = wandb(&venv, &home, &base, &[script, "online", "paths"]);
+    let out = wandb(&python, &home, &base, &[script, "online", "paths"]);
     let online_line = line_with(&out, "ONLINE");
     let (official, downloaded) = (online_line[1].to_owned(), online_line[2].to_owned());
     assert_eq!(
         downloaded, "weights_v1",
         "the resumed run downloaded the artifact"
     );
-    let out = wandb(&venv, &home, &base, &[script, "offline", "paths"]);
+    let out = wandb(&python, &home, &base, &[script, "offline", "paths"]);
     let offline_line = line_with(&out, "OFFLINE");
     let official_offline = offline_line[1].to_owned();
     sync(Path::new(offline_line[2]));

@@ -43,25 +43,33 @@ fn stored(url: &str, key: &str, run: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn kill_9_mid_ingest_loses_nothing_acknowledged() {
-    let rounds = env_or("LABBOOK_KILL_ROUNDS", 10);
-    let seed = env_or(
+/// `LABBOOK_KILL_SEED`, or one from the clock (printed by the tests, to repeat a run).
+fn kill_seed() -> u64 {
+    env_or(
         "LABBOOK_KILL_SEED",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs(),
-    );
+    )
+}
+
+/// A loopback address with a port free now.
+fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("127.0.0.1:{}", probe.local_addr().unwrap().port())
+}
+
+#[test]
+fn kill_9_mid_ingest_loses_nothing_acknowledged() {
+    let rounds = env_or("LABBOOK_KILL_ROUNDS", 10);
+    let seed = kill_seed();
     println!("kill -9 rounds: {rounds}, seed: {seed} (LABBOOK_KILL_SEED={seed} repeats it)");
     let mut rng = fastrand::Rng::with_seed(seed);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let listen = format!("127.0.0.1:{port}");
+    // One port for every restart: the clients keep the URL they were given.
+    let listen = free_address();
     let mut server = serve(&data, &listen);
     let key = first_key(&server.banner);
     let url = server.url.clone();
@@ -159,23 +167,14 @@ fn kill_9_while_the_official_client_streams_loses_nothing() {
     use std::process::{Command, Stdio};
 
     let rounds = 2;
-    let seed = env_or(
-        "LABBOOK_KILL_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    );
+    let seed = kill_seed();
     println!("official client, kill -9 rounds: {rounds}, seed: {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let venv = labbook_testkit::wandb::venv();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let listen = format!("127.0.0.1:{port}");
+    // One port for every restart: the clients keep the URL they were given.
+    let listen = free_address();
     let mut server = serve(&data, &listen);
     let key = first_key(&server.banner);
     let url = server.url.clone();

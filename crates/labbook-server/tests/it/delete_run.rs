@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use labbook_server::store::MetaStore;
-use labbook_server::{DataDir, Server, ServerConfig};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -19,13 +18,7 @@ fn size(dir: &Path) -> u64 {
 #[test]
 fn a_deleted_run_leaves_nothing_behind_and_the_data_directory_shrinks() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, _) = DataDir::open(tmp.path()).unwrap();
-    let (key, _) = data.new_key("admin").unwrap();
-    let server = Server::start(ServerConfig::from_data_dir(
-        &data,
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .unwrap();
+    let (data, key, server) = super::data_server(tmp.path());
     let base = server.base_url();
     let client = Client::new();
     let graphql = |operation: &str, variables: Value| {

@@ -12,7 +12,6 @@ use std::process::Command;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use labbook_server::store::{MetaStore, RunKey, Stream};
-use labbook_server::{DataDir, Server, ServerConfig};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -80,13 +79,7 @@ fn history(offset: usize, rows: usize) -> Value {
 #[test]
 fn a_full_disk_is_503_never_a_lost_200_and_ingest_resumes_when_space_returns() {
     let disk = Tmpfs::mount(24);
-    let (data, _) = DataDir::open(&disk.path().join("data")).unwrap();
-    let (key, _) = data.new_key("admin").unwrap();
-    let server = Server::start(ServerConfig::from_data_dir(
-        &data,
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .unwrap();
+    let (data, key, server) = super::data_server(&disk.path().join("data"));
     let base = server.base_url();
     let auth = format!("Basic {}", STANDARD.encode(format!("api:{key}")));
     let client = Client::new();

@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use labbook_server::{DataDir, Server, ServerConfig};
 use proptest::prelude::*;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -81,13 +80,7 @@ fn answered(status: reqwest::StatusCode, refuse: bool, what: &str) -> Result<(),
 #[test]
 fn hostile_names_get_a_4xx_or_are_stored_inside_the_data_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, _) = DataDir::open(&tmp.path().join("data")).unwrap();
-    let (key, _) = data.new_key("admin").unwrap();
-    let server = Server::start(ServerConfig::from_data_dir(
-        &data,
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .unwrap();
+    let (_data, key, server) = super::data_server(&tmp.path().join("data"));
     let base = server.base_url();
     let client = Client::new();
     let graphql = |operation: &str, variables: Value| {

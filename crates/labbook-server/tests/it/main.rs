@@ -11,3 +11,19 @@ mod tls;
 mod wandb_online;
 mod wandb_sync;
 mod webhooks;
+
+/// `labbook serve` as a library: a data directory at `dir` (SQLite and blobs), a new key of
+/// its first user, and a server on it at any free port.
+fn data_server(
+    dir: &std::path::Path,
+) -> (
+    labbook_server::DataDir,
+    String,
+    labbook_server::RunningServer,
+) {
+    let (data, _) = labbook_server::DataDir::open(dir).unwrap();
+    let (key, _) = data.new_key("admin").unwrap();
+    let config = labbook_server::ServerConfig::from_data_dir(&data, "127.0.0.1:0".parse().unwrap());
+    let server = labbook_server::Server::start(config).unwrap();
+    (data, key, server)
+}

@@ -2,7 +2,6 @@
 //! SameSite=Strict session cookie; a state change on a session needs its CSRF token; the
 //! session ends on sign-out; nothing of it is in the database in clear.
 
-use labbook_server::{DataDir, Server, ServerConfig};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -25,16 +24,10 @@ fn session_cookie(answer: &Response) -> String {
 #[test]
 fn a_browser_signs_in_three_ways_and_state_changes_need_the_csrf_token() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, _) = DataDir::open(tmp.path()).unwrap();
-    let (key, _) = data.new_key("admin").unwrap();
+    let (data, key, server) = super::data_server(tmp.path());
     data.set_password("admin", PASSWORD).unwrap();
     assert!(data.set_password("admin", "short").is_err());
     data.add_user("bob").unwrap();
-    let server = Server::start(ServerConfig::from_data_dir(
-        &data,
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .unwrap();
     let base = server.base_url();
     let client = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
