@@ -56,7 +56,14 @@ impl FuzzTarget {
     }
 
     fn router(runtime: &tokio::runtime::Runtime) -> axum::Router {
-        let config = ServerConfig::new(KEY).entity("ent1");
+        // Small limits, so a bomb or an oversized body meets its 413 within a fuzzer's
+        // time per input (the check is the same at any size).
+        let mut config = ServerConfig::new(KEY).entity("ent1");
+        config.limits = crate::Limits {
+            body: 4 << 20,
+            decompressed: 1 << 20,
+            graphql_document: 64 << 10,
+        };
         runtime
             .block_on(crate::server::app(config, "http://127.0.0.1:9".into()))
             .expect("the fuzz server starts")
