@@ -16,6 +16,19 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+/// `program` as root: itself when the tests run as root (as CI does), else through
+/// `sudo -n`.
+fn privileged(program: &str) -> Command {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        Command::new(program)
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", program]);
+        sudo
+    }
+}
+
 /// A tmpfs of `mib` MiB at a new temporary directory, unmounted on drop.
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -24,15 +37,15 @@ struct Tmpfs {
 impl Tmpfs {
     fn mount(mib: u64) -> Tmpfs {
         let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
+        let status = privileged("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
             .arg(dir.path())
             .status()
             .expect("run mount");
         assert!(
             status.success(),
-            "cannot mount a tmpfs at {} ({status}): this test needs root, as scripts/test.sh \
-             runs; it does not skip",
+            "cannot mount a tmpfs at {} ({status}): this test needs root (or sudo without a \
+             password), as scripts/test.sh has; it does not skip",
             dir.path().display()
         );
         Tmpfs { dir }
@@ -56,10 +69,7 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
+        let _ = privileged("umount").arg("-l").arg(self.dir.path()).status();
     }
 }
 
