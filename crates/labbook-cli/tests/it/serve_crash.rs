@@ -43,6 +43,19 @@ fn stored(url: &str, key: &str, run: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits until the server holds more than `last` rows of `run` (before `deadline`, else
+/// fails naming `who`); answers how many.
+fn progress(url: &str, key: &str, run: &str, last: u64, deadline: Instant, who: &str) -> u64 {
+    loop {
+        let now = stored(url, key, run);
+        if now > last {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "{who}: no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// `LABBOOK_KILL_SEED`, or one from the clock (printed by the tests, to repeat a run).
 fn kill_seed() -> u64 {
     env_or(
@@ -112,18 +125,14 @@ fn kill_9_mid_ingest_loses_nothing_acknowledged() {
         // Every client has had rows acknowledged since the last restart.
         let deadline = Instant::now() + Duration::from_secs(60);
         for (c, (id, _)) in clients.iter().enumerate() {
-            loop {
-                let now = stored(&url, &key, id);
-                if now > last[c] {
-                    last[c] = now;
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "round {round}: client {c} made no progress"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            last[c] = progress(
+                &url,
+                &key,
+                id,
+                last[c],
+                deadline,
+                &format!("round {round}, client {c}"),
+            );
         }
         std::thread::sleep(Duration::from_millis(rng.u64(0..60)));
         server.kill();
@@ -216,18 +225,14 @@ fn kill_9_while_the_official_client_streams_loses_nothing() {
     for round in 0..rounds {
         println!("{:?} round {round}", started.elapsed());
         let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let now = stored(&url, &key, &id);
-            if now > last {
-                last = now;
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: the official client made no progress"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        last = progress(
+            &url,
+            &key,
+            &id,
+            last,
+            deadline,
+            &format!("round {round}, the official client"),
+        );
         std::thread::sleep(Duration::from_millis(rng.u64(0..300)));
         server.kill();
         server = serve(&data, &listen);

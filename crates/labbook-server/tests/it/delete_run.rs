@@ -22,13 +22,7 @@ fn a_deleted_run_leaves_nothing_behind_and_the_data_directory_shrinks() {
     let base = server.base_url();
     let client = Client::new();
     let graphql = |operation: &str, variables: Value| {
-        client
-            .post(format!("{base}/graphql"))
-            .basic_auth("api", Some(&key))
-            .json(&json!({"query": format!("mutation {operation} {{ x }}"),
-                "operationName": operation, "variables": variables}))
-            .send()
-            .unwrap()
+        super::graphql(&client, &base, &key, operation, variables)
     };
     let upload = |run: &str, path: &str, bytes: Vec<u8>| {
         let answer: Value = graphql(

@@ -84,13 +84,7 @@ fn hostile_names_get_a_4xx_or_are_stored_inside_the_data_directory() {
     let base = server.base_url();
     let client = Client::new();
     let graphql = |operation: &str, variables: Value| {
-        client
-            .post(format!("{base}/graphql"))
-            .basic_auth("api", Some(&key))
-            .json(&json!({"query": format!("mutation {operation} {{ x }}"),
-                "operationName": operation, "variables": variables}))
-            .send()
-            .unwrap()
+        super::graphql(&client, &base, &key, operation, variables)
     };
     let config = ProptestConfig {
         cases: 48,

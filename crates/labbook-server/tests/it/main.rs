@@ -27,3 +27,23 @@ fn data_server(
     let server = labbook_server::Server::start(config).unwrap();
     (data, key, server)
 }
+
+/// A GraphQL operation with its variables, sent with `key` (the operation named as the
+/// official client names it; the document is not what the server reads).
+fn graphql(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    key: &str,
+    operation: &str,
+    variables: serde_json::Value,
+) -> reqwest::blocking::Response {
+    client
+        .post(format!("{base}/graphql"))
+        .basic_auth("api", Some(key))
+        .json(
+            &serde_json::json!({"query": format!("mutation {operation} {{ x }}"),
+            "operationName": operation, "variables": variables}),
+        )
+        .send()
+        .unwrap()
+}
