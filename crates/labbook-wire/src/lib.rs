@@ -3,7 +3,8 @@
 //! ([`proto`]), their framing ([`Framer`]), a streaming reader ([`LogReader`],
 //! [`read_log`]) and follower ([`LogFollower`]), W&B's JSON dialect ([`json`]), its
 //! artifact records and digests ([`artifact`]), a zero-copy reader of history rows
-//! ([`HistoryScanner`]), and one replay of a run's log ([`RunLog`]).
+//! ([`HistoryScanner`]), one replay of a run's log ([`RunLog`]), and what a run's records
+//! become on a W&B server ([`upload`]).
 //!
 //! It depends on no other labbook crate: the tracking engine writes logs with it, and the
 //! CLI, the server and the tests read them with it.
@@ -35,6 +36,7 @@ mod reader;
 mod resume;
 mod run_log;
 mod tree;
+pub mod upload;
 
 pub use error::{Error, Result};
 pub use framing::{BLOCK_SIZE, FILE_HEADER, Framer};

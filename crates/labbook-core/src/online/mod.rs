@@ -26,7 +26,6 @@ mod fetch;
 #[cfg(feature = "online")]
 mod graphql;
 #[cfg(feature = "online")]
-mod lines;
 #[cfg(feature = "online")]
 mod live;
 #[cfg(feature = "online")]

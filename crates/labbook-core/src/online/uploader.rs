@@ -11,12 +11,12 @@ use super::SyncReport;
 use super::client::Client;
 use super::clock::{Clock, SystemClock};
 use super::graphql;
-use super::lines;
 use super::position::UploadPosition;
 use super::retry::RetryPolicy;
 use super::server_run::resume_status;
 use crate::error::{Error, Result};
 use crate::wire::proto::{self, RecordType};
+use crate::wire::upload::{self, Lines, SUMMARY_FILE, Steps};
 use crate::wire::{LogEnd, RunLog, Tree};
 
 /// Where and how [`sync_run`](super::sync_run) uploads. Its `Debug` never shows the API key.
@@ -91,49 +91,31 @@ pub struct SyncProgress {
     pub bytes: u64,
 }
 
-/// Line buffers of the file_stream files, with their offsets.
-#[derive(Default)]
-struct Stream {
-    history: Vec<String>,
-    events: Vec<String>,
-    output: Vec<String>,
-    offsets: [u64; 3],
-    bytes: usize,
-}
-
-impl Stream {
-    fn body(&mut self, summary: Option<&str>, finish: Option<(&[String], i32)>) -> Vec<u8> {
-        let mut files = serde_json::Map::new();
-        let names = ["wandb-history.jsonl", "wandb-events.jsonl", "output.log"];
-        let bufs = [&mut self.history, &mut self.events, &mut self.output];
-        for ((name, buf), offset) in names.iter().zip(bufs).zip(self.offsets.iter_mut()) {
-            if buf.is_empty() {
-                continue;
-            }
-            let lines = std::mem::take(buf);
-            let n = lines.len() as u64;
-            files.insert(
-                (*name).to_owned(),
-                json!({"offset": *offset, "content": lines}),
-            );
-            *offset += n;
-        }
-        if let Some(s) = summary {
-            files.insert(
-                "wandb-summary.json".into(),
-                json!({"offset": 0, "content": [s]}),
-            );
-        }
-        self.bytes = 0;
-        let mut body = json!({"files": files});
-        if let Some((uploaded, exit_code)) = finish {
-            body["uploaded"] = json!(uploaded);
-            body["complete"] = json!(true);
-            body["exitcode"] = json!(exit_code);
-        }
-        // History lines hold raw JSON text (NaN included): they travel as strings.
-        serde_json::to_vec(&body).unwrap_or_default()
+/// The body of a file_stream request: the lines waiting, the summary, and at the end the
+/// files uploaded, `complete` and the exit code.
+fn stream_body(
+    lines: &mut Lines,
+    summary: Option<&str>,
+    finish: Option<(&[String], i32)>,
+) -> Vec<u8> {
+    let mut files = serde_json::Map::new();
+    for f in lines.take() {
+        files.insert(
+            f.name.to_owned(),
+            json!({"offset": f.offset, "content": f.lines}),
+        );
     }
+    if let Some(s) = summary {
+        files.insert(SUMMARY_FILE.into(), json!({"offset": 0, "content": [s]}));
+    }
+    let mut body = json!({"files": files});
+    if let Some((uploaded, exit_code)) = finish {
+        body["uploaded"] = json!(uploaded);
+        body["complete"] = json!(true);
+        body["exitcode"] = json!(exit_code);
+    }
+    // History lines hold raw JSON text (NaN included): they travel as strings.
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// An upload in progress: records go in as the log holds them, file_stream requests go out
@@ -162,10 +144,10 @@ pub(super) struct Uploader {
     /// carries it, and later config records need not be sent again.
     pub(super) whole_config: Option<Tree>,
     start: f64,
-    stream: Stream,
+    lines: Lines,
     summary_dirty: bool,
-    /// The step the last history line went out with.
-    last_step: Option<i64>,
+    /// The steps history lines went out with.
+    steps: Steps,
     bytes: u64,
     files: usize,
     artifacts: usize,
@@ -225,9 +207,9 @@ impl Uploader {
             state: RunLog::default(),
             whole_config: None,
             start: 0.0,
-            stream: Stream::default(),
+            lines: Lines::default(),
             summary_dirty: false,
-            last_step: None,
+            steps: Steps::default(),
             bytes: 0,
             files: 0,
             artifacts: 0,
@@ -261,7 +243,7 @@ impl Uploader {
     pub(super) fn resume_from(&mut self, pos: UploadPosition) {
         self.replay_until = pos.log_offset;
         self.sent_at = pos.log_offset;
-        self.stream.offsets = pos.offsets;
+        self.lines.offsets = pos.offsets;
         self.links_done = pos.links;
     }
 
@@ -279,7 +261,7 @@ impl Uploader {
         };
         let pos = UploadPosition {
             log_offset: self.sent_at,
-            offsets: self.stream.offsets,
+            offsets: self.lines.offsets,
             links: self.links_done,
         };
         if let Err(e) = pos.save(log) {
@@ -360,38 +342,34 @@ impl Uploader {
                     self.replay(record)?;
                 } else {
                     for item in &h.item {
-                        media_paths(&item.value_json, &mut self.media_pending);
+                        upload::media_paths(&item.value_json, &mut self.media_pending);
                     }
-                    let step = self.next_step(h);
-                    let line = lines::history_line(h, step);
-                    self.stream.bytes += line.len();
-                    self.stream.history.push(line);
+                    let step = self.steps.next(h);
+                    self.lines.history(upload::history_line(h, step));
                 }
             }
             RecordType::Stats(st) => {
                 if self.server_has.events > 0 {
                     self.server_has.events -= 1;
                 } else {
-                    let line = lines::events_line(st, self.start);
-                    self.stream.bytes += line.len();
-                    self.stream.events.push(line);
+                    let line = upload::events_line(st, self.start);
+                    self.lines.events(line);
                 }
             }
             RecordType::OutputRaw(o) => {
-                for line in lines::output_lines(o) {
+                for line in upload::output_lines(o) {
                     if self.server_has.output > 0 {
                         self.server_has.output -= 1;
                         continue;
                     }
-                    self.stream.bytes += line.len();
-                    self.stream.output.push(line);
+                    self.lines.output(line);
                 }
             }
             RecordType::Summary(_) => self.summary_dirty = true,
             RecordType::Artifact(a) => self.upload_artifact(a)?,
             _ => {}
         }
-        if self.stream.bytes >= self.opts.max_request_bytes {
+        if self.lines.bytes() >= self.opts.max_request_bytes {
             self.flush(progress)?;
         }
         Ok(())
@@ -453,7 +431,7 @@ impl Uploader {
     /// Whether the server (asked after a lost position) holds rows logged after this
     /// point: then an alert or use here went out before them.
     fn server_has_later_rows(&self) -> bool {
-        match (self.server_has.history_through_step, self.last_step) {
+        match (self.server_has.history_through_step, self.steps.last) {
             (Some(through), Some(last)) => through > last,
             (Some(_), None) => true,
             (None, _) => false,
@@ -470,25 +448,12 @@ impl Uploader {
             // for links), or completes one whose upload was cut off.
             RecordType::Artifact(a) => self.upload_artifact(a)?,
             RecordType::History(h) => {
-                self.next_step(h);
+                self.steps.next(h);
             }
             RecordType::Summary(_) => self.summary_dirty = true,
             _ => {}
         }
         Ok(())
-    }
-
-    /// The step a history record goes out with. As wandb sync: a step that does not
-    /// advance becomes the previous + 1.
-    fn next_step(&mut self, h: &proto::HistoryRecord) -> i64 {
-        // Saturating: a crafted log's step of i64::MAX must not overflow.
-        let step = match (crate::wire::history_step(h), self.last_step) {
-            (Some(s), Some(prev)) if s <= prev => prev.saturating_add(1),
-            (Some(s), _) => s,
-            (None, prev) => prev.map_or(0, |p| p.saturating_add(1)),
-        };
-        self.last_step = Some(step);
-        step
     }
 
     fn target(&self) -> Result<(String, String, String)> {
@@ -511,7 +476,7 @@ impl Uploader {
                 project.as_deref(),
                 &run.run_id,
             )? {
-                self.stream.offsets = prior.lines;
+                self.lines.offsets = prior.lines;
                 let through = (prior.from.step > 0).then(|| (prior.from.step - 1) as i64);
                 if self.ask_server {
                     // This log's rows up to the server's last step are there; its lines
@@ -523,11 +488,11 @@ impl Uploader {
                         output: if run.resumed { 0 } else { prior.lines[2] },
                     };
                 } else {
-                    self.last_step = through;
+                    self.steps.last = through;
                 }
             }
         }
-        self.start = lines::start_time(run);
+        self.start = upload::start_time(run);
         self.run = Some(run.clone());
         fn nonempty(s: &str) -> Option<&str> {
             (!s.is_empty()).then_some(s)
@@ -684,10 +649,7 @@ impl Uploader {
     /// Sends what the buffers hold (and the summary if it changed) in one file_stream
     /// request; nothing when there is nothing new.
     pub(super) fn flush(&mut self, progress: &mut dyn FnMut(SyncProgress)) -> Result<()> {
-        let nothing = self.stream.history.is_empty()
-            && self.stream.events.is_empty()
-            && self.stream.output.is_empty()
-            && !self.summary_dirty;
+        let nothing = self.lines.is_empty() && !self.summary_dirty;
         if nothing || self.target.is_none() {
             return Ok(());
         }
@@ -699,16 +661,12 @@ impl Uploader {
         self.upload_named(media)?;
         let summary = self.summary_dirty.then(|| self.summary_line());
         self.summary_dirty = false;
-        let body = self.stream.body(summary.as_deref(), None);
+        let body = stream_body(&mut self.lines, summary.as_deref(), None);
         self.post(body, progress)
     }
 
     fn summary_line(&self) -> String {
-        let mut s = self.state.summary.clone();
-        if let Some(step) = self.last_step {
-            s.set(&["_step"], &step.to_string());
-        }
-        s.to_json()
+        upload::summary_line(&self.state.summary, self.steps.last)
     }
 
     fn post(&mut self, body: Vec<u8>, progress: &mut dyn FnMut(SyncProgress)) -> Result<()> {
@@ -741,14 +699,16 @@ impl Uploader {
         let exit_code = self.state.exit_code().unwrap_or(1);
         let summary = self.summary_line();
         if self.files_dir.is_dir() {
-            let path = self.files_dir.join("wandb-summary.json");
+            let path = self.files_dir.join(SUMMARY_FILE);
             std::fs::write(&path, &summary).map_err(Error::io("could not write", &path))?;
         }
         self.apply_links()?;
         let uploaded = self.upload_files()?;
-        let body = self
-            .stream
-            .body(Some(&summary), Some((&uploaded, exit_code)));
+        let body = stream_body(
+            &mut self.lines,
+            Some(&summary),
+            Some((&uploaded, exit_code)),
+        );
         self.post(body, progress)?;
         Ok(SyncReport {
             run_id,
@@ -811,32 +771,6 @@ impl Uploader {
             self.files += 1;
         }
         Ok(())
-    }
-}
-
-/// The media files (`media/...` paths under `files/`) a history or summary value refers
-/// to; they were written before the record that names them, so they are whole.
-fn media_paths(value_json: &str, out: &mut Vec<String>) {
-    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Object(m) => {
-                for (k, v) in m {
-                    match v {
-                        serde_json::Value::String(p) if k == "path" && p.starts_with("media/") => {
-                            out.push(p.clone())
-                        }
-                        _ => walk(v, out),
-                    }
-                }
-            }
-            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
-    if value_json.contains("\"media/")
-        && let Ok(v) = serde_json::from_str::<serde_json::Value>(value_json)
-    {
-        walk(&v, out);
     }
 }
 
