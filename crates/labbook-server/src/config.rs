@@ -74,6 +74,8 @@ pub struct ServerConfig {
     pub webhook_retry: crate::WebhookRetry,
     /// Serve HTTPS with this certificate and key (plain HTTP when `None`).
     pub tls: Option<crate::TlsFiles>,
+    /// Import the offline runs under these directories (`serve --watch`); none by default.
+    pub watch: Option<crate::WatchOptions>,
     #[cfg(feature = "testing")]
     pub(crate) faults: Option<crate::testing::Faults>,
     #[cfg(feature = "testing")]
@@ -108,9 +110,16 @@ impl ServerConfig {
             url_ttl: crate::access::urls::DEFAULT_TTL,
             webhook_retry: crate::WebhookRetry::default(),
             tls: None,
+            watch: None,
             #[cfg(feature = "testing")]
             faults: None,
         }
+    }
+
+    /// Imports the offline runs under `watch`'s directories while serving.
+    pub fn watch(mut self, watch: crate::WatchOptions) -> ServerConfig {
+        self.watch = Some(watch);
+        self
     }
 
     /// Serves a data directory on `listen`: its stores and its keys.

@@ -10,6 +10,8 @@
 //!   links, multipart uploads), with no HTTP and no SQL;
 //! - [`store`]: the [`MetaStore`](store::MetaStore) and [`BlobStore`](store::BlobStore)
 //!   traits, one method per intent, and their implementations;
+//! - `import`: `serve --watch`, offline runs under watched directories replayed into the
+//!   service;
 //! - `testing` (cargo feature `testing`): injected faults, the request log, offset
 //!   violation records, strict GraphQL field selection, and a [`Recorder`] to read the
 //!   stores back from tests.
@@ -34,6 +36,7 @@ mod app;
 mod config;
 mod data_dir;
 mod error;
+mod import;
 mod notify;
 mod protocol;
 mod server;
@@ -51,6 +54,7 @@ pub use app::{Access, Route};
 pub use config::{Limits, ServerConfig};
 pub use data_dir::{Backup, DataDir, FIRST_USER, FirstStart};
 pub use error::Error;
+pub use import::WatchOptions;
 pub use server::{RunningServer, Server};
 pub use service::WebhookRetry;
 pub use store::{JsonLine, RunKey};

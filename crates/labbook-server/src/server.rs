@@ -42,10 +42,21 @@ impl Server {
             .build()
             .map_err(bind)?;
         let webhook_retry = config.webhook_retry;
+        let watching = config.watch.clone();
+        if let Some(watch) = &watching {
+            for dir in &watch.dirs {
+                if !dir.is_dir() {
+                    return Err(Error::Setup(format!(
+                        "cannot watch {}: not a directory",
+                        dir.display()
+                    )));
+                }
+            }
+        }
         #[cfg(feature = "testing")]
         let recorder = config.recorder.clone();
         let (app, service) = runtime.block_on(app(config, format!("{scheme}://{addr}")))?;
-        let outbound = (service, webhook_retry);
+        let outbound = (service, webhook_retry, watching);
         let (stop_tx, stop_rx) = watch::channel(Stop::Running);
         let thread = std::thread::Builder::new()
             .name(format!("labbook-server-{}", addr.port()))
@@ -101,13 +112,13 @@ pub(crate) async fn app(
     Ok((app, service))
 }
 
-/// Serves until told to stop, and delivers webhooks meanwhile; a graceful stop lets the
+/// Serves until told to stop, and meanwhile delivers webhooks and imports watched runs; a graceful stop lets the
 /// requests in flight finish, up to its bound.
 async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
-    outbound: (Service, crate::WebhookRetry),
+    outbound: (Service, crate::WebhookRetry, Option<crate::WatchOptions>),
     stop_rx: watch::Receiver<Stop>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -117,7 +128,11 @@ async fn serve(
             return;
         }
     };
-    tokio::spawn(crate::notify::deliver(outbound.0, outbound.1));
+    let (service, retry, watching) = outbound;
+    if let Some(options) = watching {
+        tokio::spawn(crate::import::watch(service.clone(), options));
+    }
+    tokio::spawn(crate::notify::deliver(service, retry));
     let mut stopping = stop_rx.clone();
     let serve = async move {
         match tls {

@@ -61,11 +61,12 @@ pub(crate) async fn handle(
         .into_iter()
         .map(|(file, chunk)| (file, chunk.offset, chunk.content))
         .collect();
-    let flags = (
-        request.preempting == Some(true),
-        request.complete == Some(true),
-        request.exitcode,
-    );
+    let flags = crate::service::StreamFlags {
+        preempting: request.preempting == Some(true),
+        complete: request.complete == Some(true),
+        exit_code: request.exitcode,
+        crashed: false,
+    };
     let outcome = state
         .service
         .stream(&key, files, request.uploaded, flags)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use alerts::WebhookRetry;
 pub(crate) use artifacts::{Membership, MultipartEnd};
-pub(crate) use runs::UpsertInput;
+pub(crate) use runs::{StreamFlags, UpsertInput};
 
 use crate::store::{BlobStore, MetaStore, StoreError};
 

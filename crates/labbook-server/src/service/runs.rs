@@ -27,6 +27,16 @@ pub(crate) struct UpsertInput {
     pub(crate) patch: RunPatch,
 }
 
+/// What a `file_stream` request says of the run besides its lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StreamFlags {
+    pub(crate) preempting: bool,
+    pub(crate) complete: bool,
+    pub(crate) exit_code: Option<i64>,
+    /// With `complete`: the run's log ended without an exit record (an import says so).
+    pub(crate) crashed: bool,
+}
+
 /// The server's id for a run, stable for its key.
 fn storage_id(key: &RunKey) -> String {
     STANDARD.encode(format!("Run:{}/{}/{}", key.entity, key.project, key.run))
@@ -87,18 +97,18 @@ impl Service {
         key: &RunKey,
         files: Vec<(String, usize, Vec<String>)>,
         uploaded: Vec<String>,
-        flags: (bool, bool, Option<i64>),
+        flags: StreamFlags,
     ) -> ServiceResult<StreamOutcome> {
         super::names::check_key(key)?;
         for (file, _, _) in &files {
             super::names::check_path(file)?;
         }
-        let (preempting, complete, exit_code) = flags;
         let mut batch = StreamBatch {
             uploaded,
-            preempting,
-            complete,
-            exit_code,
+            preempting: flags.preempting,
+            complete: flags.complete,
+            exit_code: flags.exit_code,
+            crashed: flags.crashed,
             ..StreamBatch::default()
         };
         for (file, offset, mut lines) in files {

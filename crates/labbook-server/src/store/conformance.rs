@@ -672,6 +672,64 @@ pub(crate) async fn sessions_tokens_and_passwords(store: &dyn MetaStore) {
     assert!(store.password("nobody").await.unwrap().is_none());
 }
 
+pub(crate) async fn imports_and_crashed_runs(store: &dyn MetaStore) {
+    assert!(
+        store
+            .import_position("/w/run.wandb")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut position = ImportPosition {
+        key: key(),
+        log_offset: 4096,
+        offsets: [10, 2, 7],
+        done: false,
+    };
+    store
+        .save_import_position("/w/run.wandb", &position)
+        .await
+        .unwrap();
+    position.log_offset = 8192;
+    position.done = true;
+    store
+        .save_import_position("/w/run.wandb", &position)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.import_position("/w/run.wandb").await.unwrap(),
+        Some(position),
+        "the last position saved"
+    );
+    assert!(
+        store
+            .import_position("/w/other.wandb")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let end = |crashed| StreamBatch {
+        complete: true,
+        exit_code: Some(1),
+        crashed,
+        ..StreamBatch::default()
+    };
+    store.append_stream(&key(), end(true)).await.unwrap();
+    assert!(store.run(&key()).await.unwrap().unwrap().crashed);
+    let more = chunk(Stream::History, 0, &["{}"]);
+    store.append_stream(&key(), more).await.unwrap();
+    assert!(
+        store.run(&key()).await.unwrap().unwrap().crashed,
+        "a request without `complete` leaves it"
+    );
+    store.append_stream(&key(), end(false)).await.unwrap();
+    assert!(
+        !store.run(&key()).await.unwrap().unwrap().crashed,
+        "a run that went on and finished did not crash"
+    );
+}
+
 /// Every check, against one fresh store each.
 pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     upserts_change_only_what_they_set(&fresh()).await;
@@ -686,6 +744,7 @@ pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     deleted_runs_leave_orphans(&fresh()).await;
     webhooks_and_their_queue(&fresh()).await;
     sessions_tokens_and_passwords(&fresh()).await;
+    imports_and_crashed_runs(&fresh()).await;
 }
 
 #[test]

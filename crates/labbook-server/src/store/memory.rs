@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 use super::lines::{place_overwrite, place_rows};
 use super::{
     Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, BlobStore, Caller, CollectionKey,
-    Created, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord, StoreError,
-    StoreResult, Stream, StreamBatch, StreamOutcome,
+    Created, ImportPosition, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch, RunRecord,
+    StoreError, StoreResult, Stream, StreamBatch, StreamOutcome,
 };
 use crate::store::run_fields::order_values;
 use crate::store::series::query_range;
@@ -54,6 +54,7 @@ struct Inner {
     keys: Vec<(String, String, String)>,
     /// (hash, user, csrf, expires)
     sessions: Vec<(String, String, String, i64)>,
+    imports: HashMap<String, ImportPosition>,
     /// (hash, user, expires)
     signin_tokens: Vec<(String, String, i64)>,
     /// (user, password hash)
@@ -235,6 +236,9 @@ fn apply_batch(entry: &mut RunEntry, batch: StreamBatch) -> Vec<Mismatch> {
     run.complete |= batch.complete;
     if batch.exit_code.is_some() {
         run.exit_code = batch.exit_code;
+    }
+    if batch.complete {
+        run.crashed = batch.crashed;
     }
     mismatches
 }
@@ -848,6 +852,18 @@ impl MetaStore for MemoryStore {
             .iter()
             .find(|(u, _)| u == user)
             .map(|(_, p)| p.clone()))
+    }
+
+    async fn import_position(&self, log: &str) -> StoreResult<Option<ImportPosition>> {
+        Ok(self.inner.lock().imports.get(log).cloned())
+    }
+
+    async fn save_import_position(&self, log: &str, position: &ImportPosition) -> StoreResult<()> {
+        self.inner
+            .lock()
+            .imports
+            .insert(log.to_owned(), position.clone());
+        Ok(())
     }
 
     async fn revoke_key(&self, label: &str) -> StoreResult<bool> {

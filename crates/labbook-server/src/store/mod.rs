@@ -26,8 +26,8 @@ pub use lines::{place_overwrite, place_rows};
 pub use memory::{MemoryBlobs, MemoryStore};
 pub use records::{
     Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Caller, Chunk, CollectionKey,
-    Created, Delivery, HookFormat, JsonLine, Mismatch, MultipartUpload, RunKey, RunPatch,
-    RunRecord, Stream, StreamBatch, StreamOutcome, Webhook,
+    Created, Delivery, HookFormat, ImportPosition, JsonLine, Mismatch, MultipartUpload, RunKey,
+    RunPatch, RunRecord, Stream, StreamBatch, StreamOutcome, Webhook,
 };
 pub use run_fields::{Compare, FieldValue, RunQuery, config_fields, summary_fields};
 pub use series::{Bucket, Buckets, Points, SeriesQuery, numeric_fields, series_of};
@@ -284,6 +284,12 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// A user's password hash, if they have one.
     async fn password(&self, user: &str) -> StoreResult<Option<String>>;
+
+    /// How far the log at `log` (a path, as the watcher names it) is imported, if at all.
+    async fn import_position(&self, log: &str) -> StoreResult<Option<ImportPosition>>;
+
+    /// Records how far the log at `log` is imported.
+    async fn save_import_position(&self, log: &str, position: &ImportPosition) -> StoreResult<()>;
 
     /// Forgets the key labelled `label`; whether there was one.
     async fn revoke_key(&self, label: &str) -> StoreResult<bool>;

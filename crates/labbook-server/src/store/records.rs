@@ -210,6 +210,9 @@ pub struct RunRecord {
     pub complete: bool,
     /// The exit code sent with `complete`.
     pub exit_code: Option<i64>,
+    /// The run's log ended without an exit record once its writer was gone (an import
+    /// from a watched directory found it so).
+    pub crashed: bool,
     /// Alerts, in order.
     pub alerts: Vec<Alert>,
     /// Ids of artifacts the run used (UseArtifact).
@@ -283,6 +286,22 @@ pub struct StreamBatch {
     pub complete: bool,
     /// Its exit code.
     pub exit_code: Option<i64>,
+    /// With `complete`: the run crashed (its log has no exit record); a later `complete`
+    /// without it clears it.
+    pub crashed: bool,
+}
+
+/// How far a log in a watched directory is imported into a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportPosition {
+    /// The run it goes to.
+    pub key: RunKey,
+    /// Records ending at or before this byte of the log are stored.
+    pub log_offset: u64,
+    /// The offsets the next lines of history, events and output go at.
+    pub offsets: [u64; 3],
+    /// The whole run is imported (its last request, `complete`, was stored).
+    pub done: bool,
 }
 
 /// A chunk that did not continue exactly at the stored line count.

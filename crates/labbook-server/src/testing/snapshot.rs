@@ -71,6 +71,8 @@ pub struct RunState {
     pub complete: bool,
     /// The exit code sent with `complete`.
     pub exit_code: Option<i64>,
+    /// Its log ended without an exit record once its writer was gone.
+    pub crashed: bool,
     /// Alerts.
     pub alerts: Vec<Alert>,
     /// Ids of artifacts the run used (UseArtifact).
@@ -103,6 +105,7 @@ impl RunState {
             stop_requested: run.stop_requested,
             complete: run.complete,
             exit_code: run.exit_code,
+            crashed: run.crashed,
             alerts: run.alerts,
             used_artifacts: run.used_artifacts,
             ..RunState::default()

@@ -10,6 +10,7 @@ mod signin;
 mod tls;
 mod wandb_online;
 mod wandb_sync;
+mod watch;
 mod webhooks;
 
 /// `labbook serve` as a library: a data directory at `dir` (SQLite and blobs), a new key of

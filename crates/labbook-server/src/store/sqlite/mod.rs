@@ -9,6 +9,7 @@
 mod backfill;
 mod chunks;
 mod fields;
+mod imports;
 mod queries;
 mod schema;
 mod series;

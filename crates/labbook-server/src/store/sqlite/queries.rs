@@ -10,9 +10,9 @@ use super::chunks::Prepared;
 use super::{SqliteStore, sql};
 use crate::store::{
     Alert, ArtifactDraft, ArtifactLink, ArtifactRecord, BlobId, Bucket, Caller, Chunk,
-    CollectionKey, Created, Delivery, JsonLine, MetaStore, Mismatch, MultipartUpload, Orphans,
-    RunKey, RunPatch, RunQuery, RunRecord, SeriesQuery, StoreError, StoreResult, Stream,
-    StreamBatch, StreamOutcome, Webhook,
+    CollectionKey, Created, Delivery, ImportPosition, JsonLine, MetaStore, Mismatch,
+    MultipartUpload, Orphans, RunKey, RunPatch, RunQuery, RunRecord, SeriesQuery, StoreError,
+    StoreResult, Stream, StreamBatch, StreamOutcome, Webhook,
 };
 
 /// How many ids one reservation takes (one write per this many ids).
@@ -81,7 +81,8 @@ fn load_run(c: &Connection, id: i64) -> StoreResult<RunRecord> {
         .query_row(
             "SELECT entity, project, name, storage_id, display_name, config, tags, run_group,
                 job_type, notes, host, program, sweep, git_commit, repo, upserts, summary,
-                uploaded, preempting, stop_requested, complete, exit_code, used_artifacts
+                uploaded, preempting, stop_requested, complete, exit_code, used_artifacts,
+                crashed
              FROM runs WHERE id = ?1",
             [id],
             |r| {
@@ -113,6 +114,7 @@ fn load_run(c: &Connection, id: i64) -> StoreResult<RunRecord> {
                     complete: r.get(20)?,
                     exit_code: r.get(21)?,
                     used_artifacts: parse_list(&r.get::<_, String>(22)?),
+                    crashed: r.get(23)?,
                     ..RunRecord::default()
                 })
             },
@@ -268,8 +270,15 @@ fn apply_batch(
     }
     c.execute(
         "UPDATE runs SET preempting = preempting OR ?2, complete = complete OR ?3,
-            exit_code = COALESCE(?4, exit_code) WHERE id = ?1",
-        params![run, batch.preempting, batch.complete, batch.exit_code],
+            exit_code = COALESCE(?4, exit_code),
+            crashed = CASE WHEN ?3 THEN ?5 ELSE crashed END WHERE id = ?1",
+        params![
+            run,
+            batch.preempting,
+            batch.complete,
+            batch.exit_code,
+            batch.crashed
+        ],
     )
     .map_err(sql)?;
     let stop_requested: bool = c
@@ -1288,6 +1297,17 @@ impl MetaStore for SqliteStore {
             .map_err(sql)
         })
         .await
+    }
+
+    async fn import_position(&self, log: &str) -> StoreResult<Option<ImportPosition>> {
+        let log = log.to_owned();
+        self.read(move |c| super::imports::get(c, &log)).await
+    }
+
+    async fn save_import_position(&self, log: &str, position: &ImportPosition) -> StoreResult<()> {
+        let (log, position) = (log.to_owned(), position.clone());
+        self.write(move |c| super::imports::save(c, &log, &position))
+            .await
     }
 
     async fn revoke_key(&self, label: &str) -> StoreResult<bool> {

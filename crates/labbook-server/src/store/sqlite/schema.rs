@@ -12,11 +12,11 @@ use rusqlite::Connection;
 use crate::store::{StoreError, StoreResult};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Migration `i` takes a database from version `i` to `i + 1`: its SQL, then its code (what
 /// SQL alone cannot do, such as deriving new tables from stored rows).
-const MIGRATIONS: [Migration; 2] = [
+const MIGRATIONS: [Migration; 3] = [
     Migration {
         sql: V1,
         code: None,
@@ -24,6 +24,10 @@ const MIGRATIONS: [Migration; 2] = [
     Migration {
         sql: V2,
         code: Some(super::backfill::derive_all),
+    },
+    Migration {
+        sql: V3,
+        code: None,
     },
 ];
 
@@ -258,6 +262,26 @@ CREATE TABLE signin_tokens (
 ) WITHOUT ROWID;
 ";
 
+/// Runs imported from watched directories (`serve --watch`).
+const V3: &str = r"
+-- A run whose log ended without an exit record once its writer was gone.
+ALTER TABLE runs ADD COLUMN crashed INTEGER NOT NULL DEFAULT 0;
+-- How far each log found in a watched directory is imported (the server never writes into
+-- a watched directory, so this is where it remembers): records ending at or before
+-- log_offset are stored, the next lines of its streams go at these offsets.
+CREATE TABLE imports (
+    log TEXT PRIMARY KEY,
+    entity TEXT NOT NULL,
+    project TEXT NOT NULL,
+    run TEXT NOT NULL,
+    log_offset INTEGER NOT NULL,
+    history INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    output INTEGER NOT NULL,
+    done INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 fn sql(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
@@ -414,7 +438,10 @@ mod tests {
             .unwrap();
         let key = RunKey::new("e", "p", "r");
         rt.block_on(async {
-            assert_eq!(store.pragma("user_version").await.unwrap(), "2");
+            assert_eq!(
+                store.pragma("user_version").await.unwrap(),
+                VERSION.to_string()
+            );
             // Made without auto_vacuum, it was vacuumed into it: deletions shrink it now.
             assert_eq!(store.pragma("auto_vacuum").await.unwrap(), "2");
             let lines = store.lines(&key, &Stream::History, 0, 100).await.unwrap();
