@@ -81,7 +81,7 @@ fn reference_run(scenario: &str, env: &[(&str, &str)], into: &Path) -> PathBuf {
         // Keep only the run itself, without the symlinks and logs the client leaves around.
         let run = only_run_dir(&tmp);
         let dest = tmp.join("keep/wandb").join(run.file_name().unwrap());
-        copy_dir(&run, &dest);
+        labbook_testkit::copy_dir(&run, &dest);
         let _ = std::fs::remove_dir_all(&cached);
         std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
         std::fs::rename(tmp.join("keep"), &cached).unwrap();
@@ -89,22 +89,8 @@ fn reference_run(scenario: &str, env: &[(&str, &str)], into: &Path) -> PathBuf {
     }
     let run = only_run_dir(&cached);
     let dest = into.join("wandb").join(run.file_name().unwrap());
-    copy_dir(&run, &dest);
+    labbook_testkit::copy_dir(&run, &dest);
     dest
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let ty = e.file_type().unwrap();
-        let dest = to.join(e.file_name());
-        if ty.is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else if ty.is_file() {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 /// Uploads `run_dir` with the official `wandb sync` into a fresh server; returns what the
@@ -446,7 +432,7 @@ fn check_all(
         .path()
         .join("labbook-copy/wandb")
         .join(ours_dir.file_name().unwrap());
-    copy_dir(&ours_dir, &copy);
+    labbook_testkit::copy_dir(&ours_dir, &copy);
     let (ours, ours_artifacts, printed) = sync_all(&ours_dir);
     let lowered = printed.to_lowercase();
     for word in ["warn", "error", "skip"] {
@@ -1335,7 +1321,7 @@ fn a_crashed_run_uploads_every_flushed_row_and_is_marked_failed() {
         .path()
         .join("crashed/wandb")
         .join(dir.file_name().unwrap());
-    copy_dir(&dir, &crashed);
+    labbook_testkit::copy_dir(&dir, &crashed);
     run.finish().unwrap();
     let (state, _) = sync(&crashed);
     assert_eq!(state.history.len(), 1000);

@@ -2,7 +2,8 @@
 //! it, then a restart: labbook online (live, resumed, stopped with the Stop button), a
 //! labbook offline run through `wandb sync`, the official client online (rows, an
 //! artifact with aliases, a resume that uses and downloads it) and offline through `wandb
-//! sync`. After the restart every run and artifact reads back equal.
+//! sync`. After the restart every run and artifact reads back equal. And `serve --watch`
+//! imports labbook's and the official client's offline runs as `labbook sync` stores them.
 //!
 //! Needs the wandb 0.31.0 virtualenv that `scripts/test.sh` sets up.
 
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use labbook::{Mode, Resume, Value};
-use labbook_server::{DataDir, Recorder, RunKey, Server, ServerConfig};
+use labbook_server::{DataDir, Recorder, RunKey, Server, ServerConfig, WatchOptions};
 
 const KEY: &str = "pths0123456789abcdefghijklmnopqrstuvwxyz01";
 
@@ -178,10 +179,59 @@ fn every_client_path_lands_in_one_sqlite_server_and_survives_a_restart() {
         get(&official_offline).summary_json().unwrap()["final"],
         "done"
     );
+    watch_equals_labbook_sync(
+        tmp.path(),
+        &[
+            (offline_dir.as_path(), "lboff001"),
+            (Path::new(offline_line[2]), official_offline.as_str()),
+        ],
+    );
     server.shutdown();
 
     // Restarted on the same data directory: all of it reads back equal.
     let again = Server::start(ServerConfig::new(KEY).entity("ent1").storage(open())).unwrap();
     assert_eq!(again.storage().runs(), runs);
     assert_eq!(again.storage().artifacts(), artifacts);
+}
+
+/// A server watching the offline runs `runs` (run directory, run id) stores each as
+/// `labbook sync` (of a copy: sync writes beside the log) stores it in another server,
+/// but for the count of UpsertBucket calls and the display name a server makes up.
+fn watch_equals_labbook_sync(tmp: &Path, runs: &[(&Path, &str)]) {
+    let watch = WatchOptions {
+        poll: Duration::from_millis(50),
+        ..WatchOptions::new(runs.iter().map(|(dir, _)| dir.to_path_buf()))
+    };
+    let watcher = Server::start(ServerConfig::new(KEY).entity("ent1").watch(watch)).unwrap();
+    let synced = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
+    for (dir, id) in runs {
+        let copy = tmp.join("copies").join(id);
+        labbook_testkit::copy_dir(dir, &copy);
+        let log = copy.join(format!("run-{id}.wandb"));
+        let opts = labbook::online::SyncOptions::new(synced.base_url(), KEY);
+        labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let imported = loop {
+            match watcher.storage().run("ent1", "paths", id) {
+                Some(run) if run.complete => break run,
+                _ => assert!(Instant::now() < deadline, "{id} was never imported whole"),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut from_sync = synced.storage().run("ent1", "paths", id).unwrap();
+        // Neither log names the run for display: each server made up a name of its own.
+        from_sync.upserts = imported.upserts;
+        from_sync.display_name.clone_from(&imported.display_name);
+        if imported != from_sync {
+            let (a, b) = (format!("{imported:#?}"), format!("{from_sync:#?}"));
+            let differ: Vec<(&str, &str)> = a
+                .lines()
+                .zip(b.lines())
+                .filter(|(x, y)| x != y)
+                .take(10)
+                .collect();
+            panic!("{id}: imported vs labbook sync differ: {differ:#?}");
+        }
+        assert!(!imported.history.is_empty() && imported.exit_code == Some(0));
+    }
 }

@@ -80,6 +80,21 @@ pub fn child_command(
     cmd
 }
 
+/// Copies the directory `from` to `to`, with everything under it (a run directory to sync
+/// elsewhere, leaving the original as it was).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        let kind = e.file_type().unwrap();
+        if kind.is_dir() {
+            copy_dir(&e.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
 /// Every file below `dir`, at any depth.
 pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

@@ -54,6 +54,16 @@ pub(crate) struct ServeArgs {
     /// The largest GraphQL document, in KiB [default: 1024].
     #[arg(long, env = "LABBOOK_SERVE_GRAPHQL_LIMIT_KIB")]
     graphql_limit_kib: Option<usize>,
+    /// Import the offline runs under DIR (its `offline-run-*` directories, up to three
+    /// levels down) as they are written; repeatable. Nothing is written into DIR. In the
+    /// variable, directories are separated by `:`.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LABBOOK_SERVE_WATCH",
+        value_delimiter = ':'
+    )]
+    watch: Vec<PathBuf>,
 }
 
 /// How `labbook serve` writes its log lines.
@@ -83,6 +93,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         body_limit_mib: args.body_limit_mib,
         decompressed_limit_mib: args.decompressed_limit_mib,
         graphql_limit_kib: args.graphql_limit_kib,
+        watch: args.watch,
     };
     let settings = settings::resolve(given, file)?;
     let (data, first) = DataDir::open(&args.data)?;
@@ -117,6 +128,9 @@ fn run(
     config.limits = settings.limits;
     let secure = settings.tls.is_some();
     config.tls = settings.tls;
+    if !settings.watch.is_empty() {
+        config.watch = Some(labbook_server::WatchOptions::new(settings.watch.clone()));
+    }
     let server = Server::start(config).with_context(|| format!("cannot serve on {listen}"))?;
     let url = server.base_url();
     println!(
@@ -134,6 +148,9 @@ fn run(
             "first start: created user {:?}; API key (shown once): {}",
             first.user, first.key
         );
+    }
+    for dir in &settings.watch {
+        println!("importing offline runs under {}", dir.display());
     }
     println!("point a client at it:  labbook login --host {url}");
     if !listen.ip().is_loopback() && !secure {

@@ -23,6 +23,7 @@ pub(super) const FILE: &str = "labbook-serve.toml";
 /// body_limit_mib = 512
 /// decompressed_limit_mib = 64
 /// graphql_limit_kib = 1024
+/// watch = ["/home/lab/runs", "/data/shared/wandb"]
 /// ```
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +35,7 @@ pub(super) struct FileSettings {
     pub(super) body_limit_mib: Option<usize>,
     pub(super) decompressed_limit_mib: Option<usize>,
     pub(super) graphql_limit_kib: Option<usize>,
+    pub(super) watch: Option<Vec<PathBuf>>,
 }
 
 impl FileSettings {
@@ -70,6 +72,8 @@ pub(super) struct Given {
     pub(super) body_limit_mib: Option<usize>,
     pub(super) decompressed_limit_mib: Option<usize>,
     pub(super) graphql_limit_kib: Option<usize>,
+    /// Empty when no flag or variable named one.
+    pub(super) watch: Vec<PathBuf>,
 }
 
 /// The settings a server starts with.
@@ -78,6 +82,8 @@ pub(super) struct Settings {
     pub(super) listen: SocketAddr,
     pub(super) tls: Option<TlsFiles>,
     pub(super) limits: Limits,
+    /// Directories whose offline runs are imported.
+    pub(super) watch: Vec<PathBuf>,
 }
 
 /// Flags and variables first, then the file, then the defaults. A certificate without a
@@ -126,10 +132,16 @@ pub(super) fn resolve(given: Given, file: FileSettings) -> Result<Settings> {
             defaults.graphql_document,
         )?,
     };
+    let watch = if given.watch.is_empty() {
+        file.watch.unwrap_or_default()
+    } else {
+        given.watch
+    };
     Ok(Settings {
         listen,
         tls,
         limits,
+        watch,
     })
 }
 
@@ -141,7 +153,8 @@ mod tests {
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let file: FileSettings = toml::from_str(
             "listen = \"0.0.0.0:9000\"\nbody_limit_mib = 2\ngraphql_limit_kib = 8\n\
-             tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nlog_format = \"json\"",
+             tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nlog_format = \"json\"\n\
+             watch = [\"runs\"]",
         )
         .unwrap();
         assert_eq!(file.log_format().unwrap(), Some(LogFormat::Json));
@@ -160,9 +173,20 @@ mod tests {
             (3 << 20, 8 << 10, Limits::default().decompressed)
         );
         assert_eq!(s.tls, Some(TlsFiles::new("c.pem", "k.pem")));
+        assert_eq!(s.watch, [PathBuf::from("runs")]);
+        let flag = Given {
+            watch: vec!["flag".into()],
+            ..Given::default()
+        };
+        let file = FileSettings {
+            watch: Some(vec!["file".into()]),
+            ..FileSettings::default()
+        };
+        assert_eq!(resolve(flag, file).unwrap().watch, [PathBuf::from("flag")]);
         let plain = resolve(Given::default(), FileSettings::default()).unwrap();
         assert_eq!(plain.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(plain.tls, None);
+        assert!(plain.watch.is_empty());
     }
 
     #[test]

@@ -685,3 +685,57 @@ fn the_banner_link_signs_a_browser_in_and_passwords_can_be_set() {
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
     assert!(server.terminate().0.success());
 }
+
+#[test]
+fn serve_watch_imports_offline_runs_and_refuses_a_missing_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let runs = tmp.path().join("runs");
+    let run = labbook_core::init(labbook_testkit::project_settings(&runs, "watched")).unwrap();
+    for i in 0..12u32 {
+        run.log([("x", Value::from(i))]).unwrap();
+    }
+    let run_id = run.id().to_owned();
+    run.finish().unwrap();
+
+    let serving = serve_with(&data, "127.0.0.1:0", &["--watch", runs.to_str().unwrap()]);
+    assert!(
+        serving.banner.contains("importing offline runs under"),
+        "{}",
+        serving.banner
+    );
+    let key = first_key(&serving.banner);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: Json = graphql(
+            &serving.url,
+            &key,
+            "RunResumeStatus",
+            json!({"entity": "admin", "project": "watched", "name": run_id}),
+        )
+        .json()
+        .unwrap();
+        if body["data"]["model"]["bucket"]["historyLineCount"] == 12 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never imported: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = serving.terminate();
+    assert!(status.success());
+
+    let missing = tmp.path().join("no-such-dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .arg("--watch")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("no-such-dir") && said.contains("not a directory"),
+        "{said}"
+    );
+}

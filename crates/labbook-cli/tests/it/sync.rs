@@ -62,18 +62,6 @@ fn labbook_sync(args: &[&str], cwd: &Path, server: &RunningServer, key: &str) ->
         .unwrap()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_run_arrives_whole_and_is_marked_synced() {
     let tmp = tempfile::tempdir().unwrap();
@@ -229,7 +217,7 @@ fn labbook_sync_and_wandb_sync_deliver_the_same_run() {
     make_run(tmp.path());
     let (dir, _) = first_run(tmp.path());
     let copy = tmp.path().join("copy/wandb").join(dir.file_name().unwrap());
-    copy_dir(&dir, &copy);
+    labbook_testkit::copy_dir(&dir, &copy);
     let (ours, theirs) = (server(), server());
     stdout(&labbook_sync(
         &[&dir.to_string_lossy()],
@@ -318,7 +306,7 @@ fn the_synced_marker_is_shared_with_wandb_sync() {
     make_run(tmp.path());
     let (dir, _) = first_run(tmp.path());
     let copy = tmp.path().join("copy/wandb").join(dir.file_name().unwrap());
-    copy_dir(&dir, &copy);
+    labbook_testkit::copy_dir(&dir, &copy);
     let srv = server();
     // labbook first, then wandb: wandb uploads nothing.
     stdout(&labbook_sync(

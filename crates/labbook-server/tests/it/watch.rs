@@ -40,35 +40,13 @@ fn wait_for(storage: &Recorder, what: &str, done: impl Fn(&Recorder) -> bool) {
 /// Every file under `dir` with its bytes and modification time: what a reader must leave
 /// as it found it.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                out.insert(
-                    path.clone(),
-                    (std::fs::read(&path).unwrap(), meta.modified().unwrap()),
-                );
-            }
-        }
-    }
-    out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    labbook_testkit::files_under(dir)
+        .into_iter()
+        .map(|path| {
+            let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+            (path.clone(), (std::fs::read(&path).unwrap(), modified))
+        })
+        .collect()
 }
 
 /// What two servers keep of a run, but the count of UpsertBucket calls (the importer
@@ -170,7 +148,7 @@ fn a_watched_run_shows_up_live_and_ends_as_labbook_sync_stores_it() {
 
     // `labbook sync` of a copy (sync writes its markers beside the log) to a second server.
     let copy = tmp.path().join("copy");
-    copy_dir(&run_dir, &copy);
+    labbook_testkit::copy_dir(&run_dir, &copy);
     let other = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
     let log = copy.join(format!("run-{run_id}.wandb"));
     let opts = labbook::online::SyncOptions::new(other.base_url(), KEY);
