@@ -30,6 +30,7 @@ mod error;
 mod framing;
 mod history_scan;
 pub mod json;
+pub mod links;
 mod log_reader;
 pub mod proto;
 mod reader;

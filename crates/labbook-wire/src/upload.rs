@@ -1,6 +1,7 @@
 //! What a run's records become on a W&B server, apart from how they get there: history,
 //! system-metric and console records as `file_stream` lines at their offsets, the step
-//! each row goes out with, the summary line and the media a row names.
+//! each row goes out with, the summary line, the media a row names and an artifact
+//! version's manifest.
 //!
 //! labbook's HTTP uploader (`labbook sync`, online runs) and the server's `--watch`
 //! importer both build their requests with these rules, so a run that reaches a server
@@ -198,6 +199,43 @@ impl Lines {
         }
         out
     }
+}
+
+/// `wandb_manifest.json` of artifact version `a` as the Python client writes it: compact,
+/// no trailing newline, each uploaded entry's `birthArtifactID` the server's id of the
+/// version being created (`id`), references kept as references.
+///
+/// ```
+/// use labbook_wire::proto::{ArtifactManifest, ArtifactManifestEntry, ArtifactRecord};
+/// let entry = ArtifactManifestEntry { path: "w.bin".into(), digest: "abc=".into(), size: 3, ..Default::default() };
+/// let a = ArtifactRecord { manifest: Some(ArtifactManifest { contents: vec![entry], ..Default::default() }), ..Default::default() };
+/// let text = labbook_wire::upload::manifest_json(&a, "QXJ0aWZhY3Q6MQ");
+/// let manifest: serde_json::Value = serde_json::from_str(&text)?;
+/// assert_eq!(manifest["contents"]["w.bin"]["birthArtifactID"], "QXJ0aWZhY3Q6MQ");
+/// assert_eq!(manifest["storagePolicyConfig"]["storageLayout"], "V2");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn manifest_json(a: &proto::ArtifactRecord, id: &str) -> String {
+    use serde_json::{Value, json};
+    let mut contents = serde_json::Map::new();
+    for e in a.manifest.iter().flat_map(|m| &m.contents) {
+        let mut entry = serde_json::Map::new();
+        entry.insert("digest".into(), json!(e.digest));
+        if e.r#ref.is_empty() {
+            entry.insert("birthArtifactID".into(), json!(id));
+        } else {
+            entry.insert("ref".into(), json!(e.r#ref));
+        }
+        entry.insert("size".into(), json!(e.size));
+        contents.insert(e.path.clone(), Value::Object(entry));
+    }
+    json!({
+        "version": 1,
+        "storagePolicy": "wandb-storage-policy-v1",
+        "storagePolicyConfig": {"storageLayout": "V2"},
+        "contents": contents,
+    })
+    .to_string()
 }
 
 /// The media files (`media/...` paths under the run's `files/`) a history or summary value

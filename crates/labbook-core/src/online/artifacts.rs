@@ -3,7 +3,7 @@
 //! CreateArtifactFiles and a PUT of each file the server does not have yet, the manifest
 //! itself, then CommitArtifact.
 
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use super::client::{Client, upload_headers as headers};
 use super::graphql;
@@ -216,7 +216,7 @@ pub(crate) fn upload(
     for chunk in entries.chunks(FILES_PER_REQUEST) {
         bytes += upload_files(client, to, a, &id, &manifest_id, chunk)?;
     }
-    let manifest_text = manifest_json(a, &id);
+    let manifest_text = crate::wire::upload::manifest_json(a, &id);
     let digest = crate::wire::artifact::b64_md5(manifest_text.as_bytes());
     let data = client.call(&manifest(to, &id, &digest, true))?;
     let file = &data["createArtifactManifest"]["artifactManifest"]["file"];
@@ -488,30 +488,6 @@ fn text(client: &Client, v: &Json, field: &str, operation: &str) -> Result<Strin
             url: super::public_url(client.base_url()),
             reason: format!("{operation} answered without `{field}`: {v}"),
         })
-}
-
-/// `wandb_manifest.json` as the Python client writes it: compact, no trailing newline,
-/// each uploaded entry's `birthArtifactID` the version being created.
-pub(crate) fn manifest_json(a: &proto::ArtifactRecord, id: &str) -> String {
-    let mut contents = serde_json::Map::new();
-    for e in a.manifest.iter().flat_map(|m| &m.contents) {
-        let mut entry = serde_json::Map::new();
-        entry.insert("digest".into(), json!(e.digest));
-        if e.r#ref.is_empty() {
-            entry.insert("birthArtifactID".into(), json!(id));
-        } else {
-            entry.insert("ref".into(), json!(e.r#ref));
-        }
-        entry.insert("size".into(), json!(e.size));
-        contents.insert(e.path.clone(), Json::Object(entry));
-    }
-    json!({
-        "version": 1,
-        "storagePolicy": "wandb-storage-policy-v1",
-        "storagePolicyConfig": {"storageLayout": "V2"},
-        "contents": contents,
-    })
-    .to_string()
 }
 
 #[cfg(test)]

@@ -6,62 +6,41 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 
-/// The queue file in a run directory.
-const FILE: &str = "labbook-links.jsonl";
+pub(crate) use crate::wire::links::Link;
 
-/// One queued link: the version (by the client id it was logged with) and the collection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Link {
-    /// The version logged in this run, by its client id (empty for an existing version).
-    pub client_id: String,
-    /// An existing version, `name:alias` or `entity/project/name:alias` (empty for one
-    /// logged in this run).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub version: String,
-    /// Empty: the run's entity.
-    pub entity: String,
-    pub project: String,
-    pub portfolio: String,
-    pub aliases: Vec<String>,
-}
-
-impl Link {
-    /// A link of version `client_id` to `target`: `collection`, `project/collection` or
-    /// `entity/project/collection`; the project defaults to W&B's `model-registry`.
-    pub(crate) fn new(client_id: &str, target: &str, aliases: Vec<String>) -> Result<Link> {
-        let parts: Vec<&str> = target.split('/').collect();
-        let valid = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        if parts.len() > 3 || !parts.iter().all(|p| valid(p)) {
-            return Err(Error::Artifact(format!(
-                "{target:?} is not a registry collection: expected [entity/][project/]collection of letters, digits, '-', '_' and '.'"
-            )));
-        }
-        let n = parts.len();
-        Ok(Link {
-            client_id: client_id.to_owned(),
-            version: String::new(),
-            entity: if n == 3 {
-                parts[0].to_owned()
-            } else {
-                String::new()
-            },
-            project: if n >= 2 {
-                parts[n - 2].to_owned()
-            } else {
-                "model-registry".to_owned()
-            },
-            portfolio: parts[n - 1].to_owned(),
-            aliases,
-        })
+/// A link of version `client_id` to `target`: `collection`, `project/collection` or
+/// `entity/project/collection`; the project defaults to W&B's `model-registry`.
+pub(crate) fn link_to(client_id: &str, target: &str, aliases: Vec<String>) -> Result<Link> {
+    let parts: Vec<&str> = target.split('/').collect();
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if parts.len() > 3 || !parts.iter().all(|p| valid(p)) {
+        return Err(Error::Artifact(format!(
+            "{target:?} is not a registry collection: expected [entity/][project/]collection of letters, digits, '-', '_' and '.'"
+        )));
     }
+    let n = parts.len();
+    Ok(Link {
+        client_id: client_id.to_owned(),
+        version: String::new(),
+        entity: if n == 3 {
+            parts[0].to_owned()
+        } else {
+            String::new()
+        },
+        project: if n >= 2 {
+            parts[n - 2].to_owned()
+        } else {
+            "model-registry".to_owned()
+        },
+        portfolio: parts[n - 1].to_owned(),
+        aliases,
+    })
 }
 
 /// Checks an existing version's name: `name:alias` (`name:v3`, `name:latest`), optionally
@@ -84,7 +63,7 @@ pub(crate) fn check_version(version: &str) -> Result<()> {
 }
 
 fn file(run_dir: &Path) -> PathBuf {
-    run_dir.join(FILE)
+    run_dir.join(crate::wire::links::FILE)
 }
 
 /// Appends a link to the run's queue.
@@ -104,19 +83,11 @@ pub(crate) fn queue(run_dir: &Path, link: &Link) -> Result<()> {
 /// with a warning.
 #[cfg(feature = "online")]
 pub(crate) fn queued(run_dir: &Path) -> Vec<Link> {
-    let Ok(text) = std::fs::read_to_string(file(run_dir)) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| match serde_json::from_str(l) {
-            Ok(link) => Some(link),
-            Err(e) => {
-                tracing::warn!(target: "labbook", "skipped a queued link in {}: {e}", run_dir.display());
-                None
-            }
-        })
-        .collect()
+    let queued = crate::wire::links::queued(run_dir);
+    if queued.skipped > 0 {
+        tracing::warn!(target: "labbook", "skipped {} unreadable queued links in {}", queued.skipped, run_dir.display());
+    }
+    queued.links
 }
 
 #[cfg(test)]
@@ -125,15 +96,15 @@ mod tests {
 
     #[test]
     fn targets_default_to_the_model_registry() {
-        let l = Link::new("c", "shapes", vec![]).unwrap();
+        let l = link_to("c", "shapes", vec![]).unwrap();
         assert_eq!(
             (l.entity.as_str(), l.project.as_str(), l.portfolio.as_str()),
             ("", "model-registry", "shapes")
         );
-        let l = Link::new("c", "ent/reg/shapes", vec!["prod".into()]).unwrap();
+        let l = link_to("c", "ent/reg/shapes", vec!["prod".into()]).unwrap();
         assert_eq!((l.entity.as_str(), l.project.as_str()), ("ent", "reg"));
         for bad in ["", "a//b", "a/b/c/d", "sha pes"] {
-            assert!(Link::new("c", bad, vec![]).is_err(), "{bad}");
+            assert!(link_to("c", bad, vec![]).is_err(), "{bad}");
         }
     }
 
@@ -142,8 +113,8 @@ mod tests {
     fn the_queue_keeps_links_in_order() {
         let d = tempfile::tempdir().unwrap();
         assert!(queued(d.path()).is_empty());
-        let a = Link::new("a", "x", vec![]).unwrap();
-        let b = Link::new("b", "p/y", vec!["prod".into()]).unwrap();
+        let a = link_to("a", "x", vec![]).unwrap();
+        let b = link_to("b", "p/y", vec!["prod".into()]).unwrap();
         queue(d.path(), &a).unwrap();
         queue(d.path(), &b).unwrap();
         assert_eq!(queued(d.path()), [a, b]);

@@ -686,12 +686,12 @@ impl Run {
     ) -> Result<()> {
         let aliases: Vec<String> = aliases.into_iter().map(Into::into).collect();
         // The target is checked before anything is logged.
-        crate::online::links::Link::new("", registered_model, aliases.clone())?;
+        crate::online::links::link_to("", registered_model, aliases.clone())?;
         let artifact = model_artifact(path.as_ref(), name, Vec::<String>::new())?;
         let Some(client_id) = self.log_artifact_with_id(artifact)? else {
             return Ok(());
         };
-        let link = crate::online::links::Link::new(&client_id, registered_model, aliases)?;
+        let link = crate::online::links::link_to(&client_id, registered_model, aliases)?;
         match &self.kind {
             Kind::Active(i) => crate::online::links::queue(&i.dir, &link),
             Kind::Disabled(_) => Ok(()),
@@ -717,7 +717,7 @@ impl Run {
         aliases: impl IntoIterator<Item = S>,
     ) -> Result<()> {
         crate::online::links::check_version(version)?;
-        let mut link = crate::online::links::Link::new(
+        let mut link = crate::online::links::link_to(
             "",
             registered_model,
             aliases.into_iter().map(Into::into).collect(),

@@ -9,6 +9,7 @@
 //! so a later `wandb sync` or `labbook sync` of the same run to another server still
 //! uploads it whole.
 
+mod artifacts;
 mod run;
 mod scan;
 

@@ -3,7 +3,7 @@
 //! `labbook sync` sends by), stored through the service under the same offset rules as
 //! `file_stream`, and its position kept in the server's database.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use labbook_wire::{LogFollower, RunLog, Tree};
 
 use super::ImportError;
 use super::scan::{self, Scan};
-use crate::service::{Service, StreamFlags, UpsertInput};
+use crate::service::{Service, ServiceError, StreamFlags, UpsertInput};
 use crate::store::{Alert, ImportPosition, RunKey, RunPatch};
 
 /// Lines past this many bytes go in a request of their own (as the uploader's default).
@@ -42,6 +42,8 @@ pub(super) struct RunImport {
     summary_dirty: bool,
     media_pending: Vec<String>,
     sent_files: BTreeSet<String>,
+    /// The server ids of the artifact versions the run logged, by client id (for links).
+    artifact_ids: HashMap<String, String>,
     /// Where the last record taken ends, and up to where an earlier import stored all.
     at: u64,
     replay_until: u64,
@@ -67,6 +69,7 @@ impl RunImport {
             summary_dirty: false,
             media_pending: Vec::new(),
             sent_files: BTreeSet::new(),
+            artifact_ids: HashMap::new(),
             at: 0,
             replay_until: 0,
             seen_locked: false,
@@ -284,6 +287,7 @@ impl RunImport {
                 }
             }
             RecordType::Summary(_) => self.summary_dirty = true,
+            RecordType::Artifact(a) => self.artifact(service, a, replaying).await?,
             _ if replaying => {}
             RecordType::Stats(st) => self.lines.events(upload::events_line(st, self.start)),
             RecordType::OutputRaw(o) => {
@@ -307,10 +311,33 @@ impl RunImport {
                 service.alert(&self.key()?, alert(a)).await?;
                 self.save(service, false).await?;
             }
+            RecordType::UseArtifact(u) => {
+                self.flush(service).await?;
+                let used = super::artifacts::record_use(service, &self.key()?, u).await;
+                given_up(used, &format!("the use of {}", u.name))?;
+                self.save(service, false).await?;
+            }
             _ => {}
         }
         if self.lines.bytes() >= REQUEST_BYTES {
             self.flush(service).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores an artifact version and keeps its id. One that cannot be stored (a staged
+    /// file gone) is given up with a warning, as `labbook sync` does, and the run goes on.
+    async fn artifact(
+        &mut self,
+        service: &Service,
+        a: &proto::ArtifactRecord,
+        replaying: bool,
+    ) -> Result<(), ImportError> {
+        let key = self.key()?;
+        let run_dir = self.run_dir().to_owned();
+        let stored = super::artifacts::import(service, &key, &run_dir, a, replaying).await;
+        if let Some(id) = given_up(stored, &format!("artifact {}", a.name))? {
+            self.artifact_ids.insert(a.client_id.clone(), id);
         }
         Ok(())
     }
@@ -406,8 +433,12 @@ impl RunImport {
             .await
             .map_err(|e| ImportError::Read(e.to_string()))??;
         let names = names.into_iter().filter(|n| n != SUMMARY_FILE).collect();
-        self.put_files(service, names).await?;
         let key = self.key()?;
+        let run_dir = self.run_dir().to_owned();
+        let links =
+            super::artifacts::apply_links(service, &key, &run_dir, &self.artifact_ids).await;
+        given_up(links, "the queued links")?;
+        self.put_files(service, names).await?;
         service
             .put_run_file(&key, SUMMARY_FILE, Bytes::from(summary.clone()))
             .await?;
@@ -470,6 +501,21 @@ impl RunImport {
         self.key
             .clone()
             .ok_or_else(|| ImportError::Read("the log has data before its run record".into()))
+    }
+}
+
+/// What could not be stored for good (a file gone, a version refused) is a warning and
+/// the import goes on; a store that cannot answer now is an error: the next look retries.
+fn given_up<T>(result: Result<T, ImportError>, what: &str) -> Result<Option<T>, ImportError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ImportError::Service(ServiceError::Unavailable(e))) => {
+            Err(ImportError::Service(ServiceError::Unavailable(e)))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "{what} was not imported");
+            Ok(None)
+        }
     }
 }
 

@@ -49,6 +49,21 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
         .collect()
 }
 
+/// Every artifact version, without the ids each server makes up.
+fn artifacts(storage: &Recorder) -> Vec<labbook_server::ArtifactState> {
+    storage
+        .artifacts()
+        .into_iter()
+        .map(|mut a| {
+            a.manifest = a
+                .manifest
+                .map(|m| labbook_server::JsonLine::parse(m.raw.replace(&a.id, "ID")));
+            a.id.clear();
+            a
+        })
+        .collect()
+}
+
 /// What two servers keep of a run, but the count of UpsertBucket calls (the importer
 /// makes fewer: it needs none to learn the run's server id).
 fn comparable(mut run: RunState) -> RunState {
@@ -113,6 +128,12 @@ fn a_watched_run_shows_up_live_and_ends_as_labbook_sync_stores_it() {
     }
     run.update_config(&json!({"batch_size": 16})).unwrap();
     run.set_summary("best", 0.75).unwrap();
+    let weights = tmp.path().join("weights.bin");
+    std::fs::write(&weights, b"weights v1").unwrap();
+    run.log_model(&weights, "watch-model", ["best"]).unwrap();
+    std::fs::write(&weights, b"weights v2").unwrap();
+    run.link_model(&weights, "watch-model", "watch-registry", ["staging"])
+        .unwrap();
     run.finish().unwrap();
     let written = tree(&runs);
 
@@ -155,6 +176,10 @@ fn a_watched_run_shows_up_live_and_ends_as_labbook_sync_stores_it() {
     labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
     let synced = other.storage().run("ent1", "proj-watch", &run_id).unwrap();
     assert_eq!(comparable(imported.clone()), comparable(synced));
+    let versions = artifacts(storage);
+    assert_eq!(versions.len(), 2, "{versions:#?}");
+    assert_eq!(versions[1].links.len(), 1, "the queued link is applied");
+    assert_eq!(versions, artifacts(other.storage()));
 
     // And a sync of the same run into the watching server stores nothing twice.
     std::fs::remove_file(copy.join(format!("run-{run_id}.wandb.synced"))).unwrap();
