@@ -1,6 +1,7 @@
 //! `labbook serve` killed with SIGKILL mid-ingest, again and again, while labbook clients
-//! stream: at moments drawn from a printed seed, each after every client has made progress
-//! since the last restart. At the end every row is stored exactly once, in order: nothing
+//! stream and an offline run it watches (`--watch`) is written: at moments drawn from a
+//! printed seed, each after every client and the import have made progress since the last
+//! restart. At the end every row is stored exactly once, in order: nothing
 //! the server acknowledged was lost (a client never resends what was acknowledged, so a
 //! lost row would be a gap) and nothing resent was kept twice.
 //!
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use labbook_core::{Mode, Value};
 use serde_json::json;
 
-use super::serve::{first_key, serve};
+use super::serve::{first_key, serve_with};
 
 const CLIENTS: usize = 3;
 
@@ -83,6 +84,10 @@ fn kill_9_mid_ingest_loses_nothing_acknowledged() {
     let data = tmp.path().join("data");
     // One port for every restart: the clients keep the URL they were given.
     let listen = free_address();
+    let watched = tmp.path().join("offline");
+    let watch = ["--watch", watched.to_str().unwrap()];
+    std::fs::create_dir_all(&watched).unwrap();
+    let serve = |data: &std::path::Path, listen: &str| serve_with(data, listen, &watch);
     let mut server = serve(&data, &listen);
     let key = first_key(&server.banner);
     let url = server.url.clone();
@@ -119,8 +124,24 @@ fn kill_9_mid_ingest_loses_nothing_acknowledged() {
         });
         clients.push((id, writer));
     }
+    // And an offline run in the watched directory, imported as it is written.
+    let offline = labbook_core::init(labbook_testkit::project_settings(&watched, "crash")).unwrap();
+    let offline_id = offline.id().to_owned();
+    let offline_stop = stop.clone();
+    let offline_writer = std::thread::spawn(move || {
+        let mut i = 0u64;
+        while !offline_stop.load(Ordering::Relaxed) {
+            offline.log([("x", Value::from(i))]).unwrap();
+            offline.flush().unwrap();
+            i += 1;
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        offline.finish().unwrap();
+        i
+    });
+    clients.push((offline_id, offline_writer));
 
-    let mut last: Vec<u64> = vec![0; CLIENTS];
+    let mut last: Vec<u64> = vec![0; clients.len()];
     for round in 0..rounds {
         // Every client has had rows acknowledged since the last restart.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -144,11 +165,36 @@ fn kill_9_mid_ingest_loses_nothing_acknowledged() {
         .into_iter()
         .map(|(id, writer)| (id, writer.join().unwrap()))
         .collect();
+    // The offline run's last rows and its end are imported after its writer finished.
+    let (offline_id, _) = logged.last().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored(&url, &key, offline_id) < logged.last().unwrap().1 {
+        assert!(
+            Instant::now() < deadline,
+            "the offline run was never imported whole"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(server.terminate().0.success());
+    // Its end (`complete`) follows its rows within a look or two of the watcher: a stop
+    // just before it is taken up by the next start.
+    let stores = loop {
+        let (dir, _) = labbook_server::DataDir::open(&data).unwrap();
+        let stores = labbook_server::Recorder::new(dir.meta.clone(), dir.blobs.clone());
+        if stores
+            .run("admin", "crash", offline_id)
+            .is_some_and(|r| r.complete)
+        {
+            break stores;
+        }
+        drop((stores, dir));
+        assert!(Instant::now() < deadline, "the offline run never ended");
+        let again = serve(&data, &listen);
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(again.terminate().0.success());
+    };
 
     // Read the stores back directly: each run holds its rows once, x = 0, 1, 2, ...
-    let (dir, _) = labbook_server::DataDir::open(&data).unwrap();
-    let stores = labbook_server::Recorder::new(dir.meta.clone(), dir.blobs.clone());
     for (id, rows) in logged {
         let run = stores.run("admin", "crash", &id).unwrap();
         let xs: Vec<u64> = run
@@ -184,6 +230,10 @@ fn kill_9_while_the_official_client_streams_loses_nothing() {
     let data = tmp.path().join("data");
     // One port for every restart: the clients keep the URL they were given.
     let listen = free_address();
+    let watched = tmp.path().join("offline");
+    let watch = ["--watch", watched.to_str().unwrap()];
+    std::fs::create_dir_all(&watched).unwrap();
+    let serve = |data: &std::path::Path, listen: &str| serve_with(data, listen, &watch);
     let mut server = serve(&data, &listen);
     let key = first_key(&server.banner);
     let url = server.url.clone();

@@ -88,6 +88,14 @@ pub(crate) async fn watch(service: Service, options: WatchOptions) {
         for (import, last_error) in runs.values_mut() {
             match import.step(&service, options.idle).await {
                 Ok(()) => *last_error = None,
+                // A run name the server refuses (`..`, a slash): looking again cannot help.
+                Err(ImportError::Service(
+                    error @ (ServiceError::Invalid(_) | ServiceError::Forbidden(_)),
+                )) => {
+                    tracing::warn!(log = %import.log().display(), %error,
+                        "not importing this run");
+                    import.give_up();
+                }
                 Err(error) => {
                     // Said once, not at every look, while the same thing stays wrong.
                     let said = error.to_string();

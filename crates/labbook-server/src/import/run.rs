@@ -81,6 +81,12 @@ impl RunImport {
         &self.log
     }
 
+    /// Stops importing this log for as long as the server runs (it names a run or a file
+    /// the server refuses).
+    pub(super) fn give_up(&mut self) {
+        self.done = true;
+    }
+
     fn run_dir(&self) -> &Path {
         self.log.parent().unwrap_or(Path::new("."))
     }

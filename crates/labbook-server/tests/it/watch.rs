@@ -379,3 +379,36 @@ fn a_watched_directory_that_is_not_one_is_refused() {
     let e = Server::start(ServerConfig::new(KEY).watch(WatchOptions::new([&missing]))).unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
 }
+
+#[test]
+fn a_run_named_as_a_path_is_skipped_and_the_others_are_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (dir, run_id) in [
+        ("offline-run-1-evil", "../evil"),
+        ("offline-run-2-good", "good1"),
+    ] {
+        let dir = tmp.path().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_log(
+            &mut Framer::new_file(),
+            &dir.join("run-x.wandb"),
+            run_id,
+            0..3,
+            Some(0),
+        );
+    }
+    let server = Server::start(
+        ServerConfig::new(KEY)
+            .entity("ent1")
+            .watch(watching(tmp.path(), Duration::from_secs(600))),
+    )
+    .unwrap();
+    let storage = server.storage();
+    wait_for(storage, "the good run is in", |s| {
+        s.run("ent1", "proj-crash", "good1")
+            .is_some_and(|r| r.complete)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let names: Vec<String> = storage.runs().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["good1"]);
+}
