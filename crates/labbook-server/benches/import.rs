@@ -8,47 +8,14 @@
 //! $ LABBOOK_BENCH_STEPS=20000 cargo bench -p labbook-server --bench import
 //! ```
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use labbook_server::store::{MetaStore as _, RunKey};
 use labbook_server::{DataDir, Recorder, Server, ServerConfig, WatchOptions};
 
-/// User plus system CPU time of this process (server and writer threads alike).
-fn cpu() -> Duration {
-    // SAFETY: getrusage fills the struct we own.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
+mod support;
 
-/// One offline run of `steps` rows of 10 scalars under `dir`.
-fn write_run(dir: &Path, steps: usize) -> String {
-    let settings = labbook::Settings::new("bench-import")
-        .dir(dir)
-        .quiet(true)
-        .handle_signals(false)
-        .system_metrics(false)
-        .console(labbook::Console::Off)
-        .git_diff(false);
-    let run = labbook::init(settings).expect("init");
-    for step in 0..steps {
-        let row: Vec<(String, labbook::Value)> = (0..10)
-            .map(|k| {
-                let v = (step as f64 * 0.001 + k as f64).sin();
-                (format!("m{k}"), labbook::Value::from(v))
-            })
-            .collect();
-        run.log(row).expect("log");
-    }
-    let id = run.id().to_owned();
-    run.finish().expect("finish");
-    id
-}
+use support::{cpu, offline_run};
 
 fn main() {
     let steps: usize = std::env::var("LABBOOK_BENCH_STEPS")
@@ -58,7 +25,7 @@ fn main() {
     let runs = 8;
     let watched = tempfile::tempdir().expect("temp dir");
     let ids: Vec<String> = (0..runs)
-        .map(|_| write_run(watched.path(), steps))
+        .map(|_| offline_run(watched.path(), "bench-import", steps).0)
         .collect();
     let data = tempfile::tempdir().expect("temp dir");
     let (dir, _) = DataDir::open(data.path()).expect("data dir");

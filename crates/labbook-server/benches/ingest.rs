@@ -13,13 +13,16 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod support;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use labbook_server::store::{MetaStore, RunKey};
 use labbook_server::{DataDir, Server, ServerConfig};
 use serde_json::json;
+use support::{cpu, offline_run};
 
 /// Rows per `file_stream` request: about what the uploader packs into its 1 MiB reads.
 const ROWS_PER_REQUEST: usize = 2_000;
@@ -45,18 +48,6 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
     gz.write_all(body).expect("gzip");
     gz.finish().expect("gzip")
-}
-
-/// User plus system CPU time of this process.
-fn cpu() -> Duration {
-    // SAFETY: getrusage fills the struct we own.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// The gzipped `file_stream` bodies of one run of `rows` rows, built before the clock starts
@@ -165,25 +156,7 @@ fn ingest(runs: usize, rows: usize) -> tempfile::TempDir {
 /// The `.wandb` file labbook writes for one run of `steps` rows like the ones above.
 fn wandb_file_size(steps: usize) -> u64 {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let settings = labbook::Settings::new("bench-size")
-        .dir(tmp.path())
-        .quiet(true)
-        .handle_signals(false)
-        .system_metrics(false)
-        .console(labbook::Console::Off)
-        .git_diff(false);
-    let run = labbook::init(settings).expect("init");
-    for step in 0..steps {
-        let row: Vec<(String, labbook::Value)> = (0..10)
-            .map(|k| {
-                let v = (step as f64 * 0.001 + k as f64).sin();
-                (format!("m{k}"), labbook::Value::from(v))
-            })
-            .collect();
-        run.log(row).expect("log");
-    }
-    let dir = run.dir().expect("dir").to_owned();
-    run.finish().expect("finish");
+    let (_, dir) = offline_run(tmp.path(), "bench-size", steps);
     std::fs::read_dir(&dir)
         .expect("run dir")
         .flatten()

@@ -26,7 +26,13 @@
 //! assert_eq!(lines.offsets, [2, 0, 0]);
 //! ```
 
-use crate::proto;
+use std::path::Path;
+
+use prost::Message as _;
+
+use crate::log_reader::{LogItem, LogReader};
+use crate::proto::{self, Record, RecordType};
+use crate::run_log::RunLog;
 use crate::tree::{Tree, item_path};
 
 /// The `file_stream` files a run's lines go to, in the order of [`Lines::offsets`].
@@ -198,6 +204,137 @@ impl Lines {
             });
         }
         out
+    }
+}
+
+/// A log's first pass, what an upload's first request needs: the first run record (and
+/// where it ends: it goes first, and is skipped when met again), what the whole log
+/// leaves (its config, program, number of rows) and how far the log could be read.
+#[derive(Clone, Debug)]
+pub struct FirstPass {
+    /// The first run record.
+    pub run: proto::RunRecord,
+    /// The byte where that record ends.
+    pub run_end: u64,
+    /// The whole log folded (state only, nothing that grows with the run).
+    pub whole: RunLog,
+    /// Where the readable part of the log ends.
+    pub len: u64,
+}
+
+/// Reads the log at `path` once, a record at a time (never all of it at once); `None` when
+/// it has no run record (yet). A record that does not decode ends the log, as it ends an
+/// upload.
+///
+/// ```no_run
+/// let first = labbook_wire::upload::first_pass("run-ab12.wandb".as_ref())?.expect("a run record");
+/// println!("{} rows, config {}", first.whole.rows, first.whole.config.to_json());
+/// # Ok::<(), labbook_wire::Error>(())
+/// ```
+pub fn first_pass(path: &Path) -> crate::Result<Option<FirstPass>> {
+    let mut reader = LogReader::open(path)?;
+    let mut whole = RunLog::default();
+    let mut run = None;
+    loop {
+        let item = reader
+            .next_record()
+            .map_err(crate::Error::io("could not read", path))?;
+        let LogItem::Record(raw) = item else {
+            break;
+        };
+        let Ok(decoded) = Record::decode(raw.bytes) else {
+            break;
+        };
+        let Some(record) = decoded.record_type else {
+            continue;
+        };
+        whole.apply(&record);
+        if let (None, RecordType::Run(r)) = (&run, record) {
+            run = Some((r, reader.position()));
+        }
+    }
+    let len = reader.position();
+    Ok(run.map(|(run, run_end)| FirstPass {
+        run,
+        run_end,
+        whole,
+        len,
+    }))
+}
+
+/// Every file under a run's `files/` directory `dir`, as paths relative to it with forward
+/// slashes, sorted (none when there is no such directory). Links are not followed.
+pub fn run_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What a later run record (a rename at finish, new tags or notes) changes of the one
+/// sent before, as an update sends it: each text field that differs and is not empty, the
+/// tags when they differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunChanges {
+    /// The display name.
+    pub display_name: Option<String>,
+    /// The notes.
+    pub notes: Option<String>,
+    /// The group.
+    pub group: Option<String>,
+    /// The job type.
+    pub job_type: Option<String>,
+    /// The tags.
+    pub tags: Option<Vec<String>>,
+}
+
+impl RunChanges {
+    /// What `now` changes of `before` (everything it sets, when there was none).
+    ///
+    /// ```
+    /// use labbook_wire::proto::RunRecord;
+    /// use labbook_wire::upload::RunChanges;
+    /// let before = RunRecord { display_name: "a".into(), notes: "n".into(), ..Default::default() };
+    /// let now = RunRecord { display_name: "b".into(), notes: "n".into(), ..Default::default() };
+    /// let changes = RunChanges::between(Some(&before), &now);
+    /// assert_eq!((changes.display_name.as_deref(), changes.notes), (Some("b"), None));
+    /// ```
+    pub fn between(before: Option<&proto::RunRecord>, now: &proto::RunRecord) -> RunChanges {
+        let changed = |f: fn(&proto::RunRecord) -> &str| {
+            let value = f(now);
+            (before.is_none_or(|b| f(b) != value) && !value.is_empty()).then(|| value.to_owned())
+        };
+        RunChanges {
+            display_name: changed(|r| &r.display_name),
+            notes: changed(|r| &r.notes),
+            group: changed(|r| &r.run_group),
+            job_type: changed(|r| &r.job_type),
+            tags: before
+                .is_none_or(|b| b.tags != now.tags)
+                .then(|| now.tags.clone()),
+        }
     }
 }
 

@@ -9,56 +9,20 @@ use prost::Message as _;
 use super::position::{SavedPosition, UploadPosition};
 use super::uploader::SyncProgress;
 use crate::error::{Error, Result};
-use crate::wire::proto::{self, Record, RecordType};
-use crate::wire::{LogEnd, LogItem, LogReader, RunLog};
+use crate::wire::proto::{Record, RecordType};
+use crate::wire::upload::FirstPass;
+use crate::wire::{LogEnd, LogItem, LogReader};
 
 use super::SyncReport;
 use super::markers::{mark_synced, write_syncstate};
 use super::uploader::{SyncOptions, Uploader};
 
-/// What a first read of a log finds for the first request: the first run record (and
-/// where it ends), and what the whole log leaves (its config, program and number of rows).
-struct Scan {
-    run: proto::RunRecord,
-    run_end: u64,
-    whole: RunLog,
-}
-
-/// Reads the log once, record by record (never all of it at once), for what the first
-/// UpsertBucket needs.
-fn scan(log: &Path) -> Result<Scan> {
-    let mut reader = LogReader::open(log)?;
-    let mut whole = RunLog::default();
-    let mut run = None;
-    loop {
-        let item = reader
-            .next_record()
-            .map_err(Error::io("could not read", log))?;
-        let LogItem::Record(raw) = item else {
-            break;
-        };
-        // A record that does not decode ends the log, as it ends the upload.
-        let Ok(decoded) = Record::decode(raw.bytes) else {
-            break;
-        };
-        let Some(record) = decoded.record_type else {
-            continue;
-        };
-        whole.apply(&record);
-        if let (None, RecordType::Run(r)) = (&run, record) {
-            run = Some((r, reader.position()));
-        }
-    }
-    let Some((run, run_end)) = run else {
-        return Err(Error::CorruptLog {
-            path: log.to_owned(),
-            reason: "no run record: nothing says which run this is".into(),
-        });
-    };
-    Ok(Scan {
-        run,
-        run_end,
-        whole,
+/// Reads the log once for what the first UpsertBucket needs; a log without a run record
+/// cannot be uploaded.
+fn scan(log: &Path) -> Result<FirstPass> {
+    crate::wire::upload::first_pass(log)?.ok_or_else(|| Error::CorruptLog {
+        path: log.to_owned(),
+        reason: "no run record: nothing says which run this is".into(),
     })
 }
 

@@ -612,22 +612,16 @@ impl Uploader {
     fn update_run(&mut self, run: &proto::RunRecord) -> Result<()> {
         let (entity, project, id) = self.target()?;
         let before = self.run.replace(run.clone());
-        let changed = |f: fn(&proto::RunRecord) -> &str| {
-            let now = f(run);
-            (before.as_ref().is_none_or(|b| f(b) != now) && !now.is_empty()).then_some(now)
-        };
+        let changes = upload::RunChanges::between(before.as_ref(), run);
         self.client.call(&graphql::UpsertBucket {
             name: &id,
             project: Some(&project),
             entity: Some(&entity),
-            display_name: changed(|r| &r.display_name),
-            notes: changed(|r| &r.notes),
-            group_name: changed(|r| &r.run_group),
-            job_type: changed(|r| &r.job_type),
-            tags: before
-                .as_ref()
-                .is_none_or(|b| b.tags != run.tags)
-                .then_some(&run.tags),
+            display_name: changes.display_name.as_deref(),
+            notes: changes.notes.as_deref(),
+            group_name: changes.group.as_deref(),
+            job_type: changes.job_type.as_deref(),
+            tags: changes.tags.as_deref(),
             ..graphql::UpsertBucket::default()
         })?;
         Ok(())
@@ -727,7 +721,8 @@ impl Uploader {
     /// Uploads every run file (those already sent during the run aside) and returns the
     /// names of all files sent.
     fn upload_files(&mut self) -> Result<Vec<String>> {
-        let files: Vec<String> = run_files(&self.files_dir)?
+        let files: Vec<String> = upload::run_files(&self.files_dir)
+            .map_err(Error::io("could not list", &self.files_dir))?
             .into_iter()
             .filter(|f| !self.sent_files.contains(f))
             .collect();
@@ -787,37 +782,4 @@ fn app_url(base: &str) -> String {
         };
     }
     base.to_owned()
-}
-
-/// Every file under `dir`, as paths relative to it with forward slashes, sorted.
-fn run_files(dir: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(Error::Io {
-                    context: "could not list",
-                    path: d,
-                    source: e,
-                });
-            }
-        };
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(rel) = p.strip_prefix(dir) {
-                let parts: Vec<String> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                out.push(parts.join("/"));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use labbook_wire::proto::{self, RecordType};
-use labbook_wire::upload::{self, Lines, SUMMARY_FILE, Steps};
+use labbook_wire::upload::{self, FirstPass, Lines, SUMMARY_FILE, Steps};
 use labbook_wire::{LogFollower, RunLog, Tree};
 
 use super::ImportError;
-use super::scan::{self, Scan};
+use super::scan;
 use crate::service::{Service, ServiceError, StreamFlags, UpsertInput};
 use crate::store::{Alert, ImportPosition, RunKey, RunPatch};
 
@@ -144,10 +144,10 @@ impl RunImport {
         let saved = service.meta.import_position(&self.name).await?;
         let log = self.log.clone();
         let live = scan::is_live(self.run_dir());
-        let first = tokio::task::spawn_blocking(move || scan::scan(&log))
+        let first = tokio::task::spawn_blocking(move || scan::first_pass(&log))
             .await
             .map_err(|e| ImportError::Read(e.to_string()))??;
-        let Some(Scan {
+        let Some(FirstPass {
             run,
             run_end,
             whole,
@@ -356,19 +356,13 @@ impl RunImport {
     ) -> Result<(), ImportError> {
         let key = self.key()?;
         let before = self.run.replace(run.clone());
-        let changed = |f: fn(&proto::RunRecord) -> &str| {
-            let now = f(run);
-            (before.as_ref().is_none_or(|b| f(b) != now) && !now.is_empty()).then(|| now.to_owned())
-        };
+        let changes = upload::RunChanges::between(before.as_ref(), run);
         let patch = RunPatch {
-            display_name: changed(|r| &r.display_name),
-            notes: changed(|r| &r.notes),
-            group: changed(|r| &r.run_group),
-            job_type: changed(|r| &r.job_type),
-            tags: before
-                .as_ref()
-                .is_none_or(|b| b.tags != run.tags)
-                .then(|| run.tags.clone()),
+            display_name: changes.display_name,
+            notes: changes.notes,
+            group: changes.group,
+            job_type: changes.job_type,
+            tags: changes.tags,
             ..RunPatch::default()
         };
         self.upsert_patch(service, &key, patch).await

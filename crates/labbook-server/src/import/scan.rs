@@ -5,9 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use labbook_wire::proto::{self, Record, RecordType};
-use labbook_wire::{LogItem, LogReader, RunLog};
-use prost::Message as _;
+use labbook_wire::upload::FirstPass;
 
 use super::ImportError;
 
@@ -88,74 +86,19 @@ pub(super) fn unchanged_for(log: &Path, idle: Duration) -> bool {
         .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= idle))
 }
 
-/// A log's first pass: its first run record (and where it ends), what the whole log leaves
-/// behind (config, program), and how long it is.
-pub(super) struct Scan {
-    pub(super) run: proto::RunRecord,
-    pub(super) run_end: u64,
-    pub(super) whole: RunLog,
-    pub(super) len: u64,
-}
-
-/// Reads the log once, a record at a time; `None` while it has no run record.
-pub(super) fn scan(log: &Path) -> Result<Option<Scan>, ImportError> {
+/// A log's first pass (`None` while it has no run record): what `labbook sync` reads
+/// first, with a log shorter than its header taken for one being created.
+pub(super) fn first_pass(log: &Path) -> Result<Option<FirstPass>, ImportError> {
     let read = |e: &dyn std::fmt::Display| ImportError::Read(format!("{}: {e}", log.display()));
-    // A log shorter than its header is one being created.
     let size = std::fs::metadata(log).map_err(|e| read(&e))?.len();
     if size < labbook_wire::FILE_HEADER.len() as u64 {
         return Ok(None);
     }
-    let mut reader = LogReader::open(log).map_err(|e| read(&e))?;
-    let mut whole = RunLog::default();
-    let mut run = None;
-    while let LogItem::Record(raw) = reader.next_record().map_err(|e| read(&e))? {
-        // A record that does not decode ends the log, as it ends `labbook sync`.
-        let Ok(decoded) = Record::decode(raw.bytes) else {
-            break;
-        };
-        let Some(record) = decoded.record_type else {
-            continue;
-        };
-        whole.apply(&record);
-        if let (None, RecordType::Run(r)) = (&run, record) {
-            run = Some((r, reader.position()));
-        }
-    }
-    let len = reader.position();
-    Ok(run.map(|(run, run_end)| Scan {
-        run,
-        run_end,
-        whole,
-        len,
-    }))
+    labbook_wire::upload::first_pass(log).map_err(|e| read(&e))
 }
 
-/// Every file under a run's `files/`, as paths relative to it with forward slashes.
+/// Every file under a run's `files/`.
 pub(super) fn run_files(dir: &Path) -> Result<Vec<String>, ImportError> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(ImportError::Read(format!("{}: {e}", d.display()))),
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(dir) {
-                let parts: Vec<String> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                out.push(parts.join("/"));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    labbook_wire::upload::run_files(dir)
+        .map_err(|e| ImportError::Read(format!("{}: {e}", dir.display())))
 }

@@ -24,6 +24,14 @@ fn watching(dir: &Path, idle: Duration) -> WatchOptions {
     }
 }
 
+/// A server with its stores in memory, importing the runs under `dir`.
+fn watching_server(dir: &Path) -> labbook_server::RunningServer {
+    let config = ServerConfig::new(KEY)
+        .entity("ent1")
+        .watch(watching(dir, Duration::from_secs(600)));
+    Server::start(config).unwrap()
+}
+
 /// Waits up to 30 s for `done` to hold of the storage.
 fn wait_for(storage: &Recorder, what: &str, done: impl Fn(&Recorder) -> bool) {
     let start = Instant::now();
@@ -76,12 +84,7 @@ fn a_watched_run_shows_up_live_and_ends_as_labbook_sync_stores_it() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     std::fs::create_dir_all(&runs).unwrap();
-    let server = Server::start(
-        ServerConfig::new(KEY)
-            .entity("ent1")
-            .watch(watching(&runs, Duration::from_secs(600))),
-    )
-    .unwrap();
+    let server = watching_server(&runs);
     let storage = server.storage();
 
     let run = labbook::init(
@@ -256,12 +259,7 @@ fn a_run_whose_writer_let_go_without_an_exit_record_is_stored_as_crashed() {
     let log = dir.join("run-crash1.wandb");
     let mut framer = Framer::new_file();
     write_log(&mut framer, &log, "crash1", 0..5, None);
-    let server = Server::start(
-        ServerConfig::new(KEY)
-            .entity("ent1")
-            .watch(watching(tmp.path(), Duration::from_secs(600))),
-    )
-    .unwrap();
+    let server = watching_server(tmp.path());
     let storage = server.storage();
     wait_for(storage, "the live rows are in", |s| {
         s.run("ent1", "proj-crash", "crash1")
@@ -397,12 +395,7 @@ fn a_run_named_as_a_path_is_skipped_and_the_others_are_imported() {
             Some(0),
         );
     }
-    let server = Server::start(
-        ServerConfig::new(KEY)
-            .entity("ent1")
-            .watch(watching(tmp.path(), Duration::from_secs(600))),
-    )
-    .unwrap();
+    let server = watching_server(tmp.path());
     let storage = server.storage();
     wait_for(storage, "the good run is in", |s| {
         s.run("ent1", "proj-crash", "good1")
