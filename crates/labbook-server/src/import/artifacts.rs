@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use labbook_wire::proto;
 
 use super::ImportError;
-use crate::service::Service;
+use crate::service::{Content, Service};
 use crate::store::{ArtifactDraft, CollectionKey, Created, RunKey};
 
 fn nonempty(s: &str) -> Option<String> {
@@ -49,9 +48,8 @@ pub(super) async fn import(
                 .filter(|e| e.r#ref.is_empty());
             for entry in entries {
                 let path = staged(run_dir, a, entry)?;
-                let bytes = read(path).await?;
                 service
-                    .put_artifact_file(&new.id, &entry.path, Bytes::from(bytes))
+                    .put_artifact_file(&new.id, &entry.path, Content::File(path))
                     .await?;
             }
             let manifest = labbook_wire::upload::manifest_json(a, &new.id);
@@ -75,31 +73,18 @@ fn staged(
     a: &proto::ArtifactRecord,
     entry: &proto::ArtifactManifestEntry,
 ) -> Result<PathBuf, ImportError> {
-    let inside = |path: &Path| {
-        let (Ok(path), Ok(dir)) = (path.canonicalize(), run_dir.canonicalize()) else {
-            return None;
-        };
-        path.starts_with(&dir).then_some(path)
-    };
     let named = Path::new(&entry.local_path);
     let copy = run_dir
         .join("artifacts")
         .join(&a.client_id)
         .join(&entry.path);
+    let inside = |path: &Path| super::scan::inside(path, run_dir);
     inside(named).or_else(|| inside(&copy)).ok_or_else(|| {
         ImportError::Read(format!(
             "artifact {}: no copy of {} inside the run directory",
             a.name, entry.path
         ))
     })
-}
-
-async fn read(path: PathBuf) -> Result<Vec<u8>, ImportError> {
-    let shown = path.display().to_string();
-    tokio::task::spawn_blocking(move || std::fs::read(path))
-        .await
-        .map_err(|e| ImportError::Read(e.to_string()))?
-        .map_err(|e| ImportError::Read(format!("{shown}: {e}")))
 }
 
 /// Records a use the log holds. An offline run recorded `name:vN` without the server's

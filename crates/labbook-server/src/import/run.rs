@@ -14,7 +14,7 @@ use labbook_wire::{LogFollower, RunLog, Tree};
 
 use super::ImportError;
 use super::scan;
-use crate::service::{Service, ServiceError, StreamFlags, UpsertInput};
+use crate::service::{Content, Service, ServiceError, StreamFlags, UpsertInput};
 use crate::store::{Alert, ImportPosition, RunKey, RunPatch};
 
 /// Lines past this many bytes go in a request of their own (as the uploader's default).
@@ -458,8 +458,7 @@ impl RunImport {
         Ok(())
     }
 
-    /// Stores run files (paths under `files/`) not stored yet; one that is gone (a
-    /// temporary file renamed since) is skipped.
+    /// Stores run files (paths under `files/`) not stored yet, each streamed from disk.
     async fn put_files(
         &mut self,
         service: &Service,
@@ -471,28 +470,22 @@ impl RunImport {
                 continue;
             }
             let path = self.files_dir().join(&name);
-            let read = tokio::task::spawn_blocking({
-                let path = path.clone();
-                move || std::fs::read(path)
-            })
-            .await
-            .map_err(|e| ImportError::Read(e.to_string()))?;
-            let bytes = match read {
-                Ok(bytes) => bytes,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(ImportError::Read(format!("{}: {e}", path.display()))),
+            if std::fs::symlink_metadata(&path).is_err() {
+                continue; // a temporary file renamed since the listing: nothing to store
+            }
+            let Some(path) = scan::inside(&path, self.run_dir()) else {
+                tracing::warn!(log = %self.log.display(), file = %name,
+                    "a run file that leads outside the run directory is not imported");
+                continue;
             };
-            service
-                .put_run_file(&key, &name, Bytes::from(bytes))
-                .await?;
-            self.sent_files.insert(name);
+            if !path.is_file() {
+                continue;
+            }
+            let put = service.put_run_file(&key, &name, Content::File(path)).await;
+            // A name the server refuses, or a file gone since: skipped, the run goes on.
+            if given_up(put.map_err(ImportError::from), &format!("run file {name}"))?.is_some() {
+                self.sent_files.insert(name);
+            }
         }
         Ok(())
     }

@@ -102,3 +102,13 @@ pub(super) fn run_files(dir: &Path) -> Result<Vec<String>, ImportError> {
     labbook_wire::upload::run_files(dir)
         .map_err(|e| ImportError::Read(format!("{}: {e}", dir.display())))
 }
+
+/// `path` resolved (links followed), if it exists and lies inside `dir`: what a log or a
+/// link in a watched directory names is read only there, so whoever can write a watched
+/// directory cannot make the server read its own files. A path that is gone is `None`.
+pub(super) fn inside(path: &Path, dir: &Path) -> Option<PathBuf> {
+    let (Ok(path), Ok(dir)) = (path.canonicalize(), dir.canonicalize()) else {
+        return None;
+    };
+    path.starts_with(&dir).then_some(path)
+}

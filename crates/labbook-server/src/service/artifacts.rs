@@ -164,13 +164,12 @@ impl Service {
         &self,
         id: &str,
         path: &str,
-        bytes: Bytes,
+        content: impl Into<super::Content>,
     ) -> ServiceResult<()> {
         let artifact = self.require_artifact(id).await?;
         let _putting = self.putting().await;
         let blob = self
-            .blobs
-            .put(&self.collection_of(&artifact).entity, bytes)
+            .put_blob(&self.collection_of(&artifact).entity, content.into())
             .await?;
         Ok(self.meta.put_artifact_file(id, path, blob).await?)
     }

@@ -17,6 +17,20 @@ pub(crate) use runs::{StreamFlags, UpsertInput};
 
 use crate::store::{BlobStore, MetaStore, StoreError};
 
+/// Bytes to keep: a request's body, or a file to stream in (an import from a watched
+/// directory; a checkpoint of gigabytes never sits in memory).
+#[derive(Debug)]
+pub(crate) enum Content {
+    Bytes(bytes::Bytes),
+    File(std::path::PathBuf),
+}
+
+impl From<bytes::Bytes> for Content {
+    fn from(bytes: bytes::Bytes) -> Content {
+        Content::Bytes(bytes)
+    }
+}
+
 /// Why a request could not be done.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServiceError {
@@ -90,6 +104,18 @@ impl Service {
             blob_rows: Arc::default(),
             deliveries_waiting: Arc::default(),
         }
+    }
+
+    /// Keeps `content` in `scope`.
+    pub(crate) async fn put_blob(
+        &self,
+        scope: &str,
+        content: Content,
+    ) -> ServiceResult<crate::store::BlobId> {
+        Ok(match content {
+            Content::Bytes(bytes) => self.blobs.put(scope, bytes).await?,
+            Content::File(path) => self.blobs.put_file(scope, &path).await?,
+        })
     }
 
     /// Held while bytes are put and the row naming them is written.

@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 
 use super::{Service, ServiceResult};
 use crate::store::{Chunk, RunKey, RunPatch, RunRecord, Stream, StreamBatch, StreamOutcome};
@@ -146,12 +145,12 @@ impl Service {
         &self,
         key: &RunKey,
         path: &str,
-        bytes: Bytes,
+        content: impl Into<super::Content>,
     ) -> ServiceResult<()> {
         super::names::check_key(key)?;
         super::names::check_path(path)?;
         let _putting = self.putting().await;
-        let blob = self.blobs.put(&key.entity, bytes).await?;
+        let blob = self.put_blob(&key.entity, content.into()).await?;
         self.touch_run(key).await?;
         Ok(self.meta.put_run_file(key, path, blob).await?)
     }

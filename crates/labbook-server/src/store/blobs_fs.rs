@@ -6,7 +6,7 @@
 //! the same bytes and is not written again.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -94,39 +94,89 @@ impl FsBlobs {
             .join(sha))
     }
 
-    fn put_blocking(&self, scope: &str, bytes: &[u8]) -> StoreResult<BlobId> {
-        let id = BlobId::of(scope, bytes);
-        let path = self.path(&id)?;
-        if path.exists() {
-            return Ok(id);
-        }
-        let dir = path.parent().unwrap_or(&self.root);
-        let created = !dir.exists();
-        fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
-        // Unique per write: two puts of the same bytes at once must not share a file.
+    /// A temporary file's name, unique per write: two puts of the same bytes at once must
+    /// not share a file.
+    fn temporary(&self) -> PathBuf {
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = self
-            .root
+        self.root
             .join("tmp")
-            .join(format!("{}-{}-{n}", id.sha256(), std::process::id()));
+            .join(format!("put-{}-{n}", std::process::id()))
+    }
+
+    fn put_blocking(&self, scope: &str, bytes: &[u8]) -> StoreResult<BlobId> {
+        let id = BlobId::of(scope, bytes);
+        if self.path(&id)?.exists() {
+            return Ok(id);
+        }
+        let tmp = self.temporary();
         let written = File::create(&tmp)
             .map_err(|e| io("create", &tmp, e))
             .and_then(|mut file| {
                 file.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
                 file.sync_all().map_err(|e| io("fsync", &tmp, e))
-            })
-            .and_then(|()| fs::rename(&tmp, &path).map_err(|e| io("rename", &tmp, e)));
-        if let Err(error) = written {
-            // A half-written file (the disk filled up) must not keep the space it took.
-            let _ = fs::remove_file(&tmp);
-            return Err(error);
-        }
-        sync_dir(dir)?;
-        if created {
-            // The new directories' own names live in their parents.
-            for parent in dir.ancestors().skip(1).take(2) {
-                sync_dir(parent)?;
+            });
+        self.settle(&tmp, written.map(|()| id))
+    }
+
+    /// Copies the file at `source` into a temporary file, hashing as it goes (a megabyte
+    /// at a time), then names it by its hash.
+    fn put_file_blocking(&self, scope: &str, source: &Path) -> StoreResult<BlobId> {
+        use sha2::Digest as _;
+        let mut from = File::open(source).map_err(|e| super::unreadable(source, &e))?;
+        let tmp = self.temporary();
+        let copied = File::create(&tmp)
+            .map_err(|e| io("create", &tmp, e))
+            .and_then(|mut file| {
+                let mut hasher = sha2::Sha256::new();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = from
+                        .read(&mut buf)
+                        .map_err(|e| super::unreadable(source, &e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    file.write_all(&buf[..n])
+                        .map_err(|e| io("write", &tmp, e))?;
+                }
+                file.sync_all().map_err(|e| io("fsync", &tmp, e))?;
+                Ok(BlobId::from_sha256(scope, &hex(&hasher.finalize())))
+            });
+        self.settle(&tmp, copied)
+    }
+
+    /// Names the fsynced temporary file `tmp` as blob `written` (or removes it, when the
+    /// blob is there already or the write failed: a half-written file, the disk full, must
+    /// not keep the space it took), then fsyncs the directories that gained a name.
+    fn settle(&self, tmp: &Path, written: StoreResult<BlobId>) -> StoreResult<BlobId> {
+        let placed = written.and_then(|id| {
+            let path = self.path(&id)?;
+            if path.exists() {
+                let _ = fs::remove_file(tmp);
+                return Ok((id, None));
+            }
+            let dir = path.parent().unwrap_or(&self.root).to_owned();
+            let created = !dir.exists();
+            fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
+            fs::rename(tmp, &path).map_err(|e| io("rename", tmp, e))?;
+            Ok((id, Some((dir, created))))
+        });
+        let (id, named) = match placed {
+            Ok(placed) => placed,
+            Err(error) => {
+                let _ = fs::remove_file(tmp);
+                return Err(error);
+            }
+        };
+        if let Some((dir, created)) = named {
+            sync_dir(&dir)?;
+            if created {
+                // The new directories' own names live in their parents.
+                for parent in dir.ancestors().skip(1).take(2) {
+                    sync_dir(parent)?;
+                }
             }
         }
         Ok(id)
@@ -165,6 +215,16 @@ impl BlobStore for FsBlobs {
         };
         let scope = scope.to_owned();
         tokio::task::spawn_blocking(move || store.put_blocking(&scope, &bytes))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("a blob write stopped: {e}")))?
+    }
+
+    async fn put_file(&self, scope: &str, source: &Path) -> StoreResult<BlobId> {
+        let store = FsBlobs {
+            root: self.root.clone(),
+        };
+        let (scope, source) = (scope.to_owned(), source.to_owned());
+        tokio::task::spawn_blocking(move || store.put_file_blocking(&scope, &source))
             .await
             .map_err(|e| StoreError::Unavailable(format!("a blob write stopped: {e}")))?
     }
@@ -233,6 +293,40 @@ mod tests {
         let forged = BlobId::from_stored("x/../../../etc/passwd".into());
         assert!(rt().block_on(blobs.get(&forged)).is_err());
         assert_eq!(rt().block_on(blobs.get(&a)).unwrap().unwrap(), &b"x"[..]);
+    }
+
+    #[test]
+    fn a_file_is_streamed_in_and_named_as_its_bytes_would_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobs::open(&dir.path().join("blobs")).unwrap();
+        let source = dir.path().join("big.bin");
+        let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&source, &content).unwrap();
+        let (streamed, again, put) = rt().block_on(async {
+            let streamed = blobs.put_file("ent", &source).await.unwrap();
+            let again = blobs.put_file("ent", &source).await.unwrap();
+            let put = blobs
+                .put("ent", Bytes::from(content.clone()))
+                .await
+                .unwrap();
+            (streamed, again, put)
+        });
+        assert_eq!(streamed, BlobId::of("ent", &content));
+        assert_eq!((&again, &put), (&streamed, &streamed));
+        assert_eq!(
+            rt().block_on(blobs.get(&streamed)).unwrap().unwrap(),
+            content
+        );
+        assert_eq!(
+            walk(&dir.path().join("blobs")).len(),
+            1,
+            "kept once, no temporary left"
+        );
+        let missing = rt().block_on(blobs.put_file("ent", &dir.path().join("gone")));
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(_))),
+            "{missing:?}"
+        );
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

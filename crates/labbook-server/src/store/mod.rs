@@ -321,11 +321,28 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Stores `bytes` in `scope` and answers their id once they are kept.
     async fn put(&self, scope: &str, bytes: Bytes) -> StoreResult<BlobId>;
 
+    /// Stores the content of the file at `source` in `scope`, as [`put`](Self::put) stores
+    /// bytes; a store that can streams it, so a file of gigabytes never sits in memory. A
+    /// `source` that cannot be read is [`StoreError::NotFound`].
+    async fn put_file(&self, scope: &str, source: &std::path::Path) -> StoreResult<BlobId> {
+        let path = source.to_owned();
+        let read = tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("a file read stopped: {e}")))?;
+        let bytes = read.map_err(|e| unreadable(source, &e))?;
+        self.put(scope, Bytes::from(bytes)).await
+    }
+
     /// The bytes of `id`, if kept.
     async fn get(&self, id: &BlobId) -> StoreResult<Option<Bytes>>;
 
     /// Removes the bytes of `id` (nothing if they are gone already).
     async fn delete(&self, id: &BlobId) -> StoreResult<()>;
+}
+
+/// A source file that cannot be read: not the store's fault, not worth a retry.
+pub(crate) fn unreadable(source: &std::path::Path, error: &std::io::Error) -> StoreError {
+    StoreError::NotFound(format!("cannot read {}: {error}", source.display()))
 }
 
 /// What [`MetaStore::orphan_blobs`] found.

@@ -93,6 +93,12 @@ impl BlobId {
         BlobId(id)
     }
 
+    /// The id of bytes within `scope` whose SHA-256 is `sha256` (64 hex digits, as a
+    /// streaming hash gives it).
+    pub fn from_sha256(scope: &str, sha256: &str) -> BlobId {
+        BlobId(format!("{scope}/{sha256}"))
+    }
+
     /// An id as a store kept it (`scope/sha256hex`).
     pub fn from_stored(id: String) -> BlobId {
         BlobId(id)

@@ -379,8 +379,10 @@ fn a_watched_directory_that_is_not_one_is_refused() {
 }
 
 #[test]
-fn a_run_named_as_a_path_is_skipped_and_the_others_are_imported() {
+fn a_run_named_as_a_path_is_skipped_and_no_link_out_of_a_run_is_followed() {
     let tmp = tempfile::tempdir().unwrap();
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(secret.path().join("secret"), b"the server's own").unwrap();
     for (dir, run_id) in [
         ("offline-run-1-evil", "../evil"),
         ("offline-run-2-good", "good1"),
@@ -394,6 +396,10 @@ fn a_run_named_as_a_path_is_skipped_and_the_others_are_imported() {
             0..3,
             Some(0),
         );
+        // A link in the run's files to a file of the server's: never read.
+        std::fs::create_dir_all(dir.join("files")).unwrap();
+        std::os::unix::fs::symlink(secret.path().join("secret"), dir.join("files/leak")).unwrap();
+        std::fs::write(dir.join("files/kept.txt"), b"a run file").unwrap();
     }
     let server = watching_server(tmp.path());
     let storage = server.storage();
@@ -404,4 +410,10 @@ fn a_run_named_as_a_path_is_skipped_and_the_others_are_imported() {
     std::thread::sleep(Duration::from_millis(200));
     let names: Vec<String> = storage.runs().into_iter().map(|r| r.name).collect();
     assert_eq!(names, ["good1"]);
+    let files = storage.run("ent1", "proj-crash", "good1").unwrap().files;
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["kept.txt", "wandb-summary.json"],
+        "the link out of the run directory is not followed"
+    );
 }
