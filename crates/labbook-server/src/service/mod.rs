@@ -6,6 +6,7 @@
 
 mod alerts;
 mod artifacts;
+mod history;
 mod names;
 mod runs;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 pub use alerts::WebhookRetry;
 pub(crate) use artifacts::{Membership, MultipartEnd};
+pub(crate) use history::{HistorySpec, state as run_state};
 pub(crate) use runs::{StreamFlags, UpsertInput};
 
 use crate::store::{BlobStore, MetaStore, StoreError};

@@ -716,7 +716,13 @@ pub(crate) async fn imports_and_crashed_runs(store: &dyn MetaStore) {
         ..StreamBatch::default()
     };
     store.append_stream(&key(), end(true)).await.unwrap();
-    assert!(store.run(&key()).await.unwrap().unwrap().crashed);
+    let run = store.run(&key()).await.unwrap().unwrap();
+    assert!(run.crashed);
+    let (created, heartbeat) = (run.created_ms.unwrap(), run.heartbeat_ms.unwrap());
+    assert!(
+        created > 1_700_000_000_000 && heartbeat >= created,
+        "{run:?}"
+    );
     let more = chunk(Stream::History, 0, &["{}"]);
     store.append_stream(&key(), more).await.unwrap();
     assert!(

@@ -119,9 +119,12 @@ impl Inner {
         match self.runs.iter().position(|r| r.record.key == *key) {
             Some(index) => (&mut self.runs[index], false),
             None => {
+                let now = Some(crate::store::now_ms());
                 self.runs.push(RunEntry {
                     record: RunRecord {
                         key: key.clone(),
+                        created_ms: now,
+                        heartbeat_ms: now,
                         ..RunRecord::default()
                     },
                     ..RunEntry::default()
@@ -240,6 +243,7 @@ fn apply_batch(entry: &mut RunEntry, batch: StreamBatch) -> Vec<Mismatch> {
     if batch.complete {
         run.crashed = batch.crashed;
     }
+    run.heartbeat_ms = Some(crate::store::now_ms());
     mismatches
 }
 

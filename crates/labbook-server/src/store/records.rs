@@ -219,6 +219,11 @@ pub struct RunRecord {
     /// The run's log ended without an exit record once its writer was gone (an import
     /// from a watched directory found it so).
     pub crashed: bool,
+    /// When a request first named the run (ms since the epoch; `None` for a run kept
+    /// before the server recorded it).
+    pub created_ms: Option<i64>,
+    /// When the run last sent lines (ms since the epoch), or was created.
+    pub heartbeat_ms: Option<i64>,
     /// Alerts, in order.
     pub alerts: Vec<Alert>,
     /// Ids of artifacts the run used (UseArtifact).

@@ -5,6 +5,7 @@ mod browser;
 mod delete_run;
 mod disk_full;
 mod hostile;
+mod read_api;
 mod server;
 mod signin;
 mod tls;

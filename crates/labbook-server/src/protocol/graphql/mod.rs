@@ -3,6 +3,7 @@
 
 mod artifact_queries;
 mod artifacts;
+mod reads;
 mod runs;
 
 use std::sync::Arc;
@@ -175,6 +176,13 @@ async fn answer(
         "FetchArtifactManifest" => artifact_queries::manifest(state, caller, vars).await,
         "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, caller, vars).await,
         "LinkArtifact" => artifact_queries::link(state, caller, vars).await,
+        "Run" => reads::run(state, caller, vars).await,
+        "RunFullHistory" => reads::full_history(state, caller, vars).await,
+        "RunSampledHistory" => reads::sampled_history(state, caller, vars).await,
+        "RunHistoryKeys" => reads::history_keys(state, caller, vars).await,
+        "RunParquetHistory" => reads::parquet_history(state, caller, vars).await,
+        "HistoryPage" => reads::history_page(state, caller, vars).await,
+        "SampledHistoryPage" => reads::sampled_history_page(state, caller, vars).await,
         other => {
             tracing::debug!(operation = other, "unknown GraphQL operation");
             Ok(json!({}))

@@ -56,8 +56,9 @@ fn run_id(c: &Connection, key: &RunKey) -> StoreResult<Option<i64>> {
 fn ensure_run(c: &Connection, key: &RunKey) -> StoreResult<(i64, bool)> {
     let inserted = c
         .execute(
-            "INSERT OR IGNORE INTO runs (entity, project, name) VALUES (?1, ?2, ?3)",
-            params![key.entity, key.project, key.run],
+            "INSERT OR IGNORE INTO runs (entity, project, name, created_at, heartbeat_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![key.entity, key.project, key.run, crate::store::now_ms()],
         )
         .map_err(sql)?;
     let id = run_id(c, key)?.ok_or_else(|| StoreError::Unavailable("a run vanished".into()))?;
@@ -82,7 +83,7 @@ fn load_run(c: &Connection, id: i64) -> StoreResult<RunRecord> {
             "SELECT entity, project, name, storage_id, display_name, config, tags, run_group,
                 job_type, notes, host, program, sweep, git_commit, repo, upserts, summary,
                 uploaded, preempting, stop_requested, complete, exit_code, used_artifacts,
-                crashed
+                crashed, created_at, heartbeat_at
              FROM runs WHERE id = ?1",
             [id],
             |r| {
@@ -115,6 +116,8 @@ fn load_run(c: &Connection, id: i64) -> StoreResult<RunRecord> {
                     exit_code: r.get(21)?,
                     used_artifacts: parse_list(&r.get::<_, String>(22)?),
                     crashed: r.get(23)?,
+                    created_ms: r.get(24)?,
+                    heartbeat_ms: r.get(25)?,
                     ..RunRecord::default()
                 })
             },
@@ -271,13 +274,14 @@ fn apply_batch(
     c.execute(
         "UPDATE runs SET preempting = preempting OR ?2, complete = complete OR ?3,
             exit_code = COALESCE(?4, exit_code),
-            crashed = CASE WHEN ?3 THEN ?5 ELSE crashed END WHERE id = ?1",
+            crashed = CASE WHEN ?3 THEN ?5 ELSE crashed END, heartbeat_at = ?6 WHERE id = ?1",
         params![
             run,
             batch.preempting,
             batch.complete,
             batch.exit_code,
-            batch.crashed
+            batch.crashed,
+            crate::store::now_ms()
         ],
     )
     .map_err(sql)?;

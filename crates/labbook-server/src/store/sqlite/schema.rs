@@ -262,10 +262,15 @@ CREATE TABLE signin_tokens (
 ) WITHOUT ROWID;
 ";
 
-/// Runs imported from watched directories (`serve --watch`).
+/// Runs imported from watched directories (`serve --watch`); when runs were made and last
+/// heard from.
 const V3: &str = r"
 -- A run whose log ended without an exit record once its writer was gone.
 ALTER TABLE runs ADD COLUMN crashed INTEGER NOT NULL DEFAULT 0;
+-- When a run was first named, and last sent lines (ms since the epoch; NULL for runs kept
+-- before these were).
+ALTER TABLE runs ADD COLUMN created_at INTEGER;
+ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
 -- How far each log found in a watched directory is imported (the server never writes into
 -- a watched directory, so this is where it remembers): records ending at or before
 -- log_offset are stored, the next lines of its streams go at these offsets.

@@ -1,0 +1,224 @@
+//! What `wandb.Api()` reads of one run: `Run` (its fields), `RunFullHistory` and
+//! `RunSampledHistory` (`run.history()`), and `scan_history`'s `RunHistoryKeys`,
+//! `RunParquetHistory`, `HistoryPage` and `SampledHistoryPage`. Every answer is
+//! `{"project": {"run": ...}}`, with a null run for one the server does not have.
+
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use super::Vars;
+use crate::error::ApiError;
+use crate::service::{HistorySpec, allow, run_state};
+use crate::state::AppState;
+use crate::store::{Caller, RunRecord, Stream};
+
+/// A project's number, as W&B's `projectId`/`internalId` (clients convert it to an int):
+/// stable for the project's name.
+pub(crate) fn project_number(entity: &str, project: &str) -> String {
+    let hash = sha2::Sha256::digest(format!("{entity}/{project}").as_bytes());
+    let n = u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]) & 0x7fff_ffff;
+    n.to_string()
+}
+
+/// A time (ms since the epoch) as W&B writes one: `2026-12-03T18:07:11Z`.
+fn iso(ms: Option<i64>) -> Value {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or(Value::Null, |t| {
+            Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        })
+}
+
+/// The run the variables name (`entity`, `project` and `name`, or `runName`/`run` as the
+/// history queries call it), if the caller may read its entity.
+async fn named_run(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Option<RunRecord>, ApiError> {
+    let name = vars
+        .str("name")
+        .or_else(|| vars.str("runName"))
+        .or_else(|| vars.str("run"))
+        .ok_or_else(|| ApiError::bad("the query names no run (`name`)"))?;
+    let key = state.service.run_key(
+        Some(vars.str("entity").unwrap_or_else(|| caller.user.clone())),
+        vars.str("project"),
+        name,
+    );
+    allow(caller, &key.entity)?;
+    Ok(state.service.run(&key).await?)
+}
+
+fn answer(run: Option<Value>) -> Value {
+    json!({"project": {"run": run}})
+}
+
+/// A run as W&B's `RunFragment` has it (with `projectId`).
+async fn fragment(state: &AppState, run: &RunRecord) -> Result<Value, ApiError> {
+    let key = &run.key;
+    let system = state.service.tail(run, Stream::Events, 1).await?;
+    let last_step = state.service.last_step(run).await?;
+    Ok(json!({
+        "id": run.storage_id,
+        "projectId": project_number(&key.entity, &key.project),
+        "name": key.run,
+        "displayName": run.display_name,
+        "tags": run.tags,
+        "sweepName": run.sweep,
+        "state": run_state(run),
+        "config": run.config.as_ref().map_or_else(|| "{}".to_owned(), Value::to_string),
+        "group": run.group,
+        "jobType": run.job_type,
+        "commit": run.commit,
+        "readOnly": false,
+        "createdAt": iso(run.created_ms),
+        "heartbeatAt": iso(run.heartbeat_ms.or(run.created_ms)),
+        "description": run.notes.clone().unwrap_or_default(),
+        "notes": run.notes,
+        "systemMetrics": system.first().cloned().unwrap_or_else(|| "{}".to_owned()),
+        "summaryMetrics": run.summary.as_ref().map_or("{}", |s| s.raw.as_str()),
+        "historyLineCount": run.history_lines,
+        "user": {"name": key.entity, "username": key.entity},
+        "historyKeys": {"lastStep": last_step.unwrap_or(-1), "keys": {}},
+    }))
+}
+
+/// `Run`: the run's fields.
+pub(crate) async fn run(state: &AppState, caller: &Caller, vars: &Vars) -> Result<Value, ApiError> {
+    let Some(run) = named_run(state, caller, vars).await? else {
+        return Ok(answer(None));
+    };
+    Ok(answer(Some(fragment(state, &run).await?)))
+}
+
+/// The `samples` variable (W&B's default 500).
+fn samples(vars: &Vars, name: &str) -> usize {
+    vars.get(name)
+        .and_then(Value::as_u64)
+        .map_or(500, |n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// `RunFullHistory`: `history(samples)` and `events(samples)`, rows as JSON strings.
+pub(crate) async fn full_history(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let Some(run) = named_run(state, caller, vars).await? else {
+        return Ok(answer(None));
+    };
+    let n = samples(vars, "samples");
+    let history = state
+        .service
+        .sampled_lines(&run, &Stream::History, n)
+        .await?;
+    let events = state
+        .service
+        .sampled_lines(&run, &Stream::Events, n)
+        .await?;
+    Ok(answer(Some(json!({"history": history, "events": events}))))
+}
+
+/// The specs of `sampledHistory` (JSON strings), each answered as a list of row objects.
+async fn sampled(state: &AppState, run: &RunRecord, specs: &[Value]) -> Result<Value, ApiError> {
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let text = spec
+            .as_str()
+            .ok_or_else(|| ApiError::bad("a history spec must be a JSON string"))?;
+        let spec = HistorySpec::parse(text).map_err(ApiError::bad)?;
+        out.push(Value::from(
+            state.service.sampled_history(run, &spec).await?,
+        ));
+    }
+    Ok(Value::from(out))
+}
+
+/// `RunSampledHistory`: `sampledHistory(specs)`, one list of rows per spec.
+pub(crate) async fn sampled_history(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let Some(run) = named_run(state, caller, vars).await? else {
+        return Ok(answer(None));
+    };
+    let specs = match vars.get("specs") {
+        Some(Value::Array(specs)) => specs.clone(),
+        _ => return Err(ApiError::bad("RunSampledHistory needs a list `specs`")),
+    };
+    Ok(answer(Some(
+        json!({"sampledHistory": sampled(state, &run, &specs).await?}),
+    )))
+}
+
+/// `SampledHistoryPage`: `sampledHistory(specs: [$spec])`, a page of `scan_history(keys)`.
+pub(crate) async fn sampled_history_page(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let Some(run) = named_run(state, caller, vars).await? else {
+        return Ok(answer(None));
+    };
+    let spec = vars
+        .get("spec")
+        .cloned()
+        .ok_or_else(|| ApiError::bad("SampledHistoryPage needs `spec`"))?;
+    Ok(answer(Some(
+        json!({"sampledHistory": sampled(state, &run, &[spec]).await?}),
+    )))
+}
+
+/// `RunHistoryKeys`: `historyKeys`, whose `lastStep` ends a `scan_history`.
+pub(crate) async fn history_keys(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let Some(run) = named_run(state, caller, vars).await? else {
+        return Ok(answer(None));
+    };
+    let last = state.service.last_step(&run).await?;
+    Ok(answer(Some(
+        json!({"historyKeys": {"lastStep": last.unwrap_or(-1), "keys": {}}}),
+    )))
+}
+
+/// `RunParquetHistory`: no parquet exports here, so every page is read live.
+pub(crate) async fn parquet_history(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let Some(_run) = named_run(state, caller, vars).await? else {
+        return Ok(answer(None));
+    };
+    Ok(answer(Some(
+        json!({"parquetHistory": {"parquetUrls": [], "liveData": []}}),
+    )))
+}
+
+/// `HistoryPage`: rows with `minStep <= _step < maxStep`, at most `pageSize`, as JSON
+/// strings.
+pub(crate) async fn history_page(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let Some(run) = named_run(state, caller, vars).await? else {
+        return Ok(answer(None));
+    };
+    let step = |name: &str| {
+        vars.get(name)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| ApiError::bad(format!("HistoryPage needs a whole number `{name}`")))
+    };
+    let (min, max) = (step("minStep")?, step("maxStep")?);
+    let limit = vars
+        .get("pageSize")
+        .and_then(Value::as_u64)
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let rows = state.service.history_page(&run, min, max, limit).await?;
+    Ok(answer(Some(json!({"history": rows}))))
+}
