@@ -8,6 +8,7 @@ mod alerts;
 mod artifacts;
 mod history;
 mod names;
+mod run_filter;
 mod runs;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub use alerts::WebhookRetry;
 pub(crate) use artifacts::{Membership, MultipartEnd};
 pub(crate) use history::{HistorySpec, state as run_state};
+pub(crate) use run_filter::{RunFilter, RunOrder};
 pub(crate) use runs::{StreamFlags, UpsertInput};
 
 use crate::store::{BlobStore, MetaStore, StoreError};

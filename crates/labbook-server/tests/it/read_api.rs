@@ -165,3 +165,217 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     assert_eq!(read["scan_range"], json!([5, 6, 7, 8]));
     drop((server, data));
 }
+
+/// The runs `runs_are_listed_filtered_and_ordered` writes: `(lr, optimizer, loss, tags,
+/// group, job type)` of run `many-i`.
+fn many(
+    i: usize,
+) -> (
+    f64,
+    &'static str,
+    f64,
+    Vec<&'static str>,
+    &'static str,
+    &'static str,
+) {
+    let lr = [0.1, 0.01, 0.001][i % 3];
+    let opt = if i.is_multiple_of(2) { "adam" } else { "sgd" };
+    let loss = 0.9 - 0.1 * i as f64;
+    let mut tags = vec![if i.is_multiple_of(2) { "even" } else { "odd" }];
+    if i == 5 {
+        tags.push("best");
+    }
+    let group = if i < 3 { "g1" } else { "g2" };
+    let job = if i % 3 == 1 { "eval" } else { "train" };
+    (lr, opt, loss, tags, group, job)
+}
+
+#[test]
+#[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
+fn runs_are_listed_filtered_and_ordered_through_the_public_api() {
+    let venv = labbook_testkit::wandb::venv();
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, key, server) = super::data_server(&tmp.path().join("data"));
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let (lr, opt, loss, tags, group, job) = many(i);
+        let run = labbook::init(
+            Settings::new("many")
+                .dir(tmp.path())
+                .quiet(true)
+                .handle_signals(false)
+                .env_vars(Vec::<(String, String)>::new())
+                .dotenv_dir(tmp.path())
+                .name(format!("many-{i}"))
+                .tags(tags)
+                .group(group)
+                .job_type(job)
+                .config(&json!({"lr": lr, "opt": opt})),
+        )
+        .unwrap();
+        run.log([("loss", Value::from(loss))]).unwrap();
+        ids.push(run.id().to_owned());
+        let dir = run.dir().unwrap().to_owned();
+        let log = dir.join(format!("run-{}.wandb", run.id()));
+        run.finish().unwrap();
+        let opts = labbook::online::SyncOptions::new(server.base_url(), &key);
+        labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+        // Created one after another: ordered by creation as written.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pick = |which: &[usize]| -> Vec<String> { which.iter().map(|&i| ids[i].clone()).collect() };
+    let cases: Vec<(Json, &str, u64, Vec<String>)> = vec![
+        (json!({}), "+created_at", 50, pick(&[0, 1, 2, 3, 4, 5])),
+        (json!({}), "-created_at", 2, pick(&[5, 4, 3, 2, 1, 0])),
+        (json!({"config.lr": 0.01}), "+created_at", 50, pick(&[1, 4])),
+        (
+            json!({"config.lr.value": {"$gte": 0.01}}),
+            "+created_at",
+            50,
+            pick(&[0, 1, 3, 4]),
+        ),
+        (
+            json!({"config.lr": {"$lte": 0.01, "$gt": 0.001}}),
+            "+created_at",
+            50,
+            pick(&[1, 4]),
+        ),
+        (
+            json!({"config.lr": {"$not": {"$gt": 0.005}}}),
+            "+created_at",
+            50,
+            pick(&[2, 5]),
+        ),
+        (
+            json!({"config.opt": {"$nin": ["adam"]}}),
+            "+created_at",
+            50,
+            pick(&[1, 3, 5]),
+        ),
+        (
+            json!({"summary_metrics.loss": {"$lt": 0.55}}),
+            "+created_at",
+            50,
+            pick(&[4, 5]),
+        ),
+        (
+            json!({"summary_metrics.loss": {"$exists": true}}),
+            "+created_at",
+            1,
+            pick(&[0, 1, 2, 3, 4, 5]),
+        ),
+        (
+            json!({"summary_metrics.nothing": {"$exists": false}}),
+            "+created_at",
+            50,
+            pick(&[0, 1, 2, 3, 4, 5]),
+        ),
+        (json!({"tags": "best"}), "+created_at", 50, pick(&[5])),
+        (
+            json!({"tags": {"$in": ["even"]}}),
+            "+created_at",
+            50,
+            pick(&[0, 2, 4]),
+        ),
+        (
+            json!({"$or": [{"group": "g1"}, {"tags": "best"}]}),
+            "+created_at",
+            50,
+            pick(&[0, 1, 2, 5]),
+        ),
+        (
+            json!({"$and": [{"jobType": "eval"}, {"config.lr": {"$ne": 0.1}}]}),
+            "+created_at",
+            50,
+            pick(&[1, 4]),
+        ),
+        (
+            json!({"$nor": [{"group": "g1"}]}),
+            "+created_at",
+            50,
+            pick(&[3, 4, 5]),
+        ),
+        (
+            json!({"group": {"$eq": "g2"}}),
+            "+created_at",
+            50,
+            pick(&[3, 4, 5]),
+        ),
+        (
+            json!({"displayName": {"$regex": "^many-[0-2]$"}}),
+            "+created_at",
+            50,
+            pick(&[0, 1, 2]),
+        ),
+        (
+            json!({"state": "finished"}),
+            "+created_at",
+            50,
+            pick(&[0, 1, 2, 3, 4, 5]),
+        ),
+        (
+            json!({"createdAt": {"$gte": "2000-01-01T00:00:00Z"}}),
+            "+created_at",
+            50,
+            pick(&[0, 1, 2, 3, 4, 5]),
+        ),
+        (
+            json!({}),
+            "-summary_metrics.loss",
+            4,
+            pick(&[0, 1, 2, 3, 4, 5]),
+        ),
+        (
+            json!({}),
+            "+summary_metrics.loss",
+            50,
+            pick(&[5, 4, 3, 2, 1, 0]),
+        ),
+        (
+            json!({"group": "g1"}),
+            "+config.lr.value",
+            50,
+            pick(&[2, 1, 0]),
+        ),
+    ];
+    let queries: Vec<Json> = cases
+        .iter()
+        .map(|(filters, order, per_page, _)| json!({"filters": filters, "order": order, "per_page": per_page}))
+        .collect();
+    let file = tmp.path().join("queries.json");
+    std::fs::write(&file, serde_json::to_vec(&queries).unwrap()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/read_runs.py");
+    let out = Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg("admin/many")
+        .arg(&file)
+        .env("WANDB_BASE_URL", server.base_url())
+        .env("WANDB_API_KEY", &key)
+        .env("HOME", tmp.path())
+        .env("WANDB_DIR", tmp.path())
+        .env_remove("WANDB_ENTITY")
+        .env_remove("WANDB_PROJECT")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "read_runs.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RUNS "))
+        .unwrap_or_else(|| panic!("no RUNS line in {stdout}"));
+    let got: Vec<Json> = serde_json::from_str(line).unwrap();
+    for ((filters, order, per_page, want), got) in cases.iter().zip(&got) {
+        assert_eq!(
+            got["ids"],
+            json!(want),
+            "filters {filters}, order {order}, {per_page} a page"
+        );
+        assert_eq!(got["len"], want.len(), "len() of filters {filters}");
+    }
+    drop((server, data));
+}

@@ -176,6 +176,7 @@ async fn answer(
         "FetchArtifactManifest" => artifact_queries::manifest(state, caller, vars).await,
         "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, caller, vars).await,
         "LinkArtifact" => artifact_queries::link(state, caller, vars).await,
+        "Runs" => reads::runs(state, caller, vars).await,
         "Run" => reads::run(state, caller, vars).await,
         "RunFullHistory" => reads::full_history(state, caller, vars).await,
         "RunSampledHistory" => reads::sampled_history(state, caller, vars).await,

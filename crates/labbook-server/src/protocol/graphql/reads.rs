@@ -1,4 +1,5 @@
-//! What `wandb.Api()` reads of one run: `Run` (its fields), `RunFullHistory` and
+//! What `wandb.Api()` reads: `Runs` (a project's runs, filtered, ordered, by pages), `Run`
+//! (one run's fields), `RunFullHistory` and
 //! `RunSampledHistory` (`run.history()`), and `scan_history`'s `RunHistoryKeys`,
 //! `RunParquetHistory`, `HistoryPage` and `SampledHistoryPage`. Every answer is
 //! `{"project": {"run": ...}}`, with a null run for one the server does not have.
@@ -8,7 +9,7 @@ use sha2::Digest as _;
 
 use super::Vars;
 use crate::error::ApiError;
-use crate::service::{HistorySpec, allow, run_state};
+use crate::service::{HistorySpec, RunFilter, RunOrder, allow, run_state};
 use crate::state::AppState;
 use crate::store::{Caller, RunRecord, Stream};
 
@@ -81,6 +82,66 @@ async fn fragment(state: &AppState, run: &RunRecord) -> Result<Value, ApiError> 
         "user": {"name": key.entity, "username": key.entity},
         "historyKeys": {"lastStep": last_step.unwrap_or(-1), "keys": {}},
     }))
+}
+
+/// A page's cursor: the number of runs before the next one, opaque to the client.
+fn cursor(after: usize) -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("runs:{after}"),
+    )
+}
+
+fn offset_of(cursor: &str) -> Result<usize, ApiError> {
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| t.strip_prefix("runs:")?.parse().ok())
+        .ok_or_else(|| ApiError::bad(format!("`cursor` {cursor:?} is not one this server gave")))
+}
+
+/// `Runs`: a page of a project's runs (`perPage`, after `cursor`) that pass `filters`, in
+/// `order`, and how many pass.
+pub(crate) async fn runs(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let entity = vars.entity("entity", caller)?;
+    let project = vars.require("project")?;
+    let filter = RunFilter::parse(&vars.str("filters").unwrap_or_else(|| "{}".to_owned()))
+        .map_err(ApiError::bad)?;
+    let order = RunOrder::parse(&vars.str("order").unwrap_or_default());
+    let per_page = vars
+        .get("perPage")
+        .and_then(Value::as_u64)
+        .map_or(50, |n| usize::try_from(n).unwrap_or(usize::MAX))
+        .clamp(1, 1000);
+    let from = match vars.str("cursor") {
+        Some(c) => offset_of(&c)?,
+        None => 0,
+    };
+    let runs = state
+        .service
+        .project_runs(&entity, &project, &filter, &order)
+        .await?;
+    let mut edges = Vec::new();
+    for (i, run) in runs.iter().enumerate().skip(from).take(per_page) {
+        edges.push(json!({"node": fragment(state, run).await?, "cursor": cursor(i + 1)}));
+    }
+    let end = from + edges.len();
+    let number = project_number(&entity, &project);
+    Ok(json!({"project": {
+        "id": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("Project:{entity}/{project}")),
+        "internalId": number,
+        "name": project,
+        "runCount": runs.len(),
+        "readOnly": false,
+        "runs": {
+            "edges": edges,
+            "pageInfo": {"endCursor": cursor(end), "hasNextPage": end < runs.len()},
+        },
+    }}))
 }
 
 /// `Run`: the run's fields.
