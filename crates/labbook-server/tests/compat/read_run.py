@@ -47,4 +47,27 @@ out = {
     "scan_keys": clean(list(run.scan_history(keys=[key], page_size=7))),
     "scan_range": clean([row["_step"] for row in run.scan_history(min_step=5, max_step=9)]),
 }
+
+# Changed through the public API: tags, notes, a summary key added and one removed.
+run.tags = run.tags + ["changed"]
+run.notes = "new notes"
+run.summary["extra"] = 5
+del run.summary["best"]
+run.update()
+again = wandb.Api(timeout=60).run(path)
+out["updated"] = {
+    "tags": again.tags,
+    "notes": again.notes,
+    "summary": clean({k: v for k, v in again.summary.items() if not k.startswith("_")}),
+    "config": clean(dict(again.config)),
+    "history_rows": len(again.history(samples=100000, pandas=False)),
+}
+
+# Deleted: the run is gone.
+again.delete()
+try:
+    wandb.Api(timeout=60).run(path)
+    out["deleted"] = False
+except Exception as e:  # the client's CommError for a run the server does not have
+    out["deleted"] = type(e).__name__
 print("READ " + json.dumps(out), flush=True)

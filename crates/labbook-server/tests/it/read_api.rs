@@ -1,6 +1,7 @@
-//! `wandb.Api()` (the official client, 0.31.0) reads a run back from the server: its
+//! `wandb.Api()` (the official client, 0.31.0) reads runs back from the server: a run's
 //! fields, its history whole, by key and sampled, its system metrics, and `scan_history`
-//! by pages, with and without keys and within step bounds, value for value as logged.
+//! by pages, with and without keys and within step bounds, value for value as logged;
+//! `run.update()` and `run.delete()`; and `api.runs()` with filters, orders and pages.
 //!
 //! Needs the virtualenv that `scripts/test.sh` sets up (`LABBOOK_WANDB_VENV`).
 
@@ -163,6 +164,21 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     assert_eq!(numbers(&read["scan"]), numbers(&read["history"]));
     assert_eq!(steps(&read["scan_keys"]), thirds);
     assert_eq!(read["scan_range"], json!([5, 6, 7, 8]));
+
+    // run.update(): tags and notes changed, the summary replaced whole (a key deleted is
+    // gone), the config and the rows as they were.
+    let updated = &read["updated"];
+    assert_eq!(updated["tags"], json!(["a", "b", "changed"]));
+    assert_eq!(updated["notes"], "new notes");
+    assert_eq!(updated["summary"]["extra"], 5);
+    assert!(updated["summary"].get("best").is_none(), "{updated}");
+    assert_eq!(updated["summary"]["loss"], 1.0 / STEPS as f64);
+    assert_eq!(updated["config"], read["config"]);
+    assert_eq!(updated["history_rows"], STEPS);
+    // run.delete(): the run is gone, and so are its rows.
+    assert_eq!(read["deleted"], "CommError", "{read}");
+    let runs = labbook_server::Recorder::new(data.meta.clone(), data.blobs.clone()).runs();
+    assert!(runs.is_empty(), "{runs:?}");
     drop((server, data));
 }
 

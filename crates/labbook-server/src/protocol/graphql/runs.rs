@@ -61,12 +61,14 @@ pub(crate) async fn upsert_bucket(
         None => None,
     };
     let patch = RunPatch {
-        display_name: vars.str("displayName"),
+        // The public API's `run.update()` names its variables `display_name` and
+        // `description`.
+        display_name: vars.str("displayName").or_else(|| vars.str("display_name")),
         config,
         tags: vars.strings("tags", "UpsertBucket")?,
         group: vars.str("groupName"),
         job_type: vars.str("jobType"),
-        notes: vars.str("notes"),
+        notes: vars.str("notes").or_else(|| vars.str("description")),
         host: vars.str("host"),
         program: vars.str("program"),
         sweep: vars.str("sweep"),
@@ -74,14 +76,46 @@ pub(crate) async fn upsert_bucket(
         repo: vars.str("repo"),
         ..RunPatch::default()
     };
-    let entity = vars.entity("entity", caller)?;
-    let input = UpsertInput {
-        entity: Some(entity),
-        project: vars.str("project"),
-        name: vars.str("name"),
-        patch,
+    // The public API's updates name the run by its server id alone (`run.update()`).
+    let by_id = vars
+        .str("id")
+        .map(|id| {
+            crate::service::Service::key_of_storage_id(&id)
+                .ok_or_else(|| ApiError::bad(format!("UpsertBucket `id` {id:?} names no run")))
+        })
+        .transpose()?;
+    let input = match by_id {
+        Some(key) => {
+            allow(caller, &key.entity)?;
+            UpsertInput {
+                entity: Some(key.entity),
+                project: Some(key.project),
+                name: Some(key.run),
+                patch,
+            }
+        }
+        None => UpsertInput {
+            entity: Some(vars.entity("entity", caller)?),
+            project: vars.str("project"),
+            name: vars.str("name"),
+            patch,
+        },
     };
-    let (run, inserted) = state.service.upsert_run(input).await?;
+    let (mut run, inserted) = state.service.upsert_run(input).await?;
+    // `summaryMetrics` is the whole summary (a key left out is gone), as a file_stream
+    // summary is.
+    if let Some(summary) = vars.str("summaryMetrics") {
+        parse_lenient(&summary).map_err(|e| {
+            ApiError::bad(format!("UpsertBucket `summaryMetrics` is not JSON: {e}"))
+        })?;
+        let files = vec![("wandb-summary.json".to_owned(), 0, vec![summary])];
+        let flags = crate::service::StreamFlags::default();
+        state
+            .service
+            .stream(&run.key, files, Vec::new(), flags)
+            .await?;
+        run = state.service.run(&run.key).await?.unwrap_or(run);
+    }
     Ok(json!({"upsertBucket": {"bucket": bucket(&run), "inserted": inserted}}))
 }
 
