@@ -1,5 +1,5 @@
 //! The URLs GraphQL answers hand out: `PUT` for run files, artifact files, manifests and
-//! parts, `GET` for artifact files (presigned-style: no key).
+//! parts, `GET` for run and artifact files (presigned-style: no key).
 
 use std::sync::Arc;
 
@@ -22,6 +22,20 @@ pub(crate) async fn run_file(
     tracing::debug!(?key, %path, bytes = body.len(), "run file uploaded");
     state.service.put_run_file(&key, &path, body).await?;
     Ok(StatusCode::OK)
+}
+
+/// `GET /run-files/{entity}/{project}/{run}/{*path}`: a run file (what `run.files()`'s
+/// `download()` fetches).
+pub(crate) async fn run_file_download(
+    State(state): State<Arc<AppState>>,
+    Path((entity, project, run, path)): Path<(String, String, String, String)>,
+) -> Result<Bytes, ApiError> {
+    let key = RunKey::new(entity, project, run);
+    state
+        .service
+        .run_file(&key, &path)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the run has no file `{path}`")))
 }
 
 /// `PUT /upload-artifact/{artifact}/{*path}`: a file of an artifact.

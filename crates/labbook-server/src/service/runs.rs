@@ -4,6 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use bytes::Bytes;
+
 use super::{Service, ServiceResult};
 use crate::store::{Chunk, RunKey, RunPatch, RunRecord, Stream, StreamBatch, StreamOutcome};
 
@@ -153,6 +155,24 @@ impl Service {
         let blob = self.put_blob(&key.entity, content.into()).await?;
         self.touch_run(key).await?;
         Ok(self.meta.put_run_file(key, path, blob).await?)
+    }
+
+    /// A run file's bytes.
+    pub(crate) async fn run_file(&self, key: &RunKey, path: &str) -> ServiceResult<Option<Bytes>> {
+        let files = self.meta.run_files(key).await?;
+        let Some((_, blob)) = files.into_iter().find(|(p, _)| p == path) else {
+            return Ok(None);
+        };
+        Ok(self.blobs.get(&blob).await?)
+    }
+
+    /// A run's files with their sizes, by path.
+    pub(crate) async fn run_files(&self, key: &RunKey) -> ServiceResult<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for (path, blob) in self.meta.run_files(key).await? {
+            out.push((path, self.blobs.size(&blob).await?.unwrap_or(0)));
+        }
+        Ok(out)
     }
 
     /// Deletes a run with all it holds, then the bytes of its files that nothing else

@@ -240,6 +240,14 @@ impl BlobStore for FsBlobs {
             .map_err(|e| StoreError::Unavailable(format!("a blob read stopped: {e}")))?
     }
 
+    async fn size(&self, id: &BlobId) -> StoreResult<Option<u64>> {
+        match fs::metadata(self.path(id)?) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &self.path(id)?, e)),
+        }
+    }
+
     async fn delete(&self, id: &BlobId) -> StoreResult<()> {
         let path = self.path(id)?;
         let removed = tokio::task::spawn_blocking(move || match fs::remove_file(&path) {

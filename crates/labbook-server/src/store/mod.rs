@@ -336,6 +336,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// The bytes of `id`, if kept.
     async fn get(&self, id: &BlobId) -> StoreResult<Option<Bytes>>;
 
+    /// How many bytes `id` holds, if kept (a store that can tells without reading them).
+    async fn size(&self, id: &BlobId) -> StoreResult<Option<u64>> {
+        Ok(self.get(id).await?.map(|b| b.len() as u64))
+    }
+
     /// Removes the bytes of `id` (nothing if they are gone already).
     async fn delete(&self, id: &BlobId) -> StoreResult<()>;
 }

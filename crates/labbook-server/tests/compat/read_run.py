@@ -48,6 +48,14 @@ out = {
     "scan_range": clean([row["_step"] for row in run.scan_history(min_step=5, max_step=9)]),
 }
 
+# Files: listed in pages, by pattern, and downloaded.
+out["files"] = sorted(f.name for f in run.files(per_page=2))
+out["files_len"] = len(run.files())
+out["files_pattern"] = sorted(f.name for f in run.files(pattern="wandb-%"))
+downloaded = run.file("wandb-summary.json").download(root="downloads", replace=True)
+out["summary_file"] = json.loads(downloaded.read())
+out["summary_file_size"] = run.file("wandb-summary.json").size
+
 # Changed through the public API: tags, notes, a summary key added and one removed.
 run.tags = run.tags + ["changed"]
 run.notes = "new notes"

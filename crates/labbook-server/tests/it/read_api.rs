@@ -54,6 +54,10 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     let opts = labbook::online::SyncOptions::new(server.base_url(), &key);
     labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
 
+    // As stored, before the script changes and deletes the run.
+    let stored = labbook_server::Recorder::new(data.meta.clone(), data.blobs.clone())
+        .run("admin", "reads", &run_id)
+        .unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/read_run.py");
     let out = Command::new(venv.join("bin/python"))
         .arg(&script)
@@ -164,6 +168,20 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     assert_eq!(numbers(&read["scan"]), numbers(&read["history"]));
     assert_eq!(steps(&read["scan_keys"]), thirds);
     assert_eq!(read["scan_range"], json!([5, 6, 7, 8]));
+
+    // run.files(): every run file, by pages of 2 and by pattern; one downloaded whole.
+    let names: Vec<&String> = stored.files.keys().collect();
+    assert!(names.len() > 2, "{names:?}");
+    assert_eq!(read["files"], json!(names));
+    assert_eq!(read["files_len"], names.len());
+    let summary_file = &stored.files["wandb-summary.json"];
+    assert_eq!(
+        read["summary_file"],
+        serde_json::from_slice::<Json>(summary_file).unwrap()
+    );
+    assert_eq!(read["summary_file_size"], summary_file.len());
+    let pattern: Vec<&&String> = names.iter().filter(|n| n.starts_with("wandb-")).collect();
+    assert_eq!(read["files_pattern"], json!(pattern));
 
     // run.update(): tags and notes changed, the summary replaced whole (a key deleted is
     // gone), the config and the rows as they were.

@@ -4,6 +4,7 @@
 mod artifact_queries;
 mod artifacts;
 mod reads;
+mod run_files;
 mod runs;
 
 use std::sync::Arc;
@@ -177,6 +178,7 @@ async fn answer(
         "GetArtifactMembershipFileUrls" => artifact_queries::file_urls(state, caller, vars).await,
         "LinkArtifact" => artifact_queries::link(state, caller, vars).await,
         "Runs" => reads::runs(state, caller, vars).await,
+        "RunFiles" => run_files::run_files(state, caller, vars).await,
         "Run" => reads::run(state, caller, vars).await,
         "RunFullHistory" => reads::full_history(state, caller, vars).await,
         "RunSampledHistory" => reads::sampled_history(state, caller, vars).await,

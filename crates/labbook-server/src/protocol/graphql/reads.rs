@@ -4,6 +4,8 @@
 //! `RunParquetHistory`, `HistoryPage` and `SampledHistoryPage`. Every answer is
 //! `{"project": {"run": ...}}`, with a null run for one the server does not have.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
@@ -22,7 +24,7 @@ pub(crate) fn project_number(entity: &str, project: &str) -> String {
 }
 
 /// A time (ms since the epoch) as W&B writes one: `2026-12-03T18:07:11Z`.
-fn iso(ms: Option<i64>) -> Value {
+pub(super) fn iso(ms: Option<i64>) -> Value {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
         .map_or(Value::Null, |t| {
             Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -31,7 +33,7 @@ fn iso(ms: Option<i64>) -> Value {
 
 /// The run the variables name (`entity`, `project` and `name`, or `runName`/`run` as the
 /// history queries call it), if the caller may read its entity.
-async fn named_run(
+pub(super) async fn named_run(
     state: &AppState,
     caller: &Caller,
     vars: &Vars,
@@ -50,7 +52,7 @@ async fn named_run(
     Ok(state.service.run(&key).await?)
 }
 
-fn answer(run: Option<Value>) -> Value {
+pub(super) fn answer(run: Option<Value>) -> Value {
     json!({"project": {"run": run}})
 }
 
@@ -84,20 +86,35 @@ async fn fragment(state: &AppState, run: &RunRecord) -> Result<Value, ApiError> 
     }))
 }
 
-/// A page's cursor: the number of runs before the next one, opaque to the client.
-fn cursor(after: usize) -> String {
-    base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        format!("runs:{after}"),
-    )
+/// A file's id (W&B's global id form).
+pub(super) fn file_id(run_storage_id: &str, name: &str) -> String {
+    STANDARD.encode(format!("File:{run_storage_id}/{name}"))
 }
 
-fn offset_of(cursor: &str) -> Result<usize, ApiError> {
-    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, cursor)
+/// A page's cursor: how many `what`s come before the next one, opaque to the client.
+pub(super) fn cursor(what: &str, after: usize) -> String {
+    STANDARD.encode(format!("{what}:{after}"))
+}
+
+/// Where the page after `cursor` starts (0 without one).
+pub(super) fn offset_of(what: &str, cursor: Option<String>) -> Result<usize, ApiError> {
+    let Some(cursor) = cursor else {
+        return Ok(0);
+    };
+    STANDARD
+        .decode(&cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| t.strip_prefix("runs:")?.parse().ok())
-        .ok_or_else(|| ApiError::bad(format!("`cursor` {cursor:?} is not one this server gave")))
+        .and_then(|t| t.strip_prefix(what)?.strip_prefix(':')?.parse().ok())
+        .ok_or_else(|| ApiError::bad(format!("cursor {cursor:?} is not one this server gave")))
+}
+
+/// A page size variable, `default` when absent, within 1..=1000.
+pub(super) fn page_size(vars: &Vars, name: &str, default: usize) -> usize {
+    vars.get(name)
+        .and_then(Value::as_u64)
+        .map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX))
+        .clamp(1, 1000)
 }
 
 /// `Runs`: a page of a project's runs (`perPage`, after `cursor`) that pass `filters`, in
@@ -112,34 +129,27 @@ pub(crate) async fn runs(
     let filter = RunFilter::parse(&vars.str("filters").unwrap_or_else(|| "{}".to_owned()))
         .map_err(ApiError::bad)?;
     let order = RunOrder::parse(&vars.str("order").unwrap_or_default());
-    let per_page = vars
-        .get("perPage")
-        .and_then(Value::as_u64)
-        .map_or(50, |n| usize::try_from(n).unwrap_or(usize::MAX))
-        .clamp(1, 1000);
-    let from = match vars.str("cursor") {
-        Some(c) => offset_of(&c)?,
-        None => 0,
-    };
+    let per_page = page_size(vars, "perPage", 50);
+    let from = offset_of("runs", vars.str("cursor"))?;
     let runs = state
         .service
         .project_runs(&entity, &project, &filter, &order)
         .await?;
     let mut edges = Vec::new();
     for (i, run) in runs.iter().enumerate().skip(from).take(per_page) {
-        edges.push(json!({"node": fragment(state, run).await?, "cursor": cursor(i + 1)}));
+        edges.push(json!({"node": fragment(state, run).await?, "cursor": cursor("runs", i + 1)}));
     }
     let end = from + edges.len();
     let number = project_number(&entity, &project);
     Ok(json!({"project": {
-        "id": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("Project:{entity}/{project}")),
+        "id": STANDARD.encode(format!("Project:{entity}/{project}")),
         "internalId": number,
         "name": project,
         "runCount": runs.len(),
         "readOnly": false,
         "runs": {
             "edges": edges,
-            "pageInfo": {"endCursor": cursor(end), "hasNextPage": end < runs.len()},
+            "pageInfo": {"endCursor": cursor("runs", end), "hasNextPage": end < runs.len()},
         },
     }}))
 }
