@@ -325,6 +325,37 @@ impl Service {
             .ok_or_else(|| ServiceError::invalid(format!("no artifact with id `{id}`")))
     }
 
+    /// The versions the run `key` logged, in the order they were created.
+    pub(crate) async fn logged_by(
+        &self,
+        key: &crate::store::RunKey,
+    ) -> ServiceResult<Vec<ArtifactRecord>> {
+        let all = self.meta.artifacts().await?;
+        Ok(all
+            .into_iter()
+            .filter(|a| {
+                let at = self.collection_of(a);
+                a.run.as_deref() == Some(key.run.as_str())
+                    && at.entity == key.entity
+                    && at.project == key.project
+            })
+            .collect())
+    }
+
+    /// The versions `run` used (that the server has), in the order it used them.
+    pub(crate) async fn used_by(
+        &self,
+        run: &crate::store::RunRecord,
+    ) -> ServiceResult<Vec<ArtifactRecord>> {
+        let mut used = Vec::new();
+        for id in &run.used_artifacts {
+            if let Some(a) = self.artifact(id).await? {
+                used.push(a);
+            }
+        }
+        Ok(used)
+    }
+
     /// Records that a run used a version.
     pub(crate) async fn use_artifact(
         &self,

@@ -277,6 +277,25 @@ impl RunOrder {
 }
 
 impl Service {
+    /// The projects of `entity` that hold runs, by name, each with when its first run was
+    /// made.
+    pub(crate) async fn projects(&self, entity: &str) -> ServiceResult<Vec<(String, Option<i64>)>> {
+        let mut projects: std::collections::BTreeMap<String, Option<i64>> =
+            std::collections::BTreeMap::new();
+        for run in self.meta.runs().await? {
+            if run.key.entity == entity {
+                let first = projects
+                    .entry(run.key.project.clone())
+                    .or_insert(run.created_ms);
+                *first = match (*first, run.created_ms) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        Ok(projects.into_iter().collect())
+    }
+
     /// The runs of `entity/project` that pass `filter`, in `order`.
     pub(crate) async fn project_runs(
         &self,

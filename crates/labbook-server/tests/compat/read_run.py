@@ -1,7 +1,7 @@
 """Reads one run back through the official client's public API (wandb.Api()) and prints
 what it got as one JSON object, for the Rust test to compare with what was logged.
 
-  read_run.py ENTITY/PROJECT/RUN_ID KEY
+  read_run.py ENTITY/PROJECT/RUN_ID KEY USER_RUN_ID
 """
 
 import json
@@ -55,6 +55,20 @@ out["files_pattern"] = sorted(f.name for f in run.files(pattern="wandb-%"))
 downloaded = run.file("wandb-summary.json").download(root="downloads", replace=True)
 out["summary_file"] = json.loads(downloaded.read())
 out["summary_file_size"] = run.file("wandb-summary.json").size
+
+# Artifacts this run logged, and the ones the second run used; the project list.
+out["logged"] = [(a.name, a.type, a.aliases) for a in run.logged_artifacts()]
+user_path = path.rsplit("/", 1)[0] + "/" + sys.argv[3]
+out["used"] = [a.name for a in api.run(user_path).used_artifacts()]
+model = api.artifact(path.rsplit("/", 1)[0] + "/read-model:best")
+out["artifact"] = {
+    "name": model.name,
+    "version": model.version,
+    "digest": model.digest,
+    "files": sorted(f for f in model.manifest.entries),
+    "downloaded": open(model.download(root="art") + "/weights.bin").read(),
+}
+out["projects"] = sorted(p.name for p in api.projects(path.split("/")[0]))
 
 # Changed through the public API: tags, notes, a summary key added and one removed.
 run.tags = run.tags + ["changed"]

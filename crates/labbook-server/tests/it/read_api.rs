@@ -47,12 +47,24 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     run.set_summary("best", 0.75).unwrap();
+    let weights = tmp.path().join("weights.bin");
+    std::fs::write(&weights, b"weights v1").unwrap();
+    run.log_model(&weights, "read-model", ["best"]).unwrap();
     let run_id = run.id().to_owned();
     let run_dir = run.dir().unwrap().to_owned();
     run.finish().unwrap();
-    let log = run_dir.join(format!("run-{run_id}.wandb"));
-    let opts = labbook::online::SyncOptions::new(server.base_url(), &key);
-    labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+    let sync = |dir: &std::path::Path, id: &str| {
+        let log = dir.join(format!("run-{id}.wandb"));
+        let opts = labbook::online::SyncOptions::new(server.base_url(), &key);
+        labbook::online::sync_run(&log, &opts, &mut |_| {}).unwrap();
+    };
+    sync(&run_dir, &run_id);
+    // A second run that uses the model (found among the local runs, offline).
+    let user = labbook::init(labbook_testkit::project_settings(tmp.path(), "reads")).unwrap();
+    user.use_artifact("read-model:best").unwrap();
+    let (user_id, user_dir) = (user.id().to_owned(), user.dir().unwrap().to_owned());
+    user.finish().unwrap();
+    sync(&user_dir, &user_id);
 
     // As stored, before the script changes and deletes the run.
     let stored = labbook_server::Recorder::new(data.meta.clone(), data.blobs.clone())
@@ -63,6 +75,7 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
         .arg(&script)
         .arg(format!("admin/reads/{run_id}"))
         .arg("acc")
+        .arg(&user_id)
         .env("WANDB_BASE_URL", server.base_url())
         .env("WANDB_API_KEY", &key)
         .env("HOME", tmp.path())
@@ -183,6 +196,21 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     let pattern: Vec<&&String> = names.iter().filter(|n| n.starts_with("wandb-")).collect();
     assert_eq!(read["files_pattern"], json!(pattern));
 
+    // Artifacts: what the run logged, what the other used, one read and downloaded.
+    assert_eq!(
+        read["logged"],
+        json!([["read-model:v0", "model", ["latest", "best"]]])
+    );
+    assert_eq!(read["used"], json!(["read-model:v0"]));
+    let model = &read["artifact"];
+    assert_eq!(
+        (&model["name"], &model["version"]),
+        (&json!("read-model:best"), &json!("v0"))
+    );
+    assert_eq!(model["files"], json!(["weights.bin"]));
+    assert_eq!(model["downloaded"], "weights v1");
+    assert_eq!(read["projects"], json!(["reads"]));
+
     // run.update(): tags and notes changed, the summary replaced whole (a key deleted is
     // gone), the config and the rows as they were.
     let updated = &read["updated"];
@@ -196,7 +224,8 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     // run.delete(): the run is gone, and so are its rows.
     assert_eq!(read["deleted"], "CommError", "{read}");
     let runs = labbook_server::Recorder::new(data.meta.clone(), data.blobs.clone()).runs();
-    assert!(runs.is_empty(), "{runs:?}");
+    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, [user_id.as_str()], "only the other run is left");
     drop((server, data));
 }
 

@@ -19,7 +19,7 @@ use crate::store::{ArtifactRecord, Caller, CollectionKey};
 fn project_info(entity: &str, project: &str) -> Value {
     json!({
         "id": STANDARD.encode(format!("Project:{entity}/{project}")),
-        "internalId": "1",
+        "internalId": super::reads::project_number(entity, project),
         "name": project,
         "entity": {"name": entity},
     })
@@ -255,4 +255,39 @@ pub(crate) async fn link(
     let name = format!("{}:v{index}", portfolio.name);
     let membership = resolved_json(state, &portfolio.entity, &portfolio.project, &name).await?;
     Ok(json!({"result": {"versionIndex": index, "artifactMembership": membership}}))
+}
+
+/// `RunOutputArtifacts` (`logged`) and `RunInputArtifacts`: the versions a run logged or
+/// used, by pages of `perPage` after `cursor`.
+pub(crate) async fn run_artifacts(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+    logged: bool,
+) -> Result<Value, ApiError> {
+    let Some(run) = super::reads::named_run(state, caller, vars).await? else {
+        return Ok(super::reads::answer(None));
+    };
+    let key = &run.key;
+    let versions = if logged {
+        state.service.logged_by(key).await?
+    } else {
+        state.service.used_by(&run).await?
+    };
+    let per_page = super::reads::page_size(vars, "perPage", 100);
+    let from = super::reads::offset_of("artifacts", vars.str("cursor"))?;
+    let mut edges = Vec::new();
+    for a in versions.iter().skip(from).take(per_page) {
+        edges.push(json!({"node": artifact_json(state, a).await?}));
+    }
+    let end = from + edges.len();
+    Ok(super::reads::answer(Some(json!({"artifacts": {
+        "totalCount": versions.len(),
+        "pageInfo": {
+            "__typename": "PageInfo",
+            "endCursor": super::reads::cursor("artifacts", end),
+            "hasNextPage": end < versions.len(),
+        },
+        "edges": edges,
+    }}))))
 }

@@ -154,6 +154,44 @@ pub(crate) async fn runs(
     }}))
 }
 
+/// `GetProjects` (`api.projects()`): an entity's projects, by pages (Relay: the next page
+/// starts at `pageInfo.endCursor`).
+pub(crate) async fn projects(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let entity = vars.entity("entity", caller)?;
+    let projects = state.service.projects(&entity).await?;
+    let per_page = page_size(vars, "perPage", 50);
+    let from = offset_of("projects", vars.str("cursor"))?;
+    let edges: Vec<Value> = projects
+        .iter()
+        .skip(from)
+        .take(per_page)
+        .map(|(name, created)| {
+            json!({"node": {
+                "__typename": "Project",
+                "id": STANDARD.encode(format!("Project:{entity}/{name}")),
+                "name": name,
+                "entityName": entity,
+                "createdAt": iso(created.or(Some(0))),
+                "isBenchmark": false,
+                "user": null,
+            }})
+        })
+        .collect();
+    let end = from + edges.len();
+    Ok(json!({"models": {
+        "pageInfo": {
+            "__typename": "PageInfo",
+            "endCursor": cursor("projects", end),
+            "hasNextPage": end < projects.len(),
+        },
+        "edges": edges,
+    }}))
+}
+
 /// `Run`: the run's fields.
 pub(crate) async fn run(state: &AppState, caller: &Caller, vars: &Vars) -> Result<Value, ApiError> {
     let Some(run) = named_run(state, caller, vars).await? else {
