@@ -76,6 +76,10 @@ pub struct ServerConfig {
     pub tls: Option<crate::TlsFiles>,
     /// Import the offline runs under these directories (`serve --watch`); none by default.
     pub watch: Option<crate::WatchOptions>,
+    /// Serve W&B's test-fixture service (user management without a key) on this loopback
+    /// port (`serve --test-fixtures PORT`); never by default, refused unless the server
+    /// itself listens on loopback.
+    pub test_fixtures: Option<u16>,
     #[cfg(feature = "testing")]
     pub(crate) faults: Option<crate::testing::Faults>,
     #[cfg(feature = "testing")]
@@ -111,6 +115,7 @@ impl ServerConfig {
             webhook_retry: crate::WebhookRetry::default(),
             tls: None,
             watch: None,
+            test_fixtures: None,
             #[cfg(feature = "testing")]
             faults: None,
         }

@@ -36,6 +36,7 @@ mod app;
 mod config;
 mod data_dir;
 mod error;
+mod fixtures;
 mod import;
 mod notify;
 mod protocol;

@@ -53,10 +53,11 @@ impl Server {
                 }
             }
         }
+        let fixtures = fixtures(&config)?;
         #[cfg(feature = "testing")]
         let recorder = config.recorder.clone();
         let (app, service) = runtime.block_on(app(config, format!("{scheme}://{addr}")))?;
-        let outbound = (service, webhook_retry, watching);
+        let outbound = (service, webhook_retry, watching, fixtures);
         let (stop_tx, stop_rx) = watch::channel(Stop::Running);
         let thread = std::thread::Builder::new()
             .name(format!("labbook-server-{}", addr.port()))
@@ -75,6 +76,28 @@ impl Server {
             thread: Some(thread),
         })
     }
+}
+
+/// The test-fixture service's socket and router, when `config` asks for one: on loopback
+/// only, and only beside a server that itself listens on loopback.
+fn fixtures(config: &ServerConfig) -> crate::Result<Option<(TcpListener, axum::Router)>> {
+    let Some(port) = config.test_fixtures else {
+        return Ok(None);
+    };
+    if !config.ip.is_loopback() {
+        return Err(Error::Setup(format!(
+            "the test-fixture service manages users without a key: it is only served beside \
+             a server on a loopback address, not {}",
+            config.ip
+        )));
+    }
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
+    let bind = |source| Error::Bind { addr: at, source };
+    let listener = TcpListener::bind(at).map_err(bind)?;
+    listener.set_nonblocking(true).map_err(bind)?;
+    tracing::info!(%at, "test-fixture service listening");
+    let router = crate::fixtures::router(config.meta.clone(), config.keys.clone());
+    Ok(Some((listener, router)))
 }
 
 /// The router for `config`, answering as `base_url`, and the service behind it (the test
@@ -118,7 +141,12 @@ async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
-    outbound: (Service, crate::WebhookRetry, Option<crate::WatchOptions>),
+    outbound: (
+        Service,
+        crate::WebhookRetry,
+        Option<crate::WatchOptions>,
+        Option<(TcpListener, axum::Router)>,
+    ),
     stop_rx: watch::Receiver<Stop>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -128,7 +156,19 @@ async fn serve(
             return;
         }
     };
-    let (service, retry, watching) = outbound;
+    let (service, retry, watching, fixtures) = outbound;
+    if let Some((listener, router)) = fixtures {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                tokio::spawn(async move {
+                    if let Err(error) = axum::serve(listener, router).await {
+                        tracing::error!(%error, "the test-fixture service stopped");
+                    }
+                });
+            }
+            Err(error) => tracing::error!(%error, "cannot use the test-fixture socket"),
+        }
+    }
     if let Some(options) = watching {
         tokio::spawn(crate::import::watch(service.clone(), options));
     }

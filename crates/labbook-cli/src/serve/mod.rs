@@ -64,6 +64,11 @@ pub(crate) struct ServeArgs {
         value_delimiter = ':'
     )]
     watch: Vec<PathBuf>,
+    /// Serve W&B's test-fixture service (user management for W&B's own system tests,
+    /// without a key) on this loopback port. For testing only: refused unless --listen is
+    /// a loopback address.
+    #[arg(long, value_name = "PORT")]
+    test_fixtures: Option<u16>,
 }
 
 /// How `labbook serve` writes its log lines.
@@ -98,7 +103,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
     let settings = settings::resolve(given, file)?;
     let (data, first) = DataDir::open(&args.data)?;
     match args.command {
-        None => run(&data, first, settings),
+        None => run(&data, first, settings, args.test_fixtures),
         Some(command) => admin::admin(&data, command, &public_url(&settings)),
     }
 }
@@ -122,12 +127,14 @@ fn run(
     data: &DataDir,
     first: Option<labbook_server::FirstStart>,
     settings: Settings,
+    test_fixtures: Option<u16>,
 ) -> Result<()> {
     let listen = settings.listen;
     let mut config = ServerConfig::from_data_dir(data, listen);
     config.limits = settings.limits;
     let secure = settings.tls.is_some();
     config.tls = settings.tls;
+    config.test_fixtures = test_fixtures;
     if !settings.watch.is_empty() {
         config.watch = Some(labbook_server::WatchOptions::new(settings.watch.clone()));
     }
@@ -151,6 +158,9 @@ fn run(
     }
     for dir in &settings.watch {
         println!("importing offline runs under {}", dir.display());
+    }
+    if let Some(port) = test_fixtures {
+        println!("test fixtures (W&B's system tests): http://127.0.0.1:{port}");
     }
     println!("point a client at it:  labbook login --host {url}");
     if !listen.ip().is_loopback() && !secure {

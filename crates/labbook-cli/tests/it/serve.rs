@@ -739,3 +739,86 @@ fn serve_watch_imports_offline_runs_and_refuses_a_missing_directory() {
         "{said}"
     );
 }
+
+#[test]
+fn the_test_fixture_service_makes_users_whose_name_is_their_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serving = serve_with(
+        &data,
+        "127.0.0.1:0",
+        &["--test-fixtures", &port.to_string()],
+    );
+    let fixtures = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{fixtures}/health"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let user = "fixture-user-0123456789abcdefghijklmnopqrstuvwxyz";
+    let command = |body: Json| {
+        client
+            .post(format!("{fixtures}/db/user"))
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+    };
+    // Before `up`, the name is no key.
+    assert_eq!(
+        graphql(&serving.url, user, "Viewer", json!({})).status(),
+        401
+    );
+    assert_eq!(
+        command(json!({"command": "up", "username": user, "admin": false})),
+        200
+    );
+    let viewer: Json = graphql(&serving.url, user, "Viewer", json!({}))
+        .json()
+        .unwrap();
+    assert_eq!(viewer["data"]["viewer"]["username"], user, "{viewer}");
+    let upsert = graphql(
+        &serving.url,
+        user,
+        "UpsertBucket",
+        json!({"name": "r1", "project": "fixtures"}),
+    );
+    assert_eq!(upsert.status(), 200);
+    assert_eq!(
+        command(json!({"command": "password", "username": user, "password": "a long password 1"})),
+        200
+    );
+    assert_eq!(command(json!({"command": "down", "username": user})), 200);
+    assert_eq!(
+        graphql(&serving.url, user, "Viewer", json!({})).status(),
+        401,
+        "down: refused"
+    );
+    assert_eq!(
+        command(json!({"command": "sideways", "username": user})),
+        400
+    );
+    assert_eq!(command(json!({"command": "up", "username": "../x"})), 400);
+    let (status, _) = serving.terminate();
+    assert!(status.success());
+
+    // Beside a server that others can reach, it is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--data"])
+        .arg(&data)
+        .args(["--test-fixtures", &port.to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("loopback"), "{said}");
+}
