@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value};
 
 use super::{Service, ServiceResult};
-use crate::store::RunRecord;
+use crate::store::{Compare, FieldValue, RunQuery, RunRecord};
 
 /// A filter the runs of a project are matched against.
 #[derive(Debug, Clone)]
@@ -40,6 +40,69 @@ impl RunFilter {
     /// Whether `run` passes.
     pub(crate) fn matches(&self, run: &RunRecord) -> bool {
         all_hold(&self.0, run)
+    }
+
+    /// The filter as a query the store answers from its indexes, when it is one: every
+    /// condition a comparison (`=`, `<`, `<=`, `>`, `>=`) of a config or summary field with
+    /// a number or text, joined by `$and`. (`$ne` is left out: MongoDB's matches runs
+    /// without the field, the index's does not.)
+    fn indexed(&self, query: RunQuery) -> Option<RunQuery> {
+        indexed(&self.0, query)
+    }
+}
+
+fn indexed(filter: &Map<String, Value>, mut query: RunQuery) -> Option<RunQuery> {
+    for (key, condition) in filter {
+        if key == "$and" {
+            for part in condition.as_array()? {
+                query = indexed(part.as_object()?, query)?;
+            }
+            continue;
+        }
+        let field = field_name(key)?;
+        let ops: Vec<(&str, &Value)> = match condition {
+            Value::Object(ops) => ops.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            plain => vec![("$eq", plain)],
+        };
+        for (op, arg) in ops {
+            let compare = match op {
+                "$eq" => Compare::Eq,
+                "$gt" => Compare::Gt,
+                "$gte" => Compare::Ge,
+                "$lt" => Compare::Lt,
+                "$lte" => Compare::Le,
+                _ => return None,
+            };
+            let value = match arg {
+                Value::Number(n) => FieldValue::Num(n.as_f64()?),
+                Value::String(t) => FieldValue::Text(t.clone()),
+                _ => return None,
+            };
+            query = query.filter(field.clone(), compare, value);
+        }
+    }
+    Some(query)
+}
+
+/// The indexed field a client's path names: `config.lr`, `config.lr.value`,
+/// `config.opt.value.name` as `config.lr` and `config.opt.name`; `summary_metrics.loss` as
+/// `summary.loss`.
+fn field_name(path: &str) -> Option<String> {
+    let (head, rest) = path.split_once('.')?;
+    match head {
+        "config" => {
+            let (key, inner) = rest.split_once('.').unwrap_or((rest, ""));
+            let inner = inner
+                .strip_prefix("value")
+                .map_or(inner, |r| r.trim_start_matches('.'));
+            Some(if inner.is_empty() {
+                format!("config.{key}")
+            } else {
+                format!("config.{key}.{inner}")
+            })
+        }
+        "summary_metrics" | "summaryMetrics" | "summary" => Some(format!("summary.{rest}")),
+        _ => None,
     }
 }
 
@@ -276,6 +339,23 @@ impl RunOrder {
     }
 }
 
+impl RunOrder {
+    /// The order as the store's: `Some(None)` for creation order (reversed when
+    /// descending), `Some(field)` for a config or summary field, `None` for another.
+    fn indexed(&self) -> Option<Option<(String, bool)>> {
+        match self.path.as_str() {
+            "created_at" | "createdAt" => Some(None),
+            path => Some(Some((field_name(path)?, self.descending))),
+        }
+    }
+}
+
+/// A page of runs and how many there are in all.
+pub(crate) struct RunPage {
+    pub(crate) total: usize,
+    pub(crate) runs: Vec<RunRecord>,
+}
+
 impl Service {
     /// The projects of `entity` that hold runs, by name, each with when its first run was
     /// made.
@@ -294,6 +374,44 @@ impl Service {
             }
         }
         Ok(projects.into_iter().collect())
+    }
+
+    /// `count` runs of `entity/project` that pass `filter`, in `order`, from the `from`th
+    /// on. A filter and order the store's indexes answer (config and summary comparisons)
+    /// are asked of them, and only the page's runs are read; any other is matched run by
+    /// run.
+    pub(crate) async fn runs_page(
+        &self,
+        entity: &str,
+        project: &str,
+        filter: &RunFilter,
+        order: &RunOrder,
+        (from, count): (usize, usize),
+    ) -> ServiceResult<RunPage> {
+        let query = filter.indexed(RunQuery::new(entity, project));
+        let (Some(mut query), Some(by)) = (query, order.indexed()) else {
+            let runs = self.project_runs(entity, project, filter, order).await?;
+            let total = runs.len();
+            let runs = runs.into_iter().skip(from).take(count).collect();
+            return Ok(RunPage { total, runs });
+        };
+        let reversed = by.is_none() && order.descending;
+        query.order = by;
+        let mut names = self.meta.find_runs(&query).await?;
+        if reversed {
+            names.reverse();
+        }
+        let mut runs = Vec::new();
+        for name in names.iter().skip(from).take(count) {
+            let key = crate::store::RunKey::new(entity, project, name.as_str());
+            if let Some(run) = self.meta.run(&key).await? {
+                runs.push(run);
+            }
+        }
+        Ok(RunPage {
+            total: names.len(),
+            runs,
+        })
     }
 
     /// The runs of `entity/project` that pass `filter`, in `order`.
@@ -396,6 +514,45 @@ mod tests {
         for (filter, want) in cases {
             assert_eq!(names(filter, &runs), want, "{filter}");
         }
+    }
+
+    #[test]
+    fn simple_filters_and_orders_go_to_the_index() {
+        let q = |text: &str| {
+            RunFilter::parse(text)
+                .unwrap()
+                .indexed(RunQuery::new("e", "p"))
+        };
+        let query = q(r#"{"config.lr.value": {"$gte": 0.01, "$lt": 1}, "$and": [{"summary_metrics.loss": 0.5}, {"config.opt.value.name": "adam"}]}"#).unwrap();
+        let fields: Vec<(&str, Compare)> = query
+            .filters
+            .iter()
+            .map(|(f, c, _)| (f.as_str(), *c))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("summary.loss", Compare::Eq),
+                ("config.opt.name", Compare::Eq),
+                ("config.lr", Compare::Ge),
+                ("config.lr", Compare::Lt)
+            ]
+        );
+        for other in [
+            r#"{"config.lr": {"$ne": 1}}"#,
+            r#"{"$or": [{"config.lr": 1}]}"#,
+            r#"{"state": "finished"}"#,
+            r#"{"config.flag": true}"#,
+            r#"{"tags": "x"}"#,
+        ] {
+            assert!(q(other).is_none(), "{other} is matched run by run");
+        }
+        assert_eq!(
+            RunOrder::parse("-summary_metrics.loss").indexed(),
+            Some(Some(("summary.loss".into(), true)))
+        );
+        assert_eq!(RunOrder::parse("+created_at").indexed(), Some(None));
+        assert_eq!(RunOrder::parse("+display_name").indexed(), None);
     }
 
     #[test]

@@ -131,13 +131,15 @@ pub(crate) async fn runs(
     let order = RunOrder::parse(&vars.str("order").unwrap_or_default());
     let per_page = page_size(vars, "perPage", 50);
     let from = offset_of("runs", vars.str("cursor"))?;
-    let runs = state
+    let page = state
         .service
-        .project_runs(&entity, &project, &filter, &order)
+        .runs_page(&entity, &project, &filter, &order, (from, per_page))
         .await?;
     let mut edges = Vec::new();
-    for (i, run) in runs.iter().enumerate().skip(from).take(per_page) {
-        edges.push(json!({"node": fragment(state, run).await?, "cursor": cursor("runs", i + 1)}));
+    for (i, run) in page.runs.iter().enumerate() {
+        edges.push(
+            json!({"node": fragment(state, run).await?, "cursor": cursor("runs", from + i + 1)}),
+        );
     }
     let end = from + edges.len();
     let number = project_number(&entity, &project);
@@ -145,11 +147,11 @@ pub(crate) async fn runs(
         "id": STANDARD.encode(format!("Project:{entity}/{project}")),
         "internalId": number,
         "name": project,
-        "runCount": runs.len(),
+        "runCount": page.total,
         "readOnly": false,
         "runs": {
             "edges": edges,
-            "pageInfo": {"endCursor": cursor("runs", end), "hasNextPage": end < runs.len()},
+            "pageInfo": {"endCursor": cursor("runs", end), "hasNextPage": end < page.total},
         },
     }}))
 }
