@@ -142,6 +142,24 @@ impl Service {
 
     /// The number of the first history line whose `_step` is `step` or more.
     async fn first_line_from(&self, run: &RunRecord, step: i64) -> ServiceResult<usize> {
+        // Most runs log a row every step from their first: then the line is the step's
+        // distance from the first, and two reads confirm it (each read decodes the chunk
+        // holding the line, which may hold tens of thousands).
+        if let Some(first) = self.step_at(run, 0).await? {
+            let guess = usize::try_from(step.saturating_sub(first)).unwrap_or(0);
+            if guess == 0 && step <= first {
+                return Ok(0);
+            }
+            if guess < run.history_lines
+                && self.step_at(run, guess).await? == Some(step)
+                && self
+                    .step_at(run, guess - 1)
+                    .await?
+                    .is_some_and(|s| s < step)
+            {
+                return Ok(guess);
+            }
+        }
         let (mut lo, mut hi) = (0, run.history_lines);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -281,6 +299,56 @@ mod tests {
         assert!(keep.windows(2).all(|w| w[0] < w[1]), "in order, once each");
         assert_eq!(envelope(&points, 20), keep, "the same choice every time");
         assert_eq!(envelope(&points[..10], 20).len(), 10, "all when they fit");
+    }
+
+    #[test]
+    fn pages_find_their_steps_with_and_without_gaps() {
+        use std::sync::Arc;
+
+        use crate::store::{Chunk, MemoryBlobs, MemoryStore, MetaStore, RunKey, StreamBatch};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let meta = Arc::new(MemoryStore::default());
+        let service = Service::new(meta.clone(), Arc::new(MemoryBlobs::default()), "e".into());
+        let steps_of = |lines: Vec<String>| -> Vec<i64> {
+            lines.iter().filter_map(|l| step_of(&parse(l))).collect()
+        };
+        rt.block_on(async {
+            for (name, steps) in [
+                ("every", (5..105).collect::<Vec<i64>>()),
+                ("gaps", (0..100).map(|s| s * 10).collect()),
+            ] {
+                let key = RunKey::new("e", "p", name);
+                let lines = steps
+                    .iter()
+                    .map(|s| format!("{{\"_step\":{s},\"x\":1}}"))
+                    .collect();
+                let batch = StreamBatch {
+                    chunks: vec![(Stream::History, Chunk { offset: 0, lines })],
+                    ..StreamBatch::default()
+                };
+                meta.append_stream(&key, batch).await.unwrap();
+                let run = service.run(&key).await.unwrap().unwrap();
+                let page = |min, max| service.history_page(&run, min, max, 1000);
+                let want: Vec<i64> = steps
+                    .iter()
+                    .copied()
+                    .filter(|s| (15..35).contains(s))
+                    .collect();
+                assert_eq!(steps_of(page(15, 35).await.unwrap()), want, "{name}");
+                assert_eq!(steps_of(page(-5, 0).await.unwrap()), Vec::<i64>::new());
+                assert_eq!(
+                    steps_of(page(0, 1_000_000).await.unwrap()),
+                    steps,
+                    "{name}: all"
+                );
+                assert_eq!(
+                    service.last_step(&run).await.unwrap(),
+                    steps.last().copied()
+                );
+            }
+        });
     }
 
     #[test]

@@ -1,7 +1,7 @@
 """Reads one run back through the official client's public API (wandb.Api()) and prints
 what it got as one JSON object, for the Rust test to compare with what was logged.
 
-  read_run.py ENTITY/PROJECT/RUN_ID KEY USER_RUN_ID
+  read_run.py ENTITY/PROJECT/RUN_ID KEY USER_RUN_ID LONG_RUN_ID
 """
 
 import json
@@ -47,6 +47,15 @@ out = {
     "scan_keys": clean(list(run.scan_history(keys=[key], page_size=7))),
     "scan_range": clean([row["_step"] for row in run.scan_history(min_step=5, max_step=9)]),
 }
+
+# A long run scanned whole: every step once, in order, with its value.
+long = api.run(path.rsplit("/", 1)[0] + "/" + sys.argv[4])
+steps, bad = 0, 0
+for row in long.scan_history():
+    if row["_step"] != steps or row["x"] != steps * 0.5:
+        bad += 1
+    steps += 1
+out["long"] = {"rows": steps, "bad": bad, "last_step": long.lastHistoryStep}
 
 # Files: listed in pages, by pattern, and downloaded.
 out["files"] = sorted(f.name for f in run.files(per_page=2))

@@ -13,6 +13,9 @@ use serde_json::{Value as Json, json};
 /// Rows of the run: `loss` on every step, `acc` on every third (a key some rows lack).
 const STEPS: u64 = 40;
 
+/// Rows of the long run `scan_history` reads whole (in 100 pages of 1,000).
+const LONG: u64 = 100_000;
+
 #[test]
 #[ignore = "needs the wandb 0.31.0 virtualenv; scripts/test.sh runs it"]
 fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
@@ -65,6 +68,16 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     let (user_id, user_dir) = (user.id().to_owned(), user.dir().unwrap().to_owned());
     user.finish().unwrap();
     sync(&user_dir, &user_id);
+    // A long run, for scan_history to page through whole.
+    let long =
+        labbook::init(labbook_testkit::project_settings(tmp.path(), "reads").system_metrics(false))
+            .unwrap();
+    for step in 0..LONG {
+        long.log([("x", Value::from(step as f64 * 0.5))]).unwrap();
+    }
+    let (long_id, long_dir) = (long.id().to_owned(), long.dir().unwrap().to_owned());
+    long.finish().unwrap();
+    sync(&long_dir, &long_id);
 
     // As stored, before the script changes and deletes the run.
     let stored = labbook_server::Recorder::new(data.meta.clone(), data.blobs.clone())
@@ -76,6 +89,7 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
         .arg(format!("admin/reads/{run_id}"))
         .arg("acc")
         .arg(&user_id)
+        .arg(&long_id)
         .env("WANDB_BASE_URL", server.base_url())
         .env("WANDB_API_KEY", &key)
         .env("HOME", tmp.path())
@@ -182,6 +196,12 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     assert_eq!(steps(&read["scan_keys"]), thirds);
     assert_eq!(read["scan_range"], json!([5, 6, 7, 8]));
 
+    // The long run, scanned whole by wandb-core's pages: every row once, as logged.
+    assert_eq!(
+        read["long"],
+        json!({"rows": LONG, "bad": 0, "last_step": LONG - 1})
+    );
+
     // run.files(): every run file, by pages of 2 and by pattern; one downloaded whole.
     let names: Vec<&String> = stored.files.keys().collect();
     assert!(names.len() > 2, "{names:?}");
@@ -224,8 +244,11 @@ fn the_official_public_api_reads_a_run_back_as_it_was_logged() {
     // run.delete(): the run is gone, and so are its rows.
     assert_eq!(read["deleted"], "CommError", "{read}");
     let runs = labbook_server::Recorder::new(data.meta.clone(), data.blobs.clone()).runs();
-    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, [user_id.as_str()], "only the other run is left");
+    let mut names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    let mut others = [user_id.as_str(), long_id.as_str()];
+    others.sort_unstable();
+    assert_eq!(names, others, "only the other runs are left");
     drop((server, data));
 }
 
