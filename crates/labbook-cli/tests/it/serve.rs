@@ -786,6 +786,17 @@ fn the_test_fixture_service_makes_users_whose_name_is_their_key() {
         .json()
         .unwrap();
     assert_eq!(viewer["data"]["viewer"]["username"], user, "{viewer}");
+    // GetViewer as W&B's harness reads it: not an admin, their own entity among their
+    // teams, one key whose id is a prefix of the key (the name).
+    let full: Json = graphql(&serving.url, user, "GetViewer", json!({}))
+        .json()
+        .unwrap();
+    let full = &full["data"]["viewer"];
+    assert_eq!(full["admin"], false, "{full}");
+    assert_eq!(full["teams"]["edges"][0]["node"]["name"], user);
+    let keys = full["apiKeys"]["edges"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{full}");
+    assert!(user.starts_with(keys[0]["node"]["id"].as_str().unwrap()));
     let upsert = graphql(
         &serving.url,
         user,

@@ -157,6 +157,11 @@ impl Service {
         Ok(self.meta.put_run_file(key, path, blob).await?)
     }
 
+    /// The labels of `user`'s API keys.
+    pub(crate) async fn key_labels(&self, user: &str) -> ServiceResult<Vec<String>> {
+        Ok(self.meta.key_labels(user).await?)
+    }
+
     /// A run file's bytes.
     pub(crate) async fn run_file(&self, key: &RunKey, path: &str) -> ServiceResult<Option<Bytes>> {
         let files = self.meta.run_files(key).await?;

@@ -278,6 +278,8 @@ pub(crate) async fn users_and_keys(store: &dyn MetaStore) {
         Err(StoreError::NotFound(_))
     ));
     store.add_key("ada", "h1", "k1").await.unwrap();
+    assert_eq!(store.key_labels("ada").await.unwrap(), ["k1"]);
+    assert!(store.key_labels("nobody").await.unwrap().is_empty());
     assert!(matches!(
         store.add_key("ada", "h2", "k1").await,
         Err(StoreError::Conflict(_))

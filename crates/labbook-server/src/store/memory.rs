@@ -776,6 +776,19 @@ impl MetaStore for MemoryStore {
         Ok(())
     }
 
+    async fn key_labels(&self, user: &str) -> StoreResult<Vec<String>> {
+        let mut labels: Vec<String> = self
+            .inner
+            .lock()
+            .keys
+            .iter()
+            .filter(|(_, u, _)| u == user)
+            .map(|(_, _, l)| l.clone())
+            .collect();
+        labels.sort();
+        Ok(labels)
+    }
+
     async fn key_user(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         let inner = self.inner.lock();
         Ok(inner

@@ -291,6 +291,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Records how far the log at `log` is imported.
     async fn save_import_position(&self, log: &str, position: &ImportPosition) -> StoreResult<()>;
 
+    /// The labels of `user`'s keys, sorted (never the keys).
+    async fn key_labels(&self, user: &str) -> StoreResult<Vec<String>>;
+
     /// Forgets the key labelled `label`; whether there was one.
     async fn revoke_key(&self, label: &str) -> StoreResult<bool>;
 

@@ -153,6 +153,7 @@ async fn answer(
 ) -> Result<Value, ApiError> {
     match operation {
         "Viewer" | "GetDefaultEntity" => Ok(runs::viewer(caller)),
+        "GetViewer" => runs::viewer_full(state, caller).await,
         "ServerFeaturesQuery" => Ok(runs::server_features(state)),
         "UpsertBucket" => runs::upsert_bucket(state, caller, vars).await,
         "OrganizationCoreWeaveOrganizationID" => Ok(runs::organization(vars)),

@@ -33,6 +33,35 @@ pub(crate) fn viewer(caller: &Caller) -> Value {
     }})
 }
 
+/// `GetViewer`: the caller as W&B's `UserFragment` has a user: their teams (their own
+/// entity first, as W&B counts it) and the labels of their API keys (never the keys).
+pub(crate) async fn viewer_full(state: &AppState, caller: &Caller) -> Result<Value, ApiError> {
+    let user = &caller.user;
+    let teams: Vec<Value> = std::iter::once(user)
+        .chain(caller.teams.iter())
+        .map(|t| json!({"node": {"name": t}}))
+        .collect();
+    let keys: Vec<Value> = state
+        .service
+        .key_labels(user)
+        .await?
+        .into_iter()
+        .map(|label| json!({"node": {"id": label, "name": label, "description": null}}))
+        .collect();
+    Ok(json!({"viewer": {
+        "id": STANDARD.encode(format!("User:{user}")),
+        "name": user,
+        "username": user,
+        "email": format!("{user}@localhost"),
+        "admin": caller.admin,
+        "flags": "{}",
+        "entity": user,
+        "deletedAt": null,
+        "apiKeys": {"edges": keys},
+        "teams": {"edges": teams},
+    }}))
+}
+
 pub(crate) fn server_features(state: &AppState) -> Value {
     let features: Vec<Value> = state
         .features

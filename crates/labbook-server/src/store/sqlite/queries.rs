@@ -1314,6 +1314,20 @@ impl MetaStore for SqliteStore {
             .await
     }
 
+    async fn key_labels(&self, user: &str) -> StoreResult<Vec<String>> {
+        let user = user.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT label FROM api_keys WHERE user = ?1 ORDER BY label")
+                .map_err(sql)?;
+            stmt.query_map([user], |r| r.get(0))
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)
+        })
+        .await
+    }
+
     async fn revoke_key(&self, label: &str) -> StoreResult<bool> {
         let label = label.to_owned();
         self.write(move |c| {
