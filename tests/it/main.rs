@@ -19,6 +19,7 @@ mod media;
 mod multiprocess;
 mod names;
 mod online;
+mod read_back;
 mod resume;
 mod serve_paths;
 mod signals;

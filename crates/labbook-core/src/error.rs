@@ -136,6 +136,10 @@ pub enum Error {
     /// An artifact could not be found, read or verified.
     #[error("{0}")]
     Artifact(String),
+    /// A read through [`api`](crate::api) could not be answered: no such run, a filter
+    /// or order that does not parse, a server answer without the fields asked for.
+    #[error("{0}")]
+    Read(String),
     /// The run is still being written by a live process (it holds the run directory's
     /// lock), so it is not uploaded as if it were complete.
     #[error(

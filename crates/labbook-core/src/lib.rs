@@ -59,6 +59,7 @@
 // - `system`: the system-metrics sampler, GPUs, console capture, the tracing layer;
 // - `online`: the uploader (live and `labbook sync`), the W&B client, resume from a server;
 // - `sweep`: sweep configs and the local search.
+// - `api`: reading runs back, from a directory of logs or a W&B-protocol server.
 //
 // W&B's transaction-log format (records, framing, readers, W&B's JSON dialect, the replay
 // of a run's log) is the `labbook-wire` crate, known inside as `crate::wire`.
@@ -66,9 +67,10 @@
 // `tests/architecture.rs` fails on any circle of imports between them (but `value` and
 // `media`, one recursive data type).
 //
-// The root holds what a training loop uses; `media`, `artifact`, `train`, `system`, `online`
-// and `sweep` are public modules with their own maps.
+// The root holds what a training loop uses; `media`, `artifact`, `train`, `system`, `online`,
+// `sweep` and `api` are public modules with their own maps.
 
+pub mod api;
 pub mod artifact;
 pub mod config;
 mod engine;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 #[cfg(feature = "online")]
-pub(crate) use super::fetch::{download, metadata};
+pub(crate) use super::fetch::{download, download_to, metadata};
 #[cfg(not(feature = "online"))]
 pub(crate) use super::unbuilt::{download, metadata};
 

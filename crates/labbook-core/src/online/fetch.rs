@@ -34,11 +34,23 @@ pub(crate) fn download(
     wanted: &Wanted<'_>,
     download_dir: &Path,
 ) -> Result<Downloaded> {
+    download_to(o, wanted, |version| {
+        download_dir.join(format!("{}:{version}", wanted.name))
+    })
+}
+
+/// Downloads version `wanted` into the directory `dir_of` names for its version (`vN`),
+/// on a thread of its own.
+pub(crate) fn download_to(
+    o: &OnlineSettings,
+    wanted: &Wanted<'_>,
+    dir_of: impl FnOnce(&str) -> std::path::PathBuf + Send,
+) -> Result<Downloaded> {
     on_own_thread(|| {
         let client = o.interactive_client()?;
         let v = find_version(&client, wanted)?;
         let contents = fetch_manifest(&client, &v, wanted.shown)?;
-        let dir = download_dir.join(format!("{}:{}", wanted.name, v.version));
+        let dir = dir_of(&v.version);
         let mut files = fetch_files(&client, &v, wanted, &contents, &dir)?;
         files.sort();
         let missing: Vec<&String> = contents
