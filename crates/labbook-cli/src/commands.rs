@@ -1,4 +1,4 @@
-//! The subcommands: ls, show, export, compare.
+//! The subcommands: ls, show, compare (each on a directory or, with `--server`, a server).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -7,11 +7,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::Value as J;
 
-use crate::Format;
-use crate::filter::Condition;
-use crate::history::{Cell, Table};
+use labbook_core::api::{Condition, Field, Query};
+
 use crate::index::{RunInfo, discover, resolve};
-use crate::run_log::{ExportLog, RunLog, State, scalar_of, summary_get};
+use crate::run_log::{RunLog, State, scalar_of, summary_get};
 use crate::table;
 
 pub(crate) fn now_unix() -> f64 {
@@ -55,6 +54,8 @@ fn fmt_value(v: &J) -> String {
 
 /// Options of `labbook ls`.
 pub(crate) struct LsOptions {
+    /// A server to list from (`root` is then `entity/project`).
+    pub server: Option<String>,
     pub tags: Vec<String>,
     pub group: Option<String>,
     pub state: Option<String>,
@@ -64,23 +65,15 @@ pub(crate) struct LsOptions {
     pub json: bool,
 }
 
-pub(crate) fn ls(root: &Path, o: &LsOptions) -> Result<()> {
-    let conditions: Vec<Condition> = o
-        .conditions
-        .iter()
-        .map(|c| Condition::parse(c))
-        .collect::<Result<_>>()?;
-    let want_state = match o.state.as_deref() {
-        None => None,
-        Some(s) => Some(match s {
-            "finished" => State::Finished,
-            "failed" => State::Failed,
-            "running" => State::Running,
-            "crashed" => State::Crashed,
-            other => bail!("--state {other:?}: expected finished, failed, running or crashed"),
-        }),
-    };
-    let now = now_unix();
+/// The runs `ls` lists: a server's that pass the query (filtered there), or those under
+/// `root` that pass it.
+fn listed(root: &Path, o: &LsOptions, query: Query, now: f64) -> Result<Vec<RunInfo>> {
+    if let Some(url) = &o.server {
+        let project = crate::remote::project(root.to_str().unwrap_or_default())?;
+        let api = crate::remote::open(url)?;
+        let runs = api.runs(&query.project(project))?;
+        return Ok(runs.into_iter().map(RunInfo::from_api).collect());
+    }
     let mut runs = Vec::new();
     for dir in discover(root)? {
         match RunInfo::load(&dir) {
@@ -88,24 +81,57 @@ pub(crate) fn ls(root: &Path, o: &LsOptions) -> Result<()> {
             Err(e) => eprintln!("labbook: skipping {}: {e:#}", dir.display()),
         }
     }
+    let (summary, config): (BTreeSet<&String>, BTreeSet<&String>) = (
+        runs.iter().flat_map(|r| r.summary.keys()).collect(),
+        runs.iter().flat_map(|r| r.config.keys()).collect(),
+    );
+    for c in query.conditions() {
+        let (known, key, what) = match &c.field {
+            Field::Summary(k) => (&summary, k, "summary metric"),
+            Field::Config(k) => (&config, k, "config key"),
+        };
+        let top = key.split('.').next().unwrap_or_default();
+        if !known.iter().any(|k| *k == key || *k == top) && !runs.is_empty() {
+            bail!("--where: no run has a {what} {key:?}");
+        }
+    }
+    let value = |r: &RunInfo, c: &Condition| -> bool {
+        c.test(match &c.field {
+            Field::Summary(k) => summary_get(&r.summary, k),
+            Field::Config(k) => summary_get(&r.config, k),
+        })
+    };
+    runs.retain(|r| {
+        o.tags.iter().all(|t| r.tags.contains(t))
+            && o.group.as_ref().is_none_or(|g| r.group == *g)
+            && o.state
+                .as_deref()
+                .is_none_or(|s| r.state(now).as_str() == s)
+            && query.conditions().iter().all(|c| value(r, c))
+    });
+    Ok(runs)
+}
+
+pub(crate) fn ls(root: &Path, o: &LsOptions) -> Result<()> {
+    let mut query = Query::new();
+    for c in &o.conditions {
+        query = query.filter(c).with_context(|| format!("--where {c:?}"))?;
+    }
+    if let Some(g) = &o.group {
+        query = query.group(g.clone());
+    }
+    for t in &o.tags {
+        query = query.tag(t.clone());
+    }
+    if let Some(s) = &o.state {
+        query = query.state(State::parse(s).context("--state")?);
+    }
+    let now = now_unix();
+    let mut runs = listed(root, o, query, now)?;
     let known: BTreeSet<String> = runs
         .iter()
         .flat_map(|r| r.summary.keys().cloned())
         .collect();
-    for c in &conditions {
-        let top = c.key.split('.').next().unwrap_or_default();
-        if !known.contains(&c.key) && !known.iter().any(|k| k == top) && !runs.is_empty() {
-            bail!("--where: no run has a summary metric {:?}", c.key);
-        }
-    }
-    runs.retain(|r| {
-        o.tags.iter().all(|t| r.tags.contains(t))
-            && o.group.as_ref().is_none_or(|g| r.group == *g)
-            && want_state.is_none_or(|s| r.state(now) == s)
-            && conditions
-                .iter()
-                .all(|c| c.matches(summary_get(&r.summary, &c.key)))
-    });
     if let Some(col) = &o.sort {
         sort_runs(&mut runs, col, now)?;
     }
@@ -162,12 +188,14 @@ pub(crate) fn ls(root: &Path, o: &LsOptions) -> Result<()> {
                     .map(fmt_value)
                     .unwrap_or_default()
             }));
-            row.extend([
-                r.tags.join(","),
-                r.group.clone(),
-                crate::disk::human_bytes(r.bytes),
-                if r.synced { "yes".into() } else { "no".into() },
-            ]);
+            let (size, synced) = match (r.server_state, r.synced) {
+                (Some(_), _) => ("-".into(), "-".into()),
+                (None, synced) => (
+                    crate::disk::human_bytes(r.bytes),
+                    if synced { "yes".into() } else { "no".into() },
+                ),
+            };
+            row.extend([r.tags.join(","), r.group.clone(), size, synced]);
             row
         })
         .collect();
@@ -209,8 +237,23 @@ fn sort_runs(runs: &mut [RunInfo], col: &str, now: f64) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn show(spec: &str, root: &Path, metrics: &[String]) -> Result<()> {
-    let run = RunLog::load(&resolve(spec, root)?)?;
+/// A run as `show` and `compare` read it: from its directory, or (`server`) from a server
+/// by `entity/project/id`.
+fn load(spec: &str, root: &Path, server: Option<&labbook_core::api::Api>) -> Result<RunLog> {
+    match server {
+        Some(api) => crate::remote::run_log(api, &crate::remote::run(api, spec)?, true),
+        None => RunLog::load(&resolve(spec, root)?),
+    }
+}
+
+pub(crate) fn show(
+    spec: &str,
+    root: &Path,
+    server: Option<&str>,
+    metrics: &[String],
+) -> Result<()> {
+    let api = server.map(crate::remote::open).transpose()?;
+    let run = load(spec, root, api.as_ref())?;
     let now = now_unix();
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -251,7 +294,11 @@ pub(crate) fn show(spec: &str, root: &Path, metrics: &[String]) -> Result<()> {
     if !run.tags.is_empty() {
         writeln!(out, "tags      {}", run.tags.join(", "))?;
     }
-    writeln!(out, "dir       {}", run.dir.display())?;
+    if let Some(url) = server {
+        writeln!(out, "server    {url}")?;
+    } else {
+        writeln!(out, "dir       {}", run.dir.display())?;
+    }
     if let Some(end) = &run.end
         && *end != labbook_wire::LogEnd::Clean
     {
@@ -350,189 +397,6 @@ pub(crate) fn show(spec: &str, root: &Path, metrics: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Appends a history cell as text: media become their file path, lists and maps JSON.
-fn write_cell(v: &J, out: &mut String) {
-    use std::fmt::Write as _;
-    let _ = match v {
-        J::Null => Ok(()),
-        J::String(s) => out.write_str(s),
-        J::Number(n) => write!(out, "{n}"),
-        J::Bool(b) => write!(out, "{b}"),
-        J::Object(m) if m.contains_key("path") => {
-            out.write_str(m["path"].as_str().unwrap_or_default())
-        }
-        J::Object(m) if m.contains_key("filenames") => write!(out, "{}", m["filenames"]),
-        other => write!(out, "{other}"),
-    };
-}
-
-fn write_csv(path: &Path, table: &Table) -> Result<()> {
-    let order = table.export_order();
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    // A bigger buffer than csv's default 8 KiB: fewer write calls for a long history.
-    let mut w = csv::WriterBuilder::new()
-        .buffer_capacity(1 << 16)
-        .from_writer(file);
-    w.write_record(order.iter().map(|&c| &table.names()[c as usize]))?;
-    // Where each column's cell is in the current row, by column id (usize::MAX: none).
-    let mut at = vec![usize::MAX; table.names().len()];
-    let (mut buf, mut text) = (Vec::new(), String::new());
-    for (cols, cells) in table.rows() {
-        for (i, &c) in cols.iter().enumerate() {
-            at[c as usize] = i;
-        }
-        for &c in &order {
-            buf.clear();
-            if let Some(&cell) = cells.get(at[c as usize])
-                && !Table::write_plain(cell, &mut buf)?
-                && let Cell::Json(j) = cell
-            {
-                text.clear();
-                write_cell(table.json(j), &mut text);
-                buf.extend_from_slice(text.as_bytes());
-            }
-            w.write_field(&buf)?;
-        }
-        w.write_record(None::<&[u8]>)?;
-        for &c in cols {
-            at[c as usize] = usize::MAX;
-        }
-    }
-    w.flush()?;
-    Ok(())
-}
-
-/// One JSON object per row, keys in name order (as serializing a map of the row would).
-fn write_jsonl(path: &Path, table: &Table) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-    let names = table.names();
-    let keys: Vec<Vec<u8>> = names
-        .iter()
-        .map(serde_json::to_vec)
-        .collect::<Result<_, _>>()?;
-    // Each column's place in name order, so a row's keys sort by a number.
-    let mut by_name: Vec<usize> = (0..names.len()).collect();
-    by_name.sort_by_key(|&c| names[c].as_str());
-    let mut rank = vec![0; names.len()];
-    for (r, &c) in by_name.iter().enumerate() {
-        rank[c] = r;
-    }
-    let (mut order, mut line) = (Vec::new(), Vec::new());
-    for (cols, cells) in table.rows() {
-        order.clear();
-        order.extend(cols.iter().enumerate().map(|(i, &c)| (rank[c as usize], i)));
-        order.sort_unstable();
-        line.clear();
-        line.push(b'{');
-        for (n, &(_, i)) in order.iter().enumerate() {
-            if n > 0 {
-                line.push(b',');
-            }
-            line.extend_from_slice(&keys[cols[i] as usize]);
-            line.push(b':');
-            table.write_json(cells[i], &mut line)?;
-        }
-        line.extend_from_slice(b"}\n");
-        w.write_all(&line)?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-/// The directory a run is exported into, under `--out`: its id, or the run directory's
-/// name. Both come from outside the program (the id from the log's bytes), so only one
-/// plain path component is accepted: a crafted `../../x` or `/etc` writes nowhere.
-fn export_dir_name(id: &str, run_dir: &Path) -> Result<String> {
-    let dir_name = run_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = if id.is_empty() {
-        dir_name
-    } else {
-        id.to_owned()
-    };
-    let plain = !name.is_empty()
-        && name.len() <= 255
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '='));
-    if !plain {
-        bail!(
-            "{}: the run id {name:?} is not a plain directory name; the run is not exported (the name could lead outside --out)",
-            run_dir.display()
-        );
-    }
-    Ok(name)
-}
-
-pub(crate) fn export(specs: &[String], root: &Path, format: Format, out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    for spec in specs {
-        // A spinner while a long log is read and written (shown only on a terminal).
-        let progress =
-            indicatif::ProgressBar::new_spinner().with_message(format!("reading {spec}"));
-        progress.enable_steady_tick(std::time::Duration::from_millis(120));
-        let ExportLog {
-            run,
-            history,
-            stats,
-        } = RunLog::load_for_export(&resolve(spec, root)?)?;
-        progress.set_message(format!("writing {} rows of {spec}", history.len()));
-        let run_dir = resolve(spec, root)?;
-        let dir = out.join(export_dir_name(&run.id, &run_dir)?);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        match format {
-            Format::Csv => {
-                write_csv(&dir.join("history.csv"), &history)?;
-                if !stats.is_empty() {
-                    write_csv(&dir.join("system.csv"), &stats)?;
-                }
-            }
-            Format::Json => {
-                write_jsonl(&dir.join("history.jsonl"), &history)?;
-                if !stats.is_empty() {
-                    write_jsonl(&dir.join("system.jsonl"), &stats)?;
-                }
-            }
-            Format::Parquet => {
-                crate::parquet_export::write(&dir.join("history.parquet"), &history)?;
-                if !stats.is_empty() {
-                    crate::parquet_export::write(&dir.join("system.parquet"), &stats)?;
-                }
-            }
-        }
-        let meta = serde_json::json!({
-            "id": run.id, "name": run.name, "project": run.project, "entity": run.entity, "group": run.group,
-            "job_type": run.job_type, "notes": run.notes, "tags": run.tags, "start": run.start_unix,
-            "exit_code": run.exit_code, "steps": history.len(),
-        });
-        for (name, value) in [
-            ("summary.json", serde_json::to_value(&run.summary)?),
-            ("config.json", serde_json::to_value(&run.config)?),
-            ("run.json", meta),
-        ] {
-            let path = dir.join(name);
-            std::fs::write(&path, serde_json::to_vec_pretty(&value)?)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        progress.finish_and_clear();
-        eprintln!(
-            "labbook: exported {} ({} rows) to {}",
-            run.id,
-            history.len(),
-            dir.display()
-        );
-    }
-    Ok(())
-}
-
 /// Flattens nested config maps into dotted keys, skipping `_wandb`.
 fn flat_config(config: &BTreeMap<String, J>) -> BTreeMap<String, String> {
     fn walk(prefix: &str, v: &J, out: &mut BTreeMap<String, String>) {
@@ -554,10 +418,11 @@ fn flat_config(config: &BTreeMap<String, J>) -> BTreeMap<String, String> {
     out
 }
 
-pub(crate) fn compare(specs: &[String], root: &Path) -> Result<()> {
+pub(crate) fn compare(specs: &[String], root: &Path, server: Option<&str>) -> Result<()> {
+    let api = server.map(crate::remote::open).transpose()?;
     let runs: Vec<RunLog> = specs
         .iter()
-        .map(|s| resolve(s, root).and_then(|d| RunLog::load(&d)))
+        .map(|s| load(s, root, api.as_ref()))
         .collect::<Result<_>>()?;
     let mut out = std::io::stdout().lock();
     let mut header = vec!["".to_owned()];

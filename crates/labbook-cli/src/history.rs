@@ -104,10 +104,6 @@ impl Table {
         self.ends.len()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
     /// Column names by id.
     pub(crate) fn names(&self) -> &[String] {
         &self.names
@@ -119,6 +115,20 @@ impl Table {
         starts
             .zip(&self.ends)
             .map(|(a, &b)| (&self.cols[a..b], &self.cells[a..b]))
+    }
+
+    /// The `_step` of the last row that has a whole-number one.
+    pub(crate) fn last_step(&self) -> Option<i64> {
+        let col = *self.ids.get("_step")?;
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        let spans: Vec<(usize, usize)> = starts.zip(self.ends.iter().copied()).collect();
+        spans.into_iter().rev().find_map(|(a, b)| {
+            let i = self.cols[a..b].iter().position(|&c| c == col)?;
+            match self.cells[a + i] {
+                Cell::Int(s) => Some(s),
+                _ => None,
+            }
+        })
     }
 
     /// The value behind a [`Cell::Json`].
@@ -318,8 +328,7 @@ impl Table {
         self.end_row();
     }
 
-    /// Adds a row from a map, flattening nothing (for tests and small tables).
-    #[cfg(test)]
+    /// Adds a row from a map, flattening nothing (rows read from a server, and tests).
     pub(crate) fn push_map(&mut self, row: &BTreeMap<String, J>) {
         for (k, v) in row {
             let col = self.intern(k);

@@ -9,10 +9,11 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as J;
 
-use crate::run_log::{RunLog, State, log_file};
+use crate::run_log::{RunLog, State, log_file, state_of};
 
 const INDEX_FILE: &str = "labbook-index.json";
-const INDEX_VERSION: u32 = 1;
+// 2: the config is kept too, for `ls --where config.KEY...`.
+const INDEX_VERSION: u32 = 2;
 
 /// One run, as listed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,6 +28,8 @@ pub(crate) struct RunInfo {
     pub duration: f64,
     pub steps: u64,
     pub summary: BTreeMap<String, J>,
+    /// The config, W&B's own `_` keys left out.
+    pub config: BTreeMap<String, J>,
     pub modified_unix: f64,
     #[serde(skip)]
     pub dir: PathBuf,
@@ -36,6 +39,9 @@ pub(crate) struct RunInfo {
     /// beside the log).
     #[serde(skip)]
     pub bytes: u64,
+    /// The state a server gave, for a run listed from one (a local run's is worked out).
+    #[serde(skip)]
+    pub server_state: Option<State>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -65,15 +71,49 @@ impl RunInfo {
             duration: run.duration(),
             steps,
             summary: run.summary.clone(),
+            config: run
+                .config
+                .iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             modified_unix: run.modified_unix,
             dir: run.dir.clone(),
             synced: run.synced(),
             bytes: 0,
+            server_state: None,
+        }
+    }
+
+    /// A run listed from a server.
+    pub(crate) fn from_api(r: labbook_core::api::RunInfo) -> RunInfo {
+        RunInfo {
+            duration: r
+                .summary
+                .get("_runtime")
+                .and_then(labbook_core::api::number)
+                .unwrap_or(0.0),
+            steps: r.last_step.map_or(0, |s| s.saturating_add(1).max(0) as u64),
+            id: r.id,
+            name: r.name,
+            project: r.project,
+            group: r.group,
+            tags: r.tags,
+            exit_code: None,
+            start_unix: r.created_at.unwrap_or(0.0),
+            summary: r.summary,
+            config: r.config,
+            modified_unix: r.heartbeat_at.unwrap_or(0.0),
+            dir: PathBuf::new(),
+            synced: true,
+            bytes: 0,
+            server_state: Some(r.state),
         }
     }
 
     pub(crate) fn state(&self, now_unix: f64) -> State {
-        State::of(self.exit_code, self.modified_unix, now_unix)
+        self.server_state
+            .unwrap_or_else(|| state_of(self.exit_code, self.modified_unix, now_unix, &self.dir))
     }
 
     /// The run's info, from the cache when the log has not changed since.
@@ -121,26 +161,7 @@ impl RunInfo {
 /// Run directories under `root`: `root` itself if it is one, else its `wandb/` (or
 /// `.wandb/`) folder's runs, else runs directly inside it.
 pub(crate) fn discover(root: &Path) -> Result<Vec<PathBuf>> {
-    if log_file(root).is_ok() {
-        return Ok(vec![root.to_owned()]);
-    }
-    let base = ["wandb", ".wandb"]
-        .iter()
-        .map(|d| root.join(d))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| root.to_owned());
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&base)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", base.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            (n.starts_with("offline-run-") || n.starts_with("run-")) && log_file(p).is_ok()
-        })
-        .collect();
-    dirs.sort();
-    Ok(dirs)
+    Ok(labbook_core::api::run_dirs(root)?)
 }
 
 /// A run given on the command line: a run directory, or a run id found under `root`.

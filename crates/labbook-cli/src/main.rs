@@ -3,9 +3,11 @@
 //! ```text
 //! labbook ls [DIR] [--tag T] [--group G] [--state S] [--where 'val/acc>0.9'] [--sort COL] [--json]
 //! labbook show RUN [--metric KEY]...
-//! labbook export RUN... --format csv|json|parquet --out DIR
+//! labbook export [RUN]... [--group G] [--tag T] [--where C] [--format csv|jsonl|parquet] [--out results]
 //! labbook compare RUN RUN...
 //! labbook watch [RUN] [--metric KEY]...
+//! (each of these five with --server URL reads a server: ENTITY/PROJECT for DIR,
+//! ENTITY/PROJECT/ID for RUN)
 //! labbook sweep CONFIG | labbook sweep show SWEEP | labbook agent SWEEP [--count N]
 //! labbook sync [PATH]... [--dry-run] [--include-synced] [--follow] [-p PROJECT] [-e ENTITY]
 //! labbook login [--host URL] [--relogin] | labbook logout [--host URL]
@@ -19,7 +21,8 @@
 //! (variables already set win).
 //!
 //! RUN is a run directory or a run id under DIR (default: `$WANDB_DIR` or the working
-//! directory). Runs written by labbook and by the official client both work, including
+//! directory); with `--server URL`, `entity/project/run-id` on that server (key from
+//! `WANDB_API_KEY`, `.env` or netrc, as `init` finds it). Runs written by labbook and by the official client both work, including
 //! runs still being written and runs torn by a crash.
 
 mod account;
@@ -27,10 +30,11 @@ mod clean;
 mod commands;
 mod disk;
 mod doctor;
-mod filter;
+mod export;
 mod history;
 mod index;
 mod parquet_export;
+mod remote;
 mod run_log;
 mod serve;
 mod sweeps;
@@ -60,6 +64,7 @@ pub(crate) enum Format {
     /// One CSV file per table (history, system metrics), JSON for summary and config.
     Csv,
     /// JSON files: history and system metrics as JSON lines.
+    #[value(alias = "jsonl")]
     Json,
     /// Parquet files for history and system metrics, typed columns.
     Parquet,
@@ -69,8 +74,12 @@ pub(crate) enum Format {
 enum Command {
     /// List runs as a table.
     Ls {
-        /// A wandb directory, a folder holding one, or a run directory.
+        /// A wandb directory, a folder holding one, or a run directory; with --server,
+        /// ENTITY/PROJECT.
         dir: Option<PathBuf>,
+        /// Read the runs of this W&B-protocol server (labbook serve, or W&B's).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
         /// Only runs with this tag (repeatable: all must match).
         #[arg(long)]
         tag: Vec<String>,
@@ -95,8 +104,11 @@ enum Command {
     },
     /// Show one run: metadata, config, summary, files, alerts and metric sparklines.
     Show {
-        /// A run directory or run id.
+        /// A run directory or run id; with --server, ENTITY/PROJECT/ID.
         run: String,
+        /// Read the run from this W&B-protocol server.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
         /// Where to look for run ids.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -104,20 +116,34 @@ enum Command {
         #[arg(long = "metric")]
         metrics: Vec<String>,
     },
-    /// Export runs' history, summary, config and system metrics to files.
+    /// Export runs to a results folder: runs.csv, and per run run_summary.json,
+    /// metrics_history, system_metrics and its artifacts.
     Export {
-        /// Run directories or run ids.
-        #[arg(required = true)]
+        /// Run directories or run ids; with --server, ENTITY/PROJECT/ID, or ENTITY/PROJECT
+        /// to choose among its runs. None: every run under --dir that the choices pass.
         runs: Vec<String>,
-        /// Output format.
+        /// Only runs in this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Only runs with this tag (repeatable: all must match).
+        #[arg(long)]
+        tag: Vec<String>,
+        /// Only runs meeting a condition: 'summary.val/acc>0.9', 'config.lr<=0.01'
+        /// (repeatable).
+        #[arg(long = "where")]
+        conditions: Vec<String>,
+        /// Format of the history and system-metrics files.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
-        /// Output directory (one folder per run inside it).
-        #[arg(long)]
+        /// Output directory (runs.csv and one folder per run inside it).
+        #[arg(long, default_value = "results")]
         out: PathBuf,
-        /// Where to look for run ids.
+        /// Where to look for runs.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Read the runs from this W&B-protocol server.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
     },
     /// Create a local sweep from a W&B sweep config (YAML or JSON); prints its id.
     Sweep(SweepArgs),
@@ -140,8 +166,12 @@ enum Command {
     },
     /// A live view of a run while it trains (q to quit).
     Watch {
-        /// A run directory or run id (default: the latest run).
+        /// A run directory or run id (default: the latest run); with --server,
+        /// ENTITY/PROJECT/ID.
         run: Option<String>,
+        /// Follow the run on this W&B-protocol server.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
         /// Where to look for runs.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -236,9 +266,12 @@ enum Command {
     },
     /// Compare runs: config differences and summary metrics side by side.
     Compare {
-        /// Two or more run directories or run ids.
+        /// Two or more run directories or run ids; with --server, ENTITY/PROJECT/ID.
         #[arg(required = true, num_args = 2..)]
         runs: Vec<String>,
+        /// Read the runs from this W&B-protocol server.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
         /// Where to look for run ids.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -356,6 +389,7 @@ fn main() -> ExitCode {
         },
         Command::Ls {
             dir,
+            server,
             tag,
             group,
             state,
@@ -366,6 +400,7 @@ fn main() -> ExitCode {
         } => commands::ls(
             &default_root(dir),
             &commands::LsOptions {
+                server,
                 tags: tag,
                 group,
                 state,
@@ -375,13 +410,31 @@ fn main() -> ExitCode {
                 json,
             },
         ),
-        Command::Show { run, dir, metrics } => commands::show(&run, &default_root(dir), &metrics),
+        Command::Show {
+            run,
+            server,
+            dir,
+            metrics,
+        } => commands::show(&run, &default_root(dir), server.as_deref(), &metrics),
         Command::Export {
             runs,
+            group,
+            tag,
+            conditions,
             format,
             out,
             dir,
-        } => commands::export(&runs, &default_root(dir), format, &out),
+            server,
+        } => export::export(&export::ExportArgs {
+            runs,
+            group,
+            tags: tag,
+            conditions,
+            format,
+            out,
+            root: default_root(dir),
+            server,
+        }),
         Command::Clean {
             dir,
             older_than,
@@ -397,7 +450,9 @@ fn main() -> ExitCode {
                 force,
             },
         ),
-        Command::Compare { runs, dir } => commands::compare(&runs, &default_root(dir)),
+        Command::Compare { runs, server, dir } => {
+            commands::compare(&runs, &default_root(dir), server.as_deref())
+        }
         Command::Sync {
             paths,
             dry_run,
@@ -441,7 +496,15 @@ fn main() -> ExitCode {
             dir,
         } => sweeps::agent(&sweep, &default_root(dir), count, parallel),
         Command::Serve(args) => serve::serve(args),
-        Command::Watch { run, dir, metrics } => {
+        Command::Watch {
+            run,
+            server: Some(url),
+            metrics,
+            ..
+        } => watch::watch_server(&url, run.as_deref(), &metrics),
+        Command::Watch {
+            run, dir, metrics, ..
+        } => {
             let root = default_root(dir);
             index::latest_or(run.as_deref(), &root).and_then(|d| watch::watch(&d, &metrics))
         }

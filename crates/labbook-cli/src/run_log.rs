@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use labbook_wire::json as wandb_json;
 use labbook_wire::proto::{Record, RecordType};
 use labbook_wire::{LogEnd, LogItem, LogReader, Node, Tree, read_log};
@@ -14,41 +14,23 @@ use serde_json::Value as J;
 
 use crate::history::Table;
 
-/// How a run ended, as far as its log says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum State {
-    /// An exit record with code 0.
-    Finished,
-    /// An exit record with a non-zero code.
-    Failed,
-    /// No exit record and the log was written to in the last minute.
-    Running,
-    /// No exit record, and nothing written for a minute: the process died.
-    Crashed,
-}
+/// How a run stands (labbook's read API's states).
+pub(crate) use labbook_core::api::RunState as State;
 
-impl State {
-    /// From the exit code (if the log has an exit record) and when the log was last written:
-    /// no exit record and a write in the last minute means the run is still going.
-    pub(crate) fn of(exit_code: Option<i32>, modified_unix: f64, now_unix: f64) -> State {
-        match exit_code {
-            Some(0) => State::Finished,
-            Some(_) => State::Failed,
-            None if now_unix - modified_unix < 60.0 => State::Running,
-            None => State::Crashed,
-        }
-    }
-}
-
-impl std::fmt::Display for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            State::Finished => "finished",
-            State::Failed => "failed",
-            State::Running => "running",
-            State::Crashed => "crashed",
-        })
+/// How a local run stands: its exit record's code if it has one; else running while its
+/// writer holds the run's lock or the log was written in the last minute (the official
+/// client holds no lock), crashed after that.
+pub(crate) fn state_of(
+    exit_code: Option<i32>,
+    modified_unix: f64,
+    now_unix: f64,
+    dir: &Path,
+) -> State {
+    match exit_code {
+        Some(0) => State::Finished,
+        Some(_) => State::Failed,
+        None if now_unix - modified_unix < 60.0 || labbook_core::run_is_live(dir) => State::Running,
+        None => State::Crashed,
     }
 }
 
@@ -79,6 +61,8 @@ pub(crate) struct RunLog {
     pub end: Option<LogEnd>,
     /// When the log was last written, Unix seconds.
     pub modified_unix: f64,
+    /// The state a server gave (a local run's is worked out from its log).
+    pub state: Option<State>,
     /// What the records leave behind, as labbook-wire's replay folds them: the fields
     /// above are read from it.
     pub replay: labbook_wire::RunLog,
@@ -86,20 +70,7 @@ pub(crate) struct RunLog {
 
 /// The `.wandb` file of a run directory.
 pub(crate) fn log_file(dir: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("{} is not a readable directory", dir.display()))?;
-    let mut logs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wandb"))
-        .collect();
-    logs.sort();
-    match logs.len() {
-        0 => bail!(
-            "{} is not a run directory: it has no run-*.wandb file",
-            dir.display()
-        ),
-        _ => Ok(logs.remove(0)),
-    }
+    Ok(labbook_core::api::log_file(dir)?)
 }
 
 pub(crate) fn parse(text: &str) -> J {
@@ -330,7 +301,8 @@ impl RunLog {
     }
 
     pub(crate) fn state(&self, now_unix: f64) -> State {
-        State::of(self.exit_code, self.modified_unix, now_unix)
+        self.state
+            .unwrap_or_else(|| state_of(self.exit_code, self.modified_unix, now_unix, &self.dir))
     }
 
     /// The numeric history keys worth a chart: the chosen ones, else up to `n` of them.

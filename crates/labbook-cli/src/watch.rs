@@ -24,20 +24,63 @@ pub(crate) fn watch(dir: &Path, metrics: &[String]) -> Result<()> {
         dir: dir.to_owned(),
         ..RunLog::default()
     };
-    let mut terminal =
-        ratatui::try_init().context("cannot start the terminal view (is this a terminal?)")?;
-    let result = (|| -> Result<()> {
-        loop {
+    live_view(
+        metrics,
+        |run: &mut RunLog| {
             run.apply_all(follower.poll()?);
             run.modified_unix = std::fs::metadata(log_file(dir)?)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0.0, |d| d.as_secs_f64());
+            Ok(())
+        },
+        &mut run,
+    )
+}
+
+/// The live view of `entity/project/id` on a server: new rows as they arrive (the run's
+/// state, summary and system metrics read again every few seconds).
+pub(crate) fn watch_server(url: &str, spec: Option<&str>, metrics: &[String]) -> Result<()> {
+    let spec = spec.context("with --server, name the run to watch: ENTITY/PROJECT/ID")?;
+    let api = crate::remote::open(url)?;
+    let info = crate::remote::run(&api, spec)?;
+    let mut run = crate::remote::run_log(&api, &info, false)?;
+    let mut follow = api.follow(&info)?;
+    let mut checked = std::time::Instant::now();
+    live_view(
+        metrics,
+        |run: &mut RunLog| {
+            run.rows
+                .extend(follow.poll()?.into_iter().map(crate::remote::flat));
+            if checked.elapsed() > Duration::from_secs(5) {
+                checked = std::time::Instant::now();
+                let again = crate::remote::run_log(&api, &api.run(spec)?, false)?;
+                let rows = std::mem::take(&mut run.rows);
+                *run = RunLog { rows, ..again };
+            }
+            Ok(())
+        },
+        &mut run,
+    )
+}
+
+/// Draws `run` until `q`, Esc or Ctrl-C, bringing it up to date with `update` twice a
+/// second.
+fn live_view(
+    metrics: &[String],
+    mut update: impl FnMut(&mut RunLog) -> Result<()>,
+    run: &mut RunLog,
+) -> Result<()> {
+    let mut terminal =
+        ratatui::try_init().context("cannot start the terminal view (is this a terminal?)")?;
+    let result = (|| -> Result<()> {
+        loop {
+            update(run)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            terminal.draw(|f| render(f, &run, metrics, now))?;
+            terminal.draw(|f| render(f, run, metrics, now))?;
             if event::poll(Duration::from_millis(500))?
                 && let Event::Key(k) = event::read()?
                 && (matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)

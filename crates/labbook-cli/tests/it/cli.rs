@@ -91,7 +91,7 @@ fn show_export_and_compare() {
         ],
         tmp.path(),
     ));
-    let csv = std::fs::read_to_string(out.join(&ids[0]).join("history.csv")).unwrap();
+    let csv = std::fs::read_to_string(out.join(&ids[0]).join("metrics_history.csv")).unwrap();
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
@@ -100,10 +100,11 @@ fn show_export_and_compare() {
     assert!(lines.next().unwrap().starts_with("0,1.0,"), "{csv}");
     assert_eq!(csv.lines().count(), 21);
     let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join(&ids[0]).join("summary.json")).unwrap(),
+        &std::fs::read_to_string(out.join(&ids[0]).join("run_summary.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(summary["val/acc"], 0.95);
+    assert_eq!(summary["summary"]["val/acc"], 0.95);
+    assert_eq!(summary["state"], "finished");
     stdout(&labbook(
         &[
             "export",
@@ -116,7 +117,7 @@ fn show_export_and_compare() {
         tmp.path(),
     ));
     let first: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(out.join(&ids[1]).join("history.jsonl"))
+        std::fs::read_to_string(out.join(&ids[1]).join("metrics_history.jsonl"))
             .unwrap()
             .lines()
             .next()
@@ -137,7 +138,7 @@ fn show_export_and_compare() {
         tmp.path(),
     ));
     assert!(
-        std::fs::metadata(out.join(&ids[0]).join("history.parquet"))
+        std::fs::metadata(out.join(&ids[0]).join("metrics_history.parquet"))
             .unwrap()
             .len()
             > 100
@@ -250,10 +251,10 @@ fn runs_written_by_the_official_client_are_listed_shown_and_exported() {
     let csv = std::fs::read_dir(&out)
         .unwrap()
         .flatten()
-        .next()
+        .find(|e| e.path().is_dir())
         .unwrap()
         .path()
-        .join("history.csv");
+        .join("metrics_history.csv");
     let text = std::fs::read_to_string(csv).unwrap();
     assert!(text.lines().next().unwrap().contains("nested.a"), "{text}");
     assert_eq!(text.lines().count(), 31);

@@ -33,7 +33,7 @@ fn odd_run(root: &Path) -> std::path::PathBuf {
 fn csv_keeps_every_kind_of_value() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = export(&odd_run(tmp.path()), "csv", &tmp.path().join("out"));
-    let mut r = csv::Reader::from_path(dir.join("history.csv")).unwrap();
+    let mut r = csv::Reader::from_path(dir.join("metrics_history.csv")).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     // `_step` first, internal keys last, the rest by name; maps flattened with dots.
     assert_eq!(header.first().map(String::as_str), Some("_step"));
@@ -90,7 +90,7 @@ fn csv_keeps_every_kind_of_value() {
         ("2", "0.75")
     );
     assert_eq!(cell(4, "loss"), "0.0625");
-    let system = std::fs::read_to_string(dir.join("system.csv")).unwrap();
+    let system = std::fs::read_to_string(dir.join("system_metrics.csv")).unwrap();
     assert_eq!(
         system,
         "system.cpu,system.gpu,_timestamp\n12.5,\"{\"\"0\"\":{\"\"util\"\":50}}\",1700000000.5\nNaN,\"{\"\"0\"\":{\"\"util\"\":50}}\",1700000000.5\n"
@@ -101,7 +101,7 @@ fn csv_keeps_every_kind_of_value() {
 fn json_lines_keep_every_kind_of_value() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = export(&odd_run(tmp.path()), "json", &tmp.path().join("out"));
-    let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let text = std::fs::read_to_string(dir.join("metrics_history.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5);
     let mut first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
@@ -125,7 +125,7 @@ fn json_lines_keep_every_kind_of_value() {
         r#"{"_step":1,"flag":false,"int":8.0,"late":1,"loss":"n/a","nan":0.125}"#
     );
     assert_eq!(lines[3], r#"{"_step":3,"acc":0.75,"loss":2}"#);
-    let system = std::fs::read_to_string(dir.join("system.jsonl")).unwrap();
+    let system = std::fs::read_to_string(dir.join("system_metrics.jsonl")).unwrap();
     assert_eq!(
         system.lines().nth(1),
         Some(r#"{"_timestamp":1700000000.5,"system.cpu":"NaN","system.gpu":{"0":{"util":50}}}"#)
@@ -137,7 +137,7 @@ fn parquet_types_columns_from_every_kind_of_value() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = export(&odd_run(tmp.path()), "parquet", &tmp.path().join("out"));
     let reader = ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(dir.join("history.parquet")).unwrap(),
+        std::fs::File::open(dir.join("metrics_history.parquet")).unwrap(),
     )
     .unwrap()
     .build()

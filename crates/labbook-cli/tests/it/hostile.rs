@@ -66,7 +66,7 @@ fn export_never_writes_where_a_crafted_run_id_points() {
     );
     let out = tmp.path().join("out");
     stdout(&export_csv(&dir, &out, tmp.path()));
-    assert!(out.join("plain1/history.csv").is_file());
+    assert!(out.join("plain1/metrics_history.csv").is_file());
 }
 
 #[test]

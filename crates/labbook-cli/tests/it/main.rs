@@ -4,6 +4,7 @@ mod account;
 mod clean;
 mod cli;
 mod export;
+mod from_server;
 mod hostile;
 mod serve;
 mod serve_crash;

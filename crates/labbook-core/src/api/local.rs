@@ -111,14 +111,22 @@ pub(crate) fn load(dir: &Path) -> Result<RunInfo> {
     let log = RunLog::default()
         .read(&path)
         .map_err(|e| Error::Read(format!("could not read the run in {}: {e}", dir.display())))?;
-    let modified = unix(std::fs::metadata(&path).and_then(|m| m.modified()));
+    Ok(from_log(dir, &log))
+}
+
+/// The run in `dir` as its log's replay `log` tells it.
+pub(crate) fn from_log(dir: &Path, log: &RunLog) -> RunInfo {
+    let modified = log_file(dir)
+        .ok()
+        .and_then(|p| unix(std::fs::metadata(p).and_then(|m| m.modified())));
+    let now = unix(Ok(std::time::SystemTime::now()));
     let state = match log.exit_code() {
         Some(0) => RunState::Finished,
         Some(_) => RunState::Failed,
         None if crate::store::run_is_live(dir) => RunState::Running,
-        None if modified.is_some_and(|m| {
-            unix(Ok(std::time::SystemTime::now())).unwrap_or(m) - m < QUIET_SECS
-        }) =>
+        None if modified
+            .zip(now)
+            .is_some_and(|(m, now)| now - m < QUIET_SECS) =>
         {
             RunState::Running
         }
@@ -126,7 +134,7 @@ pub(crate) fn load(dir: &Path) -> Result<RunInfo> {
     };
     let record = log.run.clone().unwrap_or_default();
     let start = start_time(&record);
-    Ok(RunInfo {
+    RunInfo {
         id: record.run_id,
         name: record.display_name,
         entity: record.entity,
@@ -142,7 +150,7 @@ pub(crate) fn load(dir: &Path) -> Result<RunInfo> {
         summary: parse_object(&summary_line(&log.summary, log.last_step)),
         last_step: log.last_step,
         dir: Some(dir.to_owned()),
-    })
+    }
 }
 
 /// Whether a run is in the project `path` asks for (`entity/project` or `project`).

@@ -159,6 +159,24 @@ impl RunInfo {
         lookup(&self.summary, key)
     }
 
+    /// The run in the directory `dir`, as `log` (the replay of its transaction log, read
+    /// by the caller) tells it: for a program that has read the log already.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let run = labbook_core::init(labbook_core::Settings::new("p").dir(dir.path()).quiet(true))?;
+    /// # let id = run.id().to_owned();
+    /// # run.finish()?;
+    /// let run_dir = &labbook_core::api::run_dirs(dir.path())?[0];
+    /// let log = labbook_wire::RunLog::default().read(labbook_core::api::log_file(run_dir)?)?;
+    /// let info = labbook_core::api::RunInfo::from_log(run_dir, &log);
+    /// assert_eq!((info.id.as_str(), info.state), (id.as_str(), labbook_core::api::RunState::Finished));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_log(dir: &Path, log: &labbook_wire::RunLog) -> RunInfo {
+        local::from_log(dir, log)
+    }
+
     /// A config value by key or dotted path, as [`RunInfo::summary_value`].
     pub fn config_value(&self, key: &str) -> Option<&J> {
         lookup(&self.config, key)

@@ -142,7 +142,19 @@ impl Condition {
 
     /// Whether the run's value meets the condition.
     pub fn matches(&self, run: &RunInfo) -> bool {
-        let Some(v) = self.field.value(run) else {
+        self.test(self.field.value(run))
+    }
+
+    /// Whether a value (`None`: the run has none) meets the condition.
+    ///
+    /// ```
+    /// let c = labbook_core::api::Condition::parse("acc>0.5")?;
+    /// assert!(c.test(Some(&serde_json::json!({"max": 0.9, "last": 0.7}))));
+    /// assert!(!c.test(None));
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    pub fn test(&self, value: Option<&J>) -> bool {
+        let Some(v) = value else {
             return false;
         };
         let ord = match (&self.value, number(v)) {
