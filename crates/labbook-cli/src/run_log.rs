@@ -360,33 +360,10 @@ impl RunLog {
     }
 }
 
-/// A summary value by key: a flat key like `val/acc` first, then a dotted path.
-pub(crate) fn summary_get<'a>(summary: &'a BTreeMap<String, J>, key: &str) -> Option<&'a J> {
-    if let Some(v) = summary.get(key) {
-        return Some(v);
-    }
-    let mut parts = key.split('.');
-    let mut cur = summary.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.get(p)?;
-    }
-    Some(cur)
-}
-
-/// A number to show for a summary value: itself, or the `last`/`max`/`min`/... of an
-/// aggregate.
-pub(crate) fn scalar_of(v: &J) -> Option<f64> {
-    match v {
-        J::Number(n) => n.as_f64(),
-        J::String(s) if s == "NaN" => Some(f64::NAN),
-        J::String(s) if s == "Infinity" => Some(f64::INFINITY),
-        J::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
-        J::Object(m) => ["last", "best", "max", "min", "mean", "first"]
-            .iter()
-            .find_map(|k| m.get(*k).and_then(scalar_of)),
-        _ => None,
-    }
-}
+/// A summary value by key (a flat key like `val/acc` first, then a dotted path), and a
+/// number to show for one (itself, or the `last`/`max`/... of an aggregate): as the read
+/// API reads them.
+pub(crate) use labbook_core::api::{number as scalar_of, value_at as summary_get};
 
 #[cfg(test)]
 mod tests {

@@ -156,7 +156,7 @@ impl RunInfo {
     /// assert_eq!(run.summary_value("eval.acc"), Some(&serde_json::json!(0.9)));
     /// ```
     pub fn summary_value(&self, key: &str) -> Option<&J> {
-        lookup(&self.summary, key)
+        value_at(&self.summary, key)
     }
 
     /// The run in the directory `dir`, as `log` (the replay of its transaction log, read
@@ -179,7 +179,7 @@ impl RunInfo {
 
     /// A config value by key or dotted path, as [`RunInfo::summary_value`].
     pub fn config_value(&self, key: &str) -> Option<&J> {
-        lookup(&self.config, key)
+        value_at(&self.config, key)
     }
 
     /// A run with an id and nothing else (finished, no config, no summary): for tests and
@@ -209,8 +209,15 @@ impl RunInfo {
     }
 }
 
-/// A key as logged, else a dotted path into nested objects.
-pub(crate) fn lookup<'a>(map: &'a BTreeMap<String, J>, key: &str) -> Option<&'a J> {
+/// A value of a map by key as logged (`val/acc`), else by a dotted path into nested
+/// objects (`eval.acc`).
+///
+/// ```
+/// let map = [("eval".to_owned(), serde_json::json!({"acc": 0.5}))].into_iter().collect();
+/// assert_eq!(labbook_core::api::value_at(&map, "eval.acc"), Some(&serde_json::json!(0.5)));
+/// assert_eq!(labbook_core::api::value_at(&map, "eval.loss"), None);
+/// ```
+pub fn value_at<'a>(map: &'a BTreeMap<String, J>, key: &str) -> Option<&'a J> {
     if let Some(v) = map.get(key) {
         return Some(v);
     }

@@ -174,31 +174,48 @@ impl Server {
         call(&self.client, op, doc, vars)
     }
 
+    /// Every node of a Relay connection, page after page: `vars` gives a page's variables
+    /// from its cursor (`null` for the first), `path` leads from the answer to the
+    /// connection, `what` names it in an error.
+    fn nodes(
+        &self,
+        (op, doc): (&str, &str),
+        vars: impl Fn(J) -> J,
+        path: &[&str],
+        what: &str,
+    ) -> Result<Vec<J>> {
+        let (mut out, mut cursor) = (Vec::new(), J::Null);
+        loop {
+            let data = self.call(op, doc, vars(cursor))?;
+            let page = path.iter().fold(&data, |v, k| &v[*k]);
+            let edges = page["edges"]
+                .as_array()
+                .ok_or_else(|| missing(what, &data))?;
+            out.extend(edges.iter().map(|e| e["node"].clone()));
+            if page["pageInfo"]["hasNextPage"] != J::Bool(true) || edges.is_empty() {
+                return Ok(out);
+            }
+            cursor = page["pageInfo"]["endCursor"].clone();
+        }
+    }
+
     pub(super) fn runs(&self, q: &Query) -> Result<Vec<RunInfo>> {
         let path = q.project_path().ok_or_else(|| {
             Error::Read("reading runs from a server needs the project: Query::new().project(\"entity/project\")".into())
         })?;
         let (entity, project) = split_project(path)?;
         let filters = q.server_filters().to_string();
-        let (mut out, mut cursor) = (Vec::new(), J::Null);
-        loop {
-            let data = self.call(
-                "Runs",
-                &format!("{RUNS} {RUN_FIELDS}"),
-                json!({"entity": entity, "project": project, "cursor": cursor, "perPage": RUNS_PER_PAGE, "order": q.server_order(), "filters": filters}),
-            )?;
-            let runs = &data["project"]["runs"];
-            let edges = runs["edges"]
-                .as_array()
-                .ok_or_else(|| missing(&format!("project {entity}/{project}"), &data))?;
-            for e in edges {
-                out.push(run_info(&e["node"], &entity, &project)?);
-            }
-            if runs["pageInfo"]["hasNextPage"] != J::Bool(true) || edges.is_empty() {
-                return Ok(out);
-            }
-            cursor = runs["pageInfo"]["endCursor"].clone();
-        }
+        let doc = format!("{RUNS} {RUN_FIELDS}");
+        let vars = |cursor| json!({"entity": entity, "project": project, "cursor": cursor, "perPage": RUNS_PER_PAGE, "order": q.server_order(), "filters": filters});
+        self.nodes(
+            ("Runs", &doc),
+            vars,
+            &["project", "runs"],
+            &format!("project {entity}/{project}"),
+        )?
+        .iter()
+        .map(|node| run_info(node, &entity, &project))
+        .collect()
     }
 
     pub(super) fn run(&self, path: &str) -> Result<RunInfo> {
@@ -276,32 +293,29 @@ impl Server {
 
     /// The run's files with their download URLs (only `names`, when given).
     fn file_pages(&self, run: &RunInfo, names: &[&str]) -> Result<Vec<(RunFile, String)>> {
-        let (mut out, mut cursor) = (Vec::new(), J::Null);
-        loop {
+        let vars = |cursor| {
             let mut vars = RunPath::of(run).vars("name");
             vars.insert("fileCursor".into(), cursor);
             vars.insert("fileLimit".into(), J::from(1000));
             vars.insert("fileNames".into(), json!(names));
-            let data = self.call("RunFiles", FILES, J::Object(vars))?;
-            let files = &data["project"]["run"]["files"];
-            let edges = files["edges"]
-                .as_array()
-                .ok_or_else(|| missing("files", &data))?;
-            for e in edges {
-                let n = &e["node"];
-                out.push((
-                    RunFile {
-                        name: n["name"].as_str().unwrap_or_default().to_owned(),
-                        size: n["sizeBytes"].as_u64().unwrap_or(0),
-                    },
-                    n["url"].as_str().unwrap_or_default().to_owned(),
-                ));
-            }
-            if files["pageInfo"]["hasNextPage"] != J::Bool(true) || edges.is_empty() {
-                return Ok(out);
-            }
-            cursor = files["pageInfo"]["endCursor"].clone();
-        }
+            J::Object(vars)
+        };
+        let nodes = self.nodes(
+            ("RunFiles", FILES),
+            vars,
+            &["project", "run", "files"],
+            "files",
+        )?;
+        Ok(nodes
+            .iter()
+            .map(|n| {
+                let file = RunFile {
+                    name: n["name"].as_str().unwrap_or_default().to_owned(),
+                    size: n["sizeBytes"].as_u64().unwrap_or(0),
+                };
+                (file, n["url"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect())
     }
 
     pub(super) fn files(&self, run: &RunInfo) -> Result<Vec<RunFile>> {
@@ -341,38 +355,35 @@ impl Server {
             "query {op}($entity: String!, $project: String!, $run: String!, $cursor: String, $perPage: Int) {}",
             ARTIFACTS.replace("ARTIFACTS", field)
         );
-        let (mut out, mut cursor) = (Vec::new(), J::Null);
-        loop {
+        let vars = |cursor| {
             let mut vars = RunPath::of(run).vars("run");
             vars.insert("cursor".into(), cursor);
             vars.insert("perPage".into(), J::from(100));
-            let data = self.call(op, &doc, J::Object(vars))?;
-            let page = &data["project"]["run"]["artifacts"];
-            let edges = page["edges"]
-                .as_array()
-                .ok_or_else(|| missing("artifacts", &data))?;
-            for e in edges {
-                let n = &e["node"];
-                out.push(ArtifactInfo {
-                    name: n["artifactSequence"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    version: n["versionIndex"]
-                        .as_u64()
-                        .map_or_else(String::new, |i| format!("v{i}")),
-                    kind: n["artifactType"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    digest: n["digest"].as_str().unwrap_or_default().to_owned(),
-                });
-            }
-            if page["pageInfo"]["hasNextPage"] != J::Bool(true) || edges.is_empty() {
-                return Ok(out);
-            }
-            cursor = page["pageInfo"]["endCursor"].clone();
-        }
+            J::Object(vars)
+        };
+        let nodes = self.nodes(
+            (op, &doc),
+            vars,
+            &["project", "run", "artifacts"],
+            "artifacts",
+        )?;
+        Ok(nodes
+            .iter()
+            .map(|n| ArtifactInfo {
+                name: n["artifactSequence"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                version: n["versionIndex"]
+                    .as_u64()
+                    .map_or_else(String::new, |i| format!("v{i}")),
+                kind: n["artifactType"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                digest: n["digest"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect())
     }
 
     pub(super) fn download_artifact(

@@ -47,7 +47,7 @@ impl Row {
 
     /// A value by key as logged, else by a dotted path into nested objects.
     pub fn get(&self, key: &str) -> Option<&J> {
-        super::lookup(&self.0, key)
+        super::value_at(&self.0, key)
     }
 
     /// A value as a number (see [`number`](super::number)).
