@@ -14,7 +14,7 @@ use crate::protocol::encode_path;
 use crate::service::Membership;
 use crate::service::allow;
 use crate::state::AppState;
-use crate::store::{ArtifactRecord, Caller, CollectionKey};
+use crate::store::{ArtifactRecord, Caller, CollectionKey, RunRecord};
 
 fn project_info(entity: &str, project: &str) -> Value {
     json!({
@@ -261,18 +261,14 @@ pub(crate) async fn link(
 /// used, by pages of `perPage` after `cursor`.
 pub(crate) async fn run_artifacts(
     state: &AppState,
-    caller: &Caller,
+    run: &RunRecord,
     vars: &Vars,
     logged: bool,
 ) -> Result<Value, ApiError> {
-    let Some(run) = super::reads::named_run(state, caller, vars).await? else {
-        return Ok(super::reads::answer(None));
-    };
-    let key = &run.key;
     let versions = if logged {
-        state.service.logged_by(key).await?
+        state.service.logged_by(&run.key).await?
     } else {
-        state.service.used_by(&run).await?
+        state.service.used_by(run).await?
     };
     let per_page = super::reads::page_size(vars, "perPage", 100);
     let from = super::reads::offset_of("artifacts", vars.str("cursor"))?;
@@ -281,7 +277,7 @@ pub(crate) async fn run_artifacts(
         edges.push(json!({"node": artifact_json(state, a).await?}));
     }
     let end = from + edges.len();
-    Ok(super::reads::answer(Some(json!({"artifacts": {
+    Ok(json!({"artifacts": {
         "totalCount": versions.len(),
         "pageInfo": {
             "__typename": "PageInfo",
@@ -289,5 +285,5 @@ pub(crate) async fn run_artifacts(
             "hasNextPage": end < versions.len(),
         },
         "edges": edges,
-    }}))))
+    }}))
 }

@@ -180,16 +180,11 @@ async fn answer(
         "LinkArtifact" => artifact_queries::link(state, caller, vars).await,
         "Runs" => reads::runs(state, caller, vars).await,
         "GetProjects" => reads::projects(state, caller, vars).await,
-        "RunFiles" => run_files::run_files(state, caller, vars).await,
-        "RunOutputArtifacts" => artifact_queries::run_artifacts(state, caller, vars, true).await,
-        "RunInputArtifacts" => artifact_queries::run_artifacts(state, caller, vars, false).await,
-        "Run" => reads::run(state, caller, vars).await,
-        "RunFullHistory" => reads::full_history(state, caller, vars).await,
-        "RunSampledHistory" => reads::sampled_history(state, caller, vars).await,
-        "RunHistoryKeys" => reads::history_keys(state, caller, vars).await,
-        "RunParquetHistory" => reads::parquet_history(state, caller, vars).await,
-        "HistoryPage" => reads::history_page(state, caller, vars).await,
-        "SampledHistoryPage" => reads::sampled_history_page(state, caller, vars).await,
+        op @ ("Run" | "RunFullHistory" | "RunSampledHistory" | "SampledHistoryPage"
+        | "RunHistoryKeys" | "RunParquetHistory" | "HistoryPage" | "RunFiles"
+        | "RunOutputArtifacts" | "RunInputArtifacts") => {
+            reads::about_run(state, caller, vars, op).await
+        }
         other => {
             tracing::debug!(operation = other, "unknown GraphQL operation");
             Ok(json!({}))

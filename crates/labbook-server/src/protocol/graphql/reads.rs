@@ -1,8 +1,10 @@
 //! What `wandb.Api()` reads: `Runs` (a project's runs, filtered, ordered, by pages), `Run`
 //! (one run's fields), `RunFullHistory` and
 //! `RunSampledHistory` (`run.history()`), and `scan_history`'s `RunHistoryKeys`,
-//! `RunParquetHistory`, `HistoryPage` and `SampledHistoryPage`. Every answer is
-//! `{"project": {"run": ...}}`, with a null run for one the server does not have.
+//! `RunParquetHistory`, `HistoryPage` and `SampledHistoryPage`. Every answer about one run
+//! is `{"project": {"internalId": ..., "run": ...}}`, with a null run for one the server
+//! does not have: [`about_run`] looks the run up once for all of them (and for `RunFiles`,
+//! `RunOutputArtifacts` and `RunInputArtifacts`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -52,8 +54,55 @@ pub(super) async fn named_run(
     Ok(state.service.run(&key).await?)
 }
 
-pub(super) fn answer(run: Option<Value>) -> Value {
-    json!({"project": {"run": run}})
+/// Answers an operation about the run the variables name: `{"project": {"run": null}}`
+/// when there is no such run, else the run's part of `op`'s answer.
+pub(crate) async fn about_run(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+    op: &str,
+) -> Result<Value, ApiError> {
+    let Some(run) = named_run(state, caller, vars).await? else {
+        return Ok(json!({"project": {"run": null}}));
+    };
+    let value = match op {
+        "Run" => fragment(state, &run).await?,
+        "RunFullHistory" => full_history(state, &run, vars).await?,
+        "RunSampledHistory" => {
+            let Some(Value::Array(specs)) = vars.get("specs") else {
+                return Err(ApiError::bad("RunSampledHistory needs a list `specs`"));
+            };
+            json!({"sampledHistory": sampled(state, &run, specs).await?})
+        }
+        "SampledHistoryPage" => {
+            let spec = vars
+                .get("spec")
+                .cloned()
+                .ok_or_else(|| ApiError::bad("SampledHistoryPage needs `spec`"))?;
+            json!({"sampledHistory": sampled(state, &run, &[spec]).await?})
+        }
+        "RunHistoryKeys" => {
+            let last = state.service.last_step(&run).await?;
+            json!({"historyKeys": {"lastStep": last.unwrap_or(-1), "keys": {}}})
+        }
+        // No parquet exports here, so every page is read live.
+        "RunParquetHistory" => json!({"parquetHistory": {"parquetUrls": [], "liveData": []}}),
+        "HistoryPage" => history_page(state, &run, vars).await?,
+        "RunFiles" => super::run_files::run_files(state, &run, vars).await?,
+        "RunOutputArtifacts" => {
+            super::artifact_queries::run_artifacts(state, &run, vars, true).await?
+        }
+        "RunInputArtifacts" => {
+            super::artifact_queries::run_artifacts(state, &run, vars, false).await?
+        }
+        other => {
+            return Err(ApiError::bad(format!(
+                "{other} is not a question about one run"
+            )));
+        }
+    };
+    let key = &run.key;
+    Ok(json!({"project": {"internalId": project_number(&key.entity, &key.project), "run": value}}))
 }
 
 /// A run as W&B's `RunFragment` has it (with `projectId`).
@@ -194,14 +243,6 @@ pub(crate) async fn projects(
     }}))
 }
 
-/// `Run`: the run's fields.
-pub(crate) async fn run(state: &AppState, caller: &Caller, vars: &Vars) -> Result<Value, ApiError> {
-    let Some(run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
-    Ok(answer(Some(fragment(state, &run).await?)))
-}
-
 /// The `samples` variable (W&B's default 500).
 fn samples(vars: &Vars, name: &str) -> usize {
     vars.get(name)
@@ -210,24 +251,14 @@ fn samples(vars: &Vars, name: &str) -> usize {
 }
 
 /// `RunFullHistory`: `history(samples)` and `events(samples)`, rows as JSON strings.
-pub(crate) async fn full_history(
-    state: &AppState,
-    caller: &Caller,
-    vars: &Vars,
-) -> Result<Value, ApiError> {
-    let Some(run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
+async fn full_history(state: &AppState, run: &RunRecord, vars: &Vars) -> Result<Value, ApiError> {
     let n = samples(vars, "samples");
     let history = state
         .service
-        .sampled_lines(&run, &Stream::History, n)
+        .sampled_lines(run, &Stream::History, n)
         .await?;
-    let events = state
-        .service
-        .sampled_lines(&run, &Stream::Events, n)
-        .await?;
-    Ok(answer(Some(json!({"history": history, "events": events}))))
+    let events = state.service.sampled_lines(run, &Stream::Events, n).await?;
+    Ok(json!({"history": history, "events": events}))
 }
 
 /// The specs of `sampledHistory` (JSON strings), each answered as a list of row objects.
@@ -245,81 +276,9 @@ async fn sampled(state: &AppState, run: &RunRecord, specs: &[Value]) -> Result<V
     Ok(Value::from(out))
 }
 
-/// `RunSampledHistory`: `sampledHistory(specs)`, one list of rows per spec.
-pub(crate) async fn sampled_history(
-    state: &AppState,
-    caller: &Caller,
-    vars: &Vars,
-) -> Result<Value, ApiError> {
-    let Some(run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
-    let specs = match vars.get("specs") {
-        Some(Value::Array(specs)) => specs.clone(),
-        _ => return Err(ApiError::bad("RunSampledHistory needs a list `specs`")),
-    };
-    Ok(answer(Some(
-        json!({"sampledHistory": sampled(state, &run, &specs).await?}),
-    )))
-}
-
-/// `SampledHistoryPage`: `sampledHistory(specs: [$spec])`, a page of `scan_history(keys)`.
-pub(crate) async fn sampled_history_page(
-    state: &AppState,
-    caller: &Caller,
-    vars: &Vars,
-) -> Result<Value, ApiError> {
-    let Some(run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
-    let spec = vars
-        .get("spec")
-        .cloned()
-        .ok_or_else(|| ApiError::bad("SampledHistoryPage needs `spec`"))?;
-    Ok(answer(Some(
-        json!({"sampledHistory": sampled(state, &run, &[spec]).await?}),
-    )))
-}
-
-/// `RunHistoryKeys`: `historyKeys`, whose `lastStep` ends a `scan_history`.
-pub(crate) async fn history_keys(
-    state: &AppState,
-    caller: &Caller,
-    vars: &Vars,
-) -> Result<Value, ApiError> {
-    let Some(run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
-    let last = state.service.last_step(&run).await?;
-    Ok(answer(Some(
-        json!({"historyKeys": {"lastStep": last.unwrap_or(-1), "keys": {}}}),
-    )))
-}
-
-/// `RunParquetHistory`: no parquet exports here, so every page is read live.
-pub(crate) async fn parquet_history(
-    state: &AppState,
-    caller: &Caller,
-    vars: &Vars,
-) -> Result<Value, ApiError> {
-    let Some(_run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
-    Ok(answer(Some(
-        json!({"parquetHistory": {"parquetUrls": [], "liveData": []}}),
-    )))
-}
-
 /// `HistoryPage`: rows with `minStep <= _step < maxStep`, at most `pageSize`, as JSON
 /// strings.
-pub(crate) async fn history_page(
-    state: &AppState,
-    caller: &Caller,
-    vars: &Vars,
-) -> Result<Value, ApiError> {
-    let Some(run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
+async fn history_page(state: &AppState, run: &RunRecord, vars: &Vars) -> Result<Value, ApiError> {
     let step = |name: &str| {
         vars.get(name)
             .and_then(Value::as_i64)
@@ -330,6 +289,6 @@ pub(crate) async fn history_page(
         .get("pageSize")
         .and_then(Value::as_u64)
         .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    let rows = state.service.history_page(&run, min, max, limit).await?;
-    Ok(answer(Some(json!({"history": rows}))))
+    let rows = state.service.history_page(run, min, max, limit).await?;
+    Ok(json!({"history": rows}))
 }

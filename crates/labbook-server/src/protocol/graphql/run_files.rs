@@ -4,12 +4,12 @@
 use serde_json::{Value, json};
 
 use super::Vars;
-use super::reads::{answer, cursor, file_id, iso, named_run, offset_of, page_size, project_number};
+use super::reads::{cursor, file_id, iso, offset_of, page_size};
 use crate::access::urls::signed_url;
 use crate::error::ApiError;
 use crate::protocol::encode_path;
 use crate::state::AppState;
-use crate::store::Caller;
+use crate::store::RunRecord;
 
 /// Whether `name` matches an SQL `LIKE` pattern (`%` any run of characters, `_` one).
 fn like(name: &str, pattern: &str) -> bool {
@@ -29,12 +29,9 @@ fn like(name: &str, pattern: &str) -> bool {
 /// `fileLimit` after `fileCursor`.
 pub(crate) async fn run_files(
     state: &AppState,
-    caller: &Caller,
+    run: &RunRecord,
     vars: &Vars,
 ) -> Result<Value, ApiError> {
-    let Some(run) = named_run(state, caller, vars).await? else {
-        return Ok(answer(None));
-    };
     let names = vars.strings("fileNames", "RunFiles")?.unwrap_or_default();
     let pattern = vars.str("pattern");
     let mut files = state.service.run_files(&run.key).await?;
@@ -73,16 +70,13 @@ pub(crate) async fn run_files(
         })
         .collect();
     let end = from + edges.len();
-    Ok(json!({"project": {
-        "internalId": project_number(&key.entity, &key.project),
-        "run": {
-            "fileCount": files.len(),
-            "files": {
-                "edges": edges,
-                "pageInfo": {"endCursor": cursor("files", end), "hasNextPage": end < files.len()},
-            },
+    Ok(json!({
+        "fileCount": files.len(),
+        "files": {
+            "edges": edges,
+            "pageInfo": {"endCursor": cursor("files", end), "hasNextPage": end < files.len()},
         },
-    }}))
+    }))
 }
 
 #[cfg(test)]
