@@ -225,53 +225,67 @@ impl Service {
     /// The rows of `spec`: those holding every key asked for (with only those keys), in
     /// its step range, at most `spec.samples` of them chosen by [`envelope`], driven by
     /// the first key asked for other than `_step`.
+    ///
+    /// The range's lines are read a chunk at a time and each only probed (its step, its
+    /// keys, the driving value); the chosen rows are read again and parsed, so memory
+    /// holds a chunk and one point per row, not the rows.
     pub(crate) async fn sampled_history(
         &self,
         run: &RunRecord,
         spec: &HistorySpec,
     ) -> ServiceResult<Vec<Value>> {
-        let lines = match (spec.min, spec.max) {
-            (Some(min), Some(max)) => {
-                let end = max.saturating_add(1);
-                self.history_page(run, min, end, usize::MAX).await?
-            }
-            _ => self.all_lines(run, &Stream::History).await?,
+        const CHUNK: usize = 20_000;
+        let from = match spec.min {
+            Some(min) => self.first_line_from(run, min).await?,
+            None => 0,
         };
-        let rows: Vec<Map<String, Value>> = lines
-            .iter()
-            .filter_map(|line| match parse(line) {
-                Value::Object(row) => Some(row),
-                _ => None,
-            })
-            .filter(|row| spec.keys.iter().all(|k| row.contains_key(k)))
-            .filter(|row| {
-                let step = step_of(&Value::Object(row.clone())).unwrap_or(0);
-                spec.min.is_none_or(|m| step >= m) && spec.max.is_none_or(|m| step <= m)
-            })
-            .collect();
-        let driver = spec.keys.iter().find(|k| *k != "_step");
-        let points: Vec<(i64, Option<f64>)> = rows
-            .iter()
-            .map(|row| {
-                let step = row.get("_step").and_then(Value::as_i64).unwrap_or(0);
-                (
-                    step,
-                    driver.and_then(|k| row.get(k)).and_then(Value::as_f64),
-                )
-            })
-            .collect();
-        Ok(envelope(&points, spec.samples)
-            .into_iter()
-            .map(|i| {
-                let row = &rows[i];
-                let picked: Map<String, Value> = spec
-                    .keys
-                    .iter()
-                    .filter_map(|k| row.get(k).map(|v| (k.clone(), v.clone())))
-                    .collect();
-                Value::Object(picked)
-            })
-            .collect())
+        let to = match spec.max {
+            Some(max) => self.first_line_from(run, max.saturating_add(1)).await?,
+            None => run.history_lines,
+        };
+        let driver = spec.keys.iter().find(|k| *k != "_step").map(String::as_str);
+        let (mut at, mut points) = (Vec::new(), Vec::new());
+        for start in (from..to).step_by(CHUNK) {
+            let lines = self
+                .meta
+                .lines(&run.key, &Stream::History, start, CHUNK.min(to - start))
+                .await?;
+            for (i, line) in lines.iter().enumerate() {
+                let p = super::probe::probe(line, &spec.keys, driver);
+                let step = p.step.unwrap_or(0);
+                let in_range =
+                    spec.min.is_none_or(|m| step >= m) && spec.max.is_none_or(|m| step <= m);
+                if p.has_all && in_range {
+                    at.push(start + i);
+                    points.push((step, p.value));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut window: (usize, Vec<String>) = (usize::MAX, Vec::new());
+        for i in envelope(&points, spec.samples) {
+            let line = at[i];
+            let chunk = line - (line - from) % CHUNK;
+            if window.0 != chunk {
+                let n = CHUNK.min(to - chunk);
+                window = (
+                    chunk,
+                    self.meta
+                        .lines(&run.key, &Stream::History, chunk, n)
+                        .await?,
+                );
+            }
+            let Some(Value::Object(row)) = window.1.get(line - chunk).map(|l| parse(l)) else {
+                continue;
+            };
+            let picked: Map<String, Value> = spec
+                .keys
+                .iter()
+                .filter_map(|k| row.get(k).map(|v| (k.clone(), v.clone())))
+                .collect();
+            out.push(Value::Object(picked));
+        }
+        Ok(out)
     }
 }
 

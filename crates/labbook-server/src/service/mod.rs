@@ -8,6 +8,7 @@ mod alerts;
 mod artifacts;
 mod history;
 mod names;
+mod probe;
 mod run_filter;
 mod runs;
 
