@@ -12,7 +12,13 @@ use labbook::Value;
 use labbook::api::{Api, Query, RunInfo};
 use labbook_server::{DataDir, Server, ServerConfig};
 
-const STEPS: u64 = 1_000_000;
+/// Rows of the run (`LABBOOK_BENCH_STEPS` sets fewer, for a quick profile).
+fn steps() -> u64 {
+    std::env::var("LABBOOK_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
+}
 const KEY: &str = "bnch0123456789abcdefghijklmnopqrstuvwxyz01";
 
 /// Every row of the run; how many and how long.
@@ -59,7 +65,8 @@ fn main() {
         .system_metrics(false)
         .git_diff(false);
     let run = labbook::init(settings).expect("init");
-    for step in 0..STEPS {
+    let steps = steps();
+    for step in 0..steps {
         let x = step as f64;
         run.log([
             ("loss", Value::from(1.0 / (x + 1.0))),
@@ -70,7 +77,7 @@ fn main() {
     }
     run.finish().expect("finish");
     println!(
-        "setup: {STEPS} rows of 3 scalars logged in {:.1} s",
+        "setup: {steps} rows of 3 scalars logged in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 

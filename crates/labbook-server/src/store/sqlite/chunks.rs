@@ -31,6 +31,17 @@ fn encode(lines: &[String]) -> StoreResult<Vec<u8>> {
 }
 
 fn decode(codec: i64, blob: &[u8]) -> StoreResult<Vec<String>> {
+    decode_lines(codec, blob, 0..usize::MAX)
+}
+
+/// Lines `wanted` (counted from the chunk's first) of a chunk: the lines before them are
+/// stepped over, not copied, and reading stops after them (a page of `scan_history`
+/// takes 1,000 lines of chunks that hold tens of thousands).
+fn decode_lines(
+    codec: i64,
+    blob: &[u8],
+    wanted: std::ops::Range<usize>,
+) -> StoreResult<Vec<String>> {
     let corrupt =
         |what: &str| StoreError::Unavailable(format!("a stored chunk is corrupt: {what}"));
     let bytes = match codec {
@@ -46,7 +57,8 @@ fn decode(codec: i64, blob: &[u8]) -> StoreResult<Vec<String>> {
     };
     let mut lines = Vec::new();
     let mut rest = &bytes[..];
-    while !rest.is_empty() {
+    let mut at = 0;
+    while !rest.is_empty() && at < wanted.end {
         let (len, tail) = rest
             .split_at_checked(4)
             .ok_or_else(|| corrupt("a cut length"))?;
@@ -54,7 +66,10 @@ fn decode(codec: i64, blob: &[u8]) -> StoreResult<Vec<String>> {
         let (line, tail) = tail
             .split_at_checked(len)
             .ok_or_else(|| corrupt("a cut line"))?;
-        lines.push(String::from_utf8(line.to_vec()).map_err(|_| corrupt("not UTF-8"))?);
+        if at >= wanted.start {
+            lines.push(String::from_utf8(line.to_vec()).map_err(|_| corrupt("not UTF-8"))?);
+        }
+        at += 1;
         rest = tail;
     }
     Ok(lines)
@@ -108,6 +123,20 @@ fn overlapping(
     from: usize,
     to: usize,
 ) -> StoreResult<Vec<(usize, Vec<String>)>> {
+    overlapping_blobs(c, run, stream, from, to)?
+        .into_iter()
+        .map(|(first, codec, blob)| Ok((first, decode(codec, &blob)?)))
+        .collect()
+}
+
+/// The chunks holding any of lines `from..to`, still encoded: (first line, codec, bytes).
+fn overlapping_blobs(
+    c: &Connection,
+    run: i64,
+    stream: &str,
+    from: usize,
+    to: usize,
+) -> StoreResult<Vec<(usize, i64, Vec<u8>)>> {
     let first = chunk_at(c, run, stream, from)?.unwrap_or(0);
     let mut stmt = c
         .prepare_cached(
@@ -128,9 +157,7 @@ fn overlapping(
         .map_err(sql)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql)?;
-    rows.into_iter()
-        .map(|(first, codec, blob)| Ok((first, decode(codec, &blob)?)))
-        .collect()
+    Ok(rows)
 }
 
 /// Writes `lines` as lines `start..`: a chunk of its own after the stored ones (from
@@ -238,10 +265,10 @@ pub(super) fn read(
 ) -> StoreResult<Vec<String>> {
     let to = from.saturating_add(limit);
     let mut out = Vec::new();
-    for (first, lines) in overlapping(c, run, stream, from, to)? {
+    for (first, codec, blob) in overlapping_blobs(c, run, stream, from, to)? {
         let skip = from.saturating_sub(first);
-        let want = to - (first + skip).max(from);
-        out.extend(lines.into_iter().skip(skip).take(want));
+        let end = to.saturating_sub(first);
+        out.extend(decode_lines(codec, &blob, skip..end)?);
     }
     Ok(out)
 }
