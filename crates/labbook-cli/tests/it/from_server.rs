@@ -188,6 +188,43 @@ fn export_ls_show_and_compare_read_a_server_as_they_read_a_directory() {
         );
     }
 
+    // JSON lines and Parquet too: the same bytes from both.
+    for format in ["jsonl", "parquet"] {
+        let (a, b) = (
+            tmp.path().join(format!("a-{format}")),
+            tmp.path().join(format!("b-{format}")),
+        );
+        let one = format!("ent1/abl/{}", ids[7]);
+        stdout(&labbook(
+            &[
+                "export",
+                "--server",
+                &url,
+                &one,
+                "--format",
+                format,
+                "--out",
+                a.to_str().unwrap(),
+            ],
+            tmp.path(),
+        ));
+        stdout(&labbook(
+            &[
+                "export",
+                &ids[7],
+                "--format",
+                format,
+                "--out",
+                b.to_str().unwrap(),
+            ],
+            tmp.path(),
+        ));
+        let file = format!("{}/metrics_history.{format}", ids[7]);
+        let bytes = std::fs::read(a.join(&file)).unwrap();
+        assert!(!bytes.is_empty());
+        assert_eq!(bytes, std::fs::read(b.join(&file)).unwrap(), "{file}");
+    }
+
     // ls: the same runs, steps and summaries.
     let listed = |args: &[&str]| -> BTreeMap<String, (String, u64, serde_json::Value)> {
         let text = stdout(&labbook(args, tmp.path()));
