@@ -182,8 +182,26 @@ impl Service {
 
     /// Deletes a run with all it holds, then the bytes of its files that nothing else
     /// names. Whether there was such a run.
-    pub(crate) async fn delete_run(&self, key: &RunKey) -> ServiceResult<bool> {
+    pub(crate) async fn delete_run(
+        &self,
+        key: &RunKey,
+        with_artifacts: bool,
+    ) -> ServiceResult<bool> {
+        if with_artifacts {
+            let ids: Vec<String> = self
+                .logged_by(key)
+                .await?
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+            let n = self.meta.delete_artifacts(&ids).await?;
+            tracing::info!(entity = %key.entity, project = %key.project, run = %key.run,
+                versions = n, "deleted the artifact versions a run logged");
+        }
         if !self.meta.delete_run(key).await? {
+            if with_artifacts {
+                self.collect_orphans().await?;
+            }
             return Ok(false);
         }
         let removed = self.collect_orphans().await?;

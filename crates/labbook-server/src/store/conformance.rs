@@ -558,6 +558,43 @@ pub(crate) async fn deleted_runs_leave_orphans(store: &dyn MetaStore) {
     assert!(store.run(&b).await.unwrap().is_none());
 }
 
+/// Deleted artifact versions are gone with their files; the blobs only they named become
+/// orphans, a blob another version names is named again.
+pub(crate) async fn deleted_artifacts_leave_orphans(store: &dyn MetaStore) {
+    let blob = |b: &[u8]| BlobId::of("ent", b);
+    for (id, digest) in [("d1", "x1"), ("d2", "x2"), ("k1", "x3")] {
+        store.create_artifact(draft(id, digest, &[])).await.unwrap();
+    }
+    store
+        .put_artifact_file("d1", "own.bin", blob(b"own"))
+        .await
+        .unwrap();
+    store
+        .put_artifact_file("d2", "shared.bin", blob(b"shared"))
+        .await
+        .unwrap();
+    store
+        .put_artifact_file("k1", "shared.bin", blob(b"shared"))
+        .await
+        .unwrap();
+    let ids = ["d1".to_owned(), "d2".to_owned(), "missing".to_owned()];
+    assert_eq!(store.delete_artifacts(&ids).await.unwrap(), 2);
+    assert!(store.artifact("d1").await.unwrap().is_none());
+    assert!(store.artifact("d2").await.unwrap().is_none());
+    assert!(
+        store.artifact("k1").await.unwrap().is_some(),
+        "another version stays"
+    );
+    let orphans = store.orphan_blobs().await.unwrap();
+    assert_eq!(orphans.unreferenced, [blob(b"own")]);
+    assert_eq!(orphans.named_again, [blob(b"shared")]);
+    assert_eq!(
+        store.delete_artifacts(&ids).await.unwrap(),
+        0,
+        "gone already"
+    );
+}
+
 /// Webhooks per project, and a delivery queue that an alert fills in its own transaction.
 pub(crate) async fn webhooks_and_their_queue(store: &dyn MetaStore) {
     let hook = Webhook::new("e", "p", "http://127.0.0.1:9/h", HookFormat::Json);
@@ -750,6 +787,7 @@ pub(crate) async fn check_all<S: MetaStore>(fresh: impl Fn() -> S) {
     series_follow_the_rows(&fresh()).await;
     runs_filter_and_sort_by_their_fields(&fresh()).await;
     deleted_runs_leave_orphans(&fresh()).await;
+    deleted_artifacts_leave_orphans(&fresh()).await;
     webhooks_and_their_queue(&fresh()).await;
     sessions_tokens_and_passwords(&fresh()).await;
     imports_and_crashed_runs(&fresh()).await;

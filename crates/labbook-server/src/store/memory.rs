@@ -381,6 +381,27 @@ impl MetaStore for MemoryStore {
         Ok(true)
     }
 
+    async fn delete_artifacts(&self, ids: &[String]) -> StoreResult<usize> {
+        let mut inner = self.inner.lock();
+        let (gone, kept): (Vec<ArtifactEntry>, Vec<ArtifactEntry>) =
+            std::mem::take(&mut inner.artifacts)
+                .into_iter()
+                .partition(|a| ids.contains(&a.record.id));
+        inner.artifacts = kept;
+        for a in &gone {
+            let parts = a
+                .multipart
+                .values()
+                .flat_map(|u| u.parts.iter().map(|(_, b)| b));
+            for blob in a.record.files.iter().map(|(_, b)| b).chain(parts) {
+                if !inner.orphans.contains(blob) {
+                    inner.orphans.push(blob.clone());
+                }
+            }
+        }
+        Ok(gone.len())
+    }
+
     async fn orphan_blobs(&self) -> StoreResult<Orphans> {
         let inner = self.inner.lock();
         let named = |blob: &BlobId| {

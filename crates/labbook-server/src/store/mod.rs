@@ -118,6 +118,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// leaks them. Whether there was such a run.
     async fn delete_run(&self, key: &RunKey) -> StoreResult<bool>;
 
+    /// Deletes artifact versions by id, with their files, links and uploads; the blobs
+    /// their files named become orphan candidates in the same transaction. How many of
+    /// them there were.
+    async fn delete_artifacts(&self, ids: &[String]) -> StoreResult<usize>;
+
     /// The orphan candidates: those no row names any more, and those named again since.
     async fn orphan_blobs(&self) -> StoreResult<Orphans>;
 

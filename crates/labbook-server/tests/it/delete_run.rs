@@ -74,9 +74,7 @@ fn a_deleted_run_leaves_nothing_behind_and_the_data_directory_shrinks() {
     data.checkpoint().unwrap();
     let before = size(tmp.path());
 
-    // What the call cannot do is refused whole; another entity's run is 403.
-    let artifacts_too = graphql("DeleteRun", json!({"id": id, "deleteArtifacts": true}));
-    assert_eq!(artifacts_too.status(), StatusCode::BAD_REQUEST);
+    // An id that names no run is refused; another entity's run is 403.
     let unknown = graphql("DeleteRun", json!({"id": "bm90IGEgcnVu"}));
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     data.add_user("bob").unwrap();
@@ -104,8 +102,12 @@ fn a_deleted_run_leaves_nothing_behind_and_the_data_directory_shrinks() {
     .json()
     .unwrap();
     assert!(gone["data"]["model"]["bucket"].is_null(), "{gone}");
-    let again = graphql("DeleteRun", json!({"id": id}));
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "deleted once");
+    let again = graphql("DeleteRun", json!({"id": id, "deleteArtifacts": true}));
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "deleting it again is done, as on W&B"
+    );
 
     data.checkpoint().unwrap();
     let after = size(tmp.path());
@@ -126,6 +128,64 @@ fn a_deleted_run_leaves_nothing_behind_and_the_data_directory_shrinks() {
     assert_eq!(
         rt.block_on(data.meta.orphan_blobs()).unwrap(),
         Default::default()
+    );
+    server.shutdown();
+}
+
+#[test]
+fn deleting_a_run_with_its_artifacts_removes_the_versions_it_logged_and_their_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, key, server) = super::data_server(&tmp.path().join("data"));
+    let base = server.base_url();
+    let weights: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(tmp.path().join("weights.bin"), &weights).unwrap();
+    let settings = labbook_testkit::project_settings(&tmp.path().join("runs"), "p")
+        .mode(labbook::Mode::Online)
+        .base_url(&base)
+        .api_key(&key)
+        .entity("admin");
+    let run = labbook::init(settings).unwrap();
+    let mut model = labbook::artifact::Artifact::new("model", "model").unwrap();
+    model
+        .add_file(tmp.path().join("weights.bin"), None)
+        .unwrap();
+    run.log_artifact(model).unwrap();
+    let id = run.id().to_owned();
+    run.finish().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let versions = rt.block_on(data.meta.artifacts()).unwrap();
+    assert_eq!(versions.len(), 1);
+    data.checkpoint().unwrap();
+    let before = size(&tmp.path().join("data"));
+
+    let client = Client::new();
+    let storage_id = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("Run:admin/p/{id}"))
+    };
+    let deleted = super::graphql(
+        &client,
+        &base,
+        &key,
+        "DeleteRun",
+        json!({"id": storage_id, "deleteArtifacts": true}),
+    );
+    assert_eq!(deleted.status(), StatusCode::OK, "{:?}", deleted.text());
+    assert!(rt.block_on(data.meta.artifacts()).unwrap().is_empty());
+    assert_eq!(
+        rt.block_on(data.meta.orphan_blobs()).unwrap(),
+        Default::default(),
+        "collected"
+    );
+    data.checkpoint().unwrap();
+    let after = size(&tmp.path().join("data"));
+    assert!(
+        before - after > 3_000_000,
+        "the data directory went from {before} to {after} bytes"
     );
     server.shutdown();
 }

@@ -257,9 +257,8 @@ pub(crate) async fn stopped_status(
 }
 
 /// `DeleteRun` (the public API's `run.delete()`): the run named by its server id goes,
-/// with all it holds and the bytes of its files that nothing else names. Deleting the
-/// artifacts it logged (`deleteArtifacts`) is not supported yet and is refused, rather than
-/// half done.
+/// with all it holds and the bytes of its files that nothing else names; with
+/// `deleteArtifacts`, so do the artifact versions it logged and their files.
 pub(crate) async fn delete_run(
     state: &AppState,
     caller: &Caller,
@@ -267,18 +266,13 @@ pub(crate) async fn delete_run(
 ) -> Result<Value, ApiError> {
     let vars = vars.input();
     let id: String = vars.require("id")?;
-    if vars.0.get("deleteArtifacts").and_then(Value::as_bool) == Some(true) {
-        return Err(ApiError::bad(
-            "deleteArtifacts: deleting a run's artifacts with it is not supported yet; \
-             delete the run alone",
-        ));
-    }
+    let with_artifacts = vars.0.get("deleteArtifacts").and_then(Value::as_bool) == Some(true);
     let key = crate::service::Service::key_of_storage_id(&id)
         .ok_or_else(|| ApiError::bad(format!("id `{id}` names no run")))?;
     allow(caller, &key.entity)?;
-    if !state.service.delete_run(&key).await? {
-        return Err(ApiError::bad(format!("id `{id}` names no run")));
-    }
+    // Deleting a run that is gone already is done, as on W&B's servers (the public API's
+    // `run.delete()` may be called twice).
+    state.service.delete_run(&key, with_artifacts).await?;
     Ok(json!({"deleteRun": {"clientMutationId": null}}))
 }
 

@@ -674,6 +674,35 @@ impl MetaStore for SqliteStore {
         .await
     }
 
+    async fn delete_artifacts(&self, ids: &[String]) -> StoreResult<usize> {
+        let ids = ids.to_vec();
+        self.write(move |c| {
+            let mut deleted = 0;
+            for id in &ids {
+                let seq: Option<i64> = c
+                    .query_row("SELECT seq FROM artifacts WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()
+                    .map_err(sql)?;
+                let Some(seq) = seq else { continue };
+                for from in ["artifact_files", "multipart_parts"] {
+                    c.execute(
+                        &format!(
+                            "INSERT OR IGNORE INTO orphan_blobs (blob) SELECT blob FROM {from} WHERE artifact = ?1"
+                        ),
+                        [seq],
+                    )
+                    .map_err(sql)?;
+                }
+                // Its files, links and uploads go with it (cascade).
+                deleted += c
+                    .execute("DELETE FROM artifacts WHERE seq = ?1", [seq])
+                    .map_err(sql)?;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
     async fn orphan_blobs(&self) -> StoreResult<Orphans> {
         self.read(|c| {
             let mut stmt = c
