@@ -797,6 +797,22 @@ fn the_test_fixture_service_makes_users_whose_name_is_their_key() {
     let keys = full["apiKeys"]["edges"].as_array().unwrap();
     assert_eq!(keys.len(), 1, "{full}");
     assert!(user.starts_with(keys[0]["node"]["id"].as_str().unwrap()));
+    // api.team(name) of their own entity: a team of one, them (W&B's test_query_team).
+    let team: Json = graphql(&serving.url, user, "GetTeamEntity", json!({"name": user}))
+        .json()
+        .unwrap();
+    let members = &team["data"]["entity"]["members"];
+    assert_eq!(members[0]["username"], user, "{team}");
+    assert_eq!(members[0]["accountType"], "USER");
+    let other: Json = graphql(
+        &serving.url,
+        user,
+        "GetTeamEntity",
+        json!({"name": "admin"}),
+    )
+    .json()
+    .unwrap();
+    assert!(other["data"]["entity"].is_null(), "not theirs: {other}");
     let upsert = graphql(
         &serving.url,
         user,

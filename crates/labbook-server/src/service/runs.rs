@@ -162,6 +162,16 @@ impl Service {
         Ok(self.meta.key_labels(user).await?)
     }
 
+    /// The members of team `team` (`None`: no such team).
+    pub(crate) async fn team_members(&self, team: &str) -> ServiceResult<Option<Vec<String>>> {
+        Ok(self.meta.team_members(team).await?)
+    }
+
+    /// Every user, by name.
+    pub(crate) async fn users(&self) -> ServiceResult<Vec<String>> {
+        Ok(self.meta.users().await?)
+    }
+
     /// A run file's bytes.
     pub(crate) async fn run_file(&self, key: &RunKey, path: &str) -> ServiceResult<Option<Bytes>> {
         let files = self.meta.run_files(key).await?;

@@ -305,6 +305,16 @@ pub(crate) async fn users_and_keys(store: &dyn MetaStore) {
     store.add_member("vision", "ada").await.unwrap();
     store.add_member("vision", "ada").await.unwrap();
     assert_eq!(
+        store.team_members("vision").await.unwrap(),
+        Some(vec!["ada".to_owned()]),
+        "a member once"
+    );
+    assert_eq!(
+        store.team_members("ada").await.unwrap(),
+        None,
+        "a user, not a team"
+    );
+    assert_eq!(
         store.key_user("h1").await.unwrap().unwrap().teams,
         ["vision"]
     );

@@ -777,6 +777,19 @@ impl MetaStore for MemoryStore {
         Ok(users)
     }
 
+    async fn team_members(&self, team: &str) -> StoreResult<Option<Vec<String>>> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .teams
+            .iter()
+            .find(|(t, _)| t == team)
+            .map(|(_, members)| {
+                let mut members = members.clone();
+                members.sort();
+                members
+            }))
+    }
+
     async fn add_key(&self, user: &str, key_hash: &str, label: &str) -> StoreResult<()> {
         let mut inner = self.inner.lock();
         if !inner.users.iter().any(|(u, _)| u == user) {

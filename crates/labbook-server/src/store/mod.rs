@@ -253,6 +253,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Every user, by name.
     async fn users(&self) -> StoreResult<Vec<String>>;
 
+    /// The members of team `team`, by name; `None` if there is no such team.
+    async fn team_members(&self, team: &str) -> StoreResult<Option<Vec<String>>>;
+
     /// Records an API key of `user` by its keyed hash (never the key), with a public
     /// `label` to name it by (`key revoke LABEL`).
     async fn add_key(&self, user: &str, key_hash: &str, label: &str) -> StoreResult<()>;

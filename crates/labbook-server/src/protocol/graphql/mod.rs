@@ -154,6 +154,7 @@ async fn answer(
     match operation {
         "Viewer" | "GetDefaultEntity" => Ok(runs::viewer(caller)),
         "GetViewer" => runs::viewer_full(state, caller).await,
+        "GetTeamEntity" => runs::team_entity(state, caller, vars).await,
         "ServerFeaturesQuery" => Ok(runs::server_features(state)),
         "UpsertBucket" => runs::upsert_bucket(state, caller, vars).await,
         "OrganizationCoreWeaveOrganizationID" => Ok(runs::organization(vars)),

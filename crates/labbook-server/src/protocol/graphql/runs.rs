@@ -62,6 +62,48 @@ pub(crate) async fn viewer_full(state: &AppState, caller: &Caller) -> Result<Val
     }}))
 }
 
+/// `GetTeamEntity` (`api.team(name)`): a team and its members, or a user as a team of one;
+/// `null` for an entity the caller may not use (or that does not exist).
+pub(crate) async fn team_entity(
+    state: &AppState,
+    caller: &Caller,
+    vars: &Vars,
+) -> Result<Value, ApiError> {
+    let name: String = vars.require("name")?;
+    if !caller.may_use(&name) {
+        return Ok(json!({"entity": null}));
+    }
+    let (is_team, members) = match state.service.team_members(&name).await? {
+        Some(members) => (true, members),
+        None if state.service.users().await?.contains(&name) => (false, vec![name.clone()]),
+        None => return Ok(json!({"entity": null})),
+    };
+    let members: Vec<Value> = members
+        .iter()
+        .map(|m| {
+            json!({"id": STANDARD.encode(format!("User:{m}")), "admin": false, "pending": false,
+                "email": format!("{m}@localhost"), "username": m, "name": m, "photoUrl": null,
+                "accountType": "USER", "apiKey": null})
+        })
+        .collect();
+    Ok(json!({"entity": {
+        "id": STANDARD.encode(format!("Entity:{name}")),
+        "name": name,
+        "available": false,
+        "photoUrl": null,
+        "readOnly": false,
+        "readOnlyAdmin": false,
+        "isTeam": is_team,
+        "entityType": if is_team { "team" } else { "user" },
+        "privateOnly": false,
+        "storageBytes": 0,
+        "codeSavingEnabled": true,
+        "defaultAccess": "MEMBERS",
+        "isPaid": false,
+        "members": members,
+    }}))
+}
+
 pub(crate) fn server_features(state: &AppState) -> Value {
     let features: Vec<Value> = state
         .features

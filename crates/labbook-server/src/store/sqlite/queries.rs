@@ -1213,6 +1213,25 @@ impl MetaStore for SqliteStore {
         .await
     }
 
+    async fn team_members(&self, team: &str) -> StoreResult<Option<Vec<String>>> {
+        let team = team.to_owned();
+        self.read(move |c| {
+            if !exists(c, "SELECT 1 FROM teams WHERE name = ?1", &team)? {
+                return Ok(None);
+            }
+            let mut stmt = c
+                .prepare_cached("SELECT user FROM team_members WHERE team = ?1 ORDER BY user")
+                .map_err(sql)?;
+            let members = stmt
+                .query_map([&team], |r| r.get(0))
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            Ok(Some(members))
+        })
+        .await
+    }
+
     async fn add_key(&self, user: &str, key_hash: &str, label: &str) -> StoreResult<()> {
         let (user, hash, label) = (user.to_owned(), key_hash.to_owned(), label.to_owned());
         self.write(move |c| {
