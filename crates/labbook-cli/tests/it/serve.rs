@@ -813,6 +813,12 @@ fn the_test_fixture_service_makes_users_whose_name_is_their_key() {
     .json()
     .unwrap();
     assert!(other["data"]["entity"].is_null(), "not theirs: {other}");
+    // No organizations here: any asked for is not found (W&B's
+    // test_organization_not_found_raises).
+    let org: Json = graphql(&serving.url, user, "FetchOrganization", json!({"org": "x"}))
+        .json()
+        .unwrap();
+    assert_eq!(org["data"], json!({"organization": null}), "{org}");
     let upsert = graphql(
         &serving.url,
         user,
