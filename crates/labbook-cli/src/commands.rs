@@ -238,12 +238,32 @@ fn sort_runs(runs: &mut [RunInfo], col: &str, now: f64) -> Result<()> {
 }
 
 /// A run as `show` and `compare` read it: from its directory, or (`server`) from a server
-/// by `entity/project/id`.
-fn load(spec: &str, root: &Path, server: Option<&labbook_core::api::Api>) -> Result<RunLog> {
-    match server {
-        Some(api) => crate::remote::run_log(api, &crate::remote::run(api, spec)?, true),
-        None => RunLog::load(&resolve(spec, root)?),
-    }
+/// by `entity/project/id`, with the rows of `metrics` (none given: of up to four numeric
+/// summary keys; `None`: no rows).
+fn load(
+    spec: &str,
+    root: &Path,
+    server: Option<&labbook_core::api::Api>,
+    metrics: Option<&[String]>,
+) -> Result<RunLog> {
+    let Some(api) = server else {
+        return RunLog::load(&resolve(spec, root)?);
+    };
+    let info = crate::remote::run(api, spec)?;
+    let Some(metrics) = metrics else {
+        return crate::remote::run_log(api, &info, crate::remote::Rows::None);
+    };
+    let keys: Vec<String> = if metrics.is_empty() {
+        info.summary
+            .iter()
+            .filter(|(k, v)| !k.starts_with('_') && scalar_of(v).is_some())
+            .map(|(k, _)| k.clone())
+            .take(4)
+            .collect()
+    } else {
+        metrics.to_vec()
+    };
+    crate::remote::run_log(api, &info, crate::remote::Rows::Keys(&keys))
 }
 
 pub(crate) fn show(
@@ -253,7 +273,7 @@ pub(crate) fn show(
     metrics: &[String],
 ) -> Result<()> {
     let api = server.map(crate::remote::open).transpose()?;
-    let run = load(spec, root, api.as_ref())?;
+    let run = load(spec, root, api.as_ref(), Some(metrics))?;
     let now = now_unix();
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -281,7 +301,7 @@ pub(crate) fn show(
         fmt_time(run.start_unix),
         fmt_duration(run.duration())
     )?;
-    writeln!(out, "steps     {}", run.rows.len())?;
+    writeln!(out, "steps     {}", run.replay.rows)?;
     for (label, v) in [
         ("group", &run.group),
         ("job type", &run.job_type),
@@ -422,7 +442,7 @@ pub(crate) fn compare(specs: &[String], root: &Path, server: Option<&str>) -> Re
     let api = server.map(crate::remote::open).transpose()?;
     let runs: Vec<RunLog> = specs
         .iter()
-        .map(|s| load(s, root, api.as_ref()))
+        .map(|s| load(s, root, api.as_ref(), None))
         .collect::<Result<_>>()?;
     let mut out = std::io::stdout().lock();
     let mut header = vec!["".to_owned()];

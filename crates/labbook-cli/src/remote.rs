@@ -48,9 +48,18 @@ pub(crate) fn flat_system(row: api::Row) -> std::collections::BTreeMap<String, J
     m
 }
 
-/// `info` read from the server as `show`, `compare` and `watch` read a log: the rows
-/// (`history`: all of them, else none), system metrics and files.
-pub(crate) fn run_log(api: &Api, info: &RunInfo, history: bool) -> Result<RunLog> {
+/// Which history rows a run is read with.
+pub(crate) enum Rows<'a> {
+    /// None (`compare`, and `watch`, which follows them).
+    None,
+    /// Those holding each of these keys, each row with `_step` and the key (`show`'s
+    /// sparklines): a long run is not read whole for four lines.
+    Keys(&'a [String]),
+}
+
+/// `info` read from the server as `show`, `compare` and `watch` read a log: the rows asked
+/// for, system metrics and files.
+pub(crate) fn run_log(api: &Api, info: &RunInfo, rows: Rows<'_>) -> Result<RunLog> {
     let mut run = RunLog {
         id: info.id.clone(),
         name: info.name.clone(),
@@ -72,9 +81,15 @@ pub(crate) fn run_log(api: &Api, info: &RunInfo, history: bool) -> Result<RunLog
         state: Some(info.state),
         ..RunLog::default()
     };
-    if history {
-        for row in api.history(info, &[])? {
-            run.rows.push(flat(row?));
+    // `show` counts the run's rows as a log's replay does; a server tells its last step.
+    run.replay.rows = info
+        .last_step
+        .map_or(0, |s| s.saturating_add(1).max(0) as u64);
+    if let Rows::Keys(keys) = rows {
+        for key in keys {
+            for row in api.history(info, &[key.as_str()])? {
+                run.rows.push(flat(row?));
+            }
         }
     }
     for row in api.system_metrics(info)? {

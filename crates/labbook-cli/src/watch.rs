@@ -45,7 +45,7 @@ pub(crate) fn watch_server(url: &str, spec: Option<&str>, metrics: &[String]) ->
     let spec = spec.context("with --server, name the run to watch: ENTITY/PROJECT/ID")?;
     let api = crate::remote::open(url)?;
     let info = crate::remote::run(&api, spec)?;
-    let mut run = crate::remote::run_log(&api, &info, false)?;
+    let mut run = crate::remote::run_log(&api, &info, crate::remote::Rows::None)?;
     let mut follow = api.follow(&info)?;
     let mut checked = std::time::Instant::now();
     live_view(
@@ -55,7 +55,8 @@ pub(crate) fn watch_server(url: &str, spec: Option<&str>, metrics: &[String]) ->
                 .extend(follow.poll()?.into_iter().map(crate::remote::flat));
             if checked.elapsed() > Duration::from_secs(5) {
                 checked = std::time::Instant::now();
-                let again = crate::remote::run_log(&api, &api.run(spec)?, false)?;
+                let again =
+                    crate::remote::run_log(&api, &api.run(spec)?, crate::remote::Rows::None)?;
                 let rows = std::mem::take(&mut run.rows);
                 *run = RunLog { rows, ..again };
             }

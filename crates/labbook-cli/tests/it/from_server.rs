@@ -255,6 +255,13 @@ fn export_ls_show_and_compare_read_a_server_as_they_read_a_directory() {
         "{show}"
     );
     assert!(show.contains(&format!("server    {url}")), "{show}");
+    let here_show = stdout(&labbook(&["show", &ids[3]], tmp.path()));
+    for line in ["steps     12", "x ", "eval/loss"] {
+        assert!(
+            show.contains(line) && here_show.contains(line),
+            "{line:?}: {show}\n{here_show}"
+        );
+    }
     let compare = stdout(&labbook(
         &[
             "compare",
