@@ -331,3 +331,35 @@ fn following_a_live_run_returns_each_row_once() {
     run.finish().unwrap();
     assert_eq!(local.run(run.id()).unwrap().state, RunState::Finished);
 }
+
+#[test]
+fn the_server_and_key_are_found_where_init_finds_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(ServerConfig::new(KEY).entity("ent1")).unwrap();
+    let none = Vec::<(String, String)>::new();
+    std::fs::write(
+        tmp.path().join(".env"),
+        format!(
+            "WANDB_API_KEY={KEY}\nWANDB_BASE_URL={}\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let from_dotenv = labbook::Settings::default()
+        .env_vars(none.clone())
+        .dotenv_dir(tmp.path());
+    let api = Api::from_settings(&from_dotenv).unwrap();
+    assert!(
+        api.runs(&Query::new().project("ent1/nothing"))
+            .unwrap()
+            .is_empty()
+    );
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let nowhere = labbook::Settings::default()
+        .base_url(server.base_url())
+        .env_vars(none)
+        .dotenv_dir(&empty);
+    let e = Api::from_settings(&nowhere).unwrap_err().to_string();
+    assert!(e.contains("WANDB_API_KEY"), "{e}");
+}

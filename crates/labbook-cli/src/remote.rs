@@ -9,9 +9,10 @@ use serde_json::Value as J;
 use crate::history::Table;
 use crate::run_log::{RunLog, flatten_into};
 
-/// The server's read API, with the key found for it.
+/// The server's read API, with the key `init` would use for it.
 pub(crate) fn open(url: &str) -> Result<Api> {
-    Api::server(url, None).with_context(|| format!("cannot read runs from {url}"))
+    Api::from_settings(&crate::account::settings().base_url(url))
+        .with_context(|| format!("cannot read runs from {url}"))
 }
 
 /// `entity/project`, as `ls` and `export` take a server's project.

@@ -312,9 +312,26 @@ impl Api {
         })
     }
 
-    /// Reads runs from the W&B-protocol server at `base_url`, with the API key found as
-    /// `init` finds it: `api_key` if given, else `WANDB_API_KEY`, else the netrc entry for
-    /// the server's host (`.env` files are read by the program, as `init` reads them).
+    /// Reads runs from the server and with the key a run started with `settings` would
+    /// use, found as `init` finds them: the settings themselves, `WANDB_BASE_URL` and
+    /// `WANDB_API_KEY`, `.env.local` and `.env`, W&B's settings files, netrc.
+    ///
+    /// ```no_run
+    /// let settings = labbook_core::Settings::default().base_url("http://127.0.0.1:8080");
+    /// let api = labbook_core::api::Api::from_settings(&settings)?;
+    /// # let _ = api;
+    /// # Ok::<(), labbook_core::Error>(())
+    /// ```
+    #[cfg(feature = "online")]
+    pub fn from_settings(settings: &crate::Settings) -> Result<Api> {
+        let e = settings.explain()?;
+        let key = e.api_key.map_err(Error::Auth)?;
+        Api::server(&e.base_url.value, Some(key.key.expose()))
+    }
+
+    /// Reads runs from the W&B-protocol server at `base_url` with `api_key`, else
+    /// `WANDB_API_KEY`, else the netrc entry for the server's host
+    /// ([`Api::from_settings`] looks where `init` looks).
     #[cfg(feature = "online")]
     pub fn server(base_url: &str, api_key: Option<&str>) -> Result<Api> {
         let key = crate::online::api_key(api_key, base_url, |n| std::env::var(n).ok())?;
