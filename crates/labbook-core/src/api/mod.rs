@@ -46,8 +46,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as J;
 
 pub use local::{log_file, run_dirs};
-pub use query::{Condition, Field, Op, Order, Query};
-pub use row::{Row, Rows};
+pub use query::{Condition, Field, Op, Order, OrderBy, Query};
+pub use row::{Row, Rows, number_or_nonfinite};
 
 use crate::error::{Error, Result};
 

@@ -188,56 +188,73 @@ impl Condition {
     }
 }
 
-/// An order of runs: by start time, or by a summary or config value (runs without one
-/// last).
+/// What runs are ordered by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderBy {
+    /// When each was created (a server's: when it first saw it).
+    CreatedAt,
+    /// When each last wrote.
+    HeartbeatAt,
+    /// A summary or config value (runs without one last).
+    Value(Field),
+}
+
+/// An order of runs: by creation or last write, or by a summary or config value (runs
+/// without one last).
 ///
 /// ```
 /// use labbook_core::api::Order;
 /// assert_eq!(Order::parse("-summary.val/acc")?.to_server(), "-summary_metrics.val/acc");
 /// assert_eq!(Order::parse("created_at")?.to_server(), "+created_at");
+/// assert_eq!(Order::parse("-heartbeat_at")?.to_server(), "-heartbeat_at");
 /// # Ok::<(), labbook_core::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Order {
-    /// `None`: by start time.
-    pub field: Option<Field>,
-    /// Largest first.
+    /// By what.
+    pub by: OrderBy,
+    /// Largest (or latest) first.
     pub descending: bool,
 }
 
 impl Order {
-    /// `[+|-]created_at`, `[+|-]summary.KEY`, `[+|-]config.KEY` (`-`: largest first).
+    /// `[+|-]created_at`, `[+|-]heartbeat_at`, `[+|-]summary.KEY`, `[+|-]config.KEY`
+    /// (`-`: largest first).
     pub fn parse(text: &str) -> Result<Order> {
         let (descending, rest) = match text.as_bytes().first() {
             Some(b'-') => (true, &text[1..]),
             Some(b'+') => (false, &text[1..]),
             _ => (false, text),
         };
-        let field = match rest {
+        let by = match rest {
             "" => {
                 return Err(Error::Read(
-                    "an empty order: give created_at, summary.KEY or config.KEY".into(),
+                    "an empty order: give created_at, heartbeat_at, summary.KEY or config.KEY"
+                        .into(),
                 ));
             }
-            "created_at" | "createdAt" => None,
-            other => Some(Field::parse(other)),
+            "created_at" | "createdAt" => OrderBy::CreatedAt,
+            "heartbeat_at" | "heartbeatAt" => OrderBy::HeartbeatAt,
+            other => OrderBy::Value(Field::parse(other)),
         };
-        Ok(Order { field, descending })
+        Ok(Order { by, descending })
     }
 
     /// The order as W&B's `Runs` query takes it.
     pub fn to_server(&self) -> String {
         let sign = if self.descending { '-' } else { '+' };
-        match &self.field {
-            None => format!("{sign}created_at"),
-            Some(f) => format!("{sign}{}", f.server_path()),
+        match &self.by {
+            OrderBy::CreatedAt => format!("{sign}created_at"),
+            OrderBy::HeartbeatAt => format!("{sign}heartbeat_at"),
+            OrderBy::Value(f) => format!("{sign}{}", f.server_path()),
         }
     }
 
     fn compare(&self, a: &RunInfo, b: &RunInfo) -> Ordering {
-        let key = |r: &RunInfo| match &self.field {
-            None => r.created_at,
-            Some(f) => f.value(r).and_then(number),
+        let key = |r: &RunInfo| match &self.by {
+            OrderBy::CreatedAt => r.created_at,
+            OrderBy::HeartbeatAt => r.heartbeat_at,
+            OrderBy::Value(f) => f.value(r).and_then(number),
         };
         let o = match (key(a), key(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
@@ -331,7 +348,7 @@ impl Query {
     /// Puts runs in the query's order (by start time when it has none); a stable sort.
     pub fn sort(&self, runs: &mut [RunInfo]) {
         let by_start = Order {
-            field: None,
+            by: OrderBy::CreatedAt,
             descending: false,
         };
         let order = self.order.as_ref().unwrap_or(&by_start);
@@ -442,6 +459,38 @@ mod tests {
         assert_eq!(
             Condition::parse("config.lr!=1").unwrap().mongo(),
             json!({"$and": [{"config.lr.value": {"$exists": true}}, {"config.lr.value": {"$ne": 1.0}}]})
+        );
+    }
+
+    #[test]
+    fn orders_by_last_write_latest_first() {
+        let mut runs: Vec<RunInfo> = [
+            (Some(10.0), Some(50.0)),
+            (Some(20.0), None),
+            (Some(30.0), Some(40.0)),
+        ]
+        .into_iter()
+        .map(|(created, beat)| {
+            let mut r = RunInfo::empty("r");
+            r.created_at = created;
+            r.heartbeat_at = beat;
+            r
+        })
+        .collect();
+        let q = Query::new().order("-heartbeat_at").unwrap();
+        assert_eq!(q.server_order(), "-heartbeat_at");
+        q.sort(&mut runs);
+        let beats: Vec<Option<f64>> = runs.iter().map(|r| r.heartbeat_at).collect();
+        assert_eq!(
+            beats,
+            [Some(50.0), Some(40.0), None],
+            "latest first, never written last"
+        );
+        assert!(
+            Order::parse("-")
+                .unwrap_err()
+                .to_string()
+                .contains("heartbeat_at")
         );
     }
 }
