@@ -238,8 +238,8 @@ fn sort_runs(runs: &mut [RunInfo], col: &str, now: f64) -> Result<()> {
 }
 
 /// A run as `show` and `compare` read it: from its directory, or (`server`) from a server
-/// by `entity/project/id`, with the rows of `metrics` (none given: of up to four numeric
-/// summary keys; `None`: no rows).
+/// by `entity/project/id`, with the rows of `metrics` (none given: of the first four
+/// numeric summary keys that have rows; `None`: no rows).
 fn load(
     spec: &str,
     root: &Path,
@@ -253,17 +253,19 @@ fn load(
     let Some(metrics) = metrics else {
         return crate::remote::run_log(api, &info, crate::remote::Rows::None);
     };
-    let keys: Vec<String> = if metrics.is_empty() {
-        info.summary
+    // As a log's `show` draws the first four numeric columns: the summary's numbers in
+    // key order, skipping those never logged as rows.
+    let (keys, most): (Vec<String>, usize) = if metrics.is_empty() {
+        let numeric = info
+            .summary
             .iter()
             .filter(|(k, v)| !k.starts_with('_') && scalar_of(v).is_some())
-            .map(|(k, _)| k.clone())
-            .take(4)
-            .collect()
+            .map(|(k, _)| k.clone());
+        (numeric.collect(), 4)
     } else {
-        metrics.to_vec()
+        (metrics.to_vec(), metrics.len())
     };
-    crate::remote::run_log(api, &info, crate::remote::Rows::Keys(&keys))
+    crate::remote::run_log(api, &info, crate::remote::Rows::Keys(&keys, most))
 }
 
 pub(crate) fn show(

@@ -54,8 +54,9 @@ pub(crate) enum Rows<'a> {
     /// None (`compare`, and `watch`, which follows them).
     None,
     /// Those holding each of these keys, each row with `_step` and the key (`show`'s
-    /// sparklines): a long run is not read whole for four lines.
-    Keys(&'a [String]),
+    /// sparklines): a long run is not read whole for four lines. Keys are read in order
+    /// until this many had rows: a summary key may have none (`run.set_summary`).
+    Keys(&'a [String], usize),
 }
 
 /// `info` read from the server as `show`, `compare` and `watch` read a log: the rows asked
@@ -86,11 +87,17 @@ pub(crate) fn run_log(api: &Api, info: &RunInfo, rows: Rows<'_>) -> Result<RunLo
     run.replay.rows = info
         .last_step
         .map_or(0, |s| s.saturating_add(1).max(0) as u64);
-    if let Rows::Keys(keys) = rows {
+    if let Rows::Keys(keys, most) = rows {
+        let mut drawn = 0;
         for key in keys {
+            if drawn == most {
+                break;
+            }
+            let before = run.rows.len();
             for row in api.history(info, &[key.as_str()])? {
                 run.rows.push(flat(row?));
             }
+            drawn += usize::from(run.rows.len() > before);
         }
     }
     for row in api.system_metrics(info)? {

@@ -52,6 +52,13 @@ fn write_runs(root: &Path) -> Vec<String> {
             ])
             .unwrap();
         }
+        if i == 3 {
+            // Summary-only numbers, sorted before the logged keys: `show` draws logged
+            // keys, not these.
+            for k in 0..4 {
+                run.set_summary(format!("a/best{k}"), 0.5).unwrap();
+            }
+        }
         if i % 10 == 0 {
             // Each run's own weights: an artifact logged again with the same bytes is the
             // version already there, which a server lists under the run that made it.
@@ -262,6 +269,19 @@ fn export_ls_show_and_compare_read_a_server_as_they_read_a_directory() {
             "{line:?}: {show}\n{here_show}"
         );
     }
+    let history = |text: &str| {
+        let start = text.find("\nhistory\n").expect(text);
+        let end = text[start + 1..]
+            .find("\n\n")
+            .map_or(text.len(), |e| start + 1 + e);
+        text[start..end].to_owned()
+    };
+    assert_eq!(
+        history(&show),
+        history(&here_show),
+        "the same metrics drawn"
+    );
+    assert!(history(&show).contains("eval/loss") && history(&show).contains("  x "));
     let compare = stdout(&labbook(
         &[
             "compare",
