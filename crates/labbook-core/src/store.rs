@@ -24,7 +24,19 @@ pub(crate) struct RunDir {
 /// `labbook sync` uses it to tell a run still being written from a finished or crashed one,
 /// without looking at file times.
 #[derive(Debug)]
-pub(crate) struct RunLock(#[allow(dead_code)] File);
+pub(crate) struct RunLock(File);
+
+impl Drop for RunLock {
+    /// Unlocks before the descriptor closes: an flock belongs to the open file, which a
+    /// child process shares from fork until exec (the program spawning a data loader, a
+    /// test harness starting Python), and closing our descriptor alone would leave the
+    /// run locked, and `labbook sync` refusing it, until that child let go.
+    fn drop(&mut self) {
+        if let Err(e) = self.0.unlock() {
+            tracing::debug!(target: "labbook", "could not unlock the run directory: {e}");
+        }
+    }
+}
 
 /// Whether a process is still writing the run in `run_dir` (it holds the run's lock). A
 /// directory that cannot be opened, or a run written without a lock (by the official
@@ -129,8 +141,14 @@ mod tests {
         let t = Local::now();
         let (rd, _f, lock) = RunDir::create(root.path(), "abc12345", t, false).unwrap();
         assert!(run_is_live(&rd.dir), "the writer holds the lock");
+        // A copy of the descriptor, as a child has between fork and exec.
+        let copy = lock.0.try_clone().unwrap();
         drop(lock);
-        assert!(!run_is_live(&rd.dir), "released with the run");
+        assert!(
+            !run_is_live(&rd.dir),
+            "released with the run, whoever else holds a copy of the descriptor"
+        );
+        drop(copy);
         let name = rd.dir.file_name().unwrap().to_str().unwrap().to_owned();
         assert!(
             name.starts_with("offline-run-") && name.ends_with("-abc12345"),
