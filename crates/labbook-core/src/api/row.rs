@@ -77,12 +77,16 @@ impl Row {
     /// # Ok::<(), labbook_core::Error>(())
     /// ```
     pub fn to<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        let value = J::Object(self.0.clone().into_iter().collect());
-        serde_json::from_value(value).map_err(|e| {
+        self.clone().into_type()
+    }
+
+    /// [`Row::to`] without a copy of the row: a typed stream owns each row it reads.
+    fn into_type<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        let step = self.step();
+        serde_json::from_value(J::Object(self.0.into_iter().collect())).map_err(|e| {
             Error::Read(format!(
                 "the row at step {} does not read as {}: {e}",
-                self.step()
-                    .map_or_else(|| "(none)".to_owned(), |s| s.to_string()),
+                step.map_or_else(|| "(none)".to_owned(), |s| s.to_string()),
                 std::any::type_name::<T>()
             ))
         })
@@ -153,7 +157,7 @@ impl Rows {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn typed<T: serde::de::DeserializeOwned>(self) -> impl Iterator<Item = Result<T>> {
-        self.map(|row| row.and_then(|r| r.to()))
+        self.map(|row| row.and_then(Row::into_type))
     }
 }
 
